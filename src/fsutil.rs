@@ -1,0 +1,153 @@
+//! Crash-safe file writing.
+//!
+//! Every output of the job (snapshots, manifests, reports, state) goes through
+//! [`write_atomic`]: a temp file in the same folder, fsync, then rename. A run killed at any
+//! point leaves either the old file or the new one under the final name, never half of one.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+/// An I/O failure with the path it concerns, so the message says which file.
+#[derive(Debug, thiserror::Error)]
+#[error("{action} {path}: {source}")]
+pub struct FsError {
+    /// What was being done ("write", "create folder", "rename" …).
+    pub action: &'static str,
+    /// The file or folder concerned.
+    pub path: PathBuf,
+    /// The operating system's error.
+    #[source]
+    pub source: io::Error,
+}
+
+impl FsError {
+    /// Wraps an `io::Error` with the action and path.
+    pub fn new(action: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        FsError {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Prefix of in-flight temp files; anything starting with it is garbage after a crash.
+pub const TEMP_PREFIX: &str = ".tmp-";
+
+/// Writes `bytes` to `path` atomically (temp file in the same folder, fsync, rename, fsync dir).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
+    write_atomic_with(path, |f| f.write_all(bytes))
+}
+
+/// Like [`write_atomic`], but lets the caller stream into the temp file.
+pub fn write_atomic_with(
+    path: &Path,
+    fill: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<(), FsError> {
+    let dir = parent_dir(path);
+    fs::create_dir_all(&dir).map_err(|e| FsError::new("create folder", &dir, e))?;
+    let tmp = temp_path_for(path);
+    let result = (|| {
+        let mut f = File::create(&tmp).map_err(|e| FsError::new("create", &tmp, e))?;
+        fill(&mut f).map_err(|e| FsError::new("write", &tmp, e))?;
+        f.sync_all().map_err(|e| FsError::new("sync", &tmp, e))?;
+        drop(f);
+        fs::rename(&tmp, path).map_err(|e| FsError::new("rename into", path, e))?;
+        sync_dir(&dir);
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Renames a fully written folder into place (the folder-level twin of [`write_atomic`]).
+///
+/// `final_path` must not exist yet: an existing snapshot or report is never overwritten.
+pub fn publish_dir(staging: &Path, final_path: &Path) -> Result<(), FsError> {
+    if final_path.exists() {
+        return Err(FsError::new(
+            "publish (already exists)",
+            final_path,
+            io::Error::from(io::ErrorKind::AlreadyExists),
+        ));
+    }
+    fs::rename(staging, final_path).map_err(|e| FsError::new("rename into", final_path, e))?;
+    sync_dir(&parent_dir(final_path));
+    Ok(())
+}
+
+/// A temp path next to `path`, unique per process and call.
+pub fn temp_path_for(path: &Path) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    parent_dir(path).join(format!("{TEMP_PREFIX}{}-{n}-{name}", std::process::id()))
+}
+
+fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    // Best effort: makes the rename durable on power loss; not all filesystems allow it.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_and_replaces_without_leaving_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub/a.txt");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        let names: Vec<_> = fs::read_dir(p.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("a.txt")]);
+    }
+
+    #[test]
+    fn failed_fill_leaves_old_content_and_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.txt");
+        write_atomic(&p, b"old").unwrap();
+        let err = write_atomic_with(&p, |f| {
+            f.write_all(b"half")?;
+            Err(io::Error::other("killed"))
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("a.txt"), "{err}");
+        assert_eq!(fs::read(&p).unwrap(), b"old");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn publish_dir_refuses_to_overwrite() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("staging");
+        let b = dir.path().join("final");
+        fs::create_dir(&a).unwrap();
+        fs::create_dir(&b).unwrap();
+        assert!(publish_dir(&a, &b).is_err());
+        fs::remove_dir(&b).unwrap();
+        publish_dir(&a, &b).unwrap();
+        assert!(b.is_dir() && !a.exists());
+    }
+}

@@ -1,0 +1,10 @@
+//! xsolla-recon: reconciles what Xsolla reports against what a merchant's ledger says.
+//!
+//! The pipeline flows one way through these modules:
+//! `xsolla` (API client and records) → `fetch` (raw snapshots on disk) → `ledger` / frames →
+//! `reconcile` → `report` → `notify`; `schedule` runs it nightly; `sandbox` is an
+//! Xsolla-compatible server used by the demo, the tests and the benchmarks.
+
+pub mod fsutil;
+pub mod money;
+pub mod xsolla;
