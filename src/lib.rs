@@ -5,6 +5,8 @@
 //! `reconcile` → `report` → `notify`; `schedule` runs it nightly; `sandbox` is an
 //! Xsolla-compatible server used by the demo, the tests and the benchmarks.
 
+pub mod config;
+pub mod fetch;
 pub mod fsutil;
 pub mod money;
 pub mod xsolla;

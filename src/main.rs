@@ -1,3 +1,264 @@
-fn main() {
-    println!("xsolla-recon: work in progress");
+//! The `xsolla-recon` command line.
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+use xsolla_recon::config::{Config, ConfigError};
+use xsolla_recon::fetch::{self, Progress};
+use xsolla_recon::sandbox;
+use xsolla_recon::xsolla::window::Window;
+use xsolla_recon::xsolla::{Format, Transport, XsollaClient};
+
+/// Exit codes, documented in the README.
+mod exit {
+    /// Done, nothing wrong.
+    pub const OK: u8 = 0;
+    /// Bad command line or configuration (clap also uses 2 for usage errors).
+    pub const CONFIG: u8 = 2;
+    /// The job failed while running (network, Xsolla, disk).
+    pub const RUNTIME: u8 = 3;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "xsolla-recon",
+    version,
+    about = "Reconcile Xsolla reports against your ledger"
+)]
+struct Cli {
+    /// More log output (-v debug, -vv trace). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Only warnings and errors in the log.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Download Xsolla's registry, payouts, payout breakdown and reports list for a window
+    /// into immutable snapshots under the data folder.
+    Fetch(FetchArgs),
+    /// Serve an Xsolla-compatible sandbox API on loopback from generated data.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Args, Debug)]
+struct FetchArgs {
+    /// First day of the window (YYYY-MM-DD), included.
+    #[arg(long)]
+    from: NaiveDate,
+    /// Last day of the window (YYYY-MM-DD), included.
+    #[arg(long)]
+    to: NaiveDate,
+    /// Config file.
+    #[arg(
+        long,
+        env = "XSOLLA_RECON_CONFIG",
+        default_value = "config/xsolla-recon.toml"
+    )]
+    config: PathBuf,
+    /// Merchant name from the config (needed when it has several).
+    #[arg(long)]
+    merchant: Option<String>,
+    /// Use the newest stored snapshot of this window instead of the network (checks hashes).
+    #[arg(long)]
+    offline: bool,
+    /// Registry format, overriding the config (json or csv).
+    #[arg(long)]
+    format: Option<Format>,
+    /// Data folder, overriding the config.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct SandboxArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8089)]
+    port: u16,
+    /// Seed of the generated data; the same seed and dates give the same data.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// First day with payments.
+    #[arg(long)]
+    from: Option<NaiveDate>,
+    /// Last day with payments.
+    #[arg(long)]
+    to: Option<NaiveDate>,
+    /// Payments per day.
+    #[arg(long)]
+    per_day: Option<u32>,
+    /// Merchant id served.
+    #[arg(long)]
+    merchant_id: Option<i64>,
+    /// JSON file with fault rules to inject (see the sandbox docs).
+    #[arg(long)]
+    faults: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbose, cli.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(exit::RUNTIME);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Fetch(a) => cmd_fetch(a).await,
+            Command::Sandbox(a) => cmd_sandbox(a).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            let config_error = e.chain().any(|c| c.downcast_ref::<ConfigError>().is_some());
+            ExitCode::from(if config_error {
+                exit::CONFIG
+            } else {
+                exit::RUNTIME
+            })
+        }
+    }
+}
+
+fn init_tracing(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// A progress bar on a terminal; nothing otherwise (the log lines say enough).
+struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    fn new() -> Self {
+        let pb = if std::io::stderr().is_terminal() {
+            let pb = indicatif::ProgressBar::new_spinner();
+            pb.enable_steady_tick(std::time::Duration::from_millis(120));
+            pb
+        } else {
+            indicatif::ProgressBar::hidden()
+        };
+        Bar(pb)
+    }
+}
+
+impl Progress for Bar {
+    fn stored(&self, endpoint: &str, registry_rows: u64, requests: u64) {
+        self.0.set_message(format!(
+            "{endpoint}: {registry_rows} registry rows, {requests} requests"
+        ));
+    }
+}
+
+async fn cmd_fetch(a: FetchArgs) -> anyhow::Result<u8> {
+    let window = Window::new(a.from, a.to)
+        .ok_or_else(|| ConfigError::Usage(format!("--from {} is after --to {}", a.from, a.to)))?;
+    let mut cfg = Config::load(&a.config)?;
+    if let Some(f) = a.format {
+        cfg.fetch.format = f;
+    }
+    if let Some(d) = a.data_dir {
+        cfg.data_dir = d;
+    }
+    let merchant = cfg.merchant(a.merchant.as_deref())?.clone();
+    let started = Instant::now();
+    let (dir, manifest) = if a.offline {
+        fetch::find_snapshot(&cfg.data_dir, &merchant.name, window)?
+    } else {
+        let key = merchant.api_key()?;
+        let transport = Transport::new(
+            &merchant.base_url,
+            merchant.merchant_id,
+            key,
+            cfg.http.clone(),
+        )
+        .context("building the HTTP client")?;
+        let client = XsollaClient::new(transport);
+        let bar = Bar::new();
+        let out =
+            fetch::fetch_window(&client, &cfg.data_dir, &merchant, window, &cfg.fetch, &bar).await;
+        bar.0.finish_and_clear();
+        out.with_context(|| format!("fetching {} for merchant {}", window, merchant.name))?
+    };
+    let c = &manifest.counts;
+    let secs = started.elapsed().as_secs_f32().max(0.001);
+    println!(
+        "{} {} {}: {} registry rows ({} unique, {} repeats skipped) in {} pages, {} payouts, {} breakdown rows, {} reports; {} requests ({} retried){} in {:.1}s ({:.0} rows/s), peak memory {} MiB -> {}",
+        if a.offline { "offline" } else { "fetched" },
+        merchant.name,
+        window,
+        c.registry.rows_received,
+        c.registry.rows_unique,
+        c.registry.duplicates_skipped,
+        c.registry.pages,
+        c.payouts_unique,
+        c.breakdown_rows,
+        c.reports_unique,
+        c.requests,
+        c.requests_retried,
+        if c.registry.repeated_pages_refetched > 0 {
+            format!(", {} repeated pages re-requested", c.registry.repeated_pages_refetched)
+        } else {
+            String::new()
+        },
+        secs,
+        c.registry.rows_received as f32 / secs,
+        fetch::peak_rss_bytes().unwrap_or(0) / (1024 * 1024),
+        dir.display()
+    );
+    Ok(exit::OK)
+}
+
+async fn cmd_sandbox(a: SandboxArgs) -> anyhow::Result<u8> {
+    let mut cfg = sandbox::SandboxConfig {
+        seed: a.seed,
+        ..Default::default()
+    };
+    if let Some(d) = a.from {
+        cfg.from = d;
+    }
+    if let Some(d) = a.to {
+        cfg.to = d;
+    }
+    if let Some(n) = a.per_day {
+        cfg.transactions_per_day = n;
+    }
+    if let Some(m) = a.merchant_id {
+        cfg.merchant_id = m;
+    }
+    if let Some(path) = a.faults {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading fault rules {}", path.display()))?;
+        cfg.faults = serde_json::from_str(&text)
+            .map_err(|e| ConfigError::Usage(format!("{}: {e}", path.display())))?;
+    }
+    let bind = std::net::SocketAddr::from(([127, 0, 0, 1], a.port));
+    sandbox::serve_until_signal(cfg, bind).await?;
+    Ok(exit::OK)
 }

@@ -1,0 +1,412 @@
+//! The configuration file: typed, every field documented and defaulted, `${VAR}` taken from
+//! the environment, and every problem reported with its line.
+//!
+//! Secrets are never written in the file: a merchant names the environment variable that
+//! holds its API key (`api_key_env`), read only when a client is built.
+
+use crate::xsolla::client::Format;
+use crate::xsolla::http::{ApiKey, HttpSettings};
+use crate::xsolla::paging::PagingLimits;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Xsolla's production base URL ([C], DOC-BUNDLE `servers`).
+pub const XSOLLA_BASE_URL: &str = "https://api.xsolla.com/merchant/v2";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Folder for snapshots, state and reports. Relative paths are relative to the folder
+    /// the job runs in. Default `./data`.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// HTTP behaviour towards Xsolla: timeouts, retries, rate limit, concurrency.
+    #[serde(default)]
+    pub http: HttpSettings,
+    /// How windows are read: format, page size and the limits on every loop.
+    #[serde(default)]
+    pub fetch: FetchSettings,
+    /// One table per merchant (`[[merchant]]`). At least one is needed to fetch.
+    #[serde(default, rename = "merchant")]
+    pub merchants: Vec<MerchantConfig>,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data")
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: default_data_dir(),
+            http: HttpSettings::default(),
+            fetch: FetchSettings::default(),
+            merchants: Vec::new(),
+        }
+    }
+}
+
+/// How the fetch stage reads a window.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FetchSettings {
+    /// Registry format: `json` (default) or `csv`. Both give the same rows.
+    pub format: Format,
+    /// Rows per registry page (`limit`). Xsolla documents no maximum ([U]); 500 matches the
+    /// page size hinted by its internal query ([I]). The short-page rule ends a chunk.
+    pub page_limit: u32,
+    /// Pages per 92-day chunk before the fetch stops with an error.
+    pub max_pages_per_chunk: u32,
+    /// Registry rows per fetch before it stops with an error.
+    pub max_rows: u64,
+    /// Re-requests of a page that repeats the previous one before giving up.
+    pub max_repeat_retries: u32,
+    /// Days per request window; Xsolla allows at most 92.
+    pub chunk_days: u32,
+    /// Include test (dry-run) transactions in the registry.
+    pub show_dry_run: bool,
+}
+
+impl Default for FetchSettings {
+    fn default() -> Self {
+        let p = PagingLimits::default();
+        FetchSettings {
+            format: Format::Json,
+            page_limit: p.page_limit,
+            max_pages_per_chunk: p.max_pages_per_chunk,
+            max_rows: p.max_rows,
+            max_repeat_retries: p.max_repeat_retries,
+            chunk_days: p.chunk_days,
+            show_dry_run: false,
+        }
+    }
+}
+
+impl FetchSettings {
+    /// The paging limits these settings describe.
+    pub fn limits(&self) -> PagingLimits {
+        PagingLimits {
+            page_limit: self.page_limit,
+            max_pages_per_chunk: self.max_pages_per_chunk,
+            max_rows: self.max_rows,
+            max_repeat_retries: self.max_repeat_retries,
+            chunk_days: self.chunk_days,
+        }
+    }
+}
+
+/// One merchant account at Xsolla.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MerchantConfig {
+    /// Short name used on the command line (`--merchant`), in folders and in mail subjects.
+    pub name: String,
+    /// Xsolla merchant id (Publisher Account → Company settings).
+    pub merchant_id: i64,
+    /// Name of the environment variable holding the company-level API key. Default
+    /// `XSOLLA_API_KEY`.
+    #[serde(default = "default_key_env")]
+    pub api_key_env: String,
+    /// API base URL; the sandbox's URL for tests and the demo. Default Xsolla's production.
+    #[serde(default = "default_base_url")]
+    pub base_url: String,
+    /// Only these projects (empty: all projects of the merchant).
+    #[serde(default)]
+    pub project_ids: Vec<i64>,
+}
+
+fn default_key_env() -> String {
+    "XSOLLA_API_KEY".to_owned()
+}
+fn default_base_url() -> String {
+    XSOLLA_BASE_URL.to_owned()
+}
+
+impl MerchantConfig {
+    /// Reads the API key from the environment.
+    pub fn api_key(&self) -> Result<ApiKey, ConfigError> {
+        match std::env::var(&self.api_key_env) {
+            Ok(v) if !v.trim().is_empty() => Ok(ApiKey::new(v.trim())),
+            _ => Err(ConfigError::MissingSecret {
+                merchant: self.name.clone(),
+                var: self.api_key_env.clone(),
+            }),
+        }
+    }
+}
+
+/// A configuration problem, with where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// TOML syntax, an unknown key or a wrong type.
+    #[error("{path}:{line}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// `${VAR}` names a variable that is not set.
+    #[error("{path}:{line}: environment variable {var} is not set (referenced as ${{{var}}})")]
+    MissingVar {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// The variable.
+        var: String,
+    },
+    /// The API key variable is not set.
+    #[error("merchant {merchant:?}: environment variable {var} (api_key_env) is not set or empty; export the company-level API key there")]
+    MissingSecret {
+        /// Merchant name.
+        merchant: String,
+        /// Variable name.
+        var: String,
+    },
+    /// No merchant matches.
+    #[error("{0}")]
+    Merchant(String),
+    /// A command-line value is unusable (dates the wrong way round…).
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path, |k| std::env::var(k).ok())
+    }
+
+    /// Parses config text; `env` resolves `${VAR}`.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let expanded = interpolate(text, path, env)?;
+        let cfg: Config = toml::from_str(&expanded).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            line: e
+                .span()
+                .map_or(0, |s| 1 + expanded[..s.start].matches('\n').count()),
+            message: e.message().to_owned(),
+        })?;
+        cfg.validate(text, path)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |needle: &str, message: String| ConfigError::Invalid {
+            path: path.to_owned(),
+            line: line_of(text, needle),
+            message,
+        };
+        let f = &self.fetch;
+        if f.page_limit == 0 {
+            return Err(invalid(
+                "page_limit",
+                "fetch.page_limit must be at least 1".into(),
+            ));
+        }
+        if !(1..=crate::xsolla::window::MAX_WINDOW_DAYS).contains(&f.chunk_days) {
+            return Err(invalid(
+                "chunk_days",
+                "fetch.chunk_days must be between 1 and 92 (Xsolla's limit)".into(),
+            ));
+        }
+        let mut names = std::collections::BTreeSet::new();
+        for m in &self.merchants {
+            if !names.insert(m.name.as_str()) {
+                return Err(invalid(
+                    &format!("\"{}\"", m.name),
+                    format!("merchant name {:?} is used twice", m.name),
+                ));
+            }
+            if m.name.is_empty()
+                || !m
+                    .name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                return Err(invalid(
+                    "name",
+                    format!(
+                        "merchant name {:?} must be letters, digits, '-' or '_' (it names folders)",
+                        m.name
+                    ),
+                ));
+            }
+            if !(m.base_url.starts_with("https://") || m.base_url.starts_with("http://")) {
+                return Err(invalid(
+                    "base_url",
+                    format!(
+                        "base_url {:?} must start with https:// or http://",
+                        m.base_url
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The merchant called `name`, or the only one when `name` is `None`.
+    pub fn merchant(&self, name: Option<&str>) -> Result<&MerchantConfig, ConfigError> {
+        let names = || {
+            self.merchants
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        match name {
+            Some(n) => self.merchants.iter().find(|m| m.name == n).ok_or_else(|| {
+                ConfigError::Merchant(format!(
+                    "no merchant {n:?} in the config (have: {})",
+                    names()
+                ))
+            }),
+            None => match self.merchants.as_slice() {
+                [one] => Ok(one),
+                [] => Err(ConfigError::Merchant(
+                    "the config has no [[merchant]] table".into(),
+                )),
+                _ => Err(ConfigError::Merchant(format!(
+                    "the config has several merchants; pick one with --merchant ({})",
+                    names()
+                ))),
+            },
+        }
+    }
+}
+
+/// 1-based line of the first occurrence of `needle`, 0 when absent.
+fn line_of(text: &str, needle: &str) -> usize {
+    text.find(needle)
+        .map_or(0, |i| 1 + text[..i].matches('\n').count())
+}
+
+/// Replaces `${VAR}` with the variable's value; `$${` stays a literal `${`. Comments are
+/// left alone so a commented-out example does not demand its variable.
+pub fn interpolate(
+    text: &str,
+    path: &Path,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
+        let mut rest = line;
+        while let Some(pos) = rest.find('$') {
+            out.push_str(&rest[..pos]);
+            let after = &rest[pos..];
+            if let Some(stripped) = after.strip_prefix("$${") {
+                out.push_str("${");
+                rest = stripped;
+            } else if let Some(body) = after.strip_prefix("${") {
+                let Some(end) = body.find('}') else {
+                    return Err(ConfigError::Invalid {
+                        path: path.to_owned(),
+                        line: i + 1,
+                        message: "unterminated ${ (write $${ for a literal)".into(),
+                    });
+                };
+                let var = &body[..end];
+                let value = env(var).ok_or_else(|| ConfigError::MissingVar {
+                    path: path.to_owned(),
+                    line: i + 1,
+                    var: var.to_owned(),
+                })?;
+                // Values go inside TOML strings: escape what would break them.
+                out.push_str(&value.replace('\\', "\\\\").replace('"', "\\\""));
+                rest = &body[end + 1..];
+            } else {
+                out.push('$');
+                rest = &after[1..];
+            }
+        }
+        out.push_str(rest);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"), |k| {
+            (k == "DATA").then(|| "/srv/recon".to_owned())
+        })
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        let text = include_str!("../config/xsolla-recon.example.toml");
+        let cfg = Config::parse(text, Path::new("example.toml"), |_| Some("x".into())).unwrap();
+        assert!(!cfg.merchants.is_empty());
+    }
+
+    #[test]
+    fn defaults_and_interpolation() {
+        let cfg =
+            parse("data_dir = \"${DATA}/data\"\n[[merchant]]\nname = \"acme\"\nmerchant_id = 1\n")
+                .unwrap();
+        assert_eq!(cfg.data_dir, PathBuf::from("/srv/recon/data"));
+        let m = cfg.merchant(None).unwrap();
+        assert_eq!(m.base_url, XSOLLA_BASE_URL);
+        assert_eq!(m.api_key_env, "XSOLLA_API_KEY");
+        assert_eq!(cfg.fetch.page_limit, 500);
+    }
+
+    #[test]
+    fn errors_carry_line_numbers() {
+        let e = parse("data_dir = \"x\"\n\n[fetch]\npage_limt = 3\n").unwrap_err();
+        assert!(e.to_string().starts_with("test.toml:4:"), "{e}");
+        assert!(e.to_string().contains("page_limt"), "{e}");
+        let e = parse("# ${NOPE} in a comment is fine\ndata_dir = \"${NOPE}\"\n").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "test.toml:2: environment variable NOPE is not set (referenced as ${NOPE})"
+        );
+        let e = parse("[fetch]\nchunk_days = 93\n").unwrap_err();
+        assert!(e.to_string().starts_with("test.toml:2:"), "{e}");
+        let e = parse("[[merchant]]\nname = \"a b\"\nmerchant_id = 1\n").unwrap_err();
+        assert!(e.to_string().starts_with("test.toml:2:"), "{e}");
+    }
+
+    #[test]
+    fn literal_dollar_brace_and_merchant_choice() {
+        let cfg = parse(
+            "data_dir = \"$${HOME}\"\n[[merchant]]\nname = \"a\"\nmerchant_id = 1\n[[merchant]]\nname = \"b\"\nmerchant_id = 2\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.data_dir, PathBuf::from("${HOME}"));
+        assert!(cfg.merchant(None).is_err());
+        assert_eq!(cfg.merchant(Some("b")).unwrap().merchant_id, 2);
+        assert!(cfg
+            .merchant(Some("c"))
+            .unwrap_err()
+            .to_string()
+            .contains("a, b"));
+    }
+}

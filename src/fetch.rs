@@ -1,0 +1,468 @@
+//! Fetch stage: Xsolla's side of the books for a window, onto disk, exactly.
+//!
+//! Every response body is stored verbatim as an immutable snapshot with a sidecar
+//! (`.meta.json`: request URL without credentials, time, sha256, rows). A fetch is assembled in
+//! `.partial-<pid>-<id>/` and renamed into place only when complete, with `manifest.json` as
+//! its last file, so a killed fetch never leaves a snapshot that looks whole. Pages go to disk
+//! as they arrive; memory holds one page plus 16 bytes per row for duplicate detection.
+//!
+//! Layout: `<data_dir>/snapshots/<merchant>/<from>_<to>-<utc time>/`
+//! `registry/<chunk>/p000000.json`, `payouts/<chunk>.json`, `breakdown/<chunk>.json`,
+//! `reports/<chunk>.json`, and `manifest.json`.
+
+use crate::config::{FetchSettings, MerchantConfig};
+use crate::fsutil::{self, FsError};
+use crate::xsolla::client::{Format, Page, RegistryFilter, XsollaClient};
+use crate::xsolla::error::XsollaError;
+use crate::xsolla::http::Reply;
+use crate::xsolla::paging::{walk_registry, PagingError, PagingStats, WalkedPage};
+use crate::xsolla::window::Window;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// Version of the snapshot layout; bumped when it changes incompatibly.
+pub const SNAPSHOT_SCHEMA: u32 = 1;
+
+/// One stored response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotFile {
+    /// Path relative to the snapshot folder.
+    pub path: String,
+    /// `registry`, `payouts`, `breakdown` or `reports`.
+    pub endpoint: String,
+    /// Request URL (credentials are in a header, never in the URL).
+    pub url: String,
+    /// When the response was received.
+    pub received_at: DateTime<Utc>,
+    /// Hex sha256 of the body.
+    pub sha256: String,
+    /// Body length.
+    pub bytes: u64,
+    /// Rows parsed from the body.
+    pub rows: u64,
+    /// Attempts the request took.
+    pub attempts: u32,
+    /// Window of the request.
+    pub window: Window,
+    /// `offset` of a registry page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u64>,
+    /// 0-based indexes of rows an earlier page already had (skipped when loading).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub duplicate_rows: Vec<u32>,
+}
+
+/// Counts of a fetch. Registry: received = unique + duplicates.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FetchCounts {
+    /// Registry paging counts.
+    pub registry: PagingStats,
+    /// Payout rows received (over all chunks).
+    pub payouts_received: u64,
+    /// Distinct payout ids.
+    pub payouts_unique: u64,
+    /// Breakdown rows received.
+    pub breakdown_rows: u64,
+    /// Report rows received.
+    pub reports_received: u64,
+    /// Distinct report ids.
+    pub reports_unique: u64,
+    /// HTTP requests stored.
+    pub requests: u64,
+    /// Requests that needed more than one attempt.
+    pub requests_retried: u64,
+}
+
+/// The last file written into a snapshot; its presence means the snapshot is complete.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// Layout version.
+    pub schema: u32,
+    /// Folder name of the snapshot.
+    pub fetch_id: String,
+    /// Merchant name from the config.
+    pub merchant: String,
+    /// Xsolla merchant id.
+    pub merchant_id: i64,
+    /// Base URL the data came from.
+    pub base_url: String,
+    /// The window fetched.
+    pub window: Window,
+    /// Registry format.
+    pub format: Format,
+    /// xsolla-recon version that wrote it.
+    pub tool_version: String,
+    /// Start of the fetch.
+    pub started_at: DateTime<Utc>,
+    /// End of the fetch.
+    pub finished_at: DateTime<Utc>,
+    /// Counts.
+    pub counts: FetchCounts,
+    /// Every stored response, in fetch order.
+    pub files: Vec<SnapshotFile>,
+}
+
+/// A fetch failure.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// Reading from Xsolla failed.
+    #[error(transparent)]
+    Xsolla(#[from] XsollaError),
+    /// Paginating the registry failed.
+    #[error(transparent)]
+    Paging(#[from] PagingError),
+    /// Writing the snapshot failed.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// No stored snapshot for `--offline`.
+    #[error("no complete snapshot of merchant {merchant:?} for {window} under {dir}; run without --offline first{available}")]
+    NoSnapshot {
+        /// Merchant name.
+        merchant: String,
+        /// Window asked for.
+        window: Window,
+        /// Folder searched.
+        dir: PathBuf,
+        /// Windows that do exist, as a hint.
+        available: String,
+    },
+    /// A stored snapshot does not match its manifest.
+    #[error("snapshot {path} is damaged: {problem}")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// Folder holding a merchant's snapshots.
+pub fn snapshots_dir(data_dir: &Path, merchant: &str) -> PathBuf {
+    data_dir.join("snapshots").join(merchant)
+}
+
+/// Called as the fetch advances, for a progress bar.
+pub trait Progress: Send + Sync {
+    /// A response was stored; `rows` is the running registry row count.
+    fn stored(&self, endpoint: &str, registry_rows: u64, requests: u64);
+}
+
+/// A progress sink that does nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {
+    fn stored(&self, _: &str, _: u64, _: u64) {}
+}
+
+struct Staging {
+    dir: PathBuf,
+    files: Vec<SnapshotFile>,
+}
+
+impl Staging {
+    fn store(
+        &mut self,
+        rel: String,
+        endpoint: &str,
+        window: Window,
+        reply: &Reply,
+        rows: usize,
+        offset: Option<u64>,
+        duplicate_rows: Vec<u32>,
+    ) -> Result<(), FsError> {
+        let file = SnapshotFile {
+            path: rel,
+            endpoint: endpoint.to_owned(),
+            url: reply.url.clone(),
+            received_at: reply.received_at,
+            sha256: hex::encode(Sha256::digest(&reply.body)),
+            bytes: reply.body.len() as u64,
+            rows: rows as u64,
+            attempts: reply.attempts,
+            window,
+            offset,
+            duplicate_rows,
+        };
+        let body_path = self.dir.join(&file.path);
+        fsutil::write_atomic(&body_path, &reply.body)?;
+        let meta = serde_json::to_vec_pretty(&file).expect("snapshot meta serializes");
+        fsutil::write_atomic(&meta_path(&body_path), &meta)?;
+        self.files.push(file);
+        Ok(())
+    }
+}
+
+fn meta_path(body: &Path) -> PathBuf {
+    let mut s = body.as_os_str().to_owned();
+    s.push(".meta.json");
+    PathBuf::from(s)
+}
+
+/// Fetches registry, payouts, payout breakdown and reports list for `window` into a new
+/// snapshot folder, and returns its manifest.
+pub async fn fetch_window(
+    client: &XsollaClient,
+    data_dir: &Path,
+    merchant: &MerchantConfig,
+    window: Window,
+    settings: &FetchSettings,
+    progress: &dyn Progress,
+) -> Result<(PathBuf, Manifest), FetchError> {
+    let started_at = Utc::now();
+    let root = snapshots_dir(data_dir, &merchant.name);
+    std::fs::create_dir_all(&root).map_err(|e| FsError::new("create folder", &root, e))?;
+    remove_abandoned_partials(&root);
+    let fetch_id = format!(
+        "{}-{}",
+        window.slug(),
+        started_at.format("%Y%m%dT%H%M%S%3fZ")
+    );
+    let staging_dir = root.join(format!(".partial-{}-{fetch_id}", std::process::id()));
+    std::fs::create_dir_all(&staging_dir)
+        .map_err(|e| FsError::new("create folder", &staging_dir, e))?;
+    let mut staging = Staging {
+        dir: staging_dir.clone(),
+        files: Vec::new(),
+    };
+    let result = fetch_into(client, &mut staging, window, settings, progress).await;
+    let counts = match result {
+        Ok(c) => c,
+        Err(e) => {
+            // Nothing half-done is left behind under any name a reader would trust.
+            let _ = std::fs::remove_dir_all(&staging_dir);
+            return Err(e);
+        }
+    };
+    let manifest = Manifest {
+        schema: SNAPSHOT_SCHEMA,
+        fetch_id: fetch_id.clone(),
+        merchant: merchant.name.clone(),
+        merchant_id: merchant.merchant_id,
+        base_url: merchant.base_url.clone(),
+        window,
+        format: settings.format,
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_at,
+        finished_at: Utc::now(),
+        counts,
+        files: staging.files,
+    };
+    let bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
+    fsutil::write_atomic(&staging_dir.join("manifest.json"), &bytes)?;
+    let final_dir = root.join(&fetch_id);
+    fsutil::publish_dir(&staging_dir, &final_dir)?;
+    Ok((final_dir, manifest))
+}
+
+async fn fetch_into(
+    client: &XsollaClient,
+    staging: &mut Staging,
+    window: Window,
+    settings: &FetchSettings,
+    progress: &dyn Progress,
+) -> Result<FetchCounts, FetchError> {
+    let mut counts = FetchCounts::default();
+    let filter = RegistryFilter {
+        show_dry_run: settings.show_dry_run,
+        ..Default::default()
+    };
+    let ext = settings.format.ext();
+    let mut sink_error: Option<FsError> = None;
+    let mut requests = 0u64;
+    let mut retried = 0u64;
+    let mut rows_so_far = 0u64;
+    let registry = walk_registry(
+        client,
+        window,
+        &filter,
+        settings.format,
+        settings.limits(),
+        |w: WalkedPage| {
+            let rel = format!("registry/{}/p{:06}.{ext}", w.pos.chunk.slug(), w.pos.index);
+            let dups: Vec<u32> = (0..w.keep.len() as u32)
+                .filter(|i| !w.keep[*i as usize])
+                .collect();
+            requests += 1;
+            retried += u64::from(w.page.reply.attempts > 1);
+            if let Err(e) = staging.store(
+                rel,
+                "registry",
+                w.pos.chunk,
+                &w.page.reply,
+                w.page.rows.len(),
+                Some(w.pos.offset),
+                dups,
+            ) {
+                let msg = e.to_string();
+                sink_error = Some(e);
+                return Err(msg);
+            }
+            rows_so_far += w.page.rows.len() as u64;
+            progress.stored("registry", rows_so_far, requests);
+            Ok(())
+        },
+    )
+    .await;
+    counts.registry = match registry {
+        Ok(s) => s,
+        Err(PagingError::Sink(_)) if sink_error.is_some() => {
+            return Err(sink_error.take().expect("checked").into())
+        }
+        Err(e) => return Err(e.into()),
+    };
+
+    // Payouts, breakdown and reports are small and not paginated: one call per chunk each.
+    let mut payout_ids = BTreeSet::new();
+    let mut report_ids = BTreeSet::new();
+    for chunk in window.chunks(settings.chunk_days) {
+        let (payouts, breakdown, reports) = tokio::try_join!(
+            client.payouts(chunk),
+            client.payout_breakdown(chunk),
+            client.reports(chunk)
+        )?;
+        counts.payouts_received += payouts.rows.len() as u64;
+        payout_ids.extend(payouts.rows.iter().filter_map(|p| p.payout_id));
+        counts.breakdown_rows += breakdown.rows.len() as u64;
+        counts.reports_received += reports.rows.len() as u64;
+        report_ids.extend(reports.rows.iter().filter_map(|r| r.report_id));
+        store_small(staging, "payouts", chunk, &payouts)?;
+        store_small(staging, "breakdown", chunk, &breakdown)?;
+        store_small(staging, "reports", chunk, &reports)?;
+        for p in [&payouts.reply, &breakdown.reply, &reports.reply] {
+            requests += 1;
+            retried += u64::from(p.attempts > 1);
+        }
+        progress.stored("payouts", counts.registry.rows_received, requests);
+    }
+    counts.payouts_unique = payout_ids.len() as u64;
+    counts.reports_unique = report_ids.len() as u64;
+    counts.requests = requests;
+    counts.requests_retried = retried;
+    Ok(counts)
+}
+
+fn store_small<T>(
+    staging: &mut Staging,
+    endpoint: &str,
+    chunk: Window,
+    page: &Page<T>,
+) -> Result<(), FsError> {
+    let rel = format!("{endpoint}/{}.json", chunk.slug());
+    staging.store(
+        rel,
+        endpoint,
+        chunk,
+        &page.reply,
+        page.rows.len(),
+        None,
+        Vec::new(),
+    )
+}
+
+/// Removes staging folders of fetches whose process is gone (killed runs).
+fn remove_abandoned_partials(root: &Path) {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix(".partial-") else {
+            continue;
+        };
+        let pid = rest.split('-').next().and_then(|p| p.parse::<u32>().ok());
+        let alive = pid.is_some_and(|p| Path::new(&format!("/proc/{p}")).exists());
+        if !alive {
+            tracing::info!(path = %e.path().display(), "removing the staging folder of an interrupted fetch");
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Finds the newest complete snapshot of `window`, checks every file against its sha256, and
+/// returns its folder and manifest (for `--offline`).
+pub fn find_snapshot(
+    data_dir: &Path,
+    merchant: &str,
+    window: Window,
+) -> Result<(PathBuf, Manifest), FetchError> {
+    let root = snapshots_dir(data_dir, merchant);
+    let prefix = format!("{}-", window.slug());
+    let mut names: Vec<String> = std::fs::read_dir(&root)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    let Some(name) = names
+        .iter()
+        .rev()
+        .find(|n| n.starts_with(&prefix) && root.join(n).join("manifest.json").is_file())
+    else {
+        let available: BTreeSet<&str> = names.iter().filter_map(|n| n.get(..21)).collect();
+        return Err(FetchError::NoSnapshot {
+            merchant: merchant.to_owned(),
+            window,
+            dir: root,
+            available: if available.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (stored windows: {})",
+                    available.into_iter().collect::<Vec<_>>().join(", ")
+                )
+            },
+        });
+    };
+    let dir = root.join(name);
+    let manifest = verify_snapshot(&dir)?;
+    Ok((dir, manifest))
+}
+
+/// Reads a snapshot's manifest and checks every listed file's length and sha256.
+pub fn verify_snapshot(dir: &Path) -> Result<Manifest, FetchError> {
+    let mpath = dir.join("manifest.json");
+    let bytes = std::fs::read(&mpath).map_err(|e| FsError::new("read", &mpath, e))?;
+    let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|e| FetchError::Damaged {
+        path: mpath.clone(),
+        problem: e.to_string(),
+    })?;
+    if manifest.schema != SNAPSHOT_SCHEMA {
+        return Err(FetchError::Damaged {
+            path: mpath,
+            problem: format!(
+                "layout version {} (this build reads {SNAPSHOT_SCHEMA})",
+                manifest.schema
+            ),
+        });
+    }
+    for f in &manifest.files {
+        let p = dir.join(&f.path);
+        let body = std::fs::read(&p).map_err(|e| FsError::new("read", &p, e))?;
+        let sha = hex::encode(Sha256::digest(&body));
+        if sha != f.sha256 || body.len() as u64 != f.bytes {
+            return Err(FetchError::Damaged {
+                path: p,
+                problem: format!(
+                    "sha256 {sha} ({} bytes), manifest says {} ({} bytes)",
+                    body.len(),
+                    f.sha256,
+                    f.bytes
+                ),
+            });
+        }
+    }
+    Ok(manifest)
+}
+
+/// Peak resident memory of this process in bytes (Linux `VmHWM`), for summaries.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
