@@ -3,6 +3,11 @@
 //! Built to the facts in `shared/reference/xsolla-reports-api.md`; where the reference marks a
 //! fact inferred or unknown, the code is tolerant and says so where it matters.
 
+pub mod error;
+pub mod http;
 pub mod model;
 pub mod parse;
 pub mod record;
+
+pub use error::XsollaError;
+pub use http::{ApiKey, Expect, HttpSettings, Reply, Transport};
