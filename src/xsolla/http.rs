@@ -780,3 +780,927 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     let at = httpdate::parse_http_date(v).ok()?;
     Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::extract::{Request, State};
+    use axum::response::Response;
+    use base64::Engine as _;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex as StdMutex};
+
+    const KEY: &str = "sk-test-SECRET-0123456789";
+    const MERCHANT: i64 = 100_001;
+
+    /// One scripted answer of the test server; the last one repeats.
+    #[derive(Clone)]
+    enum Step {
+        Reply {
+            status: u16,
+            headers: Vec<(&'static str, String)>,
+            body: Vec<u8>,
+            delay_ms: u64,
+        },
+        /// 200 declaring `declared` bytes, sending `sent`, then cutting the connection.
+        Truncated { declared: usize, sent: Vec<u8> },
+    }
+
+    fn reply(status: u16, content_type: &str, body: &str) -> Step {
+        Step::Reply {
+            status,
+            headers: vec![("content-type", content_type.to_owned())],
+            body: body.as_bytes().to_vec(),
+            delay_ms: 0,
+        }
+    }
+
+    fn json(status: u16, body: &str) -> Step {
+        reply(status, "application/json", body)
+    }
+
+    fn ok() -> Step {
+        json(200, r#"[{"id": 1}]"#)
+    }
+
+    impl Step {
+        fn header(mut self, name: &'static str, value: &str) -> Self {
+            if let Step::Reply { headers, .. } = &mut self {
+                headers.push((name, value.to_owned()));
+            }
+            self
+        }
+        fn delay(mut self, ms: u64) -> Self {
+            if let Step::Reply { delay_ms, .. } = &mut self {
+                *delay_ms = ms;
+            }
+            self
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    struct Hit {
+        method: String,
+        uri: String,
+        headers: reqwest::header::HeaderMap,
+        body: Vec<u8>,
+    }
+
+    struct Server {
+        script: Vec<Step>,
+        hits: StdMutex<Vec<Hit>>,
+        in_flight: AtomicUsize,
+        max_in_flight: AtomicUsize,
+    }
+
+    struct TestServer {
+        base: String,
+        state: Arc<Server>,
+    }
+
+    impl TestServer {
+        fn hits(&self) -> Vec<Hit> {
+            self.state.hits.lock().unwrap().clone()
+        }
+        fn count(&self) -> usize {
+            self.state.hits.lock().unwrap().len()
+        }
+    }
+
+    /// Decrements the in-flight count even when the client gives up and the handler is dropped.
+    struct InFlight<'a>(&'a AtomicUsize);
+    impl Drop for InFlight<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    async fn handle(State(st): State<Arc<Server>>, req: Request) -> Response {
+        let now = st.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        let _guard = InFlight(&st.in_flight);
+        st.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        let (parts, body) = req.into_parts();
+        let body = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        let n = {
+            let mut hits = st.hits.lock().unwrap();
+            hits.push(Hit {
+                method: parts.method.to_string(),
+                uri: parts.uri.to_string(),
+                headers: parts.headers.clone(),
+                body: body.to_vec(),
+            });
+            hits.len() - 1
+        };
+        let step = st.script.get(n).or(st.script.last()).cloned().unwrap();
+        match step {
+            Step::Reply {
+                status,
+                headers,
+                body,
+                delay_ms,
+            } => {
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                let mut b = Response::builder().status(status);
+                for (k, v) in headers {
+                    b = b.header(k, v);
+                }
+                b.body(Body::from(body)).unwrap()
+            }
+            Step::Truncated { declared, sent } => {
+                let chunks: Vec<Result<Bytes, std::io::Error>> =
+                    vec![Ok(Bytes::from(sent)), Err(std::io::Error::other("cut"))];
+                Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
+                    .header("content-length", declared.to_string())
+                    .body(Body::from_stream(futures::stream::iter(chunks)))
+                    .unwrap()
+            }
+        }
+    }
+
+    async fn serve(script: Vec<Step>) -> TestServer {
+        let state = Arc::new(Server {
+            script,
+            hits: StdMutex::new(Vec::new()),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+        });
+        let app = axum::Router::new()
+            .fallback(handle)
+            .with_state(state.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        TestServer {
+            base: format!("http://{addr}/merchant/v2"),
+            state,
+        }
+    }
+
+    /// Tiny delays so the suite runs in seconds.
+    fn fast() -> HttpSettings {
+        HttpSettings {
+            connect_timeout_ms: 1_000,
+            request_timeout_ms: 2_000,
+            max_attempts: 4,
+            retry_budget_ms: 10_000,
+            backoff_initial_ms: 10,
+            backoff_max_ms: 20,
+            min_request_interval_ms: 0,
+            max_concurrency: 4,
+            max_body_bytes: 1 << 20,
+            ..HttpSettings::default()
+        }
+    }
+
+    fn transport(srv: &TestServer, settings: HttpSettings) -> Transport {
+        Transport::new(&srv.base, MERCHANT, ApiKey::new(KEY), settings).unwrap()
+    }
+
+    fn decode_json(r: &Reply) -> Result<serde_json::Value, DecodeError> {
+        serde_json::from_slice(&r.body).map_err(|e| DecodeError::Json {
+            line: e.line(),
+            column: e.column(),
+            detail: e.to_string(),
+        })
+    }
+
+    async fn get_json(t: &Transport) -> Result<(Reply, serde_json::Value), XsollaError> {
+        t.get(
+            "merchants/100001/reports/transfers",
+            &[("datetime_from", "2024-01-01".to_owned())],
+            Expect::Json,
+            decode_json,
+        )
+        .await
+    }
+
+    /// Fails if the key, or the Basic credentials built from it, appear in `text`.
+    fn assert_no_secret(text: &str) {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{MERCHANT}:{KEY}"));
+        assert!(!text.contains(KEY), "key leaked: {text}");
+        assert!(!text.contains(&basic), "credentials leaked: {text}");
+    }
+
+    /// Display of an error after checking that neither Display nor Debug leaks the key.
+    fn shown(e: &XsollaError) -> String {
+        let text = e.to_string();
+        assert_no_secret(&text);
+        assert_no_secret(&format!("{e:?}"));
+        text
+    }
+
+    #[derive(Clone, Default)]
+    struct LogBuf(Arc<StdMutex<Vec<u8>>>);
+    impl std::io::Write for LogBuf {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    impl LogBuf {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+        }
+    }
+
+    /// Captures this thread's tracing output (tests run on a current-thread runtime).
+    fn capture_logs() -> (LogBuf, tracing::subscriber::DefaultGuard) {
+        let buf = LogBuf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        (buf, tracing::subscriber::set_default(subscriber))
+    }
+
+    #[test]
+    fn retried_statuses_are_pinned() {
+        let list: Vec<String> = (100..=599u16)
+            .filter(|&s| is_retryable_status(s))
+            .map(|s| s.to_string())
+            .collect();
+        insta::assert_snapshot!(list.join(" "), @"408 429 500 502 503 504 506 507 508 509 510 511 512 513 514 515 516 517 518 519 520 521 522 523 524 525 526 527 528 529 530 531 532 533 534 535 536 537 538 539 540 541 542 543 544 545 546 547 548 549 550 551 552 553 554 555 556 557 558 559 560 561 562 563 564 565 566 567 568 569 570 571 572 573 574 575 576 577 578 579 580 581 582 583 584 585 586 587 588 589 590 591 592 593 594 595 596 597 598 599");
+    }
+
+    #[test]
+    fn retry_after_parses_seconds_and_http_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(parse_retry_after(" 5 ", now), Some(Duration::from_secs(5)));
+        assert_eq!(parse_retry_after("0", now), Some(Duration::ZERO));
+        // 1_700_000_000 is Tue, 14 Nov 2023 22:13:20 GMT.
+        assert_eq!(
+            parse_retry_after("Tue, 14 Nov 2023 22:14:50 GMT", now),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_retry_after(&httpdate::fmt_http_date(now + Duration::from_secs(7)), now),
+            Some(Duration::from_secs(7))
+        );
+        // A date in the past means "now".
+        assert_eq!(
+            parse_retry_after("Tue, 14 Nov 2023 22:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+        assert_eq!(parse_retry_after("-1", now), None);
+        assert_eq!(parse_retry_after("", now), None);
+        assert_eq!(parse_retry_after("1.5", now), None);
+        assert_eq!(
+            parse_retry_after("99999999999999999999999", now),
+            Some(Duration::from_secs(u64::MAX))
+        );
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_within_bounds() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for retry in 1..=12 {
+            let cap = (500u64 << retry).min(30_000);
+            let mut seen = std::collections::BTreeSet::new();
+            for _ in 0..200 {
+                let d = backoff_delay(500, 30_000, retry, &mut rng).as_millis() as u64;
+                assert!((500..=cap).contains(&d), "retry {retry}: {d} ms");
+                seen.insert(d);
+            }
+            assert!(seen.len() > 10, "no jitter at retry {retry}");
+        }
+        assert_eq!(
+            backoff_delay(10, 10, 3, &mut rng),
+            Duration::from_millis(10)
+        );
+        assert_eq!(backoff_delay(0, 0, 100, &mut rng), Duration::ZERO);
+    }
+
+    #[test]
+    fn settings_defaults_and_config_table() {
+        let d = HttpSettings::default();
+        assert_eq!(d.connect_timeout_ms, 10_000);
+        assert_eq!(d.request_timeout_ms, 120_000);
+        assert_eq!(d.max_attempts, 6);
+        assert_eq!(d.retry_budget_ms, 300_000);
+        assert_eq!(d.backoff_initial_ms, 500);
+        assert_eq!(d.backoff_max_ms, 30_000);
+        assert_eq!(d.min_request_interval_ms, 500);
+        assert_eq!(d.max_concurrency, 2);
+        assert_eq!(d.max_body_bytes, 256 * 1024 * 1024);
+        assert_eq!(
+            d.user_agent,
+            format!("xsolla-recon/{}", env!("CARGO_PKG_VERSION"))
+        );
+        d.validate().unwrap();
+
+        let s: HttpSettings = toml::from_str("max_attempts = 3\nmax_concurrency = 1").unwrap();
+        assert_eq!(
+            (s.max_attempts, s.max_concurrency, s.backoff_max_ms),
+            (3, 1, 30_000)
+        );
+        assert!(toml::from_str::<HttpSettings>("max_attempt = 3").is_err());
+
+        let zero = HttpSettings {
+            max_concurrency: 0,
+            ..HttpSettings::default()
+        };
+        let e = Transport::new(
+            "https://api.xsolla.com/merchant/v2",
+            1,
+            ApiKey::new(KEY),
+            zero,
+        )
+        .unwrap_err();
+        assert!(shown(&e).contains("max_concurrency"));
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let key = ApiKey::new(KEY);
+        assert_eq!(format!("{key:?}"), "ApiKey(<redacted>)");
+        assert_eq!(format!("{key}"), "<redacted>");
+        assert_eq!(key.expose(), KEY);
+        let t = Transport::new(
+            "https://api.xsolla.com/merchant/v2",
+            MERCHANT,
+            key,
+            HttpSettings::default(),
+        )
+        .unwrap();
+        let dbg = format!("{t:?}");
+        assert_no_secret(&dbg);
+        assert!(
+            dbg.contains("<redacted>") && dbg.contains("100001"),
+            "{dbg}"
+        );
+        assert_eq!(t.merchant_id(), MERCHANT);
+        assert_eq!(t.settings().max_attempts, 6);
+        assert_eq!(t.base_url(), "https://api.xsolla.com/merchant/v2/");
+
+        // A base URL carrying credentials is refused without echoing them.
+        let e = Transport::new(
+            &format!("https://{MERCHANT}:{KEY}@api.xsolla.com/merchant/v2"),
+            MERCHANT,
+            ApiKey::new(KEY),
+            HttpSettings::default(),
+        )
+        .unwrap_err();
+        assert!(shown(&e).contains("user info"));
+        let e = Transport::new(
+            &format!("not a url {KEY}@"),
+            MERCHANT,
+            ApiKey::new(KEY),
+            HttpSettings::default(),
+        )
+        .unwrap_err();
+        shown(&e);
+        let e =
+            Transport::new("ftp://x/y", 1, ApiKey::new(KEY), HttpSettings::default()).unwrap_err();
+        assert!(shown(&e).contains("http or https"));
+    }
+
+    #[tokio::test]
+    async fn sends_auth_accept_and_keeps_the_base_prefix() {
+        let srv = serve(vec![
+            ok(),
+            reply(200, "text/csv; charset=utf-8", "a,b\n1,2\n"),
+        ])
+        .await;
+        let t = transport(&srv, fast());
+        let (r, v) = t
+            .get(
+                "/merchants/100001/reports/transfers",
+                &[
+                    ("datetime_from", "2024-01-01".to_owned()),
+                    ("q", "a b&c".to_owned()),
+                ],
+                Expect::Json,
+                decode_json,
+            )
+            .await
+            .unwrap();
+        assert_eq!(v, serde_json::json!([{"id": 1}]));
+        assert_eq!(r.status, 200);
+        assert_eq!(r.attempts, 1);
+        assert_eq!(r.method, "GET");
+        assert_eq!(r.content_type.as_deref(), Some("application/json"));
+        assert_eq!(r.body.as_ref(), br#"[{"id": 1}]"#);
+        assert_eq!(
+            r.url,
+            format!(
+                "{}/merchants/100001/reports/transfers?datetime_from=2024-01-01&q=a+b%26c",
+                srv.base
+            )
+        );
+        assert_no_secret(&r.url);
+
+        let (csv, n) = t
+            .get(
+                "merchants/100001/reports/transactions/registry.csv",
+                &[],
+                Expect::Csv,
+                |r| Ok(r.body.len()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(n, 8);
+        assert!(!csv.url.contains('?'));
+
+        let hits = srv.hits();
+        let h = &hits[0];
+        assert_eq!(h.method, "GET");
+        assert_eq!(
+            h.uri,
+            "/merchant/v2/merchants/100001/reports/transfers?datetime_from=2024-01-01&q=a+b%26c"
+        );
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{MERCHANT}:{KEY}"));
+        assert_eq!(
+            h.headers["authorization"],
+            format!("Basic {basic}").as_str()
+        );
+        assert_eq!(h.headers["accept"], "application/json");
+        assert_eq!(
+            h.headers["user-agent"],
+            format!("xsolla-recon/{}", env!("CARGO_PKG_VERSION")).as_str()
+        );
+        assert!(hits[1].headers["accept"]
+            .to_str()
+            .unwrap()
+            .contains("text/csv"));
+    }
+
+    #[tokio::test]
+    async fn send_json_puts_a_json_body_and_accepts_204_or_json() {
+        let srv = serve(vec![
+            reply(204, "", ""),
+            json(
+                200,
+                r#"{"message": "The request for a refund has been accepted."}"#,
+            ),
+        ])
+        .await;
+        let t = transport(&srv, fast());
+        let r = t
+            .send_json(
+                Method::PUT,
+                "merchants/100001/reports/transactions/42/refund",
+                Some(br#"{"description":"test refund request"}"#.to_vec()),
+            )
+            .await
+            .unwrap();
+        assert_eq!((r.status, r.body.len(), r.method.as_str()), (204, 0, "PUT"));
+        let r = t
+            .send_json(
+                Method::POST,
+                "merchants/100001/projects/7/payments/42/chargeback",
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200);
+        let hits = srv.hits();
+        assert_eq!(hits[0].method, "PUT");
+        assert_eq!(hits[0].headers["content-type"], "application/json");
+        assert_eq!(hits[0].body, br#"{"description":"test refund request"}"#);
+        assert_eq!(hits[1].method, "POST");
+        assert!(hits[1].body.is_empty());
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_honoured() {
+        let srv = serve(vec![
+            json(429, r#"{"message": "Too many requests"}"#).header("retry-after", "1"),
+            ok(),
+        ])
+        .await;
+        let t = transport(&srv, fast());
+        let started = std::time::Instant::now();
+        let (r, _) = get_json(&t).await.unwrap();
+        assert_eq!(r.attempts, 2);
+        assert_eq!(srv.count(), 2);
+        // Retry-After beats backoff_max (20 ms here).
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(r.elapsed >= Duration::from_secs(1));
+    }
+
+    #[tokio::test]
+    async fn retry_after_beyond_budget_fails_at_once() {
+        let srv = serve(vec![
+            json(503, r#"{"message": "Maintenance"}"#).header("retry-after", "3600"),
+            ok(),
+        ])
+        .await;
+        let t = transport(&srv, fast());
+        let started = std::time::Instant::now();
+        let e = get_json(&t).await.unwrap_err();
+        assert!(started.elapsed() < Duration::from_secs(2));
+        assert_eq!(srv.count(), 1);
+        assert!(
+            matches!(e, XsollaError::RetryAfterBeyondBudget { status: 503, .. }),
+            "{e:?}"
+        );
+        let text = shown(&e);
+        assert!(text.contains("Retry-After of 3600 s"), "{text}");
+        assert!(text.contains("retry budget"), "{text}");
+        assert!(text.contains(&format!(
+            "GET {}/merchants/100001/reports/transfers",
+            srv.base
+        )));
+        assert_eq!(e.status(), Some(503));
+    }
+
+    #[tokio::test]
+    async fn server_errors_are_retried_and_logged_without_the_key() {
+        let (logs, _guard) = capture_logs();
+        let srv = serve(vec![
+            json(500, r#"{"http_status_code": 500, "message": "Internal Server Error", "extended_message": null, "request_id": "6445b85"}"#),
+            reply(502, "text/html", "<html><body>Bad gateway</body></html>"),
+            json(503, "{}"),
+            ok(),
+        ])
+        .await;
+        let t = transport(&srv, fast());
+        let (r, v) = get_json(&t).await.unwrap();
+        assert_eq!((r.attempts, srv.count()), (4, 4));
+        assert_eq!(v[0]["id"], 1);
+        let logs = logs.text();
+        assert_no_secret(&logs);
+        assert_eq!(logs.matches("retrying").count(), 3, "{logs}");
+        assert!(logs.contains("WARN"));
+        assert!(
+            logs.contains("HTTP 500") && logs.contains("6445b85"),
+            "{logs}"
+        );
+        assert!(logs.contains("/merchant/v2/merchants/100001/reports/transfers"));
+        assert!(
+            logs.contains("attempt=1") && logs.contains("delay_ms="),
+            "{logs}"
+        );
+    }
+
+    #[tokio::test]
+    async fn client_errors_are_not_retried_and_show_xsolla_words() {
+        for status in [400u16, 404, 409, 422] {
+            let body = format!(
+                r#"{{"http_status_code": {status}, "message": "Bad thing {status}", "extended_message": {{"property_errors": {{"datetime_to": ["too far"]}}}}, "request_id": "req-{status}"}}"#
+            );
+            let srv = serve(vec![json(status, &body), ok()]).await;
+            let t = transport(&srv, fast());
+            let e = get_json(&t).await.unwrap_err();
+            assert_eq!(srv.count(), 1, "status {status} was retried");
+            assert_eq!(e.status(), Some(status));
+            let text = shown(&e);
+            assert!(text.contains(&format!("HTTP {status}")), "{text}");
+            assert!(text.contains(&format!("Bad thing {status}")), "{text}");
+            assert!(
+                text.contains(&format!("request_id: req-{status}")),
+                "{text}"
+            );
+            assert!(
+                text.contains(r#"{"property_errors":{"datetime_to":["too far"]}}"#),
+                "{text}"
+            );
+            assert!(text.contains("after 1 attempt(s)"), "{text}");
+            assert!(text.contains(&srv.base), "{text}");
+        }
+        // The short 404 body.
+        let srv = serve(vec![json(404, r#"{"message": "Transaction not found"}"#)]).await;
+        let e = get_json(&transport(&srv, fast())).await.unwrap_err();
+        assert!(shown(&e).contains("\"Transaction not found\""));
+    }
+
+    #[tokio::test]
+    async fn auth_errors_carry_hints() {
+        let srv = serve(vec![json(401, r#"{"message": "Invalid API key"}"#)]).await;
+        let e = get_json(&transport(&srv, fast())).await.unwrap_err();
+        assert_eq!(srv.count(), 1);
+        let text = shown(&e);
+        assert!(text.contains("check merchant_id 100001 and the API key in the environment variable XSOLLA_API_KEY; Xsolla rejected the credentials"), "{text}");
+
+        let t = transport(&srv, fast()).with_key_env("ACME_XSOLLA_KEY");
+        let text = shown(&get_json(&t).await.unwrap_err());
+        assert!(
+            text.contains("environment variable ACME_XSOLLA_KEY"),
+            "{text}"
+        );
+
+        let srv = serve(vec![json(403, r#"{"message": "Forbidden"}"#)]).await;
+        let e = get_json(&transport(&srv, fast())).await.unwrap_err();
+        assert_eq!(srv.count(), 1);
+        let text = shown(&e);
+        assert!(text.contains("project-level key"), "{text}");
+        assert!(
+            text.contains("company-level key valid in all the company's projects"),
+            "{text}"
+        );
+        assert!(text.contains("Company settings → API keys"), "{text}");
+        assert!(text.contains("lacks permission"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn exhausted_attempts_name_url_and_count() {
+        let srv = serve(vec![reply(
+            503,
+            "text/html",
+            &format!(
+                "<html><head><title>503 Service Unavailable</title></head><body>{}</body></html>",
+                "z".repeat(5000)
+            ),
+        )])
+        .await;
+        let t = transport(
+            &srv,
+            HttpSettings {
+                max_attempts: 3,
+                ..fast()
+            },
+        );
+        let e = get_json(&t).await.unwrap_err();
+        assert_eq!(srv.count(), 3);
+        let text = shown(&e);
+        assert!(text.contains("after 3 attempt(s)"), "{text}");
+        assert!(text.contains(&format!(
+            "{}/merchants/100001/reports/transfers?datetime_from=2024-01-01",
+            srv.base
+        )));
+        // The HTML body is shown, but only its start.
+        assert!(
+            text.contains("body starts: \"<html><head><title>503 Service Unavailable"),
+            "{text}"
+        );
+        assert!(text.len() < 1500, "{text}");
+    }
+
+    #[tokio::test]
+    async fn spent_budget_stops_retries_with_the_last_cause() {
+        let srv = serve(vec![json(
+            500,
+            r#"{"message": "boom", "request_id": "r1"}"#,
+        )])
+        .await;
+        let settings = HttpSettings {
+            retry_budget_ms: 100,
+            backoff_initial_ms: 200,
+            backoff_max_ms: 400,
+            ..fast()
+        };
+        let e = get_json(&transport(&srv, settings)).await.unwrap_err();
+        assert_eq!(srv.count(), 1);
+        assert!(
+            matches!(e, XsollaError::RetryBudgetExhausted { attempts: 1, .. }),
+            "{e:?}"
+        );
+        let text = shown(&e);
+        assert!(text.contains("retry budget of 100 ms spent"), "{text}");
+        assert!(
+            text.contains("last error: GET") && text.contains("HTTP 500"),
+            "{text}"
+        );
+        assert!(text.contains("r1"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn timeouts_are_retried() {
+        let srv = serve(vec![ok().delay(1_000), ok()]).await;
+        let settings = HttpSettings {
+            request_timeout_ms: 200,
+            ..fast()
+        };
+        let (r, _) = get_json(&transport(&srv, settings.clone())).await.unwrap();
+        assert_eq!(r.attempts, 2);
+
+        let srv = serve(vec![ok().delay(1_000)]).await;
+        let settings = HttpSettings {
+            max_attempts: 2,
+            ..settings
+        };
+        let e = get_json(&transport(&srv, settings)).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                XsollaError::Connection {
+                    timed_out: true,
+                    attempts: 2,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let text = shown(&e);
+        assert!(
+            text.contains("timed out after 2 attempt(s)") && text.contains(&srv.base),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn refused_connections_are_retried_then_reported() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let t = Transport::new(
+            &format!("http://{addr}/merchant/v2"),
+            MERCHANT,
+            ApiKey::new(KEY),
+            HttpSettings {
+                max_attempts: 2,
+                ..fast()
+            },
+        )
+        .unwrap();
+        let e = get_json(&t).await.unwrap_err();
+        assert!(
+            matches!(
+                e,
+                XsollaError::Connection {
+                    timed_out: false,
+                    attempts: 2,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        assert!(shown(&e).contains(&addr.to_string()));
+    }
+
+    #[tokio::test]
+    async fn truncated_bodies_are_retried() {
+        let cut = Step::Truncated {
+            declared: 100,
+            sent: br#"[{"id": "#.to_vec(),
+        };
+        let srv = serve(vec![cut.clone(), ok()]).await;
+        let (r, v) = get_json(&transport(&srv, fast())).await.unwrap();
+        assert_eq!((r.attempts, srv.count()), (2, 2));
+        assert_eq!(v[0]["id"], 1);
+
+        let srv = serve(vec![cut]).await;
+        let e = get_json(&transport(
+            &srv,
+            HttpSettings {
+                max_attempts: 2,
+                ..fast()
+            },
+        ))
+        .await
+        .unwrap_err();
+        assert!(
+            matches!(e, XsollaError::Connection { attempts: 2, .. }),
+            "{e:?}"
+        );
+        shown(&e);
+    }
+
+    #[tokio::test]
+    async fn decode_failures_are_retried_then_surface_with_the_url() {
+        let broken = json(200, r#"[{"id": 1}, {"id""#);
+        let srv = serve(vec![broken.clone(), ok()]).await;
+        let (r, _) = get_json(&transport(&srv, fast())).await.unwrap();
+        assert_eq!(r.attempts, 2);
+
+        let srv = serve(vec![broken]).await;
+        let e = get_json(&transport(
+            &srv,
+            HttpSettings {
+                max_attempts: 3,
+                ..fast()
+            },
+        ))
+        .await
+        .unwrap_err();
+        assert_eq!(srv.count(), 3);
+        let XsollaError::Decode {
+            source,
+            attempts,
+            url,
+            ..
+        } = &e
+        else {
+            panic!("{e:?}")
+        };
+        assert_eq!(*attempts, 3);
+        assert!(url.contains("/merchants/100001/reports/transfers"));
+        assert!(matches!(**source, DecodeError::Json { line: 1, .. }));
+        assert!(std::error::Error::source(&e).is_some());
+        assert!(
+            shown(&e).contains("cannot decode the response body after 3 attempt(s): invalid JSON")
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_content_type_and_empty_bodies_are_retried() {
+        let maintenance = reply(
+            200,
+            "text/html; charset=utf-8",
+            "<html><body>Down for maintenance</body></html>",
+        );
+        let srv = serve(vec![maintenance.clone(), json(200, "  "), ok()]).await;
+        let (r, _) = get_json(&transport(&srv, fast())).await.unwrap();
+        assert_eq!(r.attempts, 3);
+
+        let srv = serve(vec![maintenance]).await;
+        let e = get_json(&transport(
+            &srv,
+            HttpSettings {
+                max_attempts: 2,
+                ..fast()
+            },
+        ))
+        .await
+        .unwrap_err();
+        assert_eq!(srv.count(), 2);
+        let text = shown(&e);
+        assert!(
+            text.contains("expected application/json, got Content-Type text/html; charset=utf-8"),
+            "{text}"
+        );
+        assert!(text.contains("Down for maintenance"), "{text}");
+
+        // HTML is not CSV either; a JSON body with no Content-Type is left to the decoder.
+        assert!(!Expect::Csv.allows(Some("text/html")));
+        assert!(!Expect::Csv.allows(Some("application/json")));
+        assert!(Expect::Csv.allows(Some("application/octet-stream")));
+        assert!(Expect::Json.allows(None));
+        assert!(Expect::Json.allows(Some("application/problem+json")));
+        assert!(!Expect::Empty.allows(Some("text/html")));
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_fail_without_retry() {
+        let srv = serve(vec![json(200, &format!("[{}]", "1,".repeat(100) + "1"))]).await;
+        let e = get_json(&transport(
+            &srv,
+            HttpSettings {
+                max_body_bytes: 50,
+                ..fast()
+            },
+        ))
+        .await
+        .unwrap_err();
+        assert_eq!(srv.count(), 1);
+        assert!(
+            matches!(e, XsollaError::BodyTooLarge { limit: 50, .. }),
+            "{e:?}"
+        );
+        assert!(shown(&e).contains("larger than the limit of 50 bytes"));
+    }
+
+    #[tokio::test]
+    async fn requests_are_spaced_by_the_rate_limit() {
+        let srv = serve(vec![ok()]).await;
+        let t = transport(
+            &srv,
+            HttpSettings {
+                min_request_interval_ms: 100,
+                ..fast()
+            },
+        );
+        let started = std::time::Instant::now();
+        let results = futures::future::join_all((0..4).map(|_| get_json(&t))).await;
+        assert!(results.iter().all(Result::is_ok));
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            started.elapsed()
+        );
+        let started = std::time::Instant::now();
+        for _ in 0..3 {
+            get_json(&t).await.unwrap();
+        }
+        assert!(
+            started.elapsed() >= Duration::from_millis(200),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrency_is_capped() {
+        let srv = serve(vec![ok().delay(50)]).await;
+        let t = transport(
+            &srv,
+            HttpSettings {
+                max_concurrency: 2,
+                ..fast()
+            },
+        );
+        let results = futures::future::join_all((0..6).map(|_| get_json(&t))).await;
+        assert!(results.iter().all(Result::is_ok));
+        assert_eq!(srv.count(), 6);
+        assert_eq!(srv.state.max_in_flight.load(Ordering::SeqCst), 2);
+    }
+}
