@@ -278,9 +278,14 @@ impl Failure {
         }
     }
 
-    fn retry_after(&self) -> Option<Duration> {
+    /// The status and the wait Xsolla asked for, if it did.
+    fn retry_after(&self) -> Option<(u16, Duration)> {
         match self {
-            Failure::Status { retry_after, .. } => *retry_after,
+            Failure::Status {
+                status,
+                retry_after: Some(wait),
+                ..
+            } => Some((*status, *wait)),
             _ => None,
         }
     }
@@ -519,21 +524,18 @@ impl Transport {
             }
             let remaining = budget.saturating_sub(elapsed);
             let delay = match failure.retry_after() {
-                Some(wait) if wait >= remaining => {
+                Some((status, wait)) if wait >= remaining => {
                     return Err(XsollaError::RetryAfterBeyondBudget {
                         method: method.to_string(),
                         url: url.to_string(),
-                        status: match failure {
-                            Failure::Status { status, .. } => status,
-                            _ => 0,
-                        },
+                        status,
                         attempts: attempt,
                         retry_after: wait,
                         remaining,
                     });
                 }
                 // Xsolla's wish beats our backoff, even above backoff_max.
-                Some(wait) => wait,
+                Some((_, wait)) => wait,
                 None => self.backoff(attempt),
             };
             if delay >= remaining {
@@ -805,6 +807,8 @@ mod tests {
         },
         /// 200 declaring `declared` bytes, sending `sent`, then cutting the connection.
         Truncated { declared: usize, sent: Vec<u8> },
+        /// 200 with a chunked body (no Content-Length).
+        Chunked(Vec<&'static str>),
     }
 
     fn reply(status: u16, content_type: &str, body: &str) -> Step {
@@ -916,6 +920,14 @@ mod tests {
                     .status(200)
                     .header("content-type", "application/json")
                     .header("content-length", declared.to_string())
+                    .body(Body::from_stream(futures::stream::iter(chunks)))
+                    .unwrap()
+            }
+            Step::Chunked(parts) => {
+                let chunks = parts.into_iter().map(Ok::<_, std::io::Error>);
+                Response::builder()
+                    .status(200)
+                    .header("content-type", "application/json")
                     .body(Body::from_stream(futures::stream::iter(chunks)))
                     .unwrap()
             }
@@ -1657,6 +1669,31 @@ mod tests {
             "{e:?}"
         );
         assert!(shown(&e).contains("larger than the limit of 50 bytes"));
+
+        // Without Content-Length the limit holds while reading.
+        let part = "[1,1,1,1,1,1,1,1,1,1,1,1,1,1,1";
+        let srv = serve(vec![Step::Chunked(vec![part, part, part])]).await;
+        let e = get_json(&transport(
+            &srv,
+            HttpSettings {
+                max_body_bytes: 50,
+                ..fast()
+            },
+        ))
+        .await
+        .unwrap_err();
+        assert_eq!(srv.count(), 1);
+        assert!(
+            matches!(
+                e,
+                XsollaError::BodyTooLarge {
+                    limit: 50,
+                    received: 60,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
     }
 
     #[tokio::test]
