@@ -449,8 +449,9 @@ impl Transport {
     /// PUT/POST with a JSON body (Content-Type: application/json), same retry rules; body may
     /// be empty (`None`). The reply may be empty (204) or JSON (Xsolla's `{"message"}`).
     ///
-    /// Retrying a refund after a timeout could repeat it in principle; Xsolla answers a second
-    /// refund of the same transaction with 422, which is not retried.
+    /// Retrying a refund after a timeout could repeat it; a second refund of the same
+    /// transaction is expected (not confirmed) to get a 422 "Current transaction status does not
+    /// allow refunds" (reference §8.2), which is not retried.
     pub async fn send_json(
         &self,
         method: Method,
