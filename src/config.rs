@@ -218,6 +218,9 @@ impl Config {
             line: line_of(text, needle),
             message,
         };
+        if let Err(e) = self.http.validate() {
+            return Err(invalid("[http]", format!("[http]: {e}")));
+        }
         let f = &self.fetch;
         if f.page_limit == 0 {
             return Err(invalid(

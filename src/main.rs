@@ -198,7 +198,8 @@ async fn cmd_fetch(a: FetchArgs) -> anyhow::Result<u8> {
             key,
             cfg.http.clone(),
         )
-        .context("building the HTTP client")?;
+        .context("building the HTTP client")?
+        .with_key_env(&merchant.api_key_env);
         let client = XsollaClient::new(transport);
         let bar = Bar::new();
         let out =

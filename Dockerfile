@@ -1,0 +1,23 @@
+# syntax=docker/dockerfile:1
+# Multi-stage: build with the Rust toolchain, run from a small Debian image as a non-root user.
+FROM rust:1.95-slim-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock ./
+COPY src ./src
+COPY config ./config
+RUN cargo build --release --locked && strip target/release/xsolla-recon
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates tzdata \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --create-home --home-dir /var/lib/xsolla-recon recon
+COPY --from=build /src/target/release/xsolla-recon /usr/local/bin/xsolla-recon
+COPY config /usr/share/xsolla-recon/config
+USER recon
+WORKDIR /var/lib/xsolla-recon
+# Config (read-only) and data (snapshots, state, reports) are mounted volumes.
+VOLUME ["/etc/xsolla-recon", "/var/lib/xsolla-recon"]
+ENV XSOLLA_RECON_CONFIG=/etc/xsolla-recon/xsolla-recon.toml
+ENTRYPOINT ["xsolla-recon"]
+CMD ["--help"]

@@ -1,0 +1,215 @@
+//! `xsolla-recon fetch`, the real binary in a temp folder, against an in-process sandbox.
+
+use crate::support::*;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use xsolla_recon::sandbox::{Fault, FaultRule, Sandbox, SandboxConfig};
+
+const BIN: &str = env!("CARGO_BIN_EXE_xsolla-recon");
+const SENTINEL_KEY: &str = "sentinel-SECRET-key-7f3a";
+
+fn write_config(dir: &Path, sb: &Sandbox, format: &str) -> PathBuf {
+    let text = format!(
+        r#"data_dir = "{data}"
+[http]
+backoff_initial_ms = 5
+backoff_max_ms = 50
+min_request_interval_ms = 0
+request_timeout_ms = 2000
+max_attempts = 4
+[fetch]
+format = "{format}"
+page_limit = 45
+[[merchant]]
+name = "acme"
+merchant_id = {mid}
+api_key_env = "RECON_TEST_KEY"
+base_url = "{url}"
+"#,
+        data = dir.join("data").display(),
+        mid = sb.merchant_id(),
+        url = sb.base_url(),
+    );
+    let p = dir.join("recon.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+async fn run(dir: &Path, key: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.current_dir(dir).args(args).env("RUST_LOG", "trace");
+    match key {
+        Some(k) => cmd.env("RECON_TEST_KEY", k),
+        None => cmd.env_remove("RECON_TEST_KEY"),
+    };
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Every byte under `dir`, for secret scans.
+fn all_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push((p.clone(), std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fetch_writes_verified_snapshots_and_offline_reuses_them() {
+    let sb = start(SandboxConfig {
+        api_key: SENTINEL_KEY.into(),
+        ..small_config()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), &sb, "json");
+    let cfg = cfg.to_str().unwrap();
+    // A fault on the way is survived.
+    sb.add_faults(vec![FaultRule {
+        endpoint: Some("registry".into()),
+        fault: Fault::Status { code: 503 },
+        skip: 2,
+        times: 1,
+    }]);
+    let out = run(
+        tmp.path(),
+        Some(SENTINEL_KEY),
+        &["fetch", "--from", "2026-10-01", "--to", "2026-10-31", "--config", cfg],
+    )
+    .await;
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let expected_rows = sb
+        .dataset()
+        .registry_json(d("2026-10-01"), d("2026-10-31"))
+        .len();
+    assert!(
+        stdout.contains(&format!("{expected_rows} registry rows")),
+        "{stdout}"
+    );
+    assert!(stdout.contains("(1 retried)"), "{stdout}");
+
+    let snaps = tmp.path().join("data/snapshots/acme");
+    let dirs: Vec<_> = std::fs::read_dir(&snaps).unwrap().flatten().collect();
+    assert_eq!(dirs.len(), 1, "one complete snapshot, no staging left");
+    let snap = dirs[0].path();
+    let manifest = xsolla_recon::fetch::verify_snapshot(&snap).unwrap();
+    assert_eq!(manifest.counts.registry.rows_received, expected_rows as u64);
+    assert!(manifest.files.iter().all(|f| !f.url.contains(SENTINEL_KEY)));
+    assert!(manifest.files.iter().any(|f| f.endpoint == "payouts"));
+    assert!(manifest.files.iter().any(|f| f.endpoint == "breakdown"));
+    assert!(manifest.files.iter().any(|f| f.endpoint == "reports"));
+
+    // Offline: same counts, no request to the server.
+    let before = sb.requests().len();
+    let off = run(
+        tmp.path(),
+        None,
+        &["fetch", "--offline", "--from", "2026-10-01", "--to", "2026-10-31", "--config", cfg],
+    )
+    .await;
+    assert!(off.status.success(), "{}", text(&off));
+    assert!(String::from_utf8_lossy(&off.stdout).contains(&format!("{expected_rows} registry rows")));
+    assert_eq!(sb.requests().len(), before);
+
+    // The key never reaches a file or the output, even at trace level.
+    for (p, bytes) in all_bytes(tmp.path()) {
+        assert!(!contains(&bytes, SENTINEL_KEY), "key leaked into {}", p.display());
+    }
+    assert!(!contains(&out.stdout, SENTINEL_KEY) && !contains(&out.stderr, SENTINEL_KEY));
+
+    // A damaged snapshot is refused offline, naming the file.
+    let page = manifest.files.iter().find(|f| f.endpoint == "registry").unwrap();
+    std::fs::write(snap.join(&page.path), b"[]").unwrap();
+    let bad = run(
+        tmp.path(),
+        None,
+        &["fetch", "--offline", "--from", "2026-10-01", "--to", "2026-10-31", "--config", cfg],
+    )
+    .await;
+    assert_eq!(bad.status.code(), Some(3), "{}", text(&bad));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains(&page.path), "{}", text(&bad));
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn csv_fetch_matches_json_fetch() {
+    let sb = start(small_config()).await;
+    let a = tempfile::tempdir().unwrap();
+    let b = tempfile::tempdir().unwrap();
+    let key = sb.api_key().to_owned();
+    let args = |c: &str| {
+        vec![
+            "fetch".to_owned(),
+            "--from".into(),
+            "2026-10-01".into(),
+            "--to".into(),
+            "2026-10-20".into(),
+            "--config".into(),
+            c.to_owned(),
+        ]
+    };
+    let ca = write_config(a.path(), &sb, "json");
+    let cb = write_config(b.path(), &sb, "csv");
+    let oa = run(a.path(), Some(&key), &args(ca.to_str().unwrap()).iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let ob = run(b.path(), Some(&key), &args(cb.to_str().unwrap()).iter().map(String::as_str).collect::<Vec<_>>()).await;
+    assert!(oa.status.success() && ob.status.success(), "{}\n{}", text(&oa), text(&ob));
+    let rows = |o: &Output| {
+        let s = String::from_utf8_lossy(&o.stdout).into_owned();
+        s.split(": ").nth(1).unwrap().split(" registry rows").next().unwrap().to_owned()
+    };
+    assert_eq!(rows(&oa), rows(&ob));
+    let snap = std::fs::read_dir(b.path().join("data/snapshots/acme")).unwrap().next().unwrap().unwrap().path();
+    let m = xsolla_recon::fetch::verify_snapshot(&snap).unwrap();
+    assert!(m.files.iter().any(|f| f.path.ends_with(".csv")));
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_and_credential_errors_have_distinct_exit_codes() {
+    let sb = start(small_config()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), &sb, "json");
+    let cfg = cfg.to_str().unwrap();
+    let args = ["fetch", "--from", "2026-10-01", "--to", "2026-10-02", "--config", cfg];
+
+    let missing = run(tmp.path(), None, &args).await;
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("RECON_TEST_KEY"));
+
+    let wrong = run(tmp.path(), Some("wrong-key-123"), &args).await;
+    assert_eq!(wrong.status.code(), Some(3), "{}", text(&wrong));
+    let err = String::from_utf8_lossy(&wrong.stderr);
+    assert!(err.contains("401"), "{err}");
+    assert!(!err.contains("wrong-key-123"), "{err}");
+    // Nothing half-written is left behind.
+    let snaps = tmp.path().join("data/snapshots/acme");
+    assert_eq!(std::fs::read_dir(&snaps).unwrap().count(), 0);
+
+    let reversed = run(tmp.path(), Some("k"), &["fetch", "--from", "2026-10-05", "--to", "2026-10-01", "--config", cfg]).await;
+    assert_eq!(reversed.status.code(), Some(2), "{}", text(&reversed));
+    sb.shutdown().await;
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real client against the sandbox over real HTTP on loopback, and the
+//! real binary in a temp folder. One binary for all of them keeps link times down.
+
+mod client;
+mod fetch_cli;
+mod support;
