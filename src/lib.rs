@@ -8,3 +8,4 @@
 pub mod fsutil;
 pub mod money;
 pub mod xsolla;
+pub mod sandbox;
