@@ -7,5 +7,5 @@
 
 pub mod fsutil;
 pub mod money;
-pub mod xsolla;
 pub mod sandbox;
+pub mod xsolla;

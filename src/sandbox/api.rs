@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::data::{
-    payout_date, report_id_of, report_month, ts, Dataset, MutationError, RowRef,
-    Status, CURRENCIES, PAYOUT, PROJECTS,
+    payout_date, report_id_of, report_month, ts, Dataset, MutationError, RowRef, Status,
+    CURRENCIES, PAYOUT, PROJECTS,
 };
 use super::faults::{pick, Fault, FaultRule, RuleState};
 use super::render::{self, amount_number, number, RowView};
@@ -109,11 +109,17 @@ async fn middleware(State(sh): State<Arc<Shared>>, mut req: Request, next: Next)
     let method = req.method().to_string();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(str::to_owned);
-    let conn = req.extensions().get::<ConnectInfo<ConnCtl>>().map(|c| c.0.clone());
+    let conn = req
+        .extensions()
+        .get::<ConnectInfo<ConnCtl>>()
+        .map(|c| c.0.clone());
     let fault = if path.starts_with("/__sandbox") {
         None
     } else {
-        pick(&mut sh.faults.lock().unwrap_or_else(|e| e.into_inner()), &path)
+        pick(
+            &mut sh.faults.lock().unwrap_or_else(|e| e.into_inner()),
+            &path,
+        )
     };
     if let Some(f) = &fault {
         tracing::debug!(request = no, fault = f.name(), %path, "sandbox fault");
@@ -127,7 +133,10 @@ async fn middleware(State(sh): State<Arc<Shared>>, mut req: Request, next: Next)
         }
         Some(Fault::TooManyRequests { retry_after }) => {
             let mut r = error_response(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests", no);
-            if let Some(v) = retry_after.as_deref().and_then(|v| HeaderValue::from_str(v).ok()) {
+            if let Some(v) = retry_after
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
                 r.headers_mut().insert(header::RETRY_AFTER, v);
             }
             r
@@ -146,7 +155,9 @@ async fn middleware(State(sh): State<Arc<Shared>>, mut req: Request, next: Next)
         Some(Fault::TruncateBody) => {
             let inner = finish(next.run(req).await, no);
             let (parts, body) = inner.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
             let full = bytes.len();
             let half = bytes.slice(..full / 2);
             let stream = futures::stream::iter(vec![Ok::<Bytes, std::io::Error>(half)]).chain(
@@ -157,13 +168,16 @@ async fn middleware(State(sh): State<Arc<Shared>>, mut req: Request, next: Next)
                 }),
             );
             let mut r = Response::from_parts(parts, Body::from_stream(stream));
-            r.headers_mut().insert(header::CONTENT_LENGTH, HeaderValue::from(full));
+            r.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(full));
             r
         }
         Some(Fault::TruncatedJson) => {
             let inner = finish(next.run(req).await, no);
             let (parts, body) = inner.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
             let mut r = Response::from_parts(parts, Body::from(bytes.slice(..bytes.len() / 2)));
             r.headers_mut().remove(header::CONTENT_LENGTH);
             r
@@ -214,10 +228,17 @@ fn error_response(status: StatusCode, message: &str, no: u64) -> Response {
 
 /// The same URI with `offset` moved back by `limit` (not below 0).
 fn previous_page_uri(uri: &Uri) -> Uri {
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-        .into_owned()
-        .collect();
-    let get = |k: &str| pairs.iter().rev().find(|(n, _)| n == k).and_then(|(_, v)| v.parse::<u64>().ok());
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+    };
     let offset = get("offset").unwrap_or(0);
     let limit = get("limit").unwrap_or(0);
     let prev = offset.saturating_sub(limit).to_string();
@@ -235,7 +256,9 @@ fn previous_page_uri(uri: &Uri) -> Uri {
         ser.append_pair("offset", &prev);
     }
     let q = ser.finish();
-    format!("{}?{}", uri.path(), q).parse().unwrap_or_else(|_| uri.clone())
+    format!("{}?{}", uri.path(), q)
+        .parse()
+        .unwrap_or_else(|_| uri.clone())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -245,7 +268,8 @@ impl Shared {
     /// HTTP Basic `merchant_id:api_key`; the project key authenticates but may not read
     /// reports (reference §0.1), and a path merchant other than the caller's is forbidden.
     fn authorize(&self, headers: &HeaderMap, path_merchant: &str) -> Result<(), ApiError> {
-        let unauthorized = || ApiError::new(StatusCode::UNAUTHORIZED, "Invalid API key or merchant ID.");
+        let unauthorized =
+            || ApiError::new(StatusCode::UNAUTHORIZED, "Invalid API key or merchant ID.");
         let value = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -306,10 +330,7 @@ impl Params {
     }
     fn int(&self, k: &str) -> Result<Option<i64>, ApiError> {
         self.str(k)
-            .map(|v| {
-                v.parse::<i64>()
-                    .map_err(|_| invalid(k, v, "an integer"))
-            })
+            .map(|v| v.parse::<i64>().map_err(|_| invalid(k, v, "an integer")))
             .transpose()
     }
     fn flag(&self, k: &str) -> Result<bool, ApiError> {
@@ -502,9 +523,16 @@ impl RegistryQuery {
                 && self
                     .project_id
                     .is_none_or(|p| PROJECTS[t.project as usize].id == p)
-                && self.status.as_deref().is_none_or(|s| s == t.status.as_str())
-                && self.transfer_id.is_none_or(|id| ds.row_payout(*r) == Some(id))
-                && self.report_id.is_none_or(|id| ds.row_report(*r) == Some(id))
+                && self
+                    .status
+                    .as_deref()
+                    .is_none_or(|s| s == t.status.as_str())
+                && self
+                    .transfer_id
+                    .is_none_or(|id| ds.row_payout(*r) == Some(id))
+                && self
+                    .report_id
+                    .is_none_or(|id| ds.row_report(*r) == Some(id))
         });
         it.skip(self.offset)
             .take(self.limit.unwrap_or(usize::MAX))
@@ -549,7 +577,9 @@ fn search(sh: &Shared, fmt: Format, p: &Params) -> ApiResult {
     let status = p.str("status");
     let ds = sh.data();
     let lo = from.map_or(0, |f| ds.txns.partition_point(|t| t.created < f));
-    let hi = to.map_or(ds.txns.len(), |t| ds.txns.partition_point(|x| x.created <= t));
+    let hi = to.map_or(ds.txns.len(), |t| {
+        ds.txns.partition_point(|x| x.created <= t)
+    });
     let idx: Vec<u32> = (lo..hi.max(lo))
         .map(|i| i as u32)
         .filter(|&i| {
@@ -573,7 +603,10 @@ fn search(sh: &Shared, fmt: Format, p: &Params) -> ApiResult {
         .skip(offset)
         .take(limit.unwrap_or(usize::MAX))
         .collect();
-    Ok(render_rows(fmt, idx.iter().map(|i| RowView::search(&ds, *i))))
+    Ok(render_rows(
+        fmt,
+        idx.iter().map(|i| RowView::search(&ds, *i)),
+    ))
 }
 
 fn simple_search(sh: &Shared, p: &Params) -> ApiResult {
@@ -619,7 +652,11 @@ fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if !ct.trim().to_ascii_lowercase().starts_with("application/json") {
+    if !ct
+        .trim()
+        .to_ascii_lowercase()
+        .starts_with("application/json")
+    {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Content-Type: application/json is required.",
@@ -694,7 +731,9 @@ async fn partial_refund(
         Some(Value::String(s)) => crate::money::parse_decimal(s),
         _ => None,
     }
-    .ok_or_else(|| ApiError::unprocessable("The refund_amount field is required and must be a number."))?;
+    .ok_or_else(|| {
+        ApiError::unprocessable("The refund_amount field is required and must be a number.")
+    })?;
     sh.data_mut()
         .partial_refund(id, amount, &d)
         .map_err(mutation_error)?;
@@ -721,12 +760,10 @@ async fn chargeback(
     let id = id
         .parse::<i64>()
         .map_err(|_| ApiError::not_found("Payment not found. Check payment ID."))?;
-    sh.data_mut()
-        .chargeback(project, id)
-        .map_err(|e| match e {
-            MutationError::NotFound => ApiError::not_found("Payment not found. Check payment ID."),
-            other => mutation_error(other),
-        })?;
+    sh.data_mut().chargeback(project, id).map_err(|e| match e {
+        MutationError::NotFound => ApiError::not_found("Payment not found. Check payment ID."),
+        other => mutation_error(other),
+    })?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -856,8 +893,18 @@ async fn breakdown(
 }
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September",
-    "October", "November", "December",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
 ];
 
 /// One report per month with paid-out rows (one payout currency), overlapping the window.

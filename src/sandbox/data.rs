@@ -55,12 +55,66 @@ pub(crate) struct Currency {
 pub(crate) const PAYOUT: usize = 0;
 
 pub(crate) const CURRENCIES: &[Currency] = &[
-    Currency { code: "USD", exp: 2, base_rate: (1, 0), prices: &[99, 499, 999, 1999, 4999, 9999], ps_fixed: 30, xsolla_fixed: 5, refund_penalty: 100, chargeback_penalty: 1500 },
-    Currency { code: "EUR", exp: 2, base_rate: (10_850_000_000, 10), prices: &[99, 499, 999, 1999, 4999, 9999], ps_fixed: 25, xsolla_fixed: 5, refund_penalty: 100, chargeback_penalty: 1500 },
-    Currency { code: "GBP", exp: 2, base_rate: (12_700_000_000, 10), prices: &[79, 399, 799, 1599, 3999, 7999], ps_fixed: 20, xsolla_fixed: 4, refund_penalty: 80, chargeback_penalty: 1200 },
-    Currency { code: "JPY", exp: 0, base_rate: (66_500_000, 10), prices: &[120, 610, 1220, 2440, 6100, 12200], ps_fixed: 40, xsolla_fixed: 7, refund_penalty: 150, chargeback_penalty: 2200 },
-    Currency { code: "BRL", exp: 2, base_rate: (1_790_000_000, 10), prices: &[490, 2490, 4990, 9990, 24990, 49990], ps_fixed: 150, xsolla_fixed: 25, refund_penalty: 500, chargeback_penalty: 7500 },
-    Currency { code: "KWD", exp: 3, base_rate: (32_500_000_000, 10), prices: &[300, 1500, 3000, 6000, 15000, 30000], ps_fixed: 90, xsolla_fixed: 15, refund_penalty: 300, chargeback_penalty: 4500 },
+    Currency {
+        code: "USD",
+        exp: 2,
+        base_rate: (1, 0),
+        prices: &[99, 499, 999, 1999, 4999, 9999],
+        ps_fixed: 30,
+        xsolla_fixed: 5,
+        refund_penalty: 100,
+        chargeback_penalty: 1500,
+    },
+    Currency {
+        code: "EUR",
+        exp: 2,
+        base_rate: (10_850_000_000, 10),
+        prices: &[99, 499, 999, 1999, 4999, 9999],
+        ps_fixed: 25,
+        xsolla_fixed: 5,
+        refund_penalty: 100,
+        chargeback_penalty: 1500,
+    },
+    Currency {
+        code: "GBP",
+        exp: 2,
+        base_rate: (12_700_000_000, 10),
+        prices: &[79, 399, 799, 1599, 3999, 7999],
+        ps_fixed: 20,
+        xsolla_fixed: 4,
+        refund_penalty: 80,
+        chargeback_penalty: 1200,
+    },
+    Currency {
+        code: "JPY",
+        exp: 0,
+        base_rate: (66_500_000, 10),
+        prices: &[120, 610, 1220, 2440, 6100, 12200],
+        ps_fixed: 40,
+        xsolla_fixed: 7,
+        refund_penalty: 150,
+        chargeback_penalty: 2200,
+    },
+    Currency {
+        code: "BRL",
+        exp: 2,
+        base_rate: (1_790_000_000, 10),
+        prices: &[490, 2490, 4990, 9990, 24990, 49990],
+        ps_fixed: 150,
+        xsolla_fixed: 25,
+        refund_penalty: 500,
+        chargeback_penalty: 7500,
+    },
+    Currency {
+        code: "KWD",
+        exp: 3,
+        base_rate: (32_500_000_000, 10),
+        prices: &[300, 1500, 3000, 6000, 15000, 30000],
+        ps_fixed: 90,
+        xsolla_fixed: 15,
+        refund_penalty: 300,
+        chargeback_penalty: 4500,
+    },
 ];
 
 /// A user country: its currency and taxes.
@@ -75,13 +129,55 @@ pub(crate) struct Country {
 }
 
 pub(crate) const COUNTRIES: &[Country] = &[
-    Country { code: "US", currency: 0, vat: (0, 0), sales_tax: (725, 2), weight: 35 },
-    Country { code: "DE", currency: 1, vat: (19, 0), sales_tax: (0, 0), weight: 12 },
-    Country { code: "FR", currency: 1, vat: (20, 0), sales_tax: (0, 0), weight: 8 },
-    Country { code: "GB", currency: 2, vat: (20, 0), sales_tax: (0, 0), weight: 10 },
-    Country { code: "JP", currency: 3, vat: (0, 0), sales_tax: (0, 0), weight: 15 },
-    Country { code: "BR", currency: 4, vat: (0, 0), sales_tax: (0, 0), weight: 12 },
-    Country { code: "KW", currency: 5, vat: (0, 0), sales_tax: (0, 0), weight: 8 },
+    Country {
+        code: "US",
+        currency: 0,
+        vat: (0, 0),
+        sales_tax: (725, 2),
+        weight: 35,
+    },
+    Country {
+        code: "DE",
+        currency: 1,
+        vat: (19, 0),
+        sales_tax: (0, 0),
+        weight: 12,
+    },
+    Country {
+        code: "FR",
+        currency: 1,
+        vat: (20, 0),
+        sales_tax: (0, 0),
+        weight: 8,
+    },
+    Country {
+        code: "GB",
+        currency: 2,
+        vat: (20, 0),
+        sales_tax: (0, 0),
+        weight: 10,
+    },
+    Country {
+        code: "JP",
+        currency: 3,
+        vat: (0, 0),
+        sales_tax: (0, 0),
+        weight: 15,
+    },
+    Country {
+        code: "BR",
+        currency: 4,
+        vat: (0, 0),
+        sales_tax: (0, 0),
+        weight: 12,
+    },
+    Country {
+        code: "KW",
+        currency: 5,
+        vat: (0, 0),
+        sales_tax: (0, 0),
+        weight: 8,
+    },
 ];
 
 /// What a project sells; decides which `purchase.*` object carries the amount.
@@ -102,9 +198,27 @@ pub(crate) struct Project {
 }
 
 pub(crate) const PROJECTS: &[Project] = &[
-    Project { id: 277_001, name: "Starfall Odyssey", kind: PurchaseKind::VirtualCurrency, prefix: "sfo", weight: 50 },
-    Project { id: 277_002, name: "Dungeon Tactics", kind: PurchaseKind::VirtualItems, prefix: "dtx", weight: 30 },
-    Project { id: 277_003, name: "Pixel Kart", kind: PurchaseKind::SimpleCheckout, prefix: "pxk", weight: 20 },
+    Project {
+        id: 277_001,
+        name: "Starfall Odyssey",
+        kind: PurchaseKind::VirtualCurrency,
+        prefix: "sfo",
+        weight: 50,
+    },
+    Project {
+        id: 277_002,
+        name: "Dungeon Tactics",
+        kind: PurchaseKind::VirtualItems,
+        prefix: "dtx",
+        weight: 30,
+    },
+    Project {
+        id: 277_003,
+        name: "Pixel Kart",
+        kind: PurchaseKind::SimpleCheckout,
+        prefix: "pxk",
+        weight: 20,
+    },
 ];
 
 pub(crate) struct Method {
@@ -120,11 +234,46 @@ pub(crate) struct Method {
 }
 
 pub(crate) const METHODS: &[Method] = &[
-    Method { id: 24, name: "PayPal", ps_percent: (34, 1), user_percent: (0, 0), kind: "e-wallet", weight: 25 },
-    Method { id: 1380, name: "Visa", ps_percent: (25, 1), user_percent: (0, 0), kind: "bank card", weight: 30 },
-    Method { id: 1381, name: "Mastercard", ps_percent: (25, 1), user_percent: (0, 0), kind: "bank card", weight: 20 },
-    Method { id: 3431, name: "Google Pay", ps_percent: (29, 1), user_percent: (0, 0), kind: "e-wallet", weight: 15 },
-    Method { id: 2820, name: "Mobile carrier billing", ps_percent: (15, 0), user_percent: (5, 0), kind: "mobile", weight: 10 },
+    Method {
+        id: 24,
+        name: "PayPal",
+        ps_percent: (34, 1),
+        user_percent: (0, 0),
+        kind: "e-wallet",
+        weight: 25,
+    },
+    Method {
+        id: 1380,
+        name: "Visa",
+        ps_percent: (25, 1),
+        user_percent: (0, 0),
+        kind: "bank card",
+        weight: 30,
+    },
+    Method {
+        id: 1381,
+        name: "Mastercard",
+        ps_percent: (25, 1),
+        user_percent: (0, 0),
+        kind: "bank card",
+        weight: 20,
+    },
+    Method {
+        id: 3431,
+        name: "Google Pay",
+        ps_percent: (29, 1),
+        user_percent: (0, 0),
+        kind: "e-wallet",
+        weight: 15,
+    },
+    Method {
+        id: 2820,
+        name: "Mobile carrier billing",
+        ps_percent: (15, 0),
+        user_percent: (5, 0),
+        kind: "mobile",
+        weight: 10,
+    },
 ];
 
 /// Xsolla's revenue share, %.
@@ -167,7 +316,10 @@ impl Status {
     }
     /// Whether the payment completed at some point (and so has registry rows).
     pub(crate) fn completed(self) -> bool {
-        matches!(self, Status::Done | Status::Refunded | Status::PartiallyRefunded)
+        matches!(
+            self,
+            Status::Done | Status::Refunded | Status::PartiallyRefunded
+        )
     }
 }
 
@@ -482,10 +634,7 @@ pub(crate) fn generate(p: GenParams) -> Dataset {
                             Status::Refunded,
                         ),
                         RevKind::Partial => (
-                            Some(round_to_currency(
-                                payment * Decimal::new(pct, 2),
-                                cur.code,
-                            )),
+                            Some(round_to_currency(payment * Decimal::new(pct, 2), cur.code)),
                             Decimal::ZERO,
                             "Goodwill partial refund",
                             Status::PartiallyRefunded,
@@ -698,10 +847,17 @@ impl Dataset {
     }
     /// The game's order id; a bijection of the transaction id so lookups need no index.
     pub(crate) fn external_id(&self, t: &Txn) -> String {
-        format!("{}-{:x}", PROJECTS[t.project as usize].prefix, t.id ^ self.ext_key)
+        format!(
+            "{}-{:x}",
+            PROJECTS[t.project as usize].prefix,
+            t.id ^ self.ext_key
+        )
     }
     pub(crate) fn find(&self, id: i64) -> Option<u32> {
-        self.txns.binary_search_by_key(&id, |t| t.id).ok().map(|i| i as u32)
+        self.txns
+            .binary_search_by_key(&id, |t| t.id)
+            .ok()
+            .map(|i| i as u32)
     }
     pub(crate) fn find_external(&self, ext: &str) -> Option<u32> {
         let (prefix, hex) = ext.split_once('-')?;
@@ -878,13 +1034,24 @@ mod tests {
             );
             assert_eq!(m.payout, round_to_currency(m.net * ds.fx(t), "USD"));
             let exp = ds.currency(t).exp;
-            for d in [m.payment, m.ps, m.xsolla, m.vat, m.sales_tax, m.user_commission] {
+            for d in [
+                m.payment,
+                m.ps,
+                m.xsolla,
+                m.vat,
+                m.sales_tax,
+                m.user_commission,
+            ] {
                 assert!(d.normalize().scale() <= exp, "{d} has too many decimals");
             }
             if r.rev.is_some() {
                 assert!(m.payment < Decimal::ZERO);
             } else {
-                assert!(m.net > Decimal::ZERO, "fees exceed the price of txn {}", t.id);
+                assert!(
+                    m.net > Decimal::ZERO,
+                    "fees exceed the price of txn {}",
+                    t.id
+                );
             }
         }
     }
@@ -897,7 +1064,10 @@ mod tests {
         let b = generate(p);
         let first_b = &b.txns[0];
         let same = a.txns.iter().find(|t| t.id == first_b.id).unwrap();
-        assert_eq!((same.created, same.user, same.price), (first_b.created, first_b.user, first_b.price));
+        assert_eq!(
+            (same.created, same.user, same.price),
+            (first_b.created, first_b.user, first_b.price)
+        );
     }
 
     #[test]

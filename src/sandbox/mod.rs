@@ -446,7 +446,10 @@ impl ConnCtl {
 }
 
 fn aborted() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionAborted, "sandbox fault: connection dropped")
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "sandbox fault: connection dropped",
+    )
 }
 
 /// A TCP stream with a [`ConnCtl`].

@@ -12,8 +12,8 @@ use std::io::Write;
 use std::sync::OnceLock;
 
 use super::data::{
-    datetime, Country, Currency, Dataset, Method, Money, Project, PurchaseKind,
-    RowRef, Txn, CURRENCIES, METHODS, PAYOUT, PROJECTS,
+    datetime, Country, Currency, Dataset, Method, Money, Project, PurchaseKind, RowRef, Txn,
+    CURRENCIES, METHODS, PAYOUT, PROJECTS,
 };
 
 /// One cell value.
@@ -179,14 +179,34 @@ fn flag_int(b: bool) -> V<'static> {
 
 /// The transaction shape (registry, search, simple_search, details), in JSON key order.
 pub(crate) static FIELDS: &[Field] = &[
-    f("transaction.id", Some("Transaction ID"), |r| V::Int(r.txn.id)),
-    f("transaction.external_id", Some("External ID"), |r| V::Owned(r.ds.external_id(r.txn))),
-    f("transaction.project.id", Some("Project ID"), |r| V::Int(r.project.id)),
-    f("transaction.project.name", Some("Project"), |r| V::Str(r.project.name)),
-    f("transaction.payment_method.id", Some("Payment method ID"), |r| V::Int(r.method.id)),
-    f("transaction.payment_method.name", Some("Payment method"), |r| V::Str(r.method.name)),
-    f("transaction.status", Some("Status"), |r| V::Str(r.txn.status.as_str())),
-    f("transaction.create_date", Some("Transaction date"), |r| V::Time(r.txn.created)),
+    f("transaction.id", Some("Transaction ID"), |r| {
+        V::Int(r.txn.id)
+    }),
+    f("transaction.external_id", Some("External ID"), |r| {
+        V::Owned(r.ds.external_id(r.txn))
+    }),
+    f("transaction.project.id", Some("Project ID"), |r| {
+        V::Int(r.project.id)
+    }),
+    f("transaction.project.name", Some("Project"), |r| {
+        V::Str(r.project.name)
+    }),
+    f(
+        "transaction.payment_method.id",
+        Some("Payment method ID"),
+        |r| V::Int(r.method.id),
+    ),
+    f(
+        "transaction.payment_method.name",
+        Some("Payment method"),
+        |r| V::Str(r.method.name),
+    ),
+    f("transaction.status", Some("Status"), |r| {
+        V::Str(r.txn.status.as_str())
+    }),
+    f("transaction.create_date", Some("Transaction date"), |r| {
+        V::Time(r.txn.created)
+    }),
     f("transaction.payment_date", Some("Payment date"), |r| {
         if r.completed() {
             V::Time(r.txn.created + i64::from(r.txn.done_after))
@@ -194,108 +214,214 @@ pub(crate) static FIELDS: &[Field] = &[
             V::Null
         }
     }),
-    f("transaction.transfer_date", Some("Transfer date"), |r| r.at.map_or(V::Null, V::Time)),
-    f("transaction.transfer_id", Some("Payout ID"), |r| r.transfer_id.map_or(V::Null, V::Int)),
-    f("transaction.report_id", Some("Report ID"), |r| r.report_id.map_or(V::Null, V::Int)),
+    f("transaction.transfer_date", Some("Transfer date"), |r| {
+        r.at.map_or(V::Null, V::Time)
+    }),
+    f("transaction.transfer_id", Some("Payout ID"), |r| {
+        r.transfer_id.map_or(V::Null, V::Int)
+    }),
+    f("transaction.report_id", Some("Report ID"), |r| {
+        r.report_id.map_or(V::Null, V::Int)
+    }),
     f("transaction.refund_reason", Some("Refund reason"), |r| {
-        r.txn.reversal.map_or(V::Null, |i| V::Str(r.ds.revs[i as usize].kind.reason()))
+        r.txn
+            .reversal
+            .map_or(V::Null, |i| V::Str(r.ds.revs[i as usize].kind.reason()))
     }),
-    f("transaction.refund_reason_comment", Some("Refund reason comment"), |r| {
-        r.txn.reversal.map_or(V::Null, |i| V::Str(&r.ds.revs[i as usize].comment))
+    f(
+        "transaction.refund_reason_comment",
+        Some("Refund reason comment"),
+        |r| {
+            r.txn
+                .reversal
+                .map_or(V::Null, |i| V::Str(&r.ds.revs[i as usize].comment))
+        },
+    ),
+    f("transaction.dry_run", Some("Dry run"), |r| {
+        flag_int(r.txn.dry_run)
     }),
-    f("transaction.dry_run", Some("Dry run"), |r| flag_int(r.txn.dry_run)),
-    f("transaction.direct_account", Some("Direct account"), |r| flag_int(r.txn.direct)),
-    f("transaction.is_refund_allowed", Some("Refund allowed"), |r| {
-        flag_int(r.txn.status == super::data::Status::Done)
+    f("transaction.direct_account", Some("Direct account"), |r| {
+        flag_int(r.txn.direct)
     }),
+    f(
+        "transaction.is_refund_allowed",
+        Some("Refund allowed"),
+        |r| flag_int(r.txn.status == super::data::Status::Done),
+    ),
     f("transaction.custom_parameters.campaign", None, |r| {
         V::Str(["organic", "autumn_sale", "streamer_code"][(r.txn.id % 3) as usize])
     }),
-    f("user.id", Some("User ID"), |r| V::Owned(r.ds.user_id(r.txn))),
-    f("user.name", Some("User name"), |r| V::Owned(r.ds.user_name(r.txn))),
-    f("user.email", Some("Email"), |r| V::Owned(r.ds.user_email(r.txn))),
+    f("user.id", Some("User ID"), |r| {
+        V::Owned(r.ds.user_id(r.txn))
+    }),
+    f("user.name", Some("User name"), |r| {
+        V::Owned(r.ds.user_name(r.txn))
+    }),
+    f("user.email", Some("Email"), |r| {
+        V::Owned(r.ds.user_email(r.txn))
+    }),
     f("user.country", Some("Country"), |r| V::Str(r.country.code)),
     f("user.phone", None, |_| V::Null),
     f("user.custom", None, |_| V::Null),
-    f("payment_details.payment.amount", Some("Payment amount"), |r| r.amount(r.money.payment)),
-    f("payment_details.payment.currency", Some("Payment currency"), |r| V::Str(r.cur.code)),
-    f("payment_details.payment.amount_from_ps", Some("Payment amount from payment system"), |r| {
-        r.amount(r.money.payment)
+    f(
+        "payment_details.payment.amount",
+        Some("Payment amount"),
+        |r| r.amount(r.money.payment),
+    ),
+    f(
+        "payment_details.payment.currency",
+        Some("Payment currency"),
+        |r| V::Str(r.cur.code),
+    ),
+    f(
+        "payment_details.payment.amount_from_ps",
+        Some("Payment amount from payment system"),
+        |r| r.amount(r.money.payment),
+    ),
+    f(
+        "payment_details.payout.amount",
+        Some("Payout amount"),
+        |r| r.payout(r.money.payout),
+    ),
+    f(
+        "payment_details.payout.currency",
+        Some("Payout currency"),
+        |r| {
+            if r.completed() {
+                V::Str(CURRENCIES[PAYOUT].code)
+            } else {
+                V::Null
+            }
+        },
+    ),
+    f(
+        "payment_details.payout.amount_from_ps",
+        Some("Payout amount from payment system"),
+        |r| r.payout(r.money.payout),
+    ),
+    f(
+        "payment_details.payout.fx_rate",
+        Some("Exchange rate"),
+        |r| {
+            if r.completed() {
+                V::Rate(r.fx)
+            } else {
+                V::Null
+            }
+        },
+    ),
+    f("payment_details.payout.percent", Some("Payout, %"), |_| {
+        V::Rate(Decimal::ONE_HUNDRED)
     }),
-    f("payment_details.payout.amount", Some("Payout amount"), |r| r.payout(r.money.payout)),
-    f("payment_details.payout.currency", Some("Payout currency"), |r| {
-        if r.completed() {
-            V::Str(CURRENCIES[PAYOUT].code)
-        } else {
-            V::Null
-        }
-    }),
-    f("payment_details.payout.amount_from_ps", Some("Payout amount from payment system"), |r| {
-        r.payout(r.money.payout)
-    }),
-    f("payment_details.payout.fx_rate", Some("Exchange rate"), |r| {
-        if r.completed() {
-            V::Rate(r.fx)
-        } else {
-            V::Null
-        }
-    }),
-    f("payment_details.payout.percent", Some("Payout, %"), |_| V::Rate(Decimal::ONE_HUNDRED)),
-    f("payment_details.commission_user.amount", Some("User commission"), |r| {
-        r.amount(r.money.user_commission)
-    }),
+    f(
+        "payment_details.commission_user.amount",
+        Some("User commission"),
+        |r| r.amount(r.money.user_commission),
+    ),
     f("payment_details.commission_user.percent", None, |r| {
         V::Rate(super::data::method_user_percent(r.method))
     }),
-    f("payment_details.commission_xsolla.amount", Some("Xsolla revenue share"), |r| {
-        r.amount(r.money.xsolla)
-    }),
-    f("payment_details.commission_xsolla.fixed_amount", Some("Xsolla revenue share, fixed"), |r| {
-        r.amount(r.money.xsolla_fixed)
-    }),
-    f("payment_details.commission_xsolla.percent", Some("Xsolla revenue share, %"), |_| {
-        V::Rate(super::data::XSOLLA_PERCENT)
-    }),
-    f("payment_details.commission_ps.amount", Some("Payment system fee"), |r| r.amount(r.money.ps)),
-    f("payment_details.commission_ps.fixed_amount", Some("Payment system fee, fixed"), |r| {
-        r.amount(r.money.ps_fixed)
-    }),
-    f("payment_details.commission_ps.percent", Some("Payment system fee, %"), |r| {
-        V::Rate(super::data::method_ps_percent(r.method))
-    }),
-    f("payment_details.commission_ps_from_vat.amount", None, |r| r.amount(Decimal::ZERO)),
-    f("payment_details.commission_agent.amount", Some("Agent commission"), |r| r.amount(Decimal::ZERO)),
-    f("payment_details.commission_agent.percent", None, |_| V::Rate(Decimal::ZERO)),
-    f("payment_details.commission_agent_fixed", Some("Agent commission, fixed"), |r| r.amount(Decimal::ZERO)),
-    f("payment_details.cpa_network_commission.amount", Some("CPA network commission"), |r| {
+    f(
+        "payment_details.commission_xsolla.amount",
+        Some("Xsolla revenue share"),
+        |r| r.amount(r.money.xsolla),
+    ),
+    f(
+        "payment_details.commission_xsolla.fixed_amount",
+        Some("Xsolla revenue share, fixed"),
+        |r| r.amount(r.money.xsolla_fixed),
+    ),
+    f(
+        "payment_details.commission_xsolla.percent",
+        Some("Xsolla revenue share, %"),
+        |_| V::Rate(super::data::XSOLLA_PERCENT),
+    ),
+    f(
+        "payment_details.commission_ps.amount",
+        Some("Payment system fee"),
+        |r| r.amount(r.money.ps),
+    ),
+    f(
+        "payment_details.commission_ps.fixed_amount",
+        Some("Payment system fee, fixed"),
+        |r| r.amount(r.money.ps_fixed),
+    ),
+    f(
+        "payment_details.commission_ps.percent",
+        Some("Payment system fee, %"),
+        |r| V::Rate(super::data::method_ps_percent(r.method)),
+    ),
+    f("payment_details.commission_ps_from_vat.amount", None, |r| {
         r.amount(Decimal::ZERO)
     }),
-    f("payment_details.direct_wht.amount", Some("Direct WHT"), |r| r.amount(Decimal::ZERO)),
-    f("payment_details.repatriation_costs.amount", Some("Repatriation costs, total"), |r| {
-        r.amount(Decimal::ZERO)
+    f(
+        "payment_details.commission_agent.amount",
+        Some("Agent commission"),
+        |r| r.amount(Decimal::ZERO),
+    ),
+    f("payment_details.commission_agent.percent", None, |_| {
+        V::Rate(Decimal::ZERO)
     }),
-    f("payment_details.sales_tax.amount", Some("Sales Tax"), |r| r.amount(r.money.sales_tax)),
-    f("payment_details.sales_tax.percent", Some("Sales Tax, %"), |r| {
-        V::Rate(super::data::country_sales_tax(r.country))
+    f(
+        "payment_details.commission_agent_fixed",
+        Some("Agent commission, fixed"),
+        |r| r.amount(Decimal::ZERO),
+    ),
+    f(
+        "payment_details.cpa_network_commission.amount",
+        Some("CPA network commission"),
+        |r| r.amount(Decimal::ZERO),
+    ),
+    f(
+        "payment_details.direct_wht.amount",
+        Some("Direct WHT"),
+        |r| r.amount(Decimal::ZERO),
+    ),
+    f(
+        "payment_details.repatriation_costs.amount",
+        Some("Repatriation costs, total"),
+        |r| r.amount(Decimal::ZERO),
+    ),
+    f("payment_details.sales_tax.amount", Some("Sales Tax"), |r| {
+        r.amount(r.money.sales_tax)
     }),
-    f("payment_details.vat.amount", Some("Deducted VAT"), |r| r.amount(r.money.vat)),
-    f("payment_details.vat.percent", Some("Deducted VAT, %"), |r| {
-        V::Rate(super::data::country_vat(r.country))
+    f(
+        "payment_details.sales_tax.percent",
+        Some("Sales Tax, %"),
+        |r| V::Rate(super::data::country_sales_tax(r.country)),
+    ),
+    f("payment_details.vat.amount", Some("Deducted VAT"), |r| {
+        r.amount(r.money.vat)
     }),
-    f("payment_details.vat.user_amount", Some("VAT"), |r| r.amount(r.money.vat)),
+    f(
+        "payment_details.vat.percent",
+        Some("Deducted VAT, %"),
+        |r| V::Rate(super::data::country_vat(r.country)),
+    ),
+    f("payment_details.vat.user_amount", Some("VAT"), |r| {
+        r.amount(r.money.vat)
+    }),
     f("payment_details.vat.user_percent", Some("VAT, %"), |r| {
         V::Rate(super::data::country_vat(r.country))
     }),
-    f("payment_details.chargebackPenalty.amount", Some("Chargeback penalty"), |r| {
-        r.amount(r.money.chargeback_penalty)
+    f(
+        "payment_details.chargebackPenalty.amount",
+        Some("Chargeback penalty"),
+        |r| r.amount(r.money.chargeback_penalty),
+    ),
+    f(
+        "payment_details.refundPenalty.amount",
+        Some("Refund penalty"),
+        |r| r.amount(r.money.refund_penalty),
+    ),
+    f(
+        "purchase.virtual_currency.amount",
+        Some("Virtual currency purchase amount"),
+        |r| r.purchase(PurchaseKind::VirtualCurrency),
+    ),
+    f("purchase.virtual_currency.currency", None, |r| {
+        r.purchase_currency(PurchaseKind::VirtualCurrency)
     }),
-    f("payment_details.refundPenalty.amount", Some("Refund penalty"), |r| {
-        r.amount(r.money.refund_penalty)
-    }),
-    f("purchase.virtual_currency.amount", Some("Virtual currency purchase amount"), |r| {
-        r.purchase(PurchaseKind::VirtualCurrency)
-    }),
-    f("purchase.virtual_currency.currency", None, |r| r.purchase_currency(PurchaseKind::VirtualCurrency)),
     f("purchase.virtual_currency_amount", None, |r| {
         if r.project.kind == PurchaseKind::VirtualCurrency {
             V::Int(i64::from(r.txn.price + 1) * 500)
@@ -303,23 +429,42 @@ pub(crate) static FIELDS: &[Field] = &[
             V::Null
         }
     }),
-    f("purchase.simple_checkout.amount", Some("Simple checkout purchase amount"), |r| {
-        r.purchase(PurchaseKind::SimpleCheckout)
+    f(
+        "purchase.simple_checkout.amount",
+        Some("Simple checkout purchase amount"),
+        |r| r.purchase(PurchaseKind::SimpleCheckout),
+    ),
+    f("purchase.simple_checkout.currency", None, |r| {
+        r.purchase_currency(PurchaseKind::SimpleCheckout)
     }),
-    f("purchase.simple_checkout.currency", None, |r| r.purchase_currency(PurchaseKind::SimpleCheckout)),
-    f("purchase.virtual_items.amount", Some("Items purchase amount"), |r| {
-        r.purchase(PurchaseKind::VirtualItems)
+    f(
+        "purchase.virtual_items.amount",
+        Some("Items purchase amount"),
+        |r| r.purchase(PurchaseKind::VirtualItems),
+    ),
+    f("purchase.virtual_items.currency", None, |r| {
+        r.purchase_currency(PurchaseKind::VirtualItems)
     }),
-    f("purchase.virtual_items.currency", None, |r| r.purchase_currency(PurchaseKind::VirtualItems)),
     f("purchase.virtual_items.content", None, |r| {
         if r.project.kind == PurchaseKind::VirtualItems {
-            V::Str(["Bronze chest", "Silver chest", "Gold chest", "Hero pack", "Legend pack", "Season pass"][r.txn.price as usize % 6])
+            V::Str(
+                [
+                    "Bronze chest",
+                    "Silver chest",
+                    "Gold chest",
+                    "Hero pack",
+                    "Legend pack",
+                    "Season pass",
+                ][r.txn.price as usize % 6],
+            )
         } else {
             V::Null
         }
     }),
     f("purchase.items_amount", None, |_| V::Int(1)),
-    f("purchase.purchase_amount", None, |r| r.amount(r.money.nominal)),
+    f("purchase.purchase_amount", None, |r| {
+        r.amount(r.money.nominal)
+    }),
     f("purchase.friend.email", None, |_| V::Null),
     f("purchase.friend.user_id", None, |_| V::Null),
     f("purchase.pin_codes.amount", None, |_| V::Null),
@@ -335,7 +480,9 @@ pub(crate) static FIELDS: &[Field] = &[
             V::Null
         }
     }),
-    f("payment_system.type", Some("Payment system type"), |r| V::Str(r.method.kind)),
+    f("payment_system.type", Some("Payment system type"), |r| {
+        V::Str(r.method.kind)
+    }),
 ];
 
 /// JSON object layout built from the dotted paths of [`FIELDS`].
@@ -356,7 +503,14 @@ fn layout() -> &'static [(&'static str, Node)] {
                 let pos = match level.iter().position(|(k, _)| k == key) {
                     Some(p) => p,
                     None => {
-                        level.push((key, if last { Node::Leaf(i) } else { Node::Obj(Vec::new()) }));
+                        level.push((
+                            key,
+                            if last {
+                                Node::Leaf(i)
+                            } else {
+                                Node::Obj(Vec::new())
+                            },
+                        ));
                         level.len() - 1
                     }
                 };

@@ -72,7 +72,10 @@ async fn error_json(r: reqwest::Response, status: u16) -> Value {
     assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
     assert!(v["extended_message"].is_null());
     let id = v["request_id"].as_str().unwrap();
-    assert!(id.len() == 8 && id.chars().all(|c| c.is_ascii_hexdigit()), "{id}");
+    assert!(
+        id.len() == 8 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{id}"
+    );
     v
 }
 
@@ -186,14 +189,18 @@ async fn parameter_validation() {
     let reg = "reports/transactions/registry.json";
     // 2026-01-01 .. 2026-04-03 is exactly 92 days: allowed; one more day is not.
     assert_eq!(
-        c.get(&format!("{reg}?datetime_from=2026-01-01&datetime_to=2026-04-03"))
-            .await
-            .status(),
+        c.get(&format!(
+            "{reg}?datetime_from=2026-01-01&datetime_to=2026-04-03"
+        ))
+        .await
+        .status(),
         200
     );
     let v = error_json(
-        c.get(&format!("{reg}?datetime_from=2026-01-01&datetime_to=2026-04-04"))
-            .await,
+        c.get(&format!(
+            "{reg}?datetime_from=2026-01-01&datetime_to=2026-04-04"
+        ))
+        .await,
         422,
     )
     .await;
@@ -207,7 +214,7 @@ async fn parameter_validation() {
         format!("{reg}?datetime_from=01.10.2026&datetime_to=2026-10-02"),
         format!("{reg}?{OCT}&in_transfer_currency=maybe"),
         format!("reports/transactions/registry.xls?{OCT}"),
-        format!("reports/transfers?datetime_from=2026-01-01&datetime_to=2026-06-01"),
+        "reports/transfers?datetime_from=2026-01-01&datetime_to=2026-06-01".to_owned(),
         "reports/transactions/simple_search".to_owned(),
         "reports/transactions/simple_search?transaction_id=1&external_id=x".to_owned(),
     ] {
@@ -230,11 +237,17 @@ async fn parameter_validation() {
 async fn pages_concatenate_to_the_whole_window() {
     let sb = start(SandboxConfig::default()).await;
     let c = Client::new(&sb);
-    let whole: Vec<Value> =
-        serde_json::from_slice(&c.ok(&format!("reports/transactions/registry.json?{OCT}")).await)
-            .unwrap();
+    let whole: Vec<Value> = serde_json::from_slice(
+        &c.ok(&format!("reports/transactions/registry.json?{OCT}"))
+            .await,
+    )
+    .unwrap();
     assert!(whole.len() > 1000);
-    assert_eq!(whole, sb.dataset().registry_json(date("2026-10-01"), date("2026-10-31")));
+    assert_eq!(
+        whole,
+        sb.dataset()
+            .registry_json(date("2026-10-01"), date("2026-10-31"))
+    );
     let mut pages = Vec::new();
     let mut offset = 0;
     loop {
@@ -258,7 +271,10 @@ async fn pages_concatenate_to_the_whole_window() {
         .map(|v| {
             (
                 v["transaction"]["id"].to_string(),
-                v["payment_details"]["payment"]["amount"].to_string().starts_with('-').to_string(),
+                v["payment_details"]["payment"]["amount"]
+                    .to_string()
+                    .starts_with('-')
+                    .to_string(),
             )
         })
         .collect();
@@ -269,11 +285,19 @@ async fn pages_concatenate_to_the_whole_window() {
 async fn json_and_csv_carry_the_same_rows() {
     let sb = start(SandboxConfig::default()).await;
     let c = Client::new(&sb);
-    for extra in ["", "&in_transfer_currency=1", "&show_dry_run=1&project_id=277002"] {
+    for extra in [
+        "",
+        "&in_transfer_currency=1",
+        "&show_dry_run=1&project_id=277002",
+    ] {
         let q = format!("{OCT}{extra}");
-        let json = registry_rows(&c.ok(&format!("reports/transactions/registry.json?{q}")).await);
+        let json = registry_rows(
+            &c.ok(&format!("reports/transactions/registry.json?{q}"))
+                .await,
+        );
         let csv: Vec<TransactionRow> = parse_csv_rows(
-            &c.ok(&format!("reports/transactions/registry.csv?{q}")).await,
+            &c.ok(&format!("reports/transactions/registry.csv?{q}"))
+                .await,
             REGISTRY_REQUIRED,
         )
         .unwrap();
@@ -281,15 +305,21 @@ async fn json_and_csv_carry_the_same_rows() {
         assert!(!json.is_empty());
         for (j, k) in json.iter().zip(&csv) {
             let (mut j, mut k) = (j.clone(), k.clone());
-            assert!(j.extra.contains_key("transaction.custom_parameters.campaign"));
-            assert!(j.extra.contains_key("payment_details.commission_ps_from_vat.amount"));
+            assert!(j
+                .extra
+                .contains_key("transaction.custom_parameters.campaign"));
+            assert!(j
+                .extra
+                .contains_key("payment_details.commission_ps_from_vat.amount"));
             assert!(k.extra.contains_key("Payment system type"));
             j.extra.clear();
             k.extra.clear();
             assert_eq!(j, k);
         }
         if extra.contains("in_transfer") {
-            assert!(json.iter().all(|r| r.payment_currency.as_deref() == Some("USD")));
+            assert!(json
+                .iter()
+                .all(|r| r.payment_currency.as_deref() == Some("USD")));
         }
         if extra.contains("dry_run") {
             assert!(json.iter().any(|r| r.dry_run == Some(true)));
@@ -297,12 +327,14 @@ async fn json_and_csv_carry_the_same_rows() {
         }
     }
     let search_json: Vec<TransactionRow> = parse_json_rows(
-        &c.ok(&format!("reports/transactions/search.json?{OCT}&limit=300")).await,
+        &c.ok(&format!("reports/transactions/search.json?{OCT}&limit=300"))
+            .await,
         SEARCH_REQUIRED,
     )
     .unwrap();
     let mut search_csv: Vec<TransactionRow> = parse_csv_rows(
-        &c.ok(&format!("reports/transactions/search.csv?{OCT}&limit=300")).await,
+        &c.ok(&format!("reports/transactions/search.csv?{OCT}&limit=300"))
+            .await,
         SEARCH_REQUIRED,
     )
     .unwrap();
@@ -335,7 +367,10 @@ fn exponent_ok(r: &TransactionRow) -> bool {
 async fn money_invariants_hold() {
     let sb = start(SandboxConfig::default()).await;
     let c = Client::new(&sb);
-    let rows = registry_rows(&c.ok(&format!("reports/transactions/registry.json?{OCT}")).await);
+    let rows = registry_rows(
+        &c.ok(&format!("reports/transactions/registry.json?{OCT}"))
+            .await,
+    );
     let currencies: HashSet<&str> = rows
         .iter()
         .map(|r| r.payment_currency.as_deref().unwrap())
@@ -370,7 +405,8 @@ async fn money_invariants_hold() {
 
     // Payouts: each amount is the exact sum of its rows, fetched by transfer_id.
     let payouts: Vec<Payout> = parse_json_rows(
-        &c.ok("reports/transfers?datetime_from=2026-10-01&datetime_to=2026-12-31").await,
+        &c.ok("reports/transfers?datetime_from=2026-10-01&datetime_to=2026-12-31")
+            .await,
         PAYOUT_REQUIRED,
     )
     .unwrap();
@@ -388,15 +424,14 @@ async fn money_invariants_hold() {
 
     // Breakdown per currency equals the registry sums of the same window.
     let bd: Vec<BreakdownRow> = parse_json_rows(
-        &c.ok(&format!("reports/transactions/summary/transfer?{OCT}")).await,
+        &c.ok(&format!("reports/transactions/summary/transfer?{OCT}"))
+            .await,
         BREAKDOWN_REQUIRED,
     )
     .unwrap();
     let mut sums: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
     for r in &rows {
-        let e = sums
-            .entry(r.payment_currency.clone().unwrap())
-            .or_default();
+        let e = sums.entry(r.payment_currency.clone().unwrap()).or_default();
         e.0 += r.payment_amount.unwrap();
         e.1 += r.payout_amount.unwrap();
     }
@@ -439,13 +474,16 @@ async fn search_simple_search_and_details() {
     let reg = registry_rows(
         &c.ok("reports/transactions/registry.json?datetime_from=2026-10-01&datetime_to=2026-10-31&show_dry_run=1").await,
     );
-    assert!(!reg.iter().any(|r| r.transaction_id == unfinished.transaction_id));
+    assert!(!reg
+        .iter()
+        .any(|r| r.transaction_id == unfinished.transaction_id));
     assert!(all.iter().all(|r| {
         let d = r.created_at.unwrap().date();
         d >= date("2026-10-01") && d <= date("2026-10-03")
     }));
     let test_only: Vec<TransactionRow> = parse_json_rows(
-        &c.ok(&format!("reports/transactions/search.json?{OCT}&type=test")).await,
+        &c.ok(&format!("reports/transactions/search.json?{OCT}&type=test"))
+            .await,
         SEARCH_REQUIRED,
     )
     .unwrap();
@@ -454,10 +492,14 @@ async fn search_simple_search_and_details() {
     let id = all[3].transaction_id.unwrap();
     let ext = sb.dataset().external_id_of(id).unwrap();
     let by_id = c
-        .ok(&format!("reports/transactions/simple_search?transaction_id={id}"))
+        .ok(&format!(
+            "reports/transactions/simple_search?transaction_id={id}"
+        ))
         .await;
     let by_ext = c
-        .ok(&format!("reports/transactions/simple_search?external_id={ext}"))
+        .ok(&format!(
+            "reports/transactions/simple_search?external_id={ext}"
+        ))
         .await;
     assert_eq!(by_id, by_ext);
     let details = c.ok(&format!("reports/transactions/{id}/details")).await;
@@ -465,13 +507,17 @@ async fn search_simple_search_and_details() {
     assert_eq!(d[0].transaction_id, Some(id));
     assert_eq!(d[0].external_id.as_deref(), Some(ext.as_str()));
     let filtered: Vec<TransactionRow> = parse_json_rows(
-        &c.ok(&format!("reports/transactions/search.json?external_id={ext}")).await,
+        &c.ok(&format!(
+            "reports/transactions/search.json?external_id={ext}"
+        ))
+        .await,
         SEARCH_REQUIRED,
     )
     .unwrap();
     assert_eq!(filtered.len(), 1);
     error_json(
-        c.get("reports/transactions/simple_search?transaction_id=42").await,
+        c.get("reports/transactions/simple_search?transaction_id=42")
+            .await,
         404,
     )
     .await;
@@ -513,7 +559,10 @@ async fn refunds_and_chargebacks_show_up_in_later_reads() {
     assert_eq!(neg.payout_amount, pos.payout_amount.map(|d| -d));
     assert_eq!(neg.transfer_date.unwrap().date(), date("2026-11-03"));
     assert_eq!(neg.status.as_deref(), Some("refunded"));
-    assert_eq!(neg.refund_reason_comment.as_deref(), Some("test refund request"));
+    assert_eq!(
+        neg.refund_reason_comment.as_deref(),
+        Some("test refund request")
+    );
     let again = c
         .put_json(
             &format!("reports/transactions/{a}/refund"),
@@ -521,18 +570,30 @@ async fn refunds_and_chargebacks_show_up_in_later_reads() {
         )
         .await;
     let v = error_json(again, 422).await;
-    assert_eq!(v["message"], "Current transaction status does not allow refunds.");
+    assert_eq!(
+        v["message"],
+        "Current transaction status does not allow refunds."
+    );
 
     // Partial refund: too much, then a valid part.
     let pay = rows_of(&c, b).await[0].payment_amount.unwrap();
-    let too_much = format!(r#"{{"refund_amount": {}, "description": "x"}}"#, pay + Decimal::ONE);
+    let too_much = format!(
+        r#"{{"refund_amount": {}, "description": "x"}}"#,
+        pay + Decimal::ONE
+    );
     let v = error_json(
-        c.put_json(&format!("reports/transactions/{b}/partial_refund"), &too_much)
-            .await,
+        c.put_json(
+            &format!("reports/transactions/{b}/partial_refund"),
+            &too_much,
+        )
+        .await,
         422,
     )
     .await;
-    assert_eq!(v["message"], "Requested partial refund amount exceeds payment amount.");
+    assert_eq!(
+        v["message"],
+        "Requested partial refund amount exceeds payment amount."
+    );
     let cur = rows_of(&c, b).await[0].payment_currency.clone().unwrap();
     let part = crate::money::round_to_currency(pay / Decimal::from(3), &cur);
     let body = format!(r#"{{"refund_amount": {part}, "description": "part"}}"#);
@@ -573,7 +634,10 @@ async fn refunds_and_chargebacks_show_up_in_later_reads() {
     assert_eq!(v["message"], "Payment does not belong to this project.");
     assert_eq!(post(cb(project), "{}").await.unwrap().status(), 204);
     let v = error_json(post(cb(project), "").await.unwrap(), 422).await;
-    assert!(v["message"].as_str().unwrap().starts_with("Incorrect payment status"));
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("Incorrect payment status"));
     let rows = rows_of(&c, k).await;
     assert_eq!(rows[1].refund_reason.as_deref(), Some("Chargeback"));
     assert!(rows[1].chargeback_penalty.unwrap() < Decimal::ZERO);
@@ -651,7 +715,7 @@ async fn faults_are_observable_from_a_plain_client() {
         error_json(r, 429).await;
     }
     assert_eq!(c.ok(&reg).await, good); // exhausted
-    // Other endpoints are not matched.
+                                        // Other endpoints are not matched.
     sb.clear_faults();
 
     sb.add_faults(vec![rule("registry", Fault::Status { code: 503 }, 0, 1)]);
@@ -682,11 +746,16 @@ async fn faults_are_observable_from_a_plain_client() {
 
     sb.add_faults(vec![rule("registry", Fault::WrongContentType, 0, 1)]);
     let r = c.get(&reg).await;
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     assert_eq!(r.text().await.unwrap(), "<html>maintenance</html>");
 
     let prev = c
-        .ok(&format!("reports/transactions/registry.json?{OCT}&limit=100&offset=100"))
+        .ok(&format!(
+            "reports/transactions/registry.json?{OCT}&limit=100&offset=100"
+        ))
         .await;
     assert_ne!(prev, good);
     sb.add_faults(vec![rule("registry", Fault::RepeatPreviousPage, 0, 1)]);
@@ -739,7 +808,10 @@ async fn admin_route_injects_and_clears_faults() {
     error_json(c.get(&format!("reports/transfers?{OCT}")).await, 502).await;
     error_json(c.get(&format!("reports/transfers?{OCT}")).await, 502).await; // times 0: forever
     assert_eq!(c.http.delete(&admin).send().await.unwrap().status(), 204);
-    assert_eq!(c.get(&format!("reports/transfers?{OCT}")).await.status(), 200);
+    assert_eq!(
+        c.get(&format!("reports/transfers?{OCT}")).await.status(),
+        200
+    );
     let r = c.http.post(&admin).body("not json").send().await.unwrap();
     error_json(r, 422).await;
 }
@@ -756,7 +828,10 @@ async fn a_larger_dataset_generates_quickly_and_serves_full_pages() {
     let sb = start(cfg).await;
     let generated = t0.elapsed();
     assert!(sb.dataset().transaction_count() > 80_000);
-    assert!(generated < std::time::Duration::from_secs(60), "{generated:?}");
+    assert!(
+        generated < std::time::Duration::from_secs(60),
+        "{generated:?}"
+    );
     let c = Client::new(&sb);
     let rows = registry_rows(
         &c.ok("reports/transactions/registry.json?datetime_from=2025-01-01&datetime_to=2025-03-31&limit=1000&offset=50000")
