@@ -9,4 +9,5 @@ pub mod config;
 pub mod fetch;
 pub mod fsutil;
 pub mod money;
+pub mod sandbox;
 pub mod xsolla;

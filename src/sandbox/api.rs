@@ -1,0 +1,984 @@
+//! HTTP routes: the Reports API paths, auth, Xsolla error bodies and the fault middleware.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Path, RawQuery, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use base64::Engine;
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::data::{
+    payout_date, report_id_of, report_month, ts, Dataset, MutationError, RowRef, Status,
+    CURRENCIES, PAYOUT, PROJECTS,
+};
+use super::faults::{pick, Fault, FaultRule, RuleState};
+use super::render::{self, amount_number, number, RowView};
+use super::{ConnCtl, RequestRecord, Shared};
+
+/// The longest window the report calls accept (reference §1.1).
+const MAX_WINDOW_DAYS: i64 = 92;
+
+/// An error answered with Xsolla's body. The body (which needs the request id) is written by
+/// the middleware; the handler only leaves this marker in the response extensions.
+#[derive(Debug, Clone)]
+pub(crate) struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            message: message.into(),
+        }
+    }
+    fn unprocessable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+    fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        let mut resp = status.into_response();
+        resp.extensions_mut().insert(self);
+        resp
+    }
+}
+
+/// `{"http_status_code", "message", "extended_message", "request_id"}` (reference §0.2).
+pub(crate) fn error_body(status: StatusCode, message: &str, request_no: u64) -> Vec<u8> {
+    render::value_bytes(&json!({
+        "http_status_code": status.as_u16(),
+        "message": message,
+        "extended_message": null,
+        "request_id": format!("{request_no:08x}"),
+    }))
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    let tx = "/merchant/v2/merchants/{merchant_id}/reports/transactions";
+    Router::new()
+        .route(&format!("{tx}/{{file}}"), get(transactions_file))
+        .route(&format!("{tx}/summary/transfer"), get(breakdown))
+        .route(&format!("{tx}/{{transaction_id}}/details"), get(details))
+        .route(&format!("{tx}/{{transaction_id}}/refund"), put(refund))
+        .route(
+            &format!("{tx}/{{transaction_id}}/partial_refund"),
+            put(partial_refund),
+        )
+        .route(
+            "/merchant/v2/merchants/{merchant_id}/reports/transfers",
+            get(transfers),
+        )
+        .route("/merchant/v2/merchants/{merchant_id}/reports", get(reports))
+        .route(
+            "/merchant/v2/merchants/{merchant_id}/projects/{project_id}/payments/{transaction_id}/chargeback",
+            post(chargeback),
+        )
+        .route("/__sandbox/faults", post(add_faults).delete(clear_faults))
+        .route("/__sandbox/health", get(|| async { "ok" }))
+        .fallback(|| async { ApiError::not_found("Not Found") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+        })
+        .layer(axum::middleware::from_fn_with_state(shared.clone(), middleware))
+        .with_state(shared)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Middleware: request log, faults, error bodies.
+
+async fn middleware(State(sh): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
+    let no = sh.counter.fetch_add(1, Ordering::SeqCst) + 1;
+    let method = req.method().to_string();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().map(str::to_owned);
+    let conn = req
+        .extensions()
+        .get::<ConnectInfo<ConnCtl>>()
+        .map(|c| c.0.clone());
+    let fault = if path.starts_with("/__sandbox") {
+        None
+    } else {
+        pick(
+            &mut sh.faults.lock().unwrap_or_else(|e| e.into_inner()),
+            &path,
+        )
+    };
+    if let Some(f) = &fault {
+        tracing::debug!(request = no, fault = f.name(), %path, "sandbox fault");
+    }
+    let mut status_override = None;
+    let resp = match &fault {
+        None => finish(next.run(req).await, no),
+        Some(Fault::Slow { millis }) => {
+            tokio::time::sleep(Duration::from_millis(*millis)).await;
+            finish(next.run(req).await, no)
+        }
+        Some(Fault::TooManyRequests { retry_after }) => {
+            let mut r = error_response(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests", no);
+            if let Some(v) = retry_after
+                .as_deref()
+                .and_then(|v| HeaderValue::from_str(v).ok())
+            {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            r
+        }
+        Some(Fault::Status { code }) => {
+            let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            error_response(status, status.canonical_reason().unwrap_or("Error"), no)
+        }
+        Some(Fault::DropConnection) => {
+            if let Some(c) = &conn {
+                c.kill();
+            }
+            status_override = Some(0);
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+        Some(Fault::TruncateBody) => {
+            let inner = finish(next.run(req).await, no);
+            let (parts, body) = inner.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let full = bytes.len();
+            let half = bytes.slice(..full / 2);
+            let stream = futures::stream::iter(vec![Ok::<Bytes, std::io::Error>(half)]).chain(
+                futures::stream::once(async {
+                    // Let the half body reach the socket before the connection is aborted.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Err(std::io::Error::other("sandbox fault: body truncated"))
+                }),
+            );
+            let mut r = Response::from_parts(parts, Body::from_stream(stream));
+            r.headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(full));
+            r
+        }
+        Some(Fault::TruncatedJson) => {
+            let inner = finish(next.run(req).await, no);
+            let (parts, body) = inner.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            let mut r = Response::from_parts(parts, Body::from(bytes.slice(..bytes.len() / 2)));
+            r.headers_mut().remove(header::CONTENT_LENGTH);
+            r
+        }
+        Some(Fault::EmptyOk) => {
+            ([(header::CONTENT_TYPE, "application/json")], Body::empty()).into_response()
+        }
+        Some(Fault::WrongContentType) => (
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            "<html>maintenance</html>",
+        )
+            .into_response(),
+        Some(Fault::RepeatPreviousPage) => {
+            let uri = previous_page_uri(req.uri());
+            *req.uri_mut() = uri;
+            finish(next.run(req).await, no)
+        }
+    };
+    let record = RequestRecord {
+        method,
+        path,
+        query,
+        status: status_override.unwrap_or(resp.status().as_u16()),
+        fault: fault.as_ref().map(|f| f.name().to_owned()),
+    };
+    sh.record(record);
+    resp
+}
+
+use futures::StreamExt as _;
+
+/// Fills in the Xsolla error body of an [`ApiError`] response.
+fn finish(resp: Response, no: u64) -> Response {
+    match resp.extensions().get::<ApiError>() {
+        Some(e) => error_response(e.status, &e.message.clone(), no),
+        None => resp,
+    }
+}
+
+fn error_response(status: StatusCode, message: &str, no: u64) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        error_body(status, message, no),
+    )
+        .into_response()
+}
+
+/// The same URI with `offset` moved back by `limit` (not below 0).
+fn previous_page_uri(uri: &Uri) -> Uri {
+    let pairs: Vec<(String, String)> =
+        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let get = |k: &str| {
+        pairs
+            .iter()
+            .rev()
+            .find(|(n, _)| n == k)
+            .and_then(|(_, v)| v.parse::<u64>().ok())
+    };
+    let offset = get("offset").unwrap_or(0);
+    let limit = get("limit").unwrap_or(0);
+    let prev = offset.saturating_sub(limit).to_string();
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    let mut seen = false;
+    for (k, v) in &pairs {
+        if k == "offset" {
+            seen = true;
+            ser.append_pair(k, &prev);
+        } else {
+            ser.append_pair(k, v);
+        }
+    }
+    if !seen {
+        ser.append_pair("offset", &prev);
+    }
+    let q = ser.finish();
+    format!("{}?{}", uri.path(), q)
+        .parse()
+        .unwrap_or_else(|_| uri.clone())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Auth and parameters.
+
+impl Shared {
+    /// HTTP Basic `merchant_id:api_key`; the project key authenticates but may not read
+    /// reports (reference §0.1), and a path merchant other than the caller's is forbidden.
+    fn authorize(&self, headers: &HeaderMap, path_merchant: &str) -> Result<(), ApiError> {
+        let unauthorized =
+            || ApiError::new(StatusCode::UNAUTHORIZED, "Invalid API key or merchant ID.");
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(unauthorized)?;
+        let encoded = value
+            .strip_prefix("Basic ")
+            .or_else(|| value.strip_prefix("basic "))
+            .ok_or_else(unauthorized)?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(encoded.trim())
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(unauthorized)?;
+        let (user, key) = decoded.split_once(':').ok_or_else(unauthorized)?;
+        if user.trim().parse::<i64>().ok() != Some(self.merchant_id) {
+            return Err(unauthorized());
+        }
+        if key == self.api_key {
+            // The caller is this merchant; the path must name it too.
+        } else if self.project_key.as_deref() == Some(key) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "Access denied. A project API key cannot be used for merchant-level calls; use a company API key.",
+            ));
+        } else {
+            return Err(unauthorized());
+        }
+        if path_merchant.parse::<i64>().ok() != Some(self.merchant_id) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "Access denied to this merchant.",
+            ));
+        }
+        Ok(())
+    }
+
+    fn data(&self) -> std::sync::RwLockReadGuard<'_, Dataset> {
+        self.data.read().unwrap_or_else(|e| e.into_inner())
+    }
+    fn data_mut(&self) -> std::sync::RwLockWriteGuard<'_, Dataset> {
+        self.data.write().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Query parameters (last value wins).
+struct Params(HashMap<String, String>);
+
+impl Params {
+    fn parse(q: Option<&str>) -> Self {
+        Params(
+            url::form_urlencoded::parse(q.unwrap_or("").as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+    fn str(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(|s| s.trim()).filter(|s| !s.is_empty())
+    }
+    fn int(&self, k: &str) -> Result<Option<i64>, ApiError> {
+        self.str(k)
+            .map(|v| v.parse::<i64>().map_err(|_| invalid(k, v, "an integer")))
+            .transpose()
+    }
+    fn flag(&self, k: &str) -> Result<bool, ApiError> {
+        match self.str(k).map(str::to_ascii_lowercase).as_deref() {
+            None | Some("0") | Some("false") => Ok(false),
+            Some("1") | Some("true") => Ok(true),
+            Some(v) => Err(invalid(k, v, "0, 1, true or false")),
+        }
+    }
+    fn date(&self, k: &str) -> Result<Option<NaiveDate>, ApiError> {
+        self.str(k)
+            .map(|v| {
+                NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                    .map_err(|_| invalid(k, v, "a date in the YYYY-MM-DD format"))
+            })
+            .transpose()
+    }
+    /// `offset` and `limit`, with the page-size cap.
+    fn page(&self, max: u32) -> Result<(usize, Option<usize>), ApiError> {
+        let offset = self.int("offset")?.unwrap_or(0);
+        if offset < 0 {
+            return Err(invalid("offset", &offset.to_string(), "a number from 0"));
+        }
+        let limit = self.int("limit")?;
+        if let Some(l) = limit {
+            if l < 1 || l > i64::from(max) {
+                return Err(ApiError::unprocessable(format!(
+                    "Invalid value of parameter limit: {l}. The limit must be between 1 and {max}."
+                )));
+            }
+        }
+        Ok((offset as usize, limit.map(|l| l as usize)))
+    }
+    /// `datetime_from`/`datetime_to` as YYYY-MM-DD with the 92-day rule; `None` when both absent.
+    fn window(&self) -> Result<Option<(NaiveDate, NaiveDate)>, ApiError> {
+        match (self.date("datetime_from")?, self.date("datetime_to")?) {
+            (None, None) => Ok(None),
+            (Some(from), Some(to)) => {
+                if from > to {
+                    return Err(ApiError::unprocessable(
+                        "datetime_from must not be later than datetime_to.",
+                    ));
+                }
+                if (to - from).num_days() > MAX_WINDOW_DAYS {
+                    return Err(ApiError::unprocessable(
+                        "The difference between datetime_from and datetime_to cannot be more than 92 days.",
+                    ));
+                }
+                Ok(Some((from, to)))
+            }
+            _ => Err(ApiError::unprocessable(
+                "datetime_from and datetime_to must be passed together.",
+            )),
+        }
+    }
+}
+
+fn invalid(k: &str, v: &str, expected: &str) -> ApiError {
+    ApiError::unprocessable(format!(
+        "Invalid value of parameter {k}: {v:?} is not {expected}."
+    ))
+}
+
+fn body_response(content_type: &'static str, body: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+fn json_response(body: Vec<u8>) -> Response {
+    body_response("application/json", body)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    Csv,
+}
+
+fn format_of(ext: &str) -> Result<Format, ApiError> {
+    match ext {
+        "json" => Ok(Format::Json),
+        "csv" => Ok(Format::Csv),
+        "xls" => Err(ApiError::unprocessable(
+            "The xls format is not supported by the sandbox.",
+        )),
+        _ => Err(ApiError::not_found("Not Found")),
+    }
+}
+
+fn render_rows<'a>(fmt: Format, views: impl Iterator<Item = RowView<'a>>) -> Response {
+    match fmt {
+        Format::Json => json_response(render::json_rows(views)),
+        Format::Csv => body_response("text/csv; charset=utf-8", render::csv_rows(views)),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions.
+
+async fn transactions_file(
+    State(sh): State<Arc<Shared>>,
+    Path((merchant, file)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    if let Some(ext) = file.strip_prefix("registry.") {
+        let fmt = format_of(ext)?;
+        sh.authorize(&headers, &merchant)?;
+        registry(&sh, fmt, &Params::parse(q.as_deref()))
+    } else if let Some(ext) = file.strip_prefix("search.") {
+        let fmt = format_of(ext)?;
+        sh.authorize(&headers, &merchant)?;
+        search(&sh, fmt, &Params::parse(q.as_deref()))
+    } else if file == "simple_search" {
+        sh.authorize(&headers, &merchant)?;
+        simple_search(&sh, &Params::parse(q.as_deref()))
+    } else {
+        Err(ApiError::not_found("Not Found"))
+    }
+}
+
+/// Registry filters (reference §1.1). `show_total` is accepted and ignored: the shape of the
+/// totals it adds is unknown ([U] in the reference), so the sandbox never invents one.
+pub(crate) struct RegistryQuery {
+    pub window: Option<(NaiveDate, NaiveDate)>,
+    pub in_transfer_currency: bool,
+    pub direct: Option<bool>,
+    pub project_id: Option<i64>,
+    pub show_dry_run: bool,
+    pub transfer_id: Option<i64>,
+    pub report_id: Option<i64>,
+    pub status: Option<String>,
+    pub offset: usize,
+    pub limit: Option<usize>,
+}
+
+impl RegistryQuery {
+    fn parse(p: &Params, max_limit: u32) -> Result<Self, ApiError> {
+        let window = p.window()?;
+        let (offset, limit) = p.page(max_limit)?;
+        let transfer_id = p.int("transfer_id")?;
+        let report_id = p.int("report_id")?;
+        if window.is_none() && limit.is_none() && transfer_id.is_none() && report_id.is_none() {
+            return Err(ApiError::unprocessable(
+                "datetime_from and datetime_to are required unless limit is passed.",
+            ));
+        }
+        let _ = p.flag("show_total")?;
+        let direct = match p.str("merchant_of_records") {
+            None => None,
+            Some("merchant") => Some(true),
+            Some("xsolla") => Some(false),
+            Some(v) => return Err(invalid("merchant_of_records", v, "merchant or xsolla")),
+        };
+        Ok(RegistryQuery {
+            window,
+            in_transfer_currency: p.flag("in_transfer_currency")?,
+            direct,
+            project_id: p.int("project_id")?,
+            show_dry_run: p.flag("show_dry_run")?,
+            transfer_id,
+            report_id,
+            status: p.str("status").map(str::to_owned),
+            offset,
+            limit,
+        })
+    }
+
+    /// Fault-free defaults over a window (what [`super::DatasetView::registry_json`] reads).
+    pub(crate) fn window(from: NaiveDate, to: NaiveDate) -> Self {
+        RegistryQuery {
+            window: Some((from, to)),
+            in_transfer_currency: false,
+            direct: None,
+            project_id: None,
+            show_dry_run: false,
+            transfer_id: None,
+            report_id: None,
+            status: None,
+            offset: 0,
+            limit: None,
+        }
+    }
+
+    pub(crate) fn select(&self, ds: &Dataset) -> Vec<RowRef> {
+        let rows = ds.rows_in(self.window);
+        let it = rows.iter().copied().filter(|r| {
+            let t = &ds.txns[r.txn as usize];
+            (self.show_dry_run || !t.dry_run)
+                && self.direct.is_none_or(|d| d == t.direct)
+                && self
+                    .project_id
+                    .is_none_or(|p| PROJECTS[t.project as usize].id == p)
+                && self
+                    .status
+                    .as_deref()
+                    .is_none_or(|s| s == t.status.as_str())
+                && self
+                    .transfer_id
+                    .is_none_or(|id| ds.row_payout(*r) == Some(id))
+                && self
+                    .report_id
+                    .is_none_or(|id| ds.row_report(*r) == Some(id))
+        });
+        it.skip(self.offset)
+            .take(self.limit.unwrap_or(usize::MAX))
+            .collect()
+    }
+}
+
+fn registry(sh: &Shared, fmt: Format, p: &Params) -> ApiResult {
+    let q = RegistryQuery::parse(p, sh.max_page_limit)?;
+    let ds = sh.data();
+    let rows = q.select(&ds);
+    let views = rows
+        .iter()
+        .map(|r| RowView::registry(&ds, *r, q.in_transfer_currency));
+    Ok(render_rows(fmt, views))
+}
+
+/// `datetime_from`/`datetime_to` of search: a date (whole day) or a date-time.
+fn search_bound(p: &Params, k: &str, end: bool) -> Result<Option<i64>, ApiError> {
+    let Some(v) = p.str(k) else { return Ok(None) };
+    if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
+        return Ok(Some(if end { ts(d) + 86_399 } else { ts(d) }));
+    }
+    crate::xsolla::record::parse_xsolla_datetime(v)
+        .map(|dt: NaiveDateTime| Some(dt.and_utc().timestamp()))
+        .ok_or_else(|| invalid(k, v, "an ISO 8601 date or date-time"))
+}
+
+fn search(sh: &Shared, fmt: Format, p: &Params) -> ApiResult {
+    let from = search_bound(p, "datetime_from", false)?;
+    let to = search_bound(p, "datetime_to", true)?;
+    let (offset, limit) = p.page(sh.max_page_limit)?;
+    let project_id = p.int("project_id")?;
+    let transaction_id = p.int("transaction_id")?;
+    let kind = p.str("type").unwrap_or("all");
+    if !matches!(kind, "all" | "transferred" | "canceled" | "test") {
+        return Err(invalid("type", kind, "all, transferred, canceled or test"));
+    }
+    let user_id = p.str("user_id");
+    let email = p.str("email");
+    let external_id = p.str("external_id");
+    let status = p.str("status");
+    let ds = sh.data();
+    let lo = from.map_or(0, |f| ds.txns.partition_point(|t| t.created < f));
+    let hi = to.map_or(ds.txns.len(), |t| {
+        ds.txns.partition_point(|x| x.created <= t)
+    });
+    let idx: Vec<u32> = (lo..hi.max(lo))
+        .map(|i| i as u32)
+        .filter(|&i| {
+            let t = &ds.txns[i as usize];
+            let type_ok = match kind {
+                "transferred" => {
+                    !t.dry_run && matches!(t.status, Status::Done | Status::PartiallyRefunded)
+                }
+                "canceled" => !t.dry_run && matches!(t.status, Status::Canceled | Status::Refunded),
+                "test" => t.dry_run,
+                _ => true,
+            };
+            type_ok
+                && project_id.is_none_or(|p| PROJECTS[t.project as usize].id == p)
+                && transaction_id.is_none_or(|id| t.id == id)
+                && status.is_none_or(|s| s == t.status.as_str())
+                && user_id.is_none_or(|u| u == ds.user_id(t))
+                && email.is_none_or(|e| e.eq_ignore_ascii_case(&ds.user_email(t)))
+                && external_id.is_none_or(|e| e == ds.external_id(t))
+        })
+        .skip(offset)
+        .take(limit.unwrap_or(usize::MAX))
+        .collect();
+    Ok(render_rows(
+        fmt,
+        idx.iter().map(|i| RowView::search(&ds, *i)),
+    ))
+}
+
+fn simple_search(sh: &Shared, p: &Params) -> ApiResult {
+    let ds = sh.data();
+    let idx = match (p.str("transaction_id"), p.str("external_id")) {
+        (Some(id), None) => id.parse::<i64>().ok().and_then(|id| ds.find(id)),
+        (None, Some(ext)) => ds.find_external(ext),
+        _ => {
+            return Err(ApiError::unprocessable(
+                "You must pass either transaction_id or external_id.",
+            ))
+        }
+    }
+    .ok_or_else(|| ApiError::not_found("Transaction not found."))?;
+    Ok(json_response(render::json_rows(std::iter::once(
+        RowView::search(&ds, idx),
+    ))))
+}
+
+async fn details(
+    State(sh): State<Arc<Shared>>,
+    Path((merchant, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> ApiResult {
+    sh.authorize(&headers, &merchant)?;
+    let ds = sh.data();
+    let idx = id
+        .parse::<i64>()
+        .ok()
+        .and_then(|id| ds.find(id))
+        .ok_or_else(|| ApiError::not_found("Transaction not found."))?;
+    let mut out = Vec::new();
+    render::json_object(&mut out, &RowView::search(&ds, idx));
+    Ok(json_response(out))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refunds and chargebacks.
+
+/// PUT/POST bodies must be JSON (reference §0.1: 415 otherwise).
+fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if !ct
+        .trim()
+        .to_ascii_lowercase()
+        .starts_with("application/json")
+    {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type: application/json is required.",
+        ));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::unprocessable(format!("The request body is not valid JSON: {e}")))
+}
+
+fn description(v: &Value) -> Result<String, ApiError> {
+    let d = v
+        .get("description")
+        .and_then(Value::as_str)
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| ApiError::unprocessable("The description field is required."))?;
+    if d.chars().count() > 4000 {
+        return Err(ApiError::unprocessable(
+            "The description may not be longer than 4000 characters.",
+        ));
+    }
+    if let Some(e) = v.get("email") {
+        if !e.is_null() && e.as_str().is_none_or(|s| s.chars().count() > 100) {
+            return Err(ApiError::unprocessable(
+                "The email must be a string of at most 100 characters.",
+            ));
+        }
+    }
+    Ok(d.to_owned())
+}
+
+fn mutation_error(e: MutationError) -> ApiError {
+    match e {
+        MutationError::NotFound => ApiError::not_found(
+            "Transaction with specified ID does not exist. Please check payment credentials. Otherwise, contact Xsolla support at support@xsolla.com.",
+        ),
+        MutationError::Unprocessable(m) => ApiError::unprocessable(m),
+    }
+}
+
+fn parse_txn_id(id: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| mutation_error(MutationError::NotFound))
+}
+
+async fn refund(
+    State(sh): State<Arc<Shared>>,
+    Path((merchant, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    sh.authorize(&headers, &merchant)?;
+    let v = json_body(&headers, &body)?;
+    let id = parse_txn_id(&id)?;
+    let d = description(&v)?;
+    sh.data_mut().refund(id, &d).map_err(mutation_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn partial_refund(
+    State(sh): State<Arc<Shared>>,
+    Path((merchant, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    sh.authorize(&headers, &merchant)?;
+    let v = json_body(&headers, &body)?;
+    let id = parse_txn_id(&id)?;
+    let d = description(&v)?;
+    // The amount's own text, never through f64 (a number, or a string as an old doc sample).
+    let amount = match v.get("refund_amount") {
+        Some(Value::Number(n)) => crate::money::parse_decimal(&n.to_string()),
+        Some(Value::String(s)) => crate::money::parse_decimal(s),
+        _ => None,
+    }
+    .ok_or_else(|| {
+        ApiError::unprocessable("The refund_amount field is required and must be a number.")
+    })?;
+    sh.data_mut()
+        .partial_refund(id, amount, &d)
+        .map_err(mutation_error)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn chargeback(
+    State(sh): State<Arc<Shared>>,
+    Path((merchant, project, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult {
+    sh.authorize(&headers, &merchant)?;
+    let trimmed = String::from_utf8_lossy(&body);
+    let trimmed: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
+    if !(trimmed.is_empty() || trimmed == "{}") {
+        return Err(ApiError::unprocessable(
+            "For the API call to work correctly, the request body must be empty.",
+        ));
+    }
+    let project = project
+        .parse::<i64>()
+        .map_err(|_| ApiError::unprocessable("Payment does not belong to this project."))?;
+    let id = id
+        .parse::<i64>()
+        .map_err(|_| ApiError::not_found("Payment not found. Check payment ID."))?;
+    sh.data_mut().chargeback(project, id).map_err(|e| match e {
+        MutationError::NotFound => ApiError::not_found("Payment not found. Check payment ID."),
+        other => mutation_error(other),
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payouts, breakdown, reports.
+
+/// Window of the small report calls: both dates or neither (then everything), 92-day rule.
+fn small_window(p: &Params) -> Result<Option<(NaiveDate, NaiveDate)>, ApiError> {
+    p.window()
+}
+
+pub(crate) fn transfers_json(ds: &Dataset, window: Option<(NaiveDate, NaiveDate)>) -> Value {
+    let usd = &CURRENCIES[PAYOUT];
+    let items: Vec<Value> = ds
+        .payouts
+        .iter()
+        .filter(|(_, a)| {
+            let d = payout_date(a.end);
+            window.is_none_or(|(f, t)| f <= d && d <= t)
+        })
+        .map(|(id, a)| {
+            let d = payout_date(a.end);
+            json!({
+                "payout": {
+                    "id": id,
+                    "date": d.format("%Y-%m-%d").to_string(),
+                    "note": format!("Payout for {} – {}", a.start.format("%Y-%m-%d"), a.end.format("%Y-%m-%d")),
+                    "currency": usd.code,
+                    "amount": amount_number(a.amount, usd.exp),
+                },
+                "transfer": {
+                    "date": (d + chrono::Duration::days(1)).format("%Y-%m-%d").to_string(),
+                    "note": format!("Bank transfer of payout {id}"),
+                    "currency": usd.code,
+                },
+                "rate": number(Decimal::ONE),
+                "canceled": 0,
+            })
+        })
+        .collect();
+    Value::Array(items)
+}
+
+async fn transfers(
+    State(sh): State<Arc<Shared>>,
+    Path(merchant): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    sh.authorize(&headers, &merchant)?;
+    let window = small_window(&Params::parse(q.as_deref()))?;
+    let v = transfers_json(&sh.data(), window);
+    Ok(json_response(render::value_bytes(&v)))
+}
+
+/// Per payment currency over fault-free registry rows in the window. Meanings chosen by the
+/// sandbox (the real ones are [S]/[U]): `PaymentsAmount` Σ payment.amount, `SumNominalSum`
+/// Σ purchase amount, `SumItems` Σ virtual-items amount, `SumOutProject` Σ net (payment currency),
+/// `SumPayoutSum` Σ payout.amount (USD), `SumCommissionAgent` 0, `SumCommissionUserTaxes`
+/// Σ commission_user, `TaxesOfPayments` Σ (VAT + sales tax), `DirectTaxesOfPayments` 0.
+pub(crate) fn breakdown_json(ds: &Dataset, window: Option<(NaiveDate, NaiveDate)>) -> Value {
+    #[derive(Default)]
+    struct Acc {
+        payments: Decimal,
+        nominal: Decimal,
+        items: Decimal,
+        out: Decimal,
+        payout: Decimal,
+        user: Decimal,
+        taxes: Decimal,
+    }
+    let mut by: BTreeMap<&'static str, (u32, Acc)> = BTreeMap::new();
+    for r in RegistryQuery::window_or_all(window).select(ds) {
+        let t = &ds.txns[r.txn as usize];
+        let cur = ds.currency(t);
+        let m = ds.row_money(r);
+        let e = &mut by.entry(cur.code).or_insert((cur.exp, Acc::default())).1;
+        e.payments += m.payment;
+        e.nominal += m.nominal;
+        if PROJECTS[t.project as usize].kind == super::data::PurchaseKind::VirtualItems {
+            e.items += m.nominal;
+        }
+        e.out += m.net;
+        e.payout += m.payout;
+        e.user += m.user_commission;
+        e.taxes += m.vat + m.sales_tax;
+    }
+    let usd = CURRENCIES[PAYOUT].exp;
+    Value::Array(
+        by.into_iter()
+            .map(|(code, (exp, a))| {
+                json!({
+                    "IsoCurrency": code,
+                    "PaymentsAmount": amount_number(a.payments, exp),
+                    "SumNominalSum": amount_number(a.nominal, exp),
+                    "SumItems": amount_number(a.items, exp),
+                    "SumOutProject": amount_number(a.out, exp),
+                    "SumPayoutSum": amount_number(a.payout, usd),
+                    "SumCommissionAgent": amount_number(Decimal::ZERO, exp),
+                    "SumCommissionUserTaxes": amount_number(a.user, exp),
+                    "TaxesOfPayments": amount_number(a.taxes, exp),
+                    "DirectTaxesOfPayments": amount_number(Decimal::ZERO, exp),
+                })
+            })
+            .collect(),
+    )
+}
+
+impl RegistryQuery {
+    fn window_or_all(window: Option<(NaiveDate, NaiveDate)>) -> Self {
+        let mut q = RegistryQuery::window(NaiveDate::MIN, NaiveDate::MAX);
+        q.window = window;
+        q
+    }
+}
+
+async fn breakdown(
+    State(sh): State<Arc<Shared>>,
+    Path(merchant): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    sh.authorize(&headers, &merchant)?;
+    let window = small_window(&Params::parse(q.as_deref()))?;
+    let v = breakdown_json(&sh.data(), window);
+    Ok(json_response(render::value_bytes(&v)))
+}
+
+const MONTHS: [&str; 12] = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+];
+
+/// One report per month with paid-out rows (one payout currency), overlapping the window.
+pub(crate) fn reports_json(ds: &Dataset, window: Option<(NaiveDate, NaiveDate)>) -> Value {
+    let mut ids: Vec<i64> = ds
+        .payouts
+        .values()
+        .flat_map(|a| [report_id_of(a.start), report_id_of(a.end)])
+        .collect();
+    ids.dedup();
+    ids.sort_unstable();
+    ids.dedup();
+    let usd = CURRENCIES[PAYOUT].code;
+    let today = ds.params.today;
+    Value::Array(
+        ids.into_iter()
+            .filter_map(|id| {
+                let (y, m) = report_month(id);
+                let first = NaiveDate::from_ymd_opt(y, m, 1)?;
+                let last = super::data::period_of(first + chrono::Duration::days(16)).2;
+                if let Some((f, t)) = window {
+                    if last < f || first > t {
+                        return None;
+                    }
+                }
+                Some(json!({
+                    "report_id": id,
+                    "agreement_document_id": format!("Sandbox Games Ltd_{usd}"),
+                    "currency": usd,
+                    "month": MONTHS[first.month0() as usize],
+                    "year": y,
+                    "is_direct_payout": false,
+                    "is_draft_by_agreement": last >= today,
+                }))
+            })
+            .collect(),
+    )
+}
+
+async fn reports(
+    State(sh): State<Arc<Shared>>,
+    Path(merchant): Path<String>,
+    RawQuery(q): RawQuery,
+    headers: HeaderMap,
+) -> ApiResult {
+    sh.authorize(&headers, &merchant)?;
+    let window = small_window(&Params::parse(q.as_deref()))?;
+    let v = reports_json(&sh.data(), window);
+    Ok(json_response(render::value_bytes(&v)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin.
+
+async fn add_faults(State(sh): State<Arc<Shared>>, body: Bytes) -> ApiResult {
+    let rules: Vec<FaultRule> = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::unprocessable(format!("expected a JSON array of fault rules: {e}"))
+    })?;
+    let n = rules.len();
+    sh.faults
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(rules.into_iter().map(RuleState::new));
+    Ok(json_response(render::value_bytes(&json!({ "added": n }))))
+}
+
+async fn clear_faults(State(sh): State<Arc<Shared>>) -> ApiResult {
+    sh.faults.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Used by tests and the dataset view.
+pub(crate) fn registry_body(ds: &Dataset, from: NaiveDate, to: NaiveDate) -> Vec<u8> {
+    let q = RegistryQuery::window(from, to);
+    let rows = q.select(ds);
+    render::json_rows(rows.iter().map(|r| RowView::registry(ds, *r, false)))
+}

@@ -1,0 +1,1092 @@
+//! The sandbox's merchant: deterministic generated payments, refunds, payouts and reports.
+//!
+//! Everything derives from the seed and the dates: each day has its own `ChaCha8Rng` seeded
+//! from (seed, absolute day number), so a day's payments do not depend on the window around
+//! it. Transactions are stored compactly (ids, indices into static tables, a price point) and
+//! every money field is recomputed on demand, which keeps 1M rows within tens of megabytes.
+//!
+//! # Money formula (exact, `Decimal`; `round_c` = round half away from zero to the payment
+//! currency's exponent, `round_p` = the same for the payout currency, USD)
+//!
+//! ```text
+//! N   = price point (nominal, what the item costs)        purchase.*.amount
+//! U   = round_c(N × method.user_percent / 100)            commission_user.amount
+//! VAT = round_c((N + U) × country.vat / 100)              vat.amount = vat.user_amount (EU, GB)
+//! ST  = round_c((N + U) × country.sales_tax / 100)        sales_tax.amount (US)
+//! P   = N + U + VAT + ST                                  payment.amount = payment.amount_from_ps
+//! PS  = round_c(N × method.ps_percent / 100) + ps_fixed   commission_ps.amount (fixed_amount = ps_fixed)
+//! X   = round_c(N × 5 / 100) + xsolla_fixed               commission_xsolla.amount
+//! net = P − U − VAT − ST − PS − X
+//! payout = round_p(net × fx_rate)                         payout.amount = payout.amount_from_ps
+//! ```
+//! Agent, CPA, WHT and repatriation fees are 0. `fx_rate` is USD per unit of the payment
+//! currency on the payment's creation day, 10 decimals.
+//!
+//! A refund or chargeback is a separate NEGATIVE row: the full mirror of the payment, or for a
+//! partial refund of `R` every component `c` becomes `round_c(c × R / P)` with `payment = R`,
+//! `net` recomputed from the rounded parts and `payout = round_p(net × fx_rate)`; then all money
+//! fields are negated. Penalties (`refundPenalty`, `chargebackPenalty`) are in the payment
+//! currency, negative, only on negative rows, and NOT inside `payout.amount` (so a full refund
+//! row is the exact mirror of its payment and a payout is exactly the sum of its rows).
+
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, NaiveTime};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+
+use crate::money::round_to_currency;
+
+/// A payment currency and the merchant's price list in it.
+pub(crate) struct Currency {
+    pub code: &'static str,
+    pub exp: u32,
+    /// USD per unit, as `Decimal::new(mantissa, scale)`.
+    base_rate: (i64, u32),
+    /// Price points in minor units.
+    prices: &'static [i64],
+    ps_fixed: i64,
+    xsolla_fixed: i64,
+    refund_penalty: i64,
+    chargeback_penalty: i64,
+}
+
+/// Index of the payout currency (USD) in [`CURRENCIES`].
+pub(crate) const PAYOUT: usize = 0;
+
+pub(crate) const CURRENCIES: &[Currency] = &[
+    Currency {
+        code: "USD",
+        exp: 2,
+        base_rate: (1, 0),
+        prices: &[99, 499, 999, 1999, 4999, 9999],
+        ps_fixed: 30,
+        xsolla_fixed: 5,
+        refund_penalty: 100,
+        chargeback_penalty: 1500,
+    },
+    Currency {
+        code: "EUR",
+        exp: 2,
+        base_rate: (10_850_000_000, 10),
+        prices: &[99, 499, 999, 1999, 4999, 9999],
+        ps_fixed: 25,
+        xsolla_fixed: 5,
+        refund_penalty: 100,
+        chargeback_penalty: 1500,
+    },
+    Currency {
+        code: "GBP",
+        exp: 2,
+        base_rate: (12_700_000_000, 10),
+        prices: &[79, 399, 799, 1599, 3999, 7999],
+        ps_fixed: 20,
+        xsolla_fixed: 4,
+        refund_penalty: 80,
+        chargeback_penalty: 1200,
+    },
+    Currency {
+        code: "JPY",
+        exp: 0,
+        base_rate: (66_500_000, 10),
+        prices: &[120, 610, 1220, 2440, 6100, 12200],
+        ps_fixed: 40,
+        xsolla_fixed: 7,
+        refund_penalty: 150,
+        chargeback_penalty: 2200,
+    },
+    Currency {
+        code: "BRL",
+        exp: 2,
+        base_rate: (1_790_000_000, 10),
+        prices: &[490, 2490, 4990, 9990, 24990, 49990],
+        ps_fixed: 150,
+        xsolla_fixed: 25,
+        refund_penalty: 500,
+        chargeback_penalty: 7500,
+    },
+    Currency {
+        code: "KWD",
+        exp: 3,
+        base_rate: (32_500_000_000, 10),
+        prices: &[300, 1500, 3000, 6000, 15000, 30000],
+        ps_fixed: 90,
+        xsolla_fixed: 15,
+        refund_penalty: 300,
+        chargeback_penalty: 4500,
+    },
+];
+
+/// A user country: its currency and taxes.
+pub(crate) struct Country {
+    pub code: &'static str,
+    pub currency: usize,
+    /// VAT %, as (mantissa, scale).
+    vat: (i64, u32),
+    /// US sales tax %, as (mantissa, scale).
+    sales_tax: (i64, u32),
+    weight: u64,
+}
+
+pub(crate) const COUNTRIES: &[Country] = &[
+    Country {
+        code: "US",
+        currency: 0,
+        vat: (0, 0),
+        sales_tax: (725, 2),
+        weight: 35,
+    },
+    Country {
+        code: "DE",
+        currency: 1,
+        vat: (19, 0),
+        sales_tax: (0, 0),
+        weight: 12,
+    },
+    Country {
+        code: "FR",
+        currency: 1,
+        vat: (20, 0),
+        sales_tax: (0, 0),
+        weight: 8,
+    },
+    Country {
+        code: "GB",
+        currency: 2,
+        vat: (20, 0),
+        sales_tax: (0, 0),
+        weight: 10,
+    },
+    Country {
+        code: "JP",
+        currency: 3,
+        vat: (0, 0),
+        sales_tax: (0, 0),
+        weight: 15,
+    },
+    Country {
+        code: "BR",
+        currency: 4,
+        vat: (0, 0),
+        sales_tax: (0, 0),
+        weight: 12,
+    },
+    Country {
+        code: "KW",
+        currency: 5,
+        vat: (0, 0),
+        sales_tax: (0, 0),
+        weight: 8,
+    },
+];
+
+/// What a project sells; decides which `purchase.*` object carries the amount.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum PurchaseKind {
+    VirtualCurrency,
+    VirtualItems,
+    SimpleCheckout,
+}
+
+pub(crate) struct Project {
+    pub id: i64,
+    pub name: &'static str,
+    pub kind: PurchaseKind,
+    /// Prefix of the game's order ids (`external_id`).
+    pub prefix: &'static str,
+    weight: u32,
+}
+
+pub(crate) const PROJECTS: &[Project] = &[
+    Project {
+        id: 277_001,
+        name: "Starfall Odyssey",
+        kind: PurchaseKind::VirtualCurrency,
+        prefix: "sfo",
+        weight: 50,
+    },
+    Project {
+        id: 277_002,
+        name: "Dungeon Tactics",
+        kind: PurchaseKind::VirtualItems,
+        prefix: "dtx",
+        weight: 30,
+    },
+    Project {
+        id: 277_003,
+        name: "Pixel Kart",
+        kind: PurchaseKind::SimpleCheckout,
+        prefix: "pxk",
+        weight: 20,
+    },
+];
+
+pub(crate) struct Method {
+    pub id: i64,
+    pub name: &'static str,
+    /// Payment-system fee %, (mantissa, scale).
+    ps_percent: (i64, u32),
+    /// Fee the user pays on top, %.
+    user_percent: (i64, u32),
+    /// The CSV-only "Payment system type" column.
+    pub kind: &'static str,
+    weight: u32,
+}
+
+pub(crate) const METHODS: &[Method] = &[
+    Method {
+        id: 24,
+        name: "PayPal",
+        ps_percent: (34, 1),
+        user_percent: (0, 0),
+        kind: "e-wallet",
+        weight: 25,
+    },
+    Method {
+        id: 1380,
+        name: "Visa",
+        ps_percent: (25, 1),
+        user_percent: (0, 0),
+        kind: "bank card",
+        weight: 30,
+    },
+    Method {
+        id: 1381,
+        name: "Mastercard",
+        ps_percent: (25, 1),
+        user_percent: (0, 0),
+        kind: "bank card",
+        weight: 20,
+    },
+    Method {
+        id: 3431,
+        name: "Google Pay",
+        ps_percent: (29, 1),
+        user_percent: (0, 0),
+        kind: "e-wallet",
+        weight: 15,
+    },
+    Method {
+        id: 2820,
+        name: "Mobile carrier billing",
+        ps_percent: (15, 0),
+        user_percent: (5, 0),
+        kind: "mobile",
+        weight: 10,
+    },
+];
+
+/// Xsolla's revenue share, %.
+pub(crate) const XSOLLA_PERCENT: Decimal = Decimal::from_parts(5, 0, 0, false, 0);
+
+pub(crate) fn method_ps_percent(m: &Method) -> Decimal {
+    dec(m.ps_percent)
+}
+pub(crate) fn method_user_percent(m: &Method) -> Decimal {
+    dec(m.user_percent)
+}
+pub(crate) fn country_vat(c: &Country) -> Decimal {
+    dec(c.vat)
+}
+pub(crate) fn country_sales_tax(c: &Country) -> Decimal {
+    dec(c.sales_tax)
+}
+
+/// Current status of a transaction (reference §6).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Status {
+    Created,
+    Error,
+    Canceled,
+    Done,
+    Refunded,
+    PartiallyRefunded,
+}
+
+impl Status {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Error => "error",
+            Status::Canceled => "canceled",
+            Status::Done => "done",
+            Status::Refunded => "refunded",
+            Status::PartiallyRefunded => "partiallyRefunded",
+        }
+    }
+    /// Whether the payment completed at some point (and so has registry rows).
+    pub(crate) fn completed(self) -> bool {
+        matches!(
+            self,
+            Status::Done | Status::Refunded | Status::PartiallyRefunded
+        )
+    }
+}
+
+/// One payment attempt, compact (about 40 bytes).
+#[derive(Clone, Debug)]
+pub(crate) struct Txn {
+    pub id: i64,
+    /// Creation time, Unix seconds (naive, no zone: [U] in the reference).
+    pub created: i64,
+    /// Seconds from creation to completion; the positive row's `transfer_date`.
+    pub done_after: u16,
+    pub user: u32,
+    pub price: u8,
+    pub project: u8,
+    pub method: u8,
+    pub status: Status,
+    pub dry_run: bool,
+    pub direct: bool,
+    /// Index into [`Dataset::revs`] once refunded or charged back.
+    pub reversal: Option<u32>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum RevKind {
+    Refund,
+    Partial,
+    Chargeback,
+}
+
+impl RevKind {
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            RevKind::Refund | RevKind::Partial => "Cancellation by the user request",
+            RevKind::Chargeback => "Chargeback",
+        }
+    }
+}
+
+/// A refund, partial refund or chargeback: one negative registry row.
+#[derive(Clone, Debug)]
+pub(crate) struct Reversal {
+    pub txn: u32,
+    /// Unix seconds; the negative row's `transfer_date`.
+    pub at: i64,
+    pub kind: RevKind,
+    /// Refunded part of the payment (payment currency) for partial refunds.
+    pub amount: Option<Decimal>,
+    /// Penalty in the payment currency (positive here; rendered negated).
+    pub penalty: Decimal,
+    pub comment: Box<str>,
+}
+
+/// One registry row: a payment (`rev: None`) or a reversal.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RowRef {
+    pub at: i64,
+    pub txn: u32,
+    pub rev: Option<u32>,
+}
+
+/// All money of one row, in one currency.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct Money {
+    pub payment: Decimal,
+    pub nominal: Decimal,
+    pub user_commission: Decimal,
+    pub vat: Decimal,
+    pub sales_tax: Decimal,
+    pub ps: Decimal,
+    pub ps_fixed: Decimal,
+    pub xsolla: Decimal,
+    pub xsolla_fixed: Decimal,
+    pub net: Decimal,
+    pub payout: Decimal,
+    pub refund_penalty: Decimal,
+    pub chargeback_penalty: Decimal,
+}
+
+impl Money {
+    fn map(&self, f: impl Fn(Decimal) -> Decimal, payout: Decimal) -> Money {
+        Money {
+            payment: f(self.payment),
+            nominal: f(self.nominal),
+            user_commission: f(self.user_commission),
+            vat: f(self.vat),
+            sales_tax: f(self.sales_tax),
+            ps: f(self.ps),
+            ps_fixed: f(self.ps_fixed),
+            xsolla: f(self.xsolla),
+            xsolla_fixed: f(self.xsolla_fixed),
+            net: f(self.net),
+            payout,
+            refund_penalty: f(self.refund_penalty),
+            chargeback_penalty: f(self.chargeback_penalty),
+        }
+    }
+    fn negated(&self) -> Money {
+        self.map(|d| -d, -self.payout)
+    }
+    /// Every payment-currency amount converted to the payout currency (`in_transfer_currency`).
+    pub(crate) fn in_payout_currency(&self, fx: Decimal) -> Money {
+        let usd = CURRENCIES[PAYOUT].code;
+        self.map(|d| round_to_currency(d * fx, usd), self.payout)
+    }
+}
+
+/// Aggregate of one payout (half-month period).
+#[derive(Clone, Debug)]
+pub(crate) struct PayoutAgg {
+    pub start: NaiveDate,
+    pub end: NaiveDate,
+    pub amount: Decimal,
+    pub rows: u64,
+}
+
+/// What the generator needs from the configuration.
+#[derive(Clone, Debug)]
+pub(crate) struct GenParams {
+    pub seed: u64,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub today: NaiveDate,
+    pub per_day: u32,
+}
+
+/// The whole truth the server answers from.
+pub(crate) struct Dataset {
+    pub params: GenParams,
+    pub txns: Vec<Txn>,
+    pub revs: Vec<Reversal>,
+    /// Registry rows sorted by (`at`, transaction id, payment before reversal).
+    pub rows: Vec<RowRef>,
+    /// fx per (day since `from`, currency).
+    rates: Vec<[Decimal; 6]>,
+    users: u32,
+    ext_key: i64,
+    pub payouts: BTreeMap<i64, PayoutAgg>,
+    api_reversals: i64,
+}
+
+fn dec(p: (i64, u32)) -> Decimal {
+    Decimal::new(p.0, p.1)
+}
+
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+fn epoch_day() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2000, 1, 1).expect("valid date")
+}
+
+/// Days since 2000-01-01; ids and RNG seeds use it so a day's data does not depend on `from`.
+fn day_number(d: NaiveDate) -> i64 {
+    (d - epoch_day()).num_days()
+}
+
+pub(crate) fn ts(d: NaiveDate) -> i64 {
+    d.and_time(NaiveTime::MIN).and_utc().timestamp()
+}
+
+pub(crate) fn datetime(secs: i64) -> NaiveDateTime {
+    chrono::DateTime::from_timestamp(secs, 0)
+        .map(|d| d.naive_utc())
+        .unwrap_or_default()
+}
+
+pub(crate) fn date_of(secs: i64) -> NaiveDate {
+    datetime(secs).date()
+}
+
+fn pick_weighted<T>(rng: &mut ChaCha8Rng, items: &[T], weight: impl Fn(&T) -> u32) -> usize {
+    let total: u32 = items.iter().map(&weight).sum();
+    let mut r = rng.random_range(0..total);
+    for (i, it) in items.iter().enumerate() {
+        let w = weight(it);
+        if r < w {
+            return i;
+        }
+        r -= w;
+    }
+    items.len() - 1
+}
+
+/// Half-month payout period of a date: (payout id, first day, last day).
+pub(crate) fn period_of(d: NaiveDate) -> (i64, NaiveDate, NaiveDate) {
+    let month_index = (i64::from(d.year()) - 2000) * 12 + i64::from(d.month0());
+    let first = d.with_day(1).expect("day 1 exists");
+    let next_month = if d.month() == 12 {
+        NaiveDate::from_ymd_opt(d.year() + 1, 1, 1)
+    } else {
+        NaiveDate::from_ymd_opt(d.year(), d.month() + 1, 1)
+    }
+    .expect("valid date");
+    if d.day() <= 15 {
+        (7_000 + month_index * 2, first, first + Duration::days(14))
+    } else {
+        (
+            7_000 + month_index * 2 + 1,
+            first + Duration::days(15),
+            next_month - Duration::days(1),
+        )
+    }
+}
+
+/// Payout date of a period: five days after it ends.
+pub(crate) fn payout_date(period_end: NaiveDate) -> NaiveDate {
+    period_end + Duration::days(5)
+}
+
+/// Monthly financial report id of a date (one payout currency, so one report per month).
+pub(crate) fn report_id_of(d: NaiveDate) -> i64 {
+    41_000 + (i64::from(d.year()) - 2000) * 12 + i64::from(d.month0())
+}
+
+/// (year, month) of a report id.
+pub(crate) fn report_month(report_id: i64) -> (i32, u32) {
+    let m = report_id - 41_000;
+    (2000 + m.div_euclid(12) as i32, m.rem_euclid(12) as u32 + 1)
+}
+
+/// Builds the dataset. Pure function of `p`.
+pub(crate) fn generate(p: GenParams) -> Dataset {
+    let days = (p.to - p.from).num_days() + 1;
+    let users = (p.per_day.saturating_mul(20)).max(500);
+    let ext_key = (splitmix(p.seed ^ 0xE7) & 0x0000_FFFF_FFFF_FFFF) as i64;
+    let mut txns = Vec::with_capacity((days as usize) * (p.per_day as usize) * 6 / 5);
+    let mut revs = Vec::new();
+    let mut rates = Vec::with_capacity(days as usize);
+    for di in 0..days {
+        let day = p.from + Duration::days(di);
+        let dn = day_number(day);
+        let mut rng = ChaCha8Rng::seed_from_u64(splitmix(p.seed ^ splitmix(dn as u64)));
+        let mut r = [Decimal::ZERO; 6];
+        for (i, c) in CURRENCIES.iter().enumerate() {
+            r[i] = if i == PAYOUT {
+                Decimal::ONE
+            } else {
+                // ±1 % daily drift, exact.
+                let drift = Decimal::new(rng.random_range(-10_000..=10_000), 6);
+                (dec(c.base_rate) * (Decimal::ONE + drift)).round_dp(10)
+            };
+        }
+        rates.push(r);
+        let n = u64::from(p.per_day) * rng.random_range(80..=120) / 100;
+        let mut secs: Vec<u32> = (0..n).map(|_| rng.random_range(0..86_400)).collect();
+        secs.sort_unstable();
+        let day_start = ts(day);
+        for (seq, s) in secs.iter().enumerate() {
+            let id = 700_000_000 + dn * 100_000 + seq as i64;
+            let user = rng.random_range(0..users);
+            let project = pick_weighted(&mut rng, PROJECTS, |p| p.weight) as u8;
+            let method = pick_weighted(&mut rng, METHODS, |m| m.weight) as u8;
+            let price = rng.random_range(0..6u8);
+            let roll = rng.random_range(0..1000u32);
+            let status = match roll {
+                0..=9 => Status::Created,
+                10..=24 => Status::Error,
+                25..=29 => Status::Canceled,
+                _ => Status::Done,
+            };
+            let dry_run = rng.random_range(0..100u32) < 3;
+            let direct = rng.random_range(0..100u32) < 5;
+            let done_after = if status.completed() {
+                rng.random_range(3..600u16)
+            } else {
+                0
+            };
+            let idx = txns.len() as u32;
+            let mut t = Txn {
+                id,
+                created: day_start + i64::from(*s),
+                done_after,
+                user,
+                price,
+                project,
+                method,
+                status,
+                dry_run,
+                direct,
+                reversal: None,
+            };
+            if status == Status::Done {
+                let rev_roll = rng.random_range(0..1000u32);
+                let kind = match rev_roll {
+                    0..=19 => Some(RevKind::Refund),
+                    20..=29 => Some(RevKind::Partial),
+                    30..=39 => Some(RevKind::Chargeback),
+                    _ => None,
+                };
+                if let Some(kind) = kind {
+                    let at = day_start
+                        + i64::from(*s)
+                        + rng.random_range(1..=20i64) * 86_400
+                        + rng.random_range(0..3_600i64);
+                    let pct = rng.random_range(10..=90i64);
+                    let with_penalty = rng.random_range(0..3u32) == 0;
+                    let cur = &CURRENCIES[COUNTRIES[user_country(p.seed, user)].currency];
+                    let payment = positive_money(&t, p.seed, Decimal::ONE).payment;
+                    let (amount, penalty, comment, status) = match kind {
+                        RevKind::Refund => (
+                            None,
+                            if with_penalty {
+                                Decimal::new(cur.refund_penalty, cur.exp)
+                            } else {
+                                Decimal::ZERO
+                            },
+                            "Player asked for a refund",
+                            Status::Refunded,
+                        ),
+                        RevKind::Partial => (
+                            Some(round_to_currency(payment * Decimal::new(pct, 2), cur.code)),
+                            Decimal::ZERO,
+                            "Goodwill partial refund",
+                            Status::PartiallyRefunded,
+                        ),
+                        RevKind::Chargeback => (
+                            None,
+                            Decimal::new(cur.chargeback_penalty, cur.exp),
+                            "Cardholder dispute",
+                            Status::Refunded,
+                        ),
+                    };
+                    t.status = status;
+                    t.reversal = Some(revs.len() as u32);
+                    revs.push(Reversal {
+                        txn: idx,
+                        at,
+                        kind,
+                        amount,
+                        penalty,
+                        comment: comment.into(),
+                    });
+                }
+            }
+            txns.push(t);
+        }
+    }
+    let mut rows: Vec<RowRef> = Vec::with_capacity(txns.len() + revs.len());
+    for (i, t) in txns.iter().enumerate() {
+        if t.status.completed() {
+            rows.push(RowRef {
+                at: t.created + i64::from(t.done_after),
+                txn: i as u32,
+                rev: None,
+            });
+        }
+    }
+    for (i, r) in revs.iter().enumerate() {
+        rows.push(RowRef {
+            at: r.at,
+            txn: r.txn,
+            rev: Some(i as u32),
+        });
+    }
+    rows.sort_unstable_by_key(|r| (r.at, r.txn, r.rev.is_some()));
+    let mut ds = Dataset {
+        params: p,
+        txns,
+        revs,
+        rows,
+        rates,
+        users,
+        ext_key,
+        payouts: BTreeMap::new(),
+        api_reversals: 0,
+    };
+    for i in 0..ds.rows.len() {
+        let r = ds.rows[i];
+        ds.add_to_payout(r);
+    }
+    ds
+}
+
+/// Country index of a user; a pure function of (seed, user) so users need no storage.
+pub(crate) fn user_country(seed: u64, user: u32) -> usize {
+    let total: u64 = COUNTRIES.iter().map(|c| c.weight).sum();
+    let mut r = splitmix(seed ^ (u64::from(user) << 20) ^ 0xC0) % total;
+    for (i, c) in COUNTRIES.iter().enumerate() {
+        if r < c.weight {
+            return i;
+        }
+        r -= c.weight;
+    }
+    0
+}
+
+/// The payment's money, positive, in the payment currency (see the module docs).
+fn positive_money(t: &Txn, seed: u64, fx: Decimal) -> Money {
+    let country = &COUNTRIES[user_country(seed, t.user)];
+    let cur = &CURRENCIES[country.currency];
+    let method = &METHODS[t.method as usize];
+    let rc = |d: Decimal| round_to_currency(d, cur.code);
+    let hundred = Decimal::ONE_HUNDRED;
+    let nominal = Decimal::new(cur.prices[t.price as usize], cur.exp);
+    let user_commission = rc(nominal * dec(method.user_percent) / hundred);
+    let base = nominal + user_commission;
+    let vat = rc(base * dec(country.vat) / hundred);
+    let sales_tax = rc(base * dec(country.sales_tax) / hundred);
+    let payment = base + vat + sales_tax;
+    let ps_fixed = Decimal::new(cur.ps_fixed, cur.exp);
+    let ps = rc(nominal * dec(method.ps_percent) / hundred) + ps_fixed;
+    let xsolla_fixed = Decimal::new(cur.xsolla_fixed, cur.exp);
+    let xsolla = rc(nominal * XSOLLA_PERCENT / hundred) + xsolla_fixed;
+    let net = payment - user_commission - vat - sales_tax - ps - xsolla;
+    Money {
+        payment,
+        nominal,
+        user_commission,
+        vat,
+        sales_tax,
+        ps,
+        ps_fixed,
+        xsolla,
+        xsolla_fixed,
+        net,
+        payout: round_to_currency(net * fx, CURRENCIES[PAYOUT].code),
+        refund_penalty: Decimal::ZERO,
+        chargeback_penalty: Decimal::ZERO,
+    }
+}
+
+/// The pro-rata part `r` of a payment (module docs), positive.
+fn portion(m: &Money, r: Decimal, cur: &Currency, fx: Decimal) -> Money {
+    let k = |x: Decimal| round_to_currency(x * r / m.payment, cur.code);
+    let (user_commission, vat, sales_tax) = (k(m.user_commission), k(m.vat), k(m.sales_tax));
+    let (ps, xsolla) = (k(m.ps), k(m.xsolla));
+    let net = r - user_commission - vat - sales_tax - ps - xsolla;
+    Money {
+        payment: r,
+        nominal: r - user_commission - vat - sales_tax,
+        user_commission,
+        vat,
+        sales_tax,
+        ps,
+        ps_fixed: k(m.ps_fixed),
+        xsolla,
+        xsolla_fixed: k(m.xsolla_fixed),
+        net,
+        payout: round_to_currency(net * fx, CURRENCIES[PAYOUT].code),
+        refund_penalty: Decimal::ZERO,
+        chargeback_penalty: Decimal::ZERO,
+    }
+}
+
+/// Why a refund or chargeback request was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum MutationError {
+    NotFound,
+    Unprocessable(&'static str),
+}
+
+impl Dataset {
+    pub(crate) fn country(&self, t: &Txn) -> &'static Country {
+        &COUNTRIES[user_country(self.params.seed, t.user)]
+    }
+    pub(crate) fn currency(&self, t: &Txn) -> &'static Currency {
+        &CURRENCIES[self.country(t).currency]
+    }
+    /// USD per unit of the payment currency on the payment's creation day.
+    pub(crate) fn fx(&self, t: &Txn) -> Decimal {
+        let day = (date_of(t.created) - self.params.from).num_days();
+        let day = day.clamp(0, self.rates.len() as i64 - 1) as usize;
+        self.rates[day][self.country(t).currency]
+    }
+    /// The money of a registry row, signed, in the payment currency.
+    pub(crate) fn row_money(&self, r: RowRef) -> Money {
+        let t = &self.txns[r.txn as usize];
+        let fx = self.fx(t);
+        let m = positive_money(t, self.params.seed, fx);
+        match r.rev {
+            None => m,
+            Some(ri) => {
+                let rev = &self.revs[ri as usize];
+                let cur = self.currency(t);
+                let mut part = match rev.amount {
+                    None => m,
+                    Some(a) => portion(&m, a, cur, fx),
+                };
+                match rev.kind {
+                    RevKind::Chargeback => part.chargeback_penalty = rev.penalty,
+                    _ => part.refund_penalty = rev.penalty,
+                }
+                part.negated()
+            }
+        }
+    }
+    /// The payment's own money (search, details), positive.
+    pub(crate) fn txn_money(&self, t: &Txn) -> Money {
+        positive_money(t, self.params.seed, self.fx(t))
+    }
+    /// Payout id of a row, `None` for test payments (they are never paid out).
+    pub(crate) fn row_payout(&self, r: RowRef) -> Option<i64> {
+        (!self.txns[r.txn as usize].dry_run).then(|| period_of(date_of(r.at)).0)
+    }
+    pub(crate) fn row_report(&self, r: RowRef) -> Option<i64> {
+        (!self.txns[r.txn as usize].dry_run).then(|| report_id_of(date_of(r.at)))
+    }
+    fn add_to_payout(&mut self, r: RowRef) {
+        if self.txns[r.txn as usize].dry_run {
+            return;
+        }
+        let amount = self.row_money(r).payout;
+        let (id, start, end) = period_of(date_of(r.at));
+        let agg = self.payouts.entry(id).or_insert(PayoutAgg {
+            start,
+            end,
+            amount: Decimal::ZERO,
+            rows: 0,
+        });
+        agg.amount += amount;
+        agg.rows += 1;
+    }
+    pub(crate) fn user_id(&self, t: &Txn) -> String {
+        format!("player_{:06}", t.user)
+    }
+    pub(crate) fn user_email(&self, t: &Txn) -> String {
+        format!("player{}@example.net", t.user)
+    }
+    pub(crate) fn user_name(&self, t: &Txn) -> String {
+        format!("Player {}", t.user)
+    }
+    /// The game's order id; a bijection of the transaction id so lookups need no index.
+    pub(crate) fn external_id(&self, t: &Txn) -> String {
+        format!(
+            "{}-{:x}",
+            PROJECTS[t.project as usize].prefix,
+            t.id ^ self.ext_key
+        )
+    }
+    pub(crate) fn find(&self, id: i64) -> Option<u32> {
+        self.txns
+            .binary_search_by_key(&id, |t| t.id)
+            .ok()
+            .map(|i| i as u32)
+    }
+    pub(crate) fn find_external(&self, ext: &str) -> Option<u32> {
+        let (prefix, hex) = ext.split_once('-')?;
+        let id = i64::from_str_radix(hex, 16).ok()? ^ self.ext_key;
+        let i = self.find(id)?;
+        (PROJECTS[self.txns[i as usize].project as usize].prefix == prefix).then_some(i)
+    }
+    pub(crate) fn users(&self) -> u32 {
+        self.users
+    }
+    /// Registry rows with `at` in `[from, to]` days inclusive (all rows when `None`).
+    pub(crate) fn rows_in(&self, range: Option<(NaiveDate, NaiveDate)>) -> &[RowRef] {
+        match range {
+            None => &self.rows,
+            Some((from, to)) => {
+                let lo = ts(from);
+                let hi = ts(to) + 86_400;
+                let a = self.rows.partition_point(|r| r.at < lo);
+                let b = self.rows.partition_point(|r| r.at < hi);
+                &self.rows[a..b.max(a)]
+            }
+        }
+    }
+
+    fn next_reversal_time(&mut self, t: &Txn) -> i64 {
+        self.api_reversals += 1;
+        let noon = ts(self.params.today) + 12 * 3_600 + self.api_reversals;
+        noon.max(t.created + i64::from(t.done_after) + 60)
+    }
+
+    fn add_reversal(&mut self, idx: u32, rev: Reversal, status: Status) {
+        let ri = self.revs.len() as u32;
+        let row = RowRef {
+            at: rev.at,
+            txn: idx,
+            rev: Some(ri),
+        };
+        self.revs.push(rev);
+        let t = &mut self.txns[idx as usize];
+        t.status = status;
+        t.reversal = Some(ri);
+        let key = (row.at, row.txn, true);
+        let pos = self
+            .rows
+            .partition_point(|r| (r.at, r.txn, r.rev.is_some()) <= key);
+        self.rows.insert(pos, row);
+        self.add_to_payout(row);
+    }
+
+    /// Full refund through the API: `done` → `refunded` plus a negative row dated `today`.
+    pub(crate) fn refund(&mut self, id: i64, comment: &str) -> Result<(), MutationError> {
+        let idx = self.find(id).ok_or(MutationError::NotFound)?;
+        let t = self.txns[idx as usize].clone();
+        if t.status != Status::Done {
+            return Err(MutationError::Unprocessable(
+                "Current transaction status does not allow refunds.",
+            ));
+        }
+        let cur = self.currency(&t);
+        // Every third refund carries a penalty, deterministically.
+        let penalty = if t.id % 3 == 0 {
+            Decimal::new(cur.refund_penalty, cur.exp)
+        } else {
+            Decimal::ZERO
+        };
+        let at = self.next_reversal_time(&t);
+        let rev = Reversal {
+            txn: idx,
+            at,
+            kind: RevKind::Refund,
+            amount: None,
+            penalty,
+            comment: comment.into(),
+        };
+        self.add_reversal(idx, rev, Status::Refunded);
+        Ok(())
+    }
+
+    /// Partial refund through the API (`amount` in the payment currency).
+    pub(crate) fn partial_refund(
+        &mut self,
+        id: i64,
+        amount: Decimal,
+        comment: &str,
+    ) -> Result<(), MutationError> {
+        let idx = self.find(id).ok_or(MutationError::NotFound)?;
+        let t = self.txns[idx as usize].clone();
+        if t.status != Status::Done {
+            return Err(MutationError::Unprocessable(
+                "Current transaction status does not allow refunds.",
+            ));
+        }
+        let cur = self.currency(&t);
+        let payment = self.txn_money(&t).payment;
+        if amount > payment {
+            return Err(MutationError::Unprocessable(
+                "Requested partial refund amount exceeds payment amount.",
+            ));
+        }
+        if amount <= Decimal::ZERO || amount.normalize().scale() > cur.exp {
+            return Err(MutationError::Unprocessable(
+                "Requested partial refund amount is less than minimum amount specified by payment system.",
+            ));
+        }
+        let at = self.next_reversal_time(&t);
+        let rev = Reversal {
+            txn: idx,
+            at,
+            kind: RevKind::Partial,
+            amount: Some(amount),
+            penalty: Decimal::ZERO,
+            comment: comment.into(),
+        };
+        self.add_reversal(idx, rev, Status::PartiallyRefunded);
+        Ok(())
+    }
+
+    /// Chargeback (sandbox "testing" call): `done` → `refunded`, reason "Chargeback".
+    pub(crate) fn chargeback(&mut self, project_id: i64, id: i64) -> Result<(), MutationError> {
+        let idx = self.find(id).ok_or(MutationError::NotFound)?;
+        let t = self.txns[idx as usize].clone();
+        if PROJECTS[t.project as usize].id != project_id {
+            return Err(MutationError::Unprocessable(
+                "Payment does not belong to this project.",
+            ));
+        }
+        if t.status != Status::Done {
+            return Err(MutationError::Unprocessable(
+                "Incorrect payment status. Chargeback is possible only for payments with “Completed” status.",
+            ));
+        }
+        let cur = self.currency(&t);
+        let at = self.next_reversal_time(&t);
+        let rev = Reversal {
+            txn: idx,
+            at,
+            kind: RevKind::Chargeback,
+            amount: None,
+            penalty: Decimal::new(cur.chargeback_penalty, cur.exp),
+            comment: "Chargeback requested through the sandbox".into(),
+        };
+        self.add_reversal(idx, rev, Status::Refunded);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(seed: u64) -> GenParams {
+        let from = NaiveDate::from_ymd_opt(2026, 10, 1).unwrap();
+        let to = NaiveDate::from_ymd_opt(2026, 10, 31).unwrap();
+        GenParams {
+            seed,
+            from,
+            to,
+            today: to,
+            per_day: 40,
+        }
+    }
+
+    #[test]
+    fn money_identity_holds_for_every_row() {
+        let ds = generate(params(7));
+        for r in &ds.rows {
+            let m = ds.row_money(*r);
+            let t = &ds.txns[r.txn as usize];
+            assert_eq!(
+                m.net,
+                m.payment - m.user_commission - m.vat - m.sales_tax - m.ps - m.xsolla,
+                "txn {}",
+                t.id
+            );
+            assert_eq!(m.payout, round_to_currency(m.net * ds.fx(t), "USD"));
+            let exp = ds.currency(t).exp;
+            for d in [
+                m.payment,
+                m.ps,
+                m.xsolla,
+                m.vat,
+                m.sales_tax,
+                m.user_commission,
+            ] {
+                assert!(d.normalize().scale() <= exp, "{d} has too many decimals");
+            }
+            if r.rev.is_some() {
+                assert!(m.payment < Decimal::ZERO);
+            } else {
+                assert!(
+                    m.net > Decimal::ZERO,
+                    "fees exceed the price of txn {}",
+                    t.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_day_does_not_depend_on_the_window() {
+        let a = generate(params(7));
+        let mut p = params(7);
+        p.from = NaiveDate::from_ymd_opt(2026, 10, 15).unwrap();
+        let b = generate(p);
+        let first_b = &b.txns[0];
+        let same = a.txns.iter().find(|t| t.id == first_b.id).unwrap();
+        assert_eq!(
+            (same.created, same.user, same.price),
+            (first_b.created, first_b.user, first_b.price)
+        );
+    }
+
+    #[test]
+    fn external_ids_round_trip() {
+        let ds = generate(params(3));
+        for (i, t) in ds.txns.iter().enumerate().step_by(97) {
+            assert_eq!(ds.find_external(&ds.external_id(t)), Some(i as u32));
+        }
+        assert_eq!(ds.find_external("sfo-zz"), None);
+    }
+
+    #[test]
+    fn periods_split_months_in_halves() {
+        let d = |m, day| NaiveDate::from_ymd_opt(2026, m, day).unwrap();
+        let (a, s, e) = period_of(d(2, 15));
+        assert_eq!((s, e), (d(2, 1), d(2, 15)));
+        let (b, s, e) = period_of(d(2, 16));
+        assert_eq!((s, e), (d(2, 16), d(2, 28)));
+        assert_eq!(b, a + 1);
+        assert_eq!(report_month(report_id_of(d(12, 31))), (2026, 12));
+    }
+}

@@ -1,0 +1,548 @@
+//! An Xsolla-compatible Reports API server on loopback, for the demo, the tests and the
+//! benchmarks: the real Xsolla API is out of reach from these machines, so this serves the
+//! same paths, formats, auth and quirks (reference `shared/reference/xsolla-reports-api.md`)
+//! from deterministic generated data, and can inject the faults a real provider shows.
+//!
+//! Data: see [`data`] for the merchant and the exact money formula. Rendering: see [`render`].
+//! Facts the reference marks unknown are decided here and documented where they are made.
+
+mod api;
+mod data;
+mod faults;
+mod render;
+
+#[cfg(test)]
+mod tests;
+
+pub use faults::{Fault, FaultRule};
+
+use chrono::NaiveDate;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// How the sandbox behaves; [`Default`] is a small October 2026 month.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// Merchant id in paths and Basic auth.
+    pub merchant_id: i64,
+    /// Company-level API key (accepted).
+    pub api_key: String,
+    /// Project-level key: authenticates, but every Reports call gets 403 (reference §0.1).
+    pub project_key: Option<String>,
+    /// Same seed + same dates → byte-identical data.
+    pub seed: u64,
+    /// First day with payments.
+    pub from: NaiveDate,
+    /// Last day with payments.
+    pub to: NaiveDate,
+    /// Mean payments per day (each day varies ±20 %).
+    pub transactions_per_day: u32,
+    /// Date stamped on refunds/chargebacks made through the API; `None` = `to`.
+    pub today: Option<NaiveDate>,
+    /// Largest accepted `limit`; larger gets 422.
+    pub max_page_limit: u32,
+    /// Faults active from the start.
+    pub faults: Vec<FaultRule>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            merchant_id: 100_001,
+            api_key: "sandbox-company-key".to_owned(),
+            project_key: Some("sandbox-project-key".to_owned()),
+            seed: 7,
+            from: NaiveDate::from_ymd_opt(2026, 10, 1).expect("valid date"),
+            to: NaiveDate::from_ymd_opt(2026, 10, 31).expect("valid date"),
+            transactions_per_day: 40,
+            today: None,
+            max_page_limit: 1000,
+            faults: Vec::new(),
+        }
+    }
+}
+
+/// Why the sandbox could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// The configuration is unusable (dates reversed, too many payments per day…).
+    #[error("invalid sandbox configuration: {0}")]
+    Config(String),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The requested address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The server task failed.
+    #[error("sandbox server failed: {0}")]
+    Serve(io::Error),
+    /// The data generator panicked (a bug).
+    #[error("sandbox data generation failed: {0}")]
+    Generate(String),
+}
+
+/// One request as the sandbox saw it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// HTTP method.
+    pub method: String,
+    /// Path without the query.
+    pub path: String,
+    /// Raw query string, if any.
+    pub query: Option<String>,
+    /// Status returned; 0 when the connection was dropped without a response.
+    pub status: u16,
+    /// Name of the fault applied ([`Fault::name`]).
+    pub fault: Option<String>,
+}
+
+/// The request log keeps at most this many records (oldest dropped), so a long-running
+/// sandbox does not grow without bound.
+const MAX_RECORDS: usize = 200_000;
+
+/// State shared by the handlers.
+pub(crate) struct Shared {
+    pub(crate) merchant_id: i64,
+    pub(crate) api_key: String,
+    pub(crate) project_key: Option<String>,
+    pub(crate) max_page_limit: u32,
+    pub(crate) data: RwLock<data::Dataset>,
+    pub(crate) faults: Mutex<Vec<faults::RuleState>>,
+    pub(crate) requests: Mutex<Vec<RequestRecord>>,
+    pub(crate) counter: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn record(&self, r: RequestRecord) {
+        let mut log = self.requests.lock().unwrap_or_else(|e| e.into_inner());
+        if log.len() >= MAX_RECORDS {
+            log.drain(..MAX_RECORDS / 10);
+        }
+        log.push(r);
+    }
+}
+
+/// A running sandbox server.
+pub struct Sandbox {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), io::Error>>>,
+}
+
+fn validate(cfg: &SandboxConfig) -> Result<(), SandboxError> {
+    let bad = |m: &str| Err(SandboxError::Config(m.to_owned()));
+    if cfg.from > cfg.to {
+        return bad("from is after to");
+    }
+    if cfg.from < NaiveDate::from_ymd_opt(2000, 1, 1).expect("valid date") {
+        return bad("from must be 2000-01-01 or later");
+    }
+    if (cfg.to - cfg.from).num_days() > 3_660 {
+        return bad("the sandbox generates at most ten years");
+    }
+    if cfg.transactions_per_day == 0 || cfg.transactions_per_day > 80_000 {
+        return bad("transactions_per_day must be between 1 and 80000");
+    }
+    if cfg.max_page_limit == 0 {
+        return bad("max_page_limit must be at least 1");
+    }
+    if cfg.api_key.is_empty() || cfg.project_key.as_deref() == Some(cfg.api_key.as_str()) {
+        return bad("api_key must be non-empty and differ from project_key");
+    }
+    Ok(())
+}
+
+impl Sandbox {
+    /// Generates the data and starts serving on `bind` (use `127.0.0.1:0` for a free port).
+    pub async fn start(cfg: SandboxConfig, bind: SocketAddr) -> Result<Sandbox, SandboxError> {
+        validate(&cfg)?;
+        let params = data::GenParams {
+            seed: cfg.seed,
+            from: cfg.from,
+            to: cfg.to,
+            today: cfg.today.unwrap_or(cfg.to),
+            per_day: cfg.transactions_per_day,
+        };
+        let started = std::time::Instant::now();
+        let dataset = tokio::task::spawn_blocking(move || data::generate(params))
+            .await
+            .map_err(|e| SandboxError::Generate(e.to_string()))?;
+        tracing::info!(
+            transactions = dataset.txns.len(),
+            registry_rows = dataset.rows.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "sandbox data generated"
+        );
+        let listener = TcpListener::bind(bind)
+            .await
+            .map_err(|source| SandboxError::Bind { addr: bind, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| SandboxError::Bind { addr: bind, source })?;
+        let shared = Arc::new(Shared {
+            merchant_id: cfg.merchant_id,
+            api_key: cfg.api_key,
+            project_key: cfg.project_key,
+            max_page_limit: cfg.max_page_limit,
+            data: RwLock::new(dataset),
+            faults: Mutex::new(cfg.faults.into_iter().map(faults::RuleState::new).collect()),
+            requests: Mutex::new(Vec::new()),
+            counter: AtomicU64::new(0),
+        });
+        let app = api::router(shared.clone());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(
+                SandboxListener(listener),
+                app.into_make_service_with_connect_info::<ConnCtl>(),
+            )
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        Ok(Sandbox {
+            addr,
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT/merchant/v2`, the client's base URL.
+    pub fn base_url(&self) -> String {
+        format!("http://{}/merchant/v2", self.addr)
+    }
+
+    /// The merchant id to authenticate as.
+    pub fn merchant_id(&self) -> i64 {
+        self.shared.merchant_id
+    }
+
+    /// The company API key.
+    pub fn api_key(&self) -> &str {
+        &self.shared.api_key
+    }
+
+    /// Appends fault rules (after the existing ones).
+    pub fn add_faults(&self, rules: Vec<FaultRule>) {
+        self.shared
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(rules.into_iter().map(faults::RuleState::new));
+    }
+
+    /// Removes every fault rule.
+    pub fn clear_faults(&self) {
+        self.shared
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Every request seen so far, oldest first.
+    pub fn requests(&self) -> Vec<RequestRecord> {
+        self.shared
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Read access to the truth behind the responses.
+    pub fn dataset(&self) -> DatasetView {
+        DatasetView {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Stops accepting, lets in-flight requests finish, and waits for the server task.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            match task.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "sandbox server ended with an error"),
+                Err(e) => tracing::warn!(error = %e, "sandbox server task failed"),
+            }
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// One payout as the sandbox knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PayoutTruth {
+    /// Payout id (the registry's `transfer_id`).
+    pub id: i64,
+    /// First day of the half-month period.
+    pub period_start: NaiveDate,
+    /// Last day of the period.
+    pub period_end: NaiveDate,
+    /// Payout date.
+    pub date: NaiveDate,
+    /// Payout currency.
+    pub currency: String,
+    /// Exact sum of the `payout.amount` of its registry rows.
+    pub amount: rust_decimal::Decimal,
+    /// Number of registry rows in it.
+    pub rows: u64,
+}
+
+/// Read access to the sandbox's data, for tests.
+#[derive(Clone)]
+pub struct DatasetView {
+    shared: Arc<Shared>,
+}
+
+impl DatasetView {
+    fn data(&self) -> std::sync::RwLockReadGuard<'_, data::Dataset> {
+        self.shared.data.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Exactly what a fault-free `registry.json` call over `[from, to]` (no other filters)
+    /// returns, all pages concatenated, as JSON values.
+    pub fn registry_json(&self, from: NaiveDate, to: NaiveDate) -> Vec<serde_json::Value> {
+        let body = api::registry_body(&self.data(), from, to);
+        match serde_json::from_slice(&body) {
+            Ok(serde_json::Value::Array(items)) => items,
+            _ => Vec::new(),
+        }
+    }
+
+    /// Number of transactions (every status, test ones included).
+    pub fn transaction_count(&self) -> usize {
+        self.data().txns.len()
+    }
+
+    /// Number of registry rows (payments and reversals, test ones included).
+    pub fn registry_row_count(&self) -> usize {
+        self.data().rows.len()
+    }
+
+    /// Number of distinct users the generator draws from.
+    pub fn user_count(&self) -> u32 {
+        self.data().users()
+    }
+
+    /// Every payout, by id.
+    pub fn payouts(&self) -> Vec<PayoutTruth> {
+        let ds = self.data();
+        ds.payouts
+            .iter()
+            .map(|(id, a)| PayoutTruth {
+                id: *id,
+                period_start: a.start,
+                period_end: a.end,
+                date: data::payout_date(a.end),
+                currency: data::CURRENCIES[data::PAYOUT].code.to_owned(),
+                amount: a.amount,
+                rows: a.rows,
+            })
+            .collect()
+    }
+
+    /// Ids of transactions whose current status is `status` (`done`, `refunded`…), in order.
+    pub fn transaction_ids_with_status(&self, status: &str) -> Vec<i64> {
+        self.data()
+            .txns
+            .iter()
+            .filter(|t| t.status.as_str() == status)
+            .map(|t| t.id)
+            .collect()
+    }
+
+    /// Project id of a transaction.
+    pub fn project_of(&self, transaction_id: i64) -> Option<i64> {
+        let ds = self.data();
+        let i = ds.find(transaction_id)?;
+        Some(data::PROJECTS[ds.txns[i as usize].project as usize].id)
+    }
+
+    /// The game's order id (`external_id`) of a transaction.
+    pub fn external_id_of(&self, transaction_id: i64) -> Option<String> {
+        let ds = self.data();
+        let i = ds.find(transaction_id)?;
+        Some(ds.external_id(&ds.txns[i as usize]))
+    }
+
+    /// Ids of the three projects.
+    pub fn project_ids(&self) -> Vec<i64> {
+        data::PROJECTS.iter().map(|p| p.id).collect()
+    }
+}
+
+/// Serves until Ctrl-C or SIGTERM. Prints one line to stdout with the base URL, the merchant
+/// id and the sandbox key, so scripts (and the CLI `xsolla-recon sandbox`) can pick them up.
+pub async fn serve_until_signal(cfg: SandboxConfig, bind: SocketAddr) -> Result<(), SandboxError> {
+    let sandbox = Sandbox::start(cfg, bind).await?;
+    println!(
+        "sandbox listening: base_url={} merchant_id={} api_key={}",
+        sandbox.base_url(),
+        sandbox.merchant_id(),
+        sandbox.api_key()
+    );
+    wait_for_signal().await.map_err(SandboxError::Serve)?;
+    tracing::info!("sandbox shutting down");
+    sandbox.shutdown().await;
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() -> io::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r,
+        _ = term.recv() => Ok(()),
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() -> io::Result<()> {
+    tokio::signal::ctrl_c().await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connections that a fault can kill.
+
+/// Kill switch of one connection: once set, every read and write fails, so hyper drops the
+/// connection without writing the pending response (the `DropConnection` fault).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct ConnCtl(Arc<AtomicBool>);
+
+impl ConnCtl {
+    pub(crate) fn kill(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    fn killed(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+fn aborted() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "sandbox fault: connection dropped",
+    )
+}
+
+/// A TCP stream with a [`ConnCtl`].
+pub(crate) struct ConnIo {
+    stream: TcpStream,
+    ctl: ConnCtl,
+}
+
+impl AsyncRead for ConnIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.ctl.killed() {
+            return Poll::Ready(Err(aborted()));
+        }
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for ConnIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if self.ctl.killed() {
+            return Poll::Ready(Err(aborted()));
+        }
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if self.ctl.killed() {
+            return Poll::Ready(Err(aborted()));
+        }
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.ctl.killed() {
+            return Poll::Ready(Err(aborted()));
+        }
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+struct SandboxListener(TcpListener);
+
+impl axum::serve::Listener for SandboxListener {
+    type Io = ConnIo;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (ConnIo, SocketAddr) {
+        loop {
+            match self.0.accept().await {
+                Ok((stream, addr)) => {
+                    let _ = stream.set_nodelay(true);
+                    return (
+                        ConnIo {
+                            stream,
+                            ctl: ConnCtl::default(),
+                        },
+                        addr,
+                    );
+                }
+                Err(e) => {
+                    // Usually EMFILE; back off instead of spinning.
+                    tracing::warn!(error = %e, "sandbox accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, SandboxListener>>
+    for ConnCtl
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, SandboxListener>) -> Self {
+        stream.io().ctl.clone()
+    }
+}
