@@ -161,19 +161,11 @@ struct Staging {
     files: Vec<SnapshotFile>,
 }
 
-impl Staging {
-    fn store(
-        &mut self,
-        rel: String,
-        endpoint: &str,
-        window: Window,
-        reply: &Reply,
-        rows: usize,
-        offset: Option<u64>,
-        duplicate_rows: Vec<u32>,
-    ) -> Result<(), FsError> {
-        let file = SnapshotFile {
-            path: rel,
+impl SnapshotFile {
+    /// Describes a response about to be stored at `path` (relative to the snapshot).
+    fn describe(path: String, endpoint: &str, window: Window, reply: &Reply, rows: usize) -> Self {
+        SnapshotFile {
+            path,
             endpoint: endpoint.to_owned(),
             url: reply.url.clone(),
             received_at: reply.received_at,
@@ -182,9 +174,15 @@ impl Staging {
             rows: rows as u64,
             attempts: reply.attempts,
             window,
-            offset,
-            duplicate_rows,
-        };
+            offset: None,
+            duplicate_rows: Vec::new(),
+        }
+    }
+}
+
+impl Staging {
+    /// Writes the body, then its sidecar, each atomically.
+    fn store(&mut self, reply: &Reply, file: SnapshotFile) -> Result<(), FsError> {
         let body_path = self.dir.join(&file.path);
         fsutil::write_atomic(&body_path, &reply.body)?;
         let meta = serde_json::to_vec_pretty(&file).expect("snapshot meta serializes");
@@ -286,15 +284,16 @@ async fn fetch_into(
                 .collect();
             requests += 1;
             retried += u64::from(w.page.reply.attempts > 1);
-            if let Err(e) = staging.store(
+            let mut file = SnapshotFile::describe(
                 rel,
                 "registry",
                 w.pos.chunk,
                 &w.page.reply,
                 w.page.rows.len(),
-                Some(w.pos.offset),
-                dups,
-            ) {
+            );
+            file.offset = Some(w.pos.offset);
+            file.duplicate_rows = dups;
+            if let Err(e) = staging.store(&w.page.reply, file) {
                 let msg = e.to_string();
                 sink_error = Some(e);
                 return Err(msg);
@@ -350,15 +349,8 @@ fn store_small<T>(
     page: &Page<T>,
 ) -> Result<(), FsError> {
     let rel = format!("{endpoint}/{}.json", chunk.slug());
-    staging.store(
-        rel,
-        endpoint,
-        chunk,
-        &page.reply,
-        page.rows.len(),
-        None,
-        Vec::new(),
-    )
+    let file = SnapshotFile::describe(rel, endpoint, chunk, &page.reply, page.rows.len());
+    staging.store(&page.reply, file)
 }
 
 /// Removes staging folders of fetches whose process is gone (killed runs).

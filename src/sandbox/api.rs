@@ -124,6 +124,18 @@ async fn middleware(State(sh): State<Arc<Shared>>, mut req: Request, next: Next)
     if let Some(f) = &fault {
         tracing::debug!(request = no, fault = f.name(), %path, "sandbox fault");
     }
+    // Logged even when the client gives up mid-way (a Slow fault past its timeout drops this
+    // future): 499, "client closed request", until a real status is known.
+    let mut log = LogOnDrop {
+        shared: sh.clone(),
+        record: Some(RequestRecord {
+            method,
+            path,
+            query,
+            status: 499,
+            fault: fault.as_ref().map(|f| f.name().to_owned()),
+        }),
+    };
     let mut status_override = None;
     let resp = match &fault {
         None => finish(next.run(req).await, no),
@@ -196,15 +208,25 @@ async fn middleware(State(sh): State<Arc<Shared>>, mut req: Request, next: Next)
             finish(next.run(req).await, no)
         }
     };
-    let record = RequestRecord {
-        method,
-        path,
-        query,
-        status: status_override.unwrap_or(resp.status().as_u16()),
-        fault: fault.as_ref().map(|f| f.name().to_owned()),
-    };
-    sh.record(record);
+    if let Some(r) = log.record.as_mut() {
+        r.status = status_override.unwrap_or(resp.status().as_u16());
+    }
+    drop(log);
     resp
+}
+
+/// Writes its request record to the log when dropped, whether the handler finished or not.
+struct LogOnDrop {
+    shared: Arc<Shared>,
+    record: Option<RequestRecord>,
+}
+
+impl Drop for LogOnDrop {
+    fn drop(&mut self) {
+        if let Some(r) = self.record.take() {
+            self.shared.record(r);
+        }
+    }
 }
 
 use futures::StreamExt as _;

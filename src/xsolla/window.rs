@@ -83,9 +83,9 @@ mod tests {
         let w = Window::new(d("2025-01-01"), d("2025-12-31")).unwrap();
         let c = w.chunks(MAX_WINDOW_DAYS);
         assert_eq!(c.len(), 4);
-        assert_eq!(c[0], Window::new(d("2025-01-01"), d("2025-04-03")).unwrap());
+        assert_eq!(c[0], Window::new(d("2025-01-01"), d("2025-04-02")).unwrap());
         assert_eq!(c[0].days(), 92);
-        assert_eq!(c[1].from, d("2025-04-04"));
+        assert_eq!(c[1].from, d("2025-04-03"));
         assert_eq!(c[3].to, d("2025-12-31"));
         for pair in c.windows(2) {
             assert_eq!(pair[0].to + chrono::Days::new(1), pair[1].from);

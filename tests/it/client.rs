@@ -28,16 +28,23 @@ async fn read_all(
     page_limit: u32,
 ) -> Result<(Vec<TransactionRow>, PagingStats), PagingError> {
     let mut rows = Vec::new();
-    let stats = walk_registry(c, w, &RegistryFilter::default(), format, limits(page_limit), |p| {
-        rows.extend(
-            p.page
-                .rows
-                .into_iter()
-                .zip(p.keep)
-                .filter_map(|(r, k)| k.then_some(r)),
-        );
-        Ok(())
-    })
+    let stats = walk_registry(
+        c,
+        w,
+        &RegistryFilter::default(),
+        format,
+        limits(page_limit),
+        |p| {
+            rows.extend(
+                p.page
+                    .rows
+                    .into_iter()
+                    .zip(p.keep)
+                    .filter_map(|(r, k)| k.then_some(r)),
+            );
+            Ok(())
+        },
+    )
     .await?;
     Ok((rows, stats))
 }
@@ -62,7 +69,10 @@ async fn pagination_reads_every_row_exactly_once() {
     let c = client(&sb);
     let w = window("2026-10-01", "2026-10-31");
     let expected = truth(&sb, w);
-    assert!(expected.len() > 300, "the month has enough rows for many pages");
+    assert!(
+        expected.len() > 300,
+        "the month has enough rows for many pages"
+    );
     let (rows, stats) = read_all(&c, w, Format::Json, 37).await.unwrap();
     assert_eq!(rows, expected);
     assert_eq!(stats.rows_received, expected.len() as u64);
@@ -103,7 +113,10 @@ async fn a_window_longer_than_92_days_is_split_and_the_server_would_refuse_it_wh
         .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("422"), "{text}");
-    assert!(text.contains("request_id") || text.contains("request id"), "{text}");
+    assert!(
+        text.contains("request_id") || text.contains("request id"),
+        "{text}"
+    );
     assert_eq!(sb.requests().len(), 1, "a 422 is not retried");
 
     let (rows, _) = read_all(&c, w, Format::Json, 100).await.unwrap();
@@ -113,7 +126,7 @@ async fn a_window_longer_than_92_days_is_split_and_the_server_would_refuse_it_wh
         .into_iter()
         .skip(1)
         .filter(|r| r.path.contains("registry"))
-        .map(|r| r.query)
+        .filter_map(|r| r.query)
         .collect();
     for q in &registry_calls {
         let get = |k: &str| {
@@ -126,7 +139,9 @@ async fn a_window_longer_than_92_days_is_split_and_the_server_would_refuse_it_wh
         let to = d(&get("datetime_to"));
         assert!((to - from).num_days() < 92, "{q}");
     }
-    assert!(registry_calls.iter().any(|q| q.contains("datetime_from=2025-04-03")));
+    assert!(registry_calls
+        .iter()
+        .any(|q| q.contains("datetime_from=2025-04-03")));
     sb.shutdown().await;
 }
 
@@ -155,7 +170,10 @@ async fn amounts_are_exact_and_agree_with_the_breakdown() {
         e.1 += r.payout_amount.unwrap();
         // No amount carries more decimals than its currency has.
         let exp = xsolla_recon::money::exponent(r.payment_currency.as_deref().unwrap());
-        assert!(r.payment_amount.unwrap().normalize().scale() <= exp, "{r:?}");
+        assert!(
+            r.payment_amount.unwrap().normalize().scale() <= exp,
+            "{r:?}"
+        );
     }
     assert!(sums.contains_key("JPY") && sums.contains_key("KWD") && sums.contains_key("USD"));
     let breakdown = c.payout_breakdown(w).await.unwrap();
@@ -175,11 +193,10 @@ async fn amounts_are_exact_and_agree_with_the_breakdown() {
 async fn payouts_add_up_to_their_rows() {
     let sb = start(small_config()).await;
     let c = client(&sb);
-    // Payouts are paid a few days after their period: read a wider window.
+    // Payouts are paid after their period and refunds land later: read a wider window, so
+    // every payout paid in it has all its rows in it.
     let w = window("2026-10-01", "2026-11-30");
-    let (rows, _) = read_all(&c, window("2026-10-01", "2026-10-31"), Format::Json, 500)
-        .await
-        .unwrap();
+    let (rows, _) = read_all(&c, w, Format::Json, 500).await.unwrap();
     let payouts = c.payouts(w).await.unwrap();
     assert!(!payouts.rows.is_empty());
     for p in &payouts.rows {
@@ -255,7 +272,10 @@ async fn a_fault_that_never_ends_is_reported_with_url_and_attempts() {
         skip: 0,
         times: 0,
     }]);
-    let err = c.payouts(window("2026-10-01", "2026-10-31")).await.unwrap_err();
+    let err = c
+        .payouts(window("2026-10-01", "2026-10-31"))
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(text.contains("/reports/transfers"), "{text}");
     assert!(text.contains('4'), "names the 4 attempts: {text}");
@@ -271,7 +291,10 @@ async fn auth_errors_say_what_to_do_and_are_not_retried() {
     let e = wrong.reports(w).await.unwrap_err();
     assert!(e.to_string().contains("401"), "{e}");
     assert!(e.to_string().to_lowercase().contains("key"), "{e}");
-    assert!(!e.to_string().contains("not-the-key"), "the key never appears: {e}");
+    assert!(
+        !e.to_string().contains("not-the-key"),
+        "the key never appears: {e}"
+    );
     assert!(!format!("{e:?}").contains("not-the-key"));
     let project = client_for(&sb, "sandbox-project-key", fast_http());
     let e = project.reports(w).await.unwrap_err();
@@ -315,7 +338,11 @@ async fn refunds_partial_refunds_and_chargebacks_show_up_in_later_reads() {
     assert!(e.to_string().contains("422"), "{e}");
     // Too large a partial refund is refused.
     let e = c
-        .partial_refund(charged.transaction_id.unwrap(), Decimal::from(1_000_000_000), "x")
+        .partial_refund(
+            charged.transaction_id.unwrap(),
+            Decimal::from(1_000_000_000),
+            "x",
+        )
         .await
         .unwrap_err();
     assert!(e.to_string().contains("422"), "{e}");
@@ -324,7 +351,9 @@ async fn refunds_partial_refunds_and_chargebacks_show_up_in_later_reads() {
     let negative = |id: i64| {
         after
             .iter()
-            .filter(|r| r.transaction_id == Some(id) && r.payment_amount.unwrap().is_sign_negative())
+            .filter(|r| {
+                r.transaction_id == Some(id) && r.payment_amount.unwrap().is_sign_negative()
+            })
             .cloned()
             .collect::<Vec<_>>()
     };
@@ -344,7 +373,10 @@ async fn refunds_partial_refunds_and_chargebacks_show_up_in_later_reads() {
         .await
         .unwrap();
     assert_eq!(found.rows[0].status.as_deref(), Some("refunded"));
-    let details = c.transaction_details(partial.transaction_id.unwrap()).await.unwrap();
+    let details = c
+        .transaction_details(partial.transaction_id.unwrap())
+        .await
+        .unwrap();
     assert_eq!(details.rows[0].status.as_deref(), Some("partiallyRefunded"));
     let by_order = c
         .simple_search(&LookupKey::ExternalId(charged.external_id.clone().unwrap()))
@@ -368,6 +400,9 @@ async fn search_pages_in_both_formats() {
     assert!(!json.rows.is_empty());
     assert_eq!(without_extra(json.rows.clone()), without_extra(csv.rows));
     // Search also shows payments that never completed.
-    assert!(json.rows.iter().any(|r| r.status.as_deref() != Some("done")));
+    assert!(json
+        .rows
+        .iter()
+        .any(|r| r.status.as_deref() != Some("done")));
     sb.shutdown().await;
 }

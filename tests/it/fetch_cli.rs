@@ -97,7 +97,15 @@ async fn fetch_writes_verified_snapshots_and_offline_reuses_them() {
     let out = run(
         tmp.path(),
         Some(SENTINEL_KEY),
-        &["fetch", "--from", "2026-10-01", "--to", "2026-10-31", "--config", cfg],
+        &[
+            "fetch",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-31",
+            "--config",
+            cfg,
+        ],
     )
     .await;
     assert!(out.status.success(), "{}", text(&out));
@@ -128,30 +136,62 @@ async fn fetch_writes_verified_snapshots_and_offline_reuses_them() {
     let off = run(
         tmp.path(),
         None,
-        &["fetch", "--offline", "--from", "2026-10-01", "--to", "2026-10-31", "--config", cfg],
+        &[
+            "fetch",
+            "--offline",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-31",
+            "--config",
+            cfg,
+        ],
     )
     .await;
     assert!(off.status.success(), "{}", text(&off));
-    assert!(String::from_utf8_lossy(&off.stdout).contains(&format!("{expected_rows} registry rows")));
+    assert!(
+        String::from_utf8_lossy(&off.stdout).contains(&format!("{expected_rows} registry rows"))
+    );
     assert_eq!(sb.requests().len(), before);
 
     // The key never reaches a file or the output, even at trace level.
     for (p, bytes) in all_bytes(tmp.path()) {
-        assert!(!contains(&bytes, SENTINEL_KEY), "key leaked into {}", p.display());
+        assert!(
+            !contains(&bytes, SENTINEL_KEY),
+            "key leaked into {}",
+            p.display()
+        );
     }
     assert!(!contains(&out.stdout, SENTINEL_KEY) && !contains(&out.stderr, SENTINEL_KEY));
 
     // A damaged snapshot is refused offline, naming the file.
-    let page = manifest.files.iter().find(|f| f.endpoint == "registry").unwrap();
+    let page = manifest
+        .files
+        .iter()
+        .find(|f| f.endpoint == "registry")
+        .unwrap();
     std::fs::write(snap.join(&page.path), b"[]").unwrap();
     let bad = run(
         tmp.path(),
         None,
-        &["fetch", "--offline", "--from", "2026-10-01", "--to", "2026-10-31", "--config", cfg],
+        &[
+            "fetch",
+            "--offline",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-31",
+            "--config",
+            cfg,
+        ],
     )
     .await;
     assert_eq!(bad.status.code(), Some(3), "{}", text(&bad));
-    assert!(String::from_utf8_lossy(&bad.stderr).contains(&page.path), "{}", text(&bad));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains(&page.path),
+        "{}",
+        text(&bad)
+    );
     sb.shutdown().await;
 }
 
@@ -174,15 +214,47 @@ async fn csv_fetch_matches_json_fetch() {
     };
     let ca = write_config(a.path(), &sb, "json");
     let cb = write_config(b.path(), &sb, "csv");
-    let oa = run(a.path(), Some(&key), &args(ca.to_str().unwrap()).iter().map(String::as_str).collect::<Vec<_>>()).await;
-    let ob = run(b.path(), Some(&key), &args(cb.to_str().unwrap()).iter().map(String::as_str).collect::<Vec<_>>()).await;
-    assert!(oa.status.success() && ob.status.success(), "{}\n{}", text(&oa), text(&ob));
+    let oa = run(
+        a.path(),
+        Some(&key),
+        &args(ca.to_str().unwrap())
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let ob = run(
+        b.path(),
+        Some(&key),
+        &args(cb.to_str().unwrap())
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    assert!(
+        oa.status.success() && ob.status.success(),
+        "{}\n{}",
+        text(&oa),
+        text(&ob)
+    );
     let rows = |o: &Output| {
         let s = String::from_utf8_lossy(&o.stdout).into_owned();
-        s.split(": ").nth(1).unwrap().split(" registry rows").next().unwrap().to_owned()
+        s.split(": ")
+            .nth(1)
+            .unwrap()
+            .split(" registry rows")
+            .next()
+            .unwrap()
+            .to_owned()
     };
     assert_eq!(rows(&oa), rows(&ob));
-    let snap = std::fs::read_dir(b.path().join("data/snapshots/acme")).unwrap().next().unwrap().unwrap().path();
+    let snap = std::fs::read_dir(b.path().join("data/snapshots/acme"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let m = xsolla_recon::fetch::verify_snapshot(&snap).unwrap();
     assert!(m.files.iter().any(|f| f.path.ends_with(".csv")));
     sb.shutdown().await;
@@ -194,7 +266,15 @@ async fn configuration_and_credential_errors_have_distinct_exit_codes() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = write_config(tmp.path(), &sb, "json");
     let cfg = cfg.to_str().unwrap();
-    let args = ["fetch", "--from", "2026-10-01", "--to", "2026-10-02", "--config", cfg];
+    let args = [
+        "fetch",
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-10-02",
+        "--config",
+        cfg,
+    ];
 
     let missing = run(tmp.path(), None, &args).await;
     assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
@@ -209,7 +289,38 @@ async fn configuration_and_credential_errors_have_distinct_exit_codes() {
     let snaps = tmp.path().join("data/snapshots/acme");
     assert_eq!(std::fs::read_dir(&snaps).unwrap().count(), 0);
 
-    let reversed = run(tmp.path(), Some("k"), &["fetch", "--from", "2026-10-05", "--to", "2026-10-01", "--config", cfg]).await;
+    let reversed = run(
+        tmp.path(),
+        Some("k"),
+        &[
+            "fetch",
+            "--from",
+            "2026-10-05",
+            "--to",
+            "2026-10-01",
+            "--config",
+            cfg,
+        ],
+    )
+    .await;
     assert_eq!(reversed.status.code(), Some(2), "{}", text(&reversed));
     sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_runs_in_an_empty_folder_with_no_config_or_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(tmp.path(), None, &["demo"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("registry rows"), "{stdout}");
+    let snaps = tmp.path().join("out/demo/data/snapshots/acme-games");
+    let snap = std::fs::read_dir(&snaps)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let m = xsolla_recon::fetch::verify_snapshot(&snap).unwrap();
+    assert!(m.counts.registry.rows_received > 500, "{:?}", m.counts);
 }
