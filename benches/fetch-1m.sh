@@ -2,10 +2,10 @@
 # Benchmark: fetch ~1,000,000 registry rows from the sandbox over loopback HTTP and print
 # rows/s and peak memory. Not a test: it prints figures, it does not judge them.
 #
-#   benches/fetch-1m.sh [PER_DAY] [FORMAT]      (defaults: 2740 rows/day over 2025 → ~1M; json)
+#   benches/fetch-1m.sh [PER_DAY] [FORMAT]      (defaults: 2810 rows/day over 2025 → ~1M; json)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PER_DAY=${1:-2740}
+PER_DAY=${1:-2810}
 FORMAT=${2:-json}
 cargo build --release --quiet
 BIN=$PWD/target/release/xsolla-recon

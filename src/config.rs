@@ -111,7 +111,8 @@ pub struct MerchantConfig {
     /// API base URL; the sandbox's URL for tests and the demo. Default Xsolla's production.
     #[serde(default = "default_base_url")]
     pub base_url: String,
-    /// Only these projects (empty: all projects of the merchant).
+    /// Only these projects are reconciled (empty: all projects of the merchant). The fetch
+    /// always reads the whole merchant: payouts and the breakdown are merchant-wide.
     #[serde(default)]
     pub project_ids: Vec<i64>,
 }

@@ -181,12 +181,12 @@ impl SnapshotFile {
 }
 
 impl Staging {
-    /// Writes the body, then its sidecar, each atomically.
+    /// Writes the body, then its sidecar (durable once the whole folder is synced).
     fn store(&mut self, reply: &Reply, file: SnapshotFile) -> Result<(), FsError> {
         let body_path = self.dir.join(&file.path);
-        fsutil::write_atomic(&body_path, &reply.body)?;
+        fsutil::write_staged(&body_path, &reply.body)?;
         let meta = serde_json::to_vec_pretty(&file).expect("snapshot meta serializes");
-        fsutil::write_atomic(&meta_path(&body_path), &meta)?;
+        fsutil::write_staged(&meta_path(&body_path), &meta)?;
         self.files.push(file);
         Ok(())
     }
@@ -247,6 +247,8 @@ pub async fn fetch_window(
         counts,
         files: staging.files,
     };
+    // Pages first, durably; then the manifest; then the folder appears under its final name.
+    fsutil::sync_filesystem(&staging_dir)?;
     let bytes = serde_json::to_vec_pretty(&manifest).expect("manifest serializes");
     fsutil::write_atomic(&staging_dir.join("manifest.json"), &bytes)?;
     let final_dir = root.join(&fetch_id);

@@ -63,6 +63,59 @@ pub fn write_atomic_with(
     result
 }
 
+/// Writes a file inside a staging folder: temp file and rename, but no fsync.
+///
+/// Why: a fetch stores thousands of pages; one fsync each dominated its run time (measured:
+/// half the wall time in I/O wait). The staging folder is never trusted until
+/// [`sync_filesystem`] and [`publish_dir`] have run, so per-file durability buys nothing there.
+pub fn write_staged(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
+    let dir = parent_dir(path);
+    fs::create_dir_all(&dir).map_err(|e| FsError::new("create folder", &dir, e))?;
+    let tmp = temp_path_for(path);
+    let result = fs::write(&tmp, bytes)
+        .map_err(|e| FsError::new("write", &tmp, e))
+        .and_then(|()| fs::rename(&tmp, path).map_err(|e| FsError::new("rename into", path, e)));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Makes everything written so far on `dir`'s filesystem durable, in one call (`syncfs`).
+pub fn sync_filesystem(dir: &Path) -> Result<(), FsError> {
+    let f = File::open(dir).map_err(|e| FsError::new("open", dir, e))?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `f` is an open descriptor for the whole call.
+        if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+            return Err(FsError::new("sync", dir, io::Error::last_os_error()));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = f;
+        sync_tree(dir)?;
+    }
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn sync_tree(dir: &Path) -> Result<(), FsError> {
+    for e in fs::read_dir(dir).map_err(|e| FsError::new("read folder", dir, e))? {
+        let p = e.map_err(|e| FsError::new("read folder", dir, e))?.path();
+        if p.is_dir() {
+            sync_tree(&p)?;
+        } else {
+            File::open(&p)
+                .and_then(|f| f.sync_all())
+                .map_err(|e| FsError::new("sync", &p, e))?;
+        }
+    }
+    sync_dir(dir);
+    Ok(())
+}
+
 /// Renames a fully written folder into place (the folder-level twin of [`write_atomic`]).
 ///
 /// `final_path` must not exist yet: an existing snapshot or report is never overwritten.

@@ -125,27 +125,29 @@ pub struct PagingStats {
 
 /// Identity of a registry row: a hash of every typed value and every unknown field.
 pub fn row_identity(row: &TransactionRow) -> [u8; 16] {
-    let mut h = Sha256::new();
+    use std::io::Write as _;
+    // One buffer, one hash: formatting straight into it avoids an allocation per cell.
+    let mut buf: Vec<u8> = Vec::with_capacity(1024);
     row.for_each_cell(|col, cell| {
-        h.update(col.name.as_bytes());
-        h.update([0]);
-        match cell {
-            CellRef::Null => h.update(b"\x00null"),
-            CellRef::Int(i) => h.update(i.to_string()),
-            CellRef::Text(t) => h.update(t),
-            CellRef::Decimal(d) => h.update(d.normalize().to_string()),
-            CellRef::DateTime(t) => h.update(t.to_string()),
-            CellRef::Flag(b) => h.update([b as u8]),
-        }
-        h.update([0xff]);
+        buf.extend_from_slice(col.name.as_bytes());
+        buf.push(0);
+        let _ = match cell {
+            CellRef::Null => buf.write_all(b"\x00null"),
+            CellRef::Int(i) => write!(buf, "{i}"),
+            CellRef::Text(t) => buf.write_all(t.as_bytes()),
+            CellRef::Decimal(d) => write!(buf, "{}", d.normalize()),
+            CellRef::DateTime(t) => write!(buf, "{t}"),
+            CellRef::Flag(b) => buf.write_all(&[b as u8]),
+        };
+        buf.push(0xff);
     });
     for (k, v) in &row.extra {
-        h.update(k);
-        h.update([0]);
-        h.update(v);
-        h.update([0xff]);
+        buf.extend_from_slice(k.as_bytes());
+        buf.push(0);
+        buf.extend_from_slice(v.as_bytes());
+        buf.push(0xff);
     }
-    let full = h.finalize();
+    let full = Sha256::digest(&buf);
     let mut out = [0u8; 16];
     out.copy_from_slice(&full[..16]);
     out

@@ -3,9 +3,10 @@
 //! Errors say where: the JSON line and column, or the CSV line, plus the column name and the
 //! offending value (the caller adds the request URL).
 
-use super::record::{json_extras, json_path, json_scalar_text, CellError, Record};
+use super::record::{json_extras, json_path, json_scalar_text, known_paths, CellError, Record};
 use serde_json::Value;
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 /// Why a body could not be turned into rows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +91,7 @@ pub fn parse_json_rows<R: Record>(body: &[u8], required: &[&str]) -> Result<Vec<
             })
         }
     };
+    let known = known_paths(R::COLUMNS);
     items
         .iter()
         .enumerate()
@@ -99,18 +101,27 @@ pub fn parse_json_rows<R: Record>(body: &[u8], required: &[&str]) -> Result<Vec<
                     found: format!("{} at index {index}", json_kind(item)),
                 });
             }
-            json_record(item, required).map_err(|source| DecodeError::JsonRow { index, source })
+            record_from_json(item, required, &known)
+                .map_err(|source| DecodeError::JsonRow { index, source })
         })
         .collect()
 }
 
 /// Builds one record from one JSON object, keeping unknown leaves in `extra`.
 pub fn json_record<R: Record>(item: &Value, required: &[&str]) -> Result<R, CellError> {
+    record_from_json(item, required, &known_paths(R::COLUMNS))
+}
+
+fn record_from_json<R: Record>(
+    item: &Value,
+    required: &[&str],
+    known: &HashSet<&'static str>,
+) -> Result<R, CellError> {
     let mut rec = R::from_lookup(
         |_, col| json_scalar_text(json_path(item, col.json)),
         required,
     )?;
-    *rec.extra_mut() = json_extras(item, R::COLUMNS);
+    *rec.extra_mut() = json_extras(item, known);
     Ok(rec)
 }
 

@@ -377,15 +377,27 @@ pub fn json_scalar_text(v: Option<&Value>) -> Option<Cow<'_, str>> {
     }
 }
 
-/// Collects every non-null leaf of `root` whose path is not in `known` (and is not a
-/// prefix of a known path's object), as `path → text`.
-pub fn json_extras(root: &Value, known: &[Column]) -> BTreeMap<String, String> {
+/// The JSON paths of a column table, for [`json_extras`].
+pub fn known_paths(columns: &[Column]) -> std::collections::HashSet<&'static str> {
+    columns.iter().map(|c| c.json).collect()
+}
+
+/// Collects every non-null leaf of `root` whose path is not in `known`, as `path → text`.
+pub fn json_extras(
+    root: &Value,
+    known: &std::collections::HashSet<&'static str>,
+) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     walk(root, &mut String::new(), known, &mut out);
     out
 }
 
-fn walk(v: &Value, path: &mut String, known: &[Column], out: &mut BTreeMap<String, String>) {
+fn walk(
+    v: &Value,
+    path: &mut String,
+    known: &std::collections::HashSet<&'static str>,
+    out: &mut BTreeMap<String, String>,
+) {
     match v {
         Value::Object(map) => {
             for (k, child) in map {
@@ -400,7 +412,7 @@ fn walk(v: &Value, path: &mut String, known: &[Column], out: &mut BTreeMap<Strin
         }
         Value::Null => {}
         leaf => {
-            if !known.iter().any(|c| c.json == path.as_str()) {
+            if !known.contains(path.as_str()) {
                 let text = match leaf {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
