@@ -8,6 +8,7 @@
 pub mod config;
 pub mod demo;
 pub mod fetch;
+pub mod frames;
 pub mod fsutil;
 pub mod money;
 pub mod sandbox;

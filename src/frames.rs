@@ -1,0 +1,241 @@
+//! The fixed, documented schemas of the DataFrames that flow from loading to reconciliation.
+//!
+//! Money is `Decimal(38, 6)`: exact, wide enough for any amount, and 6 decimals cover every
+//! ISO 4217 exponent (at most 3) plus the sub-minor precision fees sometimes carry. Rates are
+//! `Decimal(38, 10)` (Xsolla's `fx_rate` has 10 decimals). Nothing here is ever a float.
+//!
+//! Every frame has a `source` column (`file#row` or `file:line`) so each discrepancy can name
+//! the rows it came from.
+
+use polars::prelude::*;
+
+/// Decimal precision of money and rate columns.
+pub const PRECISION: usize = 38;
+/// Decimals of every money column.
+pub const MONEY_SCALE: usize = 6;
+/// Decimals of every rate column.
+pub const RATE_SCALE: usize = 10;
+
+/// The money dtype.
+pub fn money() -> DataType {
+    DataType::Decimal(PRECISION, MONEY_SCALE)
+}
+
+/// The rate dtype.
+pub fn rate() -> DataType {
+    DataType::Decimal(PRECISION, RATE_SCALE)
+}
+
+fn schema(cols: &[(&str, DataType)]) -> Schema {
+    cols.iter()
+        .map(|(n, t)| Field::new((*n).into(), t.clone()))
+        .collect()
+}
+
+/// Money columns of [`provider_schema`] besides the two amounts (fees, taxes, penalties), in
+/// the order they appear.
+pub const PROVIDER_FEE_COLUMNS: &[&str] = &[
+    "commission_user",
+    "commission_xsolla",
+    "commission_ps",
+    "commission_agent",
+    "vat_deducted",
+    "sales_tax",
+    "direct_wht",
+    "repatriation_costs",
+    "chargeback_penalty",
+    "refund_penalty",
+];
+
+/// Provider transactions: one row per registry row, sign kept (a refund is its own negative
+/// row, `row_kind = "cancellation"`).
+///
+/// | column | type | meaning |
+/// |---|---|---|
+/// | source | str | `snapshot file#index` or `export.csv:line` |
+/// | transaction_id | i64 | Xsolla transaction id |
+/// | external_id | str | the game's order id |
+/// | project_id | i64 | |
+/// | status | str | Xsolla status (`done`, `refunded`, …) of the transaction |
+/// | row_kind | str | `payment` (amount ≥ 0) or `cancellation` |
+/// | refund_reason | str | |
+/// | created_at | datetime(ms) | when the user paid |
+/// | transfer_date | date | the date the row is booked on (window filter) |
+/// | transfer_id | i64 | payout id |
+/// | report_id | i64 | financial report id |
+/// | user_id | str | |
+/// | dry_run | bool | test transaction |
+/// | payment_amount, payment_currency | money, str | what the user paid |
+/// | payout_amount, payout_currency | money, str | what the merchant gets |
+/// | fx_rate | rate | payment → payout |
+/// | commission_user … refund_penalty | money | see [`PROVIDER_FEE_COLUMNS`], payment currency |
+pub fn provider_schema() -> Schema {
+    let mut cols = vec![
+        ("source", DataType::String),
+        ("transaction_id", DataType::Int64),
+        ("external_id", DataType::String),
+        ("project_id", DataType::Int64),
+        ("status", DataType::String),
+        ("row_kind", DataType::String),
+        ("refund_reason", DataType::String),
+        (
+            "created_at",
+            DataType::Datetime(TimeUnit::Milliseconds, None),
+        ),
+        ("transfer_date", DataType::Date),
+        ("transfer_id", DataType::Int64),
+        ("report_id", DataType::Int64),
+        ("user_id", DataType::String),
+        ("dry_run", DataType::Boolean),
+        ("payment_amount", money()),
+        ("payment_currency", DataType::String),
+        ("payout_amount", money()),
+        ("payout_currency", DataType::String),
+        ("fx_rate", rate()),
+    ];
+    cols.extend(PROVIDER_FEE_COLUMNS.iter().map(|c| (*c, money())));
+    schema(&cols)
+}
+
+/// Payouts (`reports/transfers`), one row per distinct payout id.
+///
+/// `amount` is null when the API sends none (it is [I] that it does).
+pub fn payouts_schema() -> Schema {
+    schema(&[
+        ("source", DataType::String),
+        ("payout_id", DataType::Int64),
+        ("payout_date", DataType::Date),
+        ("currency", DataType::String),
+        ("amount", money()),
+        ("canceled", DataType::Boolean),
+    ])
+}
+
+/// Payouts breakdown by currency, one row per (request window, currency).
+pub fn breakdown_schema() -> Schema {
+    schema(&[
+        ("source", DataType::String),
+        ("window_from", DataType::Date),
+        ("window_to", DataType::Date),
+        ("currency", DataType::String),
+        ("payments_amount", money()),
+        ("sum_payout", money()),
+    ])
+}
+
+/// Ledger entries, one row per ledger line read and accepted.
+///
+/// | column | type | meaning |
+/// |---|---|---|
+/// | source | str | `file:line` (or `file:sheet:row`) |
+/// | transaction_id | i64 | Xsolla transaction id, when the ledger has it |
+/// | order_id | str | the merchant's order id (Xsolla `external_id`) |
+/// | amount | money | gross amount, sign kept (refunds negative) |
+/// | currency | str | ISO 4217, upper case |
+/// | status | str | normalised: `paid`, `refunded`, `partially_refunded`, `chargeback`, `canceled`, `pending`, `other` |
+/// | booked_date | date | booking date in the configured zone |
+/// | fee | money | optional |
+/// | net | money | optional |
+/// | payout_ref | str | optional payout reference |
+/// | note | str | optional free text |
+pub fn ledger_schema() -> Schema {
+    schema(&[
+        ("source", DataType::String),
+        ("transaction_id", DataType::Int64),
+        ("order_id", DataType::String),
+        ("amount", money()),
+        ("currency", DataType::String),
+        ("status", DataType::String),
+        ("booked_date", DataType::Date),
+        ("fee", money()),
+        ("net", money()),
+        ("payout_ref", DataType::String),
+        ("note", DataType::String),
+    ])
+}
+
+/// Normalised ledger statuses.
+pub const LEDGER_STATUSES: &[&str] = &[
+    "paid",
+    "refunded",
+    "partially_refunded",
+    "chargeback",
+    "canceled",
+    "pending",
+    "other",
+];
+
+/// Discrepancies: one row per finding.
+///
+/// | column | type | meaning |
+/// |---|---|---|
+/// | key | str | stable id of the finding (same finding in two runs → same key) |
+/// | class | str | `missing_in_ledger`, `amount_mismatch`, … |
+/// | rule | str | the rule that fired (the SQL file's name) |
+/// | probable | bool | found by the fuzzy rule: to be confirmed by a person |
+/// | currency | str | |
+/// | expected | money | Xsolla's value |
+/// | actual | money | the ledger's value |
+/// | difference | money | actual − expected |
+/// | transaction_id | i64 | |
+/// | order_id | str | |
+/// | provider_date | date | |
+/// | ledger_date | date | |
+/// | provider_rows | str | `source`s of the provider rows, `;`-separated |
+/// | ledger_rows | str | `source`s of the ledger rows, `;`-separated |
+/// | detail | str | one sentence for a person |
+pub fn discrepancy_schema() -> Schema {
+    schema(&[
+        ("key", DataType::String),
+        ("class", DataType::String),
+        ("rule", DataType::String),
+        ("probable", DataType::Boolean),
+        ("currency", DataType::String),
+        ("expected", money()),
+        ("actual", money()),
+        ("difference", money()),
+        ("transaction_id", DataType::Int64),
+        ("order_id", DataType::String),
+        ("provider_date", DataType::Date),
+        ("ledger_date", DataType::Date),
+        ("provider_rows", DataType::String),
+        ("ledger_rows", DataType::String),
+        ("detail", DataType::String),
+    ])
+}
+
+/// An empty frame of a schema (for windows with no data).
+pub fn empty(schema: &Schema) -> DataFrame {
+    DataFrame::empty_with_schema(schema)
+}
+
+/// Checks that `df` has exactly `schema`'s columns and types, in order.
+pub fn check_schema(df: &DataFrame, schema: &Schema, what: &str) -> PolarsResult<()> {
+    let got = df.schema();
+    polars_ensure!(
+        got.as_ref() == schema,
+        SchemaMismatch: "{what}: columns {:?} do not match the documented schema {:?}",
+        got, schema
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemas_have_a_source_column_and_no_floats() {
+        for s in [
+            provider_schema(),
+            payouts_schema(),
+            breakdown_schema(),
+            ledger_schema(),
+        ] {
+            assert_eq!(s.get_at_index(0).unwrap().0.as_str(), "source");
+            assert!(s.iter_values().all(|t| !t.is_float()));
+        }
+        assert!(discrepancy_schema().iter_values().all(|t| !t.is_float()));
+        check_schema(&empty(&ledger_schema()), &ledger_schema(), "ledger").unwrap();
+    }
+}
