@@ -220,6 +220,46 @@ pub fn check_schema(df: &DataFrame, schema: &Schema, what: &str) -> PolarsResult
     Ok(())
 }
 
+/// A Decimal column from exact values, at `scale` decimals.
+///
+/// Values with more decimals than `scale` are an error (never rounded silently).
+pub fn decimal_column(
+    name: &str,
+    values: &[Option<rust_decimal::Decimal>],
+    scale: usize,
+) -> PolarsResult<Column> {
+    let mantissas: Vec<Option<i128>> = values
+        .iter()
+        .map(|v| {
+            v.map(|d| {
+                let mut x = d;
+                x.rescale(scale as u32);
+                polars_ensure!(
+                    x == d,
+                    ComputeError: "{name}: value {d} has more than {scale} decimals"
+                );
+                Ok(x.mantissa())
+            })
+            .transpose()
+        })
+        .collect::<PolarsResult<_>>()?;
+    let ca = Int128Chunked::from_iter_options(name.into(), mantissas.into_iter());
+    Ok(ca
+        .into_decimal(PRECISION, scale)?
+        .into_series()
+        .into_column())
+}
+
+/// Reads a Decimal cell back as `rust_decimal::Decimal` (for summaries and tests).
+pub fn decimal_at(col: &Column, i: usize) -> PolarsResult<Option<rust_decimal::Decimal>> {
+    let ca = col.decimal()?;
+    let scale = ca.scale() as u32;
+    Ok(ca
+        .physical()
+        .get(i)
+        .map(|m| rust_decimal::Decimal::from_i128_with_scale(m, scale)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

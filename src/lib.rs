@@ -11,5 +11,6 @@ pub mod fetch;
 pub mod frames;
 pub mod fsutil;
 pub mod money;
+pub mod reconcile;
 pub mod sandbox;
 pub mod xsolla;

@@ -1,0 +1,35 @@
+-- breakdown_mismatch: for a request window and payment currency, the registry's sums differ
+-- from Xsolla's payouts breakdown by currency (payments amount or payout sum).
+SELECT
+  'breakdown_mismatch:' || CAST(b.window_from AS VARCHAR) || ':' || b.currency || ':payments' AS key,
+  'payments_amount' AS rule,
+  b.currency,
+  b.payments_amount AS expected,
+  COALESCE(r.payments, CAST(0 AS DECIMAL(38, 6))) AS actual,
+  CAST(NULL AS BIGINT) AS transaction_id,
+  CAST(NULL AS VARCHAR) AS order_id,
+  b.window_to AS provider_date,
+  CAST(NULL AS DATE) AS ledger_date,
+  b.source AS provider_rows,
+  CAST(NULL AS VARCHAR) AS ledger_rows,
+  'Registry payments in ' || b.currency || ' do not add up to the breakdown' AS detail
+FROM breakdown b
+LEFT JOIN breakdown_registry r ON b.window_from = r.chunk_from AND b.currency = r.currency
+WHERE COALESCE(r.payments, CAST(0 AS DECIMAL(38, 6))) <> b.payments_amount
+UNION ALL
+SELECT
+  'breakdown_mismatch:' || CAST(b.window_from AS VARCHAR) || ':' || b.currency || ':payout' AS key,
+  'sum_payout' AS rule,
+  b.currency,
+  b.sum_payout AS expected,
+  COALESCE(r.payout, CAST(0 AS DECIMAL(38, 6))) AS actual,
+  CAST(NULL AS BIGINT) AS transaction_id,
+  CAST(NULL AS VARCHAR) AS order_id,
+  b.window_to AS provider_date,
+  CAST(NULL AS DATE) AS ledger_date,
+  b.source AS provider_rows,
+  CAST(NULL AS VARCHAR) AS ledger_rows,
+  'Registry payouts for ' || b.currency || ' payments do not add up to the breakdown' AS detail
+FROM breakdown b
+LEFT JOIN breakdown_registry r ON b.window_from = r.chunk_from AND b.currency = r.currency
+WHERE ABS(COALESCE(r.payout, CAST(0 AS DECIMAL(38, 6))) - b.sum_payout) > b.fx_tolerance

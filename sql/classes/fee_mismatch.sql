@@ -1,0 +1,43 @@
+-- fee_mismatch: the ledger carries fees or a net amount and they disagree with Xsolla's.
+--   fees: ledger fee vs the sum of Xsolla's fee columns (config reconcile.fee_columns), in the
+--     payment currency, within the currency's tolerance;
+--   net_vs_payout: ledger net vs Xsolla's payout amount (payout currency, after FX), within
+--     the FX rounding tolerance (config reconcile.fx_tolerance).
+-- Only lines whose gross amounts agree are checked, so one difference is reported once.
+SELECT
+  'fee_mismatch:tx:' || CAST(transaction_id AS VARCHAR) || ':' || row_kind || ':fees' AS key,
+  'fees' AS rule,
+  p_currency AS currency,
+  p_fee AS expected,
+  l_fee AS actual,
+  transaction_id,
+  order_id,
+  provider_date,
+  ledger_date,
+  provider_rows,
+  ledger_rows,
+  'The ledger books other fees than Xsolla charges' AS detail
+FROM matched
+WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
+  AND ABS(l_amount - p_amount) <= tolerance
+  AND l_fee IS NOT NULL
+  AND ABS(l_fee - COALESCE(p_fee, CAST(0 AS DECIMAL(38, 6)))) > tolerance
+UNION ALL
+SELECT
+  'fee_mismatch:tx:' || CAST(transaction_id AS VARCHAR) || ':' || row_kind || ':net' AS key,
+  'net_vs_payout' AS rule,
+  p_payout_currency AS currency,
+  p_payout AS expected,
+  l_net AS actual,
+  transaction_id,
+  order_id,
+  provider_date,
+  ledger_date,
+  provider_rows,
+  ledger_rows,
+  'The ledger''s net amount differs from Xsolla''s payout amount' AS detail
+FROM matched, settings
+WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
+  AND ABS(l_amount - p_amount) <= tolerance
+  AND l_net IS NOT NULL
+  AND ABS(l_net - p_payout) > settings.fx_tolerance

@@ -1,0 +1,38 @@
+-- Provider registry rows in scope, with identical copies folded together.
+-- A payment row that appears more than once (copies > 1) is reported by
+-- classes/duplicate_in_provider.sql and counted once here, so the amount checks see it once.
+-- Cancellation rows are never folded: two equal partial refunds on one day are legitimate.
+SELECT
+  transaction_id,
+  row_kind,
+  payment_amount,
+  payment_currency,
+  transfer_date,
+  MIN(transfer_day) AS transfer_day,
+  MIN(external_id) AS external_id,
+  MIN(status) AS status,
+  MIN(payout_amount) AS payout_amount,
+  MIN(payout_currency) AS payout_currency,
+  MIN(fee_total) AS fee_total,
+  COUNT(*) AS copies,
+  STRING_AGG(source, ';') AS sources
+FROM provider
+WHERE row_kind = 'payment'
+GROUP BY transaction_id, row_kind, payment_amount, payment_currency, transfer_date
+UNION ALL
+SELECT
+  transaction_id,
+  row_kind,
+  payment_amount,
+  payment_currency,
+  transfer_date,
+  transfer_day,
+  external_id,
+  status,
+  payout_amount,
+  payout_currency,
+  fee_total,
+  1 AS copies,
+  source AS sources
+FROM provider
+WHERE row_kind = 'cancellation'

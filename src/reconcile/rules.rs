@@ -1,0 +1,196 @@
+//! Loading and running the SQL rule files.
+//!
+//! The built-in rules are the files in `sql/`, compiled into the binary so the job needs no
+//! files next to it; `reconcile.sql_dir` points at a copy to run edited rules instead.
+
+use super::ReconcileError;
+use polars::prelude::*;
+use polars::sql::SQLContext;
+use std::path::Path;
+
+macro_rules! embedded {
+    ($dir:literal: $($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../sql/", $dir, "/", $name, ".sql")))),*]
+    };
+}
+
+const PREPARE: &[(&str, &str)] = embedded!("prepare":
+    "10_provider_groups",
+    "20_provider_txn",
+    "30_ledger_keyed",
+    "40_ledger_groups",
+    "50_ledger_txn",
+    "60_pairs",
+    "70_matched",
+    "80_breakdown_registry",
+);
+
+const CLASSES: &[(&str, &str)] = embedded!("classes":
+    "missing_in_ledger",
+    "missing_in_provider",
+    "amount_mismatch",
+    "currency_mismatch",
+    "status_mismatch",
+    "duplicate_in_provider",
+    "duplicate_in_ledger",
+    "fee_mismatch",
+    "timing_difference",
+    "payout_mismatch",
+    "breakdown_mismatch",
+);
+
+/// One SQL file.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// File name, for errors (`sql/classes/amount_mismatch.sql`).
+    pub file: String,
+    /// Table it registers (prepare) or class it decides (classes).
+    pub table: String,
+    /// The query.
+    pub sql: String,
+}
+
+/// The tables rules can read, by name.
+#[derive(Debug, Default)]
+pub struct Tables(std::collections::BTreeMap<String, DataFrame>);
+
+impl Tables {
+    /// Adds or replaces a table.
+    pub fn insert(&mut self, name: &str, df: DataFrame) {
+        self.0.insert(name.to_owned(), df);
+    }
+    /// A table.
+    pub fn get(&self, name: &str) -> Option<&DataFrame> {
+        self.0.get(name)
+    }
+}
+
+impl Rule {
+    /// Runs the query and collects it (collecting once keeps later rules from recomputing it).
+    ///
+    /// Each rule gets a fresh SQL context: Polars' context remembers table aliases across
+    /// queries, so an alias `r` in one file would otherwise leak into the next.
+    pub fn run(&self, tables: &Tables) -> Result<DataFrame, ReconcileError> {
+        let mut ctx = SQLContext::new();
+        for (name, df) in &tables.0 {
+            ctx.register(name, df.clone().lazy());
+        }
+        ctx.execute(&self.sql)
+            .and_then(|lf| lf.collect())
+            .map_err(|e| ReconcileError::Rule {
+                file: self.file.clone(),
+                message: e.to_string(),
+            })
+    }
+}
+
+/// The rules of a run.
+#[derive(Debug, Clone)]
+pub struct RuleSet {
+    /// `prepare/` files in order.
+    pub prepare: Vec<Rule>,
+    /// `classes/` files, one per class.
+    pub classes: Vec<Rule>,
+}
+
+impl RuleSet {
+    /// The built-in rules, or those of `dir` (`dir/prepare/*.sql`, `dir/classes/*.sql`).
+    pub fn load(dir: Option<&Path>) -> Result<RuleSet, ReconcileError> {
+        match dir {
+            None => Ok(RuleSet {
+                prepare: PREPARE
+                    .iter()
+                    .map(|(n, s)| rule("prepare", n, s, true))
+                    .collect(),
+                classes: CLASSES
+                    .iter()
+                    .map(|(n, s)| rule("classes", n, s, false))
+                    .collect(),
+            }),
+            Some(dir) => Ok(RuleSet {
+                prepare: read_dir(&dir.join("prepare"), true)?,
+                classes: read_dir(&dir.join("classes"), false)?,
+            }),
+        }
+    }
+}
+
+fn rule(dir: &str, stem: &str, sql: &str, strip_number: bool) -> Rule {
+    let table = if strip_number {
+        stem.split_once('_')
+            .filter(|(n, _)| n.chars().all(|c| c.is_ascii_digit()))
+            .map_or(stem, |(_, rest)| rest)
+    } else {
+        stem
+    };
+    Rule {
+        file: format!("sql/{dir}/{stem}.sql"),
+        table: table.to_owned(),
+        sql: sql.to_owned(),
+    }
+}
+
+fn read_dir(dir: &Path, strip_number: bool) -> Result<Vec<Rule>, ReconcileError> {
+    let err = |source| ReconcileError::Read {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .map_err(err)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+        .collect();
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| {
+            let sql = std::fs::read_to_string(&p).map_err(|source| ReconcileError::Read {
+                path: p.clone(),
+                source,
+            })?;
+            let stem = p
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let mut r = rule("", &stem, &sql, strip_number);
+            r.file = p.display().to_string();
+            Ok(r)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_class_has_exactly_one_rule_file() {
+        let rules = RuleSet::load(None).unwrap();
+        let names: Vec<&str> = rules.classes.iter().map(|r| r.table.as_str()).collect();
+        assert_eq!(names.len(), super::super::CLASSES.len());
+        for c in super::super::CLASSES {
+            assert!(names.contains(c), "{c} has no rule file");
+        }
+        assert_eq!(rules.prepare[0].table, "provider_groups");
+    }
+
+    #[test]
+    fn the_embedded_rules_are_the_files_in_sql() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+        let from_disk = RuleSet::load(Some(&dir)).unwrap();
+        let embedded = RuleSet::load(None).unwrap();
+        let sqls = |r: &RuleSet| {
+            r.prepare
+                .iter()
+                .chain(&r.classes)
+                .map(|x| (x.table.clone(), x.sql.clone()))
+                .collect::<Vec<_>>()
+        };
+        let mut a = sqls(&from_disk);
+        let mut b = sqls(&embedded);
+        a.sort();
+        b.sort();
+        assert_eq!(a, b, "a file in sql/ is missing from the embedded list");
+    }
+}

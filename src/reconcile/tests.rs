@@ -1,0 +1,606 @@
+//! Hand-built scenarios, one or more per discrepancy class.
+
+use super::*;
+use crate::frames::{decimal_column, money, provider_schema, MONEY_SCALE, RATE_SCALE};
+use std::str::FromStr;
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+fn date(s: &str) -> chrono::NaiveDate {
+    s.parse().unwrap()
+}
+fn days(v: &[Option<&str>]) -> Vec<Option<i32>> {
+    v.iter().map(|s| s.map(|s| day(date(s)))).collect()
+}
+fn date_col(name: &str, v: &[Option<&str>]) -> Column {
+    Column::new(name.into(), days(v))
+        .cast(&DataType::Date)
+        .unwrap()
+}
+fn dec(name: &str, v: &[Option<&str>], scale: usize) -> Column {
+    let vals: Vec<Option<Decimal>> = v.iter().map(|s| s.map(d)).collect();
+    decimal_column(name, &vals, scale).unwrap()
+}
+
+/// A provider registry row.
+#[derive(Clone)]
+pub(crate) struct P {
+    pub txn: i64,
+    pub ext: &'static str,
+    pub amount: &'static str,
+    pub cur: &'static str,
+    pub date: &'static str,
+    pub status: &'static str,
+    pub payout: &'static str,
+    pub transfer_id: Option<i64>,
+    pub project: i64,
+    pub dry_run: bool,
+    pub fee: Option<&'static str>,
+}
+
+pub(crate) fn p(txn: i64, amount: &'static str, cur: &'static str, date: &'static str) -> P {
+    P {
+        txn,
+        ext: Box::leak(format!("ord-{txn}").into_boxed_str()),
+        amount,
+        cur,
+        date,
+        status: "done",
+        payout: amount,
+        transfer_id: Some(1),
+        project: 1,
+        dry_run: false,
+        fee: None,
+    }
+}
+
+pub(crate) fn provider(rows: &[P]) -> DataFrame {
+    let n = rows.len();
+    let s = |f: &dyn Fn(&P) -> Option<&str>| rows.iter().map(f).collect::<Vec<_>>();
+    let mut cols = vec![
+        Column::new(
+            "source".into(),
+            (0..n).map(|i| format!("reg#{i}")).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "transaction_id".into(),
+            rows.iter().map(|r| r.txn).collect::<Vec<_>>(),
+        ),
+        Column::new("external_id".into(), s(&|r| Some(r.ext))),
+        Column::new(
+            "project_id".into(),
+            rows.iter().map(|r| r.project).collect::<Vec<_>>(),
+        ),
+        Column::new("status".into(), s(&|r| Some(r.status))),
+        Column::new(
+            "row_kind".into(),
+            s(&|r| {
+                Some(if r.amount.starts_with('-') {
+                    "cancellation"
+                } else {
+                    "payment"
+                })
+            }),
+        ),
+        Column::new("refund_reason".into(), vec![None::<&str>; n]),
+        Column::full_null(
+            "created_at".into(),
+            n,
+            &DataType::Datetime(TimeUnit::Milliseconds, None),
+        ),
+        date_col("transfer_date", &s(&|r| Some(r.date))),
+        Column::new(
+            "transfer_id".into(),
+            rows.iter().map(|r| r.transfer_id).collect::<Vec<_>>(),
+        ),
+        Column::new("report_id".into(), vec![None::<i64>; n]),
+        Column::new("user_id".into(), vec![Some("u1"); n]),
+        Column::new(
+            "dry_run".into(),
+            rows.iter().map(|r| r.dry_run).collect::<Vec<_>>(),
+        ),
+        dec("payment_amount", &s(&|r| Some(r.amount)), MONEY_SCALE),
+        Column::new("payment_currency".into(), s(&|r| Some(r.cur))),
+        dec("payout_amount", &s(&|r| Some(r.payout)), MONEY_SCALE),
+        Column::new("payout_currency".into(), vec![Some("USD"); n]),
+        dec("fx_rate", &vec![Some("1"); n], RATE_SCALE),
+    ];
+    for f in crate::frames::PROVIDER_FEE_COLUMNS {
+        let v = if *f == "commission_xsolla" {
+            s(&|r| r.fee)
+        } else {
+            vec![None; n]
+        };
+        cols.push(dec(f, &v, MONEY_SCALE));
+    }
+    let df = DataFrame::new_infer_height(cols).unwrap();
+    crate::frames::check_schema(&df, &provider_schema(), "test provider").unwrap();
+    df
+}
+
+/// A ledger line.
+#[derive(Clone)]
+pub(crate) struct L {
+    pub txn: Option<i64>,
+    pub order: Option<&'static str>,
+    pub amount: &'static str,
+    pub cur: &'static str,
+    pub status: &'static str,
+    pub date: &'static str,
+    pub fee: Option<&'static str>,
+    pub net: Option<&'static str>,
+}
+
+pub(crate) fn l(txn: i64, amount: &'static str, cur: &'static str, date: &'static str) -> L {
+    L {
+        txn: Some(txn),
+        order: None,
+        amount,
+        cur,
+        status: if amount.starts_with('-') {
+            "refunded"
+        } else {
+            "paid"
+        },
+        date,
+        fee: None,
+        net: None,
+    }
+}
+
+pub(crate) fn ledger(rows: &[L]) -> DataFrame {
+    let n = rows.len();
+    let s = |f: &dyn Fn(&L) -> Option<&str>| rows.iter().map(f).collect::<Vec<_>>();
+    let df = DataFrame::new_infer_height(vec![
+        Column::new(
+            "source".into(),
+            (0..n)
+                .map(|i| format!("ledger.csv:{}", i + 2))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "transaction_id".into(),
+            rows.iter().map(|r| r.txn).collect::<Vec<_>>(),
+        ),
+        Column::new("order_id".into(), s(&|r| r.order)),
+        dec("amount", &s(&|r| Some(r.amount)), MONEY_SCALE),
+        Column::new("currency".into(), s(&|r| Some(r.cur))),
+        Column::new("status".into(), s(&|r| Some(r.status))),
+        date_col("booked_date", &s(&|r| Some(r.date))),
+        dec("fee", &s(&|r| r.fee), MONEY_SCALE),
+        dec("net", &s(&|r| r.net), MONEY_SCALE),
+        Column::new("payout_ref".into(), vec![None::<&str>; n]),
+        Column::new("note".into(), vec![None::<&str>; n]),
+    ])
+    .unwrap();
+    crate::frames::check_schema(&df, &crate::frames::ledger_schema(), "test ledger").unwrap();
+    df
+}
+
+pub(crate) fn input(provider_rows: &[P], ledger_rows: &[L]) -> ReconcileInput {
+    ReconcileInput {
+        window: Window::new(date("2026-10-01"), date("2026-10-31")).unwrap(),
+        provider: provider(provider_rows),
+        payout_rows: None,
+        payouts: crate::frames::empty(&crate::frames::payouts_schema()),
+        breakdown: crate::frames::empty(&crate::frames::breakdown_schema()),
+        ledger: ledger(ledger_rows),
+        project_ids: vec![],
+    }
+}
+
+/// (class, rule, key) of every finding.
+pub(crate) fn findings(out: &ReconcileOutput) -> Vec<(String, String, String)> {
+    let d = &out.discrepancies;
+    let get = |c: &str| d.column(c).unwrap().str().unwrap().clone();
+    let (c, r, k) = (get("class"), get("rule"), get("key"));
+    (0..d.height())
+        .map(|i| {
+            (
+                c.get(i).unwrap().to_owned(),
+                r.get(i).unwrap().to_owned(),
+                k.get(i).unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn run(i: &ReconcileInput) -> ReconcileOutput {
+    reconcile(i, &ReconcileSettings::default()).unwrap()
+}
+
+fn classes(out: &ReconcileOutput) -> Vec<String> {
+    findings(out).into_iter().map(|f| f.0).collect()
+}
+
+#[test]
+fn a_clean_month_has_no_findings() {
+    let out = run(&input(
+        &[
+            p(1, "10.00", "USD", "2026-10-02"),
+            p(2, "1500", "JPY", "2026-10-03"),
+            p(3, "1.250", "KWD", "2026-10-04"),
+        ],
+        &[
+            l(1, "10", "USD", "2026-10-02"),
+            l(2, "1500", "JPY", "2026-10-03"),
+            l(3, "1.25", "KWD", "2026-10-04"),
+        ],
+    ));
+    assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+    assert_eq!(out.summary.match_rate_percent, "100.00");
+    assert_eq!(out.summary.matched_totals["KWD"], "1.250");
+    assert_eq!(out.summary.rows.provider_matched, 3);
+    assert_eq!(out.summary.rows.ledger_matched, 3);
+}
+
+#[test]
+fn missing_on_either_side() {
+    let out = run(&input(
+        &[
+            p(1, "10.00", "USD", "2026-10-02"),
+            p(2, "5.00", "USD", "2026-10-02"),
+        ],
+        &[
+            l(1, "10.00", "USD", "2026-10-02"),
+            l(9, "7.00", "USD", "2026-10-05"),
+        ],
+    ));
+    assert_eq!(
+        findings(&out),
+        vec![
+            (
+                "missing_in_ledger".into(),
+                "provider_payment_without_ledger_line".into(),
+                "missing_in_ledger:tx:2".into()
+            ),
+            (
+                "missing_in_provider".into(),
+                "ledger_line_unknown_to_xsolla".into(),
+                "missing_in_provider:tx:9:payment".into()
+            ),
+        ]
+    );
+    let diff = out.discrepancies.column("difference").unwrap();
+    assert_eq!(decimal_at(diff, 0).unwrap(), Some(d("-5")));
+    assert_eq!(decimal_at(diff, 1).unwrap(), Some(d("7")));
+    let r = &out.summary.rows;
+    assert_eq!(
+        (
+            r.provider_reported,
+            r.provider_matched,
+            r.ledger_reported,
+            r.ledger_matched
+        ),
+        (1, 1, 1, 1)
+    );
+    assert_eq!(out.summary.match_rate_percent, "50.00");
+}
+
+#[test]
+fn matching_falls_back_to_the_order_id() {
+    let mut line = l(0, "10.00", "USD", "2026-10-02");
+    line.txn = None;
+    line.order = Some("ord-1");
+    let out = run(&input(&[p(1, "10.00", "USD", "2026-10-02")], &[line]));
+    assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+}
+
+#[test]
+fn amount_and_currency_mismatches_respect_tolerance() {
+    let i = input(
+        &[
+            p(1, "10.00", "USD", "2026-10-02"),
+            p(2, "10.00", "USD", "2026-10-02"),
+            p(3, "100", "JPY", "2026-10-02"),
+        ],
+        &[
+            l(1, "10.01", "USD", "2026-10-02"),
+            l(2, "10.00", "EUR", "2026-10-02"),
+            l(3, "101", "JPY", "2026-10-02"),
+        ],
+    );
+    let out = run(&i);
+    assert_eq!(
+        classes(&out),
+        vec!["amount_mismatch", "amount_mismatch", "currency_mismatch"]
+    );
+    let mut s = ReconcileSettings::default();
+    s.tolerance_minor_units.insert("USD".into(), 1);
+    s.tolerance_minor_units.insert("JPY".into(), 1);
+    let out = reconcile(&i, &s).unwrap();
+    assert_eq!(classes(&out), vec!["currency_mismatch"]);
+}
+
+#[test]
+fn split_bookings_are_summed_and_exact_duplicates_reported() {
+    let out = run(&input(
+        &[
+            p(1, "10.00", "USD", "2026-10-02"),
+            p(2, "4.00", "USD", "2026-10-02"),
+        ],
+        &[
+            l(1, "6.00", "USD", "2026-10-02"),
+            l(1, "4.00", "USD", "2026-10-02"),
+            l(2, "4.00", "USD", "2026-10-02"),
+            l(2, "4.00", "USD", "2026-10-02"),
+        ],
+    ));
+    // The duplicate is reported once and not counted twice in the amount check.
+    assert_eq!(classes(&out), vec!["duplicate_in_ledger"]);
+}
+
+#[test]
+fn provider_duplicates_identical_rows_and_double_charged_orders() {
+    let mut twin = p(3, "2.00", "USD", "2026-10-02");
+    twin.ext = "ord-2";
+    let out = run(&input(
+        &[
+            p(1, "10.00", "USD", "2026-10-02"),
+            p(1, "10.00", "USD", "2026-10-02"),
+            p(2, "2.00", "USD", "2026-10-02"),
+            twin,
+        ],
+        &[
+            l(1, "10.00", "USD", "2026-10-02"),
+            l(2, "2.00", "USD", "2026-10-02"),
+            l(3, "2.00", "USD", "2026-10-02"),
+        ],
+    ));
+    let f = findings(&out);
+    assert_eq!(
+        f.iter()
+            .map(|x| (x.0.as_str(), x.1.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("duplicate_in_provider", "one_order_several_payments"),
+            ("duplicate_in_provider", "identical_payment_rows"),
+        ]
+    );
+}
+
+#[test]
+fn refunds_at_xsolla_not_in_the_ledger_and_the_reverse() {
+    let mut refunded = p(1, "10.00", "USD", "2026-10-02");
+    refunded.status = "refunded";
+    let mut refund_row = p(1, "-10.00", "USD", "2026-10-20");
+    refund_row.status = "refunded";
+    let mut marked = l(3, "7.00", "USD", "2026-10-02");
+    marked.status = "refunded";
+    let out = run(&input(
+        &[
+            refunded,
+            refund_row,
+            p(2, "5.00", "USD", "2026-10-02"),
+            p(3, "7.00", "USD", "2026-10-02"),
+        ],
+        &[
+            l(1, "10.00", "USD", "2026-10-02"),
+            l(2, "5.00", "USD", "2026-10-02"),
+            l(2, "-5.00", "USD", "2026-10-21"),
+            marked,
+        ],
+    ));
+    let f = findings(&out);
+    let rules: Vec<&str> = f.iter().map(|x| x.1.as_str()).collect();
+    assert_eq!(
+        f.iter().filter(|x| x.0 == "status_mismatch").count(),
+        3,
+        "{f:?}"
+    );
+    assert!(rules.contains(&"xsolla_cancellation_not_in_ledger"));
+    assert!(rules.contains(&"ledger_cancellation_not_at_xsolla"));
+    assert!(rules.contains(&"ledger_says_refunded_xsolla_done"));
+}
+
+#[test]
+fn a_refund_booked_by_status_on_the_payment_line_is_not_a_finding() {
+    let mut refunded = p(1, "10.00", "USD", "2026-10-02");
+    refunded.status = "refunded";
+    let mut refund_row = p(1, "-10.00", "USD", "2026-10-20");
+    refund_row.status = "refunded";
+    let mut marked = l(1, "10.00", "USD", "2026-10-02");
+    marked.status = "refunded";
+    let out = run(&input(&[refunded, refund_row], &[marked]));
+    assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+}
+
+#[test]
+fn a_refund_booked_in_a_later_window() {
+    // October: Xsolla has the payment; the ledger books payment in October and the refund on
+    // November 3rd; Xsolla's refund row is dated November 2nd (next window).
+    let oct = run(&input(
+        &[p(1, "10.00", "USD", "2026-10-30")],
+        &[
+            l(1, "10.00", "USD", "2026-10-30"),
+            l(1, "-10.00", "USD", "2026-11-03"),
+        ],
+    ));
+    assert!(
+        findings(&oct).is_empty(),
+        "October is clean: {:?}",
+        findings(&oct)
+    );
+    assert_eq!(oct.summary.rows.ledger_rows, 2);
+    // November: the refund row meets the ledger's refund.
+    let mut nov = input(
+        &[p(1, "-10.00", "USD", "2026-11-02")],
+        &[
+            l(1, "10.00", "USD", "2026-10-30"),
+            l(1, "-10.00", "USD", "2026-11-03"),
+        ],
+    );
+    nov.window = Window::new(date("2026-11-01"), date("2026-11-30")).unwrap();
+    let out = run(&nov);
+    assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+}
+
+#[test]
+fn timing_difference_across_the_window_edge() {
+    let out = run(&input(
+        &[p(1, "10.00", "USD", "2026-10-31")],
+        &[l(1, "10.00", "USD", "2026-11-01")],
+    ));
+    assert_eq!(classes(&out), vec!["timing_difference"]);
+    // Far outside the margin, the line is not compared (and counted as such).
+    let out = run(&input(
+        &[p(1, "10.00", "USD", "2026-10-31")],
+        &[l(1, "10.00", "USD", "2026-12-20")],
+    ));
+    assert_eq!(classes(&out), vec!["missing_in_ledger"]);
+    assert_eq!(out.summary.rows.ledger_out_of_window, 1);
+}
+
+#[test]
+fn fee_and_net_mismatches() {
+    let mut a = p(1, "10.00", "USD", "2026-10-02");
+    a.fee = Some("0.50");
+    a.payout = "9.00";
+    let mut b = a.clone();
+    b.txn = 2;
+    b.ext = "ord-2";
+    let mut la = l(1, "10.00", "USD", "2026-10-02");
+    la.fee = Some("0.70");
+    let mut lb = l(2, "10.00", "USD", "2026-10-02");
+    lb.fee = Some("0.50");
+    lb.net = Some("9.20");
+    let out = run(&input(&[a, b], &[la, lb]));
+    let f = findings(&out);
+    assert_eq!(
+        f.iter()
+            .map(|x| (x.0.as_str(), x.1.as_str()))
+            .collect::<Vec<_>>(),
+        vec![("fee_mismatch", "fees"), ("fee_mismatch", "net_vs_payout")]
+    );
+}
+
+#[test]
+fn payouts_that_do_not_add_up() {
+    let mut i = input(
+        &[p(1, "10.00", "USD", "2026-10-02")],
+        &[l(1, "10.00", "USD", "2026-10-02")],
+    );
+    let mut rows = vec![
+        p(1, "10.00", "USD", "2026-10-02"),
+        p(2, "5.00", "USD", "2026-09-30"),
+    ];
+    rows[1].transfer_id = Some(1);
+    i.payout_rows = Some(provider(&rows));
+    i.payouts = DataFrame::new_infer_height(vec![
+        Column::new("source".into(), vec!["payouts.json#0", "payouts.json#1"]),
+        Column::new("payout_id".into(), vec![1i64, 2]),
+        date_col("payout_date", &[Some("2026-10-20"), Some("2026-10-20")]),
+        Column::new("currency".into(), vec!["USD", "USD"]),
+        dec("amount", &[Some("15.00"), Some("3.00")], MONEY_SCALE),
+        Column::new("canceled".into(), vec![false, false]),
+    ])
+    .unwrap();
+    let out = run(&i);
+    assert_eq!(
+        findings(&out),
+        vec![(
+            "payout_mismatch".into(),
+            "payout_rows_sum".into(),
+            "payout_mismatch:payout:2".into()
+        )]
+    );
+}
+
+#[test]
+fn breakdown_that_differs_from_the_registry() {
+    let mut i = input(
+        &[
+            p(1, "10.00", "USD", "2026-10-02"),
+            p(2, "100", "JPY", "2026-10-02"),
+        ],
+        &[],
+    );
+    i.breakdown = DataFrame::new_infer_height(vec![
+        Column::new(
+            "source".into(),
+            vec!["breakdown.json#0", "breakdown.json#1"],
+        ),
+        date_col("window_from", &[Some("2026-10-01"), Some("2026-10-01")]),
+        date_col("window_to", &[Some("2026-10-31"), Some("2026-10-31")]),
+        Column::new("currency".into(), vec!["USD", "JPY"]),
+        dec("payments_amount", &[Some("10.00"), Some("90")], MONEY_SCALE),
+        dec("sum_payout", &[Some("10.00"), Some("100")], MONEY_SCALE),
+    ])
+    .unwrap();
+    let out = run(&i);
+    let f: Vec<_> = findings(&out)
+        .into_iter()
+        .filter(|x| x.0 == "breakdown_mismatch")
+        .collect();
+    assert_eq!(
+        f,
+        vec![(
+            "breakdown_mismatch".into(),
+            "payments_amount".into(),
+            "breakdown_mismatch:2026-10-01:JPY:payments".into()
+        )]
+    );
+}
+
+#[test]
+fn test_payments_and_other_projects_are_out_of_scope_but_counted() {
+    let mut test = p(2, "5.00", "USD", "2026-10-02");
+    test.dry_run = true;
+    let mut other = p(3, "5.00", "USD", "2026-10-02");
+    other.project = 2;
+    let mut i = input(
+        &[p(1, "10.00", "USD", "2026-10-02"), test, other],
+        &[l(1, "10.00", "USD", "2026-10-02")],
+    );
+    i.project_ids = vec![1];
+    let out = run(&i);
+    assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+    assert_eq!(out.summary.rows.provider_out_of_scope, 2);
+}
+
+#[test]
+fn fuzzy_pairs_are_probable_never_accepted() {
+    let mut line = l(0, "10.00", "USD", "2026-10-04");
+    line.txn = None;
+    line.order = Some("unknown-order");
+    let i = input(&[p(1, "10.00", "USD", "2026-10-02")], &[line]);
+    let mut s = ReconcileSettings::default();
+    s.fuzzy.enabled = true;
+    let out = reconcile(&i, &s).unwrap();
+    assert_eq!(
+        classes(&out),
+        vec!["missing_in_ledger", "missing_in_provider"]
+    );
+    let probable = out
+        .discrepancies
+        .column("probable")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        probable.iter().collect::<Vec<_>>(),
+        vec![Some(true), Some(true)]
+    );
+}
+
+#[test]
+fn the_same_inputs_give_identical_results() {
+    let i = input(
+        &[
+            p(1, "10.00", "USD", "2026-10-02"),
+            p(2, "5.00", "EUR", "2026-10-02"),
+            p(3, "1", "JPY", "2026-10-09"),
+        ],
+        &[
+            l(1, "10.00", "USD", "2026-10-02"),
+            l(4, "5.00", "EUR", "2026-10-02"),
+        ],
+    );
+    let a = run(&i);
+    let b = run(&i);
+    assert!(a.discrepancies.equals_missing(&b.discrepancies));
+    assert_eq!(a.summary, b.summary);
+    let _ = money();
+}
