@@ -604,3 +604,110 @@ fn the_same_inputs_give_identical_results() {
     assert_eq!(a.summary, b.summary);
     let _ = money();
 }
+
+mod property {
+    //! Inject k known discrepancies into an otherwise consistent pair: exactly those k come out.
+
+    use super::*;
+    use proptest::prelude::*;
+
+    fn leak(s: String) -> &'static str {
+        Box::leak(s.into_boxed_str())
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum Fault {
+        DropLedger,
+        UnknownLedgerLine,
+        Amount,
+        Currency,
+        DuplicateLedger,
+        UnbookedRefund,
+    }
+
+    fn expected_class(f: Fault) -> &'static str {
+        match f {
+            Fault::DropLedger => "missing_in_ledger",
+            Fault::UnknownLedgerLine => "missing_in_provider",
+            Fault::Amount => "amount_mismatch",
+            Fault::Currency => "currency_mismatch",
+            Fault::DuplicateLedger => "duplicate_in_ledger",
+            Fault::UnbookedRefund => "status_mismatch",
+        }
+    }
+
+    fn fault() -> impl Strategy<Value = Fault> {
+        prop_oneof![
+            Just(Fault::DropLedger),
+            Just(Fault::UnknownLedgerLine),
+            Just(Fault::Amount),
+            Just(Fault::Currency),
+            Just(Fault::DuplicateLedger),
+            Just(Fault::UnbookedRefund),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, .. ProptestConfig::default() })]
+        #[test]
+        fn finds_exactly_the_injected_discrepancies(
+            lines in prop::collection::vec((1u32..100_000u32, 0usize..3, 1u32..28), 5..40),
+            faults in prop::collection::vec(fault(), 0..6),
+        ) {
+            const CUR: [(&str, u32); 3] = [("USD", 2), ("JPY", 0), ("KWD", 3)];
+            let mut prov = Vec::new();
+            let mut led = Vec::new();
+            for (i, (minor, c, dayn)) in lines.iter().enumerate() {
+                let (cur, exp) = CUR[*c];
+                let amount = leak(Decimal::new(i64::from(*minor), exp).to_string());
+                let date = leak(format!("2026-10-{dayn:02}"));
+                let txn = 1000 + i as i64;
+                prov.push(p(txn, amount, cur, date));
+                led.push(l(txn, amount, cur, date));
+            }
+            let k = faults.len().min(lines.len());
+            let mut injected = Vec::new();
+            let mut extra_ledger = Vec::new();
+            for (i, f) in faults.iter().take(k).enumerate() {
+                let txn = 1000 + i as i64;
+                match f {
+                    Fault::DropLedger => led[i].amount = "DROP",
+                    Fault::UnknownLedgerLine => {
+                        extra_ledger.push(l(900_000 + i as i64, "1.00", "USD", "2026-10-05"));
+                    }
+                    Fault::Amount => {
+                        let a = Decimal::from_str(led[i].amount).unwrap() + Decimal::ONE;
+                        led[i].amount = leak(a.to_string());
+                    }
+                    Fault::Currency => led[i].cur = if led[i].cur == "EUR" { "GBP" } else { "EUR" },
+                    Fault::DuplicateLedger => extra_ledger.push(led[i].clone()),
+                    Fault::UnbookedRefund => {
+                        let mut refund = prov[i].clone();
+                        refund.amount = leak(format!("-{}", prov[i].amount));
+                        refund.date = "2026-10-28";
+                        refund.status = "refunded";
+                        prov[i].status = "refunded";
+                        prov.push(refund);
+                    }
+                }
+                let key_txn = if matches!(f, Fault::UnknownLedgerLine) { 900_000 + i as i64 } else { txn };
+                injected.push((expected_class(*f).to_owned(), key_txn));
+            }
+            led.retain(|x| x.amount != "DROP");
+            led.extend(extra_ledger);
+            let out = reconcile(&input(&prov, &led), &ReconcileSettings::default()).unwrap();
+            let d = &out.discrepancies;
+            let class = d.column("class").unwrap().str().unwrap().clone();
+            let txn = d.column("transaction_id").unwrap().i64().unwrap().clone();
+            let mut found: Vec<(String, i64)> = (0..d.height())
+                .map(|i| (class.get(i).unwrap().to_owned(), txn.get(i).unwrap()))
+                .collect();
+            found.sort();
+            injected.sort();
+            prop_assert_eq!(found, injected);
+            let r = &out.summary.rows;
+            prop_assert_eq!(r.provider_rows, r.provider_out_of_scope + r.provider_reported + r.provider_matched);
+            prop_assert_eq!(r.ledger_rows, r.ledger_out_of_window + r.ledger_reported + r.ledger_matched);
+        }
+    }
+}
