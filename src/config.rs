@@ -66,6 +66,9 @@ pub struct FetchSettings {
     pub chunk_days: u32,
     /// Include test (dry-run) transactions in the registry.
     pub show_dry_run: bool,
+    /// Also read every registry row of each payout in the window (`transfer_id` filter, no
+    /// dates), so payouts can be checked against their rows exactly. Default true.
+    pub payout_rows: bool,
 }
 
 impl Default for FetchSettings {
@@ -79,6 +82,7 @@ impl Default for FetchSettings {
             max_repeat_retries: p.max_repeat_retries,
             chunk_days: p.chunk_days,
             show_dry_run: false,
+            payout_rows: true,
         }
     }
 }

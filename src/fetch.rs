@@ -70,6 +70,9 @@ pub struct FetchCounts {
     pub reports_received: u64,
     /// Distinct report ids.
     pub reports_unique: u64,
+    /// Registry rows read per payout (`transfer_id` filter), all payouts together.
+    #[serde(default)]
+    pub payout_registry_rows: u64,
     /// HTTP requests stored.
     pub requests: u64,
     /// Requests that needed more than one attempt.
@@ -256,40 +259,53 @@ pub async fn fetch_window(
     Ok((final_dir, manifest))
 }
 
-async fn fetch_into(
+/// Running request counters of a fetch.
+#[derive(Default)]
+struct Tally {
+    requests: u64,
+    retried: u64,
+    registry_rows: u64,
+}
+
+impl Tally {
+    fn count(&mut self, reply: &Reply) {
+        self.requests += 1;
+        self.retried += u64::from(reply.attempts > 1);
+    }
+}
+
+/// Reads registry pages (for `window`, or with no dates) and stores each under `folder`.
+#[allow(clippy::too_many_arguments)]
+async fn store_registry(
     client: &XsollaClient,
     staging: &mut Staging,
-    window: Window,
+    endpoint: &str,
+    folder: &dyn Fn(Option<Window>) -> String,
+    window: Option<Window>,
+    context: Window,
+    filter: &RegistryFilter,
     settings: &FetchSettings,
+    tally: &mut Tally,
     progress: &dyn Progress,
-) -> Result<FetchCounts, FetchError> {
-    let mut counts = FetchCounts::default();
-    let filter = RegistryFilter {
-        show_dry_run: settings.show_dry_run,
-        ..Default::default()
-    };
+) -> Result<PagingStats, FetchError> {
     let ext = settings.format.ext();
     let mut sink_error: Option<FsError> = None;
-    let mut requests = 0u64;
-    let mut retried = 0u64;
-    let mut rows_so_far = 0u64;
-    let registry = walk_registry(
+    let walked = walk_registry(
         client,
         window,
-        &filter,
+        filter,
         settings.format,
         settings.limits(),
         |w: WalkedPage| {
-            let rel = format!("registry/{}/p{:06}.{ext}", w.pos.chunk.slug(), w.pos.index);
+            let rel = format!("{}/p{:06}.{ext}", folder(w.pos.chunk), w.pos.index);
             let dups: Vec<u32> = (0..w.keep.len() as u32)
                 .filter(|i| !w.keep[*i as usize])
                 .collect();
-            requests += 1;
-            retried += u64::from(w.page.reply.attempts > 1);
+            tally.count(&w.page.reply);
             let mut file = SnapshotFile::describe(
                 rel,
-                "registry",
-                w.pos.chunk,
+                endpoint,
+                w.pos.chunk.unwrap_or(context),
                 &w.page.reply,
                 w.page.rows.len(),
             );
@@ -300,19 +316,47 @@ async fn fetch_into(
                 sink_error = Some(e);
                 return Err(msg);
             }
-            rows_so_far += w.page.rows.len() as u64;
-            progress.stored("registry", rows_so_far, requests);
+            tally.registry_rows += w.page.rows.len() as u64;
+            progress.stored(endpoint, tally.registry_rows, tally.requests);
             Ok(())
         },
     )
     .await;
-    counts.registry = match registry {
-        Ok(s) => s,
+    match walked {
+        Ok(s) => Ok(s),
         Err(PagingError::Sink(_)) if sink_error.is_some() => {
-            return Err(sink_error.take().expect("checked").into())
+            Err(sink_error.take().expect("checked").into())
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn fetch_into(
+    client: &XsollaClient,
+    staging: &mut Staging,
+    window: Window,
+    settings: &FetchSettings,
+    progress: &dyn Progress,
+) -> Result<FetchCounts, FetchError> {
+    let mut counts = FetchCounts::default();
+    let mut tally = Tally::default();
+    let filter = RegistryFilter {
+        show_dry_run: settings.show_dry_run,
+        ..Default::default()
     };
+    counts.registry = store_registry(
+        client,
+        staging,
+        "registry",
+        &|chunk| format!("registry/{}", chunk.map(|c| c.slug()).unwrap_or_default()),
+        Some(window),
+        window,
+        &filter,
+        settings,
+        &mut tally,
+        progress,
+    )
+    .await?;
 
     // Payouts, breakdown and reports are small and not paginated: one call per chunk each.
     let mut payout_ids = BTreeSet::new();
@@ -331,16 +375,39 @@ async fn fetch_into(
         store_small(staging, "payouts", chunk, &payouts)?;
         store_small(staging, "breakdown", chunk, &breakdown)?;
         store_small(staging, "reports", chunk, &reports)?;
-        for p in [&payouts.reply, &breakdown.reply, &reports.reply] {
-            requests += 1;
-            retried += u64::from(p.attempts > 1);
+        for r in [&payouts.reply, &breakdown.reply, &reports.reply] {
+            tally.count(r);
         }
-        progress.stored("payouts", counts.registry.rows_received, requests);
+        progress.stored("payouts", tally.registry_rows, tally.requests);
+    }
+    // Every row of each payout, whatever its date, so payouts can be checked exactly: the
+    // window alone may hold only part of a payout's rows.
+    if settings.payout_rows {
+        for id in &payout_ids {
+            let by_payout = RegistryFilter {
+                transfer_id: Some(*id),
+                ..filter.clone()
+            };
+            let stats = store_registry(
+                client,
+                staging,
+                "payout_registry",
+                &|_| format!("payout_registry/{id}"),
+                None,
+                window,
+                &by_payout,
+                settings,
+                &mut tally,
+                progress,
+            )
+            .await?;
+            counts.payout_registry_rows += stats.rows_unique;
+        }
     }
     counts.payouts_unique = payout_ids.len() as u64;
     counts.reports_unique = report_ids.len() as u64;
-    counts.requests = requests;
-    counts.requests_retried = retried;
+    counts.requests = tally.requests;
+    counts.requests_retried = tally.retried;
     Ok(counts)
 }
 

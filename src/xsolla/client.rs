@@ -79,16 +79,19 @@ pub struct RegistryFilter {
 }
 
 impl RegistryFilter {
-    fn query(&self, w: Window) -> Vec<(&'static str, String)> {
-        let mut q = vec![
-            ("datetime_from", w.from.to_string()),
-            ("datetime_to", w.to.to_string()),
+    fn query(&self, w: Option<Window>) -> Vec<(&'static str, String)> {
+        let mut q = Vec::new();
+        if let Some(w) = w {
+            q.push(("datetime_from", w.from.to_string()));
+            q.push(("datetime_to", w.to.to_string()));
+        }
+        q.extend([
             // Both are "required" in the docs; 0/1 is what clients send ([S]/[I], §1.1).
             ("in_transfer_currency", flag(self.in_transfer_currency)),
             // Totals have an undocumented shape ([U]); every row must be a transaction.
             ("show_total", "0".to_owned()),
             ("show_dry_run", flag(self.show_dry_run)),
-        ];
+        ]);
         push_opt(&mut q, "project_id", self.project_id);
         push_opt(&mut q, "transfer_id", self.transfer_id);
         push_opt(&mut q, "report_id", self.report_id);
@@ -225,10 +228,11 @@ impl XsollaClient {
         Ok(Page { reply, rows })
     }
 
-    /// One page of the transaction registry for a window of at most 92 days.
+    /// One page of the transaction registry for a window of at most 92 days, or with no
+    /// dates (then a filter such as `transfer_id` should narrow it).
     pub async fn registry_page(
         &self,
-        window: Window,
+        window: Option<Window>,
         filter: &RegistryFilter,
         format: Format,
         offset: u64,
@@ -395,7 +399,7 @@ mod tests {
             project_id: Some(7),
             ..Default::default()
         };
-        let q = f.query(w);
+        let q = f.query(Some(w));
         let get = |k: &str| q.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
         assert_eq!(get("datetime_from"), Some("2026-10-01"));
         assert_eq!(get("datetime_to"), Some("2026-10-31"));

@@ -72,8 +72,8 @@ pub enum PagingError {
     /// The chunk never ended.
     #[error("window {window}: more than {max} pages of {limit} rows; raise fetch.max_pages_per_chunk if this is real")]
     TooManyPages {
-        /// The chunk.
-        window: Window,
+        /// The chunk (or the filter, for reads without dates).
+        window: String,
         /// The page limit hit.
         max: u32,
         /// Rows per page.
@@ -82,8 +82,8 @@ pub enum PagingError {
     /// The whole read is larger than allowed.
     #[error("more than {max} rows in {window}; raise fetch.max_rows if this is real")]
     TooManyRows {
-        /// The window read.
-        window: Window,
+        /// The window read (or the filter, for reads without dates).
+        window: String,
         /// The row limit hit.
         max: u64,
     },
@@ -95,8 +95,8 @@ pub enum PagingError {
 /// Where a page sits in a paginated read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PagePos {
-    /// The chunk the page belongs to.
-    pub chunk: Window,
+    /// The chunk the page belongs to; `None` for a read without dates (e.g. one payout).
+    pub chunk: Option<Window>,
     /// Page number inside the chunk, from 0.
     pub index: u32,
     /// `offset` sent.
@@ -191,9 +191,12 @@ pub struct WalkedPage {
 
 /// Reads the whole registry for `window`: chunk after chunk, page after page, in a fixed
 /// order so that the same data always gives the same pages. `sink` gets every page.
+///
+/// With `window = None` the read has no dates, which the registry allows when `limit` is
+/// passed ([C], §1.1): used with a `transfer_id` filter to read all rows of one payout.
 pub async fn walk_registry(
     client: &XsollaClient,
-    window: Window,
+    window: Option<Window>,
     filter: &RegistryFilter,
     format: Format,
     limits: PagingLimits,
@@ -202,13 +205,22 @@ pub async fn walk_registry(
     assert!(limits.page_limit > 0, "page_limit must be positive");
     let mut stats = PagingStats::default();
     let mut dedup = Deduper::new();
-    for chunk in window.chunks(limits.chunk_days.clamp(1, MAX_WINDOW_DAYS)) {
+    let chunks: Vec<Option<Window>> = match window {
+        Some(w) => w
+            .chunks(limits.chunk_days.clamp(1, MAX_WINDOW_DAYS))
+            .into_iter()
+            .map(Some)
+            .collect(),
+        None => vec![None],
+    };
+    let label = |w: Option<Window>| w.map_or_else(|| format!("{filter:?}"), |w| w.to_string());
+    for chunk in chunks {
         let mut previous_sha: Option<[u8; 32]> = None;
         let mut index = 0u32;
         loop {
             if index >= limits.max_pages_per_chunk {
                 return Err(PagingError::TooManyPages {
-                    window: chunk,
+                    window: label(chunk),
                     max: limits.max_pages_per_chunk,
                     limit: limits.page_limit,
                 });
@@ -261,11 +273,13 @@ pub async fn walk_registry(
             stats.rows_outside_window += page
                 .rows
                 .iter()
-                .filter(|r| r.transfer_date.is_some_and(|d| !chunk.contains(d.date())))
+                .filter(|r| {
+                    chunk.is_some_and(|c| r.transfer_date.is_some_and(|d| !c.contains(d.date())))
+                })
                 .count() as u64;
             if stats.rows_received > limits.max_rows {
                 return Err(PagingError::TooManyRows {
-                    window,
+                    window: label(window),
                     max: limits.max_rows,
                 });
             }

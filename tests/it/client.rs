@@ -30,7 +30,7 @@ async fn read_all(
     let mut rows = Vec::new();
     let stats = walk_registry(
         c,
-        w,
+        Some(w),
         &RegistryFilter::default(),
         format,
         limits(page_limit),
@@ -108,7 +108,7 @@ async fn a_window_longer_than_92_days_is_split_and_the_server_would_refuse_it_wh
     let w = window("2025-01-01", "2025-07-31");
     // Asked whole, the server answers 422 with Xsolla's error body, and it is not retried.
     let err = c
-        .registry_page(w, &RegistryFilter::default(), Format::Json, 0, 100)
+        .registry_page(Some(w), &RegistryFilter::default(), Format::Json, 0, 100)
         .await
         .unwrap_err();
     let text = err.to_string();
