@@ -874,6 +874,11 @@ pub(crate) fn breakdown_json(ds: &Dataset, window: Option<(NaiveDate, NaiveDate)
         e.taxes += m.vat + m.sales_tax;
     }
     let usd = CURRENCIES[PAYOUT].exp;
+    if let (Some(delta), Some((_, (_, first)))) =
+        (ds.quirks.breakdown_payments_delta, by.iter_mut().next())
+    {
+        first.payments += delta;
+    }
     Value::Array(
         by.into_iter()
             .map(|(code, (exp, a))| {

@@ -458,6 +458,8 @@ pub(crate) struct Dataset {
     ext_key: i64,
     pub payouts: BTreeMap<i64, PayoutAgg>,
     api_reversals: i64,
+    /// See [`super::DataQuirks`].
+    pub quirks: super::DataQuirks,
 }
 
 fn dec(p: (i64, u32)) -> Decimal {
@@ -689,6 +691,7 @@ pub(crate) fn generate(p: GenParams) -> Dataset {
         ext_key,
         payouts: BTreeMap::new(),
         api_reversals: 0,
+        quirks: super::DataQuirks::default(),
     };
     for i in 0..ds.rows.len() {
         let r = ds.rows[i];
@@ -821,6 +824,32 @@ impl Dataset {
     pub(crate) fn row_report(&self, r: RowRef) -> Option<i64> {
         (!self.txns[r.txn as usize].dry_run).then(|| report_id_of(date_of(r.at)))
     }
+    /// Applies [`super::DataQuirks`] after generation.
+    pub(crate) fn apply_quirks(&mut self, q: &super::DataQuirks) {
+        self.quirks = q.clone();
+        let picks: Vec<usize> = self
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| {
+                let t = &self.txns[r.txn as usize];
+                r.rev.is_none() && !t.dry_run && t.status.completed()
+            })
+            .map(|(i, _)| i)
+            .take(q.duplicated_payments as usize)
+            .collect();
+        for i in picks.into_iter().rev() {
+            let r = self.rows[i];
+            self.rows.insert(i + 1, r);
+            self.add_to_payout(r);
+        }
+        if let (Some(delta), Some(first)) =
+            (q.payout_amount_delta, self.payouts.values_mut().next())
+        {
+            first.amount += delta;
+        }
+    }
+
     fn add_to_payout(&mut self, r: RowRef) {
         if self.txns[r.txn as usize].dry_run {
             return;

@@ -14,6 +14,7 @@ mod render;
 #[cfg(test)]
 mod tests;
 
+pub mod ledger;
 pub use faults::{Fault, FaultRule};
 
 use chrono::NaiveDate;
@@ -49,6 +50,21 @@ pub struct SandboxConfig {
     pub max_page_limit: u32,
     /// Faults active from the start.
     pub faults: Vec<FaultRule>,
+    /// Deliberate inconsistencies in the served data (none by default).
+    pub quirks: DataQuirks,
+}
+
+/// Deliberate inconsistencies in Xsolla's own data, so the demo and the tests can show that
+/// the checks which catch them work. Each is applied deterministically.
+#[derive(Clone, Debug, Default)]
+pub struct DataQuirks {
+    /// Serve the first N completed, non-test payments of the data twice in the registry
+    /// (the payout total includes the copy, as a server that double-counts would).
+    pub duplicated_payments: u32,
+    /// Added to the `amount` of the first payout served.
+    pub payout_amount_delta: Option<rust_decimal::Decimal>,
+    /// Added to `PaymentsAmount` of the first currency of every breakdown response.
+    pub breakdown_payments_delta: Option<rust_decimal::Decimal>,
 }
 
 impl Default for SandboxConfig {
@@ -64,6 +80,7 @@ impl Default for SandboxConfig {
             today: None,
             max_page_limit: 1000,
             faults: Vec::new(),
+            quirks: DataQuirks::default(),
         }
     }
 }
@@ -174,9 +191,14 @@ impl Sandbox {
             per_day: cfg.transactions_per_day,
         };
         let started = std::time::Instant::now();
-        let dataset = tokio::task::spawn_blocking(move || data::generate(params))
-            .await
-            .map_err(|e| SandboxError::Generate(e.to_string()))?;
+        let quirks = cfg.quirks.clone();
+        let dataset = tokio::task::spawn_blocking(move || {
+            let mut ds = data::generate(params);
+            ds.apply_quirks(&quirks);
+            ds
+        })
+        .await
+        .map_err(|e| SandboxError::Generate(e.to_string()))?;
         tracing::info!(
             transactions = dataset.txns.len(),
             registry_rows = dataset.rows.len(),
