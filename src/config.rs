@@ -27,6 +27,9 @@ pub struct Config {
     /// How windows are read: format, page size and the limits on every loop.
     #[serde(default)]
     pub fetch: FetchSettings,
+    /// How Xsolla and the ledger are compared: tolerances, fee columns, fuzzy matching.
+    #[serde(default)]
+    pub reconcile: crate::reconcile::ReconcileSettings,
     /// One table per merchant (`[[merchant]]`). At least one is needed to fetch.
     #[serde(default, rename = "merchant")]
     pub merchants: Vec<MerchantConfig>,
@@ -42,6 +45,7 @@ impl Default for Config {
             data_dir: default_data_dir(),
             http: HttpSettings::default(),
             fetch: FetchSettings::default(),
+            reconcile: crate::reconcile::ReconcileSettings::default(),
             merchants: Vec::new(),
         }
     }
