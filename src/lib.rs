@@ -10,6 +10,7 @@ pub mod demo;
 pub mod fetch;
 pub mod frames;
 pub mod fsutil;
+pub mod ledger;
 pub mod money;
 pub mod sandbox;
 pub mod xsolla;
