@@ -92,7 +92,7 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
 
     let csv_err = |rdr: &csv::Reader<Tracker<_>>, e: csv::Error| -> LedgerError {
         if let csv::ErrorKind::Io(io) = e.kind() {
-            if let Some(TooLong { line }) = io.get_ref().and_then(|x| x.downcast_ref()) {
+            if let Some(TooLong { line }) = io.get_ref().and_then(|x| x.downcast_ref::<TooLong>()) {
                 return LedgerError::FieldTooLong {
                     file: label.to_owned(),
                     line: *line,

@@ -516,8 +516,8 @@ impl<'c> Loader<'c> {
     }
 
     fn parse<'a>(&mut self, cells: &'a [Cell<'a>; N_FIELDS]) -> Result<GoodRow<'a>, CellError> {
-        let c = |f: Field| &cells[f as usize];
-        let text = |f: Field| -> Option<Cow<'a, str>> {
+        let c = move |f: Field| &cells[f as usize];
+        let text = move |f: Field| -> Option<Cow<'a, str>> {
             let cell = &cells[f as usize];
             if cell.is_empty() {
                 None

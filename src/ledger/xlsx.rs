@@ -54,7 +54,6 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
     let header_row = u64::from(loader.cfg.xlsx.header_row);
     let source = format!("{}:{sheet}", label.display());
     let mut idx: Option<[Option<usize>; N_FIELDS]> = None;
-    let mut num = String::new();
     for (i, cells) in range.rows().enumerate() {
         let row = u64::from(row0) + i as u64 + 1;
         if row < header_row {
@@ -72,7 +71,7 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
             }
             let header: Vec<String> = cells
                 .iter()
-                .map(|c| header_text(c, &mut num))
+                .map(header_text)
                 .collect();
             if header.iter().all(|h| h.trim().is_empty()) {
                 return Err(LedgerError::Empty {
@@ -102,15 +101,8 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
     Ok(())
 }
 
-fn header_text(c: &Data, num: &mut String) -> String {
-    match c {
-        Data::String(s) => s.clone(),
-        Data::Empty => String::new(),
-        other => {
-            num.clear();
-            super::Cell::text(&cell(other)).into_owned()
-        }
-    }
+fn header_text(c: &Data) -> String {
+    cell(c).text().into_owned()
 }
 
 /// A workbook cell as a [`Cell`].
