@@ -191,7 +191,7 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
     Ok(())
 }
 
-fn loader_limit<R>(rdr: &csv::Reader<Tracker<R>>) -> usize {
+fn loader_limit<R: Read>(rdr: &csv::Reader<Tracker<R>>) -> usize {
     rdr.get_ref().max_field
 }
 

@@ -30,7 +30,7 @@ fn amounts(df: &DataFrame, col: &str) -> Vec<Option<i128>> {
         .decimal()
         .unwrap()
         .physical()
-        .into_iter()
+        .iter()
         .collect()
 }
 
@@ -39,7 +39,7 @@ fn strs(df: &DataFrame, col: &str) -> Vec<Option<String>> {
         .unwrap()
         .str()
         .unwrap()
-        .into_iter()
+        .iter()
         .map(|s| s.map(str::to_owned))
         .collect()
 }
@@ -50,7 +50,7 @@ fn dates(df: &DataFrame) -> Vec<Option<NaiveDate>> {
         .date()
         .unwrap()
         .physical()
-        .into_iter()
+        .iter()
         .map(|d| {
             d.map(|d| {
                 NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(d.into())
@@ -64,7 +64,7 @@ fn ids(df: &DataFrame) -> Vec<Option<i64>> {
         .unwrap()
         .i64()
         .unwrap()
-        .into_iter()
+        .iter()
         .collect()
 }
 
