@@ -268,6 +268,7 @@ struct Win1252Reader<R> {
     raw_len: usize,
     raw_pos: usize,
     eof: bool,
+    finished: bool,
 }
 
 impl<R: Read> Win1252Reader<R> {
@@ -279,6 +280,7 @@ impl<R: Read> Win1252Reader<R> {
             raw_len: 0,
             raw_pos: 0,
             eof: false,
+            finished: false,
         }
     }
 }
@@ -295,6 +297,9 @@ impl<R: Read> Read for Win1252Reader<R> {
             return Ok(k);
         }
         loop {
+            if self.finished {
+                return Ok(0);
+            }
             if self.raw_pos == self.raw_len && !self.eof {
                 self.raw_len = read_up_to(&mut self.inner, &mut self.raw)?;
                 self.raw_pos = 0;
@@ -302,11 +307,12 @@ impl<R: Read> Read for Win1252Reader<R> {
             }
             let src = &self.raw[self.raw_pos..self.raw_len];
             let take = src.len().min(out.len() / 3);
-            let (_, read, written, _) =
-                self.decoder
-                    .decode_to_utf8(&src[..take], out, self.eof && take == src.len());
+            let last = self.eof && take == src.len();
+            let (res, read, written, _) = self.decoder.decode_to_utf8(&src[..take], out, last);
             self.raw_pos += read;
-            if written > 0 || (self.eof && self.raw_pos == self.raw_len) {
+            // A decoder told `last` must not be called again.
+            self.finished = last && res == encoding_rs::CoderResult::InputEmpty;
+            if written > 0 || self.finished {
                 return Ok(written);
             }
         }
