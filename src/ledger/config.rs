@@ -71,10 +71,16 @@ impl Default for LedgerConfig {
 
 /// The default date formats, most specific first.
 pub fn default_date_formats() -> Vec<String> {
-    ["%Y-%m-%d", "%Y-%m-%d %H:%M:%S", "%+", "%d.%m.%Y", "%d/%m/%Y"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect()
+    [
+        "%Y-%m-%d",
+        "%Y-%m-%d %H:%M:%S",
+        "%+",
+        "%d.%m.%Y",
+        "%d/%m/%Y",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
 }
 
 /// Ledger file format.

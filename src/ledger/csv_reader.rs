@@ -27,7 +27,8 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
     };
     let dialect = &loader.cfg.csv;
     let mut head = [0u8; 8];
-    let n = read_up_to(&mut File::open(path).map_err(unreadable)?, &mut head).map_err(unreadable)?;
+    let n =
+        read_up_to(&mut File::open(path).map_err(unreadable)?, &mut head).map_err(unreadable)?;
     let kind = sniff_kind(&head[..n]);
     if !kind.starts_with("text") {
         return Err(LedgerError::WrongKind {
@@ -121,7 +122,9 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
         }
         Err(e) => return Err(csv_err(&rdr, e)),
     }
-    let header_line = rdr.get_ref().line_at(rec.position().map_or(0, |p| p.byte()));
+    let header_line = rdr
+        .get_ref()
+        .line_at(rec.position().map_or(0, |p| p.byte()));
     let header: Vec<String> = rec
         .iter()
         .map(|f| String::from_utf8_lossy(f).into_owned())
@@ -137,7 +140,9 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
     loop {
         let res = rdr.read_byte_record(&mut next);
         let next_line = match &res {
-            Ok(true) => rdr.get_ref().line_at(next.position().map_or(0, |p| p.byte())),
+            Ok(true) => rdr
+                .get_ref()
+                .line_at(next.position().map_or(0, |p| p.byte())),
             _ => 0,
         };
         if have {
@@ -389,13 +394,11 @@ impl<R: Read> Tracker<R> {
             q.pop_front();
         }
         let mut line = 1 + *before;
-        let mut at = byte;
-        for &(off, b) in q.iter() {
+        for (at, &(off, b)) in (byte..).zip(q.iter()) {
             if off != at {
                 break;
             }
             line += u64::from(b == b'\n');
-            at += 1;
         }
         line
     }

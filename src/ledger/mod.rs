@@ -135,7 +135,7 @@ pub enum LedgerError {
     MissingColumn {
         /// The file.
         file: PathBuf,
-        /// Line (row) of the header.
+        /// Line (row) of the header; 0 for Parquet, which has no header line.
         line: u64,
         /// The config key (`amount`, `date` …).
         field: &'static str,
@@ -373,7 +373,11 @@ impl Builders {
             money(self.amount)?,
             self.currency.finish().into_column(),
             self.status.finish().into_column(),
-            self.booked_date.finish().into_date().into_series().into_column(),
+            self.booked_date
+                .finish()
+                .into_date()
+                .into_series()
+                .into_column(),
             money(self.fee)?,
             money(self.net)?,
             self.payout_ref.finish().into_column(),
@@ -536,7 +540,10 @@ impl<'c> Loader<'c> {
             } else {
                 Field::OrderId
             };
-            return Err((f, "is empty, and so is the other id column: the row cannot be matched"));
+            return Err((
+                f,
+                "is empty, and so is the other id column: the row cannot be matched",
+            ));
         }
         let amount = self
             .money(c(Field::Amount))
@@ -557,15 +564,13 @@ impl<'c> Loader<'c> {
             let raw = raw.trim();
             let hit = self.status_map.get(raw).copied().or_else(|| {
                 self.lower_buf.clear();
-                self.lower_buf.extend(raw.chars().flat_map(char::to_lowercase));
+                self.lower_buf
+                    .extend(raw.chars().flat_map(char::to_lowercase));
                 self.status_map.get(self.lower_buf.as_str()).copied()
             });
             match hit {
                 Some(s) => (s, None),
-                None => (
-                    "other",
-                    Some(Cow::Owned(raw.to_lowercase())),
-                ),
+                None => ("other", Some(Cow::Owned(raw.to_lowercase()))),
             }
         };
         Ok(GoodRow {

@@ -49,11 +49,7 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
     let mut cols: [Option<Series>; N_FIELDS] = Default::default();
     for (k, i) in idx.iter().enumerate() {
         if let Some(i) = i {
-            cols[k] = Some(
-                df.columns()[*i]
-                    .as_materialized_series()
-                    .rechunk(),
-            );
+            cols[k] = Some(df.columns()[*i].as_materialized_series().rechunk());
         }
     }
     let source = label.to_string_lossy().into_owned();

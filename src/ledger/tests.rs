@@ -196,9 +196,21 @@ fn tab_with_bom_and_space_thousands() {
 fn glob_reads_files_in_sorted_order() {
     let dir = TempDir::new().unwrap();
     let h = "order_id,amount,currency,date\n";
-    write(&dir, "exports/ledger-2.csv", format!("{h}B,2,USD,2024-01-02\n"));
-    write(&dir, "exports/ledger-1.csv", format!("{h}A,1,USD,2024-01-01\n"));
-    write(&dir, "exports/other.csv", format!("{h}X,9,USD,2024-01-01\n"));
+    write(
+        &dir,
+        "exports/ledger-2.csv",
+        format!("{h}B,2,USD,2024-01-02\n"),
+    );
+    write(
+        &dir,
+        "exports/ledger-1.csv",
+        format!("{h}A,1,USD,2024-01-01\n"),
+    );
+    write(
+        &dir,
+        "exports/other.csv",
+        format!("{h}X,9,USD,2024-01-01\n"),
+    );
     let l = load_ledger(&cfg("exports/ledger-*.csv"), dir.path()).unwrap();
     assert_eq!(l.counts.files, 2);
     assert_eq!(
@@ -223,9 +235,16 @@ fn xlsx_numbers_dates_and_text() {
     let ws = wb.add_worksheet();
     ws.set_name("Ledger").unwrap();
     ws.write_string(0, 0, "Report").unwrap();
-    for (c, h) in ["Transaction_ID", "order_id", "amount", "currency", "date", "fee"]
-        .iter()
-        .enumerate()
+    for (c, h) in [
+        "Transaction_ID",
+        "order_id",
+        "amount",
+        "currency",
+        "date",
+        "fee",
+    ]
+    .iter()
+    .enumerate()
     {
         ws.write_string(2, c as u16, *h).unwrap();
     }
@@ -315,7 +334,11 @@ fn parquet_typed_columns() {
 #[test]
 fn missing_column_is_named_with_the_header_found() {
     let dir = TempDir::new().unwrap();
-    write(&dir, "l.csv", "order_id,sum,currency,date\nA,1,USD,2024-01-01\n");
+    write(
+        &dir,
+        "l.csv",
+        "order_id,sum,currency,date\nA,1,USD,2024-01-01\n",
+    );
     let e = load_ledger(&cfg("l.csv"), dir.path()).unwrap_err();
     match &e {
         LedgerError::MissingColumn {
@@ -449,7 +472,14 @@ fn duplicated_header_is_an_error() {
     );
     let e = load_ledger(&cfg("l.csv"), dir.path()).unwrap_err();
     assert!(
-        matches!(&e, LedgerError::DuplicateColumn { first: 2, second: 4, .. }),
+        matches!(
+            &e,
+            LedgerError::DuplicateColumn {
+                first: 2,
+                second: 4,
+                ..
+            }
+        ),
         "{e}"
     );
 }
@@ -474,7 +504,10 @@ fn limits_are_errors() {
         "order_id,amount,currency,date\nA,1,USD,2024-01-01\n\nB-1234567890123,1,USD,2024-01-01\n",
     );
     let e = load_ledger(&c, dir.path()).unwrap_err();
-    assert!(matches!(e, LedgerError::FieldTooLong { line: 4, .. }), "{e}");
+    assert!(
+        matches!(e, LedgerError::FieldTooLong { line: 4, .. }),
+        "{e}"
+    );
 }
 
 #[test]
@@ -496,7 +529,17 @@ fn amount_text_rules() {
     assert_eq!(parse_amount("1.2300000", &dot), Ok(1_230_000));
     assert_eq!(parse_amount("1.234.567,891", &de), Ok(1_234_567_891_000));
     assert_eq!(parse_amount("1'234.5", &ch), Ok(1_234_500_000));
-    for bad in ["€12.50", "12.50 USD", "1,234.5", "", "-", "(-1)", "1.5.", "1e3", "1.0000001"] {
+    for bad in [
+        "€12.50",
+        "12.50 USD",
+        "1,234.5",
+        "",
+        "-",
+        "(-1)",
+        "1.5.",
+        "1e3",
+        "1.0000001",
+    ] {
         assert!(parse_amount(bad, &dot).is_err(), "{bad:?}");
     }
     for bad in ["12.50", "1.23,4", "1.2345,0", ".123,4", "1,2,3"] {
@@ -551,6 +594,9 @@ fn config_parses_from_toml_and_validates() {
     assert!(LedgerConfig::default().validate().is_err(), "no id column");
 }
 
+/// A change to the corpus test's config for one file.
+type Tweak = fn(&mut LedgerConfig);
+
 /// What each corpus file must do; the README next to the files says the same in prose.
 enum Expect {
     /// An error whose message contains all these fragments.
@@ -563,7 +609,7 @@ enum Expect {
 fn corpus_files_have_their_documented_outcome() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ledger");
     let readme = fs::read_to_string(dir.join("README.md")).unwrap();
-    let cases: &[(&str, Expect, fn(&mut LedgerConfig))] = &[
+    let cases: &[(&str, Expect, Tweak)] = &[
         ("empty.csv", Expect::Error(&["empty.csv", "empty"]), |_| {}),
         ("header_only.csv", Expect::Loaded(0, 0, 0), |_| {}),
         (
@@ -650,7 +696,11 @@ fn corpus_files_have_their_documented_outcome() {
                 }
                 (Expect::Loaded(r, ld, q), Ok(l)) => {
                     let n = &l.counts;
-                    assert_eq!((n.rows_read, n.rows_loaded, n.rows_quarantined), (*r, *ld, *q), "{file}");
+                    assert_eq!(
+                        (n.rows_read, n.rows_loaded, n.rows_quarantined),
+                        (*r, *ld, *q),
+                        "{file}"
+                    );
                 }
                 (Expect::Loaded(..), Err(e)) => panic!("{file}: {e}"),
             }
@@ -702,8 +752,18 @@ fn dialect() -> impl Strategy<Value = Dialect> {
     )
         .prop_map(|(delimiter, comma, t, crlf, bom)| {
             let decimal = if comma { ',' } else { '.' };
-            let thousands = [None, Some(' '), Some('\''), Some('\u{202f}'), Some('X')][t]
-                .map(|c| if c == 'X' { if comma { '.' } else { ',' } } else { c });
+            let thousands =
+                [None, Some(' '), Some('\''), Some('\u{202f}'), Some('X')][t].map(|c| {
+                    if c == 'X' {
+                        if comma {
+                            '.'
+                        } else {
+                            ','
+                        }
+                    } else {
+                        c
+                    }
+                });
             Dialect {
                 delimiter,
                 decimal,
@@ -799,7 +859,14 @@ fn big_ledger_loads() {
     let mut w = std::io::BufWriter::new(fs::File::create(&path).unwrap());
     writeln!(w, "transaction_id,order_id,amount,currency,date,note").unwrap();
     for i in 0..n {
-        writeln!(w, "{i},ORD-{i},{}.{:02},EUR,2024-01-{:02},", i % 10_000, i % 100, 1 + i % 28).unwrap();
+        writeln!(
+            w,
+            "{i},ORD-{i},{}.{:02},EUR,2024-01-{:02},",
+            i % 10_000,
+            i % 100,
+            1 + i % 28
+        )
+        .unwrap();
     }
     drop(w);
     let mut c = with_tx(cfg("big.csv"));

@@ -265,7 +265,9 @@ impl DateParser {
             }
             let r = match kind {
                 DateKind::Date => p.to_naive_date().ok(),
-                DateKind::NaiveDateTime => p.to_naive_datetime_with_offset(0).ok().map(|d| d.date()),
+                DateKind::NaiveDateTime => {
+                    p.to_naive_datetime_with_offset(0).ok().map(|d| d.date())
+                }
                 DateKind::Offset => p
                     .to_datetime()
                     .ok()

@@ -69,10 +69,7 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
                     ),
                 });
             }
-            let header: Vec<String> = cells
-                .iter()
-                .map(header_text)
-                .collect();
+            let header: Vec<String> = cells.iter().map(header_text).collect();
             if header.iter().all(|h| h.trim().is_empty()) {
                 return Err(LedgerError::Empty {
                     file: label.to_owned(),
@@ -115,9 +112,9 @@ fn cell(c: &Data) -> Cell<'_> {
         Data::Bool(b) => Cell::Bool(*b),
         Data::DateTime(dt) if dt.is_datetime() => {
             let (y, mo, d, h, mi, s, ms) = dt.to_ymd_hms_milli();
-            match NaiveDate::from_ymd_opt(i32::from(y), u32::from(mo), u32::from(d))
-                .and_then(|d| d.and_hms_milli_opt(u32::from(h), u32::from(mi), u32::from(s), u32::from(ms)))
-            {
+            match NaiveDate::from_ymd_opt(i32::from(y), u32::from(mo), u32::from(d)).and_then(|d| {
+                d.and_hms_milli_opt(u32::from(h), u32::from(mi), u32::from(s), u32::from(ms))
+            }) {
                 // A spreadsheet date-time is wall-clock time, like a naive text date-time.
                 Some(dt) => Cell::NaiveDateTime(dt),
                 None => Cell::Other(format!("date serial {}", dt.as_f64())),
