@@ -880,3 +880,51 @@ fn big_ledger_loads() {
         vec![Some(format!("big.csv:{}", n + 1))]
     );
 }
+
+#[test]
+fn encoding_and_delimiter_problems_are_named() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "l.csv",
+        b"order_id,amount,currency,date,note\nA,1,USD,2024-01-01,caf\xe9\n".as_slice(),
+    );
+    let mut c = cfg_note("l.csv");
+    c.csv.encoding = CsvEncoding::Utf8;
+    let e = load_ledger(&c, dir.path()).unwrap_err();
+    assert!(
+        matches!(&e, LedgerError::BadRow(b) if b.line == 2 && b.column == "note"),
+        "{e}"
+    );
+    c.csv.encoding = CsvEncoding::Auto;
+    let l = load_ledger(&c, dir.path()).unwrap();
+    assert_eq!(strs(&l.frame, "note")[0].as_deref(), Some("café"));
+
+    write(
+        &dir,
+        "t.csv",
+        "order_id,amount;currency,date;x\nA,1;USD,2024-01-01;\n",
+    );
+    let e = load_ledger(&cfg("t.csv"), dir.path()).unwrap_err();
+    assert!(matches!(e, LedgerError::AmbiguousDelimiter { .. }), "{e}");
+}
+
+#[test]
+fn absolute_path_and_unknown_extension() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "l.dat",
+        "order_id,amount,currency,date\nA,1,USD,2024-01-01\n",
+    );
+    let abs = dir.path().join("l.dat").display().to_string();
+    let e = load_ledger(&cfg(&abs), Path::new("/nonexistent")).unwrap_err();
+    assert!(
+        matches!(e, LedgerError::Config(ref m) if m.contains("ledger.format")),
+        "{e}"
+    );
+    let mut c = cfg(&abs);
+    c.format = LedgerFormat::Csv;
+    let l = load_ledger(&c, dir.path()).unwrap();
+    assert_eq!(strs(&l.frame, "source"), vec![Some("l.dat:2".into())]);
+}
