@@ -154,7 +154,12 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
                     file: label.to_owned(),
                     line,
                     column: "*".to_owned(),
-                    value: super::cut(&String::from_utf8_lossy(rec.as_slice())),
+                    value: super::cut(
+                        &rec.iter()
+                            .map(String::from_utf8_lossy)
+                            .collect::<Vec<_>>()
+                            .join(&(delimiter as char).to_string()),
+                    ),
                     problem: "is truncated: the file ends inside a quoted field".to_owned(),
                 })?;
             } else {

@@ -52,7 +52,7 @@ pub struct LedgerCounts {
     /// Rows set aside.
     pub rows_quarantined: u64,
     /// Status texts (lower-cased) that `status_map` did not map, with how many loaded rows
-    /// had each; those rows have status `other`.
+    /// had each; those rows have status `other`. An empty status cell counts as `""`.
     pub unmapped_statuses: BTreeMap<String, u64>,
 }
 
