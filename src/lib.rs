@@ -10,6 +10,7 @@ pub mod demo;
 pub mod fetch;
 pub mod frames;
 pub mod fsutil;
+pub mod ledger;
 pub mod money;
 pub mod reconcile;
 pub mod sandbox;

@@ -1,0 +1,518 @@
+//! Streaming CSV reader: BOM and encoding handling, delimiter sniffing, physical line numbers.
+//!
+//! The file is never held whole: bytes flow file → (Windows-1252 → UTF-8) → [`Tracker`] →
+//! `csv::Reader`, and each record goes straight into the frame's builders. The tracker sees
+//! every byte the csv crate reads, which gives three things the crate does not: correct
+//! physical line numbers after CRLF, a limit on field length enforced while reading (an
+//! unterminated quote cannot buffer the whole file), and whether the file ended inside a
+//! quoted field (the csv crate silently closes it).
+
+use super::{map_header, sniff_kind, Cell, LedgerError, Loader, N_FIELDS};
+use crate::ledger::config::{CsvEncoding, Delimiter};
+use crate::ledger::BadRow;
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, BufReader, Read};
+use std::path::Path;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+/// How much of the decoded start of a file is looked at to find the header line.
+const SNIFF_BYTES: usize = 64 * 1024;
+
+pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result<(), LedgerError> {
+    let unreadable = |source| LedgerError::Unreadable {
+        file: label.to_owned(),
+        source,
+    };
+    let dialect = &loader.cfg.csv;
+    let mut head = [0u8; 8];
+    let n =
+        read_up_to(&mut File::open(path).map_err(unreadable)?, &mut head).map_err(unreadable)?;
+    let kind = sniff_kind(&head[..n]);
+    if !kind.starts_with("text") {
+        return Err(LedgerError::WrongKind {
+            file: label.to_owned(),
+            expected: "CSV",
+            found: kind.to_owned(),
+        });
+    }
+    let has_bom = head[..n].starts_with(BOM);
+    let encoding = match dialect.encoding {
+        CsvEncoding::Auto if has_bom => CsvEncoding::Utf8,
+        CsvEncoding::Auto => {
+            if is_utf8(File::open(path).map_err(unreadable)?).map_err(unreadable)? {
+                CsvEncoding::Utf8
+            } else {
+                CsvEncoding::Windows1252
+            }
+        }
+        e => e,
+    };
+    tracing::debug!(file = %label.display(), ?encoding, has_bom, "ledger csv");
+    let mut file = BufReader::with_capacity(256 * 1024, File::open(path).map_err(unreadable)?);
+    if has_bom && encoding == CsvEncoding::Utf8 {
+        file.read_exact(&mut [0u8; 3]).map_err(unreadable)?;
+    }
+    let mut decoded: Box<dyn Read> = match encoding {
+        CsvEncoding::Windows1252 => Box::new(Win1252Reader::new(file)),
+        _ => Box::new(file),
+    };
+    let mut prefix = vec![0u8; SNIFF_BYTES];
+    let n = read_up_to(&mut decoded, &mut prefix).map_err(unreadable)?;
+    prefix.truncate(n);
+    if prefix.iter().all(u8::is_ascii_whitespace) {
+        return Err(LedgerError::Empty {
+            file: label.to_owned(),
+        });
+    }
+    let quote = dialect.quote as u8;
+    let delimiter = match dialect.delimiter {
+        Delimiter::Byte(b) => b,
+        Delimiter::Auto => sniff_delimiter(&prefix, quote).ok_or_else(|| {
+            let line = prefix.split(|&b| b == b'\n').next().unwrap_or_default();
+            LedgerError::AmbiguousDelimiter {
+                file: label.to_owned(),
+                header: String::from_utf8_lossy(line).trim_end().to_owned(),
+            }
+        })?,
+    };
+    let tracker = Tracker::new(
+        io::Cursor::new(prefix).chain(decoded),
+        delimiter,
+        quote,
+        loader.cfg.max_field_bytes,
+    );
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(false)
+        .delimiter(delimiter)
+        .quote(quote)
+        .buffer_capacity(64 * 1024)
+        .from_reader(tracker);
+
+    let csv_err = |rdr: &csv::Reader<Tracker<_>>, e: csv::Error| -> LedgerError {
+        if let csv::ErrorKind::Io(io) = e.kind() {
+            if let Some(TooLong { line }) = io.get_ref().and_then(|x| x.downcast_ref::<TooLong>()) {
+                return LedgerError::FieldTooLong {
+                    file: label.to_owned(),
+                    line: *line,
+                    limit: loader_limit(rdr),
+                };
+            }
+            return LedgerError::Unreadable {
+                file: label.to_owned(),
+                source: io::Error::new(io.kind(), io.to_string()),
+            };
+        }
+        LedgerError::Malformed {
+            file: label.to_owned(),
+            message: e.to_string(),
+        }
+    };
+
+    // Header.
+    let mut rec = csv::ByteRecord::new();
+    match rdr.read_byte_record(&mut rec) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(LedgerError::Empty {
+                file: label.to_owned(),
+            })
+        }
+        Err(e) => return Err(csv_err(&rdr, e)),
+    }
+    let header_line = rdr
+        .get_ref()
+        .line_at(rec.position().map_or(0, |p| p.byte()));
+    let header: Vec<String> = rec
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect();
+    let idx = map_header(&header, &loader.names, label, header_line)?;
+    let source = label.to_string_lossy().into_owned();
+
+    // Rows, one ahead: only after the next read do we know whether a record was the last
+    // one, and the last one may have been cut inside a quote.
+    let mut next = csv::ByteRecord::new();
+    let mut have = false;
+    let mut line = 0u64;
+    loop {
+        let res = rdr.read_byte_record(&mut next);
+        let next_line = match &res {
+            Ok(true) => rdr
+                .get_ref()
+                .line_at(next.position().map_or(0, |p| p.byte())),
+            _ => 0,
+        };
+        if have {
+            let last = matches!(res, Ok(false));
+            let truncated = last && rdr.get_ref().ended_in_quote();
+            loader.count_row(label, line)?;
+            if truncated {
+                loader.bad_row(BadRow {
+                    file: label.to_owned(),
+                    line,
+                    column: "*".to_owned(),
+                    value: super::cut(
+                        &rec.iter()
+                            .map(String::from_utf8_lossy)
+                            .collect::<Vec<_>>()
+                            .join(&(delimiter as char).to_string()),
+                    ),
+                    problem: "is truncated: the file ends inside a quoted field".to_owned(),
+                })?;
+            } else {
+                row(loader, label, &source, line, &rec, &idx)?;
+            }
+            have = false;
+        }
+        match res {
+            Ok(true) => {
+                std::mem::swap(&mut rec, &mut next);
+                line = next_line;
+                have = true;
+            }
+            Ok(false) => break,
+            Err(e) => {
+                if let csv::ErrorKind::UnequalLengths {
+                    pos,
+                    expected_len,
+                    len,
+                } = e.kind()
+                {
+                    let l = rdr.get_ref().line_at(pos.as_ref().map_or(0, |p| p.byte()));
+                    loader.count_row(label, l)?;
+                    loader.bad_row(BadRow {
+                        file: label.to_owned(),
+                        line: l,
+                        column: "*".to_owned(),
+                        value: String::new(),
+                        problem: format!(
+                            "has {len} fields where the header has {expected_len} (a stray delimiter or quote?)"
+                        ),
+                    })?;
+                } else {
+                    return Err(csv_err(&rdr, e));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn loader_limit<R: Read>(rdr: &csv::Reader<Tracker<R>>) -> usize {
+    rdr.get_ref().max_field
+}
+
+/// Hands one record's cells to the loader.
+fn row(
+    loader: &mut Loader<'_>,
+    label: &Path,
+    source: &str,
+    line: u64,
+    rec: &csv::ByteRecord,
+    idx: &[Option<usize>; N_FIELDS],
+) -> Result<(), LedgerError> {
+    let mut cells: [Cell<'_>; N_FIELDS] = Default::default();
+    for (k, i) in idx.iter().enumerate() {
+        if let Some(i) = i {
+            let raw = rec.get(*i).unwrap_or_default();
+            match std::str::from_utf8(raw) {
+                Ok(t) => cells[k] = Cell::Text(t),
+                Err(_) => {
+                    return loader.bad_row(BadRow {
+                        file: label.to_owned(),
+                        line,
+                        column: loader.names[k].unwrap_or("*").to_owned(),
+                        value: super::cut(&String::from_utf8_lossy(raw)),
+                        problem: "is not valid UTF-8 (set csv.encoding)".to_owned(),
+                    })
+                }
+            }
+        }
+    }
+    loader.row(label, source, line, &cells)
+}
+
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Whether a whole stream is valid UTF-8, read in chunks (a character may straddle two).
+fn is_utf8(mut r: impl Read) -> io::Result<bool> {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut carry = 0;
+    loop {
+        let n = read_up_to(&mut r, &mut buf[carry..])?;
+        let len = carry + n;
+        match std::str::from_utf8(&buf[..len]) {
+            Ok(_) => carry = 0,
+            Err(e) if e.error_len().is_none() && n > 0 => {
+                let ok = e.valid_up_to();
+                buf.copy_within(ok..len, 0);
+                carry = len - ok;
+            }
+            Err(_) => return Ok(false),
+        }
+        if n == 0 {
+            return Ok(carry == 0);
+        }
+    }
+}
+
+/// Decodes Windows-1252 to UTF-8 on the fly.
+struct Win1252Reader<R> {
+    inner: R,
+    decoder: encoding_rs::Decoder,
+    raw: Vec<u8>,
+    raw_len: usize,
+    raw_pos: usize,
+    eof: bool,
+    finished: bool,
+}
+
+impl<R: Read> Win1252Reader<R> {
+    fn new(inner: R) -> Self {
+        Win1252Reader {
+            inner,
+            decoder: encoding_rs::WINDOWS_1252.new_decoder_without_bom_handling(),
+            raw: vec![0u8; 64 * 1024],
+            raw_len: 0,
+            raw_pos: 0,
+            eof: false,
+            finished: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Win1252Reader<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        // Every Windows-1252 byte becomes at most 3 UTF-8 bytes.
+        if out.len() < 3 {
+            let mut tmp = [0u8; 3];
+            let n = self.read(&mut tmp)?;
+            // Callers here always pass large buffers; this is for completeness.
+            let k = n.min(out.len());
+            out[..k].copy_from_slice(&tmp[..k]);
+            return Ok(k);
+        }
+        loop {
+            if self.finished {
+                return Ok(0);
+            }
+            if self.raw_pos == self.raw_len && !self.eof {
+                self.raw_len = read_up_to(&mut self.inner, &mut self.raw)?;
+                self.raw_pos = 0;
+                self.eof = self.raw_len < self.raw.len();
+            }
+            let src = &self.raw[self.raw_pos..self.raw_len];
+            let take = src.len().min(out.len() / 3);
+            let last = self.eof && take == src.len();
+            let (res, read, written, _) = self.decoder.decode_to_utf8(&src[..take], out, last);
+            self.raw_pos += read;
+            // A decoder told `last` must not be called again.
+            self.finished = last && res == encoding_rs::CoderResult::InputEmpty;
+            if written > 0 || self.finished {
+                return Ok(written);
+            }
+        }
+    }
+}
+
+/// "Field longer than `max_field_bytes`", raised from inside the reader.
+#[derive(Debug)]
+struct TooLong {
+    line: u64,
+}
+
+impl std::fmt::Display for TooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "field starting on line {} is too long", self.line)
+    }
+}
+
+impl std::error::Error for TooLong {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Q {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: closing, or the first of a doubled quote.
+    QuoteInQuoted,
+}
+
+/// Watches the bytes going into the csv reader (see the module doc).
+struct Tracker<R> {
+    inner: R,
+    delimiter: u8,
+    quote: u8,
+    max_field: usize,
+    /// Offset of the next byte to come.
+    offset: u64,
+    /// `\n` bytes seen so far.
+    newlines: u64,
+    state: Q,
+    field_len: usize,
+    field_start_line: u64,
+    /// Offsets of `\r`/`\n` bytes not yet behind a queried position, and `\n`s before them.
+    ends: RefCell<(VecDeque<(u64, u8)>, u64)>,
+}
+
+impl<R: Read> Tracker<R> {
+    fn new(inner: R, delimiter: u8, quote: u8, max_field: usize) -> Self {
+        Tracker {
+            inner,
+            delimiter,
+            quote,
+            max_field,
+            offset: 0,
+            newlines: 0,
+            state: Q::FieldStart,
+            field_len: 0,
+            field_start_line: 1,
+            ends: RefCell::new((VecDeque::new(), 0)),
+        }
+    }
+
+    /// 1-based line of a record starting at `byte`. The csv crate's position may point at
+    /// the line end of the previous record (after CRLF), so line-end bytes there are skipped.
+    /// Positions must be asked in increasing order.
+    fn line_at(&self, byte: u64) -> u64 {
+        let mut ends = self.ends.borrow_mut();
+        let (q, before) = &mut *ends;
+        while let Some(&(off, b)) = q.front() {
+            if off >= byte {
+                break;
+            }
+            *before += u64::from(b == b'\n');
+            q.pop_front();
+        }
+        let mut line = 1 + *before;
+        for (at, &(off, b)) in (byte..).zip(q.iter()) {
+            if off != at {
+                break;
+            }
+            line += u64::from(b == b'\n');
+        }
+        line
+    }
+
+    /// Whether the input ended inside a quoted field.
+    fn ended_in_quote(&self) -> bool {
+        self.state == Q::Quoted
+    }
+
+    fn scan(&mut self, buf: &[u8]) -> io::Result<()> {
+        let mut ends = self.ends.borrow_mut();
+        for &b in buf {
+            if b == b'\n' || b == b'\r' {
+                ends.0.push_back((self.offset, b));
+            }
+            let field_start = self.state == Q::FieldStart;
+            self.state = match (self.state, b) {
+                (Q::FieldStart, _) if b == self.quote => Q::Quoted,
+                (Q::FieldStart | Q::Unquoted | Q::QuoteInQuoted, _)
+                    if b == self.delimiter || b == b'\n' || b == b'\r' =>
+                {
+                    Q::FieldStart
+                }
+                (Q::FieldStart | Q::Unquoted, _) => Q::Unquoted,
+                (Q::Quoted, _) if b == self.quote => Q::QuoteInQuoted,
+                (Q::Quoted, _) => Q::Quoted,
+                (Q::QuoteInQuoted, _) if b == self.quote => Q::Quoted,
+                (Q::QuoteInQuoted, _) => Q::Unquoted,
+            };
+            if field_start {
+                self.field_len = 0;
+                self.field_start_line = 1 + self.newlines;
+            }
+            if b == b'\n' {
+                self.newlines += 1;
+            }
+            if self.state != Q::FieldStart {
+                self.field_len += 1;
+                if self.field_len > self.max_field {
+                    return Err(io::Error::other(TooLong {
+                        line: self.field_start_line,
+                    }));
+                }
+            }
+            self.offset += 1;
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for Tracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.scan(&buf[..n])?;
+        Ok(n)
+    }
+}
+
+/// The delimiter of a file from its header line: the most frequent of `,` `;` tab outside
+/// quotes; a header with none of them is one column (`,`). A tie is ambiguous (None).
+fn sniff_delimiter(text: &[u8], quote: u8) -> Option<u8> {
+    let mut counts = [0usize; 3];
+    let mut in_quote = false;
+    for &b in text {
+        match b {
+            _ if b == quote => in_quote = !in_quote,
+            b'\n' | b'\r' if !in_quote => break,
+            b',' if !in_quote => counts[0] += 1,
+            b';' if !in_quote => counts[1] += 1,
+            b'\t' if !in_quote => counts[2] += 1,
+            _ => {}
+        }
+    }
+    let max = *counts.iter().max().unwrap_or(&0);
+    if max == 0 {
+        return Some(b',');
+    }
+    if counts.iter().filter(|&&c| c == max).count() > 1 {
+        return None;
+    }
+    let i = counts.iter().position(|&c| c == max).unwrap_or(0);
+    Some([b',', b';', b'\t'][i])
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    #[test]
+    fn sniffs_delimiters_outside_quotes() {
+        assert_eq!(sniff_delimiter(b"a;b;\"c,d,e\"\n1,2,3", b'"'), Some(b';'));
+        assert_eq!(sniff_delimiter(b"a\tb\tc\r\n", b'"'), Some(b'\t'));
+        assert_eq!(sniff_delimiter(b"amount\n", b'"'), Some(b','));
+        assert_eq!(sniff_delimiter(b"a,b;c\n", b'"'), None);
+    }
+
+    #[test]
+    fn utf8_check_handles_split_characters() {
+        let mut text = "é".repeat(200_000).into_bytes();
+        assert!(is_utf8(&text[..]).unwrap());
+        text.push(0xE9);
+        assert!(!is_utf8(&text[..]).unwrap());
+    }
+
+    #[test]
+    fn win1252_decodes_in_small_reads() {
+        let mut r = Win1252Reader::new(&b"caf\xe9 \x80"[..]);
+        let mut out = String::new();
+        r.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "café €");
+    }
+}

@@ -1,0 +1,837 @@
+//! Imports the merchant's ledger export (CSV, XLSX or Parquet) into one DataFrame of
+//! [`frames::ledger_schema`].
+//!
+//! Ledgers come out of accounting tools and spreadsheets in every dialect, so everything that
+//! varies is configured ([`LedgerConfig`]) rather than guessed, and every row that cannot be
+//! read is named by file, line, column and value: the reconciliation is only as good as the
+//! rows it was given, so a silently skipped row would become a false "missing in ledger".
+
+pub mod config;
+mod csv_reader;
+mod parquet;
+mod value;
+mod xlsx;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{
+    CsvDialect, CsvEncoding, Delimiter, LedgerColumns, LedgerConfig, LedgerFormat, OnBadRow,
+    Thousands, XlsxOptions,
+};
+
+use crate::frames::{self, LEDGER_STATUSES, MONEY_SCALE, PRECISION};
+use chrono::{NaiveDate, NaiveDateTime};
+use polars::prelude::*;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::{self, Write as _};
+use std::path::{Path, PathBuf};
+use value::{AmountFormat, DateParser};
+
+/// The loaded ledger.
+#[derive(Debug)]
+pub struct LedgerLoad {
+    /// One row per accepted ledger line; exactly [`frames::ledger_schema`].
+    pub frame: DataFrame,
+    /// Rows set aside (`on_bad_row = "quarantine"`), in file order.
+    pub quarantined: Vec<BadRow>,
+    /// What was read; `rows_read == rows_loaded + rows_quarantined`.
+    pub counts: LedgerCounts,
+}
+
+/// Counts of a load, for the run report.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LedgerCounts {
+    /// Files read.
+    pub files: usize,
+    /// Data rows read (header and blank lines excluded).
+    pub rows_read: u64,
+    /// Rows in the frame.
+    pub rows_loaded: u64,
+    /// Rows set aside.
+    pub rows_quarantined: u64,
+    /// Status texts (lower-cased) that `status_map` did not map, with how many loaded rows
+    /// had each; those rows have status `other`. An empty status cell counts as `""`.
+    pub unmapped_statuses: BTreeMap<String, u64>,
+}
+
+/// A row that could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadRow {
+    /// The file, as named relative to the config's folder.
+    pub file: PathBuf,
+    /// 1-based physical line (CSV: where the record starts) or row (XLSX, Parquet).
+    pub line: u64,
+    /// The ledger's column name (`*` when the row as a whole is wrong).
+    pub column: String,
+    /// The cell's text (cut at 200 characters).
+    pub value: String,
+    /// What is wrong, as the end of a sentence ("is not a number").
+    pub problem: String,
+}
+
+impl fmt::Display for BadRow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: column {:?}: value {:?} {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.value,
+            self.problem
+        )
+    }
+}
+
+/// Why a ledger could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The `[ledger]` settings are inconsistent.
+    #[error("ledger config: {0}")]
+    Config(String),
+    /// The path or glob matched no file.
+    #[error("ledger: no file matches {pattern:?}")]
+    NoMatch {
+        /// The pattern, joined to the config's folder.
+        pattern: String,
+    },
+    /// The glob itself is malformed.
+    #[error("ledger: bad glob {pattern:?}: {message}")]
+    BadPattern {
+        /// The pattern.
+        pattern: String,
+        /// Why.
+        message: String,
+    },
+    /// A file could not be read.
+    #[error("ledger: cannot read {}: {source}", file.display())]
+    Unreadable {
+        /// The file.
+        file: PathBuf,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file has no header (zero bytes, only blank lines, or an empty sheet).
+    #[error("ledger: {} is empty (not even a header line)", file.display())]
+    Empty {
+        /// The file.
+        file: PathBuf,
+    },
+    /// A file is not what its format says (an `.xlsx` that is CSV text …).
+    #[error("ledger: {} is read as {expected} but looks like {found}", file.display())]
+    WrongKind {
+        /// The file.
+        file: PathBuf,
+        /// The format it was read as.
+        expected: &'static str,
+        /// What its first bytes look like.
+        found: String,
+    },
+    /// A configured column is not in the header.
+    #[error("ledger: {}:{line}: no column {name:?} (columns.{field}); the header has {found:?}", file.display())]
+    MissingColumn {
+        /// The file.
+        file: PathBuf,
+        /// Line (row) of the header; 0 for Parquet, which has no header line.
+        line: u64,
+        /// The config key (`amount`, `date` …).
+        field: &'static str,
+        /// The configured header name.
+        name: String,
+        /// The header as found.
+        found: Vec<String>,
+    },
+    /// Two header cells have the same (trimmed, case-insensitive) name.
+    #[error("ledger: {}:{line}: column {name:?} appears more than once in the header (columns {first} and {second})", file.display())]
+    DuplicateColumn {
+        /// The file.
+        file: PathBuf,
+        /// Line (row) of the header.
+        line: u64,
+        /// The repeated name.
+        name: String,
+        /// 1-based position of the first.
+        first: usize,
+        /// 1-based position of the second.
+        second: usize,
+    },
+    /// The header line cannot tell which delimiter the file uses.
+    #[error("ledger: {}:1: cannot tell the delimiter from the header {header:?}; set csv.delimiter", file.display())]
+    AmbiguousDelimiter {
+        /// The file.
+        file: PathBuf,
+        /// The header line.
+        header: String,
+    },
+    /// A row could not be read and `on_bad_row = "fail"`.
+    #[error("ledger: {0}")]
+    BadRow(Box<BadRow>),
+    /// A field is longer than `max_field_bytes`.
+    #[error("ledger: {}:{line}: a field is longer than max_field_bytes ({limit} bytes); an unterminated quote?", file.display())]
+    FieldTooLong {
+        /// The file.
+        file: PathBuf,
+        /// Line where the field starts.
+        line: u64,
+        /// The limit.
+        limit: usize,
+    },
+    /// More rows than `max_rows`.
+    #[error("ledger: {}:{line}: more than max_rows ({limit}) rows", file.display())]
+    TooManyRows {
+        /// The file.
+        file: PathBuf,
+        /// Line of the first row over the limit.
+        line: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// A workbook or Parquet file is damaged or unsupported.
+    #[error("ledger: {}: {message}", file.display())]
+    Malformed {
+        /// The file.
+        file: PathBuf,
+        /// The reader's message.
+        message: String,
+    },
+    /// Building the frame failed (a bug if it happens).
+    #[error("ledger: building the frame: {0}")]
+    Frame(#[from] PolarsError),
+}
+
+/// The ledger fields, in the order of the frame's data columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Field {
+    TransactionId = 0,
+    OrderId,
+    Amount,
+    Currency,
+    Status,
+    Date,
+    Fee,
+    Net,
+    PayoutRef,
+    Note,
+}
+
+pub(crate) const N_FIELDS: usize = 10;
+
+impl Field {
+    pub(crate) const ALL: [Field; N_FIELDS] = [
+        Field::TransactionId,
+        Field::OrderId,
+        Field::Amount,
+        Field::Currency,
+        Field::Status,
+        Field::Date,
+        Field::Fee,
+        Field::Net,
+        Field::PayoutRef,
+        Field::Note,
+    ];
+
+    /// The config key under `[ledger.columns]`.
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Field::TransactionId => "transaction_id",
+            Field::OrderId => "order_id",
+            Field::Amount => "amount",
+            Field::Currency => "currency",
+            Field::Status => "status",
+            Field::Date => "date",
+            Field::Fee => "fee",
+            Field::Net => "net",
+            Field::PayoutRef => "payout_ref",
+            Field::Note => "note",
+        }
+    }
+}
+
+/// The configured header name of each field (None: not read).
+pub(crate) fn configured_names(c: &LedgerColumns) -> [Option<&str>; N_FIELDS] {
+    [
+        c.transaction_id.as_deref(),
+        c.order_id.as_deref(),
+        Some(c.amount.as_str()),
+        Some(c.currency.as_str()),
+        c.status.as_deref(),
+        Some(c.date.as_str()),
+        c.fee.as_deref(),
+        c.net.as_deref(),
+        c.payout_ref.as_deref(),
+        c.note.as_deref(),
+    ]
+}
+
+/// One cell as a reader found it; text is borrowed from the reader's buffers.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Cell<'a> {
+    #[default]
+    Empty,
+    Text(&'a str),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    /// Mantissa and scale.
+    Decimal(i128, usize),
+    Date(NaiveDate),
+    /// A wall-clock date-time, taken as already in the configured zone.
+    NaiveDateTime(NaiveDateTime),
+    /// An instant, in UTC.
+    UtcDateTime(NaiveDateTime),
+    /// Something no field accepts (an Excel error cell, a list …), described.
+    Other(String),
+}
+
+impl Cell<'_> {
+    fn is_empty(&self) -> bool {
+        match self {
+            Cell::Empty => true,
+            Cell::Text(t) => t.trim().is_empty(),
+            _ => false,
+        }
+    }
+
+    /// The cell as text, for text fields and for error messages.
+    fn text(&self) -> Cow<'_, str> {
+        match self {
+            Cell::Empty => Cow::Borrowed(""),
+            Cell::Text(t) => Cow::Borrowed(t),
+            Cell::Int(i) => Cow::Owned(i.to_string()),
+            Cell::Float(f) => Cow::Owned(f.to_string()),
+            Cell::Bool(b) => Cow::Owned(b.to_string()),
+            Cell::Decimal(v, s) => Cow::Owned(
+                rust_decimal::Decimal::try_from_i128_with_scale(*v, *s as u32)
+                    .map_or_else(|_| format!("{v}e-{s}"), |d| d.to_string()),
+            ),
+            Cell::Date(d) => Cow::Owned(d.to_string()),
+            Cell::NaiveDateTime(d) => Cow::Owned(d.to_string()),
+            Cell::UtcDateTime(d) => Cow::Owned(format!("{d}Z")),
+            Cell::Other(s) => Cow::Borrowed(s),
+        }
+    }
+}
+
+/// Cuts a value for an error message or the quarantine list.
+fn cut(s: &str) -> String {
+    const MAX: usize = 200;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_owned(),
+    }
+}
+
+/// A field-level failure: which field and what is wrong.
+type CellError = (Field, &'static str);
+
+/// The frame's columns, filled row by row so no reader keeps more than one row of text.
+struct Builders {
+    source: StringChunkedBuilder,
+    transaction_id: PrimitiveChunkedBuilder<Int64Type>,
+    order_id: StringChunkedBuilder,
+    amount: PrimitiveChunkedBuilder<Int128Type>,
+    currency: StringChunkedBuilder,
+    status: StringChunkedBuilder,
+    booked_date: PrimitiveChunkedBuilder<Int32Type>,
+    fee: PrimitiveChunkedBuilder<Int128Type>,
+    net: PrimitiveChunkedBuilder<Int128Type>,
+    payout_ref: StringChunkedBuilder,
+    note: StringChunkedBuilder,
+}
+
+impl Builders {
+    fn new(cap: usize) -> Self {
+        Builders {
+            source: StringChunkedBuilder::new("source".into(), cap),
+            transaction_id: PrimitiveChunkedBuilder::new("transaction_id".into(), cap),
+            order_id: StringChunkedBuilder::new("order_id".into(), cap),
+            amount: PrimitiveChunkedBuilder::new("amount".into(), cap),
+            currency: StringChunkedBuilder::new("currency".into(), cap),
+            status: StringChunkedBuilder::new("status".into(), cap),
+            booked_date: PrimitiveChunkedBuilder::new("booked_date".into(), cap),
+            fee: PrimitiveChunkedBuilder::new("fee".into(), cap),
+            net: PrimitiveChunkedBuilder::new("net".into(), cap),
+            payout_ref: StringChunkedBuilder::new("payout_ref".into(), cap),
+            note: StringChunkedBuilder::new("note".into(), cap),
+        }
+    }
+
+    fn finish(self) -> PolarsResult<DataFrame> {
+        let money = |b: PrimitiveChunkedBuilder<Int128Type>| -> PolarsResult<Column> {
+            Ok(b.finish()
+                .into_decimal(PRECISION, MONEY_SCALE)?
+                .into_series()
+                .into_column())
+        };
+        let cols = vec![
+            self.source.finish().into_column(),
+            self.transaction_id.finish().into_column(),
+            self.order_id.finish().into_column(),
+            money(self.amount)?,
+            self.currency.finish().into_column(),
+            self.status.finish().into_column(),
+            self.booked_date
+                .finish()
+                .into_date()
+                .into_series()
+                .into_column(),
+            money(self.fee)?,
+            money(self.net)?,
+            self.payout_ref.finish().into_column(),
+            self.note.finish().into_column(),
+        ];
+        DataFrame::new_infer_height(cols)
+    }
+}
+
+/// A row that passed every check, ready to append.
+struct GoodRow<'a> {
+    transaction_id: Option<i64>,
+    order_id: Option<Cow<'a, str>>,
+    amount: i128,
+    currency: [u8; 3],
+    status: &'static str,
+    /// Lower-cased status text that `status_map` did not know.
+    unmapped: Option<Cow<'a, str>>,
+    date: i32,
+    fee: Option<i128>,
+    net: Option<i128>,
+    payout_ref: Option<Cow<'a, str>>,
+    note: Option<Cow<'a, str>>,
+}
+
+/// Turns cells into typed values, and keeps the frame being built and the counts.
+///
+/// Shared by the three readers so a cell means the same in a CSV, a workbook and Parquet.
+pub(crate) struct Loader<'c> {
+    cfg: &'c LedgerConfig,
+    names: [Option<&'c str>; N_FIELDS],
+    amount_fmt: AmountFormat,
+    dates: DateParser,
+    /// Lower-cased ledger status → normalised status.
+    status_map: HashMap<String, &'static str>,
+    builders: Builders,
+    counts: LedgerCounts,
+    quarantined: Vec<BadRow>,
+    /// Reused for `source` and number formatting, so a row allocates nothing.
+    source_buf: String,
+    num_buf: String,
+    lower_buf: String,
+}
+
+impl<'c> Loader<'c> {
+    fn new(cfg: &'c LedgerConfig) -> Result<Self, LedgerError> {
+        cfg.validate().map_err(LedgerError::Config)?;
+        let tz: chrono_tz::Tz = cfg
+            .timezone
+            .parse()
+            .map_err(|_| LedgerError::Config(format!("timezone {:?}", cfg.timezone)))?;
+        let dates = DateParser::new(&cfg.date_formats, tz).map_err(LedgerError::Config)?;
+        let mut status_map: HashMap<String, &'static str> = LEDGER_STATUSES
+            .iter()
+            .map(|s| ((*s).to_owned(), *s))
+            .collect();
+        for (k, v) in &cfg.status_map {
+            let norm = LEDGER_STATUSES
+                .iter()
+                .find(|s| **s == v.as_str())
+                .copied()
+                .unwrap_or("other");
+            status_map.insert(k.trim().to_lowercase(), norm);
+        }
+        let mut thousands = Vec::new();
+        if let Thousands::Char(c) = cfg.csv.thousands_separator {
+            let mut b = [0u8; 4];
+            thousands.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+        }
+        Ok(Loader {
+            cfg,
+            names: configured_names(&cfg.columns),
+            amount_fmt: AmountFormat {
+                decimal: cfg.csv.decimal_separator as u8,
+                thousands,
+            },
+            dates,
+            status_map,
+            builders: Builders::new(0),
+            counts: LedgerCounts::default(),
+            quarantined: Vec::new(),
+            source_buf: String::new(),
+            num_buf: String::new(),
+            lower_buf: String::new(),
+        })
+    }
+
+    /// Counts one more row read; over `max_rows` is an error.
+    fn count_row(&mut self, file: &Path, line: u64) -> Result<(), LedgerError> {
+        self.counts.rows_read += 1;
+        if self.counts.rows_read > self.cfg.max_rows {
+            return Err(LedgerError::TooManyRows {
+                file: file.to_owned(),
+                line,
+                limit: self.cfg.max_rows,
+            });
+        }
+        Ok(())
+    }
+
+    /// Records a bad row: an error in `fail` mode, set aside in `quarantine` mode.
+    fn bad_row(&mut self, row: BadRow) -> Result<(), LedgerError> {
+        match self.cfg.on_bad_row {
+            OnBadRow::Fail => Err(LedgerError::BadRow(Box::new(row))),
+            OnBadRow::Quarantine => {
+                tracing::debug!(%row, "ledger row quarantined");
+                self.counts.rows_quarantined += 1;
+                self.quarantined.push(row);
+                Ok(())
+            }
+        }
+    }
+
+    /// Reads one row (already counted with [`Self::count_row`]). `source` is the prefix of
+    /// the `source` column (`file` or `file:sheet`); `line` its line or row.
+    fn row(
+        &mut self,
+        file: &Path,
+        source: &str,
+        line: u64,
+        cells: &[Cell<'_>; N_FIELDS],
+    ) -> Result<(), LedgerError> {
+        match self.parse(cells) {
+            Ok(r) => {
+                self.append(source, line, r);
+                Ok(())
+            }
+            Err((field, problem)) => {
+                let column = self.names[field as usize].unwrap_or("*").to_owned();
+                let value = cut(&cells[field as usize].text());
+                self.bad_row(BadRow {
+                    file: file.to_owned(),
+                    line,
+                    column,
+                    value,
+                    problem: problem.to_owned(),
+                })
+            }
+        }
+    }
+
+    fn parse<'a>(&mut self, cells: &'a [Cell<'a>; N_FIELDS]) -> Result<GoodRow<'a>, CellError> {
+        let c = move |f: Field| &cells[f as usize];
+        let text = move |f: Field| -> Option<Cow<'a, str>> {
+            let cell = &cells[f as usize];
+            if cell.is_empty() {
+                None
+            } else {
+                Some(match cell {
+                    Cell::Text(t) => Cow::Borrowed(t.trim()),
+                    other => Cow::Owned(other.text().into_owned()),
+                })
+            }
+        };
+        let transaction_id = self.id(c(Field::TransactionId))?;
+        let order_id = text(Field::OrderId);
+        if transaction_id.is_none() && order_id.is_none() {
+            let f = if self.names[Field::TransactionId as usize].is_some() {
+                Field::TransactionId
+            } else {
+                Field::OrderId
+            };
+            return Err((
+                f,
+                "is empty, and so is the other id column: the row cannot be matched",
+            ));
+        }
+        let amount = self
+            .money(c(Field::Amount))
+            .map_err(|p| (Field::Amount, p))?
+            .ok_or((Field::Amount, "is empty"))?;
+        let currency = match c(Field::Currency) {
+            Cell::Text(t) => value::currency(t),
+            _ => Err("is not a 3-letter ISO 4217 code"),
+        }
+        .map_err(|p| (Field::Currency, p))?;
+        let date = self.date(c(Field::Date)).map_err(|p| (Field::Date, p))?;
+        let fee = self.money(c(Field::Fee)).map_err(|p| (Field::Fee, p))?;
+        let net = self.money(c(Field::Net)).map_err(|p| (Field::Net, p))?;
+        let (status, unmapped) = if self.names[Field::Status as usize].is_none() {
+            (if amount < 0 { "refunded" } else { "paid" }, None)
+        } else {
+            let raw = c(Field::Status).text();
+            let raw = raw.trim();
+            let hit = self.status_map.get(raw).copied().or_else(|| {
+                self.lower_buf.clear();
+                self.lower_buf
+                    .extend(raw.chars().flat_map(char::to_lowercase));
+                self.status_map.get(self.lower_buf.as_str()).copied()
+            });
+            match hit {
+                Some(s) => (s, None),
+                None => ("other", Some(Cow::Owned(raw.to_lowercase()))),
+            }
+        };
+        Ok(GoodRow {
+            transaction_id,
+            order_id,
+            amount,
+            currency,
+            status,
+            unmapped,
+            date,
+            fee,
+            net,
+            payout_ref: text(Field::PayoutRef),
+            note: text(Field::Note),
+        })
+    }
+
+    fn id(&self, cell: &Cell<'_>) -> Result<Option<i64>, CellError> {
+        let f = Field::TransactionId;
+        if cell.is_empty() {
+            return Ok(None);
+        }
+        match cell {
+            Cell::Text(t) => value::parse_id(t).map(Some).map_err(|p| (f, p)),
+            Cell::Int(i) => Ok(Some(*i)),
+            // Integers up to 2^53 are exact in a double.
+            Cell::Float(x) if x.fract() == 0.0 && x.abs() < 9_007_199_254_740_992.0 => {
+                Ok(Some(*x as i64))
+            }
+            Cell::Decimal(v, s) => value::rescale(*v, *s)
+                .ok()
+                .filter(|m| m % 1_000_000 == 0)
+                .and_then(|m| i64::try_from(m / 1_000_000).ok())
+                .map(Some)
+                .ok_or((f, "is not an integer transaction id")),
+            _ => Err((f, "is not an integer transaction id")),
+        }
+    }
+
+    fn money(&mut self, cell: &Cell<'_>) -> Result<Option<i128>, &'static str> {
+        if cell.is_empty() {
+            return Ok(None);
+        }
+        let v = match cell {
+            Cell::Text(t) => value::parse_amount(t, &self.amount_fmt)?,
+            Cell::Int(i) => i128::from(*i) * 1_000_000,
+            Cell::Float(x) => value::amount_from_f64(*x, &mut self.num_buf)?,
+            Cell::Decimal(v, s) => value::rescale(*v, *s)?,
+            _ => return Err("is not a number"),
+        };
+        if !value::fits(v) {
+            return Err("is too large for Decimal(38, 6)");
+        }
+        Ok(Some(v))
+    }
+
+    fn date(&self, cell: &Cell<'_>) -> Result<i32, &'static str> {
+        let d = match cell {
+            Cell::Empty => return Err("is empty"),
+            Cell::Text(t) => self.dates.parse(t)?,
+            Cell::Date(d) => *d,
+            Cell::NaiveDateTime(d) => d.date(),
+            Cell::UtcDateTime(d) => self.dates.date_of_utc(*d),
+            Cell::Int(_) | Cell::Float(_) | Cell::Decimal(..) => {
+                return Err("is a number where a date is expected (format the column as dates)")
+            }
+            _ => return Err("is not a date"),
+        };
+        Ok(value::epoch_days(d))
+    }
+
+    fn append(&mut self, source: &str, line: u64, r: GoodRow<'_>) {
+        let b = &mut self.builders;
+        self.source_buf.clear();
+        let _ = write!(self.source_buf, "{source}:{line}");
+        b.source.append_value(&self.source_buf);
+        b.transaction_id.append_option(r.transaction_id);
+        b.order_id.append_option(r.order_id.as_deref());
+        b.amount.append_value(r.amount);
+        // Checked ASCII letters in value::currency.
+        b.currency
+            .append_value(std::str::from_utf8(&r.currency).unwrap_or("XXX"));
+        b.status.append_value(r.status);
+        b.booked_date.append_value(r.date);
+        b.fee.append_option(r.fee);
+        b.net.append_option(r.net);
+        b.payout_ref.append_option(r.payout_ref.as_deref());
+        b.note.append_option(r.note.as_deref());
+        if let Some(u) = r.unmapped {
+            match self.counts.unmapped_statuses.get_mut(u.as_ref()) {
+                Some(n) => *n += 1,
+                None => {
+                    self.counts.unmapped_statuses.insert(u.into_owned(), 1);
+                }
+            }
+        }
+        self.counts.rows_loaded += 1;
+    }
+}
+
+/// Matches a header against the configured names (trimmed, case-insensitive): the index of
+/// each configured field, or an error naming what is missing or repeated.
+pub(crate) fn map_header(
+    header: &[String],
+    names: &[Option<&str>; N_FIELDS],
+    file: &Path,
+    line: u64,
+) -> Result<[Option<usize>; N_FIELDS], LedgerError> {
+    let norm: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
+    for (i, h) in norm.iter().enumerate() {
+        if h.is_empty() {
+            continue;
+        }
+        if let Some(j) = norm[i + 1..].iter().position(|o| o == h) {
+            return Err(LedgerError::DuplicateColumn {
+                file: file.to_owned(),
+                line,
+                name: header[i].trim().to_owned(),
+                first: i + 1,
+                second: i + 2 + j,
+            });
+        }
+    }
+    let mut idx = [None; N_FIELDS];
+    for f in Field::ALL {
+        if let Some(name) = names[f as usize] {
+            let want = name.trim().to_lowercase();
+            match norm.iter().position(|h| *h == want) {
+                Some(i) => idx[f as usize] = Some(i),
+                None => {
+                    return Err(LedgerError::MissingColumn {
+                        file: file.to_owned(),
+                        line,
+                        field: f.key(),
+                        name: name.to_owned(),
+                        found: header.to_vec(),
+                    })
+                }
+            }
+        }
+    }
+    Ok(idx)
+}
+
+/// What a file's first bytes say it is, for "read as X but looks like Y" errors.
+pub(crate) fn sniff_kind(head: &[u8]) -> &'static str {
+    if head.starts_with(b"PK\x03\x04") {
+        "a ZIP archive (an XLSX workbook?)"
+    } else if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
+        "an OLE compound file (an old .xls workbook?)"
+    } else if head.starts_with(b"PAR1") {
+        "a Parquet file"
+    } else if head.contains(&0) {
+        "binary data"
+    } else {
+        "text (CSV?)"
+    }
+}
+
+/// Loads every file `cfg.path` matches into one frame of [`frames::ledger_schema`].
+///
+/// Relative paths are taken from `base_dir` (the config file's folder).
+pub fn load_ledger(cfg: &LedgerConfig, base_dir: &Path) -> Result<LedgerLoad, LedgerError> {
+    let mut loader = Loader::new(cfg)?;
+    let files = resolve_files(&cfg.path, base_dir)?;
+    for (path, label) in &files {
+        let format = match cfg.format {
+            LedgerFormat::Auto => format_by_extension(path)?,
+            f => f,
+        };
+        let before = loader.counts.rows_read;
+        match format {
+            LedgerFormat::Csv | LedgerFormat::Auto => {
+                csv_reader::read(&mut loader, path, label)?;
+            }
+            LedgerFormat::Xlsx => xlsx::read(&mut loader, path, label)?,
+            LedgerFormat::Parquet => parquet::read(&mut loader, path, label)?,
+        }
+        loader.counts.files += 1;
+        tracing::info!(
+            file = %label.display(),
+            rows = loader.counts.rows_read - before,
+            "ledger file read"
+        );
+    }
+    let Loader {
+        builders,
+        counts,
+        quarantined,
+        ..
+    } = loader;
+    let frame = builders.finish()?;
+    frames::check_schema(&frame, &frames::ledger_schema(), "ledger")?;
+    assert_eq!(
+        counts.rows_read,
+        counts.rows_loaded + counts.rows_quarantined,
+        "ledger counts do not add up"
+    );
+    assert_eq!(frame.height() as u64, counts.rows_loaded);
+    if !counts.unmapped_statuses.is_empty() {
+        tracing::warn!(statuses = ?counts.unmapped_statuses, "ledger statuses not in status_map were loaded as `other`");
+    }
+    if counts.rows_quarantined > 0 {
+        tracing::warn!(rows = counts.rows_quarantined, "ledger rows quarantined");
+    }
+    Ok(LedgerLoad {
+        frame,
+        quarantined,
+        counts,
+    })
+}
+
+/// The files a path or glob names, sorted, each with its name relative to `base_dir`.
+fn resolve_files(pattern: &str, base_dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>, LedgerError> {
+    let full = if Path::new(pattern).is_absolute() {
+        pattern.to_owned()
+    } else {
+        format!(
+            "{}/{}",
+            glob::Pattern::escape(&base_dir.to_string_lossy()),
+            pattern
+        )
+    };
+    let paths = glob::glob(&full).map_err(|e| LedgerError::BadPattern {
+        pattern: pattern.to_owned(),
+        message: e.to_string(),
+    })?;
+    let mut files = Vec::new();
+    for p in paths {
+        let p = p.map_err(|e| LedgerError::Unreadable {
+            file: e.path().to_owned(),
+            source: std::io::Error::new(e.error().kind(), e.error().to_string()),
+        })?;
+        if p.is_dir() {
+            tracing::warn!(path = %p.display(), "ledger path matches a folder; skipped");
+            continue;
+        }
+        let label = p.strip_prefix(base_dir).unwrap_or(&p).to_owned();
+        files.push((p, label));
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(LedgerError::NoMatch {
+            pattern: Path::new(base_dir).join(pattern).display().to_string(),
+        });
+    }
+    Ok(files)
+}
+
+fn format_by_extension(path: &Path) -> Result<LedgerFormat, LedgerError> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_lowercase())
+        .unwrap_or_default();
+    match ext.as_str() {
+        "csv" | "tsv" | "txt" => Ok(LedgerFormat::Csv),
+        "xlsx" | "xlsm" | "xls" => Ok(LedgerFormat::Xlsx),
+        "parquet" => Ok(LedgerFormat::Parquet),
+        _ => Err(LedgerError::Config(format!(
+            "{}: cannot tell the format from the extension {ext:?}; set ledger.format",
+            path.display()
+        ))),
+    }
+}

@@ -1,0 +1,123 @@
+//! Parquet reader (polars): typed columns are taken as typed; amounts must be exact.
+//!
+//! A float amount column is accepted by printing each value as its shortest round-trip text
+//! (see [`super::value::amount_from_f64`]): exact for values that were decimals of at most 15
+//! significant digits before someone stored them as doubles, rejected when they need more
+//! than 6 decimals.
+
+use super::{map_header, sniff_kind, Cell, LedgerError, Loader, N_FIELDS};
+use chrono::{DateTime, NaiveDate};
+use polars::prelude::*;
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+
+pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result<(), LedgerError> {
+    let unreadable = |source| LedgerError::Unreadable {
+        file: label.to_owned(),
+        source,
+    };
+    let mut file = File::open(path).map_err(unreadable)?;
+    let mut head = [0u8; 8];
+    let n = file.read(&mut head).map_err(unreadable)?;
+    if n == 0 {
+        return Err(LedgerError::Empty {
+            file: label.to_owned(),
+        });
+    }
+    let kind = sniff_kind(&head[..n]);
+    if !kind.contains("Parquet") {
+        return Err(LedgerError::WrongKind {
+            file: label.to_owned(),
+            expected: "Parquet",
+            found: kind.to_owned(),
+        });
+    }
+    let file = File::open(path).map_err(unreadable)?;
+    let df = ParquetReader::new(file)
+        .finish()
+        .map_err(|e| LedgerError::Malformed {
+            file: label.to_owned(),
+            message: e.to_string(),
+        })?;
+    let header: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let idx = map_header(&header, &loader.names, label, 0)?;
+    let mut cols: [Option<Series>; N_FIELDS] = Default::default();
+    for (k, i) in idx.iter().enumerate() {
+        if let Some(i) = i {
+            cols[k] = Some(df.columns()[*i].as_materialized_series().rechunk());
+        }
+    }
+    let source = label.to_string_lossy().into_owned();
+    for r in 0..df.height() {
+        let row = r as u64 + 1;
+        loader.count_row(label, row)?;
+        let mut vals: [AnyValue<'_>; N_FIELDS] = Default::default();
+        for (k, s) in cols.iter().enumerate() {
+            if let Some(s) = s {
+                vals[k] = s.get(r).map_err(|e| LedgerError::Malformed {
+                    file: label.to_owned(),
+                    message: e.to_string(),
+                })?;
+            }
+        }
+        let mut cells: [Cell<'_>; N_FIELDS] = Default::default();
+        for (k, v) in vals.iter().enumerate() {
+            cells[k] = cell(v);
+        }
+        loader.row(label, &source, row, &cells)?;
+    }
+    Ok(())
+}
+
+/// A Parquet value as a [`Cell`].
+fn cell<'a>(v: &'a AnyValue<'a>) -> Cell<'a> {
+    match v {
+        AnyValue::Null => Cell::Empty,
+        AnyValue::String(s) => Cell::Text(s),
+        AnyValue::StringOwned(s) => Cell::Text(s.as_str()),
+        AnyValue::Boolean(b) => Cell::Bool(*b),
+        AnyValue::Int8(i) => Cell::Int(i64::from(*i)),
+        AnyValue::Int16(i) => Cell::Int(i64::from(*i)),
+        AnyValue::Int32(i) => Cell::Int(i64::from(*i)),
+        AnyValue::Int64(i) => Cell::Int(*i),
+        AnyValue::UInt8(i) => Cell::Int(i64::from(*i)),
+        AnyValue::UInt16(i) => Cell::Int(i64::from(*i)),
+        AnyValue::UInt32(i) => Cell::Int(i64::from(*i)),
+        AnyValue::UInt64(i) => match i64::try_from(*i) {
+            Ok(i) => Cell::Int(i),
+            Err(_) => Cell::Decimal(i128::from(*i), 0),
+        },
+        AnyValue::Int128(i) => Cell::Decimal(*i, 0),
+        AnyValue::Float32(f) => Cell::Float(f64::from(*f)),
+        AnyValue::Float64(f) => Cell::Float(*f),
+        AnyValue::Decimal(m, _, scale) => Cell::Decimal(*m, *scale),
+        AnyValue::Date(d) => match NaiveDate::from_ymd_opt(1970, 1, 1)
+            .and_then(|e| e.checked_add_signed(chrono::Duration::days(i64::from(*d))))
+        {
+            Some(d) => Cell::Date(d),
+            None => Cell::Other(format!("date {d}")),
+        },
+        AnyValue::Datetime(v, unit, tz) => datetime(*v, *unit, tz.is_some()),
+        AnyValue::DatetimeOwned(v, unit, tz) => datetime(*v, *unit, tz.is_some()),
+        other => Cell::Other(format!("{other}")),
+    }
+}
+
+/// A zoned datetime is an instant (UTC); a naive one is wall-clock time.
+fn datetime(v: i64, unit: TimeUnit, zoned: bool) -> Cell<'static> {
+    let dt = match unit {
+        TimeUnit::Milliseconds => DateTime::from_timestamp_millis(v),
+        TimeUnit::Microseconds => DateTime::from_timestamp_micros(v),
+        TimeUnit::Nanoseconds => Some(DateTime::from_timestamp_nanos(v)),
+    };
+    match dt {
+        Some(dt) if zoned => Cell::UtcDateTime(dt.naive_utc()),
+        Some(dt) => Cell::NaiveDateTime(dt.naive_utc()),
+        None => Cell::Other(format!("datetime {v}")),
+    }
+}

@@ -1,0 +1,930 @@
+//! Ledger import tests: real files in a temp folder, every dialect, every format, the bad
+//! cases, the corpus in `tests/data/ledger/`, and a property test over random dialects.
+
+use super::*;
+use proptest::prelude::*;
+use std::fs;
+use tempfile::TempDir;
+
+fn cfg(path: &str) -> LedgerConfig {
+    let mut c = LedgerConfig {
+        path: path.to_owned(),
+        ..LedgerConfig::default()
+    };
+    c.columns.order_id = Some("order_id".to_owned());
+    c
+}
+
+fn with_tx(mut c: LedgerConfig) -> LedgerConfig {
+    c.columns.transaction_id = Some("transaction_id".to_owned());
+    c
+}
+
+fn write(dir: &TempDir, name: &str, bytes: impl AsRef<[u8]>) {
+    let p = dir.path().join(name);
+    if let Some(parent) = p.parent() {
+        fs::create_dir_all(parent).unwrap();
+    }
+    fs::write(p, bytes).unwrap();
+}
+
+fn amounts(df: &DataFrame, col: &str) -> Vec<Option<i128>> {
+    df.column(col)
+        .unwrap()
+        .decimal()
+        .unwrap()
+        .physical()
+        .iter()
+        .collect()
+}
+
+fn strs(df: &DataFrame, col: &str) -> Vec<Option<String>> {
+    df.column(col)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|s| s.map(str::to_owned))
+        .collect()
+}
+
+fn dates(df: &DataFrame) -> Vec<Option<NaiveDate>> {
+    df.column("booked_date")
+        .unwrap()
+        .date()
+        .unwrap()
+        .physical()
+        .iter()
+        .map(|d| {
+            d.map(|d| {
+                NaiveDate::from_ymd_opt(1970, 1, 1).unwrap() + chrono::Duration::days(d.into())
+            })
+        })
+        .collect()
+}
+
+fn ids(df: &DataFrame) -> Vec<Option<i64>> {
+    df.column("transaction_id")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .iter()
+        .collect()
+}
+
+fn d(y: i32, m: u32, day: u32) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(y, m, day)
+}
+
+/// `12.50` → mantissa at scale 6.
+fn m(s: &str) -> Option<i128> {
+    let mut d: rust_decimal::Decimal = s.parse().unwrap();
+    d.rescale(6);
+    Some(d.mantissa())
+}
+
+#[test]
+fn comma_crlf_quoted_newlines_and_status_map() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "ledger.csv",
+        "transaction_id,order_id,Amount,currency,status,date,note\r\n\
+         1001,A-1,12.50,usd,Completed,2024-01-05,\"multi\r\nline, with comma\"\r\n\
+         1002,A-2,(3.25),eur,REFUND,2024-01-06T23:30:00-02:00,\"say \"\"hi\"\"\"\r\n\
+         ,A-3,+7,gbp,weird,06.01.2024,\r\n",
+    );
+    let mut c = with_tx(cfg("ledger.csv"));
+    c.columns.status = Some("STATUS".to_owned());
+    c.columns.note = Some("note".to_owned());
+    c.status_map.insert("completed".into(), "paid".into());
+    c.status_map.insert("Refund".into(), "refunded".into());
+    c.timezone = "Europe/Berlin".into();
+    let l = load_ledger(&c, dir.path()).unwrap();
+    let f = &l.frame;
+    assert_eq!(f.schema().as_ref(), &frames::ledger_schema());
+    assert_eq!(amounts(f, "amount"), vec![m("12.5"), m("-3.25"), m("7")]);
+    assert_eq!(
+        strs(f, "source"),
+        vec![
+            Some("ledger.csv:2".into()),
+            Some("ledger.csv:4".into()),
+            Some("ledger.csv:5".into())
+        ]
+    );
+    assert_eq!(
+        strs(f, "currency"),
+        vec![Some("USD".into()), Some("EUR".into()), Some("GBP".into())]
+    );
+    assert_eq!(
+        strs(f, "status"),
+        vec![
+            Some("paid".into()),
+            Some("refunded".into()),
+            Some("other".into())
+        ]
+    );
+    // 23:30 at -02:00 is 02:30 the next day in Berlin.
+    assert_eq!(dates(f), vec![d(2024, 1, 5), d(2024, 1, 7), d(2024, 1, 6)]);
+    assert_eq!(ids(f), vec![Some(1001), Some(1002), None]);
+    assert_eq!(
+        strs(f, "note"),
+        vec![
+            Some("multi\r\nline, with comma".into()),
+            Some("say \"hi\"".into()),
+            None
+        ]
+    );
+    assert_eq!(l.counts.unmapped_statuses.get("weird"), Some(&1));
+    assert_eq!(l.counts.rows_read, 3);
+    assert_eq!(l.counts.files, 1);
+}
+
+#[test]
+fn semicolon_decimal_comma_windows_1252() {
+    let dir = TempDir::new().unwrap();
+    let mut bytes = b"order_id;amount;currency;date;note\n".to_vec();
+    bytes.extend_from_slice(b"B-1;1.234,56;EUR;31.12.2023;caf\xe9\n");
+    bytes.extend_from_slice(b"B-2;(12,50);EUR;01/02/2024;\n");
+    bytes.extend_from_slice(b"B-3;12,50-;EUR;2024-02-03;\n");
+    write(&dir, "l.csv", bytes);
+    let mut c = cfg("l.csv");
+    c.columns.transaction_id = None;
+    c.columns.note = Some("note".into());
+    c.csv.decimal_separator = ',';
+    c.csv.thousands_separator = Thousands::Char('.');
+    let l = load_ledger(&c, dir.path()).unwrap();
+    assert_eq!(
+        amounts(&l.frame, "amount"),
+        vec![m("1234.56"), m("-12.5"), m("-12.5")]
+    );
+    assert_eq!(strs(&l.frame, "note")[0].as_deref(), Some("café"));
+    // %d/%m/%Y, not %m/%d/%Y.
+    assert_eq!(
+        dates(&l.frame),
+        vec![d(2023, 12, 31), d(2024, 2, 1), d(2024, 2, 3)]
+    );
+    // No status column: the sign decides.
+    assert_eq!(
+        strs(&l.frame, "status"),
+        vec![
+            Some("paid".into()),
+            Some("refunded".into()),
+            Some("refunded".into())
+        ]
+    );
+}
+
+#[test]
+fn tab_with_bom_and_space_thousands() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "l.tsv",
+        "\u{feff}transaction_id\tamount\tcurrency\tdate\n7\t1\u{202f}000.5\tjpy\t2024-03-01 10:00:00\n",
+    );
+    let mut c = with_tx(cfg("l.tsv"));
+    c.columns.order_id = None;
+    c.csv.thousands_separator = Thousands::Char('\u{202f}');
+    let l = load_ledger(&c, dir.path()).unwrap();
+    assert_eq!(amounts(&l.frame, "amount"), vec![m("1000.5")]);
+    assert_eq!(dates(&l.frame), vec![d(2024, 3, 1)]);
+    assert_eq!(ids(&l.frame), vec![Some(7)]);
+}
+
+#[test]
+fn glob_reads_files_in_sorted_order() {
+    let dir = TempDir::new().unwrap();
+    let h = "order_id,amount,currency,date\n";
+    write(
+        &dir,
+        "exports/ledger-2.csv",
+        format!("{h}B,2,USD,2024-01-02\n"),
+    );
+    write(
+        &dir,
+        "exports/ledger-1.csv",
+        format!("{h}A,1,USD,2024-01-01\n"),
+    );
+    write(
+        &dir,
+        "exports/other.csv",
+        format!("{h}X,9,USD,2024-01-01\n"),
+    );
+    let l = load_ledger(&cfg("exports/ledger-*.csv"), dir.path()).unwrap();
+    assert_eq!(l.counts.files, 2);
+    assert_eq!(
+        strs(&l.frame, "source"),
+        vec![
+            Some("exports/ledger-1.csv:2".into()),
+            Some("exports/ledger-2.csv:2".into())
+        ]
+    );
+    let e = load_ledger(&cfg("exports/nothing-*.csv"), dir.path()).unwrap_err();
+    assert!(
+        matches!(&e, LedgerError::NoMatch { pattern } if pattern.ends_with("exports/nothing-*.csv")),
+        "{e}"
+    );
+}
+
+#[test]
+fn xlsx_numbers_dates_and_text() {
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
+    let dir = TempDir::new().unwrap();
+    let mut wb = Workbook::new();
+    let ws = wb.add_worksheet();
+    ws.set_name("Ledger").unwrap();
+    ws.write_string(0, 0, "Report").unwrap();
+    for (c, h) in [
+        "Transaction_ID",
+        "order_id",
+        "amount",
+        "currency",
+        "date",
+        "fee",
+    ]
+    .iter()
+    .enumerate()
+    {
+        ws.write_string(2, c as u16, *h).unwrap();
+    }
+    let date_fmt = Format::new().set_num_format("yyyy-mm-dd");
+    ws.write_number(3, 0, 5001.0).unwrap();
+    ws.write_string(3, 1, "X-1").unwrap();
+    ws.write_number(3, 2, 12.1).unwrap();
+    ws.write_string(3, 3, "usd").unwrap();
+    ws.write_datetime_with_format(
+        3,
+        4,
+        ExcelDateTime::from_ymd(2024, 5, 6).unwrap(),
+        &date_fmt,
+    )
+    .unwrap();
+    ws.write_number(3, 5, 0.3).unwrap();
+    ws.write_number(4, 0, 5002.0).unwrap();
+    ws.write_number(4, 1, 778.0).unwrap();
+    ws.write_string(4, 2, "-0.10").unwrap();
+    ws.write_string(4, 3, "EUR").unwrap();
+    ws.write_string(4, 4, "2024-05-07").unwrap();
+    wb.save(dir.path().join("book.xlsx")).unwrap();
+
+    let mut c = with_tx(cfg("book.xlsx"));
+    c.xlsx.header_row = 3;
+    c.columns.fee = Some("fee".into());
+    let l = load_ledger(&c, dir.path()).unwrap();
+    let f = &l.frame;
+    assert_eq!(amounts(f, "amount"), vec![m("12.1"), m("-0.1")]);
+    assert_eq!(amounts(f, "fee"), vec![m("0.3"), None]);
+    assert_eq!(ids(f), vec![Some(5001), Some(5002)]);
+    assert_eq!(
+        strs(f, "order_id"),
+        vec![Some("X-1".into()), Some("778".into())]
+    );
+    assert_eq!(dates(f), vec![d(2024, 5, 6), d(2024, 5, 7)]);
+    assert_eq!(
+        strs(f, "source"),
+        vec![
+            Some("book.xlsx:Ledger:4".into()),
+            Some("book.xlsx:Ledger:5".into())
+        ]
+    );
+}
+
+#[test]
+fn parquet_typed_columns() {
+    let dir = TempDir::new().unwrap();
+    let amount = Int128Chunked::from_vec("Amount".into(), vec![1250, -325])
+        .into_decimal(10, 2)
+        .unwrap()
+        .into_series()
+        .into_column();
+    let mut df = DataFrame::new_infer_height(vec![
+        Column::new("transaction_id".into(), &[1i64, 2]),
+        Column::new("order_id".into(), &["P-1", "P-2"]),
+        amount,
+        Column::new("currency".into(), &["usd", "EUR"]),
+        DateChunked::from_naive_date(
+            "date".into(),
+            [d(2024, 1, 1).unwrap(), d(2024, 1, 2).unwrap()],
+        )
+        .into_series()
+        .into_column(),
+        Column::new("fee".into(), &[0.1f64, 2.0]),
+        Column::new("net".into(), &["12.40", "-3.25"]),
+    ])
+    .unwrap();
+    let file = fs::File::create(dir.path().join("l.parquet")).unwrap();
+    ParquetWriter::new(file).finish(&mut df).unwrap();
+    let mut c = with_tx(cfg("l.parquet"));
+    c.columns.amount = "amount".into();
+    c.columns.fee = Some("fee".into());
+    c.columns.net = Some("net".into());
+    let l = load_ledger(&c, dir.path()).unwrap();
+    let f = &l.frame;
+    assert_eq!(amounts(f, "amount"), vec![m("12.5"), m("-3.25")]);
+    assert_eq!(amounts(f, "fee"), vec![m("0.1"), m("2")]);
+    assert_eq!(amounts(f, "net"), vec![m("12.4"), m("-3.25")]);
+    assert_eq!(dates(f), vec![d(2024, 1, 1), d(2024, 1, 2)]);
+    assert_eq!(
+        strs(f, "source"),
+        vec![Some("l.parquet:1".into()), Some("l.parquet:2".into())]
+    );
+}
+
+#[test]
+fn missing_column_is_named_with_the_header_found() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "l.csv",
+        "order_id,sum,currency,date\nA,1,USD,2024-01-01\n",
+    );
+    let e = load_ledger(&cfg("l.csv"), dir.path()).unwrap_err();
+    match &e {
+        LedgerError::MissingColumn {
+            field, name, found, ..
+        } => {
+            assert_eq!(*field, "amount");
+            assert_eq!(name, "amount");
+            assert_eq!(found, &["order_id", "sum", "currency", "date"]);
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn bad_amount_names_file_line_column_value() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "l.csv",
+        "order_id,amount,currency,date\nA,1,USD,2024-01-01\n\"B\nb\",€12.50,USD,2024-01-01\n",
+    );
+    let e = load_ledger(&cfg("l.csv"), dir.path()).unwrap_err();
+    let LedgerError::BadRow(b) = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(b.file, Path::new("l.csv"));
+    assert_eq!(b.line, 3);
+    assert_eq!(b.column, "amount");
+    assert_eq!(b.value, "€12.50");
+    assert!(e.to_string().contains("l.csv:3"), "{e}");
+}
+
+#[test]
+fn quarantine_keeps_counts_adding_up() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "l.csv",
+        "order_id,amount,currency,date\n\
+         A,1,USD,2024-01-01\n\
+         B,12.50 USD,USD,2024-01-01\n\
+         C,2,US,2024-01-01\n\
+         D,3,USD,01/13/2024\n\
+         E,4,USD,2024-01-02,extra\n\
+         ,5,USD,2024-01-02\n\
+         F,1.2345678,USD,2024-01-02\n\
+         G,6,USD,2024-01-03\n",
+    );
+    let mut c = cfg("l.csv");
+    c.on_bad_row = OnBadRow::Quarantine;
+    let l = load_ledger(&c, dir.path()).unwrap();
+    assert_eq!(l.counts.rows_read, 8);
+    assert_eq!(l.counts.rows_loaded, 2);
+    assert_eq!(l.counts.rows_quarantined, 6);
+    assert_eq!(l.frame.height(), 2);
+    let got: Vec<(u64, &str)> = l
+        .quarantined
+        .iter()
+        .map(|b| (b.line, b.column.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (3, "amount"),
+            (4, "currency"),
+            (5, "date"),
+            (6, "*"),
+            (7, "order_id"),
+            (8, "amount")
+        ]
+    );
+}
+
+#[test]
+fn empty_and_header_only() {
+    let dir = TempDir::new().unwrap();
+    write(&dir, "empty.csv", "");
+    write(&dir, "blank.csv", "\u{feff}\r\n\n");
+    write(&dir, "header.csv", "order_id,amount,currency,date\r\n");
+    for f in ["empty.csv", "blank.csv"] {
+        let e = load_ledger(&cfg(f), dir.path()).unwrap_err();
+        assert!(matches!(e, LedgerError::Empty { .. }), "{f}: {e}");
+    }
+    let l = load_ledger(&cfg("header.csv"), dir.path()).unwrap();
+    assert_eq!(l.frame.height(), 0);
+    assert_eq!(l.frame.schema().as_ref(), &frames::ledger_schema());
+}
+
+#[test]
+fn truncated_last_line_is_a_bad_row() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "l.csv",
+        "order_id,amount,currency,date,note\nA,1,USD,2024-01-01,ok\nB,2,USD,2024-01-01,\"cut off",
+    );
+    let mut c = cfg("l.csv");
+    c.columns.note = Some("note".into());
+    let e = load_ledger(&c, dir.path()).unwrap_err();
+    let LedgerError::BadRow(b) = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(b.line, 3);
+    assert!(b.problem.contains("truncated"), "{e}");
+}
+
+#[test]
+fn xlsx_that_is_csv_and_csv_that_is_xlsx() {
+    let dir = TempDir::new().unwrap();
+    write(&dir, "l.xlsx", "order_id,amount\nA,1\n");
+    let e = load_ledger(&cfg("l.xlsx"), dir.path()).unwrap_err();
+    assert!(
+        matches!(&e, LedgerError::WrongKind { found, .. } if found.contains("CSV")),
+        "{e}"
+    );
+    write(&dir, "l.csv", b"PK\x03\x04rest of a zip");
+    let e = load_ledger(&cfg("l.csv"), dir.path()).unwrap_err();
+    assert!(
+        matches!(&e, LedgerError::WrongKind { found, .. } if found.contains("XLSX")),
+        "{e}"
+    );
+}
+
+#[test]
+fn duplicated_header_is_an_error() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "l.csv",
+        "order_id,amount,currency,Amount ,date\nA,1,USD,2,2024-01-01\n",
+    );
+    let e = load_ledger(&cfg("l.csv"), dir.path()).unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            LedgerError::DuplicateColumn {
+                first: 2,
+                second: 4,
+                ..
+            }
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn limits_are_errors() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "l.csv",
+        "order_id,amount,currency,date\nA,1,USD,2024-01-01\nB,1,USD,2024-01-01\n",
+    );
+    let mut c = cfg("l.csv");
+    c.max_rows = 1;
+    let e = load_ledger(&c, dir.path()).unwrap_err();
+    assert!(matches!(e, LedgerError::TooManyRows { line: 3, .. }), "{e}");
+    let mut c = cfg("l.csv");
+    c.max_field_bytes = 12;
+    write(
+        &dir,
+        "l.csv",
+        "order_id,amount,currency,date\nA,1,USD,2024-01-01\n\nB-1234567890123,1,USD,2024-01-01\n",
+    );
+    let e = load_ledger(&c, dir.path()).unwrap_err();
+    assert!(
+        matches!(e, LedgerError::FieldTooLong { line: 4, .. }),
+        "{e}"
+    );
+}
+
+#[test]
+fn amount_text_rules() {
+    use value::{parse_amount, AmountFormat};
+    let dot = AmountFormat::plain();
+    let de = AmountFormat {
+        decimal: b',',
+        thousands: b".".to_vec(),
+    };
+    let ch = AmountFormat {
+        decimal: b'.',
+        thousands: b"'".to_vec(),
+    };
+    assert_eq!(parse_amount("12.50", &dot), Ok(12_500_000));
+    assert_eq!(parse_amount(" (12.50) ", &dot), Ok(-12_500_000));
+    assert_eq!(parse_amount("12.50-", &dot), Ok(-12_500_000));
+    assert_eq!(parse_amount("+.5", &dot), Ok(500_000));
+    assert_eq!(parse_amount("1.2300000", &dot), Ok(1_230_000));
+    assert_eq!(parse_amount("1.234.567,891", &de), Ok(1_234_567_891_000));
+    assert_eq!(parse_amount("1'234.5", &ch), Ok(1_234_500_000));
+    for bad in [
+        "€12.50",
+        "12.50 USD",
+        "1,234.5",
+        "",
+        "-",
+        "(-1)",
+        "1.5.",
+        "1e3",
+        "1.0000001",
+    ] {
+        assert!(parse_amount(bad, &dot).is_err(), "{bad:?}");
+    }
+    for bad in ["12.50", "1.23,4", "1.2345,0", ".123,4", "1,2,3"] {
+        assert!(parse_amount(bad, &de).is_err(), "{bad:?}");
+    }
+    let big = "9".repeat(32);
+    assert!(parse_amount(&big, &dot).is_ok());
+    assert!(parse_amount(&format!("9{big}"), &dot).is_err());
+}
+
+#[test]
+fn floats_convert_through_shortest_text() {
+    let mut buf = String::new();
+    assert_eq!(value::amount_from_f64(12.1, &mut buf), Ok(12_100_000));
+    assert_eq!(value::amount_from_f64(0.1 + 0.2, &mut buf).ok(), None);
+    assert_eq!(value::amount_from_f64(-1e-6, &mut buf), Ok(-1));
+    assert!(value::amount_from_f64(f64::NAN, &mut buf).is_err());
+}
+
+#[test]
+fn config_parses_from_toml_and_validates() {
+    let c: LedgerConfig = toml::from_str(
+        r#"
+        path = "exports/ledger-*.csv"
+        format = "csv"
+        timezone = "Europe/Berlin"
+        on_bad_row = "quarantine"
+        [csv]
+        delimiter = "tab"
+        encoding = "windows-1252"
+        decimal_separator = ","
+        thousands_separator = "."
+        [columns]
+        order_id = "Bestellnummer"
+        amount = "Betrag"
+        [status_map]
+        "Bezahlt" = "paid"
+        "#,
+    )
+    .unwrap();
+    assert_eq!(c.csv.delimiter, Delimiter::Byte(b'\t'));
+    assert_eq!(c.csv.encoding, CsvEncoding::Windows1252);
+    assert_eq!(c.xlsx.header_row, 1);
+    assert_eq!(c.max_rows, 50_000_000);
+    c.validate().unwrap();
+    assert!(toml::from_str::<LedgerConfig>("colums = {}").is_err());
+    let mut bad = c.clone();
+    bad.status_map.insert("x".into(), "settled".into());
+    bad.timezone = "Mars/Olympus".into();
+    let msg = bad.validate().unwrap_err();
+    assert!(msg.contains("settled") && msg.contains("Mars"), "{msg}");
+    assert!(LedgerConfig::default().validate().is_err(), "no id column");
+}
+
+/// A change to the corpus test's config for one file.
+type Tweak = fn(&mut LedgerConfig);
+
+/// What each corpus file must do; the README next to the files says the same in prose.
+enum Expect {
+    /// An error whose message contains all these fragments.
+    Error(&'static [&'static str]),
+    /// Loaded: rows read, loaded, quarantined.
+    Loaded(u64, u64, u64),
+}
+
+#[test]
+fn corpus_files_have_their_documented_outcome() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ledger");
+    let readme = fs::read_to_string(dir.join("README.md")).unwrap();
+    let cases: &[(&str, Expect, Tweak)] = &[
+        ("empty.csv", Expect::Error(&["empty.csv", "empty"]), |_| {}),
+        ("header_only.csv", Expect::Loaded(0, 0, 0), |_| {}),
+        (
+            "missing_amount_column.csv",
+            Expect::Error(&["missing_amount_column.csv:1", "\"amount\"", "gross"]),
+            |_| {},
+        ),
+        (
+            "bad_amount.csv",
+            Expect::Error(&["bad_amount.csv:3", "\"amount\"", "\"12,50\""]),
+            |_| {},
+        ),
+        (
+            "bad_date.csv",
+            Expect::Error(&["bad_date.csv:4", "\"date\"", "\"2024-02-30\""]),
+            |_| {},
+        ),
+        (
+            "wrong_delimiter.csv",
+            Expect::Error(&["wrong_delimiter.csv:1", "no column", "order_id;amount"]),
+            |c| c.csv.delimiter = Delimiter::Byte(b','),
+        ),
+        ("bom.csv", Expect::Loaded(2, 2, 0), |_| {}),
+        ("windows1252.csv", Expect::Loaded(2, 2, 0), |_| {}),
+        ("embedded_newlines.csv", Expect::Loaded(3, 3, 0), |_| {}),
+        ("formula_injection.csv", Expect::Loaded(2, 2, 0), |_| {}),
+        ("duplicate_ids.csv", Expect::Loaded(3, 3, 0), |_| {}),
+        (
+            "truncated_last_line.csv",
+            Expect::Error(&["truncated_last_line.csv:3", "truncated"]),
+            |_| {},
+        ),
+        (
+            "really_csv.xlsx",
+            Expect::Error(&["really_csv.xlsx", "XLSX", "looks like text (CSV?)"]),
+            |_| {},
+        ),
+        (
+            "duplicated_column.csv",
+            Expect::Error(&["duplicated_column.csv:1", "more than once"]),
+            |_| {},
+        ),
+        (
+            "very_long_field.csv",
+            Expect::Error(&["very_long_field.csv:3", "max_field_bytes"]),
+            |c| c.max_field_bytes = 64,
+        ),
+    ];
+    let listed = fs::read_dir(&dir)
+        .unwrap()
+        .filter(|e| {
+            let n = e.as_ref().unwrap().file_name();
+            let n = n.to_string_lossy();
+            !n.starts_with('.') && n != "README.md"
+        })
+        .count();
+    assert_eq!(listed, cases.len(), "every corpus file has a case");
+    for (file, expect, tweak) in cases {
+        assert!(readme.contains(file), "README.md documents {file}");
+        for mode in [OnBadRow::Fail, OnBadRow::Quarantine] {
+            let mut c = cfg(file);
+            c.columns.transaction_id = None;
+            c.columns.note = Some("note".into());
+            c.on_bad_row = mode;
+            tweak(&mut c);
+            let got = load_ledger(&c, &dir);
+            match (expect, got) {
+                (Expect::Error(parts), Err(e)) => {
+                    let msg = e.to_string();
+                    for p in *parts {
+                        assert!(msg.contains(p), "{file}: {msg:?} lacks {p:?}");
+                    }
+                }
+                (Expect::Error(parts), Ok(l)) => {
+                    // A bad row that fails the load is set aside in quarantine mode.
+                    assert_eq!(mode, OnBadRow::Quarantine, "{file} loaded");
+                    assert_eq!(l.counts.rows_quarantined, 1, "{file}");
+                    let b = l.quarantined[0].to_string();
+                    assert!(b.contains(parts[0]), "{file}: {b}");
+                    assert_eq!(
+                        l.counts.rows_read,
+                        l.counts.rows_loaded + l.counts.rows_quarantined
+                    );
+                }
+                (Expect::Loaded(r, ld, q), Ok(l)) => {
+                    let n = &l.counts;
+                    assert_eq!(
+                        (n.rows_read, n.rows_loaded, n.rows_quarantined),
+                        (*r, *ld, *q),
+                        "{file}"
+                    );
+                }
+                (Expect::Loaded(..), Err(e)) => panic!("{file}: {e}"),
+            }
+        }
+    }
+    // The contents that matter beyond counts.
+    let l = load_ledger(&cfg_note("windows1252.csv"), &dir).unwrap();
+    assert_eq!(strs(&l.frame, "note")[0].as_deref(), Some("Café crème"));
+    let l = load_ledger(&cfg_note("formula_injection.csv"), &dir).unwrap();
+    assert_eq!(
+        strs(&l.frame, "note")[0].as_deref(),
+        Some("=HYPERLINK(\"http://x\")")
+    );
+    let l = load_ledger(&cfg_note("embedded_newlines.csv"), &dir).unwrap();
+    assert_eq!(
+        strs(&l.frame, "source"),
+        vec![
+            Some("embedded_newlines.csv:2".into()),
+            Some("embedded_newlines.csv:5".into()),
+            Some("embedded_newlines.csv:6".into())
+        ]
+    );
+}
+
+fn cfg_note(file: &str) -> LedgerConfig {
+    let mut c = cfg(file);
+    c.columns.transaction_id = None;
+    c.columns.note = Some("note".into());
+    c
+}
+
+/// A random dialect for the property test.
+#[derive(Debug, Clone)]
+struct Dialect {
+    delimiter: u8,
+    decimal: char,
+    thousands: Option<char>,
+    crlf: bool,
+    bom: bool,
+}
+
+fn dialect() -> impl Strategy<Value = Dialect> {
+    (
+        prop::sample::select(vec![b',', b';', b'\t']),
+        any::<bool>(),
+        0usize..5,
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(delimiter, comma, t, crlf, bom)| {
+            let decimal = if comma { ',' } else { '.' };
+            let thousands =
+                [None, Some(' '), Some('\''), Some('\u{202f}'), Some('X')][t].map(|c| {
+                    if c == 'X' {
+                        if comma {
+                            '.'
+                        } else {
+                            ','
+                        }
+                    } else {
+                        c
+                    }
+                });
+            Dialect {
+                delimiter,
+                decimal,
+                thousands,
+                crlf,
+                bom,
+            }
+        })
+}
+
+/// Writes `value / 10^scale` in a dialect, with one of the three negative notations.
+fn format_amount(value: i64, scale: u32, neg_style: u8, d: &Dialect) -> String {
+    let abs = value.unsigned_abs();
+    let p = 10u64.pow(scale);
+    let int = (abs / p).to_string();
+    let mut s = String::new();
+    for (i, ch) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            if let Some(t) = d.thousands {
+                s.push(t);
+            }
+        }
+        s.push(ch);
+    }
+    if scale > 0 {
+        s.push(d.decimal);
+        s.push_str(&format!("{:0width$}", abs % p, width = scale as usize));
+    }
+    if value < 0 {
+        s = match neg_style % 3 {
+            0 => format!("-{s}"),
+            1 => format!("({s})"),
+            _ => format!("{s}-"),
+        };
+    }
+    s
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    #[test]
+    fn random_dialects_read_back_exactly(
+        dialect in dialect(),
+        rows in prop::collection::vec((any::<i64>(), 0u32..=6, any::<u8>(), "[a-zA-Z0-9 ,;\"\n-]{0,12}"), 0..40),
+    ) {
+        let dir = TempDir::new().unwrap();
+        let nl = if dialect.crlf { "\r\n" } else { "\n" };
+        let delim = dialect.delimiter as char;
+        let quote = |s: &str| {
+            if s.contains(delim) || s.contains('"') || s.contains('\n') || s.contains('\r') {
+                format!("\"{}\"", s.replace('"', "\"\""))
+            } else {
+                s.to_owned()
+            }
+        };
+        let mut text = String::new();
+        if dialect.bom {
+            text.push('\u{feff}');
+        }
+        text.push_str(&["order_id", "amount", "currency", "date", "note"].join(&delim.to_string()));
+        text.push_str(nl);
+        let mut want = Vec::new();
+        for (i, (v, scale, neg, note)) in rows.iter().enumerate() {
+            // Keep within 32 integer digits is automatic for i64; scale it down.
+            let amount = format_amount(*v, *scale, *neg, &dialect);
+            let fields = [format!("O-{i}"), quote(&amount), "eur".to_owned(), "2024-06-30".to_owned(), quote(note)];
+            text.push_str(&fields.join(&delim.to_string()));
+            text.push_str(nl);
+            want.push(Some(i128::from(*v) * 10i128.pow(6 - scale)));
+        }
+        write(&dir, "p.csv", &text);
+        let mut c = cfg("p.csv");
+        c.columns.transaction_id = None;
+        c.columns.note = Some("note".into());
+        c.csv.decimal_separator = dialect.decimal;
+        c.csv.thousands_separator = dialect.thousands.map_or(Thousands::None, Thousands::Char);
+        let l = load_ledger(&c, dir.path()).unwrap();
+        prop_assert_eq!(amounts(&l.frame, "amount"), want);
+        let notes: Vec<String> = rows.iter().map(|r| r.3.trim().to_owned()).collect();
+        let got: Vec<String> = strs(&l.frame, "note").into_iter().map(|n| n.unwrap_or_default()).collect();
+        prop_assert_eq!(got, notes);
+    }
+}
+
+/// Throughput check for big ledgers: `cargo test --release --lib ledger::tests::big -- --ignored --nocapture`.
+#[test]
+#[ignore = "slow: writes and loads 1M rows"]
+fn big_ledger_loads() {
+    use std::io::Write;
+    let n = 1_000_000u64;
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("big.csv");
+    let mut w = std::io::BufWriter::new(fs::File::create(&path).unwrap());
+    writeln!(w, "transaction_id,order_id,amount,currency,date,note").unwrap();
+    for i in 0..n {
+        writeln!(
+            w,
+            "{i},ORD-{i},{}.{:02},EUR,2024-01-{:02},",
+            i % 10_000,
+            i % 100,
+            1 + i % 28
+        )
+        .unwrap();
+    }
+    drop(w);
+    let mut c = with_tx(cfg("big.csv"));
+    c.columns.note = Some("note".into());
+    let t = std::time::Instant::now();
+    let l = load_ledger(&c, dir.path()).unwrap();
+    eprintln!("{n} rows in {:?}", t.elapsed());
+    assert_eq!(l.counts.rows_loaded, n);
+    assert_eq!(
+        strs(&l.frame.slice(n as i64 - 1, 1), "source"),
+        vec![Some(format!("big.csv:{}", n + 1))]
+    );
+}
+
+#[test]
+fn encoding_and_delimiter_problems_are_named() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "l.csv",
+        b"order_id,amount,currency,date,note\nA,1,USD,2024-01-01,caf\xe9\n".as_slice(),
+    );
+    let mut c = cfg_note("l.csv");
+    c.csv.encoding = CsvEncoding::Utf8;
+    let e = load_ledger(&c, dir.path()).unwrap_err();
+    assert!(
+        matches!(&e, LedgerError::BadRow(b) if b.line == 2 && b.column == "note"),
+        "{e}"
+    );
+    c.csv.encoding = CsvEncoding::Auto;
+    let l = load_ledger(&c, dir.path()).unwrap();
+    assert_eq!(strs(&l.frame, "note")[0].as_deref(), Some("café"));
+
+    write(
+        &dir,
+        "t.csv",
+        "order_id,amount;currency,date;x\nA,1;USD,2024-01-01;\n",
+    );
+    let e = load_ledger(&cfg("t.csv"), dir.path()).unwrap_err();
+    assert!(matches!(e, LedgerError::AmbiguousDelimiter { .. }), "{e}");
+}
+
+#[test]
+fn absolute_path_and_unknown_extension() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "l.dat",
+        "order_id,amount,currency,date\nA,1,USD,2024-01-01\n",
+    );
+    let abs = dir.path().join("l.dat").display().to_string();
+    let e = load_ledger(&cfg(&abs), Path::new("/nonexistent")).unwrap_err();
+    assert!(
+        matches!(e, LedgerError::Config(ref m) if m.contains("ledger.format")),
+        "{e}"
+    );
+    let mut c = cfg(&abs);
+    c.format = LedgerFormat::Csv;
+    let l = load_ledger(&c, dir.path()).unwrap();
+    assert_eq!(strs(&l.frame, "source"), vec![Some("l.dat:2".into())]);
+}

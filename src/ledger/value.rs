@@ -1,0 +1,293 @@
+//! Cell-level parsing: amounts to exact scaled integers, dates through configured formats.
+//!
+//! Amounts become the `i128` mantissa of a `Decimal(38, 6)` directly, by integer arithmetic
+//! on the digits: no float and no allocation per cell (the 10M-row ledger goes through here).
+
+use crate::frames::MONEY_SCALE;
+use chrono::format::{Fixed, Item, Numeric, Parsed, StrftimeItems};
+use chrono::{NaiveDate, TimeZone};
+use chrono_tz::Tz;
+use std::fmt::Write;
+
+/// Most integer digits a `Decimal(38, 6)` holds.
+const MAX_INT_DIGITS: usize = 38 - MONEY_SCALE;
+
+/// How amounts are written in text cells.
+#[derive(Debug, Clone)]
+pub(crate) struct AmountFormat {
+    pub decimal: u8,
+    /// UTF-8 bytes of the thousands separator (empty: none).
+    pub thousands: Vec<u8>,
+}
+
+impl AmountFormat {
+    /// Plain `1234.5` (numbers from workbooks and Parquet, after formatting).
+    pub fn plain() -> Self {
+        AmountFormat {
+            decimal: b'.',
+            thousands: Vec::new(),
+        }
+    }
+}
+
+/// Parses an amount written as text into the mantissa at scale 6.
+///
+/// Accepts a leading `+`/`-`, a trailing `-` (`12.50-`) and accounting parentheses
+/// (`(12.50)`); thousands groups must be of three digits. Currency symbols or codes are not
+/// stripped: guessing which of `€12,50` / `12.50 USD` is meant is how money goes wrong.
+pub(crate) fn parse_amount(text: &str, f: &AmountFormat) -> Result<i128, &'static str> {
+    let mut s = text.trim().as_bytes();
+    if s.is_empty() {
+        return Err("is empty");
+    }
+    let mut neg = false;
+    let mut signs = 0;
+    if s.len() >= 2 && s[0] == b'(' && s[s.len() - 1] == b')' {
+        neg = true;
+        signs += 1;
+        s = trim_ascii(&s[1..s.len() - 1]);
+    }
+    match s.first() {
+        Some(b'+') => {
+            signs += 1;
+            s = &s[1..];
+        }
+        Some(b'-') => {
+            neg = !neg;
+            signs += 1;
+            s = &s[1..];
+        }
+        _ => {}
+    }
+    if let Some(b'-') = s.last() {
+        neg = !neg;
+        signs += 1;
+        s = &s[..s.len() - 1];
+    }
+    if signs > 1 {
+        return Err("has more than one sign");
+    }
+    if s.is_empty() {
+        return Err("has no digits");
+    }
+    let mut mantissa: i128 = 0;
+    let mut int_digits = 0usize;
+    let mut group = 0usize; // digits since the last thousands separator
+    let mut groups = 0usize; // thousands separators seen
+    let mut i = 0;
+    let ts = f.thousands.as_slice();
+    while i < s.len() {
+        let b = s[i];
+        if b.is_ascii_digit() {
+            if int_digits > 0 || b != b'0' {
+                int_digits += 1;
+            }
+            mantissa = mantissa * 10 + i128::from(b - b'0');
+            group += 1;
+            i += 1;
+        } else if !ts.is_empty() && s[i..].starts_with(ts) {
+            if (groups == 0 && !(1..=3).contains(&group)) || (groups > 0 && group != 3) {
+                return Err("has misplaced thousands separators");
+            }
+            groups += 1;
+            group = 0;
+            i += ts.len();
+        } else if b == f.decimal {
+            break;
+        } else if b.is_ascii_alphabetic() || !b.is_ascii() || b"$%".contains(&b) {
+            return Err("is not a plain number (currency symbols and codes are not stripped)");
+        } else {
+            return Err("is not a number");
+        }
+        if int_digits > MAX_INT_DIGITS {
+            return Err("is too large for Decimal(38, 6)");
+        }
+    }
+    if groups > 0 && group != 3 {
+        return Err("has misplaced thousands separators");
+    }
+    let saw_int = i > 0;
+    let mut frac = 0usize;
+    if i < s.len() {
+        // s[i] is the decimal separator
+        i += 1;
+        if i == s.len() {
+            return Err("ends with the decimal separator");
+        }
+        for &b in &s[i..] {
+            if !b.is_ascii_digit() {
+                return Err(if ts.contains(&b) || b == b'.' || b == b',' {
+                    "has separators after the decimal separator"
+                } else {
+                    "is not a number"
+                });
+            }
+            if frac < MONEY_SCALE {
+                mantissa = mantissa * 10 + i128::from(b - b'0');
+                frac += 1;
+            } else if b != b'0' {
+                return Err("has more than 6 decimals (money is kept to 6, exactly)");
+            }
+        }
+    } else if !saw_int {
+        return Err("has no digits");
+    }
+    mantissa *= 10i128.pow((MONEY_SCALE - frac) as u32);
+    Ok(if neg { -mantissa } else { mantissa })
+}
+
+fn trim_ascii(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// A float from a workbook or a Parquet float column, as a mantissa at scale 6.
+///
+/// Rust's `{}` for `f64` prints the shortest decimal that converts back to the same double,
+/// never in exponent form. A value typed into a spreadsheet has at most 15 significant
+/// digits, and two decimals of at most 15 significant digits never share the nearest double
+/// (15 ≤ `f64::DIGITS`), so that shortest text *is* the typed value: `12.1` comes back as
+/// `12.1`, not `12.0999999999999996447`. Values computed by formulas may print with more
+/// than 6 decimals; those are rejected rather than rounded silently.
+pub(crate) fn amount_from_f64(f: f64, buf: &mut String) -> Result<i128, &'static str> {
+    if !f.is_finite() {
+        return Err("is not a finite number");
+    }
+    buf.clear();
+    let _ = write!(buf, "{f}");
+    parse_amount(buf, &AmountFormat::plain())
+}
+
+/// Rescales a decimal mantissa of scale `scale` to scale 6, exactly.
+pub(crate) fn rescale(v: i128, scale: usize) -> Result<i128, &'static str> {
+    if scale <= MONEY_SCALE {
+        v.checked_mul(10i128.pow((MONEY_SCALE - scale) as u32))
+            .ok_or("is too large for Decimal(38, 6)")
+    } else {
+        let div = 10i128
+            .checked_pow((scale - MONEY_SCALE) as u32)
+            .ok_or("has an unsupported scale")?;
+        if v % div != 0 {
+            return Err("has more than 6 decimals (money is kept to 6, exactly)");
+        }
+        Ok(v / div)
+    }
+}
+
+/// Whether a mantissa at scale 6 fits `Decimal(38, 6)`.
+pub(crate) fn fits(v: i128) -> bool {
+    v.unsigned_abs() < 10u128.pow(38)
+}
+
+/// Upper-cases a currency code into `out` and checks it is three ASCII letters.
+pub(crate) fn currency(text: &str) -> Result<[u8; 3], &'static str> {
+    let t = text.trim().as_bytes();
+    if t.len() != 3 || !t.iter().all(u8::is_ascii_alphabetic) {
+        return Err("is not a 3-letter ISO 4217 code");
+    }
+    Ok([
+        t[0].to_ascii_uppercase(),
+        t[1].to_ascii_uppercase(),
+        t[2].to_ascii_uppercase(),
+    ])
+}
+
+/// Parses an integer id (`12345`; `12345.0` from a workbook is not text and never gets here).
+pub(crate) fn parse_id(text: &str) -> Result<i64, &'static str> {
+    text.trim()
+        .parse::<i64>()
+        .map_err(|_| "is not an integer transaction id")
+}
+
+/// What a date format can produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DateKind {
+    Date,
+    NaiveDateTime,
+    Offset,
+}
+
+/// The configured date formats, pre-parsed once, and the zone naive values are in.
+#[derive(Debug, Clone)]
+pub(crate) struct DateParser {
+    formats: Vec<(Vec<Item<'static>>, DateKind)>,
+    pub tz: Tz,
+}
+
+impl DateParser {
+    /// Pre-parses `formats`; an invalid format is an error naming it.
+    pub fn new(formats: &[String], tz: Tz) -> Result<Self, String> {
+        let mut out = Vec::with_capacity(formats.len());
+        for f in formats {
+            let items = StrftimeItems::new(f)
+                .parse_to_owned()
+                .map_err(|e| format!("date format {f:?}: {e}"))?;
+            let mut kind = DateKind::Date;
+            for it in &items {
+                match it {
+                    Item::Fixed(
+                        Fixed::TimezoneOffset
+                        | Fixed::TimezoneOffsetColon
+                        | Fixed::TimezoneOffsetDoubleColon
+                        | Fixed::TimezoneOffsetTripleColon
+                        | Fixed::TimezoneOffsetColonZ
+                        | Fixed::TimezoneOffsetZ
+                        | Fixed::RFC3339
+                        | Fixed::RFC2822,
+                    ) => kind = DateKind::Offset,
+                    Item::Numeric(
+                        Numeric::Hour | Numeric::Hour12 | Numeric::Minute | Numeric::Second,
+                        _,
+                    ) if kind == DateKind::Date => kind = DateKind::NaiveDateTime,
+                    _ => {}
+                }
+            }
+            out.push((items, kind));
+        }
+        Ok(DateParser { formats: out, tz })
+    }
+
+    /// The booking date of a text cell: the first format that reads the whole text wins.
+    pub fn parse(&self, text: &str) -> Result<NaiveDate, &'static str> {
+        let t = text.trim();
+        if t.is_empty() {
+            return Err("is empty");
+        }
+        for (items, kind) in &self.formats {
+            let mut p = Parsed::new();
+            if chrono::format::parse(&mut p, t, items.iter()).is_err() {
+                continue;
+            }
+            let r = match kind {
+                DateKind::Date => p.to_naive_date().ok(),
+                DateKind::NaiveDateTime => {
+                    p.to_naive_datetime_with_offset(0).ok().map(|d| d.date())
+                }
+                DateKind::Offset => p
+                    .to_datetime()
+                    .ok()
+                    .map(|d| self.tz.from_utc_datetime(&d.naive_utc()).date_naive()),
+            };
+            if let Some(d) = r {
+                return Ok(d);
+            }
+        }
+        Err("matches none of the date_formats")
+    }
+
+    /// The date of an instant (UTC) in the configured zone.
+    pub fn date_of_utc(&self, utc: chrono::NaiveDateTime) -> NaiveDate {
+        self.tz.from_utc_datetime(&utc).date_naive()
+    }
+}
+
+/// Days since 1970-01-01, the physical value of a polars `Date`.
+pub(crate) fn epoch_days(d: NaiveDate) -> i32 {
+    const EPOCH_CE_DAYS: i32 = 719_163;
+    chrono::Datelike::num_days_from_ce(&d) - EPOCH_CE_DAYS
+}

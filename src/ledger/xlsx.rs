@@ -1,0 +1,128 @@
+//! Workbook reader (calamine): numbers stay numbers, dates stay dates, text is read like CSV
+//! text.
+
+use super::{map_header, sniff_kind, Cell, LedgerError, Loader, N_FIELDS};
+use calamine::{Data, Reader};
+use chrono::NaiveDate;
+use std::io::Cursor;
+use std::path::Path;
+
+pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result<(), LedgerError> {
+    let bytes = std::fs::read(path).map_err(|source| LedgerError::Unreadable {
+        file: label.to_owned(),
+        source,
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(LedgerError::Empty {
+            file: label.to_owned(),
+        });
+    }
+    let kind = sniff_kind(&bytes[..bytes.len().min(8)]);
+    if !(kind.starts_with("a ZIP") || kind.starts_with("an OLE")) {
+        return Err(LedgerError::WrongKind {
+            file: label.to_owned(),
+            expected: "an XLSX workbook",
+            found: kind.to_owned(),
+        });
+    }
+    let malformed = |e: calamine::Error| LedgerError::Malformed {
+        file: label.to_owned(),
+        message: e.to_string(),
+    };
+    let mut wb = calamine::open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(malformed)?;
+    let names = wb.sheet_names();
+    let sheet = match &loader.cfg.xlsx.sheet {
+        Some(s) => names.iter().find(|n| *n == s).cloned().ok_or_else(|| {
+            LedgerError::Config(format!(
+                "{}: no sheet {s:?}; the workbook has {names:?}",
+                label.display()
+            ))
+        })?,
+        None => names.first().cloned().ok_or_else(|| LedgerError::Empty {
+            file: label.to_owned(),
+        })?,
+    };
+    let range = wb.worksheet_range(&sheet).map_err(malformed)?;
+    let Some((row0, col0)) = range.start() else {
+        return Err(LedgerError::Empty {
+            file: label.to_owned(),
+        });
+    };
+    if col0 > 0 {
+        tracing::debug!(col0, "sheet's used range starts right of column A");
+    }
+    let header_row = u64::from(loader.cfg.xlsx.header_row);
+    let source = format!("{}:{sheet}", label.display());
+    let mut idx: Option<[Option<usize>; N_FIELDS]> = None;
+    for (i, cells) in range.rows().enumerate() {
+        let row = u64::from(row0) + i as u64 + 1;
+        if row < header_row {
+            continue;
+        }
+        let Some(idx) = &idx else {
+            // The first row at or after header_row: it must be the header row itself.
+            if row != header_row {
+                return Err(LedgerError::Malformed {
+                    file: label.to_owned(),
+                    message: format!(
+                        "sheet {sheet:?}: header row {header_row} is empty; the table starts on row {row} (set xlsx.header_row)"
+                    ),
+                });
+            }
+            let header: Vec<String> = cells.iter().map(header_text).collect();
+            if header.iter().all(|h| h.trim().is_empty()) {
+                return Err(LedgerError::Empty {
+                    file: label.to_owned(),
+                });
+            }
+            idx = Some(map_header(&header, &loader.names, label, row)?);
+            continue;
+        };
+        if cells.iter().all(|c| matches!(c, Data::Empty)) {
+            continue;
+        }
+        loader.count_row(label, row)?;
+        let mut out: [Cell<'_>; N_FIELDS] = Default::default();
+        for (k, i) in idx.iter().enumerate() {
+            if let Some(i) = i {
+                out[k] = cell(cells.get(*i).unwrap_or(&Data::Empty));
+            }
+        }
+        loader.row(label, &source, row, &out)?;
+    }
+    if idx.is_none() {
+        return Err(LedgerError::Empty {
+            file: label.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn header_text(c: &Data) -> String {
+    cell(c).text().into_owned()
+}
+
+/// A workbook cell as a [`Cell`].
+fn cell(c: &Data) -> Cell<'_> {
+    match c {
+        Data::Empty => Cell::Empty,
+        Data::String(s) => Cell::Text(s),
+        Data::Int(i) => Cell::Int(*i),
+        Data::Float(f) => Cell::Float(*f),
+        Data::Bool(b) => Cell::Bool(*b),
+        Data::DateTime(dt) if dt.is_datetime() => {
+            let (y, mo, d, h, mi, s, ms) = dt.to_ymd_hms_milli();
+            match NaiveDate::from_ymd_opt(i32::from(y), u32::from(mo), u32::from(d)).and_then(|d| {
+                d.and_hms_milli_opt(u32::from(h), u32::from(mi), u32::from(s), u32::from(ms))
+            }) {
+                // A spreadsheet date-time is wall-clock time, like a naive text date-time.
+                Some(dt) => Cell::NaiveDateTime(dt),
+                None => Cell::Other(format!("date serial {}", dt.as_f64())),
+            }
+        }
+        Data::DateTime(dt) => Cell::Other(format!("duration {}", dt.as_f64())),
+        Data::DateTimeIso(s) => Cell::Text(s),
+        Data::DurationIso(s) => Cell::Other(format!("duration {s}")),
+        Data::Error(e) => Cell::Other(format!("error cell {e}")),
+    }
+}
