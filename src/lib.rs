@@ -10,6 +10,8 @@ pub mod demo;
 pub mod fetch;
 pub mod frames;
 pub mod fsutil;
+pub mod load;
 pub mod money;
 pub mod sandbox;
+pub mod state;
 pub mod xsolla;
