@@ -577,7 +577,8 @@ impl TxFrame {
             return Ok(());
         };
         if out == self.payment_amount {
-            self.negative = matches!(cell, CellRef::Decimal(d) if d.is_sign_negative() && !d.is_zero());
+            self.negative =
+                matches!(cell, CellRef::Decimal(d) if d.is_sign_negative() && !d.is_zero());
         }
         self.frame.push(out, cell)
     }
@@ -729,13 +730,14 @@ pub fn load_registry_export(path: &Path, window: Option<Window>) -> Result<DataF
                 None => CellRef::Null,
                 Some(t) => match col.kind {
                     Kind::Text => CellRef::Text(t),
-                    Kind::Int => CellRef::Int(i64::parse_text(t).ok_or_else(|| bad(i64::EXPECTED))?),
+                    Kind::Int => {
+                        CellRef::Int(i64::parse_text(t).ok_or_else(|| bad(i64::EXPECTED))?)
+                    }
                     Kind::Money | Kind::Rate => CellRef::Decimal(
                         Decimal::parse_text(t).ok_or_else(|| bad(Decimal::EXPECTED))?,
                     ),
                     Kind::DateTime => CellRef::DateTime(
-                        NaiveDateTime::parse_text(t)
-                            .ok_or_else(|| bad(NaiveDateTime::EXPECTED))?,
+                        NaiveDateTime::parse_text(t).ok_or_else(|| bad(NaiveDateTime::EXPECTED))?,
                     ),
                     Kind::Flag => {
                         CellRef::Flag(bool::parse_text(t).ok_or_else(|| bad(bool::EXPECTED))?)

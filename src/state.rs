@@ -28,7 +28,9 @@ pub enum StateError {
     #[error(transparent)]
     Fs(#[from] FsError),
     /// The file exists but cannot be trusted; it is never silently reset.
-    #[error("state file {path} is damaged: {problem}; fix or move it away (it is never reset silently)")]
+    #[error(
+        "state file {path} is damaged: {problem}; fix or move it away (it is never reset silently)"
+    )]
     Damaged {
         /// The file.
         path: PathBuf,
@@ -146,9 +148,8 @@ struct StateFile {
 
 /// Path of a merchant's state file.
 pub fn state_path(data_dir: &Path, merchant: &str) -> Result<PathBuf, StateError> {
-    let bad = merchant.is_empty()
-        || merchant.starts_with('.')
-        || merchant.contains(['/', '\\', '\0']);
+    let bad =
+        merchant.is_empty() || merchant.starts_with('.') || merchant.contains(['/', '\\', '\0']);
     if bad {
         return Err(StateError::BadMerchant(merchant.to_owned()));
     }
@@ -159,7 +160,8 @@ pub fn state_path(data_dir: &Path, merchant: &str) -> Result<PathBuf, StateError
 }
 
 fn date_from_days(days: i32) -> NaiveDate {
-    NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date") + chrono::Duration::days(i64::from(days))
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
+        + chrono::Duration::days(i64::from(days))
 }
 
 fn days_from_date(d: NaiveDate) -> i32 {
@@ -348,7 +350,7 @@ impl OpenItems {
         let keys = discrepancies.column("key")?.str()?;
         let mut first: Vec<Option<i32>> = Vec::with_capacity(keys.len());
         let mut age: Vec<Option<i64>> = Vec::with_capacity(keys.len());
-        for key in keys {
+        for key in keys.iter() {
             let item = key.and_then(|k| self.items.get(k));
             let seen = item.map_or(today, |i| i.first_seen);
             let days = key.map(|k| self.age_days(k, today).unwrap_or(0));

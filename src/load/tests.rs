@@ -38,9 +38,10 @@ async fn fetch(data_dir: &Path, format: Format) -> (PathBuf, Manifest) {
         chunk_days: 10,
         ..FetchSettings::default()
     };
-    let out = crate::fetch::fetch_window(&client, data_dir, &merchant, window, &settings, &NoProgress)
-        .await
-        .unwrap();
+    let out =
+        crate::fetch::fetch_window(&client, data_dir, &merchant, window, &settings, &NoProgress)
+            .await
+            .unwrap();
     sb.shutdown().await;
     out
 }
@@ -49,7 +50,7 @@ fn decimals(df: &DataFrame, col: &str) -> Vec<Option<Decimal>> {
     let c = df.column(col).unwrap().decimal().unwrap();
     let scale = c.scale() as u32;
     c.physical()
-        .into_iter()
+        .iter()
         .map(|m| m.map(|m| Decimal::from_i128_with_scale(m, scale)))
         .collect()
 }
@@ -59,7 +60,7 @@ fn strs(df: &DataFrame, col: &str) -> Vec<Option<String>> {
         .unwrap()
         .str()
         .unwrap()
-        .into_iter()
+        .iter()
         .map(|s| s.map(str::to_owned))
         .collect()
 }
@@ -112,7 +113,10 @@ async fn json_and_csv_snapshots_load_to_the_same_exact_frames() {
     assert_eq!(json.counts.registry_rows_read, c.registry.rows_received);
     assert_eq!(json.counts.payouts_loaded, c.payouts_unique);
     assert_eq!(json.counts, csv.counts);
-    assert_eq!(csv.transactions.height() as u64, csv_manifest.counts.registry.rows_unique);
+    assert_eq!(
+        csv.transactions.height() as u64,
+        csv_manifest.counts.registry.rows_unique
+    );
     assert!(json.transactions.height() > 1000, "a month of data");
     assert!(json.breakdown.height() > 3, "several chunks × currencies");
 
@@ -163,14 +167,24 @@ async fn json_and_csv_snapshots_load_to_the_same_exact_frames() {
     assert!(kinds.iter().any(|k| k.as_deref() == Some("cancellation")));
     for (k, p) in kinds.iter().zip(&pays) {
         let negative = p.unwrap() < Decimal::ZERO;
-        assert_eq!(k.as_deref(), Some(if negative { "cancellation" } else { "payment" }));
+        assert_eq!(
+            k.as_deref(),
+            Some(if negative { "cancellation" } else { "payment" })
+        );
     }
     assert_eq!(tx.column("dry_run").unwrap().null_count(), 0);
-    assert!(decimals(tx, "fx_rate").iter().any(|r| r.is_some_and(|r| r.scale() == 10)));
-    let transfer = tx.column("transfer_date").unwrap().date().unwrap().physical();
+    assert!(decimals(tx, "fx_rate")
+        .iter()
+        .any(|r| r.is_some_and(|r| r.scale() == 10)));
+    let transfer = tx
+        .column("transfer_date")
+        .unwrap()
+        .date()
+        .unwrap()
+        .physical();
     let w = json.window;
     let in_window = transfer
-        .into_iter()
+        .iter()
         .filter(|d| d.is_some_and(|d| w.contains(EPOCH + chrono::Duration::days(d.into()))))
         .count();
     assert_eq!(in_window, tx.height());
@@ -211,7 +225,11 @@ async fn damaged_snapshots_are_refused_and_duplicates_replayed() {
     assert!(matches!(e, LoadError::Damaged { .. }), "{e}");
 
     // One changed byte in a page: refused, naming the page.
-    let victim = manifest.files.iter().find(|f| f.endpoint == "registry").unwrap();
+    let victim = manifest
+        .files
+        .iter()
+        .find(|f| f.endpoint == "registry")
+        .unwrap();
     let vpath = dir.join(&victim.path);
     let mut body = std::fs::read(&vpath).unwrap();
     let at = body.iter().position(|b| b.is_ascii_digit()).unwrap();
@@ -274,8 +292,14 @@ async fn an_export_with_reordered_and_extra_columns_loads_the_same_rows() {
     .unwrap();
     let part = load_registry_export(&export, Some(w)).unwrap();
     let days = |df: &DataFrame| -> Vec<NaiveDate> {
-        let c = df.column("transfer_date").unwrap().date().unwrap().physical().clone();
-        c.into_iter()
+        let c = df
+            .column("transfer_date")
+            .unwrap()
+            .date()
+            .unwrap()
+            .physical()
+            .clone();
+        c.iter()
             .map(|d| EPOCH + chrono::Duration::days(d.unwrap().into()))
             .collect()
     };
@@ -326,27 +350,51 @@ fn export_errors_name_file_line_column_and_value() {
             &[&multi, "2,done,2026-10-01,-0.0000001,USD,0,USD,1,"],
         );
         let e = load_registry_export(&p, None).unwrap_err().to_string();
-        assert!(e.starts_with(&format!("{}:4: column \"Payment amount\": value \"-0.0000001\" has more than 6 decimals", p.display())), "{e}");
+        assert!(
+            e.starts_with(&format!(
+                "{}:4: column \"Payment amount\": value \"-0.0000001\" has more than 6 decimals",
+                p.display()
+            )),
+            "{e}"
+        );
     }
     // Rates keep 10 decimals, not 11.
-    let ok = write_export(tmp.path(), "\r\n", &["1,done,2026-10-01,1,USD,1,USD,64.1386407767,"]);
+    let ok = write_export(
+        tmp.path(),
+        "\r\n",
+        &["1,done,2026-10-01,1,USD,1,USD,64.1386407767,"],
+    );
     let df = load_registry_export(&ok, None).unwrap();
     assert_eq!(decimals(&df, "fx_rate"), vec![Some(d("64.1386407767"))]);
     assert_eq!(strs(&df, "source"), vec![Some("export.csv:2".to_owned())]);
-    let bad = write_export(tmp.path(), "\r\n", &["1,done,2026-10-01,1,USD,1,USD,1.12345678901,"]);
+    let bad = write_export(
+        tmp.path(),
+        "\r\n",
+        &["1,done,2026-10-01,1,USD,1,USD,1.12345678901,"],
+    );
     let e = load_registry_export(&bad, None).unwrap_err().to_string();
-    assert!(e.contains("\"Exchange rate\": value \"1.12345678901\" has more than 10 decimals"), "{e}");
+    assert!(
+        e.contains("\"Exchange rate\": value \"1.12345678901\" has more than 10 decimals"),
+        "{e}"
+    );
 
     // Required values and columns.
     let p = write_export(tmp.path(), "\n", &["1,,2026-10-01,1,USD,1,USD,1,"]);
     let e = load_registry_export(&p, None).unwrap_err().to_string();
-    assert!(e.ends_with(":2: column \"Status\": value \"\" is required but empty"), "{e}");
+    assert!(
+        e.ends_with(":2: column \"Status\": value \"\" is required but empty"),
+        "{e}"
+    );
     let p = tmp.path().join("short.csv");
     std::fs::write(&p, "Transaction ID,Status\n1,done\n").unwrap();
     let e = load_registry_export(&p, None).unwrap_err().to_string();
     assert!(e.contains("Transfer date"), "{e}");
     // Malformed CSV: the line is named too.
-    let p = write_export(tmp.path(), "\r\n", &["1,done,2026-10-01,1,USD,1,USD,1,", "2,done"]);
+    let p = write_export(
+        tmp.path(),
+        "\r\n",
+        &["1,done,2026-10-01,1,USD,1,USD,1,", "2,done"],
+    );
     let e = load_registry_export(&p, None).unwrap_err().to_string();
     assert!(e.contains("export.csv:3: has 2 fields"), "{e}");
 }
@@ -364,21 +412,30 @@ fn payout(id: i64, amount: &str, date: &str) -> Payout {
 #[test]
 fn payouts_collapse_identical_repeats_and_refuse_conflicts() {
     let mut set = PayoutSet::default();
-    set.add("payouts/a.json#0".into(), &payout(7, "10.50", "2026-10-15")).unwrap();
-    set.add("payouts/a.json#1".into(), &payout(8, "3", "2026-10-16")).unwrap();
+    set.add("payouts/a.json#0".into(), &payout(7, "10.50", "2026-10-15"))
+        .unwrap();
+    set.add("payouts/a.json#1".into(), &payout(8, "3", "2026-10-16"))
+        .unwrap();
     // The same payout from the next window, written differently but equal.
-    set.add("payouts/b.json#0".into(), &payout(7, "10.5", "2026-10-15")).unwrap();
+    set.add("payouts/b.json#0".into(), &payout(7, "10.5", "2026-10-15"))
+        .unwrap();
     assert_eq!(set.len(), 2);
     let e = set
         .add("payouts/c.json#4".into(), &payout(8, "3.01", "2026-10-16"))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("payout 8") && e.contains("payouts/a.json#1") && e.contains("payouts/c.json#4"), "{e}");
+    assert!(
+        e.contains("payout 8") && e.contains("payouts/a.json#1") && e.contains("payouts/c.json#4"),
+        "{e}"
+    );
     let e = set
         .add("payouts/c.json#5".into(), &payout(7, "10.5", "2026-10-17"))
         .unwrap_err()
         .to_string();
-    assert!(e.contains("payouts/a.json#0") && e.contains("2026-10-17"), "{e}");
+    assert!(
+        e.contains("payouts/a.json#0") && e.contains("2026-10-17"),
+        "{e}"
+    );
     let df = set.finish().unwrap();
     frames::check_schema(&df, &frames::payouts_schema(), "payouts").unwrap();
     assert_eq!(decimals(&df, "amount"), vec![Some(d("10.5")), Some(d("3"))]);

@@ -29,9 +29,8 @@ fn findings(rows: &[Finding<'_>]) -> DataFrame {
             .into_date()
             .into_column()
     };
-    let diff = |r: &Finding<'_>| {
-        crate::load::mantissa_at(r.1.parse().unwrap(), frames::MONEY_SCALE)
-    };
+    let diff =
+        |r: &Finding<'_>| crate::load::mantissa_at(r.1.parse().unwrap(), frames::MONEY_SCALE);
     let cols = vec![
         text("key", &|r| Some(r.0.to_owned())),
         text("class", &|_| Some("amount_mismatch".into())),
@@ -86,20 +85,27 @@ fn items_age_then_resolve_only_when_their_dates_are_rechecked() {
     assert_eq!(u.still_open, keys(&["a", "b", "nodate"]));
     assert_eq!(s.age_days("a", day("2026-11-02")), Some(1));
     let b = s.get("b").unwrap();
-    assert_eq!((b.first_run_id.as_str(), b.last_run_id.as_str()), ("run-1", "run-2"));
+    assert_eq!(
+        (b.first_run_id.as_str(), b.last_run_id.as_str()),
+        ("run-1", "run-2")
+    );
     assert_eq!(b.difference.to_string(), "-3");
 
     // A run over November only: `a` and `b` were not re-checked and stay open; an item
     // without dates cannot be placed, so any run that misses it resolves it.
     let nov = window("2026-11-01", "2026-11-30");
-    let u = s.update(&findings(&[]), nov, "run-3", day("2026-12-01")).unwrap();
+    let u = s
+        .update(&findings(&[]), nov, "run-3", day("2026-12-01"))
+        .unwrap();
     assert_eq!(u.resolved, keys(&["nodate"]));
     assert_eq!(s.age_days("a", day("2026-12-01")), Some(30));
     assert_eq!(s.open_count(), 2);
 
     // A run re-checking the first half of October resolves `a` only.
     let early = window("2026-10-01", "2026-10-15");
-    let u = s.update(&findings(&[]), early, "run-4", day("2026-12-02")).unwrap();
+    let u = s
+        .update(&findings(&[]), early, "run-4", day("2026-12-02"))
+        .unwrap();
     assert_eq!(u.resolved, keys(&["a"]));
     assert!(u.new.is_empty() && u.still_open.is_empty());
     let a = s.get("a").unwrap();
@@ -116,7 +122,12 @@ fn items_age_then_resolve_only_when_their_dates_are_rechecked() {
 
     // It comes back: a new occurrence, aged from that run.
     let u = s
-        .update(&findings(&[Finding("a", "1.5", Some("2026-10-03"))]), early, "run-5", day("2026-12-03"))
+        .update(
+            &findings(&[Finding("a", "1.5", Some("2026-10-03"))]),
+            early,
+            "run-5",
+            day("2026-12-03"),
+        )
         .unwrap();
     assert_eq!(u.new, keys(&["a"]));
     assert_eq!(s.age_days("a", day("2026-12-04")), Some(1));
@@ -126,8 +137,13 @@ fn items_age_then_resolve_only_when_their_dates_are_rechecked() {
 fn with_age_adds_first_seen_and_age() {
     let mut s = OpenItems::new("acme");
     let oct = window("2026-10-01", "2026-10-31");
-    s.update(&findings(&[Finding("a", "1", Some("2026-10-03"))]), oct, "r1", day("2026-11-01"))
-        .unwrap();
+    s.update(
+        &findings(&[Finding("a", "1", Some("2026-10-03"))]),
+        oct,
+        "r1",
+        day("2026-11-01"),
+    )
+    .unwrap();
     let df = findings(&[
         Finding("a", "1", Some("2026-10-03")),
         Finding("fresh", "2", Some("2026-10-04")),
@@ -141,7 +157,7 @@ fn with_age_adds_first_seen_and_age() {
         .date()
         .unwrap()
         .physical()
-        .into_iter()
+        .iter()
         .collect();
     assert_eq!(
         first,
@@ -150,7 +166,13 @@ fn with_age_adds_first_seen_and_age() {
             Some(days_from_date(day("2026-11-11")))
         ]
     );
-    let age: Vec<Option<i64>> = aged.column("age_days").unwrap().i64().unwrap().into_iter().collect();
+    let age: Vec<Option<i64>> = aged
+        .column("age_days")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .iter()
+        .collect();
     assert_eq!(age, vec![Some(10), Some(0)]);
 }
 
@@ -174,14 +196,22 @@ fn save_load_round_trip_is_byte_identical_and_leaves_no_temp_files() {
         day("2026-11-01"),
     )
     .unwrap();
-    s.update(&findings(&[Finding("z", "0.1", Some("2026-10-03"))]), oct, "r2", day("2026-11-02"))
-        .unwrap();
+    s.update(
+        &findings(&[Finding("z", "0.1", Some("2026-10-03"))]),
+        oct,
+        "r2",
+        day("2026-11-02"),
+    )
+    .unwrap();
     s.save(tmp.path(), "acme").unwrap();
     let path = state_path(tmp.path(), "acme").unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let text = String::from_utf8(bytes.clone()).unwrap();
     // Amounts are strings (exact), keys sorted.
-    assert!(text.contains("\"difference\": \"-12345678901234.123456\""), "{text}");
+    assert!(
+        text.contains("\"difference\": \"-12345678901234.123456\""),
+        "{text}"
+    );
     assert!(text.find("\"a\"").unwrap() < text.find("\"z\"").unwrap());
     assert!(text.contains("\"schema\": 1"));
 
@@ -234,12 +264,27 @@ fn a_damaged_file_is_an_error_never_a_reset() {
 fn resolved_history_is_bounded_newest_kept() {
     let mut s = OpenItems::new("acme");
     let oct = window("2026-10-01", "2026-10-31");
-    s.update(&findings(&[Finding("old", "1", None), Finding("open", "1", None)]), oct, "r1", day("2026-11-01"))
-        .unwrap();
-    s.update(&findings(&[Finding("open", "1", None), Finding("new", "1", None)]), oct, "r2", day("2026-11-02"))
-        .unwrap();
-    s.update(&findings(&[Finding("open", "1", None)]), oct, "r3", day("2026-11-03"))
-        .unwrap();
+    s.update(
+        &findings(&[Finding("old", "1", None), Finding("open", "1", None)]),
+        oct,
+        "r1",
+        day("2026-11-01"),
+    )
+    .unwrap();
+    s.update(
+        &findings(&[Finding("open", "1", None), Finding("new", "1", None)]),
+        oct,
+        "r2",
+        day("2026-11-02"),
+    )
+    .unwrap();
+    s.update(
+        &findings(&[Finding("open", "1", None)]),
+        oct,
+        "r3",
+        day("2026-11-03"),
+    )
+    .unwrap();
     // `old` resolved on 11-02, `new` on 11-03; keep one.
     s.prune_resolved(1);
     assert!(s.get("old").is_none());
