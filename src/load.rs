@@ -60,9 +60,10 @@ pub struct LoadCounts {
 /// Why provider data could not be loaded. Every variant names the file (and row or line).
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The snapshot is missing, incomplete or does not match its manifest.
+    /// The snapshot is missing, incomplete or does not match its manifest (boxed: the
+    /// fetch error is large and this one travels through every row).
     #[error(transparent)]
-    Snapshot(#[from] FetchError),
+    Snapshot(Box<FetchError>),
     /// A file could not be read.
     #[error(transparent)]
     Fs(#[from] FsError),
@@ -134,6 +135,12 @@ pub enum LoadError {
         #[source]
         source: PolarsError,
     },
+}
+
+impl From<FetchError> for LoadError {
+    fn from(e: FetchError) -> Self {
+        LoadError::Snapshot(Box::new(e))
+    }
 }
 
 /// Loads a snapshot folder: checks every file against the manifest first, then replays the

@@ -237,7 +237,7 @@ async fn damaged_snapshots_are_refused_and_duplicates_replayed() {
     std::fs::write(&vpath, body).unwrap();
     let e = load_snapshot(&dir).unwrap_err();
     assert!(
-        matches!(&e, LoadError::Snapshot(FetchError::Damaged { path, .. }) if *path == vpath),
+        matches!(&e, LoadError::Snapshot(f) if matches!(&**f, FetchError::Damaged { path, .. } if *path == vpath)),
         "{e}"
     );
 }
