@@ -441,3 +441,50 @@ fn payouts_collapse_identical_repeats_and_refuse_conflicts() {
     assert_eq!(decimals(&df, "amount"), vec![Some(d("10.5")), Some(d("3"))]);
     assert_eq!(strs(&df, "source")[0].as_deref(), Some("payouts/a.json#0"));
 }
+
+/// Scale check, not part of the suite: `LOAD_ROWS=10000000 cargo test --release --lib
+/// export_scale -- --ignored --nocapture` prints rows/s and peak memory.
+#[test]
+#[ignore]
+fn export_scale() {
+    use std::io::Write as _;
+    let n: usize = std::env::var("LOAD_ROWS").map_or(1_000_000, |v| v.parse().unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("big.csv");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
+    write!(
+        f,
+        "\"{}\",\"Payment system fee\",\"Dry run\",\"Project\"\r\n",
+        HEADER.replace(',', "\",\"")
+    )
+    .unwrap();
+    for i in 0..n {
+        let (amount, cur) = if i % 10 == 9 {
+            ("-12.34", "EUR")
+        } else {
+            ("12.34", "USD")
+        };
+        write!(
+            f,
+            "\"{i}\",\"done\",\"2026-10-{:02} 10:00:00\",\"{amount}\",\"{cur}\",\"11.1\",\"USD\",\"1.0876543210\",\"\",\"0.37\",\"0\",\"Game\"\r\n",
+            1 + i % 28
+        )
+        .unwrap();
+    }
+    f.flush().unwrap();
+    drop(f);
+    let t = std::time::Instant::now();
+    let df = load_registry_export(&p, None).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(df.height(), n);
+    assert_eq!(
+        strs(&df.slice(n as i64 - 1, 1), "source")[0],
+        Some(format!("big.csv:{}", n + 1))
+    );
+    println!(
+        "{n} rows in {secs:.1}s ({:.0} rows/s), frame {} MB, peak RSS {} MB",
+        n as f64 / secs,
+        df.estimated_size() >> 20,
+        crate::fetch::peak_rss_bytes().unwrap_or(0) >> 20
+    );
+}
