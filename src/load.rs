@@ -206,7 +206,7 @@ pub fn load_snapshot(dir: &Path) -> Result<ProviderData, LoadError> {
                 let rows: Vec<BreakdownRow> =
                     parse_json_rows(&body, BREAKDOWN_REQUIRED).map_err(decode)?;
                 check_row_count(&path, file, rows.len())?;
-                push_breakdown(&mut breakdown, file, &rows)?;
+                push_breakdown(&mut breakdown, &path, file, &rows)?;
                 counts.breakdown_rows += rows.len() as u64;
             }
             // The reports list is not a frame (yet); it was verified with the rest.
@@ -269,6 +269,7 @@ fn check_against_manifest(
 
 fn push_breakdown(
     out: &mut FrameBuilder,
+    path: &Path,
     file: &SnapshotFile,
     rows: &[BreakdownRow],
 ) -> Result<(), LoadError> {
@@ -278,7 +279,7 @@ fn push_breakdown(
         let currency = row.currency.as_deref().unwrap_or_default();
         if let Some(first) = seen.insert(currency, i) {
             return Err(LoadError::Damaged {
-                path: PathBuf::from(&file.path),
+                path: path.to_path_buf(),
                 problem: format!("currency {currency:?} appears in rows {first} and {i}"),
             });
         }
