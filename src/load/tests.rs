@@ -1,0 +1,490 @@
+use super::*;
+use crate::config::{FetchSettings, MerchantConfig};
+use crate::fetch::{Manifest, NoProgress};
+use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::xsolla::{ApiKey, HttpSettings, Transport, XsollaClient};
+use std::str::FromStr;
+
+/// Fetches the sandbox's default month into `data_dir` with the real fetch stage.
+async fn fetch(data_dir: &Path, format: Format) -> (PathBuf, Manifest) {
+    let cfg = SandboxConfig::default();
+    let window = Window::new(cfg.from, cfg.to).unwrap();
+    let sb = Sandbox::start(cfg, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let merchant = MerchantConfig {
+        name: "acme".into(),
+        merchant_id: sb.merchant_id(),
+        api_key_env: "UNUSED".into(),
+        base_url: sb.base_url(),
+        project_ids: vec![],
+    };
+    let http = HttpSettings {
+        min_request_interval_ms: 0,
+        ..HttpSettings::default()
+    };
+    let transport = Transport::new(
+        &merchant.base_url,
+        merchant.merchant_id,
+        ApiKey::new(sb.api_key()),
+        http,
+    )
+    .unwrap();
+    let client = XsollaClient::new(transport);
+    // Several chunks and pages, so ordering and per-window rows are exercised.
+    let settings = FetchSettings {
+        format,
+        page_limit: 200,
+        chunk_days: 10,
+        ..FetchSettings::default()
+    };
+    let out =
+        crate::fetch::fetch_window(&client, data_dir, &merchant, window, &settings, &NoProgress)
+            .await
+            .unwrap();
+    sb.shutdown().await;
+    out
+}
+
+fn decimals(df: &DataFrame, col: &str) -> Vec<Option<Decimal>> {
+    let c = df.column(col).unwrap().decimal().unwrap();
+    let scale = c.scale() as u32;
+    c.physical()
+        .iter()
+        .map(|m| m.map(|m| Decimal::from_i128_with_scale(m, scale)))
+        .collect()
+}
+
+fn strs(df: &DataFrame, col: &str) -> Vec<Option<String>> {
+    df.column(col)
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|s| s.map(str::to_owned))
+        .collect()
+}
+
+fn without_source(df: &DataFrame) -> DataFrame {
+    df.drop("source").unwrap()
+}
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+#[test]
+fn every_provider_column_has_a_registry_field() {
+    let tx = TxFrame::new();
+    let fed: Vec<usize> = tx.target.iter().flatten().copied().collect();
+    for (i, (name, _)) in frames::provider_schema().iter().enumerate() {
+        let derived = i == tx.source || i == tx.row_kind;
+        assert_eq!(fed.contains(&i), !derived, "{name}");
+    }
+}
+
+#[test]
+fn mantissas_are_exact_or_refused() {
+    assert_eq!(mantissa_at(d("12.5"), 6), Some(12_500_000));
+    assert_eq!(mantissa_at(d("-0.000001"), 6), Some(-1));
+    assert_eq!(mantissa_at(d("1.5000000000"), 6), Some(1_500_000));
+    assert_eq!(mantissa_at(d("0.0000001"), 6), None);
+    assert_eq!(mantissa_at(d("64.1386407767"), 10), Some(641_386_407_767));
+}
+
+#[tokio::test]
+async fn json_and_csv_snapshots_load_to_the_same_exact_frames() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (json_dir, manifest) = fetch(&tmp.path().join("j"), Format::Json).await;
+    let (csv_dir, csv_manifest) = fetch(&tmp.path().join("c"), Format::Csv).await;
+    let json = load_snapshot(&json_dir).unwrap();
+    let csv = load_snapshot(&csv_dir).unwrap();
+
+    for p in [&json, &csv] {
+        frames::check_schema(&p.transactions, &frames::provider_schema(), "tx").unwrap();
+        frames::check_schema(&p.payouts, &frames::payouts_schema(), "payouts").unwrap();
+        frames::check_schema(&p.breakdown, &frames::breakdown_schema(), "breakdown").unwrap();
+        assert_eq!(p.window, manifest.window);
+    }
+    let c = &manifest.counts;
+    assert_eq!(json.transactions.height() as u64, c.registry.rows_unique);
+    assert_eq!(json.payouts.height() as u64, c.payouts_unique);
+    assert_eq!(json.breakdown.height() as u64, c.breakdown_rows);
+    assert_eq!(json.counts.registry_rows_read, c.registry.rows_received);
+    assert_eq!(json.counts.payouts_loaded, c.payouts_unique);
+    assert_eq!(json.counts, csv.counts);
+    assert_eq!(
+        csv.transactions.height() as u64,
+        csv_manifest.counts.registry.rows_unique
+    );
+    assert!(json.transactions.height() > 1000, "a month of data");
+    assert!(json.breakdown.height() > 3, "several chunks × currencies");
+
+    // Same rows whichever format was fetched; only the page file names differ.
+    assert!(without_source(&json.transactions).equals_missing(&without_source(&csv.transactions)));
+    assert!(json.payouts.equals_missing(&csv.payouts));
+    assert!(json.breakdown.equals_missing(&csv.breakdown));
+    let src = strs(&json.transactions, "source");
+    assert_eq!(
+        src[0].as_deref(),
+        Some("registry/2026-10-01_2026-10-10/p000000.json#0")
+    );
+    assert_eq!(
+        strs(&csv.transactions, "source")[0].as_deref(),
+        Some("registry/2026-10-01_2026-10-10/p000000.csv#0")
+    );
+
+    // Σ payment_amount per currency equals the breakdown exactly.
+    let tx = &json.transactions;
+    let mut ours: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
+    let cur = strs(tx, "payment_currency");
+    for ((c, pay), out) in cur
+        .iter()
+        .zip(decimals(tx, "payment_amount"))
+        .zip(decimals(tx, "payout_amount"))
+    {
+        let e = ours.entry(c.clone().unwrap()).or_default();
+        e.0 += pay.unwrap();
+        e.1 += out.unwrap();
+    }
+    let mut theirs: BTreeMap<String, (Decimal, Decimal)> = BTreeMap::new();
+    let bd = &json.breakdown;
+    for ((c, pay), out) in strs(bd, "currency")
+        .iter()
+        .zip(decimals(bd, "payments_amount"))
+        .zip(decimals(bd, "sum_payout"))
+    {
+        let e = theirs.entry(c.clone().unwrap()).or_default();
+        e.0 += pay.unwrap();
+        e.1 += out.unwrap();
+    }
+    assert_eq!(ours, theirs);
+    assert!(ours.contains_key("JPY") && ours.contains_key("KWD"));
+
+    // Derived columns.
+    let kinds = strs(tx, "row_kind");
+    let pays = decimals(tx, "payment_amount");
+    assert!(kinds.iter().any(|k| k.as_deref() == Some("cancellation")));
+    for (k, p) in kinds.iter().zip(&pays) {
+        let negative = p.unwrap() < Decimal::ZERO;
+        assert_eq!(
+            k.as_deref(),
+            Some(if negative { "cancellation" } else { "payment" })
+        );
+    }
+    assert_eq!(tx.column("dry_run").unwrap().null_count(), 0);
+    assert!(decimals(tx, "fx_rate")
+        .iter()
+        .any(|r| r.is_some_and(|r| r.scale() == 10)));
+    let transfer = tx
+        .column("transfer_date")
+        .unwrap()
+        .date()
+        .unwrap()
+        .physical();
+    let w = json.window;
+    let in_window = transfer
+        .iter()
+        .filter(|d| d.is_some_and(|d| w.contains(EPOCH + chrono::Duration::days(d.into()))))
+        .count();
+    assert_eq!(in_window, tx.height());
+}
+
+#[tokio::test]
+async fn damaged_snapshots_are_refused_and_duplicates_replayed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, mut manifest) = fetch(tmp.path(), Format::Json).await;
+    let clean = load_snapshot(&dir).unwrap();
+
+    // Mark row 0 of the second page as a repeat, as the fetch does when offsets shift.
+    let page = manifest
+        .files
+        .iter_mut()
+        .filter(|f| f.endpoint == "registry")
+        .nth(1)
+        .unwrap();
+    page.duplicate_rows = vec![0];
+    let skipped = format!("{}#0", page.path);
+    manifest.counts.registry.duplicates_skipped += 1;
+    manifest.counts.registry.rows_unique -= 1;
+    let mpath = dir.join("manifest.json");
+    std::fs::write(&mpath, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    let dedup = load_snapshot(&dir).unwrap();
+    assert_eq!(dedup.counts.duplicates_skipped, 1);
+    assert_eq!(
+        dedup.counts.registry_rows_read,
+        clean.counts.registry_rows_read
+    );
+    assert_eq!(dedup.transactions.height(), clean.transactions.height() - 1);
+    assert!(!strs(&dedup.transactions, "source").contains(&Some(skipped)));
+
+    // Counts that disagree with the pages are refused.
+    manifest.counts.registry.duplicates_skipped = 0;
+    std::fs::write(&mpath, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
+    let e = load_snapshot(&dir).unwrap_err();
+    assert!(matches!(e, LoadError::Damaged { .. }), "{e}");
+
+    // One changed byte in a page: refused, naming the page.
+    let victim = manifest
+        .files
+        .iter()
+        .find(|f| f.endpoint == "registry")
+        .unwrap();
+    let vpath = dir.join(&victim.path);
+    let mut body = std::fs::read(&vpath).unwrap();
+    let at = body.iter().position(|b| b.is_ascii_digit()).unwrap();
+    body[at] = if body[at] == b'9' { b'8' } else { body[at] + 1 };
+    std::fs::write(&vpath, body).unwrap();
+    let e = load_snapshot(&dir).unwrap_err();
+    assert!(
+        matches!(&e, LoadError::Snapshot(f) if matches!(&**f, FetchError::Damaged { path, .. } if *path == vpath)),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn an_export_with_reordered_and_extra_columns_loads_the_same_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, manifest) = fetch(tmp.path(), Format::Csv).await;
+    let snap = load_snapshot(&dir).unwrap();
+
+    // Concatenate the stored CSV pages into one export, columns reversed, one extra column.
+    let export = tmp.path().join("export.csv");
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_path(&export)
+        .unwrap();
+    let mut header_written = false;
+    let mut rows = 0;
+    for f in manifest.files.iter().filter(|f| f.endpoint == "registry") {
+        let mut r = csv::Reader::from_path(dir.join(&f.path)).unwrap();
+        let h = r.headers().unwrap().clone();
+        let reorder = |rec: &csv::StringRecord, extra: &str| {
+            let mut v: Vec<String> = rec.iter().rev().map(str::to_owned).collect();
+            v.insert(3, extra.to_owned());
+            v
+        };
+        if !header_written {
+            w.write_record(reorder(&h, "Note from finance")).unwrap();
+            header_written = true;
+        }
+        for rec in r.records() {
+            w.write_record(reorder(&rec.unwrap(), "checked")).unwrap();
+            rows += 1;
+        }
+    }
+    w.flush().unwrap();
+    drop(w);
+
+    let df = load_registry_export(&export, None).unwrap();
+    frames::check_schema(&df, &frames::provider_schema(), "export").unwrap();
+    assert_eq!(df.height(), rows);
+    assert!(without_source(&df).equals_missing(&without_source(&snap.transactions)));
+    let src = strs(&df, "source");
+    assert_eq!(src[0].as_deref(), Some("export.csv:2"));
+    assert_eq!(src[rows - 1], Some(format!("export.csv:{}", rows + 1)));
+
+    // A window keeps only rows booked inside it.
+    let w = Window::new(
+        NaiveDate::from_ymd_opt(2026, 10, 5).unwrap(),
+        NaiveDate::from_ymd_opt(2026, 10, 7).unwrap(),
+    )
+    .unwrap();
+    let part = load_registry_export(&export, Some(w)).unwrap();
+    let days = |df: &DataFrame| -> Vec<NaiveDate> {
+        let c = df
+            .column("transfer_date")
+            .unwrap()
+            .date()
+            .unwrap()
+            .physical()
+            .clone();
+        c.iter()
+            .map(|d| EPOCH + chrono::Duration::days(d.unwrap().into()))
+            .collect()
+    };
+    let expected = days(&df).into_iter().filter(|d| w.contains(*d)).count();
+    assert!(expected > 0 && expected < rows);
+    assert_eq!(part.height(), expected);
+    assert!(days(&part).iter().all(|d| w.contains(*d)));
+}
+
+const HEADER: &str = "Transaction ID,Status,Transfer date,Payment amount,Payment currency,Payout amount,Payout currency,Exchange rate,Refund reason";
+
+fn write_export(dir: &Path, eol: &str, rows: &[&str]) -> PathBuf {
+    let p = dir.join("export.csv");
+    let mut s = String::from(HEADER);
+    for r in rows {
+        s.push_str(eol);
+        s.push_str(r);
+    }
+    s.push_str(eol);
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+#[test]
+fn export_errors_name_file_line_column_and_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    for eol in ["\r\n", "\n"] {
+        // Row 1 spans two lines (a quoted line break), so row 2 is on line 4.
+        let multi = format!("1,done,2026-10-01,10.5,USD,10.5,USD,1,\"first{eol}second\"");
+        let p = write_export(
+            tmp.path(),
+            eol,
+            &[&multi, "2,done,2026-10-01,\"1,5\",USD,1,USD,1,"],
+        );
+        let e = load_registry_export(&p, None).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}:4: column \"Payment amount\": value \"1,5\" is not a decimal number",
+                p.display()
+            ),
+            "eol {eol:?}"
+        );
+
+        let p = write_export(
+            tmp.path(),
+            eol,
+            &[&multi, "2,done,2026-10-01,-0.0000001,USD,0,USD,1,"],
+        );
+        let e = load_registry_export(&p, None).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "{}:4: column \"Payment amount\": value \"-0.0000001\" has more than 6 decimals",
+                p.display()
+            )),
+            "{e}"
+        );
+    }
+    // Rates keep 10 decimals, not 11.
+    let ok = write_export(
+        tmp.path(),
+        "\r\n",
+        &["1,done,2026-10-01,1,USD,1,USD,64.1386407767,"],
+    );
+    let df = load_registry_export(&ok, None).unwrap();
+    assert_eq!(decimals(&df, "fx_rate"), vec![Some(d("64.1386407767"))]);
+    assert_eq!(strs(&df, "source"), vec![Some("export.csv:2".to_owned())]);
+    let bad = write_export(
+        tmp.path(),
+        "\r\n",
+        &["1,done,2026-10-01,1,USD,1,USD,1.12345678901,"],
+    );
+    let e = load_registry_export(&bad, None).unwrap_err().to_string();
+    assert!(
+        e.contains("\"Exchange rate\": value \"1.12345678901\" has more than 10 decimals"),
+        "{e}"
+    );
+
+    // Required values and columns.
+    let p = write_export(tmp.path(), "\n", &["1,,2026-10-01,1,USD,1,USD,1,"]);
+    let e = load_registry_export(&p, None).unwrap_err().to_string();
+    assert!(
+        e.ends_with(":2: column \"Status\": value \"\" is required but empty"),
+        "{e}"
+    );
+    let p = tmp.path().join("short.csv");
+    std::fs::write(&p, "Transaction ID,Status\n1,done\n").unwrap();
+    let e = load_registry_export(&p, None).unwrap_err().to_string();
+    assert!(e.contains("Transfer date"), "{e}");
+    // Malformed CSV: the line is named too.
+    let p = write_export(
+        tmp.path(),
+        "\r\n",
+        &["1,done,2026-10-01,1,USD,1,USD,1,", "2,done"],
+    );
+    let e = load_registry_export(&p, None).unwrap_err().to_string();
+    assert!(e.contains("export.csv:3: has 2 fields"), "{e}");
+}
+
+fn payout(id: i64, amount: &str, date: &str) -> Payout {
+    Payout {
+        payout_id: Some(id),
+        payout_amount: Some(d(amount)),
+        payout_date: Some(crate::xsolla::record::parse_xsolla_datetime(date).unwrap()),
+        payout_currency: Some("USD".into()),
+        ..Payout::default()
+    }
+}
+
+#[test]
+fn payouts_collapse_identical_repeats_and_refuse_conflicts() {
+    let mut set = PayoutSet::default();
+    set.add("payouts/a.json#0".into(), &payout(7, "10.50", "2026-10-15"))
+        .unwrap();
+    set.add("payouts/a.json#1".into(), &payout(8, "3", "2026-10-16"))
+        .unwrap();
+    // The same payout from the next window, written differently but equal.
+    set.add("payouts/b.json#0".into(), &payout(7, "10.5", "2026-10-15"))
+        .unwrap();
+    assert_eq!(set.len(), 2);
+    let e = set
+        .add("payouts/c.json#4".into(), &payout(8, "3.01", "2026-10-16"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("payout 8") && e.contains("payouts/a.json#1") && e.contains("payouts/c.json#4"),
+        "{e}"
+    );
+    let e = set
+        .add("payouts/c.json#5".into(), &payout(7, "10.5", "2026-10-17"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("payouts/a.json#0") && e.contains("2026-10-17"),
+        "{e}"
+    );
+    let df = set.finish().unwrap();
+    frames::check_schema(&df, &frames::payouts_schema(), "payouts").unwrap();
+    assert_eq!(decimals(&df, "amount"), vec![Some(d("10.5")), Some(d("3"))]);
+    assert_eq!(strs(&df, "source")[0].as_deref(), Some("payouts/a.json#0"));
+}
+
+/// Scale check, not part of the suite: `LOAD_ROWS=10000000 cargo test --release --lib
+/// export_scale -- --ignored --nocapture` prints rows/s and peak memory.
+#[test]
+#[ignore]
+fn export_scale() {
+    use std::io::Write as _;
+    let n: usize = std::env::var("LOAD_ROWS").map_or(1_000_000, |v| v.parse().unwrap());
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("big.csv");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(&p).unwrap());
+    write!(
+        f,
+        "\"{}\",\"Payment system fee\",\"Dry run\",\"Project\"\r\n",
+        HEADER.replace(',', "\",\"")
+    )
+    .unwrap();
+    for i in 0..n {
+        let (amount, cur) = if i % 10 == 9 {
+            ("-12.34", "EUR")
+        } else {
+            ("12.34", "USD")
+        };
+        write!(
+            f,
+            "\"{i}\",\"done\",\"2026-10-{:02} 10:00:00\",\"{amount}\",\"{cur}\",\"11.1\",\"USD\",\"1.0876543210\",\"\",\"0.37\",\"0\",\"Game\"\r\n",
+            1 + i % 28
+        )
+        .unwrap();
+    }
+    f.flush().unwrap();
+    drop(f);
+    let t = std::time::Instant::now();
+    let df = load_registry_export(&p, None).unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(df.height(), n);
+    assert_eq!(
+        strs(&df.slice(n as i64 - 1, 1), "source")[0],
+        Some(format!("big.csv:{}", n + 1))
+    );
+    println!(
+        "{n} rows in {secs:.1}s ({:.0} rows/s), frame {} MB, peak RSS {} MB",
+        n as f64 / secs,
+        df.estimated_size() >> 20,
+        crate::fetch::peak_rss_bytes().unwrap_or(0) >> 20
+    );
+}

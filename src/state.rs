@@ -1,0 +1,418 @@
+//! Open items that carry forward between runs.
+//!
+//! A discrepancy found tonight is usually still there tomorrow; finance needs to know how old
+//! it is and when it went away. Each merchant's findings are kept by their stable `key` in
+//! `<data_dir>/state/<merchant>/open_items.json`. An item absent from a run is marked resolved
+//! only if that run re-checked its dates: a run over another window says nothing about it.
+
+use crate::fsutil::{self, FsError};
+use crate::xsolla::window::Window;
+use chrono::NaiveDate;
+use polars::prelude::*;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Version of the state file layout; bumped when it changes incompatibly.
+pub const STATE_SCHEMA: u32 = 1;
+
+/// Resolved items kept as history (the newest by resolution date); older ones are dropped so
+/// the file cannot grow without bound.
+pub const MAX_RESOLVED: usize = 100_000;
+
+/// A state store problem, naming the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Reading or writing failed.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// The file exists but cannot be trusted; it is never silently reset.
+    #[error(
+        "state file {path} is damaged: {problem}; fix or move it away (it is never reset silently)"
+    )]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
+    },
+    /// The merchant name cannot be used as a folder name.
+    #[error("merchant name {0:?} cannot be used as a folder name")]
+    BadMerchant(String),
+    /// The discrepancies frame lacks a column or has a wrong type.
+    #[error("discrepancies frame: {0}")]
+    Frame(#[from] PolarsError),
+    /// A discrepancy row cannot be tracked.
+    #[error("discrepancies row {row}: {problem}")]
+    BadRow {
+        /// 0-based row.
+        row: usize,
+        /// What is wrong.
+        problem: String,
+    },
+}
+
+/// Whether an item is still open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ItemStatus {
+    /// Seen in the latest run that covered it.
+    Open,
+    /// Absent from a run that re-checked its dates.
+    Resolved {
+        /// Date of that run.
+        on: NaiveDate,
+        /// Id of that run.
+        run_id: String,
+    },
+}
+
+/// One finding followed across runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenItem {
+    /// Stable id of the finding (the discrepancy's `key`).
+    pub key: String,
+    /// Discrepancy class.
+    pub class: String,
+    /// First run date it was seen.
+    pub first_seen: NaiveDate,
+    /// Latest run date it was seen.
+    pub last_seen: NaiveDate,
+    /// Run that first saw it.
+    pub first_run_id: String,
+    /// Run that last saw it.
+    pub last_run_id: String,
+    /// Currency of the difference.
+    pub currency: String,
+    /// Latest difference (ledger − Xsolla).
+    #[serde(with = "rust_decimal::serde::str")]
+    pub difference: Decimal,
+    /// Xsolla transaction id, when the finding has one.
+    pub transaction_id: Option<i64>,
+    /// Merchant order id, when the finding has one.
+    pub order_id: Option<String>,
+    /// Provider-side date: with `ledger_date`, decides which runs re-check the item.
+    pub provider_date: Option<NaiveDate>,
+    /// Ledger-side date.
+    pub ledger_date: Option<NaiveDate>,
+    /// Open or resolved.
+    pub status: ItemStatus,
+}
+
+impl OpenItem {
+    /// Whether a run over `checked` looked at this item's dates again. An item without dates
+    /// cannot be placed, so every run counts as covering it.
+    fn covered_by(&self, checked: Window) -> bool {
+        let dates = [self.provider_date, self.ledger_date];
+        let (Some(lo), Some(hi)) = (
+            dates.iter().flatten().min().copied(),
+            dates.iter().flatten().max().copied(),
+        ) else {
+            return true;
+        };
+        lo <= checked.to && checked.from <= hi
+    }
+
+    fn is_open(&self) -> bool {
+        self.status == ItemStatus::Open
+    }
+}
+
+/// What one run changed; each list is sorted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StateUpdate {
+    /// Keys seen for the first time (or again after being resolved).
+    pub new: Vec<String>,
+    /// Keys open before and seen again.
+    pub still_open: Vec<String>,
+    /// Keys resolved by this run.
+    pub resolved: Vec<String>,
+}
+
+/// A merchant's tracked findings, by key.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OpenItems {
+    merchant: String,
+    items: BTreeMap<String, OpenItem>,
+}
+
+/// The file's layout.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StateFile {
+    schema: u32,
+    merchant: String,
+    items: BTreeMap<String, OpenItem>,
+}
+
+/// Path of a merchant's state file.
+pub fn state_path(data_dir: &Path, merchant: &str) -> Result<PathBuf, StateError> {
+    let bad =
+        merchant.is_empty() || merchant.starts_with('.') || merchant.contains(['/', '\\', '\0']);
+    if bad {
+        return Err(StateError::BadMerchant(merchant.to_owned()));
+    }
+    Ok(data_dir
+        .join("state")
+        .join(merchant)
+        .join("open_items.json"))
+}
+
+fn date_from_days(days: i32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")
+        + chrono::Duration::days(i64::from(days))
+}
+
+fn days_from_date(d: NaiveDate) -> i32 {
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")).num_days() as i32
+}
+
+impl OpenItems {
+    /// An empty store for `merchant`.
+    pub fn new(merchant: &str) -> Self {
+        OpenItems {
+            merchant: merchant.to_owned(),
+            items: BTreeMap::new(),
+        }
+    }
+
+    /// Loads a merchant's items; a missing file is an empty store, a damaged one an error.
+    pub fn load(data_dir: &Path, merchant: &str) -> Result<Self, StateError> {
+        let path = state_path(data_dir, merchant)?;
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(OpenItems::new(merchant))
+            }
+            Err(e) => return Err(FsError::new("read", &path, e).into()),
+        };
+        let damaged = |problem: String| StateError::Damaged {
+            path: path.clone(),
+            problem,
+        };
+        let file: StateFile = serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
+        if file.schema != STATE_SCHEMA {
+            return Err(damaged(format!(
+                "layout version {} (this build reads {STATE_SCHEMA})",
+                file.schema
+            )));
+        }
+        if file.merchant != merchant {
+            return Err(damaged(format!(
+                "it belongs to merchant {:?}, not {merchant:?}",
+                file.merchant
+            )));
+        }
+        if let Some((k, item)) = file.items.iter().find(|(k, i)| **k != i.key) {
+            return Err(damaged(format!("entry {k:?} holds item {:?}", item.key)));
+        }
+        Ok(OpenItems {
+            merchant: file.merchant,
+            items: file.items,
+        })
+    }
+
+    /// Writes the store atomically; the same items always give the same bytes.
+    pub fn save(&self, data_dir: &Path, merchant: &str) -> Result<(), StateError> {
+        let path = state_path(data_dir, merchant)?;
+        let file = StateFile {
+            schema: STATE_SCHEMA,
+            merchant: merchant.to_owned(),
+            items: self.items.clone(),
+        };
+        let mut bytes = serde_json::to_vec_pretty(&file).expect("state serializes");
+        bytes.push(b'\n');
+        fsutil::write_atomic(&path, &bytes)?;
+        Ok(())
+    }
+
+    /// An item by key, open or resolved.
+    pub fn get(&self, key: &str) -> Option<&OpenItem> {
+        self.items.get(key)
+    }
+
+    /// All items, by key.
+    pub fn items(&self) -> impl Iterator<Item = &OpenItem> {
+        self.items.values()
+    }
+
+    /// Number of open items.
+    pub fn open_count(&self) -> usize {
+        self.items.values().filter(|i| i.is_open()).count()
+    }
+
+    /// Records one run's findings: `discrepancies` (schema [`crate::frames::discrepancy_schema`])
+    /// found by run `run_id` on `run_date` over the window `checked`.
+    pub fn update(
+        &mut self,
+        discrepancies: &DataFrame,
+        checked: Window,
+        run_id: &str,
+        run_date: NaiveDate,
+    ) -> Result<StateUpdate, StateError> {
+        let rows = read_rows(discrepancies)?;
+        let mut out = StateUpdate::default();
+        let mut seen = std::collections::HashSet::new();
+        for r in rows {
+            if !seen.insert(r.key.clone()) {
+                tracing::warn!(key = %r.key, "two discrepancies share a key; tracking the first");
+                continue;
+            }
+            match self.items.get_mut(&r.key) {
+                Some(item) if item.is_open() => {
+                    item.last_seen = run_date;
+                    item.last_run_id = run_id.to_owned();
+                    item.class = r.class;
+                    item.currency = r.currency;
+                    item.difference = r.difference;
+                    item.transaction_id = r.transaction_id;
+                    item.order_id = r.order_id;
+                    item.provider_date = r.provider_date;
+                    item.ledger_date = r.ledger_date;
+                    out.still_open.push(r.key);
+                }
+                previous => {
+                    if previous.is_some() {
+                        // Came back after being resolved: a new occurrence, aged from today.
+                        tracing::info!(key = %r.key, "a resolved discrepancy is back");
+                    }
+                    let item = OpenItem {
+                        key: r.key.clone(),
+                        class: r.class,
+                        first_seen: run_date,
+                        last_seen: run_date,
+                        first_run_id: run_id.to_owned(),
+                        last_run_id: run_id.to_owned(),
+                        currency: r.currency,
+                        difference: r.difference,
+                        transaction_id: r.transaction_id,
+                        order_id: r.order_id,
+                        provider_date: r.provider_date,
+                        ledger_date: r.ledger_date,
+                        status: ItemStatus::Open,
+                    };
+                    self.items.insert(r.key.clone(), item);
+                    out.new.push(r.key);
+                }
+            }
+        }
+        for item in self.items.values_mut() {
+            if item.is_open() && !seen.contains(&item.key) && item.covered_by(checked) {
+                item.status = ItemStatus::Resolved {
+                    on: run_date,
+                    run_id: run_id.to_owned(),
+                };
+                out.resolved.push(item.key.clone());
+            }
+        }
+        self.prune_resolved(MAX_RESOLVED);
+        out.new.sort();
+        out.still_open.sort();
+        out.resolved.sort();
+        Ok(out)
+    }
+
+    /// Drops the oldest resolved items beyond `keep`.
+    fn prune_resolved(&mut self, keep: usize) {
+        let mut resolved: Vec<(NaiveDate, String)> = self
+            .items
+            .values()
+            .filter_map(|i| match &i.status {
+                ItemStatus::Resolved { on, .. } => Some((*on, i.key.clone())),
+                ItemStatus::Open => None,
+            })
+            .collect();
+        if resolved.len() <= keep {
+            return;
+        }
+        // Newest first; ties by key so the choice is deterministic.
+        resolved.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        for (_, key) in resolved.drain(keep..) {
+            self.items.remove(&key);
+        }
+    }
+
+    /// Days since the item was first seen: up to `today` while open, up to its resolution once
+    /// resolved. `None` for an unknown key.
+    pub fn age_days(&self, key: &str, today: NaiveDate) -> Option<i64> {
+        let item = self.items.get(key)?;
+        let end = match &item.status {
+            ItemStatus::Open => today,
+            ItemStatus::Resolved { on, .. } => *on,
+        };
+        Some((end - item.first_seen).num_days())
+    }
+
+    /// `discrepancies` with `first_seen` (date) and `age_days` (i64) appended. A finding the
+    /// store does not know yet is new today (age 0).
+    pub fn with_age(&self, discrepancies: &DataFrame, today: NaiveDate) -> PolarsResult<DataFrame> {
+        let keys = discrepancies.column("key")?.str()?;
+        let mut first: Vec<Option<i32>> = Vec::with_capacity(keys.len());
+        let mut age: Vec<Option<i64>> = Vec::with_capacity(keys.len());
+        for key in keys.iter() {
+            let item = key.and_then(|k| self.items.get(k));
+            let seen = item.map_or(today, |i| i.first_seen);
+            let days = key.map(|k| self.age_days(k, today).unwrap_or(0));
+            first.push(key.map(|_| days_from_date(seen)));
+            age.push(days);
+        }
+        let first = Int32Chunked::from_iter_options("first_seen".into(), first.into_iter())
+            .into_date()
+            .into_column();
+        let age = Int64Chunked::from_iter_options("age_days".into(), age.into_iter()).into_column();
+        discrepancies.hstack(&[first, age])
+    }
+}
+
+/// The fields of a discrepancy row the store keeps.
+struct Row {
+    key: String,
+    class: String,
+    currency: String,
+    difference: Decimal,
+    transaction_id: Option<i64>,
+    order_id: Option<String>,
+    provider_date: Option<NaiveDate>,
+    ledger_date: Option<NaiveDate>,
+}
+
+fn read_rows(df: &DataFrame) -> Result<Vec<Row>, StateError> {
+    let key = df.column("key")?.str()?;
+    let class = df.column("class")?.str()?;
+    let currency = df.column("currency")?.str()?;
+    let difference = df.column("difference")?.decimal()?;
+    let scale = difference.scale() as u32;
+    let transaction_id = df.column("transaction_id")?.i64()?;
+    let order_id = df.column("order_id")?.str()?;
+    let provider_date = df.column("provider_date")?.date()?.physical();
+    let ledger_date = df.column("ledger_date")?.date()?.physical();
+    let mut out = Vec::with_capacity(df.height());
+    for row in 0..df.height() {
+        let bad = |problem: &str| StateError::BadRow {
+            row,
+            problem: problem.to_owned(),
+        };
+        let key = key.get(row).ok_or_else(|| bad("key is null"))?;
+        // A finding without a difference (e.g. a missing payout) tracks zero.
+        out.push(Row {
+            key: key.to_owned(),
+            class: class.get(row).unwrap_or_default().to_owned(),
+            currency: currency.get(row).unwrap_or_default().to_owned(),
+            difference: match difference.physical().get(row) {
+                None => Decimal::ZERO,
+                Some(m) => Decimal::try_from_i128_with_scale(m, scale)
+                    .map_err(|_| bad("difference does not fit a decimal"))?
+                    .normalize(),
+            },
+            transaction_id: transaction_id.get(row),
+            order_id: order_id.get(row).map(str::to_owned),
+            provider_date: provider_date.get(row).map(date_from_days),
+            ledger_date: ledger_date.get(row).map(date_from_days),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;
