@@ -119,6 +119,9 @@ pub struct MerchantConfig {
     /// API base URL; the sandbox's URL for tests and the demo. Default Xsolla's production.
     #[serde(default = "default_base_url")]
     pub base_url: String,
+    /// The merchant's ledger export (`[merchant.ledger]`): where it is and how to read it.
+    #[serde(default)]
+    pub ledger: Option<crate::ledger::LedgerConfig>,
     /// Only these projects are reconciled (empty: all projects of the merchant). The fetch
     /// always reads the whole merchant: payouts and the breakdown are merchant-wide.
     #[serde(default)]
@@ -263,6 +266,12 @@ impl Config {
                         "merchant name {:?} must be letters, digits, '-' or '_' (it names folders)",
                         m.name
                     ),
+                ));
+            }
+            if let Some(Err(e)) = m.ledger.as_ref().map(|l| l.validate()) {
+                return Err(invalid(
+                    "[merchant.ledger",
+                    format!("merchant {:?} ledger: {e}", m.name),
                 ));
             }
             if !(m.base_url.starts_with("https://") || m.base_url.starts_with("http://")) {

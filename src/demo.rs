@@ -51,6 +51,7 @@ pub async fn run(out_dir: &Path, progress: &dyn Progress) -> Result<DemoOutcome,
         merchant_id: sandbox.merchant_id(),
         api_key_env: "XSOLLA_API_KEY".to_owned(),
         base_url: sandbox.base_url(),
+        ledger: None,
         project_ids: Vec::new(),
     };
     // Loopback needs no politeness delay.

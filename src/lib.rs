@@ -13,6 +13,7 @@ pub mod fsutil;
 pub mod ledger;
 pub mod load;
 pub mod money;
+pub mod pipeline;
 pub mod reconcile;
 pub mod sandbox;
 pub mod state;

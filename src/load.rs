@@ -38,6 +38,10 @@ pub struct ProviderData {
     pub counts: LoadCounts,
     /// The window the snapshot covers.
     pub window: Window,
+    /// Every registry row of each payout of the window (fetched with the `transfer_id`
+    /// filter), [`frames::provider_schema`]; `None` when the snapshot has none of them, so
+    /// payouts cannot be checked against their rows.
+    pub payout_rows: Option<DataFrame>,
 }
 
 /// Row counts of a load; `registry_rows_read == registry_rows_loaded + duplicates_skipped`.
@@ -149,6 +153,9 @@ pub fn load_snapshot(dir: &Path) -> Result<ProviderData, LoadError> {
     let manifest = fetch::verify_snapshot(dir)?;
     let mut counts = LoadCounts::default();
     let mut tx = TxFrame::new();
+    let mut payout_tx = TxFrame::new();
+    let mut has_payout_rows = false;
+    let mut payout_counts = LoadCounts::default();
     let mut payouts = PayoutSet::default();
     let mut breakdown = FrameBuilder::new(frames::breakdown_schema());
     let mut source = String::new();
@@ -160,7 +167,13 @@ pub fn load_snapshot(dir: &Path) -> Result<ProviderData, LoadError> {
             source,
         };
         match file.endpoint.as_str() {
-            "registry" => {
+            endpoint @ ("registry" | "payout_registry") => {
+                let (tx, counts) = if endpoint == "registry" {
+                    (&mut tx, &mut counts)
+                } else {
+                    has_payout_rows = true;
+                    (&mut payout_tx, &mut payout_counts)
+                };
                 let rows: Vec<TransactionRow> = match manifest.format {
                     Format::Json => parse_json_rows(&body, REGISTRY_REQUIRED),
                     Format::Csv => parse_csv_rows(&body, REGISTRY_REQUIRED),
@@ -226,6 +239,11 @@ pub fn load_snapshot(dir: &Path) -> Result<ProviderData, LoadError> {
         breakdown: breakdown.finish("breakdown")?,
         counts,
         window: manifest.window,
+        payout_rows: if has_payout_rows || manifest.counts.payouts_unique == 0 {
+            Some(payout_tx.finish()?)
+        } else {
+            None
+        },
     };
     tracing::info!(
         snapshot = %dir.display(),

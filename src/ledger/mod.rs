@@ -41,7 +41,7 @@ pub struct LedgerLoad {
 }
 
 /// Counts of a load, for the run report.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct LedgerCounts {
     /// Files read.
     pub files: usize,

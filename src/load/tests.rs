@@ -17,6 +17,7 @@ async fn fetch(data_dir: &Path, format: Format) -> (PathBuf, Manifest) {
         merchant_id: sb.merchant_id(),
         api_key_env: "UNUSED".into(),
         base_url: sb.base_url(),
+        ledger: None,
         project_ids: vec![],
     };
     let http = HttpSettings {

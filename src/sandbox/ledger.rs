@@ -63,7 +63,16 @@ pub fn ledger_export(view: &DatasetView, window: Window, inject: bool) -> Ledger
         .iter()
         .filter_map(|v| json_record(v, REGISTRY_REQUIRED).ok())
         .collect();
-    let mut lines: Vec<Line> = rows.iter().map(line_of).collect();
+    // The merchant booked each payment once, even where Xsolla's data repeats a row
+    // (the sandbox's duplicated-payment quirk): identical neighbouring payment rows count once.
+    let mut lines: Vec<Line> = rows
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| {
+            *i == 0 || r.payment_amount.is_some_and(|a| a.is_sign_negative()) || rows[i - 1] != **r
+        })
+        .map(|(_, r)| line_of(r))
+        .collect();
     let mut injected = Vec::new();
     if inject {
         inject_faults(&mut lines, window, &mut injected);

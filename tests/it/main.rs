@@ -3,4 +3,5 @@
 
 mod client;
 mod fetch_cli;
+mod reconcile_e2e;
 mod support;
