@@ -17,6 +17,8 @@ use xsolla_recon::xsolla::{Format, Transport, XsollaClient};
 mod exit {
     /// Done, nothing wrong.
     pub const OK: u8 = 0;
+    /// Done, and discrepancies were found (so cron can alert).
+    pub const FOUND: u8 = 1;
     /// Bad command line or configuration (clap also uses 2 for usage errors).
     pub const CONFIG: u8 = 2;
     /// The job failed while running (network, Xsolla, disk).
@@ -49,6 +51,8 @@ enum Command {
     Sandbox(SandboxArgs),
     /// Run the job on the embedded sandbox: no config, network or key needed.
     Demo(DemoArgs),
+    /// Reconcile a window: the stored snapshot (or a registry export) against the ledger.
+    Reconcile(ReconcileArgs),
 }
 
 #[derive(Args, Debug)]
@@ -78,6 +82,35 @@ struct FetchArgs {
     /// Data folder, overriding the config.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ReconcileArgs {
+    /// First day of the window (YYYY-MM-DD), included.
+    #[arg(long)]
+    from: NaiveDate,
+    /// Last day of the window (YYYY-MM-DD), included.
+    #[arg(long)]
+    to: NaiveDate,
+    /// Config file.
+    #[arg(
+        long,
+        env = "XSOLLA_RECON_CONFIG",
+        default_value = "config/xsolla-recon.toml"
+    )]
+    config: PathBuf,
+    /// Merchant name from the config (needed when it has several).
+    #[arg(long)]
+    merchant: Option<String>,
+    /// Use a registry CSV exported from the Publisher Account instead of the stored snapshot.
+    #[arg(long)]
+    registry_export: Option<PathBuf>,
+    /// Ledger file or glob, overriding the merchant's `ledger.path`.
+    #[arg(long)]
+    ledger: Option<PathBuf>,
+    /// Output folder (default `out/<merchant>/<from>_<to>`).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -130,6 +163,7 @@ fn main() -> ExitCode {
             Command::Fetch(a) => cmd_fetch(a).await,
             Command::Sandbox(a) => cmd_sandbox(a).await,
             Command::Demo(a) => cmd_demo(a).await,
+            Command::Reconcile(a) => cmd_reconcile(a),
         }
     });
     match result {
@@ -184,6 +218,67 @@ impl Progress for Bar {
             "{endpoint}: {registry_rows} registry rows, {requests} requests"
         ));
     }
+}
+
+fn cmd_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
+    use xsolla_recon::pipeline::{reconcile_window, ProviderSource};
+    let window = Window::new(a.from, a.to)
+        .ok_or_else(|| ConfigError::Usage(format!("--from {} is after --to {}", a.from, a.to)))?;
+    let cfg = Config::load(&a.config)?;
+    let merchant = cfg.merchant(a.merchant.as_deref())?.clone();
+    let started = Instant::now();
+    let provider = match a.registry_export {
+        Some(p) => ProviderSource::Export(p),
+        None => {
+            ProviderSource::Snapshot(fetch::find_snapshot(&cfg.data_dir, &merchant.name, window)?.0)
+        }
+    };
+    let out = a.out.unwrap_or_else(|| {
+        PathBuf::from("out")
+            .join(&merchant.name)
+            .join(window.slug())
+    });
+    let now = chrono::Utc::now();
+    let run_id = now.format("%Y%m%dT%H%M%S%3fZ").to_string();
+    let run = reconcile_window(
+        &cfg,
+        &merchant,
+        window,
+        &provider,
+        a.ledger.as_deref(),
+        std::path::Path::new("."),
+        &run_id,
+        now.date_naive(),
+        &out,
+    )
+    .with_context(|| format!("reconciling {} for merchant {}", window, merchant.name))?;
+    let s = &run.output.summary;
+    let classes: Vec<String> = s
+        .by_class
+        .iter()
+        .map(|(c, by)| format!("{c} {}", by.values().map(|t| t.count).sum::<u64>()))
+        .collect();
+    println!(
+        "reconciled {} {}: {} provider rows, {} ledger rows; {} discrepancies{}; match rate {}%; {} new, {} still open, {} resolved open items; {:.1}s, peak memory {} MiB -> {}",
+        merchant.name,
+        window,
+        s.rows.provider_rows,
+        s.rows.ledger_rows,
+        s.discrepancies,
+        if classes.is_empty() { String::new() } else { format!(" ({})", classes.join(", ")) },
+        s.match_rate_percent,
+        run.state.new.len(),
+        run.state.still_open.len(),
+        run.state.resolved.len(),
+        started.elapsed().as_secs_f32(),
+        fetch::peak_rss_bytes().unwrap_or(0) / (1024 * 1024),
+        out.display()
+    );
+    Ok(if s.discrepancies > 0 {
+        exit::FOUND
+    } else {
+        exit::OK
+    })
 }
 
 async fn cmd_demo(a: DemoArgs) -> anyhow::Result<u8> {
