@@ -238,6 +238,17 @@ fn cmd_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
             .join(&merchant.name)
             .join(window.slug())
     });
+    // Ledger paths in the config are relative to the config's folder; --ledger to ours.
+    let base_dir = a
+        .config
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."))
+        .to_path_buf();
+    let ledger = match a.ledger {
+        Some(p) if p.is_relative() => Some(std::env::current_dir()?.join(p)),
+        other => other,
+    };
     let now = chrono::Utc::now();
     let run_id = now.format("%Y%m%dT%H%M%S%3fZ").to_string();
     let run = reconcile_window(
@@ -245,8 +256,8 @@ fn cmd_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
         &merchant,
         window,
         &provider,
-        a.ledger.as_deref(),
-        std::path::Path::new("."),
+        ledger.as_deref(),
+        &base_dir,
         &run_id,
         now.date_naive(),
         &out,

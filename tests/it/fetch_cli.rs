@@ -324,3 +324,78 @@ async fn demo_runs_in_an_empty_folder_with_no_config_or_key() {
     let m = xsolla_recon::fetch::verify_snapshot(&snap).unwrap();
     assert!(m.counts.registry.rows_received > 500, "{:?}", m.counts);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reconcile_exits_0_when_clean_and_1_when_discrepancies_are_found() {
+    let sb = start(small_config()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write_config(tmp.path(), &sb, "json");
+    let mut text_cfg = std::fs::read_to_string(&cfg).unwrap();
+    text_cfg.push_str(
+        "[merchant.ledger]\npath = \"ledger.csv\"\n[merchant.ledger.columns]\ndate = \"Booking date\"\ntransaction_id = \"Xsolla transaction\"\norder_id = \"Order\"\ncurrency = \"Currency\"\namount = \"Gross\"\nfee = \"Fee\"\nstatus = \"Status\"\n[merchant.ledger.status_map]\nPaid = \"paid\"\nRefund = \"refunded\"\nChargeback = \"chargeback\"\n",
+    );
+    std::fs::write(&cfg, text_cfg).unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let w = window("2026-10-01", "2026-10-31");
+    let key = sb.api_key().to_owned();
+    let fetch = run(
+        tmp.path(),
+        Some(&key),
+        &[
+            "fetch",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-31",
+            "--config",
+            cfg,
+        ],
+    )
+    .await;
+    assert!(fetch.status.success(), "{}", text(&fetch));
+
+    let clean = xsolla_recon::sandbox::ledger::ledger_export(&sb.dataset(), w, false);
+    std::fs::write(tmp.path().join("ledger.csv"), &clean.csv).unwrap();
+    let args = [
+        "reconcile",
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-10-31",
+        "--config",
+        cfg,
+        "--out",
+        "out/clean",
+    ];
+    let ok = run(tmp.path(), None, &args).await;
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains("0 discrepancies"),
+        "{}",
+        text(&ok)
+    );
+
+    let faulty = xsolla_recon::sandbox::ledger::ledger_export(&sb.dataset(), w, true);
+    std::fs::write(tmp.path().join("ledger.csv"), &faulty.csv).unwrap();
+    let args = [
+        "reconcile",
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-10-31",
+        "--config",
+        cfg,
+        "--out",
+        "out/faulty",
+    ];
+    let found = run(tmp.path(), None, &args).await;
+    assert_eq!(found.status.code(), Some(1), "{}", text(&found));
+    let stdout = String::from_utf8_lossy(&found.stdout);
+    assert!(
+        stdout.contains(&format!("{} discrepancies", faulty.injected.len())),
+        "{stdout}"
+    );
+    let csv = std::fs::read_to_string(tmp.path().join("out/faulty/discrepancies.csv")).unwrap();
+    assert_eq!(csv.lines().count(), faulty.injected.len() + 1, "{csv}");
+    sb.shutdown().await;
+}
