@@ -55,8 +55,9 @@ enum Command {
     Reconcile(ReconcileArgs),
 }
 
+/// Window, config and merchant: what every job command takes.
 #[derive(Args, Debug)]
-struct FetchArgs {
+struct JobArgs {
     /// First day of the window (YYYY-MM-DD), included.
     #[arg(long)]
     from: NaiveDate,
@@ -73,6 +74,20 @@ struct FetchArgs {
     /// Merchant name from the config (needed when it has several).
     #[arg(long)]
     merchant: Option<String>,
+}
+
+impl JobArgs {
+    fn window(&self) -> Result<Window, ConfigError> {
+        Window::new(self.from, self.to).ok_or_else(|| {
+            ConfigError::Usage(format!("--from {} is after --to {}", self.from, self.to))
+        })
+    }
+}
+
+#[derive(Args, Debug)]
+struct FetchArgs {
+    #[command(flatten)]
+    job: JobArgs,
     /// Use the newest stored snapshot of this window instead of the network (checks hashes).
     #[arg(long)]
     offline: bool,
@@ -86,22 +101,8 @@ struct FetchArgs {
 
 #[derive(Args, Debug)]
 struct ReconcileArgs {
-    /// First day of the window (YYYY-MM-DD), included.
-    #[arg(long)]
-    from: NaiveDate,
-    /// Last day of the window (YYYY-MM-DD), included.
-    #[arg(long)]
-    to: NaiveDate,
-    /// Config file.
-    #[arg(
-        long,
-        env = "XSOLLA_RECON_CONFIG",
-        default_value = "config/xsolla-recon.toml"
-    )]
-    config: PathBuf,
-    /// Merchant name from the config (needed when it has several).
-    #[arg(long)]
-    merchant: Option<String>,
+    #[command(flatten)]
+    job: JobArgs,
     /// Use a registry CSV exported from the Publisher Account instead of the stored snapshot.
     #[arg(long)]
     registry_export: Option<PathBuf>,
@@ -222,10 +223,9 @@ impl Progress for Bar {
 
 fn cmd_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
     use xsolla_recon::pipeline::{reconcile_window, ProviderSource};
-    let window = Window::new(a.from, a.to)
-        .ok_or_else(|| ConfigError::Usage(format!("--from {} is after --to {}", a.from, a.to)))?;
-    let cfg = Config::load(&a.config)?;
-    let merchant = cfg.merchant(a.merchant.as_deref())?.clone();
+    let window = a.job.window()?;
+    let cfg = Config::load(&a.job.config)?;
+    let merchant = cfg.merchant(a.job.merchant.as_deref())?.clone();
     let started = Instant::now();
     let provider = match a.registry_export {
         Some(p) => ProviderSource::Export(p),
@@ -240,6 +240,7 @@ fn cmd_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
     });
     // Ledger paths in the config are relative to the config's folder; --ledger to ours.
     let base_dir = a
+        .job
         .config
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -320,16 +321,15 @@ async fn cmd_demo(a: DemoArgs) -> anyhow::Result<u8> {
 }
 
 async fn cmd_fetch(a: FetchArgs) -> anyhow::Result<u8> {
-    let window = Window::new(a.from, a.to)
-        .ok_or_else(|| ConfigError::Usage(format!("--from {} is after --to {}", a.from, a.to)))?;
-    let mut cfg = Config::load(&a.config)?;
+    let window = a.job.window()?;
+    let mut cfg = Config::load(&a.job.config)?;
     if let Some(f) = a.format {
         cfg.fetch.format = f;
     }
     if let Some(d) = a.data_dir {
         cfg.data_dir = d;
     }
-    let merchant = cfg.merchant(a.merchant.as_deref())?.clone();
+    let merchant = cfg.merchant(a.job.merchant.as_deref())?.clone();
     let started = Instant::now();
     let (dir, manifest) = if a.offline {
         fetch::find_snapshot(&cfg.data_dir, &merchant.name, window)?
