@@ -723,16 +723,28 @@ fn parse_txn_id(id: &str) -> Result<i64, ApiError> {
         .map_err(|_| mutation_error(MutationError::NotFound))
 }
 
+/// What both refund calls check first: auth, a JSON body, the id and the description.
+fn refund_request(
+    sh: &Shared,
+    merchant: &str,
+    id: &str,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(i64, Value, String), ApiError> {
+    sh.authorize(headers, merchant)?;
+    let v = json_body(headers, body)?;
+    let id = parse_txn_id(id)?;
+    let d = description(&v)?;
+    Ok((id, v, d))
+}
+
 async fn refund(
     State(sh): State<Arc<Shared>>,
     Path((merchant, id)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    sh.authorize(&headers, &merchant)?;
-    let v = json_body(&headers, &body)?;
-    let id = parse_txn_id(&id)?;
-    let d = description(&v)?;
+    let (id, _, d) = refund_request(&sh, &merchant, &id, &headers, &body)?;
     sh.data_mut().refund(id, &d).map_err(mutation_error)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -743,19 +755,14 @@ async fn partial_refund(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult {
-    sh.authorize(&headers, &merchant)?;
-    let v = json_body(&headers, &body)?;
-    let id = parse_txn_id(&id)?;
-    let d = description(&v)?;
-    // The amount's own text, never through f64 (a number, or a string as an old doc sample).
-    let amount = match v.get("refund_amount") {
-        Some(Value::Number(n)) => crate::money::parse_decimal(&n.to_string()),
-        Some(Value::String(s)) => crate::money::parse_decimal(s),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        ApiError::unprocessable("The refund_amount field is required and must be a number.")
-    })?;
+    let (id, v, d) = refund_request(&sh, &merchant, &id, &headers, &body)?;
+    // The amount's own text, as the client parses any JSON number (a string is accepted too,
+    // as in an old doc sample).
+    let amount = crate::xsolla::record::json_scalar_text(v.get("refund_amount"))
+        .and_then(|t| crate::money::parse_decimal(&t))
+        .ok_or_else(|| {
+            ApiError::unprocessable("The refund_amount field is required and must be a number.")
+        })?;
     sh.data_mut()
         .partial_refund(id, amount, &d)
         .map_err(mutation_error)?;
