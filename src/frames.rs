@@ -138,6 +138,7 @@ pub fn breakdown_schema() -> Schema {
 /// | net | money | optional |
 /// | payout_ref | str | optional payout reference |
 /// | note | str | optional free text |
+/// | user_id | str | optional: the paying user (fuzzy rule only) |
 pub fn ledger_schema() -> Schema {
     schema(&[
         ("source", DataType::String),
@@ -151,6 +152,7 @@ pub fn ledger_schema() -> Schema {
         ("net", money()),
         ("payout_ref", DataType::String),
         ("note", DataType::String),
+        ("user_id", DataType::String),
     ])
 }
 

@@ -105,7 +105,7 @@ pub fn reconcile_window(
 ) -> Result<RunResult, PipelineError> {
     let (input_provider, provider_counts) = match provider {
         ProviderSource::Snapshot(dir) => {
-            let data = load::load_snapshot(dir)?;
+            let data = timed("load snapshot", || load::load_snapshot(dir))?;
             let counts = data.counts;
             (
                 (
@@ -119,7 +119,9 @@ pub fn reconcile_window(
         }
         ProviderSource::Export(path) => (
             (
-                load::load_registry_export(path, Some(window))?,
+                timed("load registry export", || {
+                    load::load_registry_export(path, Some(window))
+                })?,
                 None,
                 crate::frames::empty(&crate::frames::payouts_schema()),
                 crate::frames::empty(&crate::frames::breakdown_schema()),
@@ -134,7 +136,7 @@ pub fn reconcile_window(
     if let Some(p) = ledger_path {
         ledger_cfg.path = p.display().to_string();
     }
-    let ledger = ledger::load_ledger(&ledger_cfg, base_dir)?;
+    let ledger = timed("load ledger", || ledger::load_ledger(&ledger_cfg, base_dir))?;
     let (transactions, payout_rows, payouts, breakdown) = input_provider;
     let input = ReconcileInput {
         window,
@@ -145,7 +147,8 @@ pub fn reconcile_window(
         ledger: ledger.frame,
         project_ids: merchant.project_ids.clone(),
     };
-    let output = reconcile::reconcile(&input, &cfg.reconcile)?;
+    let output = timed("reconcile", || reconcile::reconcile(&input, &cfg.reconcile))?;
+    drop(input);
     let mut items = OpenItems::load(&cfg.data_dir, &merchant.name)?;
     let state = items.update(&output.discrepancies, window, run_id, today)?;
     let discrepancies = items.with_age(&output.discrepancies, today)?;
@@ -180,4 +183,17 @@ pub fn reconcile_window(
         ledger: ledger.counts,
         provider: provider_counts,
     })
+}
+
+/// Runs one stage and logs how long it took (the per-stage figures of the benchmarks).
+fn timed<T, E>(stage: &'static str, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    let started = std::time::Instant::now();
+    let out = f();
+    tracing::info!(
+        stage,
+        ms = started.elapsed().as_millis() as u64,
+        peak_rss_mib = crate::fetch::peak_rss_bytes().unwrap_or(0) >> 20,
+        "stage done"
+    );
+    out
 }

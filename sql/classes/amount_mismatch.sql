@@ -1,6 +1,7 @@
 -- amount_mismatch: both sides have the line in the same currency and the amounts differ by
 -- more than the currency's tolerance (config: reconcile.tolerance_minor_units).
 -- For cancellations the amount is the sum of the refunds/chargebacks of the transaction.
+-- Switched off when reconcile.comparisons leaves out "gross".
 SELECT
   'amount_mismatch:tx:' || CAST(transaction_id AS VARCHAR) || ':' || row_kind AS key,
   CASE WHEN row_kind = 'payment' THEN 'gross_amount' ELSE 'cancellation_amount' END AS rule,
@@ -14,6 +15,7 @@ SELECT
   provider_rows,
   ledger_rows,
   'Xsolla and the ledger disagree on the amount' AS detail
-FROM matched
-WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
+FROM matched, settings
+WHERE settings.cmp_gross
+  AND p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
   AND ABS(l_amount - p_amount) > tolerance

@@ -3,7 +3,11 @@
 --     payment currency, within the currency's tolerance;
 --   net_vs_payout: ledger net vs Xsolla's payout amount (payout currency, after FX), within
 --     the FX rounding tolerance (config reconcile.fx_tolerance).
--- Only lines whose gross amounts agree are checked, so one difference is reported once.
+--   net_vs_payment_minus_fees: ledger net vs Xsolla's payment amount minus the fee columns,
+--     in the payment currency, within the currency's tolerance (for ledgers that book net in
+--     the payment currency).
+-- Each is on when reconcile.comparisons lists it (settings.cmp_*). When "gross" is compared,
+-- only lines whose gross amounts agree are checked, so one difference is reported once.
 SELECT
   'fee_mismatch:tx:' || CAST(transaction_id AS VARCHAR) || ':' || row_kind || ':fees' AS key,
   'fees' AS rule,
@@ -17,9 +21,10 @@ SELECT
   provider_rows,
   ledger_rows,
   'The ledger books other fees than Xsolla charges' AS detail
-FROM matched
-WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
-  AND ABS(l_amount - p_amount) <= tolerance
+FROM matched, settings
+WHERE settings.cmp_fees
+  AND p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
+  AND (NOT settings.cmp_gross OR ABS(l_amount - p_amount) <= tolerance)
   AND l_fee IS NOT NULL
   AND ABS(l_fee - COALESCE(p_fee, CAST(0 AS DECIMAL(38, 6)))) > tolerance
 UNION ALL
@@ -37,7 +42,28 @@ SELECT
   ledger_rows,
   'The ledger''s net amount differs from Xsolla''s payout amount' AS detail
 FROM matched, settings
-WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
-  AND ABS(l_amount - p_amount) <= tolerance
+WHERE settings.cmp_net_vs_payout
+  AND p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
+  AND (NOT settings.cmp_gross OR ABS(l_amount - p_amount) <= tolerance)
   AND l_net IS NOT NULL
   AND ABS(l_net - p_payout) > settings.fx_tolerance
+UNION ALL
+SELECT
+  'fee_mismatch:tx:' || CAST(transaction_id AS VARCHAR) || ':' || row_kind || ':net_payment' AS key,
+  'net_vs_payment_minus_fees' AS rule,
+  p_currency AS currency,
+  p_amount - COALESCE(p_fee, CAST(0 AS DECIMAL(38, 6))) AS expected,
+  l_net AS actual,
+  transaction_id,
+  order_id,
+  provider_date,
+  ledger_date,
+  provider_rows,
+  ledger_rows,
+  'The ledger''s net amount differs from Xsolla''s payment minus fees' AS detail
+FROM matched, settings
+WHERE settings.cmp_net_vs_payment_minus_fees
+  AND p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
+  AND (NOT settings.cmp_gross OR ABS(l_amount - p_amount) <= tolerance)
+  AND l_net IS NOT NULL
+  AND ABS(l_net - (p_amount - COALESCE(p_fee, CAST(0 AS DECIMAL(38, 6))))) > tolerance

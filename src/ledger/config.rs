@@ -275,6 +275,8 @@ pub struct LedgerColumns {
     pub payout_ref: Option<String>,
     /// Free text. Default: none.
     pub note: Option<String>,
+    /// The paying user's id (Xsolla `user.id`), used only by the fuzzy rule. Default: none.
+    pub user_id: Option<String>,
 }
 
 impl Default for LedgerColumns {
@@ -290,6 +292,7 @@ impl Default for LedgerColumns {
             net: None,
             payout_ref: None,
             note: None,
+            user_id: None,
         }
     }
 }

@@ -215,9 +215,10 @@ pub(crate) enum Field {
     Net,
     PayoutRef,
     Note,
+    UserId,
 }
 
-pub(crate) const N_FIELDS: usize = 10;
+pub(crate) const N_FIELDS: usize = 11;
 
 impl Field {
     pub(crate) const ALL: [Field; N_FIELDS] = [
@@ -231,6 +232,7 @@ impl Field {
         Field::Net,
         Field::PayoutRef,
         Field::Note,
+        Field::UserId,
     ];
 
     /// The config key under `[ledger.columns]`.
@@ -246,6 +248,7 @@ impl Field {
             Field::Net => "net",
             Field::PayoutRef => "payout_ref",
             Field::Note => "note",
+            Field::UserId => "user_id",
         }
     }
 }
@@ -263,6 +266,7 @@ pub(crate) fn configured_names(c: &LedgerColumns) -> [Option<&str>; N_FIELDS] {
         c.net.as_deref(),
         c.payout_ref.as_deref(),
         c.note.as_deref(),
+        c.user_id.as_deref(),
     ]
 }
 
@@ -340,6 +344,7 @@ struct Builders {
     net: PrimitiveChunkedBuilder<Int128Type>,
     payout_ref: StringChunkedBuilder,
     note: StringChunkedBuilder,
+    user_id: StringChunkedBuilder,
 }
 
 impl Builders {
@@ -356,6 +361,7 @@ impl Builders {
             net: PrimitiveChunkedBuilder::new("net".into(), cap),
             payout_ref: StringChunkedBuilder::new("payout_ref".into(), cap),
             note: StringChunkedBuilder::new("note".into(), cap),
+            user_id: StringChunkedBuilder::new("user_id".into(), cap),
         }
     }
 
@@ -382,6 +388,7 @@ impl Builders {
             money(self.net)?,
             self.payout_ref.finish().into_column(),
             self.note.finish().into_column(),
+            self.user_id.finish().into_column(),
         ];
         DataFrame::new_infer_height(cols)
     }
@@ -401,6 +408,7 @@ struct GoodRow<'a> {
     net: Option<i128>,
     payout_ref: Option<Cow<'a, str>>,
     note: Option<Cow<'a, str>>,
+    user_id: Option<Cow<'a, str>>,
 }
 
 /// Turns cells into typed values, and keeps the frame being built and the counts.
@@ -585,6 +593,7 @@ impl<'c> Loader<'c> {
             net,
             payout_ref: text(Field::PayoutRef),
             note: text(Field::Note),
+            user_id: text(Field::UserId),
         })
     }
 
@@ -659,6 +668,7 @@ impl<'c> Loader<'c> {
         b.net.append_option(r.net);
         b.payout_ref.append_option(r.payout_ref.as_deref());
         b.note.append_option(r.note.as_deref());
+        b.user_id.append_option(r.user_id.as_deref());
         if let Some(u) = r.unmapped {
             match self.counts.unmapped_statuses.get_mut(u.as_ref()) {
                 Some(n) => *n += 1,

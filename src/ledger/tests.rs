@@ -84,6 +84,23 @@ fn m(s: &str) -> Option<i128> {
 }
 
 #[test]
+fn a_mapped_user_column_is_read() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "ledger.csv",
+        "order_id,amount,currency,date,Player\nA,1,USD,2024-01-01,u-7\nB,2,USD,2024-01-01,\n",
+    );
+    let mut c = cfg("ledger.csv");
+    c.columns.user_id = Some("player".into());
+    let l = load_ledger(&c, dir.path()).unwrap();
+    assert_eq!(strs(&l.frame, "user_id"), vec![Some("u-7".into()), None]);
+    // Not mapped: the column is there, empty.
+    let l = load_ledger(&cfg("ledger.csv"), dir.path()).unwrap();
+    assert_eq!(strs(&l.frame, "user_id"), vec![None, None]);
+}
+
+#[test]
 fn comma_crlf_quoted_newlines_and_status_map() {
     let dir = TempDir::new().unwrap();
     write(

@@ -56,6 +56,9 @@ pub struct ReconcileSettings {
     pub ledger_margin_days: u32,
     /// Include Xsolla test (dry-run) transactions. Default false.
     pub include_dry_run: bool,
+    /// The amounts compared on every matched line, in the order they are checked. Default
+    /// `["gross", "fees", "net_vs_payout"]`.
+    pub comparisons: Vec<Comparison>,
     /// Look for probable pairs among the unmatched lines.
     pub fuzzy: FuzzySettings,
     /// Folder with `prepare/` and `classes/` SQL files replacing the built-in rules.
@@ -75,15 +78,58 @@ impl Default for ReconcileSettings {
             ],
             ledger_margin_days: 7,
             include_dry_run: false,
+            comparisons: vec![Comparison::Gross, Comparison::Fees, Comparison::NetVsPayout],
             fuzzy: FuzzySettings::default(),
             sql_dir: None,
         }
     }
 }
 
+/// One amount comparison between a matched Xsolla line and its ledger line
+/// (`reconcile.comparisons`). Each is decided by one SQL file; this list only switches them
+/// on and off, so a ledger that books net amounts in the payment currency, say, compares
+/// `net_vs_payment_minus_fees` instead of `net_vs_payout`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Comparison {
+    /// Xsolla `payment.amount` vs the ledger's gross amount, within the currency's tolerance
+    /// (`amount_mismatch`).
+    Gross,
+    /// The sum of Xsolla's `fee_columns` vs the ledger's fee, when the ledger maps a fee
+    /// column (`fee_mismatch`, rule `fees`).
+    Fees,
+    /// Xsolla `payout.amount` (payout currency) vs the ledger's net, within `fx_tolerance`
+    /// (`fee_mismatch`, rule `net_vs_payout`).
+    NetVsPayout,
+    /// Xsolla `payment.amount` minus the `fee_columns` vs the ledger's net, in the payment
+    /// currency, within the currency's tolerance (`fee_mismatch`, rule
+    /// `net_vs_payment_minus_fees`).
+    NetVsPaymentMinusFees,
+}
+
+impl Comparison {
+    /// The `settings` table column that switches it on in the SQL files.
+    fn column(self) -> &'static str {
+        match self {
+            Comparison::Gross => "cmp_gross",
+            Comparison::Fees => "cmp_fees",
+            Comparison::NetVsPayout => "cmp_net_vs_payout",
+            Comparison::NetVsPaymentMinusFees => "cmp_net_vs_payment_minus_fees",
+        }
+    }
+
+    const ALL: [Comparison; 4] = [
+        Comparison::Gross,
+        Comparison::Fees,
+        Comparison::NetVsPayout,
+        Comparison::NetVsPaymentMinusFees,
+    ];
+}
+
 /// The fuzzy rule: an unmatched Xsolla payment and an unmatched ledger line with the same
-/// currency, an amount within tolerance and dates at most `days` apart are reported as a
-/// *probable* pair. Both stay reported; a person confirms.
+/// currency, an amount within tolerance, dates at most `days` apart and the same user (when
+/// the ledger maps a `user_id` column) are reported as a *probable* pair. Both stay reported;
+/// a person confirms.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FuzzySettings {
@@ -93,6 +139,10 @@ pub struct FuzzySettings {
     pub days: u32,
     /// Unmatched lines per side above which the rule is skipped (it compares pairs).
     pub max_candidates: usize,
+    /// Require the same user when both sides name one (Xsolla `user.id` vs the ledger's
+    /// `user_id` column). A side without a user id is not compared on it, and the detail says
+    /// so. Default true.
+    pub same_user: bool,
 }
 
 impl Default for FuzzySettings {
@@ -101,6 +151,7 @@ impl Default for FuzzySettings {
             enabled: false,
             days: 3,
             max_candidates: 20_000,
+            same_user: true,
         }
     }
 }
@@ -353,11 +404,19 @@ pub fn reconcile(
     let currencies = currency_table(&[&provider, &ledger], settings)?;
     let settings_df = pl(
         "settings",
-        DataFrame::new_infer_height(vec![decimal_column(
-            "fx_tolerance",
-            &[Some(settings.fx_tolerance)],
-            frames::MONEY_SCALE,
-        )?])
+        DataFrame::new_infer_height(
+            std::iter::once(decimal_column(
+                "fx_tolerance",
+                &[Some(settings.fx_tolerance)],
+                frames::MONEY_SCALE,
+            )?)
+            .chain(
+                Comparison::ALL
+                    .iter()
+                    .map(|c| Column::new(c.column().into(), [settings.comparisons.contains(c)])),
+            )
+            .collect(),
+        )
         .and_then(|df| df.lazy().collect()),
     );
     let settings_df = settings_df?;
@@ -375,13 +434,22 @@ pub fn reconcile(
     ] {
         tables.insert(name, df);
     }
-    for rule in &rules.prepare {
+    let later: Vec<rules::Rule> = rules
+        .prepare
+        .iter()
+        .chain(&rules.classes)
+        .cloned()
+        .collect();
+    for (i, rule) in rules.prepare.iter().enumerate() {
         let df = rule.run(&tables)?;
         tables.insert(&rule.table, df);
+        tables.drop_unused(&later[i + 1..], &["matched"]);
     }
     let mut parts = Vec::new();
-    for rule in &rules.classes {
+    let n_prepare = rules.prepare.len();
+    for (i, rule) in rules.classes.iter().enumerate() {
         let df = rule.run(&tables)?;
+        tables.drop_unused(&later[n_prepare + i + 1..], &["matched"]);
         parts.push(
             shape_class(df, &rule.table).map_err(|e| ReconcileError::Rule {
                 file: rule.file.clone(),
@@ -400,7 +468,13 @@ pub fn reconcile(
             .collect(),
     )?;
     if settings.fuzzy.enabled {
-        discrepancies = fuzzy::flag_probable(discrepancies, &settings.fuzzy, &currencies)?;
+        discrepancies = fuzzy::flag_probable(
+            discrepancies,
+            &settings.fuzzy,
+            &currencies,
+            &provider,
+            &ledger,
+        )?;
     }
     pl(
         "discrepancies",
@@ -631,6 +705,8 @@ mod fuzzy {
         d: DataFrame,
         s: &FuzzySettings,
         currencies: &DataFrame,
+        provider: &DataFrame,
+        ledger: &DataFrame,
     ) -> Result<DataFrame, ReconcileError> {
         let class = pl("fuzzy", d.column("class").and_then(|c| c.str().cloned()))?;
         let cur = pl("fuzzy", d.column("currency").and_then(|c| c.str().cloned()))?;
@@ -663,6 +739,8 @@ mod fuzzy {
                 .collect()
         };
         let (left, right) = (pick("missing_in_ledger"), pick("missing_in_provider"));
+        let p_users = users(&d, "provider_rows", &left, provider)?;
+        let l_users = users(&d, "ledger_rows", &right, ledger)?;
         let mut probable = vec![false; d.height()];
         let mut detail: Vec<Option<String>> =
             pl("fuzzy", d.column("detail").and_then(|c| c.str().cloned()))?
@@ -684,7 +762,13 @@ mod fuzzy {
                         (Some(a), Some(b)) => (a - b).unsigned_abs(),
                         _ => u32::MAX,
                     };
-                    if (amount - other).abs() <= t && days <= s.days {
+                    let (pu, lu) = (p_users.get(&i), l_users.get(&j));
+                    let user_ok = !s.same_user || pu.is_none() || lu.is_none() || pu == lu;
+                    if (amount - other).abs() <= t && days <= s.days && user_ok {
+                        let user = match (pu, lu) {
+                            (Some(u), Some(_)) if s.same_user => format!("same user {u}"),
+                            _ => "user not compared".to_owned(),
+                        };
                         used.insert(j);
                         probable[i] = true;
                         probable[j] = true;
@@ -692,8 +776,8 @@ mod fuzzy {
                             keys.get(i).unwrap_or_default(),
                             keys.get(j).unwrap_or_default(),
                         );
-                        detail[i] = Some(format!("{} (probably the same as {kj}: same currency and amount, {days} days apart)", detail[i].clone().unwrap_or_default()));
-                        detail[j] = Some(format!("{} (probably the same as {ki}: same currency and amount, {days} days apart)", detail[j].clone().unwrap_or_default()));
+                        detail[i] = Some(format!("{} (probably the same as {kj}: same currency and amount, {days} days apart, {user})", detail[i].clone().unwrap_or_default()));
+                        detail[j] = Some(format!("{} (probably the same as {ki}: same currency and amount, {days} days apart, {user})", detail[j].clone().unwrap_or_default()));
                         break;
                     }
                 }
@@ -721,5 +805,47 @@ mod fuzzy {
                 .map(|_| ()),
         )?;
         Ok(d)
+    }
+
+    /// The user id of each candidate row `rows` of `d`, from the first of its source rows
+    /// (column `sources_col`) that names one in `frame` (`source`, `user_id`).
+    fn users(
+        d: &DataFrame,
+        sources_col: &str,
+        rows: &[usize],
+        frame: &DataFrame,
+    ) -> Result<BTreeMap<usize, String>, ReconcileError> {
+        let srcs = pl(
+            "fuzzy",
+            d.column(sources_col).and_then(|c| c.str().cloned()),
+        )?;
+        let mut wanted: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for &i in rows {
+            for s in srcs.get(i).unwrap_or_default().split(';') {
+                wanted.entry(s).or_default().push(i);
+            }
+        }
+        let mut out = BTreeMap::new();
+        if wanted.is_empty() {
+            return Ok(out);
+        }
+        let fsrc = pl(
+            "fuzzy",
+            frame.column("source").and_then(|c| c.str().cloned()),
+        )?;
+        let fuser = pl(
+            "fuzzy",
+            frame.column("user_id").and_then(|c| c.str().cloned()),
+        )?;
+        for (src, user) in fsrc.iter().zip(fuser.iter()) {
+            if let (Some(src), Some(user)) = (src, user) {
+                if let Some(rows) = wanted.get(src) {
+                    for &i in rows {
+                        out.entry(i).or_insert_with(|| user.to_owned());
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }

@@ -15,6 +15,7 @@ macro_rules! embedded {
 }
 
 const PREPARE: &[(&str, &str)] = embedded!("prepare":
+    "05_breakdown_registry",
     "10_provider_groups",
     "20_provider_txn",
     "30_ledger_keyed",
@@ -22,7 +23,6 @@ const PREPARE: &[(&str, &str)] = embedded!("prepare":
     "50_ledger_txn",
     "60_pairs",
     "70_matched",
-    "80_breakdown_registry",
 );
 
 const CLASSES: &[(&str, &str)] = embedded!("classes":
@@ -63,6 +63,28 @@ impl Tables {
     pub fn get(&self, name: &str) -> Option<&DataFrame> {
         self.0.get(name)
     }
+
+    /// Drops every table no rule in `later` mentions, except `keep`: a 10-million-row run
+    /// cannot afford to hold each intermediate table to the end.
+    pub fn drop_unused(&mut self, later: &[Rule], keep: &[&str]) {
+        self.0.retain(|name, _| {
+            keep.contains(&name.as_str()) || later.iter().any(|r| r.mentions(name))
+        });
+    }
+}
+
+impl Rule {
+    /// Whether the query names `table` as a whole word (case-insensitive, as SQL is).
+    pub fn mentions(&self, table: &str) -> bool {
+        let sql = self.sql.to_ascii_lowercase();
+        let table = table.to_ascii_lowercase();
+        let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+        sql.match_indices(&table).any(|(at, _)| {
+            let before = sql[..at].chars().next_back();
+            let after = sql[at + table.len()..].chars().next();
+            !before.is_some_and(word) && !after.is_some_and(word)
+        })
+    }
 }
 
 impl Rule {
@@ -75,12 +97,21 @@ impl Rule {
         for (name, df) in &tables.0 {
             ctx.register(name, df.clone().lazy());
         }
-        ctx.execute(&self.sql)
+        let started = std::time::Instant::now();
+        let out = ctx
+            .execute(&self.sql)
             .and_then(|lf| lf.collect())
             .map_err(|e| ReconcileError::Rule {
                 file: self.file.clone(),
                 message: e.to_string(),
-            })
+            })?;
+        tracing::debug!(
+            rule = %self.file,
+            rows = out.height(),
+            ms = started.elapsed().as_millis() as u64,
+            "rule ran"
+        );
+        Ok(out)
     }
 }
 
@@ -172,7 +203,9 @@ mod tests {
         for c in super::super::CLASSES {
             assert!(names.contains(c), "{c} has no rule file");
         }
-        assert_eq!(rules.prepare[0].table, "provider_groups");
+        assert_eq!(rules.prepare[0].table, "breakdown_registry");
+        assert!(rules.prepare[0].mentions("provider_all"));
+        assert!(!rules.prepare[0].mentions("provider"));
     }
 
     #[test]

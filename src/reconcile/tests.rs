@@ -37,6 +37,7 @@ pub(crate) struct P {
     pub project: i64,
     pub dry_run: bool,
     pub fee: Option<&'static str>,
+    pub user: Option<&'static str>,
 }
 
 pub(crate) fn p(txn: i64, amount: &'static str, cur: &'static str, date: &'static str) -> P {
@@ -52,6 +53,7 @@ pub(crate) fn p(txn: i64, amount: &'static str, cur: &'static str, date: &'stati
         project: 1,
         dry_run: false,
         fee: None,
+        user: Some("u1"),
     }
 }
 
@@ -95,7 +97,7 @@ pub(crate) fn provider(rows: &[P]) -> DataFrame {
             rows.iter().map(|r| r.transfer_id).collect::<Vec<_>>(),
         ),
         Column::new("report_id".into(), vec![None::<i64>; n]),
-        Column::new("user_id".into(), vec![Some("u1"); n]),
+        Column::new("user_id".into(), s(&|r| r.user)),
         Column::new(
             "dry_run".into(),
             rows.iter().map(|r| r.dry_run).collect::<Vec<_>>(),
@@ -130,6 +132,7 @@ pub(crate) struct L {
     pub date: &'static str,
     pub fee: Option<&'static str>,
     pub net: Option<&'static str>,
+    pub user: Option<&'static str>,
 }
 
 pub(crate) fn l(txn: i64, amount: &'static str, cur: &'static str, date: &'static str) -> L {
@@ -146,6 +149,7 @@ pub(crate) fn l(txn: i64, amount: &'static str, cur: &'static str, date: &'stati
         date,
         fee: None,
         net: None,
+        user: None,
     }
 }
 
@@ -172,6 +176,7 @@ pub(crate) fn ledger(rows: &[L]) -> DataFrame {
         dec("net", &s(&|r| r.net), MONEY_SCALE),
         Column::new("payout_ref".into(), vec![None::<&str>; n]),
         Column::new("note".into(), vec![None::<&str>; n]),
+        Column::new("user_id".into(), s(&|r| r.user)),
     ])
     .unwrap();
     crate::frames::check_schema(&df, &crate::frames::ledger_schema(), "test ledger").unwrap();
@@ -473,6 +478,98 @@ fn fee_and_net_mismatches() {
             .collect::<Vec<_>>(),
         vec![("fee_mismatch", "fees"), ("fee_mismatch", "net_vs_payout")]
     );
+}
+
+#[test]
+fn amount_comparisons_are_configurable() {
+    // Xsolla: 10.00 paid, 0.50 fees, 9.00 paid out (FX). Ledger: gross 10.00, net 9.50.
+    let mut a = p(1, "10.00", "USD", "2026-10-02");
+    a.fee = Some("0.50");
+    a.payout = "9.00";
+    let mut la = l(1, "10.00", "USD", "2026-10-02");
+    la.net = Some("9.50");
+    let rules = |comparisons: Vec<Comparison>, ledger: L| {
+        let s = ReconcileSettings {
+            comparisons,
+            ..ReconcileSettings::default()
+        };
+        let out = reconcile(&input(&[a.clone()], &[ledger]), &s).unwrap();
+        findings(&out)
+            .into_iter()
+            .map(|x| format!("{}/{}", x.0, x.1))
+            .collect::<Vec<_>>()
+    };
+    // Default: net is compared with the payout amount (9.00 vs 9.50).
+    assert_eq!(
+        rules(ReconcileSettings::default().comparisons, la.clone()),
+        vec!["fee_mismatch/net_vs_payout"]
+    );
+    // A ledger booking net in the payment currency: 10.00 - 0.50 = 9.50 agrees.
+    use Comparison::*;
+    assert!(rules(vec![Gross, Fees, NetVsPaymentMinusFees], la.clone()).is_empty());
+    let mut off = la.clone();
+    off.net = Some("9.40");
+    assert_eq!(
+        rules(vec![Gross, NetVsPaymentMinusFees], off.clone()),
+        vec!["fee_mismatch/net_vs_payment_minus_fees"]
+    );
+    // Gross left out: a gross difference is not reported, the net one still is.
+    let mut gross_off = off;
+    gross_off.amount = "11.00";
+    assert_eq!(
+        rules(vec![NetVsPaymentMinusFees], gross_off.clone()),
+        vec!["fee_mismatch/net_vs_payment_minus_fees"]
+    );
+    assert_eq!(
+        rules(vec![Gross, NetVsPaymentMinusFees], gross_off),
+        vec!["amount_mismatch/gross_amount"]
+    );
+    // Names in the config.
+    let s: ReconcileSettings =
+        toml::from_str("comparisons = [\"gross\", \"net_vs_payment_minus_fees\"]").unwrap();
+    assert_eq!(s.comparisons, vec![Gross, NetVsPaymentMinusFees]);
+    assert!(toml::from_str::<ReconcileSettings>("comparisons = [\"tax\"]").is_err());
+}
+
+#[test]
+fn fuzzy_pairs_need_the_same_user_when_both_sides_name_one() {
+    let probable = |user: Option<&'static str>, same_user: bool| {
+        let mut line = l(0, "10.00", "USD", "2026-10-04");
+        line.txn = None;
+        line.order = Some("unknown-order");
+        line.user = user;
+        let i = input(&[p(1, "10.00", "USD", "2026-10-02")], &[line]);
+        let mut s = ReconcileSettings::default();
+        s.fuzzy.enabled = true;
+        s.fuzzy.same_user = same_user;
+        let out = reconcile(&i, &s).unwrap();
+        let flags = out
+            .discrepancies
+            .column("probable")
+            .unwrap()
+            .bool()
+            .unwrap()
+            .clone();
+        let detail = out
+            .discrepancies
+            .column("detail")
+            .unwrap()
+            .str()
+            .unwrap()
+            .clone();
+        (
+            flags.iter().map(|b| b.unwrap()).collect::<Vec<_>>(),
+            detail.get(0).unwrap().to_owned(),
+        )
+    };
+    let (flags, detail) = probable(Some("u1"), true);
+    assert_eq!(flags, vec![true, true]);
+    assert!(detail.contains("same user u1"), "{detail}");
+    assert_eq!(probable(Some("u2"), true).0, vec![false, false]);
+    assert_eq!(probable(Some("u2"), false).0, vec![true, true]);
+    let (flags, detail) = probable(None, true);
+    assert_eq!(flags, vec![true, true]);
+    assert!(detail.contains("user not compared"), "{detail}");
 }
 
 #[test]
