@@ -225,34 +225,41 @@ impl Config {
     }
 
     fn validate(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
-        let invalid = |needle: &str, message: String| ConfigError::Invalid {
-            path: path.to_owned(),
-            line: line_of(text, needle),
-            message,
+        match self.problems(text, path).into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
+    /// Every problem of a parsed config, each with its line (`check-config` lists them all;
+    /// loading stops at the first).
+    pub fn problems(&self, text: &str, path: &Path) -> Vec<ConfigError> {
+        let mut out = Vec::new();
+        let mut invalid = |needle: &str, message: String| {
+            out.push(ConfigError::Invalid {
+                path: path.to_owned(),
+                line: line_of(text, needle),
+                message,
+            })
         };
         if let Err(e) = self.http.validate() {
-            return Err(invalid("[http]", format!("[http]: {e}")));
+            invalid("[http]", format!("[http]: {e}"));
         }
         let f = &self.fetch;
         if f.page_limit == 0 {
-            return Err(invalid(
-                "page_limit",
-                "fetch.page_limit must be at least 1".into(),
-            ));
+            invalid("page_limit", "fetch.page_limit must be at least 1".into());
         }
         if !(1..=crate::xsolla::window::MAX_WINDOW_DAYS).contains(&f.chunk_days) {
-            return Err(invalid(
+            invalid(
                 "chunk_days",
                 "fetch.chunk_days must be between 1 and 92 (Xsolla's limit)".into(),
-            ));
+            );
         }
         let mut names = std::collections::BTreeSet::new();
         for m in &self.merchants {
+            let quoted = format!("\"{}\"", m.name);
             if !names.insert(m.name.as_str()) {
-                return Err(invalid(
-                    &format!("\"{}\"", m.name),
-                    format!("merchant name {:?} is used twice", m.name),
-                ));
+                invalid(&quoted, format!("merchant name {:?} is used twice", m.name));
             }
             if m.name.is_empty()
                 || !m
@@ -260,34 +267,33 @@ impl Config {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
-                return Err(invalid(
-                    "name",
+                invalid(
+                    &quoted,
                     format!(
                         "merchant name {:?} must be letters, digits, '-' or '_' (it names folders)",
                         m.name
                     ),
-                ));
+                );
             }
             if let Some(Err(e)) = m.ledger.as_ref().map(|l| l.validate()) {
-                return Err(invalid(
+                invalid(
                     "[merchant.ledger",
                     format!("merchant {:?} ledger: {e}", m.name),
-                ));
+                );
             }
             if !(m.base_url.starts_with("https://") || m.base_url.starts_with("http://")) {
-                return Err(invalid(
+                invalid(
                     "base_url",
                     format!(
                         "base_url {:?} must start with https:// or http://",
                         m.base_url
                     ),
-                ));
+                );
             }
         }
-        Ok(())
+        out
     }
 
-    /// The merchant called `name`, or the only one when `name` is `None`.
     pub fn merchant(&self, name: Option<&str>) -> Result<&MerchantConfig, ConfigError> {
         let names = || {
             self.merchants

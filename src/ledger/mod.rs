@@ -793,6 +793,14 @@ pub fn load_ledger(cfg: &LedgerConfig, base_dir: &Path) -> Result<LedgerLoad, Le
     })
 }
 
+/// The files a ledger path or glob names, sorted (what a run records the digests of).
+pub fn ledger_files(pattern: &str, base_dir: &Path) -> Result<Vec<PathBuf>, LedgerError> {
+    Ok(resolve_files(pattern, base_dir)?
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect())
+}
+
 /// The files a path or glob names, sorted, each with its name relative to `base_dir`.
 fn resolve_files(pattern: &str, base_dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>, LedgerError> {
     let full = if Path::new(pattern).is_absolute() {
