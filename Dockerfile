@@ -4,6 +4,8 @@ FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+# The SQL rules are embedded in the binary (include_str!).
+COPY sql ./sql
 COPY config ./config
 RUN cargo build --release --locked && strip target/release/xsolla-recon
 
@@ -14,10 +16,12 @@ RUN apt-get update \
  && useradd --system --uid 10001 --create-home --home-dir /var/lib/xsolla-recon recon
 COPY --from=build /src/target/release/xsolla-recon /usr/local/bin/xsolla-recon
 COPY config /usr/share/xsolla-recon/config
+COPY sql /usr/share/xsolla-recon/sql
 USER recon
 WORKDIR /var/lib/xsolla-recon
 # Config (read-only) and data (snapshots, state, reports) are mounted volumes.
 VOLUME ["/etc/xsolla-recon", "/var/lib/xsolla-recon"]
 ENV XSOLLA_RECON_CONFIG=/etc/xsolla-recon/xsolla-recon.toml
 ENTRYPOINT ["xsolla-recon"]
-CMD ["--help"]
+# The built-in scheduler runs the [[schedule]] jobs of the mounted config until SIGTERM.
+CMD ["schedule"]
