@@ -30,6 +30,22 @@ pub struct Config {
     /// How Xsolla and the ledger are compared: tolerances, fee columns, fuzzy matching.
     #[serde(default)]
     pub reconcile: crate::reconcile::ReconcileSettings,
+    /// How `run` and the scheduler pick windows and inputs, and where run folders go.
+    #[serde(default)]
+    pub run: crate::job::RunSettings,
+    /// Report files: CSV dialect, chart, row limits.
+    #[serde(default)]
+    pub report: crate::report::ReportSettings,
+    /// The SMTP server for report mail (`[smtp]`). Without it, `run` writes reports and sends
+    /// no mail (say so with `--dry-run`, or the run fails when a merchant has recipients).
+    #[serde(default)]
+    pub smtp: Option<crate::notify::SmtpSettings>,
+    /// Built-in scheduler settings (`[scheduler]`).
+    #[serde(default)]
+    pub scheduler: crate::schedule::ScheduleSettings,
+    /// Nightly jobs of `xsolla-recon schedule` (`[[schedule]]`).
+    #[serde(default, rename = "schedule")]
+    pub schedules: Vec<crate::schedule::JobSchedule>,
     /// One table per merchant (`[[merchant]]`). At least one is needed to fetch.
     #[serde(default, rename = "merchant")]
     pub merchants: Vec<MerchantConfig>,
@@ -46,6 +62,11 @@ impl Default for Config {
             http: HttpSettings::default(),
             fetch: FetchSettings::default(),
             reconcile: crate::reconcile::ReconcileSettings::default(),
+            run: crate::job::RunSettings::default(),
+            report: crate::report::ReportSettings::default(),
+            smtp: None,
+            scheduler: crate::schedule::ScheduleSettings::default(),
+            schedules: Vec::new(),
             merchants: Vec::new(),
         }
     }
@@ -126,6 +147,9 @@ pub struct MerchantConfig {
     /// always reads the whole merchant: payouts and the breakdown are merchant-wide.
     #[serde(default)]
     pub project_ids: Vec<i64>,
+    /// Who gets this merchant's report mail (`[merchant.mail]`): to, cc, bcc, all_clear.
+    #[serde(default)]
+    pub mail: crate::notify::MailRecipients,
 }
 
 fn default_key_env() -> String {
@@ -235,31 +259,54 @@ impl Config {
     /// loading stops at the first).
     pub fn problems(&self, text: &str, path: &Path) -> Vec<ConfigError> {
         let mut out = Vec::new();
-        let mut invalid = |needle: &str, message: String| {
+        let mut invalid = |line: usize, message: String| {
             out.push(ConfigError::Invalid {
                 path: path.to_owned(),
-                line: line_of(text, needle),
+                line,
                 message,
             })
         };
         if let Err(e) = self.http.validate() {
-            invalid("[http]", format!("[http]: {e}"));
+            invalid(line_of(text, "[http]"), format!("[http]: {e}"));
         }
         let f = &self.fetch;
         if f.page_limit == 0 {
-            invalid("page_limit", "fetch.page_limit must be at least 1".into());
+            invalid(
+                key_line(text, "[fetch]", 0, "page_limit"),
+                "fetch.page_limit must be at least 1".into(),
+            );
         }
         if !(1..=crate::xsolla::window::MAX_WINDOW_DAYS).contains(&f.chunk_days) {
             invalid(
-                "chunk_days",
+                key_line(text, "[fetch]", 0, "chunk_days"),
                 "fetch.chunk_days must be between 1 and 92 (Xsolla's limit)".into(),
             );
         }
+        if self.run.lookback_days > 366 {
+            invalid(
+                key_line(text, "[run]", 0, "lookback_days"),
+                format!(
+                    "run.lookback_days = {} is more than a year; windows that long are a mistake",
+                    self.run.lookback_days
+                ),
+            );
+        }
+        for p in self.report.problems() {
+            invalid(line_of(text, "[report]"), format!("[report]: {p}"));
+        }
+        if let Some(smtp) = &self.smtp {
+            for p in smtp.problems() {
+                invalid(line_of(text, "[smtp]"), format!("[smtp]: {p}"));
+            }
+        }
         let mut names = std::collections::BTreeSet::new();
-        for m in &self.merchants {
-            let quoted = format!("\"{}\"", m.name);
+        for (i, m) in self.merchants.iter().enumerate() {
+            let at = |key: &str| key_line(text, "[[merchant]]", i, key);
             if !names.insert(m.name.as_str()) {
-                invalid(&quoted, format!("merchant name {:?} is used twice", m.name));
+                invalid(
+                    at("name"),
+                    format!("merchant name {:?} is used twice", m.name),
+                );
             }
             if m.name.is_empty()
                 || !m
@@ -268,7 +315,7 @@ impl Config {
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
             {
                 invalid(
-                    &quoted,
+                    at("name"),
                     format!(
                         "merchant name {:?} must be letters, digits, '-' or '_' (it names folders)",
                         m.name
@@ -277,21 +324,187 @@ impl Config {
             }
             if let Some(Err(e)) = m.ledger.as_ref().map(|l| l.validate()) {
                 invalid(
-                    "[merchant.ledger",
+                    key_line(text, "[[merchant]]", i, "[merchant.ledger"),
                     format!("merchant {:?} ledger: {e}", m.name),
                 );
             }
             if !(m.base_url.starts_with("https://") || m.base_url.starts_with("http://")) {
                 invalid(
-                    "base_url",
+                    at("base_url"),
                     format!(
                         "base_url {:?} must start with https:// or http://",
                         m.base_url
                     ),
                 );
             }
+            for p in m.mail.problems() {
+                invalid(
+                    key_line(text, "[[merchant]]", i, "[merchant.mail"),
+                    format!("merchant {:?} mail: {p}", m.name),
+                );
+            }
+            if !m.mail.is_empty() && self.smtp.is_none() {
+                invalid(
+                    key_line(text, "[[merchant]]", i, "[merchant.mail"),
+                    format!(
+                        "merchant {:?} has mail recipients but the config has no [smtp] table",
+                        m.name
+                    ),
+                );
+            }
+        }
+        let known: Vec<&str> = self.merchants.iter().map(|m| m.name.as_str()).collect();
+        if let Err(errors) =
+            crate::schedule::compile_jobs(&self.schedules, &known, self.run.lookback_days)
+        {
+            for e in errors {
+                invalid(
+                    key_line(text, "[[schedule]]", e.index, e.field),
+                    e.to_string(),
+                );
+            }
         }
         out
+    }
+
+    /// Everything `check-config` checks beyond the file itself: that the environment
+    /// variables holding secrets are set and that the ledger files and the data folder are
+    /// there. Secret values are never read into messages, only the variables' names.
+    pub fn environment_problems(
+        &self,
+        text: &str,
+        path: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Vec<ConfigError> {
+        let mut out = Vec::new();
+        let base_dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        for (i, m) in self.merchants.iter().enumerate() {
+            if env(&m.api_key_env).is_none_or(|v| v.trim().is_empty()) {
+                out.push(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    line: key_line(text, "[[merchant]]", i, "api_key_env"),
+                    message: format!(
+                        "merchant {:?}: environment variable {} (api_key_env) is not set",
+                        m.name, m.api_key_env
+                    ),
+                });
+            }
+            if let Some(l) = &m.ledger {
+                let problem = match crate::ledger::ledger_files(&l.path, base_dir) {
+                    Ok(files) if files.is_empty() => Some("matches no file".to_owned()),
+                    Ok(files) => files.iter().find_map(|f| {
+                        std::fs::File::open(f)
+                            .err()
+                            .map(|e| format!("{} cannot be read: {e}", f.display()))
+                    }),
+                    Err(e) => Some(e.to_string()),
+                };
+                if let Some(p) = problem {
+                    out.push(ConfigError::Invalid {
+                        path: path.to_owned(),
+                        line: key_line(text, "[[merchant]]", i, "path"),
+                        message: format!("merchant {:?}: ledger path {:?}: {p}", m.name, l.path),
+                    });
+                }
+            }
+        }
+        if let Some(smtp) = &self.smtp {
+            if smtp.username.is_some() && env(&smtp.password_env).is_none() {
+                out.push(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    line: key_line(text, "[smtp]", 0, "username"),
+                    message: format!(
+                        "[smtp]: username is set but environment variable {} (password_env) is not",
+                        smtp.password_env
+                    ),
+                });
+            }
+        }
+        let data = if self.data_dir.is_absolute() {
+            self.data_dir.clone()
+        } else {
+            std::env::current_dir()
+                .unwrap_or_default()
+                .join(&self.data_dir)
+        };
+        if let Some(existing) = data.ancestors().find(|a| a.exists()) {
+            let ro = std::fs::metadata(existing)
+                .map(|m| m.permissions().readonly() || !m.is_dir())
+                .unwrap_or(true);
+            if ro {
+                out.push(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    line: line_of(text, "data_dir"),
+                    message: format!(
+                        "data_dir {}: {} is not a writable folder",
+                        self.data_dir.display(),
+                        existing.display()
+                    ),
+                });
+            }
+        }
+        out
+    }
+
+    /// Checks a config file and lists every problem found, each with its line: syntax, unknown
+    /// keys and wrong types (every one, not only the first), missing `${VAR}`s, invalid values,
+    /// and, with `env`, missing secrets and paths. Returns the config when it parsed.
+    pub fn check_file(
+        path: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> (Option<Config>, Vec<ConfigError>) {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(source) => {
+                return (
+                    None,
+                    vec![ConfigError::Read {
+                        path: path.to_owned(),
+                        source,
+                    }],
+                )
+            }
+        };
+        let mut problems = Vec::new();
+        // Missing variables are all reported; an empty value lets the rest be checked.
+        let expanded = match interpolate_all(&text, path, &env) {
+            Ok(t) => t,
+            Err((t, errors)) => {
+                problems.extend(errors);
+                t
+            }
+        };
+        // serde stops at the first error: blank the offending line and parse again, so one
+        // pass finds every unknown key and wrong value (bounded, like every loop here).
+        let mut lines: Vec<String> = expanded.split('\n').map(str::to_owned).collect();
+        for _ in 0..MAX_CHECK_ERRORS {
+            let current = lines.join("\n");
+            match toml::from_str::<Config>(&current) {
+                Ok(cfg) => {
+                    problems.extend(cfg.problems(&text, path));
+                    problems.extend(cfg.environment_problems(&text, path, &env));
+                    return (Some(cfg), problems);
+                }
+                Err(e) => {
+                    let line = e
+                        .span()
+                        .map_or(0, |s| 1 + current[..s.start].matches('\n').count());
+                    problems.push(ConfigError::Invalid {
+                        path: path.to_owned(),
+                        line,
+                        message: e.message().to_owned(),
+                    });
+                    if line == 0 || line > lines.len() || lines[line - 1].trim().is_empty() {
+                        break;
+                    }
+                    lines[line - 1] = String::new();
+                }
+            }
+        }
+        (None, problems)
     }
 
     pub fn merchant(&self, name: Option<&str>) -> Result<&MerchantConfig, ConfigError> {
@@ -323,10 +536,87 @@ impl Config {
     }
 }
 
-/// 1-based line of the first occurrence of `needle`, 0 when absent.
+/// Problems `check-config` lists at most.
+const MAX_CHECK_ERRORS: usize = 50;
+
+/// 1-based line of the first non-comment line containing `needle`, 0 when absent.
 fn line_of(text: &str, needle: &str) -> usize {
-    text.find(needle)
-        .map_or(0, |i| 1 + text[..i].matches('\n').count())
+    text.lines()
+        .position(|l| !l.trim_start().starts_with('#') && l.contains(needle))
+        .map_or(0, |i| i + 1)
+}
+
+/// 1-based line of `key` inside the `index`-th `header` table (e.g. the third `[[merchant]]`,
+/// its subtables included); the header's own line when the key is not written there (a
+/// default), and 0 when there is no such table.
+fn key_line(text: &str, header: &str, index: usize, key: &str) -> usize {
+    let lines: Vec<&str> = text.lines().collect();
+    let is_header = |l: &str| l.trim_start().starts_with('[');
+    let Some(start) = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.trim() == header)
+        .map(|(i, _)| i)
+        .nth(index)
+    else {
+        return 0;
+    };
+    // The table's own name (`merchant` of `[[merchant]]`): its subtables belong to it.
+    let name = header.trim_matches(|c| c == '[' || c == ']');
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| {
+            let t = l.trim_start();
+            is_header(t)
+                && !(t.starts_with(&format!("[{name}.")) || t.starts_with(&format!("[[{name}.")))
+        })
+        .map_or(lines.len(), |p| start + 1 + p);
+    let found = lines[start..end].iter().position(|l| {
+        let t = l.trim_start();
+        if t.starts_with('#') {
+            return false;
+        }
+        if key.starts_with('[') {
+            return t.starts_with(key);
+        }
+        t.strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
+    });
+    start + 1 + found.unwrap_or(0)
+}
+
+/// [`interpolate`], but every missing variable is reported (replaced by an empty value so
+/// the rest of the file can still be checked).
+fn interpolate_all(
+    text: &str,
+    path: &Path,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<String, (String, Vec<ConfigError>)> {
+    let missing = std::cell::RefCell::new(Vec::new());
+    let lookup = |k: &str| {
+        env(k).or_else(|| {
+            missing.borrow_mut().push(k.to_owned());
+            Some(String::new())
+        })
+    };
+    match interpolate(text, path, lookup) {
+        Ok(t) => {
+            let missing = missing.into_inner();
+            if missing.is_empty() {
+                return Ok(t);
+            }
+            let errors = missing
+                .into_iter()
+                .map(|var| ConfigError::MissingVar {
+                    path: path.to_owned(),
+                    line: line_of(text, &format!("${{{var}}}")),
+                    var,
+                })
+                .collect();
+            Err((t, errors))
+        }
+        Err(e) => Err((text.to_owned(), vec![e])),
+    }
 }
 
 /// Replaces `${VAR}` with the variable's value; `$${` stays a literal `${`. Comments are

@@ -53,6 +53,7 @@ pub fn write_atomic_with(
         fill(&mut f).map_err(|e| FsError::new("write", &tmp, e))?;
         f.sync_all().map_err(|e| FsError::new("sync", &tmp, e))?;
         drop(f);
+        crash_point("write", path);
         fs::rename(&tmp, path).map_err(|e| FsError::new("rename into", path, e))?;
         sync_dir(&dir);
         Ok(())
@@ -74,6 +75,7 @@ pub fn write_staged(path: &Path, bytes: &[u8]) -> Result<(), FsError> {
     let tmp = temp_path_for(path);
     let result = fs::write(&tmp, bytes)
         .map_err(|e| FsError::new("write", &tmp, e))
+        .map(|()| crash_point("stage", path))
         .and_then(|()| fs::rename(&tmp, path).map_err(|e| FsError::new("rename into", path, e)));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
@@ -127,6 +129,7 @@ pub fn publish_dir(staging: &Path, final_path: &Path) -> Result<(), FsError> {
             io::Error::from(io::ErrorKind::AlreadyExists),
         ));
     }
+    crash_point("publish", final_path);
     fs::rename(staging, final_path).map_err(|e| FsError::new("rename into", final_path, e))?;
     sync_dir(&parent_dir(final_path));
     Ok(())
@@ -202,5 +205,39 @@ mod tests {
         fs::remove_dir(&b).unwrap();
         publish_dir(&a, &b).unwrap();
         assert!(b.is_dir() && !a.exists());
+    }
+}
+
+/// The crash tests' hook: with `XSOLLA_RECON_CRASH_AT=<action>:<file name>` (e.g.
+/// `write:open_items.json`, `publish:manifest.json`'s folder, `stage:page-0003.json`) the
+/// process kills itself with SIGKILL at that point, just before the rename that would make
+/// the file final. The tests then prove that nothing half-written is left under a final name.
+/// The variable is read once; without it this is one comparison.
+pub fn crash_point(action: &str, path: &Path) {
+    use std::sync::OnceLock;
+    static AT: OnceLock<Option<String>> = OnceLock::new();
+    let Some(at) = AT
+        .get_or_init(|| std::env::var("XSOLLA_RECON_CRASH_AT").ok())
+        .as_deref()
+    else {
+        return;
+    };
+    let Some((want_action, want_name)) = at.split_once(':') else {
+        return;
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy());
+    let matches = want_action == action
+        && name.is_some_and(|n| {
+            n == want_name
+                || (want_name.ends_with('*') && n.starts_with(&want_name[..want_name.len() - 1]))
+        });
+    if matches {
+        eprintln!("crash point {at} reached: SIGKILL");
+        #[cfg(unix)]
+        // SAFETY: sending a signal to our own process.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+        std::process::abort();
     }
 }

@@ -9,7 +9,8 @@
 use crate::config::{Config, ConfigError, MerchantConfig};
 use crate::fetch::{self, FetchError, Manifest, Progress};
 use crate::fsutil::{self, FsError};
-use crate::notify::{self, NotifyError};
+use crate::notify::{self, Attachment, Delivery, Inline, Mail, MessageStamp, NotifyError};
+
 use crate::pipeline::{self, PipelineError, ProviderSource, RunResult};
 use crate::report::{self, ReportError, ReportInput};
 use crate::schedule::lock::{LockError, RunLock};
@@ -92,6 +93,8 @@ pub struct RunRequest {
     pub config_sha256: String,
     /// API key to use instead of the merchant's environment variable (the demo's sandbox).
     pub api_key: Option<ApiKey>,
+    /// How long to wait for another run of the merchant to finish; `None` refuses at once.
+    pub lock_wait: Option<Duration>,
 }
 
 /// How a run ended.
@@ -245,6 +248,8 @@ pub mod exit {
     pub const CONFIG: u8 = 2;
     /// The job failed while running (network, Xsolla, disk, mail).
     pub const RUNTIME: u8 = 3;
+    /// Another run of the same merchant holds the lock (and `--wait` ran out).
+    pub const BUSY: u8 = 4;
 }
 
 /// A job failure, by stage.
@@ -268,7 +273,7 @@ pub enum JobError {
         window: Window,
         /// Why.
         #[source]
-        source: FetchError,
+        source: Box<FetchError>,
     },
     /// Loading or reconciling.
     #[error("reconciling {window} for merchant {merchant}: {source}")]
@@ -279,7 +284,7 @@ pub enum JobError {
         window: Window,
         /// Why.
         #[source]
-        source: PipelineError,
+        source: Box<PipelineError>,
     },
     /// Writing reports.
     #[error(transparent)]
@@ -294,7 +299,7 @@ pub enum JobError {
         dir: PathBuf,
         /// Why.
         #[source]
-        source: NotifyError,
+        source: MailError,
     },
 }
 
@@ -303,6 +308,7 @@ impl JobError {
     pub fn exit_code(&self) -> u8 {
         match self {
             JobError::Config(_) => exit::CONFIG,
+            JobError::Lock(_) => exit::BUSY,
             _ => exit::RUNTIME,
         }
     }
@@ -310,11 +316,14 @@ impl JobError {
 
 /// A new run id: UTC start time (sortable) and a random suffix (unique per process).
 pub fn new_run_id(now: DateTime<Utc>) -> String {
-    format!(
-        "{}-{:04x}",
-        now.format("%Y%m%dT%H%M%SZ"),
-        rand::random::<u16>()
-    )
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = Sha256::new();
+    h.update(std::process::id().to_le_bytes());
+    h.update(now.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
+    h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+    let d = h.finalize();
+    format!("{}-{:02x}{:02x}", now.format("%Y%m%dT%H%M%SZ"), d[0], d[1])
 }
 
 /// SHA-256 of bytes, hex.
@@ -349,16 +358,12 @@ pub async fn run(
     let mut timings = Timings::default();
 
     let t = Instant::now();
-    let wait = match cfg.run.lock_wait_seconds {
-        0 => None,
-        s => Some(Duration::from_secs(s)),
-    };
-    let _lock = RunLock::acquire(&cfg.data_dir, &merchant.name, wait)?;
+    let _lock = RunLock::acquire(&cfg.data_dir, &merchant.name, req.lock_wait)?;
     timings.lock = ms(t);
     tracing::info!(run_id, merchant = %merchant.name, %window, "run started");
 
     let t = Instant::now();
-    let (snapshot_dir, snapshot, fetched) = snapshot_for(cfg, req, &merchant, progress).await?;
+    let (snapshot_dir, _manifest, fetched) = snapshot_for(cfg, req, &merchant, progress).await?;
     timings.fetch = ms(t);
     let snapshot_manifest = hash_file(&snapshot_dir.join("manifest.json"))?;
 
@@ -387,12 +392,23 @@ pub async fn run(
     .map_err(|source| JobError::Reconcile {
         merchant: merchant.name.clone(),
         window,
-        source,
+        source: Box::new(source),
     })?;
     timings.reconcile = ms(t);
 
     let t = Instant::now();
-    let input = ReportInput::from_run(&merchant.name, window, &report_id, as_of, &result);
+    let input = ReportInput {
+        merchant: &merchant.name,
+        window,
+        report_id: &report_id,
+        as_of,
+        discrepancies: &result.discrepancies,
+        summary: &result.output.summary,
+        open_items: result.open_items,
+        quarantined: &result.quarantined,
+        ledger: &result.ledger,
+        provider: result.provider.as_ref(),
+    };
     let files = report::write_reports(&input, &cfg.report, &run_dir)?;
     timings.report = ms(t);
 
@@ -401,7 +417,7 @@ pub async fn run(
     let mut manifest = RunManifest {
         schema: 1,
         run_id: run_id.clone(),
-        report_id,
+        report_id: report_id.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         merchant: merchant.name.clone(),
         window,
@@ -419,25 +435,31 @@ pub async fn run(
             ledger_rows: result.ledger.rows_read,
             ledger_quarantined: result.ledger.rows_quarantined,
             discrepancies: s.discrepancies,
-            open_new: input.open_items.new,
-            open_still: input.open_items.still_open,
-            open_resolved: input.open_items.resolved,
+            open_new: result.open_items.new,
+            open_still: result.open_items.still_open,
+            open_resolved: result.open_items.resolved,
         },
         timings_ms: timings.clone(),
         reports: files
+            .files
             .iter()
             .map(|p| hash_file(p))
             .collect::<Result<Vec<_>, _>>()?,
-        mail: MailStatus::DryRun,
-        outcome: if found { Outcome::Found } else { Outcome::Clean },
+        mail: MailStatus::NotNeeded {
+            reason: "not sent yet".into(),
+        },
+        outcome: if found {
+            Outcome::Found
+        } else {
+            Outcome::Clean
+        },
         exit_code: if found { exit::FOUND } else { exit::OK },
     };
-    let _ = snapshot;
     // The manifest is written before mailing, so a crash in the mail leaves a complete folder.
     write_manifest(&run_dir, &manifest)?;
 
     let t = Instant::now();
-    let mail = deliver(cfg, req, &merchant, &input, &run_dir, found).await;
+    let mail = deliver(cfg, req, &merchant, &input, &run_dir, found, started_at).await;
     manifest.timings_ms.mail = ms(t);
     manifest.finished_at = Utc::now();
     let failure = match mail {
@@ -484,7 +506,7 @@ async fn snapshot_for(
     let err = |source| JobError::Fetch {
         merchant: merchant.name.clone(),
         window: req.window,
-        source,
+        source: Box::new(source),
     };
     let stored = || fetch::find_snapshot(&cfg.data_dir, &merchant.name, req.window);
     match req.fetch {
@@ -535,13 +557,15 @@ fn ledger_inputs(merchant: &MerchantConfig, req: &RunRequest) -> Result<Vec<Inpu
     let reconcile_err = |source: PipelineError| JobError::Reconcile {
         merchant: merchant.name.clone(),
         window: req.window,
-        source,
+        source: Box::new(source),
     };
     let pattern = match (&req.ledger, &merchant.ledger) {
         (Some(p), _) => p.display().to_string(),
         (None, Some(l)) => l.path.clone(),
         (None, None) => {
-            return Err(reconcile_err(PipelineError::NoLedger(merchant.name.clone())));
+            return Err(reconcile_err(PipelineError::NoLedger(
+                merchant.name.clone(),
+            )));
         }
     };
     let files = crate::ledger::ledger_files(&pattern, &req.base_dir)
@@ -575,7 +599,13 @@ fn report_id(
     hex::encode(&h.finalize()[..8])
 }
 
-/// Sends (or writes, or skips) the mail.
+/// Where mail comes from when the config has no `[smtp]` (the demo's file transport).
+const DEFAULT_FROM: &str = "xsolla-recon <xsolla-recon@localhost>";
+
+/// Sends (or writes, or skips) the mail. Sending is idempotent per report: the message id
+/// is derived from the report id, and a run folder of the same window that already records
+/// that message as sent means it is not sent again.
+#[allow(clippy::too_many_arguments)]
 async fn deliver(
     cfg: &Config,
     req: &RunRequest,
@@ -583,14 +613,140 @@ async fn deliver(
     input: &ReportInput<'_>,
     run_dir: &Path,
     found: bool,
-) -> Result<MailStatus, NotifyError> {
-    todo!("wire report::mail + notify once merged: {cfg:?} {req:?} {merchant:?} {run_dir:?} {found} {}", input.report_id)
+    started_at: DateTime<Utc>,
+) -> Result<MailStatus, MailError> {
+    if req.mail == MailMode::DryRun {
+        return Ok(MailStatus::DryRun);
+    }
+    let recipients = &merchant.mail;
+    if req.mail == MailMode::Smtp && !recipients.wants_mail(found) {
+        return Ok(MailStatus::NotNeeded {
+            reason: if recipients.is_empty() {
+                format!("merchant {} has no mail recipients", merchant.name)
+            } else {
+                "all clear, and all_clear mail is off".to_owned()
+            },
+        });
+    }
+    let from = cfg
+        .smtp
+        .as_ref()
+        .map_or(DEFAULT_FROM, |s| s.from.as_str())
+        .to_owned();
+    let mail = compose_mail(input, &cfg.report, run_dir)?;
+    let stamp = MessageStamp::for_run(input.report_id, &from, started_at);
+    match req.mail {
+        MailMode::DryRun => unreachable!("handled above"),
+        MailMode::File => {
+            let path = notify::write_eml(run_dir, &from, recipients, &mail, &stamp)?;
+            Ok(MailStatus::Written { path })
+        }
+        MailMode::Smtp => {
+            let Some(smtp) = cfg.smtp.clone() else {
+                return Ok(MailStatus::NotNeeded {
+                    reason: "the config has no [smtp] table".to_owned(),
+                });
+            };
+            let to = recipients.to.clone();
+            let server = smtp.server();
+            if let Some(previous) = sent_before(run_dir, &stamp.message_id) {
+                tracing::info!(previous = %previous.display(), "this report was already mailed; not sending it again");
+                return Ok(MailStatus::Sent { to, server });
+            }
+            let (dir, r) = (run_dir.to_owned(), recipients.clone());
+            let delivery = tokio::task::spawn_blocking(move || {
+                notify::deliver_once(&dir, &smtp, &r, &mail, &stamp)
+            })
+            .await
+            .map_err(|e| MailError::Task(e.to_string()))??;
+            if matches!(delivery, Delivery::AlreadySent) {
+                tracing::info!("this run's mail was already sent");
+            }
+            Ok(MailStatus::Sent { to, server })
+        }
+    }
+}
+
+/// The mail of a run: the report's subject and bodies, the chart inline, the CSV and the
+/// XLSX attached (read back from the written folder: what is mailed is what is on disk).
+fn compose_mail(
+    input: &ReportInput<'_>,
+    settings: &crate::report::ReportSettings,
+    run_dir: &Path,
+) -> Result<Mail, MailError> {
+    let content = report::mail::compose(input, settings)?;
+    let mut attachments = Vec::new();
+    for (name, content_type) in [
+        ("discrepancies.csv", "text/csv; charset=utf-8"),
+        (
+            "discrepancies.xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+    ] {
+        let path = run_dir.join(name);
+        let bytes = std::fs::read(&path).map_err(|e| FsError::new("read", &path, e))?;
+        attachments.push(Attachment {
+            filename: name.to_owned(),
+            content_type: content_type.to_owned(),
+            bytes,
+        });
+    }
+    Ok(Mail {
+        subject: content.subject,
+        html: content.html,
+        text: content.text,
+        inline: content
+            .chart_png
+            .map(|bytes| Inline {
+                content_id: report::mail::CHART_CID.to_owned(),
+                content_type: "image/png".to_owned(),
+                bytes,
+            })
+            .into_iter()
+            .collect(),
+        attachments,
+    })
+}
+
+/// Why the mail was not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The report's mail content.
+    #[error("composing the mail: {0}")]
+    Report(#[from] ReportError),
+    /// Reading an attachment.
+    #[error("composing the mail: {0}")]
+    Fs(#[from] FsError),
+    /// Sending or writing it.
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+    /// The sending thread died.
+    #[error("the mail task failed: {0}")]
+    Task(String),
+}
+
+/// A sibling run folder (same merchant and window) whose `mail.json` records `message_id`.
+fn sent_before(run_dir: &Path, message_id: &str) -> Option<PathBuf> {
+    let window_dir = run_dir.parent()?;
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(window_dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.as_path() != run_dir)
+        .collect();
+    dirs.sort();
+    // Bounded: a window folder holds one folder per run of that window.
+    dirs.into_iter().take(10_000).find(|d| {
+        std::fs::read_to_string(d.join("mail.json"))
+            .is_ok_and(|t| t.contains(&format!("\"{message_id}\"")))
+    })
 }
 
 /// The nightly window ending on `today − 1` (in the caller's zone): yesterday plus
 /// `lookback_days` before it.
 pub fn nightly_window(today: NaiveDate, lookback_days: u32) -> Window {
-    let to = today.pred_opt().expect("dates are far from chrono's limits");
+    let to = today
+        .pred_opt()
+        .expect("dates are far from chrono's limits");
     let from = to - chrono::Duration::days(i64::from(lookback_days));
     Window::new(from, to).expect("from <= to")
 }

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod fetch;
 pub mod frames;
 pub mod fsutil;
+pub mod job;
 pub mod ledger;
 pub mod load;
 pub mod money;

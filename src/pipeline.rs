@@ -1,19 +1,17 @@
-//! One reconciliation of one merchant and window: load both sides, reconcile, carry open items
-//! forward, and write the discrepancies table and the summary (atomically).
-//!
-//! The formatted reports and the mail are the report and notify stages; this writes the raw
-//! results they start from: `discrepancies.csv` and `summary.json`.
+//! One reconciliation of one merchant and window: load both sides, reconcile, and carry open
+//! items forward. The report stage turns the result into files; this module writes nothing but
+//! the open-items state.
 
 use crate::config::{Config, MerchantConfig};
-use crate::fsutil::{self, FsError};
+use crate::fsutil::FsError;
 use crate::ledger::{self, BadRow, LedgerCounts, LedgerError};
 use crate::load::{self, LoadCounts, LoadError};
 use crate::reconcile::{self, ReconcileError, ReconcileInput, ReconcileOutput};
-use crate::state::{OpenItems, StateError, StateUpdate};
+use crate::report::OpenItemCounts;
+use crate::state::{ItemStatus, OpenItems, StateError, StateUpdate};
 use crate::xsolla::window::Window;
 use chrono::NaiveDate;
 use polars::prelude::*;
-use serde::Serialize;
 use std::path::{Path, PathBuf};
 
 /// Where Xsolla's side comes from.
@@ -32,8 +30,11 @@ pub struct RunResult {
     pub discrepancies: DataFrame,
     /// The reconciliation's summary.
     pub output: ReconcileOutput,
-    /// Open items: new, still open, resolved.
+    /// Open items: new, still open, resolved, as this run changed them.
     pub state: StateUpdate,
+    /// Open-item counts as of the window's last day, the same on a rerun over the same
+    /// inputs (the reports show these, not `state`, which a rerun sees differently).
+    pub open_items: OpenItemCounts,
     /// Ledger rows that did not parse (quarantine mode).
     pub quarantined: Vec<BadRow>,
     /// Ledger load counts.
@@ -70,27 +71,7 @@ pub enum PipelineError {
     Frame(#[from] PolarsError),
 }
 
-/// `summary.json`: the summary plus the run's context and load counts.
-#[derive(Debug, Serialize)]
-struct SummaryFile<'a> {
-    merchant: &'a str,
-    window: Window,
-    run_id: &'a str,
-    summary: &'a reconcile::Summary,
-    open_items: OpenItemCounts,
-    ledger: &'a LedgerCounts,
-    provider: Option<LoadCounts>,
-    quarantined: Vec<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct OpenItemCounts {
-    new: usize,
-    still_open: usize,
-    resolved: usize,
-}
-
-/// Runs one reconciliation and writes `discrepancies.csv` and `summary.json` into `out_dir`.
+/// Runs one reconciliation; open items are aged and recorded as of `as_of`.
 #[allow(clippy::too_many_arguments)]
 pub fn reconcile_window(
     cfg: &Config,
@@ -100,8 +81,7 @@ pub fn reconcile_window(
     ledger_path: Option<&Path>,
     base_dir: &Path,
     run_id: &str,
-    today: NaiveDate,
-    out_dir: &Path,
+    as_of: NaiveDate,
 ) -> Result<RunResult, PipelineError> {
     let (input_provider, provider_counts) = match provider {
         ProviderSource::Snapshot(dir) => {
@@ -150,38 +130,43 @@ pub fn reconcile_window(
     let output = timed("reconcile", || reconcile::reconcile(&input, &cfg.reconcile))?;
     drop(input);
     let mut items = OpenItems::load(&cfg.data_dir, &merchant.name)?;
-    let state = items.update(&output.discrepancies, window, run_id, today)?;
-    let discrepancies = items.with_age(&output.discrepancies, today)?;
+    let state = items.update(&output.discrepancies, window, run_id, as_of)?;
+    let discrepancies = items.with_age(&output.discrepancies, as_of)?;
+    let open_items = open_item_counts(&items, &discrepancies, as_of)?;
     items.save(&cfg.data_dir, &merchant.name)?;
-
-    let mut csv = Vec::new();
-    CsvWriter::new(&mut csv)
-        .include_header(true)
-        .finish(&mut discrepancies.clone())?;
-    fsutil::write_atomic(&out_dir.join("discrepancies.csv"), &csv)?;
-    let summary = SummaryFile {
-        merchant: &merchant.name,
-        window,
-        run_id,
-        summary: &output.summary,
-        open_items: OpenItemCounts {
-            new: state.new.len(),
-            still_open: state.still_open.len(),
-            resolved: state.resolved.len(),
-        },
-        ledger: &ledger.counts,
-        provider: provider_counts,
-        quarantined: ledger.quarantined.iter().map(|b| b.to_string()).collect(),
-    };
-    let json = serde_json::to_vec_pretty(&summary).expect("summary serializes");
-    fsutil::write_atomic(&out_dir.join("summary.json"), &json)?;
     Ok(RunResult {
         discrepancies,
         output,
         state,
+        open_items,
         quarantined: ledger.quarantined,
         ledger: ledger.counts,
         provider: provider_counts,
+    })
+}
+
+/// Counts derived from dates, not from what this run changed: a finding first seen on
+/// `as_of` is new, one seen earlier still open, and items resolved on `as_of` resolved. A
+/// rerun over the same inputs gets the same counts, so its reports are byte-identical.
+fn open_item_counts(
+    items: &OpenItems,
+    discrepancies: &DataFrame,
+    as_of: NaiveDate,
+) -> PolarsResult<OpenItemCounts> {
+    let new = discrepancies
+        .column("first_seen")?
+        .date()?
+        .as_date_iter()
+        .filter(|d| *d == Some(as_of))
+        .count() as u64;
+    let resolved = items
+        .items()
+        .filter(|i| matches!(&i.status, ItemStatus::Resolved { on, .. } if *on == as_of))
+        .count() as u64;
+    Ok(OpenItemCounts {
+        new,
+        still_open: discrepancies.height() as u64 - new,
+        resolved,
     })
 }
 

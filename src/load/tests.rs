@@ -19,6 +19,7 @@ async fn fetch(data_dir: &Path, format: Format) -> (PathBuf, Manifest) {
         base_url: sb.base_url(),
         ledger: None,
         project_ids: vec![],
+        mail: Default::default(),
     };
     let http = HttpSettings {
         min_request_interval_ms: 0,

@@ -4,8 +4,10 @@
 mod bad_input;
 mod client;
 mod fetch_cli;
+mod job_cli;
 mod notify;
 mod reconcile_e2e;
+mod reliability;
 mod report;
 mod schedule;
 mod smtp_server;

@@ -1,0 +1,483 @@
+//! Reliability, measured: API faults through the whole job, SIGKILL at every crash point,
+//! and secrets searched for in every byte the job writes. Each test prints one
+//! `reliability:` line that `scripts/reliability.sh` gathers into a table.
+
+use crate::job_cli::*;
+use crate::smtp_server::{SmtpOptions, SmtpServer};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use xsolla_recon::sandbox::{Fault, FaultRule, Sandbox};
+
+const RUN: [&str; 9] = [
+    "run",
+    "--from",
+    "2026-10-01",
+    "--to",
+    "2026-10-31",
+    "--config",
+    "recon.toml",
+    "--dry-run",
+    "--refetch",
+];
+
+/// The report files of a run folder, by name.
+fn reports(run_dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    REPORT_FILES
+        .iter()
+        .map(|f| (f.to_string(), std::fs::read(run_dir.join(f)).unwrap()))
+        .collect()
+}
+
+/// A fresh folder with the setup for `sb`.
+fn fresh(sb: &Sandbox) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    write_setup(tmp.path(), sb, &Extra::default());
+    tmp
+}
+
+/// Every path under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reliability_api_faults_are_survived_byte_for_byte_or_fail_cleanly() {
+    let sb = quirky_sandbox("fault-key").await;
+    let reference = fresh(&sb);
+    let out = run_bin(reference.path(), "fault-key", &RUN).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let expected = reports(&run_dirs(reference.path())[0]);
+
+    let page = |fault: Fault| FaultRule {
+        endpoint: Some("registry".into()),
+        fault,
+        skip: 1,
+        times: 2,
+    };
+    let survivable = vec![
+        (
+            "429 without Retry-After",
+            page(Fault::TooManyRequests { retry_after: None }),
+        ),
+        (
+            "429 with Retry-After",
+            page(Fault::TooManyRequests {
+                retry_after: Some("1".into()),
+            }),
+        ),
+        ("500", page(Fault::Status { code: 500 })),
+        ("502", page(Fault::Status { code: 502 })),
+        ("503", page(Fault::Status { code: 503 })),
+        (
+            "timeout",
+            FaultRule {
+                times: 1,
+                ..page(Fault::Slow { millis: 3_000 })
+            },
+        ),
+        ("connection reset", page(Fault::DropConnection)),
+        ("truncated body", page(Fault::TruncateBody)),
+        ("truncated JSON", page(Fault::TruncatedJson)),
+        ("empty 200", page(Fault::EmptyOk)),
+        ("wrong content type", page(Fault::WrongContentType)),
+        ("repeated page", page(Fault::RepeatPreviousPage)),
+        (
+            "503 on payouts",
+            FaultRule {
+                endpoint: Some("transfers".into()),
+                ..page(Fault::Status { code: 503 })
+            },
+        ),
+        (
+            "429 on breakdown",
+            FaultRule {
+                endpoint: Some("summary".into()),
+                ..page(Fault::TooManyRequests { retry_after: None })
+            },
+        ),
+    ];
+    let mut survived = 0;
+    for (name, rule) in &survivable {
+        sb.clear_faults();
+        sb.add_faults(vec![rule.clone()]);
+        let tmp = fresh(&sb);
+        let out = run_bin(tmp.path(), "fault-key", &RUN).await;
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", text(&out));
+        let dirs = run_dirs(tmp.path());
+        assert_eq!(dirs.len(), 1, "{name}");
+        let got = reports(&dirs[0]);
+        for (file, bytes) in &expected {
+            assert!(
+                &got[file] == bytes,
+                "{name}: {file} differs from the fault-free run"
+            );
+        }
+        let fired = sb.requests().iter().filter(|r| r.fault.is_some()).count();
+        assert!(fired >= 1, "{name}: the fault fired");
+        survived += 1;
+    }
+
+    // Faults that do not go away end the run with a clear error and no report.
+    let fatal = vec![
+        (
+            "503 forever",
+            FaultRule {
+                times: 0,
+                ..page(Fault::Status { code: 503 })
+            },
+            "503",
+        ),
+        (
+            "truncated JSON forever",
+            FaultRule {
+                times: 0,
+                ..page(Fault::TruncatedJson)
+            },
+            "registry",
+        ),
+        (
+            "wrong key",
+            FaultRule {
+                times: 0,
+                ..page(Fault::Status { code: 401 })
+            },
+            "401",
+        ),
+    ];
+    let mut failed_cleanly = 0;
+    for (name, rule, says) in &fatal {
+        sb.clear_faults();
+        sb.add_faults(vec![rule.clone()]);
+        let tmp = fresh(&sb);
+        let out = run_bin(tmp.path(), "fault-key", &RUN).await;
+        assert_eq!(out.status.code(), Some(3), "{name}: {}", text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or_default();
+        assert!(
+            last.contains(says),
+            "{name}: the error says {says:?}: {last}"
+        );
+        assert!(
+            run_dirs(tmp.path()).is_empty(),
+            "{name}: no report pretends to be complete"
+        );
+        let snaps = tmp.path().join("data/snapshots/acme");
+        let published = std::fs::read_dir(&snaps)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| !e.file_name().to_string_lossy().starts_with('.'))
+                    .count()
+            })
+            .unwrap_or(0);
+        assert_eq!(published, 0, "{name}: no snapshot published");
+        failed_cleanly += 1;
+    }
+    sb.clear_faults();
+    println!(
+        "reliability: api_faults tried={} survived={} failed_cleanly={}",
+        survivable.len() + fatal.len(),
+        survived,
+        failed_cleanly
+    );
+    sb.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reliability_sigkill_at_every_crash_point_leaves_no_partial_output() {
+    let sb = quirky_sandbox("crash-key").await;
+    let reference = fresh(&sb);
+    let out = run_bin(reference.path(), "crash-key", &RUN).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let expected = reports(&run_dirs(reference.path())[0]);
+
+    // Before the rename that makes each kind of file final, in stage order.
+    let points = [
+        "stage:registry*",       // fetch: a registry page
+        "write:manifest.json",   // fetch: the snapshot manifest (and later the run's)
+        "publish:*",             // fetch: the snapshot folder; report: the run folder
+        "write:open_items.json", // reconcile: the state store
+    ];
+    let mut tried = 0;
+    for point in points {
+        let tmp = fresh(&sb);
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.current_dir(tmp.path())
+            .args(RUN)
+            .env(KEY_VAR, "crash-key")
+            .env("XSOLLA_RECON_CRASH_AT", point);
+        let crashed = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .await
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            crashed.status.signal(),
+            Some(9),
+            "{point}: killed\n{}",
+            text(&crashed)
+        );
+        check_no_partial(tmp.path(), point);
+        // The next run completes with the undisturbed result.
+        let next = run_bin(tmp.path(), "crash-key", &RUN).await;
+        assert_eq!(next.status.code(), Some(1), "{point}: {}", text(&next));
+        let last = run_dirs(tmp.path()).pop().unwrap();
+        let got = reports(&last);
+        for (file, bytes) in &expected {
+            assert!(
+                &got[file] == bytes,
+                "{point}: {file} differs after the crash"
+            );
+        }
+        tried += 1;
+    }
+    // And kills at arbitrary moments of a run stretched by slow pages.
+    for delay_ms in [150u64, 400, 900, 1500] {
+        sb.clear_faults();
+        sb.add_faults(vec![FaultRule {
+            endpoint: Some("registry".into()),
+            fault: Fault::Slow { millis: 150 },
+            skip: 0,
+            times: 0,
+        }]);
+        let tmp = fresh(&sb);
+        let mut child = std::process::Command::new(BIN)
+            .current_dir(tmp.path())
+            .args(RUN)
+            .env(KEY_VAR, "crash-key")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        let _ = child.kill();
+        let _ = child.wait();
+        check_no_partial(tmp.path(), &format!("kill after {delay_ms} ms"));
+        sb.clear_faults();
+        let next = run_bin(tmp.path(), "crash-key", &RUN).await;
+        assert_eq!(next.status.code(), Some(1), "{}", text(&next));
+        let got = reports(&run_dirs(tmp.path()).pop().unwrap());
+        assert!(
+            got == expected,
+            "kill after {delay_ms} ms: reports differ afterwards"
+        );
+        tried += 1;
+    }
+    println!("reliability: crash_points tried={tried} recovered={tried} partial_outputs=0");
+    sb.shutdown().await;
+}
+
+/// Every snapshot under a final name verifies; every run folder has all its reports.
+fn check_no_partial(dir: &Path, point: &str) {
+    let snaps = dir.join("data/snapshots/acme");
+    if let Ok(rd) = std::fs::read_dir(&snaps) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') {
+                continue; // staging: never read
+            }
+            xsolla_recon::fetch::verify_snapshot(&e.path())
+                .unwrap_or_else(|err| panic!("{point}: partial snapshot {name}: {err}"));
+        }
+    }
+    for run in run_dirs(dir) {
+        let name = run.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with('.') {
+            continue;
+        }
+        for f in REPORT_FILES {
+            assert!(run.join(f).is_file(), "{point}: {name} lacks {f}");
+        }
+    }
+    let state = dir.join("data/state/acme/open_items.json");
+    if state.exists() {
+        let t = std::fs::read(&state).unwrap();
+        serde_json::from_slice::<serde_json::Value>(&t)
+            .unwrap_or_else(|e| panic!("{point}: open items unreadable: {e}"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reliability_secrets_never_appear_in_anything_written() {
+    const KEY: &str = "SENTINEL-api-key-5b1e";
+    const PASSWORD: &str = "smtp-SECRET-pw-91"; // what run_bin exports
+    let sb = quirky_sandbox(KEY).await;
+    let server = SmtpServer::start(SmtpOptions {
+        auth: Some(("recon".into(), PASSWORD.into())),
+        ..SmtpOptions::default()
+    });
+    let tmp = tempfile::tempdir().unwrap();
+    write_setup(
+        tmp.path(),
+        &sb,
+        &Extra {
+            smtp_port: Some(server.port),
+            ..Extra::default()
+        },
+    );
+    let mut outputs = Vec::new();
+    // A good run (mail sent), a run with faults and retries, a wrong key, a failing mail login.
+    outputs.push(
+        run_bin(
+            tmp.path(),
+            KEY,
+            &[
+                "run",
+                "--from",
+                "2026-10-01",
+                "--to",
+                "2026-10-31",
+                "--config",
+                "recon.toml",
+                "-vv",
+            ],
+        )
+        .await,
+    );
+    sb.add_faults(vec![FaultRule {
+        endpoint: Some("registry".into()),
+        fault: Fault::Status { code: 503 },
+        skip: 1,
+        times: 2,
+    }]);
+    outputs.push(
+        run_bin(
+            tmp.path(),
+            KEY,
+            &[
+                "run",
+                "--from",
+                "2026-10-01",
+                "--to",
+                "2026-10-15",
+                "--config",
+                "recon.toml",
+                "--refetch",
+                "-vv",
+            ],
+        )
+        .await,
+    );
+    sb.clear_faults();
+    outputs.push(
+        run_bin(
+            tmp.path(),
+            "wrong-key",
+            &[
+                "run",
+                "--from",
+                "2026-10-01",
+                "--to",
+                "2026-10-02",
+                "--config",
+                "recon.toml",
+                "--refetch",
+                "-vv",
+            ],
+        )
+        .await,
+    );
+    drop(server);
+    let bad = SmtpServer::start(SmtpOptions {
+        auth: Some(("recon".into(), "another-password".into())),
+        ..SmtpOptions::default()
+    });
+    let text = std::fs::read_to_string(tmp.path().join("recon.toml")).unwrap();
+    let port_line = text
+        .lines()
+        .find(|l| l.starts_with("port = "))
+        .unwrap()
+        .to_owned();
+    std::fs::write(
+        tmp.path().join("recon.toml"),
+        text.replace(&port_line, &format!("port = {}", bad.port)),
+    )
+    .unwrap();
+    outputs.push(
+        run_bin(
+            tmp.path(),
+            KEY,
+            &[
+                "run",
+                "--from",
+                "2026-10-03",
+                "--to",
+                "2026-10-04",
+                "--config",
+                "recon.toml",
+                "-vv",
+            ],
+        )
+        .await,
+    );
+    outputs.push(run_bin(tmp.path(), KEY, &["check-config", "recon.toml"]).await);
+    assert_eq!(
+        outputs[0].status.code(),
+        Some(1),
+        "{}",
+        text_of(&outputs[0])
+    );
+    assert_eq!(
+        outputs[2].status.code(),
+        Some(3),
+        "{}",
+        text_of(&outputs[2])
+    );
+    assert_eq!(
+        outputs[3].status.code(),
+        Some(3),
+        "mail login fails: {}",
+        text_of(&outputs[3])
+    );
+
+    let mut scanned = 0u64;
+    let mut leaks = Vec::new();
+    let mut check = |what: String, bytes: &[u8]| {
+        scanned += bytes.len() as u64;
+        for s in [KEY, PASSWORD] {
+            if bytes.windows(s.len()).any(|w| w == s.as_bytes()) {
+                leaks.push(format!("{s} in {what}"));
+            }
+        }
+    };
+    for (i, o) in outputs.iter().enumerate() {
+        check(format!("stdout of command {i}"), &o.stdout);
+        check(format!("stderr of command {i}"), &o.stderr);
+    }
+    for p in walk(tmp.path()).into_iter().filter(|p| p.is_file()) {
+        // The config names variables, never values; everything else is the job's output.
+        let bytes = std::fs::read(&p).unwrap();
+        check(p.display().to_string(), &bytes);
+    }
+    for r in bad.received() {
+        check("mail".into(), &r.data);
+    }
+    println!(
+        "reliability: secrets sentinels=2 bytes_scanned={scanned} leaked={}",
+        leaks.len()
+    );
+    assert!(leaks.is_empty(), "{leaks:?}");
+    sb.shutdown().await;
+}
+
+fn text_of(o: &std::process::Output) -> String {
+    text(o)
+}
