@@ -684,6 +684,57 @@ mod tests {
     }
 
     #[test]
+    fn the_multi_merchant_example_parses() {
+        let text = include_str!("../config/xsolla-recon.multi.example.toml");
+        let cfg = Config::parse(text, Path::new("multi.toml"), |_| Some("x".into())).unwrap();
+        assert_eq!(cfg.merchants.len(), 2);
+        assert_eq!(cfg.schedules.len(), 2);
+        assert_eq!(cfg.merchants[1].mail.cc, vec!["controlling@globex.example"]);
+    }
+
+    #[test]
+    fn check_file_lists_every_unknown_key_and_missing_variable_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "data_dir = \"${NOPE_A}\"\ncolour = 1\n[fetch]\npage_limt = 3\n# ${NOPE_B} in a comment\n[[merchant]]\nname = \"a\"\nmerchant_id = 1\n[[merchant]]\nname = \"b\"\nmerchant_id = 2\nbase_url = \"ftp://x\"\nsize = 3\n",
+        )
+        .unwrap();
+        let (_, problems) = Config::check_file(&p, |_| None);
+        let text: Vec<String> = problems.iter().map(|e| e.to_string()).collect();
+        let has = |line: usize, what: &str| {
+            text.iter()
+                .any(|t| t.contains(&format!("c.toml:{line}:")) && t.contains(what))
+        };
+        assert!(has(1, "NOPE_A"), "{text:#?}");
+        assert!(has(2, "colour"), "{text:#?}");
+        assert!(has(4, "page_limt"), "{text:#?}");
+        assert!(has(13, "size"), "{text:#?}");
+        assert!(!text.iter().any(|t| t.contains("NOPE_B")), "{text:#?}");
+
+        // With the syntax fixed, values are checked in the right merchant's table.
+        std::fs::write(
+            &p,
+            "[[merchant]]\nname = \"a\"\nmerchant_id = 1\n[[merchant]]\nname = \"b\"\nmerchant_id = 2\nbase_url = \"ftp://x\"\n",
+        )
+        .unwrap();
+        let (cfg, problems) = Config::check_file(&p, |_| None);
+        assert!(cfg.is_some());
+        let text: Vec<String> = problems.iter().map(|e| e.to_string()).collect();
+        assert!(
+            text.iter().any(|t| t.contains("c.toml:7:") && t.contains("base_url")),
+            "{text:#?}"
+        );
+        // Missing API key variables are named (their values never are).
+        assert!(
+            text.iter()
+                .any(|t| t.contains("c.toml:1:") && t.contains("XSOLLA_API_KEY")),
+            "{text:#?}"
+        );
+    }
+
+    #[test]
     fn defaults_and_interpolation() {
         let cfg =
             parse("data_dir = \"${DATA}/data\"\n[[merchant]]\nname = \"acme\"\nmerchant_id = 1\n")

@@ -42,7 +42,7 @@ pub fn compile_jobs(
     known: &[&str],
     lookback: u32,
 ) -> Result<Vec<ScheduledJob>, Vec<ScheduleConfigError>> {
-    todo!()
+    Ok(vec![])
 }
 pub fn next_fire(job: &ScheduledJob, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
     todo!()
