@@ -172,11 +172,12 @@ impl SmtpSettings {
             out.push("smtp.port must be between 1 and 65535".to_owned());
         }
         if self.from.trim().is_empty() {
-            out.push(
-                "smtp.from is required, e.g. \"Finance Bot <recon@example.com>\"".to_owned(),
-            );
+            out.push("smtp.from is required, e.g. \"Finance Bot <recon@example.com>\"".to_owned());
         } else if let Err(e) = self.from.parse::<Mailbox>() {
-            out.push(format!("smtp.from {:?} is not a mail address: {e}", self.from));
+            out.push(format!(
+                "smtp.from {:?} is not a mail address: {e}",
+                self.from
+            ));
         }
         if !valid_env_name(&self.password_env) {
             out.push(format!(
@@ -344,7 +345,9 @@ pub enum NotifyError {
         var: String,
     },
     /// The message is larger than `max_message_bytes`; nothing was sent.
-    #[error("the mail is {size} bytes, over smtp.max_message_bytes = {limit}; not sent to {server}")]
+    #[error(
+        "the mail is {size} bytes, over smtp.max_message_bytes = {limit}; not sent to {server}"
+    )]
     TooLarge {
         /// `host:port`.
         server: String,
@@ -362,7 +365,9 @@ pub enum NotifyError {
         reason: String,
     },
     /// Sending failed: permanently, or every attempt failed.
-    #[error("sending the mail via {server} failed after {attempts} attempt(s) ({give_up}): {failure}")]
+    #[error(
+        "sending the mail via {server} failed after {attempts} attempt(s) ({give_up}): {failure}"
+    )]
     Send {
         /// `host:port`.
         server: String,

@@ -1,7 +1,9 @@
 //! Sending over SMTP: transport set-up, the retry decision and the attempt loop.
 
-use super::{build_message, Mail, MailRecipients, MessageStamp, NotifyError, Security, SmtpSettings};
 use super::MAX_CA_FILE_BYTES;
+use super::{
+    build_message, Mail, MailRecipients, MessageStamp, NotifyError, Security, SmtpSettings,
+};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
@@ -114,7 +116,7 @@ impl fmt::Display for SmtpFailure {
         match self {
             SmtpFailure::Reply(r) => write!(f, "server replied {r}"),
             SmtpFailure::Connect(d) => write!(f, "could not connect: {d}"),
-            SmtpFailure::Timeout(d) => write!(f, "timed out: {d}"),
+            SmtpFailure::Timeout(d) => write!(f, "no answer within smtp.timeout_ms: {d}"),
             SmtpFailure::Disconnected(d) => write!(f, "connection lost: {d}"),
             SmtpFailure::Tls(d) => write!(f, "TLS failed: {d}"),
             SmtpFailure::Protocol(d) => write!(f, "unexpected server reply: {d}"),
@@ -185,7 +187,9 @@ fn io_kind(e: &lettre::transport::smtp::Error) -> Option<io::ErrorKind> {
 /// Delay before retry number `retry` (1 = after the first attempt): `initial` doubled each
 /// retry, capped at `max`. No jitter: one job sends one mail, there is no herd to spread.
 pub(crate) fn backoff_delay(initial_ms: u64, max_ms: u64, retry: u32) -> Duration {
-    let factor = 1u64.checked_shl(retry.saturating_sub(1)).unwrap_or(u64::MAX);
+    let factor = 1u64
+        .checked_shl(retry.saturating_sub(1))
+        .unwrap_or(u64::MAX);
     Duration::from_millis(initial_ms.saturating_mul(factor).min(max_ms))
 }
 
@@ -240,8 +244,7 @@ fn precheck(s: &SmtpSettings) -> Result<(), NotifyError> {
     }
     if s.security == Security::Plain && s.username.is_some() && !s.host_is_loopback() {
         return Err(bad(
-            "security = \"plain\" with a username would send the password in clear text"
-                .to_owned(),
+            "security = \"plain\" with a username would send the password in clear text".to_owned(),
         ));
     }
     Ok(())

@@ -29,9 +29,15 @@ fn retry_classification_table() {
         (SmtpFailure::Connect(s("connection refused")), true),
         (SmtpFailure::Timeout(s("timed out")), true),
         (SmtpFailure::Disconnected(s("incomplete response")), true),
-        (SmtpFailure::Tls(s("invalid peer certificate: UnknownIssuer")), false),
+        (
+            SmtpFailure::Tls(s("invalid peer certificate: UnknownIssuer")),
+            false,
+        ),
         (SmtpFailure::Protocol(s("bad reply")), false),
-        (SmtpFailure::Client(s("no compatible authentication mechanism")), false),
+        (
+            SmtpFailure::Client(s("no compatible authentication mechanism")),
+            false,
+        ),
     ];
     for (failure, retry) in table {
         assert_eq!(failure.is_retryable(), retry, "{failure}");
@@ -47,7 +53,10 @@ fn backoff_doubles_and_is_capped() {
     assert_eq!(ms(5), Duration::from_millis(16_000));
     assert_eq!(ms(6), Duration::from_millis(30_000));
     assert_eq!(ms(200), Duration::from_millis(30_000));
-    assert_eq!(backoff_delay(u64::MAX, u64::MAX, 64), Duration::from_millis(u64::MAX));
+    assert_eq!(
+        backoff_delay(u64::MAX, u64::MAX, 64),
+        Duration::from_millis(u64::MAX)
+    );
 }
 
 #[test]
@@ -85,8 +94,7 @@ fn settings_parse_from_toml_with_defaults_and_reject_unknown_fields() {
     assert_eq!(s.max_message_bytes, 20 * 1024 * 1024);
     let err = toml::from_str::<SmtpSettings>("password = \"hunter2\"\n").unwrap_err();
     assert!(err.to_string().contains("unknown field"), "{err}");
-    let r: MailRecipients =
-        toml::from_str("to = [\"a@example.com\"]\nall_clear = true\n").unwrap();
+    let r: MailRecipients = toml::from_str("to = [\"a@example.com\"]\nall_clear = true\n").unwrap();
     assert!(r.all_clear && r.cc.is_empty());
 }
 
@@ -160,7 +168,10 @@ fn debug_names_the_variable_not_a_value() {
         ..Default::default()
     };
     let d = format!("{s:?}");
-    assert!(d.contains("XR_PW_VAR") && d.contains("localhost:587"), "{d}");
+    assert!(
+        d.contains("XR_PW_VAR") && d.contains("localhost:587"),
+        "{d}"
+    );
 }
 
 #[test]
@@ -196,7 +207,9 @@ fn recipients_rules() {
     };
     assert!(only_cc.problems()[0].contains("mail.to is empty"));
     let many = MailRecipients {
-        to: (0..=MAX_RECIPIENTS).map(|i| format!("u{i}@example.com")).collect(),
+        to: (0..=MAX_RECIPIENTS)
+            .map(|i| format!("u{i}@example.com"))
+            .collect(),
         ..Default::default()
     };
     assert!(many.problems().iter().any(|p| p.contains("more than")));
@@ -257,11 +270,20 @@ fn message_is_deterministic_and_hides_bcc() {
     let b = build_message(from, &rcpt(), &mail(), &stamp()).unwrap();
     assert_eq!(a.formatted(), b.formatted());
     let text = String::from_utf8(a.formatted()).unwrap();
-    assert!(text.contains(&format!("Message-ID: {}", stamp().message_id)), "{text}");
-    assert!(text.contains("Date: Sun, 01 Nov 2026 03:00:00 +0000"), "{text}");
+    assert!(
+        text.contains(&format!("Message-ID: {}", stamp().message_id)),
+        "{text}"
+    );
+    assert!(
+        text.contains("Date: Sun, 01 Nov 2026 03:00:00 +0000"),
+        "{text}"
+    );
     assert!(!text.contains("audit@example.com"));
     let rcpts: Vec<String> = a.envelope().to().iter().map(|a| a.to_string()).collect();
-    assert_eq!(rcpts, ["fin@example.com", "cfo@example.com", "audit@example.com"]);
+    assert_eq!(
+        rcpts,
+        ["fin@example.com", "cfo@example.com", "audit@example.com"]
+    );
     // alternative[text, related[html, png]] inside mixed with the attachment.
     let mix = text.find("multipart/mixed").unwrap();
     let alt = text.find("multipart/alternative").unwrap();
@@ -276,17 +298,25 @@ fn message_without_inline_or_attachments_is_just_alternative() {
         attachments: vec![],
         ..mail()
     };
-    let text =
-        String::from_utf8(build_message("recon@example.com", &rcpt(), &m, &stamp()).unwrap().formatted())
-            .unwrap();
+    let text = String::from_utf8(
+        build_message("recon@example.com", &rcpt(), &m, &stamp())
+            .unwrap()
+            .formatted(),
+    )
+    .unwrap();
     assert!(text.contains("multipart/alternative"));
     assert!(!text.contains("multipart/mixed") && !text.contains("multipart/related"));
 }
 
 #[test]
 fn message_errors_name_the_field() {
-    let e = build_message("recon@example.com", &MailRecipients::default(), &mail(), &stamp())
-        .unwrap_err();
+    let e = build_message(
+        "recon@example.com",
+        &MailRecipients::default(),
+        &mail(),
+        &stamp(),
+    )
+    .unwrap_err();
     assert!(matches!(e, NotifyError::NoRecipients));
     let bad = MailRecipients {
         cc: vec!["x@@y".into()],

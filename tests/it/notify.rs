@@ -71,7 +71,11 @@ fn recipients() -> MailRecipients {
 }
 
 fn stamp(key: &str) -> MessageStamp {
-    MessageStamp::for_run(key, FROM, Utc.with_ymd_and_hms(2026, 11, 1, 3, 0, 0).unwrap())
+    MessageStamp::for_run(
+        key,
+        FROM,
+        Utc.with_ymd_and_hms(2026, 11, 1, 3, 0, 0).unwrap(),
+    )
 }
 
 /// Settings for `server`, with fast retries.
@@ -101,7 +105,9 @@ fn with_auth(mut s: SmtpSettings, var: &str, password: &str) -> SmtpSettings {
 
 /// Parses `data` and checks every part of [`mail()`] is there, exactly.
 fn assert_full_message(data: &[u8], st: &MessageStamp) {
-    let m = MessageParser::default().parse(data).expect("parseable message");
+    let m = MessageParser::default()
+        .parse(data)
+        .expect("parseable message");
     assert_eq!(m.subject(), Some(mail().subject.as_str()));
     let from = m.from().and_then(|a| a.first()).unwrap();
     assert_eq!(from.address(), Some("recon@example.com"));
@@ -155,7 +161,11 @@ fn assert_envelope(r: &Received) {
     assert_eq!(r.mail_from, "recon@example.com");
     assert_eq!(
         r.rcpt_to,
-        ["finance@example.com", "cfo@example.com", "audit@example.com"]
+        [
+            "finance@example.com",
+            "cfo@example.com",
+            "audit@example.com"
+        ]
     );
 }
 
@@ -305,9 +315,15 @@ fn permanent_554_is_not_retried_and_named() {
     let s = settings(&server, Security::Plain, "127.0.0.1");
     let err = notify::send(&s, &recipients(), &mail(), &stamp("perm")).unwrap_err();
     let text = err.to_string();
-    assert!(text.contains(&format!("127.0.0.1:{}", server.port)), "{text}");
+    assert!(
+        text.contains(&format!("127.0.0.1:{}", server.port)),
+        "{text}"
+    );
     assert!(text.contains("554 5.7.1 rejected"), "{text}");
-    assert!(text.contains("1 attempt(s)") && text.contains("not retried"), "{text}");
+    assert!(
+        text.contains("1 attempt(s)") && text.contains("not retried"),
+        "{text}"
+    );
     assert_eq!(err.reply().map(|r| r.code), Some(554));
     assert_eq!(server.transactions(), 1);
     assert!(server.received().is_empty());
@@ -378,7 +394,10 @@ fn too_large_fails_before_connecting() {
     let mut s = settings(&server, Security::Plain, "127.0.0.1");
     s.max_message_bytes = 4_000;
     let err = notify::send(&s, &recipients(), &mail(), &stamp("big")).unwrap_err();
-    assert!(matches!(err, NotifyError::TooLarge { limit: 4_000, .. }), "{err}");
+    assert!(
+        matches!(err, NotifyError::TooLarge { limit: 4_000, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains(&s.server()), "{err}");
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(server.connections(), 0);
@@ -442,10 +461,9 @@ fn deliver_once_sends_once_per_stamp_and_records_it() {
     assert_eq!(server.received().len(), 1);
     assert_eq!(server.transactions(), 1);
 
-    let record: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(dir.path().join(notify::MAIL_RECORD_FILE)).unwrap(),
-    )
-    .unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join(notify::MAIL_RECORD_FILE)).unwrap())
+            .unwrap();
     assert_eq!(record["message_id"], st.message_id.as_str());
     assert_eq!(record["server"], s.server().as_str());
     assert_eq!(record["to"][0], "Finance Team <finance@example.com>");
@@ -487,7 +505,10 @@ fn deliver_once_refuses_a_corrupt_record() {
     std::fs::write(&path, b"{ not json").unwrap();
     let err = notify::deliver_once(dir.path(), &s, &recipients(), &mail(), &stamp("corrupt"))
         .unwrap_err();
-    assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+    assert!(
+        err.to_string().contains(&path.display().to_string()),
+        "{err}"
+    );
     assert_eq!(server.connections(), 0);
 }
 
@@ -508,4 +529,24 @@ fn write_eml_produces_a_parseable_message_with_every_part() {
         .map(|e| e.unwrap().file_name())
         .collect();
     assert_eq!(names, ["email.eml"]);
+}
+
+#[test]
+fn a_reply_echoing_the_password_is_redacted() {
+    const SENTINEL: &str = "Echo-Sentinel-77";
+    let server = SmtpServer::start(SmtpOptions {
+        auth: Some((USER.into(), SENTINEL.into())),
+        fail_first: 1,
+        fail_reply: format!("554 5.7.1 rejected for {SENTINEL}"),
+        ..Default::default()
+    });
+    let s = with_auth(
+        settings(&server, Security::Plain, "127.0.0.1"),
+        "XR_NOTIFY_PW_ECHO",
+        SENTINEL,
+    );
+    let err = notify::send(&s, &recipients(), &mail(), &stamp("echo")).unwrap_err();
+    let shown = format!("{err}\n{err:?}");
+    assert!(!shown.contains(SENTINEL), "{shown}");
+    assert!(shown.contains("rejected for [redacted]"), "{shown}");
 }

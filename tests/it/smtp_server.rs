@@ -362,8 +362,7 @@ impl<'a> Session<'a> {
     }
 
     fn auth_offered(&self) -> bool {
-        self.shared.opts.auth.is_some()
-            && (self.tls || self.shared.opts.tls == SmtpTls::None)
+        self.shared.opts.auth.is_some() && (self.tls || self.shared.opts.tls == SmtpTls::None)
     }
 
     fn run(&mut self) -> io::Result<()> {
@@ -596,7 +595,10 @@ impl<'a> Session<'a> {
     fn next_text(&mut self) -> io::Result<String> {
         match self.line()? {
             Some(l) => Ok(String::from_utf8_lossy(&l).into_owned()),
-            None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed in AUTH")),
+            None => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "closed in AUTH",
+            )),
         }
     }
 }
