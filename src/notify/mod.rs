@@ -10,7 +10,8 @@
 //! - [`deliver_once`]: at most one successful send per run folder, recorded in `mail.json`.
 //!
 //! The SMTP password lives only in the environment variable named by `password_env`; it is
-//! read at send time and scrubbed from every error text.
+//! read at send time and scrubbed from every error text. lettre's own `tracing` feature must
+//! stay off: it logs the raw SMTP conversation, AUTH line included.
 
 mod message;
 mod record;

@@ -550,3 +550,49 @@ fn a_reply_echoing_the_password_is_redacted() {
     assert!(!shown.contains(SENTINEL), "{shown}");
     assert!(shown.contains("rejected for [redacted]"), "{shown}");
 }
+
+/// The test server itself, spoken to by hand: HELO, RSET, NOOP, dot-unstuffing, AUTH LOGIN.
+#[test]
+fn test_server_speaks_raw_smtp() {
+    use base64::Engine as _;
+    use std::io::{BufRead, BufReader, Write};
+    let server = SmtpServer::start(SmtpOptions {
+        auth: Some(("u".into(), "p".into())),
+        ..Default::default()
+    });
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", server.port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut w = tcp.try_clone().unwrap();
+    let mut r = BufReader::new(tcp);
+    let mut expect = |send: &str, code: &str| {
+        if !send.is_empty() {
+            w.write_all(format!("{send}\r\n").as_bytes()).unwrap();
+        }
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with(code), "{send:?} -> {line:?}");
+    };
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    expect("", "220");
+    expect("HELO me", "250");
+    expect("MAIL FROM:<a@example.com>", "530"); // AUTH first
+    expect("AUTH LOGIN", "334");
+    expect(&b64("u"), "334");
+    expect(&b64("p"), "235");
+    expect("NOOP", "250");
+    expect("MAIL FROM:<a@example.com>", "250");
+    expect("RCPT TO:<dropped@example.com>", "250");
+    expect("RSET", "250");
+    expect("DATA", "503"); // RSET forgot the recipient
+    expect("MAIL FROM:<a@example.com> SIZE=10", "250");
+    expect("RCPT TO:<b@example.com>", "250");
+    expect("DATA", "354");
+    expect("Subject: x\r\n\r\n..dot\r\nplain\r\n.", "250");
+    expect("QUIT", "221");
+    let got = server.wait_for(1, Duration::from_secs(5));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].mail_from, "a@example.com");
+    assert_eq!(got[0].rcpt_to, ["b@example.com"]);
+    assert_eq!(got[0].auth_user.as_deref(), Some("u"));
+    assert_eq!(got[0].data, b"Subject: x\r\n\r\n.dot\r\nplain\r\n");
+}
