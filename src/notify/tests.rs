@@ -331,3 +331,19 @@ fn message_errors_name_the_field() {
     let e = build_message("recon@example.com", &rcpt(), &m, &stamp()).unwrap_err();
     assert!(e.to_string().contains("content type \"not a type\""), "{e}");
 }
+
+/// The job's fallback sender (no `[smtp]`, the demo) and the lead's CSV type with a charset.
+#[test]
+fn demo_sender_and_content_type_parameters_are_accepted() {
+    let from = "xsolla-recon <xsolla-recon@localhost>";
+    let st = MessageStamp::for_run("demo", from, stamp().date);
+    assert!(st.message_id.ends_with("@localhost>"), "{}", st.message_id);
+    let mut m = mail();
+    m.attachments[0].content_type = "text/csv; charset=utf-8".into();
+    let text =
+        String::from_utf8(build_message(from, &rcpt(), &m, &st).unwrap().formatted()).unwrap();
+    assert!(
+        text.contains("Content-Type: text/csv; charset=utf-8"),
+        "{text}"
+    );
+}
