@@ -411,18 +411,6 @@ impl Config {
                 }
             }
         }
-        if let Some(smtp) = &self.smtp {
-            if smtp.username.is_some() && env(&smtp.password_env).is_none() {
-                out.push(ConfigError::Invalid {
-                    path: path.to_owned(),
-                    line: key_line(text, "[smtp]", 0, "username"),
-                    message: format!(
-                        "[smtp]: username is set but environment variable {} (password_env) is not",
-                        smtp.password_env
-                    ),
-                });
-            }
-        }
         let data = if self.data_dir.is_absolute() {
             self.data_dir.clone()
         } else {

@@ -59,6 +59,8 @@ pub struct SmtpOptions {
     pub stall_first_connections: usize,
     /// Largest message accepted (552 above it).
     pub max_message_bytes: usize,
+    /// Listen on this loopback port (a test that first needs the port closed); `None`: any.
+    pub port: Option<u16>,
 }
 
 impl Default for SmtpOptions {
@@ -72,6 +74,7 @@ impl Default for SmtpOptions {
             drop_after_data_first: 0,
             stall_first_connections: 0,
             max_message_bytes: 32 * 1024 * 1024,
+            port: None,
         }
     }
 }
@@ -167,7 +170,7 @@ impl SmtpServer {
                 .unwrap();
             (Some(Arc::new(config)), Some(path))
         };
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let listener = TcpListener::bind(("127.0.0.1", opts.port.unwrap_or(0))).unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let shared = Arc::new(Shared {
