@@ -165,19 +165,23 @@ fn panel(
     let (pw, ph) = area.dim_in_pixel();
     let (left, right) = (MARGIN, pw as i32 - MARGIN);
     let (top, bottom) = (MARGIN, ph as i32 - MARGIN);
-    let grey = RGBColor(225, 225, 225);
+    let grey = RGBColor(215, 215, 215);
     rect(area, left, top, right, bottom, RGBColor(248, 248, 248))?;
-    for q in 0..=4 {
+    for q in 1..=4 {
         let y = bottom - (bottom - top) * q / 4;
-        rect(area, left, y, right, y, grey)?;
+        rect(area, left, y, right, y + 1, grey)?;
     }
-    rect(area, left, bottom, right, bottom, RGBColor(90, 90, 90))?;
+    rect(area, left, bottom, right, bottom + 1, RGBColor(90, 90, 90))?;
     let peak = peak.to_f64().unwrap_or(0.0);
     if peak <= 0.0 {
         return Ok(());
     }
     let slot = f64::from(right - left) / n_days as f64;
-    let gap = if slot >= 4.0 { (slot * 0.15).max(1.0) } else { 0.0 };
+    let gap = if slot >= 4.0 {
+        (slot * 0.15).max(1.0)
+    } else {
+        0.0
+    };
     let plot_h = f64::from(bottom - top);
     for (day, per_class) in days.range(first..) {
         let i = (*day - first).num_days() as f64;

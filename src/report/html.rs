@@ -35,7 +35,8 @@ fn cell(s: &str) -> String {
     esc(&safe_text(s))
 }
 
-pub(crate) const STYLE: &str = "body{font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222;margin:16px}\
+pub(crate) const STYLE: &str =
+    "body{font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222;margin:16px}\
 table{border-collapse:collapse;margin:8px 0 16px}\
 th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}\
 th{background:#f0f0f0}td.n{text-align:right;font-variant-numeric:tabular-nums}\
@@ -105,7 +106,10 @@ pub(crate) fn key_figures(input: &ReportInput<'_>) -> Vec<(&'static str, String)
     }
     v.extend([
         ("open items new", input.open_items.new.to_string()),
-        ("open items still open", input.open_items.still_open.to_string()),
+        (
+            "open items still open",
+            input.open_items.still_open.to_string(),
+        ),
         ("open items resolved", input.open_items.resolved.to_string()),
     ]);
     v
@@ -193,10 +197,13 @@ pub(crate) fn page(
         h.push_str(&summary_table(input.summary));
     }
     if !input.quarantined.is_empty() {
+        let n = input.quarantined.len();
         let _ = writeln!(
             h,
-            "<p>{} ledger rows could not be read and were set aside: see quarantined.csv.</p>",
-            input.quarantined.len()
+            "<p>{n} ledger {} could not be read and {} set aside: see {}.</p>",
+            if n == 1 { "row" } else { "rows" },
+            if n == 1 { "was" } else { "were" },
+            super::QUARANTINED_CSV
         );
     }
     if let Some(png) = png {

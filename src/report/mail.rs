@@ -128,7 +128,7 @@ pub fn compose(
     if !input.quarantined.is_empty() {
         let _ = writeln!(
             html,
-            "<p>{} could not be read and were set aside (see the Quarantined sheet).</p>",
+            "<p>{} could not be read and set aside (see the Quarantined sheet).</p>",
             plural(input.quarantined.len() as u64, "ledger row", "ledger rows")
         );
     }
@@ -173,7 +173,7 @@ pub fn compose(
     if !input.quarantined.is_empty() {
         let _ = writeln!(
             text,
-            "\n{} could not be read and were set aside.",
+            "\n{} could not be read and set aside.",
             plural(input.quarantined.len() as u64, "ledger row", "ledger rows")
         );
     }

@@ -138,8 +138,7 @@ impl ReportSettings {
     /// Everything wrong with the settings, as sentences for `check-config` (empty: fine).
     pub fn problems(&self) -> Vec<String> {
         let mut out = Vec::new();
-        if self.xlsx_max_rows_per_sheet == 0 || self.xlsx_max_rows_per_sheet > XLSX_MAX_DATA_ROWS
-        {
+        if self.xlsx_max_rows_per_sheet == 0 || self.xlsx_max_rows_per_sheet > XLSX_MAX_DATA_ROWS {
             out.push(format!(
                 "report.xlsx_max_rows_per_sheet must be between 1 and {XLSX_MAX_DATA_ROWS} (got {})",
                 self.xlsx_max_rows_per_sheet
@@ -544,15 +543,12 @@ fn write_into(
             message: format!("{back} rows read back, {} written", findings.len()),
         });
     }
-    let back = csv_out::count_records(&q_path, settings)
-        .map_err(|message| csv_err(&q_path, message))?;
+    let back =
+        csv_out::count_records(&q_path, settings).map_err(|message| csv_err(&q_path, message))?;
     if back != input.quarantined.len() {
         return Err(ReportError::Invariant {
             path: q_path,
-            message: format!(
-                "{back} rows read back, {} written",
-                input.quarantined.len()
-            ),
+            message: format!("{back} rows read back, {} written", input.quarantined.len()),
         });
     }
     Ok(names)

@@ -51,9 +51,8 @@ fn date(days: Option<i32>) -> Option<NaiveDate> {
 pub(crate) fn read(df: &DataFrame) -> PolarsResult<Vec<Finding>> {
     crate::frames::check_schema(df, &schema(), "discrepancies")?;
     let s = |n: &str| -> PolarsResult<StringChunked> { Ok(df.column(n)?.str()?.clone()) };
-    let d = |n: &str| -> PolarsResult<Int32Chunked> {
-        Ok(df.column(n)?.date()?.physical().clone())
-    };
+    let d =
+        |n: &str| -> PolarsResult<Int32Chunked> { Ok(df.column(n)?.date()?.physical().clone()) };
     let (key, class, rule, currency) = (s("key")?, s("class")?, s("rule")?, s("currency")?);
     let (order_id, prows, lrows, detail) = (
         s("order_id")?,

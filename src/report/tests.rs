@@ -62,7 +62,12 @@ fn frame() -> DataFrame {
             .unwrap()
     };
     let money = |n: &str, v: [&str; 2]| {
-        decimal_column(n, &[Some(dec(v[0])), Some(dec(v[1]))], crate::frames::MONEY_SCALE).unwrap()
+        decimal_column(
+            n,
+            &[Some(dec(v[0])), Some(dec(v[1]))],
+            crate::frames::MONEY_SCALE,
+        )
+        .unwrap()
     };
     let cols = vec![
         s("key", ["k1", "k2"]),

@@ -195,7 +195,8 @@ pub(crate) fn workbook(
     for (class, rows) in by_class(findings) {
         for (i, chunk) in rows.chunks(per_sheet).enumerate() {
             let name = sheet_name(&class, i + 1, &taken);
-            let ws = class_sheet(&name, chunk, &mut fmt).map_err(|e| format!("sheet {name}: {e}"))?;
+            let ws =
+                class_sheet(&name, chunk, &mut fmt).map_err(|e| format!("sheet {name}: {e}"))?;
             taken.push(name);
             book.push_worksheet(ws);
         }
