@@ -492,10 +492,35 @@ fn write_into(
     put(QUARANTINED_CSV, &q)?;
 
     let xlsx_path = dir.join(DISCREPANCIES_XLSX);
+    let sheets = xlsx::sheet_count(input, settings, findings);
+    if sheets > xlsx::MAX_SHEETS {
+        return Err(ReportError::TooLarge {
+            what: "XLSX sheets (raise report.xlsx_max_rows_per_sheet)",
+            count: sheets,
+            limit: xlsx::MAX_SHEETS,
+        });
+    }
     let book = xlsx::workbook(input, settings, findings).map_err(|message| ReportError::Xlsx {
         path: xlsx_path.clone(),
         message,
     })?;
+    // Read the workbook back: every finding and quarantined row must be on a sheet.
+    let back = xlsx::count_rows(&book).map_err(|message| ReportError::Xlsx {
+        path: xlsx_path.clone(),
+        message,
+    })?;
+    if back != (findings.len(), input.quarantined.len()) {
+        return Err(ReportError::Invariant {
+            path: xlsx_path,
+            message: format!(
+                "{} discrepancy and {} quarantined rows read back, {} and {} written",
+                back.0,
+                back.1,
+                findings.len(),
+                input.quarantined.len()
+            ),
+        });
+    }
     put(DISCREPANCIES_XLSX, &book)?;
 
     let png_path = dir.join(CHART_PNG);

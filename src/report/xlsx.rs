@@ -5,7 +5,6 @@
 use super::csv_out::{COLUMNS, QUARANTINE_COLUMNS};
 use super::{by_class, class_order, safe_text, Finding, ReportInput, ReportSettings};
 use chrono::{Datelike, NaiveDate};
-use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
 use std::collections::BTreeMap;
@@ -71,8 +70,10 @@ fn cell_text(s: &str) -> String {
 }
 
 /// Amounts go to Excel as f64 at this very last step; the CSV and JSON keep the exact text.
+/// Through the decimal text: Rust's float parsing is correctly rounded, so the cell holds the
+/// f64 nearest to the amount (and shows its shortest form, `12.5`, not `12.499999999`).
 fn amount_f64(d: Decimal) -> f64 {
-    d.to_f64().unwrap_or(f64::NAN)
+    d.normalize().to_string().parse().unwrap_or(f64::NAN)
 }
 
 fn write_opt_text(ws: &mut Worksheet, r: u32, c: u16, v: Option<&str>) -> Result<(), XlsxError> {
@@ -261,6 +262,47 @@ fn quarantine_sheet(input: &ReportInput<'_>, fmt: &Formats) -> Result<Worksheet,
         QUARANTINE_COLUMNS.len() as u16 - 1,
     )?;
     Ok(ws)
+}
+
+/// Sheets in one workbook at most (a tiny `xlsx_max_rows_per_sheet` must not make millions).
+pub const MAX_SHEETS: usize = 1_000;
+
+/// Sheets the workbook will have: Summary, the class sheets, Quarantined.
+pub(crate) fn sheet_count(
+    input: &ReportInput<'_>,
+    settings: &ReportSettings,
+    findings: &[Finding],
+) -> usize {
+    let per_sheet = settings.xlsx_max_rows_per_sheet.max(1);
+    let classes: usize = by_class(findings)
+        .iter()
+        .map(|(_, rows)| rows.len().div_ceil(per_sheet))
+        .sum();
+    1 + classes + usize::from(!input.quarantined.is_empty())
+}
+
+/// Reads the workbook's bytes back (with calamine, an independent reader) and counts the
+/// data rows of the class sheets and of `Quarantined`.
+pub(crate) fn count_rows(bytes: &[u8]) -> Result<(usize, usize), String> {
+    use calamine::Reader;
+    let mut book =
+        calamine::Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| format!("read back: {e}"))?;
+    let (mut findings, mut quarantined) = (0, 0);
+    for name in book.sheet_names() {
+        if name == "Summary" {
+            continue;
+        }
+        let range = book
+            .worksheet_range(&name)
+            .map_err(|e| format!("read back sheet {name}: {e}"))?;
+        let rows = range.height().saturating_sub(1);
+        if name == "Quarantined" {
+            quarantined += rows;
+        } else {
+            findings += rows;
+        }
+    }
+    Ok((findings, quarantined))
 }
 
 /// The header row of the per-class table on the Summary sheet (tests look it up).
