@@ -188,3 +188,28 @@ fn a_frame_of_another_shape_is_refused() {
     let df = frame().drop("age_days").unwrap();
     assert!(rows::read(&df).is_err());
 }
+
+proptest::proptest! {
+    /// Any amount at the frames' scale comes back exactly from its CSV text, with at least
+    /// the currency's decimals, and the display form only adds separators.
+    #[test]
+    fn amount_text_is_exact(mantissa in -10_i128.pow(20)..10_i128.pow(20), cur in 0usize..4) {
+        let cur = ["JPY", "USD", "KWD", "EUR"][cur];
+        let d = Decimal::from_i128_with_scale(mantissa, crate::frames::MONEY_SCALE as u32);
+        let text = amount_text(d, cur);
+        proptest::prop_assert_eq!(Decimal::from_str(&text).unwrap(), d);
+        let decimals = text.split_once('.').map_or(0, |(_, f)| f.len());
+        proptest::prop_assert!(decimals >= crate::money::exponent(cur) as usize);
+        proptest::prop_assert_eq!(amount_display(d, cur).replace(',', ""), text);
+    }
+
+    /// Neutralised text never starts with a formula character and loses nothing.
+    #[test]
+    fn safe_text_never_starts_a_formula(s in "\\PC{0,12}|[=+@\\t\\r\\n-].{0,8}") {
+        let out = safe_text(&s);
+        let first = out.chars().next();
+        proptest::prop_assert!(!matches!(first, Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\n')));
+        let prefixed = format!("'{}", s);
+        proptest::prop_assert!(out == s || out == prefixed);
+    }
+}
