@@ -1,68 +1,587 @@
-//! PLACEHOLDER (lead's local stand-in until the report branch merges; replaced by it).
-#![allow(missing_docs, dead_code, unused_variables)]
+//! Report files of a run (CSV, XLSX, JSON, HTML with a chart) and the mail content built from them.
+//!
+//! What the finance team opens: every file must open cleanly in Excel, LibreOffice and Google
+//! Sheets, show amounts exactly, and never run a formula smuggled in through a ledger note
+//! (OWASP CSV injection, see [`safe_text`]). The folder is built in a hidden staging folder
+//! and renamed into place, so a run's folder is complete or absent.
+//!
+//! Reports are deterministic: the same input gives byte-identical files (nothing depends on
+//! the clock or the run id), so a re-run can be compared with `cmp`.
+
+mod chart;
+mod csv_out;
+mod html;
+mod json;
+pub mod mail;
+mod rows;
+#[cfg(test)]
+mod tests;
+mod xlsx;
+
+use crate::fsutil::{self, FsError};
+use crate::ledger::{BadRow, LedgerCounts};
+use crate::load::LoadCounts;
+use crate::reconcile::{ClassTotal, Summary};
 use crate::xsolla::window::Window;
 use chrono::NaiveDate;
-use polars::prelude::DataFrame;
+use polars::prelude::*;
+use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub use chart::{PANEL_HEIGHT as CHART_PANEL_HEIGHT, WIDTH as CHART_WIDTH};
+pub(crate) use rows::Finding;
+
+/// Excel's row limit minus the header row.
+pub const XLSX_MAX_DATA_ROWS: usize = 1_048_575;
+/// More findings than this in one run is a broken input, not a report anyone can read.
+pub const MAX_FINDINGS: usize = 10_000_000;
+/// Quarantined rows listed at most (the ledger loader stops long before).
+pub const MAX_QUARANTINED: usize = 1_000_000;
+
+/// File names in the folder, in the order [`ReportFiles::files`] lists them.
+pub const DISCREPANCIES_CSV: &str = "discrepancies.csv";
+/// Quarantined ledger rows.
+pub const QUARANTINED_CSV: &str = "quarantined.csv";
+/// The workbook.
+pub const DISCREPANCIES_XLSX: &str = "discrepancies.xlsx";
+/// Machine-readable summary.
+pub const SUMMARY_JSON: &str = "summary.json";
+/// Human-readable summary.
+pub const REPORT_HTML: &str = "report.html";
+/// The chart (only when drawn).
+pub const CHART_PNG: &str = "chart.png";
+
+/// Open items of the run (from the state store).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct OpenItemCounts {
+    /// Findings not seen in earlier runs.
     pub new: u64,
+    /// Findings already reported before and still there.
     pub still_open: u64,
+    /// Findings of earlier runs that are gone.
     pub resolved: u64,
 }
+
+/// Everything a report shows.
+#[derive(Debug, Clone)]
 pub struct ReportInput<'a> {
+    /// The merchant's name (as configured).
     pub merchant: &'a str,
+    /// The window reconciled.
     pub window: Window,
+    /// Digest of the inputs (NOT the run id): the same inputs give byte-identical reports.
     pub report_id: &'a str,
+    /// The date ages are computed at (the window's last day).
     pub as_of: NaiveDate,
+    /// `discrepancy_schema` + `first_seen` (Date) + `age_days` (Int64), sorted.
     pub discrepancies: &'a DataFrame,
-    pub summary: &'a crate::reconcile::Summary,
+    /// The reconciliation's summary; its per-class totals must agree with `discrepancies`.
+    pub summary: &'a Summary,
+    /// Open items: new, still open, resolved.
     pub open_items: OpenItemCounts,
-    pub quarantined: &'a [crate::ledger::BadRow],
-    pub ledger: &'a crate::ledger::LedgerCounts,
-    pub provider: Option<&'a crate::load::LoadCounts>,
+    /// Ledger rows set aside.
+    pub quarantined: &'a [BadRow],
+    /// Ledger load counts.
+    pub ledger: &'a LedgerCounts,
+    /// Provider load counts (snapshot only).
+    pub provider: Option<&'a LoadCounts>,
 }
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+
+/// How CSV files are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CsvDialect {
+    /// RFC 4180: `,` separator, `.` decimals. Opens everywhere except a European-locale Excel
+    /// double-click, which splits on `;`.
+    #[default]
+    Rfc4180,
+    /// What Excel in a European locale expects: `;` separator, decimal comma, UTF-8 BOM.
+    ExcelEurope,
+}
+
+/// `[report]` in the config.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ReportSettings {
+    /// CSV flavour: `rfc4180` (default) or `excel_europe`.
+    pub csv_dialect: CsvDialect,
+    /// Start CSV files with a UTF-8 BOM, so Excel reads accents right. Default false
+    /// (`excel_europe` always writes one).
+    pub csv_utf8_bom: bool,
+    /// Draw `chart.png` (and embed it in the HTML and the mail). Default true.
     pub chart: bool,
+    /// Currencies drawn at most, one panel each, largest total first. Default 4.
+    pub chart_max_currencies: usize,
+    /// Rows per class shown in `report.html`; the rest are in the CSV. Default 200.
+    pub html_max_rows: usize,
+    /// Rows per XLSX sheet before continuing on `<class> (2)`. Default and maximum
+    /// 1,048,575 (Excel's limit minus the header).
+    pub xlsx_max_rows_per_sheet: usize,
 }
-impl ReportSettings {
-    pub fn problems(&self) -> Vec<String> {
-        vec![]
+
+impl Default for ReportSettings {
+    fn default() -> Self {
+        ReportSettings {
+            csv_dialect: CsvDialect::Rfc4180,
+            csv_utf8_bom: false,
+            chart: true,
+            chart_max_currencies: 4,
+            html_max_rows: 200,
+            xlsx_max_rows_per_sheet: XLSX_MAX_DATA_ROWS,
+        }
     }
 }
-#[derive(Debug, Clone)]
+
+impl ReportSettings {
+    /// Everything wrong with the settings, as sentences for `check-config` (empty: fine).
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.xlsx_max_rows_per_sheet == 0 || self.xlsx_max_rows_per_sheet > XLSX_MAX_DATA_ROWS {
+            out.push(format!(
+                "report.xlsx_max_rows_per_sheet must be between 1 and {XLSX_MAX_DATA_ROWS} (got {})",
+                self.xlsx_max_rows_per_sheet
+            ));
+        }
+        if self.chart && !(1..=chart::MAX_PANELS).contains(&self.chart_max_currencies) {
+            out.push(format!(
+                "report.chart_max_currencies must be between 1 and {} (got {})",
+                chart::MAX_PANELS,
+                self.chart_max_currencies
+            ));
+        }
+        if self.html_max_rows > html::MAX_ROWS {
+            out.push(format!(
+                "report.html_max_rows must be at most {} (got {})",
+                html::MAX_ROWS,
+                self.html_max_rows
+            ));
+        }
+        out
+    }
+
+    /// Whether CSV files start with a BOM.
+    fn bom(&self) -> bool {
+        self.csv_utf8_bom || self.csv_dialect == CsvDialect::ExcelEurope
+    }
+}
+
+/// The published folder and its files, in a fixed order.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportFiles {
+    /// The run's folder.
     pub dir: PathBuf,
+    /// The files written, in the order of the `*_CSV`/`*_XLSX`/… constants.
     pub files: Vec<PathBuf>,
 }
+
+/// Why a report could not be written. Every file-level variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("x")]
-    X,
+    /// Invalid `[report]` settings.
+    #[error("invalid [report] settings: {}", .0.join("; "))]
+    Settings(Vec<String>),
+    /// The run folder exists already (reports are never overwritten).
+    #[error("report folder {0} already exists")]
+    Exists(PathBuf),
+    /// A file or folder operation failed.
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// The discrepancies frame does not have the documented shape.
+    #[error("discrepancies frame: {0}")]
+    Frame(#[from] PolarsError),
+    /// The workbook could not be built.
+    #[error("{path}: {message}")]
+    Xlsx {
+        /// The file.
+        path: PathBuf,
+        /// rust_xlsxwriter's words (and the sheet).
+        message: String,
+    },
+    /// A CSV file could not be written or read back.
+    #[error("{path}: {message}")]
+    Csv {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// The chart could not be drawn or encoded.
+    #[error("{path}: {message}")]
+    Chart {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// More rows than a report can hold.
+    #[error("{what}: {count} rows, more than the limit of {limit}")]
+    TooLarge {
+        /// Which rows.
+        what: &'static str,
+        /// How many.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A consistency check failed: the numbers would disagree, so nothing is written.
+    #[error("report for {path}: internal check failed: {message}")]
+    Invariant {
+        /// The report folder concerned.
+        path: PathBuf,
+        /// What disagrees.
+        message: String,
+    },
 }
+
+/// Neutralises text that a spreadsheet would run as a formula (OWASP CSV injection).
+///
+/// Why every text cell: a ledger note or order id is typed by someone outside finance; a
+/// leading `=`, `+`, `-`, `@`, tab, CR or LF makes Excel, LibreOffice or Sheets evaluate it
+/// (`=HYPERLINK(...)` exfiltrates data). A leading `'` makes them show it as text. Amounts
+/// never pass through here: they are numbers, and `-12.50` must stay a number.
+pub fn safe_text(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r' | '\n') => format!("'{s}").into(),
+        _ => s.into(),
+    }
+}
+
+/// An amount as exact text: at least the currency's minor-unit digits (JPY `1200`, USD
+/// `12.50`, KWD `1.500`), more when the value has more (never rounded silently).
+pub fn amount_text(amount: Decimal, currency: &str) -> String {
+    let mut a = amount.normalize();
+    let dp = crate::money::exponent(currency);
+    if a.scale() < dp {
+        a.rescale(dp);
+    }
+    a.to_string()
+}
+
+/// [`amount_text`] with `,` thousands separators (for people: subjects, HTML).
+pub fn amount_display(amount: Decimal, currency: &str) -> String {
+    let text = amount_text(amount, currency);
+    let (sign, digits) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.as_str()),
+    };
+    let (int, frac) = match digits.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (digits, None),
+    };
+    let mut grouped = String::with_capacity(int.len() + int.len() / 3);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    match frac {
+        Some(f) => format!("{sign}{grouped}.{f}"),
+        None => format!("{sign}{grouped}"),
+    }
+}
+
+/// The window as people write it: one date, or `from..to`.
+pub fn window_label(w: &Window) -> String {
+    if w.from == w.to {
+        w.from.to_string()
+    } else {
+        format!("{}..{}", w.from, w.to)
+    }
+}
+
+/// Classes in report order: the known ones in [`crate::reconcile::CLASSES`] order, then any
+/// other (from custom rules) alphabetically.
+pub(crate) fn class_order<'a>(classes: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let mut seen: Vec<String> = classes.into_iter().map(str::to_owned).collect();
+    seen.sort();
+    seen.dedup();
+    seen.sort_by_key(|c| {
+        crate::reconcile::CLASSES
+            .iter()
+            .position(|k| k == c)
+            .unwrap_or(usize::MAX)
+    });
+    seen
+}
+
+/// Findings grouped by class, in report order (rows keep their order inside a class).
+pub(crate) fn by_class(findings: &[Finding]) -> Vec<(String, Vec<&Finding>)> {
+    class_order(findings.iter().map(|f| f.class.as_str()))
+        .into_iter()
+        .map(|c| {
+            let rows = findings.iter().filter(|f| f.class == c).collect();
+            (c, rows)
+        })
+        .collect()
+}
+
+/// Per-class, per-currency count and sum of |difference|, as `Summary::by_class` has them.
+pub(crate) fn totals(findings: &[Finding]) -> BTreeMap<String, BTreeMap<String, ClassTotal>> {
+    let mut out: BTreeMap<String, BTreeMap<String, ClassTotal>> = BTreeMap::new();
+    for f in findings {
+        let t = out
+            .entry(f.class.clone())
+            .or_default()
+            .entry(f.currency.clone())
+            .or_default();
+        t.count += 1;
+        t.amount += f.difference.unwrap_or_default().abs();
+    }
+    out
+}
+
+/// Sum of |difference| per currency over all classes.
+pub(crate) fn per_currency(summary: &Summary) -> BTreeMap<String, Decimal> {
+    let mut out: BTreeMap<String, Decimal> = BTreeMap::new();
+    for cur in summary.by_class.values() {
+        for (c, t) in cur {
+            *out.entry(c.clone()).or_default() += t.amount;
+        }
+    }
+    out
+}
+
+/// Reads the frame and checks it against the summary (TigerStyle: a report whose totals
+/// disagree with the summary is never written).
+pub(crate) fn checked_findings(
+    input: &ReportInput<'_>,
+    where_: &Path,
+) -> Result<Vec<Finding>, ReportError> {
+    let height = input.discrepancies.height();
+    if height > MAX_FINDINGS {
+        return Err(ReportError::TooLarge {
+            what: "discrepancies",
+            count: height,
+            limit: MAX_FINDINGS,
+        });
+    }
+    if input.quarantined.len() > MAX_QUARANTINED {
+        return Err(ReportError::TooLarge {
+            what: "quarantined ledger rows",
+            count: input.quarantined.len(),
+            limit: MAX_QUARANTINED,
+        });
+    }
+    let findings = rows::read(input.discrepancies)?;
+    let invariant = |message: String| ReportError::Invariant {
+        path: where_.to_path_buf(),
+        message,
+    };
+    let computed = totals(&findings);
+    if computed != input.summary.by_class {
+        return Err(invariant(format!(
+            "per-class totals of the discrepancies ({computed:?}) differ from the summary's ({:?})",
+            input.summary.by_class
+        )));
+    }
+    if findings.len() as u64 != input.summary.discrepancies {
+        return Err(invariant(format!(
+            "{} discrepancy rows but the summary counts {}",
+            findings.len(),
+            input.summary.discrepancies
+        )));
+    }
+    if input.quarantined.len() as u64 != input.ledger.rows_quarantined {
+        return Err(invariant(format!(
+            "{} quarantined rows listed but the ledger counts {}",
+            input.quarantined.len(),
+            input.ledger.rows_quarantined
+        )));
+    }
+    Ok(findings)
+}
+
+/// Writes every report file into `final_dir`, which must not exist yet.
+///
+/// The files are built in a hidden staging folder next to `final_dir`, synced, then renamed
+/// into place: the folder appears complete or not at all. Parent folders are created.
 pub fn write_reports(
-    input: &ReportInput,
+    input: &ReportInput<'_>,
     settings: &ReportSettings,
     final_dir: &Path,
 ) -> Result<ReportFiles, ReportError> {
-    todo!()
+    write_reports_inner(input, settings, final_dir, None)
 }
-pub mod mail {
-    pub struct MailContent {
-        pub subject: String,
-        pub html: String,
-        pub text: String,
-        pub chart_png: Option<Vec<u8>>,
+
+/// [`write_reports`], optionally failing after `fail_after` files (tests of the staging).
+pub(crate) fn write_reports_inner(
+    input: &ReportInput<'_>,
+    settings: &ReportSettings,
+    final_dir: &Path,
+    fail_after: Option<usize>,
+) -> Result<ReportFiles, ReportError> {
+    let problems = settings.problems();
+    if !problems.is_empty() {
+        return Err(ReportError::Settings(problems));
     }
-    pub const CHART_CID: &str = "chart";
-    pub fn compose(
-        input: &super::ReportInput,
-        settings: &super::ReportSettings,
-    ) -> Result<MailContent, super::ReportError> {
-        todo!()
+    if final_dir.exists() {
+        return Err(ReportError::Exists(final_dir.to_path_buf()));
+    }
+    let findings = checked_findings(input, final_dir)?;
+    let parent = match final_dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = final_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".into());
+    std::fs::create_dir_all(&parent).map_err(|e| FsError::new("create folder", &parent, e))?;
+    let staging = staging_path(&parent, &name);
+    std::fs::create_dir(&staging).map_err(|e| FsError::new("create folder", &staging, e))?;
+    let result = write_into(input, settings, &findings, &staging, fail_after).and_then(|names| {
+        fsutil::sync_filesystem(&staging)?;
+        fsutil::publish_dir(&staging, final_dir)?;
+        Ok(names)
+    });
+    match result {
+        Ok(names) => {
+            tracing::info!(dir = %final_dir.display(), files = names.len(), findings = findings.len(), "reports written");
+            Ok(ReportFiles {
+                dir: final_dir.to_path_buf(),
+                files: names.iter().map(|n| final_dir.join(n)).collect(),
+            })
+        }
+        Err(e) => {
+            // Best effort: a leftover hidden staging folder is garbage, never a report.
+            let _ = std::fs::remove_dir_all(&staging);
+            Err(e)
+        }
+    }
+}
+
+fn staging_path(parent: &Path, name: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    parent.join(format!(".{name}.partial-{}-{n}", std::process::id()))
+}
+
+/// Writes the files into `dir`; returns their names in order.
+fn write_into(
+    input: &ReportInput<'_>,
+    settings: &ReportSettings,
+    findings: &[Finding],
+    dir: &Path,
+    fail_after: Option<usize>,
+) -> Result<Vec<&'static str>, ReportError> {
+    let mut names: Vec<&'static str> = Vec::new();
+    let mut put = |name: &'static str, bytes: &[u8]| -> Result<(), ReportError> {
+        if fail_after == Some(names.len()) {
+            return Err(ReportError::Fs(FsError::new(
+                "write (injected failure)",
+                dir.join(name),
+                std::io::Error::other("injected"),
+            )));
+        }
+        fsutil::write_staged(&dir.join(name), bytes)?;
+        names.push(name);
+        Ok(())
+    };
+
+    let csv_path = dir.join(DISCREPANCIES_CSV);
+    let csv = csv_out::discrepancies(findings, settings)
+        .map_err(|message| csv_err(&csv_path, message))?;
+    put(DISCREPANCIES_CSV, &csv)?;
+    let q_path = dir.join(QUARANTINED_CSV);
+    let q = csv_out::quarantined(input.quarantined, settings)
+        .map_err(|message| csv_err(&q_path, message))?;
+    put(QUARANTINED_CSV, &q)?;
+
+    let xlsx_path = dir.join(DISCREPANCIES_XLSX);
+    let sheets = xlsx::sheet_count(input, settings, findings);
+    if sheets > xlsx::MAX_SHEETS {
+        return Err(ReportError::TooLarge {
+            what: "XLSX sheets (raise report.xlsx_max_rows_per_sheet)",
+            count: sheets,
+            limit: xlsx::MAX_SHEETS,
+        });
+    }
+    let book = xlsx::workbook(input, settings, findings).map_err(|message| ReportError::Xlsx {
+        path: xlsx_path.clone(),
+        message,
+    })?;
+    // Read the workbook back: every finding and quarantined row must be on a sheet.
+    let back = xlsx::count_rows(&book).map_err(|message| ReportError::Xlsx {
+        path: xlsx_path.clone(),
+        message,
+    })?;
+    if back != (findings.len(), input.quarantined.len()) {
+        return Err(ReportError::Invariant {
+            path: xlsx_path,
+            message: format!(
+                "{} discrepancy and {} quarantined rows read back, {} and {} written",
+                back.0,
+                back.1,
+                findings.len(),
+                input.quarantined.len()
+            ),
+        });
+    }
+    put(DISCREPANCIES_XLSX, &book)?;
+
+    let png_path = dir.join(CHART_PNG);
+    let png = if settings.chart && !findings.is_empty() {
+        Some(
+            chart::draw(input, settings, findings).map_err(|message| ReportError::Chart {
+                path: png_path.clone(),
+                message,
+            })?,
+        )
+    } else {
+        None
+    };
+    let mut listed: Vec<&'static str> = vec![
+        DISCREPANCIES_CSV,
+        QUARANTINED_CSV,
+        DISCREPANCIES_XLSX,
+        SUMMARY_JSON,
+        REPORT_HTML,
+    ];
+    if png.is_some() {
+        listed.push(CHART_PNG);
+    }
+    put(SUMMARY_JSON, &json::summary(input, &listed))?;
+    let legend = png.as_ref().map(|(_, l)| l);
+    let page = html::page(
+        input,
+        settings,
+        findings,
+        png.as_ref().map(|(b, _)| b.as_slice()),
+        legend,
+    );
+    put(REPORT_HTML, page.as_bytes())?;
+    if let Some((bytes, _)) = &png {
+        put(CHART_PNG, bytes)?;
+    }
+    debug_assert_eq!(names, listed, "files written in the listed order");
+
+    // Read the CSV back: what the finance team opens must have every row.
+    let back = csv_out::count_records(&csv_path, settings)
+        .map_err(|message| csv_err(&csv_path, message))?;
+    if back != findings.len() {
+        return Err(ReportError::Invariant {
+            path: csv_path,
+            message: format!("{back} rows read back, {} written", findings.len()),
+        });
+    }
+    let back =
+        csv_out::count_records(&q_path, settings).map_err(|message| csv_err(&q_path, message))?;
+    if back != input.quarantined.len() {
+        return Err(ReportError::Invariant {
+            path: q_path,
+            message: format!("{back} rows read back, {} written", input.quarantined.len()),
+        });
+    }
+    Ok(names)
+}
+
+fn csv_err(path: &Path, message: String) -> ReportError {
+    ReportError::Csv {
+        path: path.to_path_buf(),
+        message,
     }
 }

@@ -1,0 +1,123 @@
+//! `summary.json`: the run's numbers for monitoring. Keys in a fixed order (struct fields and
+//! sorted maps), amounts as exact strings.
+
+use super::{amount_text, OpenItemCounts, ReportInput};
+use crate::load::LoadCounts;
+use crate::reconcile::RowCounts;
+use crate::xsolla::window::Window;
+use chrono::NaiveDate;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Bumped when a field changes meaning or disappears (adding one does not).
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Serialize)]
+struct Total {
+    count: u64,
+    amount: String,
+}
+
+#[derive(Serialize)]
+struct LedgerRows {
+    files: usize,
+    rows_read: u64,
+    rows_loaded: u64,
+    rows_quarantined: u64,
+}
+
+#[derive(Serialize)]
+struct Rows<'a> {
+    ledger: LedgerRows,
+    provider: Option<&'a LoadCounts>,
+    reconciled: &'a RowCounts,
+}
+
+#[derive(Serialize)]
+struct SummaryJson<'a> {
+    schema_version: u32,
+    merchant: &'a str,
+    window: Window,
+    as_of: NaiveDate,
+    report_id: &'a str,
+    discrepancies: u64,
+    by_class: BTreeMap<&'a str, BTreeMap<&'a str, Total>>,
+    by_currency: BTreeMap<&'a str, Total>,
+    provider_lines: u64,
+    matched_lines: u64,
+    match_rate_percent: &'a str,
+    matched_totals: &'a BTreeMap<String, String>,
+    rows: Rows<'a>,
+    open_items: OpenItemCounts,
+    quarantined: usize,
+    files: &'a [&'a str],
+}
+
+/// The bytes of `summary.json`.
+pub(crate) fn summary(input: &ReportInput<'_>, files: &[&str]) -> Vec<u8> {
+    let s = input.summary;
+    let mut by_currency: BTreeMap<&str, Total> = BTreeMap::new();
+    let mut sums: BTreeMap<&str, (u64, rust_decimal::Decimal)> = BTreeMap::new();
+    let by_class = s
+        .by_class
+        .iter()
+        .map(|(class, m)| {
+            let inner = m
+                .iter()
+                .map(|(cur, t)| {
+                    let e = sums.entry(cur.as_str()).or_default();
+                    e.0 += t.count;
+                    e.1 += t.amount;
+                    (
+                        cur.as_str(),
+                        Total {
+                            count: t.count,
+                            amount: amount_text(t.amount, cur),
+                        },
+                    )
+                })
+                .collect();
+            (class.as_str(), inner)
+        })
+        .collect();
+    for (cur, (count, amount)) in sums {
+        by_currency.insert(
+            cur,
+            Total {
+                count,
+                amount: amount_text(amount, cur),
+            },
+        );
+    }
+    let doc = SummaryJson {
+        schema_version: SCHEMA_VERSION,
+        merchant: input.merchant,
+        window: input.window,
+        as_of: input.as_of,
+        report_id: input.report_id,
+        discrepancies: s.discrepancies,
+        by_class,
+        by_currency,
+        provider_lines: s.provider_lines,
+        matched_lines: s.matched_lines,
+        match_rate_percent: &s.match_rate_percent,
+        matched_totals: &s.matched_totals,
+        rows: Rows {
+            ledger: LedgerRows {
+                files: input.ledger.files,
+                rows_read: input.ledger.rows_read,
+                rows_loaded: input.ledger.rows_loaded,
+                rows_quarantined: input.ledger.rows_quarantined,
+            },
+            provider: input.provider,
+            reconciled: &s.rows,
+        },
+        open_items: input.open_items,
+        quarantined: input.quarantined.len(),
+        files,
+    };
+    // Plain data with string keys: serialising cannot fail.
+    let mut out = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+    out.push(b'\n');
+    out
+}

@@ -1,0 +1,440 @@
+//! `discrepancies.xlsx`: a `Summary` sheet, one sheet per class with rows (continued on
+//! `<class> (2)` past the row limit), then `Quarantined`. Amounts are numeric cells with a
+//! currency-aware format, dates real dates, text neutralised by [`safe_text`].
+
+use super::csv_out::{COLUMNS, QUARANTINE_COLUMNS};
+use super::{by_class, class_order, safe_text, Finding, ReportInput, ReportSettings};
+use chrono::{Datelike, NaiveDate};
+use rust_decimal::Decimal;
+use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
+use std::collections::BTreeMap;
+
+/// Excel's limit on characters in a cell.
+const MAX_CELL_CHARS: usize = 32_767;
+/// Excel's limit on a sheet name.
+const MAX_SHEET_NAME: usize = 31;
+/// Largest integer an f64 cell holds exactly (bigger ids are written as text).
+const MAX_EXACT_INT: i64 = 1 << 53;
+
+/// The number format of a currency's amounts: `#,##0`, `#,##0.00`, `#,##0.000` …
+pub(crate) fn amount_format(currency: &str) -> String {
+    let dp = crate::money::exponent(currency) as usize;
+    if dp == 0 {
+        "#,##0".to_owned()
+    } else {
+        format!("#,##0.{}", "0".repeat(dp))
+    }
+}
+
+struct Formats {
+    header: Format,
+    date: Format,
+    integer: Format,
+    amounts: BTreeMap<String, Format>,
+}
+
+impl Formats {
+    fn new() -> Self {
+        Formats {
+            header: Format::new().set_bold(),
+            date: Format::new().set_num_format("yyyy-mm-dd"),
+            integer: Format::new().set_num_format("0"),
+            amounts: BTreeMap::new(),
+        }
+    }
+
+    fn amount(&mut self, currency: &str) -> &Format {
+        let code = amount_format(currency);
+        self.amounts
+            .entry(code.clone())
+            .or_insert_with(|| Format::new().set_num_format(code))
+    }
+}
+
+fn excel_date(d: NaiveDate) -> Result<ExcelDateTime, XlsxError> {
+    let year = u16::try_from(d.year()).map_err(|_| XlsxError::DateTimeRangeError(d.to_string()))?;
+    ExcelDateTime::from_ymd(year, d.month() as u8, d.day() as u8)
+}
+
+/// Text for a cell: neutralised, and cut to Excel's limit (the CSV keeps the full text).
+fn cell_text(s: &str) -> String {
+    let safe = safe_text(s);
+    if safe.chars().count() <= MAX_CELL_CHARS {
+        return safe.into_owned();
+    }
+    const NOTE: &str = " … (cut; full text in discrepancies.csv)";
+    let keep = MAX_CELL_CHARS - NOTE.chars().count();
+    let mut out: String = safe.chars().take(keep).collect();
+    out.push_str(NOTE);
+    out
+}
+
+/// Amounts go to Excel as f64 at this very last step; the CSV and JSON keep the exact text.
+/// Through the decimal text: Rust's float parsing is correctly rounded, so the cell holds the
+/// f64 nearest to the amount (and shows its shortest form, `12.5`, not `12.499999999`).
+fn amount_f64(d: Decimal) -> f64 {
+    d.normalize().to_string().parse().unwrap_or(f64::NAN)
+}
+
+fn write_opt_text(ws: &mut Worksheet, r: u32, c: u16, v: Option<&str>) -> Result<(), XlsxError> {
+    if let Some(s) = v {
+        ws.write_string(r, c, cell_text(s))?;
+    }
+    Ok(())
+}
+
+fn write_opt_date(
+    ws: &mut Worksheet,
+    r: u32,
+    c: u16,
+    v: Option<NaiveDate>,
+    f: &Format,
+) -> Result<(), XlsxError> {
+    if let Some(d) = v {
+        ws.write_datetime_with_format(r, c, excel_date(d)?, f)?;
+    }
+    Ok(())
+}
+
+fn write_int(
+    ws: &mut Worksheet,
+    r: u32,
+    c: u16,
+    v: Option<i64>,
+    f: &Format,
+) -> Result<(), XlsxError> {
+    match v {
+        Some(n) if n.abs() <= MAX_EXACT_INT => {
+            ws.write_number_with_format(r, c, n as f64, f)?;
+        }
+        Some(n) => {
+            ws.write_string(r, c, n.to_string())?;
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+fn column_width(name: &str) -> f64 {
+    match name {
+        "detail" => 60.0,
+        "provider_rows" | "ledger_rows" | "key" | "file" | "problem" | "value" => 28.0,
+        "class" | "rule" | "order_id" => 22.0,
+        "expected" | "actual" | "difference" | "transaction_id" => 15.0,
+        "provider_date" | "ledger_date" | "first_seen" => 12.0,
+        _ => 10.0,
+    }
+}
+
+fn header(ws: &mut Worksheet, cols: &[&str], f: &Format) -> Result<(), XlsxError> {
+    for (c, name) in cols.iter().enumerate() {
+        let c = c as u16;
+        ws.write_string_with_format(0, c, *name, f)?;
+        ws.set_column_width(c, column_width(name))?;
+    }
+    ws.set_freeze_panes(1, 0)?;
+    Ok(())
+}
+
+/// Sheet names for a class: `class`, `class (2)`, … made valid for Excel and unique.
+fn sheet_name(class: &str, part: usize, taken: &[String]) -> String {
+    let clean: String = class
+        .chars()
+        .map(|c| match c {
+            '*' | '?' | ':' | '[' | ']' | '\\' | '/' => '_',
+            c if c.is_control() => '_',
+            c => c,
+        })
+        .collect();
+    let clean = clean.trim_matches('\'');
+    let clean = if clean.is_empty() { "class" } else { clean };
+    let mut n = part;
+    loop {
+        let suffix = if n <= 1 {
+            String::new()
+        } else {
+            format!(" ({n})")
+        };
+        // Excel counts UTF-16 units; stay within the limit for any text.
+        let room = MAX_SHEET_NAME - suffix.len();
+        let mut base = String::new();
+        for ch in clean.chars() {
+            if base.encode_utf16().count() + ch.len_utf16() > room {
+                break;
+            }
+            base.push(ch);
+        }
+        let name = format!("{}{suffix}", base.trim_end_matches('\''));
+        if !taken.iter().any(|t| t.eq_ignore_ascii_case(&name)) {
+            return name;
+        }
+        n += 1;
+    }
+}
+
+/// The workbook's bytes.
+pub(crate) fn workbook(
+    input: &ReportInput<'_>,
+    settings: &ReportSettings,
+    findings: &[Finding],
+) -> Result<Vec<u8>, String> {
+    let mut book = Workbook::new();
+    // Pinned so two writes of the same input are byte-identical.
+    let created = excel_date(input.as_of).map_err(|e| e.to_string())?;
+    book.set_properties(
+        &DocProperties::new()
+            .set_title(format!("Reconciliation {}", input.merchant))
+            .set_creation_datetime(&created),
+    );
+    let mut fmt = Formats::new();
+    let mut taken = vec!["Summary".to_owned(), "Quarantined".to_owned()];
+
+    let summary = summary_sheet(input, &mut fmt).map_err(|e| format!("sheet Summary: {e}"))?;
+    book.push_worksheet(summary);
+
+    let per_sheet = settings.xlsx_max_rows_per_sheet.max(1);
+    for (class, rows) in by_class(findings) {
+        for (i, chunk) in rows.chunks(per_sheet).enumerate() {
+            let name = sheet_name(&class, i + 1, &taken);
+            let ws =
+                class_sheet(&name, chunk, &mut fmt).map_err(|e| format!("sheet {name}: {e}"))?;
+            taken.push(name);
+            book.push_worksheet(ws);
+        }
+    }
+    if !input.quarantined.is_empty() {
+        let ws = quarantine_sheet(input, &fmt).map_err(|e| format!("sheet Quarantined: {e}"))?;
+        book.push_worksheet(ws);
+    }
+    book.save_to_buffer().map_err(|e| e.to_string())
+}
+
+fn class_sheet(name: &str, rows: &[&Finding], fmt: &mut Formats) -> Result<Worksheet, XlsxError> {
+    let mut ws = Worksheet::new();
+    ws.set_name(name)?;
+    header(&mut ws, COLUMNS, &fmt.header)?;
+    for (i, f) in rows.iter().enumerate() {
+        let r = i as u32 + 1;
+        let cur = f.currency.as_str();
+        ws.write_string(r, 0, cell_text(&f.class))?;
+        ws.write_string(r, 1, cell_text(&f.rule))?;
+        if let Some(p) = f.probable {
+            ws.write_boolean(r, 2, p)?;
+        }
+        ws.write_string(r, 3, cell_text(cur))?;
+        let amount = fmt.amount(cur).clone();
+        for (c, v) in [(4u16, f.expected), (5, f.actual), (6, f.difference)] {
+            if let Some(d) = v {
+                ws.write_number_with_format(r, c, amount_f64(d), &amount)?;
+            }
+        }
+        write_int(&mut ws, r, 7, f.transaction_id, &fmt.integer)?;
+        write_opt_text(&mut ws, r, 8, f.order_id.as_deref())?;
+        write_opt_date(&mut ws, r, 9, f.provider_date, &fmt.date)?;
+        write_opt_date(&mut ws, r, 10, f.ledger_date, &fmt.date)?;
+        write_opt_date(&mut ws, r, 11, f.first_seen, &fmt.date)?;
+        write_int(&mut ws, r, 12, f.age_days, &fmt.integer)?;
+        write_opt_text(&mut ws, r, 13, f.provider_rows.as_deref())?;
+        write_opt_text(&mut ws, r, 14, f.ledger_rows.as_deref())?;
+        write_opt_text(&mut ws, r, 15, f.detail.as_deref())?;
+        ws.write_string(r, 16, cell_text(&f.key))?;
+    }
+    ws.autofilter(0, 0, rows.len() as u32, COLUMNS.len() as u16 - 1)?;
+    Ok(ws)
+}
+
+fn quarantine_sheet(input: &ReportInput<'_>, fmt: &Formats) -> Result<Worksheet, XlsxError> {
+    let mut ws = Worksheet::new();
+    ws.set_name("Quarantined")?;
+    header(&mut ws, QUARANTINE_COLUMNS, &fmt.header)?;
+    for (i, b) in input.quarantined.iter().enumerate() {
+        let r = i as u32 + 1;
+        ws.write_string(r, 0, cell_text(&b.file.display().to_string()))?;
+        ws.write_number_with_format(r, 1, b.line as f64, &fmt.integer)?;
+        ws.write_string(r, 2, cell_text(&b.column))?;
+        ws.write_string(r, 3, cell_text(&b.value))?;
+        ws.write_string(r, 4, cell_text(&b.problem))?;
+    }
+    ws.autofilter(
+        0,
+        0,
+        input.quarantined.len() as u32,
+        QUARANTINE_COLUMNS.len() as u16 - 1,
+    )?;
+    Ok(ws)
+}
+
+/// Sheets in one workbook at most (a tiny `xlsx_max_rows_per_sheet` must not make millions).
+pub const MAX_SHEETS: usize = 1_000;
+
+/// Sheets the workbook will have: Summary, the class sheets, Quarantined.
+pub(crate) fn sheet_count(
+    input: &ReportInput<'_>,
+    settings: &ReportSettings,
+    findings: &[Finding],
+) -> usize {
+    let per_sheet = settings.xlsx_max_rows_per_sheet.max(1);
+    let classes: usize = by_class(findings)
+        .iter()
+        .map(|(_, rows)| rows.len().div_ceil(per_sheet))
+        .sum();
+    1 + classes + usize::from(!input.quarantined.is_empty())
+}
+
+/// Reads the workbook's bytes back (with calamine, an independent reader) and counts the
+/// data rows of the class sheets and of `Quarantined`.
+pub(crate) fn count_rows(bytes: &[u8]) -> Result<(usize, usize), String> {
+    use calamine::Reader;
+    let mut book =
+        calamine::Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| format!("read back: {e}"))?;
+    let (mut findings, mut quarantined) = (0, 0);
+    for name in book.sheet_names() {
+        if name == "Summary" {
+            continue;
+        }
+        let range = book
+            .worksheet_range(&name)
+            .map_err(|e| format!("read back sheet {name}: {e}"))?;
+        let rows = range.height().saturating_sub(1);
+        if name == "Quarantined" {
+            quarantined += rows;
+        } else {
+            findings += rows;
+        }
+    }
+    Ok((findings, quarantined))
+}
+
+/// The header row of the per-class table on the Summary sheet (tests look it up).
+pub(crate) const SUMMARY_TABLE: &[&str] = &["class", "currency", "count", "amount"];
+
+fn summary_sheet(input: &ReportInput<'_>, fmt: &mut Formats) -> Result<Worksheet, XlsxError> {
+    let mut ws = Worksheet::new();
+    ws.set_name("Summary")?;
+    ws.set_column_width(0, 30)?;
+    ws.set_column_width(1, 24)?;
+    ws.set_column_width(2, 10)?;
+    ws.set_column_width(3, 18)?;
+    let s = input.summary;
+    let mut r = 0u32;
+    ws.write_string_with_format(r, 0, "xsolla-recon reconciliation report", &fmt.header)?;
+    r += 1;
+    let text = |ws: &mut Worksheet, r: &mut u32, k: &str, v: &str| -> Result<(), XlsxError> {
+        ws.write_string(*r, 0, k)?;
+        ws.write_string(*r, 1, cell_text(v))?;
+        *r += 1;
+        Ok(())
+    };
+    text(&mut ws, &mut r, "merchant", input.merchant)?;
+    for (k, d) in [
+        ("window from", input.window.from),
+        ("window to", input.window.to),
+        ("as of", input.as_of),
+    ] {
+        ws.write_string(r, 0, k)?;
+        ws.write_datetime_with_format(r, 1, excel_date(d)?, &fmt.date)?;
+        r += 1;
+    }
+    text(&mut ws, &mut r, "report id", input.report_id)?;
+    text(&mut ws, &mut r, "match rate (%)", &s.match_rate_percent)?;
+    let mut counts: Vec<(&str, u64)> = vec![
+        ("discrepancies", s.discrepancies),
+        ("provider lines", s.provider_lines),
+        ("matched lines", s.matched_lines),
+        ("ledger rows read", input.ledger.rows_read),
+        ("ledger rows loaded", input.ledger.rows_loaded),
+        ("ledger rows quarantined", input.ledger.rows_quarantined),
+        ("ledger rows matched", s.rows.ledger_matched),
+        ("ledger rows reported", s.rows.ledger_reported),
+        ("ledger rows out of window", s.rows.ledger_out_of_window),
+        ("provider rows", s.rows.provider_rows),
+        ("provider rows matched", s.rows.provider_matched),
+        ("provider rows reported", s.rows.provider_reported),
+        ("provider rows out of scope", s.rows.provider_out_of_scope),
+    ];
+    if let Some(p) = input.provider {
+        counts.push(("registry rows read", p.registry_rows_read));
+        counts.push(("registry rows loaded", p.registry_rows_loaded));
+    }
+    counts.extend([
+        ("open items new", input.open_items.new),
+        ("open items still open", input.open_items.still_open),
+        ("open items resolved", input.open_items.resolved),
+        ("quarantined rows listed", input.quarantined.len() as u64),
+    ]);
+    for (k, v) in counts {
+        ws.write_string(r, 0, k)?;
+        ws.write_number_with_format(r, 1, v as f64, &fmt.integer)?;
+        r += 1;
+    }
+
+    r += 1;
+    for (c, h) in SUMMARY_TABLE.iter().enumerate() {
+        ws.write_string_with_format(r, c as u16, *h, &fmt.header)?;
+    }
+    r += 1;
+    for class in class_order(s.by_class.keys().map(String::as_str)) {
+        let Some(per_cur) = s.by_class.get(&class) else {
+            continue;
+        };
+        for (cur, t) in per_cur {
+            ws.write_string(r, 0, cell_text(&class))?;
+            ws.write_string(r, 1, cell_text(cur))?;
+            ws.write_number_with_format(r, 2, t.count as f64, &fmt.integer)?;
+            let f = fmt.amount(cur).clone();
+            ws.write_number_with_format(r, 3, amount_f64(t.amount), &f)?;
+            r += 1;
+        }
+    }
+    let mut per_cur: BTreeMap<&str, (u64, Decimal)> = BTreeMap::new();
+    for m in s.by_class.values() {
+        for (cur, t) in m {
+            let e = per_cur.entry(cur.as_str()).or_default();
+            e.0 += t.count;
+            e.1 += t.amount;
+        }
+    }
+    for (cur, (count, amount)) in per_cur {
+        ws.write_string_with_format(r, 0, "total", &fmt.header)?;
+        ws.write_string(r, 1, cell_text(cur))?;
+        ws.write_number_with_format(r, 2, count as f64, &fmt.integer)?;
+        let f = fmt.amount(cur).clone();
+        ws.write_number_with_format(r, 3, amount_f64(amount), &f)?;
+        r += 1;
+    }
+    Ok(ws)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sheet_names_are_valid_unique_and_short() {
+        let taken = vec!["Summary".to_owned()];
+        assert_eq!(sheet_name("amount_mismatch", 1, &taken), "amount_mismatch");
+        assert_eq!(
+            sheet_name("amount_mismatch", 2, &taken),
+            "amount_mismatch (2)"
+        );
+        assert_eq!(sheet_name("summary", 1, &taken), "summary (2)");
+        let long = sheet_name(&"x".repeat(40), 12, &taken);
+        assert_eq!(long.chars().count(), 31);
+        assert!(long.ends_with(" (12)"));
+        assert_eq!(sheet_name("'a/b[c]'", 1, &taken), "a_b_c_");
+    }
+
+    #[test]
+    fn formats_follow_the_exponent() {
+        assert_eq!(amount_format("JPY"), "#,##0");
+        assert_eq!(amount_format("USD"), "#,##0.00");
+        assert_eq!(amount_format("KWD"), "#,##0.000");
+    }
+
+    #[test]
+    fn long_text_is_cut_to_the_cell_limit() {
+        let t = cell_text(&"=".repeat(40_000));
+        assert_eq!(t.chars().count(), MAX_CELL_CHARS);
+        assert!(t.starts_with("'="));
+    }
+}
