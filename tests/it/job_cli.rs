@@ -2,6 +2,7 @@
 //! against an in-process sandbox (and a real SMTP server on loopback).
 
 use crate::smtp_server::{SmtpOptions, SmtpServer};
+use mail_parser::MimeHeaders;
 use crate::support::*;
 use rust_decimal::Decimal;
 use std::path::{Path, PathBuf};
