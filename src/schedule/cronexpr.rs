@@ -115,7 +115,11 @@ pub(crate) fn offset_at(tz: Tz, t: DateTime<Utc>) -> i64 {
 /// * A time that happens twice (fall back) fires at its first occurrence only; when the
 ///   expression fires every hour (`hour` is `*`), the second pass fires too, so an interval
 ///   job keeps its interval in real time.
-pub(crate) fn local_to_instants(tz: Tz, n: NaiveDateTime, both: bool) -> [Option<DateTime<Utc>>; 2] {
+pub(crate) fn local_to_instants(
+    tz: Tz,
+    n: NaiveDateTime,
+    both: bool,
+) -> [Option<DateTime<Utc>>; 2] {
     match tz.from_local_datetime(&n) {
         LocalResult::Single(t) => [Some(t.with_timezone(&Utc)), None],
         LocalResult::Ambiguous(a, b) => {
@@ -148,12 +152,21 @@ mod tests {
     #[test]
     fn five_fields_get_seconds_and_standard_weekdays() {
         assert_eq!(to_crate_dialect("0 5 * * *").unwrap(), "0 0 5 * * *");
-        assert_eq!(to_crate_dialect("0 9 * * 1-5").unwrap(), "0 0 9 * * 2,3,4,5,6");
+        assert_eq!(
+            to_crate_dialect("0 9 * * 1-5").unwrap(),
+            "0 0 9 * * 2,3,4,5,6"
+        );
         assert_eq!(to_crate_dialect("0 9 * * 0").unwrap(), "0 0 9 * * 1");
         assert_eq!(to_crate_dialect("0 9 * * 7").unwrap(), "0 0 9 * * 1");
         assert_eq!(to_crate_dialect("0 9 * * 5-7").unwrap(), "0 0 9 * * 1,6,7");
-        assert_eq!(to_crate_dialect("0 9 * * MON,fri").unwrap(), "0 0 9 * * 2,6");
-        assert_eq!(to_crate_dialect("0 9 * * */2").unwrap(), "0 0 9 * * 1,3,5,7");
+        assert_eq!(
+            to_crate_dialect("0 9 * * MON,fri").unwrap(),
+            "0 0 9 * * 2,6"
+        );
+        assert_eq!(
+            to_crate_dialect("0 9 * * */2").unwrap(),
+            "0 0 9 * * 1,3,5,7"
+        );
         assert_eq!(to_crate_dialect("0 9 * * 3/2").unwrap(), "0 0 9 * * 4,6");
         assert_eq!(
             to_crate_dialect(" */2  * * * * * ").unwrap(),
@@ -165,9 +178,15 @@ mod tests {
     #[test]
     fn bad_expressions_say_why() {
         assert!(to_crate_dialect("0 5 * *").unwrap_err().contains("found 4"));
-        assert!(to_crate_dialect("0 5 * * 8").unwrap_err().contains("out of range"));
-        assert!(to_crate_dialect("0 5 * * 5-1").unwrap_err().contains("backwards"));
+        assert!(to_crate_dialect("0 5 * * 8")
+            .unwrap_err()
+            .contains("out of range"));
+        assert!(to_crate_dialect("0 5 * * 5-1")
+            .unwrap_err()
+            .contains("backwards"));
         assert!(to_crate_dialect("0 5 * * xyz").unwrap_err().contains("xyz"));
-        assert!(to_crate_dialect("0 5 * * */0").unwrap_err().contains("step 0"));
+        assert!(to_crate_dialect("0 5 * * */0")
+            .unwrap_err()
+            .contains("step 0"));
     }
 }

@@ -463,14 +463,16 @@ impl Shutdown {
         use tokio::signal::unix::{signal, SignalKind};
         let me = self.clone();
         tokio::spawn(async move {
-            let (mut term, mut int) =
-                match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
-                    (Ok(t), Ok(i)) => (t, i),
-                    (Err(e), _) | (_, Err(e)) => {
-                        tracing::error!(error = %e, "cannot listen for SIGTERM/SIGINT");
-                        return;
-                    }
-                };
+            let (mut term, mut int) = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(t), Ok(i)) => (t, i),
+                (Err(e), _) | (_, Err(e)) => {
+                    tracing::error!(error = %e, "cannot listen for SIGTERM/SIGINT");
+                    return;
+                }
+            };
             loop {
                 let name = tokio::select! {
                     _ = term.recv() => "SIGTERM",
@@ -585,9 +587,7 @@ where
                 .min_by_key(|&(_, t)| t)
                 .map(|(i, first)| {
                     // Several fires passed (a long run, a suspend): one run, for the latest.
-                    let latest = missed_fires(&jobs[i], first, now, 1)
-                        .pop()
-                        .unwrap_or(first);
+                    let latest = missed_fires(&jobs[i], first, now, 1).pop().unwrap_or(first);
                     (i, latest)
                 }),
         };

@@ -2,6 +2,7 @@
 //! checks, the merchant lock across threads and processes, and the scheduler loop itself.
 
 use chrono::{DateTime, Utc};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -38,41 +39,166 @@ fn job(cron: &str, tz: &str) -> ScheduledJob {
 fn next_fire_matches_hand_computed_instants() {
     // (cron, zone, after, expected next fire), the local time in the comment.
     let table = [
-        ("0 5 * * *", "UTC", "2026-11-25T12:00:00Z", "2026-11-26T05:00:00Z"), // 05:00 UTC
-        ("0 5 * * *", "UTC", "2026-11-25T04:59:59Z", "2026-11-25T05:00:00Z"),
-        ("0 5 * * *", "UTC", "2026-11-25T05:00:00Z", "2026-11-26T05:00:00Z"), // strictly after
+        (
+            "0 5 * * *",
+            "UTC",
+            "2026-11-25T12:00:00Z",
+            "2026-11-26T05:00:00Z",
+        ), // 05:00 UTC
+        (
+            "0 5 * * *",
+            "UTC",
+            "2026-11-25T04:59:59Z",
+            "2026-11-25T05:00:00Z",
+        ),
+        (
+            "0 5 * * *",
+            "UTC",
+            "2026-11-25T05:00:00Z",
+            "2026-11-26T05:00:00Z",
+        ), // strictly after
         // Berlin, spring forward 2026-03-29 02:00 CET → 03:00 CEST: 02:30 does not exist.
-        ("30 2 * * *", "Europe/Berlin", "2026-03-27T12:00:00Z", "2026-03-28T01:30:00Z"), // 02:30 CET
-        ("30 2 * * *", "Europe/Berlin", "2026-03-28T01:30:00Z", "2026-03-29T01:30:00Z"), // 03:30 CEST (gap)
-        ("30 2 * * *", "Europe/Berlin", "2026-03-29T01:30:00Z", "2026-03-30T00:30:00Z"), // 02:30 CEST
+        (
+            "30 2 * * *",
+            "Europe/Berlin",
+            "2026-03-27T12:00:00Z",
+            "2026-03-28T01:30:00Z",
+        ), // 02:30 CET
+        (
+            "30 2 * * *",
+            "Europe/Berlin",
+            "2026-03-28T01:30:00Z",
+            "2026-03-29T01:30:00Z",
+        ), // 03:30 CEST (gap)
+        (
+            "30 2 * * *",
+            "Europe/Berlin",
+            "2026-03-29T01:30:00Z",
+            "2026-03-30T00:30:00Z",
+        ), // 02:30 CEST
         // Berlin, fall back 2026-10-25 03:00 CEST → 02:00 CET: 02:30 happens twice, fires once.
-        ("30 2 * * *", "Europe/Berlin", "2026-10-24T12:00:00Z", "2026-10-25T00:30:00Z"), // 02:30 CEST
-        ("30 2 * * *", "Europe/Berlin", "2026-10-25T00:30:00Z", "2026-10-26T01:30:00Z"), // 02:30 CET, next day
+        (
+            "30 2 * * *",
+            "Europe/Berlin",
+            "2026-10-24T12:00:00Z",
+            "2026-10-25T00:30:00Z",
+        ), // 02:30 CEST
+        (
+            "30 2 * * *",
+            "Europe/Berlin",
+            "2026-10-25T00:30:00Z",
+            "2026-10-26T01:30:00Z",
+        ), // 02:30 CET, next day
         // New York, spring forward 2026-03-08 02:00 EST → 03:00 EDT.
-        ("30 2 * * *", "America/New_York", "2026-03-07T12:00:00Z", "2026-03-08T07:30:00Z"), // 03:30 EDT (gap)
-        ("30 2 * * *", "America/New_York", "2026-03-08T07:30:00Z", "2026-03-09T06:30:00Z"), // 02:30 EDT
+        (
+            "30 2 * * *",
+            "America/New_York",
+            "2026-03-07T12:00:00Z",
+            "2026-03-08T07:30:00Z",
+        ), // 03:30 EDT (gap)
+        (
+            "30 2 * * *",
+            "America/New_York",
+            "2026-03-08T07:30:00Z",
+            "2026-03-09T06:30:00Z",
+        ), // 02:30 EDT
         // New York, fall back 2026-11-01 02:00 EDT → 01:00 EST: 01:30 happens twice.
-        ("30 1 * * *", "America/New_York", "2026-10-31T12:00:00Z", "2026-11-01T05:30:00Z"), // 01:30 EDT
-        ("30 1 * * *", "America/New_York", "2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"), // 01:30 EST, next day
+        (
+            "30 1 * * *",
+            "America/New_York",
+            "2026-10-31T12:00:00Z",
+            "2026-11-01T05:30:00Z",
+        ), // 01:30 EDT
+        (
+            "30 1 * * *",
+            "America/New_York",
+            "2026-11-01T05:30:00Z",
+            "2026-11-02T06:30:00Z",
+        ), // 01:30 EST, next day
         // Kolkata, +05:30 all year.
-        ("0 5 * * *", "Asia/Kolkata", "2026-11-25T00:00:00Z", "2026-11-25T23:30:00Z"), // 05:00 IST on the 26th
+        (
+            "0 5 * * *",
+            "Asia/Kolkata",
+            "2026-11-25T00:00:00Z",
+            "2026-11-25T23:30:00Z",
+        ), // 05:00 IST on the 26th
         // Weekdays: Friday 2026-11-27 after 09:00 → Monday 2026-11-30.
-        ("0 9 * * 1-5", "UTC", "2026-11-27T10:00:00Z", "2026-11-30T09:00:00Z"),
-        ("0 9 * * 1-5", "UTC", "2026-11-25T08:00:00Z", "2026-11-25T09:00:00Z"), // Wednesday
-        ("0 9 * * 1-5", "Europe/Berlin", "2026-11-28T12:00:00Z", "2026-11-30T08:00:00Z"), // Mon 09:00 CET
+        (
+            "0 9 * * 1-5",
+            "UTC",
+            "2026-11-27T10:00:00Z",
+            "2026-11-30T09:00:00Z",
+        ),
+        (
+            "0 9 * * 1-5",
+            "UTC",
+            "2026-11-25T08:00:00Z",
+            "2026-11-25T09:00:00Z",
+        ), // Wednesday
+        (
+            "0 9 * * 1-5",
+            "Europe/Berlin",
+            "2026-11-28T12:00:00Z",
+            "2026-11-30T08:00:00Z",
+        ), // Mon 09:00 CET
         // Month start.
-        ("0 0 1 * *", "UTC", "2026-11-25T00:00:00Z", "2026-12-01T00:00:00Z"),
-        ("0 0 1 * *", "America/Los_Angeles", "2026-11-25T00:00:00Z", "2026-12-01T08:00:00Z"), // 00:00 PST
-        ("0 0 1 * *", "UTC", "2026-12-15T00:00:00Z", "2027-01-01T00:00:00Z"),
+        (
+            "0 0 1 * *",
+            "UTC",
+            "2026-11-25T00:00:00Z",
+            "2026-12-01T00:00:00Z",
+        ),
+        (
+            "0 0 1 * *",
+            "America/Los_Angeles",
+            "2026-11-25T00:00:00Z",
+            "2026-12-01T08:00:00Z",
+        ), // 00:00 PST
+        (
+            "0 0 1 * *",
+            "UTC",
+            "2026-12-15T00:00:00Z",
+            "2027-01-01T00:00:00Z",
+        ),
         // Every 15 minutes.
-        ("*/15 * * * *", "UTC", "2026-11-25T10:07:30Z", "2026-11-25T10:15:00Z"),
-        ("*/15 * * * *", "UTC", "2026-11-25T10:15:00Z", "2026-11-25T10:30:00Z"),
-        ("*/15 * * * *", "UTC", "2026-11-25T23:50:00Z", "2026-11-26T00:00:00Z"),
+        (
+            "*/15 * * * *",
+            "UTC",
+            "2026-11-25T10:07:30Z",
+            "2026-11-25T10:15:00Z",
+        ),
+        (
+            "*/15 * * * *",
+            "UTC",
+            "2026-11-25T10:15:00Z",
+            "2026-11-25T10:30:00Z",
+        ),
+        (
+            "*/15 * * * *",
+            "UTC",
+            "2026-11-25T23:50:00Z",
+            "2026-11-26T00:00:00Z",
+        ),
         // Every 15 minutes across Berlin's gap: 01:45 CET → 03:00 CEST, no duplicates.
-        ("*/15 * * * *", "Europe/Berlin", "2026-03-29T00:45:00Z", "2026-03-29T01:00:00Z"),
-        ("*/15 * * * *", "Europe/Berlin", "2026-03-29T01:00:00Z", "2026-03-29T01:15:00Z"),
+        (
+            "*/15 * * * *",
+            "Europe/Berlin",
+            "2026-03-29T00:45:00Z",
+            "2026-03-29T01:00:00Z",
+        ),
+        (
+            "*/15 * * * *",
+            "Europe/Berlin",
+            "2026-03-29T01:00:00Z",
+            "2026-03-29T01:15:00Z",
+        ),
         // Seconds field (6 fields).
-        ("*/2 * * * * *", "UTC", "2026-11-25T10:00:00.500Z", "2026-11-25T10:00:02Z"),
+        (
+            "*/2 * * * * *",
+            "UTC",
+            "2026-11-25T10:00:00.500Z",
+            "2026-11-25T10:00:02Z",
+        ),
     ];
     for (cron, tz, after, want) in table {
         let j = job(cron, tz);
@@ -198,7 +324,11 @@ fn compile_jobs_reports_every_problem_at_once() {
         msg.starts_with("[[schedule]] #2 (\"bad-cron\") cron = \"0 61 * * *\": "),
         "{msg}"
     );
-    assert!(errs[2].to_string().contains("known: acme, beta"), "{}", errs[2]);
+    assert!(
+        errs[2].to_string().contains("known: acme, beta"),
+        "{}",
+        errs[2]
+    );
     assert!(errs[3].to_string().contains("duplicate"), "{}", errs[3]);
 
     // Disabled jobs are checked but not scheduled; defaults fill the rest.
@@ -224,7 +354,9 @@ fn lock_is_exclusive_within_a_process_and_waits() {
     let first = RunLock::acquire(dir.path(), "acme", None).unwrap();
     assert_eq!(first.path(), dir.path().join("locks/acme.lock"));
     match RunLock::acquire(dir.path(), "acme", None) {
-        Err(LockError::Busy { holder, merchant, .. }) => {
+        Err(LockError::Busy {
+            holder, merchant, ..
+        }) => {
             assert_eq!(merchant, "acme");
             assert!(
                 holder.starts_with(&format!("pid {} on ", std::process::id())),
@@ -270,17 +402,24 @@ fn lock_held_by_another_process_is_busy_and_a_dead_holder_is_not() {
         .arg(&file)
         .arg("-c")
         .arg(format!("touch '{}'; sleep 5", ready.display()))
+        .process_group(0)
         .spawn()
         .expect("util-linux flock is installed");
     let start = Instant::now();
     while !ready.exists() {
-        assert!(start.elapsed() < Duration::from_secs(5), "child never locked");
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "child never locked"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let err = RunLock::acquire(dir.path(), "acme", None).unwrap_err();
     assert!(matches!(err, LockError::Busy { .. }), "{err}");
     // The holder dies: its lock goes with it, though the file stays.
-    child.kill().unwrap();
+    // Its own process group: the shell and `sleep` inherit the locked descriptor too.
+    let pgid = i32::try_from(child.id()).unwrap();
+    // SAFETY: signals only the process group this test just created.
+    assert_eq!(unsafe { libc::kill(-pgid, libc::SIGKILL) }, 0);
     child.wait().unwrap();
     assert!(file.exists());
     let lock = RunLock::acquire(dir.path(), "acme", Some(Duration::from_secs(2))).unwrap();
