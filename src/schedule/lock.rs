@@ -77,12 +77,80 @@ pub fn lock_path(data_dir: &Path, merchant: &str) -> PathBuf {
 impl RunLock {
     /// Takes `merchant`'s lock. With `wait = None` fails at once with [`LockError::Busy`] when
     /// it is held; otherwise retries every 50 ms for up to `wait`. Blocks the calling thread
-    /// while waiting.
+    /// while waiting: from async code prefer [`RunLock::acquire_async`].
     pub fn acquire(
         data_dir: &Path,
         merchant: &str,
         wait: Option<Duration>,
     ) -> Result<RunLock, LockError> {
+        let pending = Pending::open(data_dir, merchant)?;
+        let deadline = wait.map(|w| Instant::now() + w);
+        loop {
+            if pending.try_lock()? {
+                return Ok(pending.into_lock(merchant));
+            }
+            match remaining(deadline) {
+                Some(d) => std::thread::sleep(d),
+                None => return Err(pending.busy(merchant)),
+            }
+        }
+    }
+
+    /// Like [`RunLock::acquire`], but waits with `tokio::time::sleep`, so signal handling and
+    /// other tasks keep running on the runtime meanwhile.
+    pub async fn acquire_async(
+        data_dir: &Path,
+        merchant: &str,
+        wait: Option<Duration>,
+    ) -> Result<RunLock, LockError> {
+        let pending = Pending::open(data_dir, merchant)?;
+        let deadline = wait.map(|w| Instant::now() + w);
+        loop {
+            if pending.try_lock()? {
+                return Ok(pending.into_lock(merchant));
+            }
+            match remaining(deadline) {
+                Some(d) => tokio::time::sleep(d).await,
+                None => return Err(pending.busy(merchant)),
+            }
+        }
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write_holder(&mut self) -> io::Result<()> {
+        let text = format!(
+            "pid {} on {} since {}\n",
+            std::process::id(),
+            hostname(),
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+        self.file.set_len(0)?;
+        self.file.seek(SeekFrom::Start(0))?;
+        self.file.write_all(text.as_bytes())
+    }
+}
+
+/// The next poll's sleep, or `None` when the wait is over.
+fn remaining(deadline: Option<Instant>) -> Option<Duration> {
+    let now = Instant::now();
+    match deadline {
+        Some(d) if now < d => Some(POLL.min(d - now)),
+        _ => None,
+    }
+}
+
+/// The open lock file, not locked yet.
+struct Pending {
+    file: File,
+    path: PathBuf,
+}
+
+impl Pending {
+    fn open(data_dir: &Path, merchant: &str) -> Result<Pending, LockError> {
         if !is_safe_name(merchant) {
             return Err(LockError::BadName {
                 merchant: merchant.to_owned(),
@@ -106,58 +174,47 @@ impl RunLock {
                 path: path.clone(),
                 source,
             })?;
-        let deadline = wait.map(|w| Instant::now() + w);
-        loop {
-            // SAFETY: `file` is an open descriptor for the whole call.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if rc == 0 {
-                break;
-            }
-            let err = io::Error::last_os_error();
-            if err.kind() != io::ErrorKind::WouldBlock {
-                return Err(LockError::Io {
-                    action: "lock",
-                    path,
-                    source: err,
-                });
-            }
-            let now = Instant::now();
-            match deadline {
-                Some(d) if now < d => std::thread::sleep(POLL.min(d - now)),
-                _ => {
-                    let holder = read_holder(&file);
-                    return Err(LockError::Busy {
-                        merchant: merchant.to_owned(),
-                        path,
-                        holder,
-                    });
-                }
-            }
+        Ok(Pending { file, path })
+    }
+
+    /// One non-blocking attempt: `Ok(false)` when someone else holds it.
+    fn try_lock(&self) -> Result<bool, LockError> {
+        // SAFETY: `self.file` is an open descriptor for the whole call.
+        let rc = unsafe { libc::flock(self.file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(true);
         }
-        let mut lock = RunLock { file, path };
+        let err = io::Error::last_os_error();
+        if err.kind() == io::ErrorKind::WouldBlock {
+            Ok(false)
+        } else {
+            Err(LockError::Io {
+                action: "lock",
+                path: self.path.clone(),
+                source: err,
+            })
+        }
+    }
+
+    fn busy(self, merchant: &str) -> LockError {
+        LockError::Busy {
+            merchant: merchant.to_owned(),
+            holder: read_holder(&self.file),
+            path: self.path,
+        }
+    }
+
+    fn into_lock(self, merchant: &str) -> RunLock {
+        let mut lock = RunLock {
+            file: self.file,
+            path: self.path,
+        };
         if let Err(e) = lock.write_holder() {
             // The lock is held; only the message for others is missing.
             tracing::warn!(path = %lock.path.display(), error = %e, "cannot write lock holder");
         }
         tracing::debug!(merchant, path = %lock.path.display(), "merchant lock taken");
-        Ok(lock)
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn write_holder(&mut self) -> io::Result<()> {
-        let text = format!(
-            "pid {} on {} since {}\n",
-            std::process::id(),
-            hostname(),
-            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-        );
-        self.file.set_len(0)?;
-        self.file.seek(SeekFrom::Start(0))?;
-        self.file.write_all(text.as_bytes())
+        lock
     }
 }
 

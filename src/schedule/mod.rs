@@ -461,18 +461,19 @@ impl Shutdown {
     /// nothing partial remains under a final name. Spawns a tokio task (call inside a runtime).
     pub fn listen_for_signals(&self) {
         use tokio::signal::unix::{signal, SignalKind};
+        // Registered before returning, so no signal slips through to the default action.
+        let (mut term, mut int) = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(t), Ok(i)) => (t, i),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM/SIGINT");
+                return;
+            }
+        };
         let me = self.clone();
         tokio::spawn(async move {
-            let (mut term, mut int) = match (
-                signal(SignalKind::terminate()),
-                signal(SignalKind::interrupt()),
-            ) {
-                (Ok(t), Ok(i)) => (t, i),
-                (Err(e), _) | (_, Err(e)) => {
-                    tracing::error!(error = %e, "cannot listen for SIGTERM/SIGINT");
-                    return;
-                }
-            };
             loop {
                 let name = tokio::select! {
                     _ = term.recv() => "SIGTERM",

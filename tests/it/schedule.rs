@@ -656,3 +656,76 @@ async fn missed_fires_are_caught_up_once_or_skipped() {
     let calls = run_for_a_moment(dir.path(), vec![job("0 5 * * *", "UTC")], now).await;
     assert!(calls.is_empty(), "{calls:?}");
 }
+
+#[tokio::test]
+async fn async_acquire_waits_without_blocking_the_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = RunLock::acquire_async(dir.path(), "acme", None)
+        .await
+        .unwrap();
+    let err = RunLock::acquire_async(dir.path(), "acme", None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LockError::Busy { .. }), "{err}");
+    // Released by a task on the same (single-threaded) runtime: only possible if the waiter
+    // yields while it waits.
+    let releaser = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(first);
+    });
+    let start = Instant::now();
+    let lock = RunLock::acquire_async(dir.path(), "acme", Some(Duration::from_secs(2)))
+        .await
+        .unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(150));
+    releaser.await.unwrap();
+    drop(lock);
+}
+
+/// The only test that sends a signal: every listener in this process sees it, and a second
+/// one would end the test binary with 143.
+#[tokio::test]
+async fn sigterm_mid_run_lets_the_job_finish_then_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let jobs = vec![job("* * * * * *", "UTC")];
+    let calls: Calls = Arc::default();
+    let finished = Arc::new(Mutex::new(0u32));
+    let started = Arc::new(tokio::sync::Notify::new());
+    let sd = Shutdown::new();
+    sd.listen_for_signals();
+    let (c, f, st) = (calls.clone(), finished.clone(), started.clone());
+    let runner = move |job: ScheduledJob, w: Window, fire: DateTime<Utc>| {
+        let (c, f, st) = (c.clone(), f.clone(), st.clone());
+        async move {
+            c.lock().unwrap().push((job.name, w, fire));
+            st.notify_one();
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            *f.lock().unwrap() += 1;
+            JobOutcome {
+                exit_code: 0,
+                message: "done".into(),
+                run_dir: None,
+            }
+        }
+    };
+    tokio::spawn(async move {
+        started.notified().await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // SAFETY: signals this very process, whose SIGTERM is handled by the listener.
+        unsafe { libc::kill(libc::getpid(), libc::SIGTERM) };
+    });
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        run_scheduler(jobs, dir.path(), &SystemClock, sd.clone(), runner),
+    )
+    .await
+    .expect("returns after SIGTERM")
+    .unwrap();
+    assert!(sd.is_requested());
+    assert_eq!(calls.lock().unwrap().len(), 1);
+    assert_eq!(*finished.lock().unwrap(), 1);
+    assert_eq!(
+        status_of(dir.path(), "acme-nightly").last_outcome,
+        Some(Outcome::Ok)
+    );
+}
