@@ -38,167 +38,47 @@ fn job(cron: &str, tz: &str) -> ScheduledJob {
 #[test]
 fn next_fire_matches_hand_computed_instants() {
     // (cron, zone, after, expected next fire), the local time in the comment.
+    #[rustfmt::skip]
     let table = [
-        (
-            "0 5 * * *",
-            "UTC",
-            "2026-11-25T12:00:00Z",
-            "2026-11-26T05:00:00Z",
-        ), // 05:00 UTC
-        (
-            "0 5 * * *",
-            "UTC",
-            "2026-11-25T04:59:59Z",
-            "2026-11-25T05:00:00Z",
-        ),
-        (
-            "0 5 * * *",
-            "UTC",
-            "2026-11-25T05:00:00Z",
-            "2026-11-26T05:00:00Z",
-        ), // strictly after
+        ("0 5 * * *", "UTC", "2026-11-25T12:00:00Z", "2026-11-26T05:00:00Z"), // 05:00 UTC
+        ("0 5 * * *", "UTC", "2026-11-25T04:59:59Z", "2026-11-25T05:00:00Z"),
+        ("0 5 * * *", "UTC", "2026-11-25T05:00:00Z", "2026-11-26T05:00:00Z"), // strictly after
         // Berlin, spring forward 2026-03-29 02:00 CET → 03:00 CEST: 02:30 does not exist.
-        (
-            "30 2 * * *",
-            "Europe/Berlin",
-            "2026-03-27T12:00:00Z",
-            "2026-03-28T01:30:00Z",
-        ), // 02:30 CET
-        (
-            "30 2 * * *",
-            "Europe/Berlin",
-            "2026-03-28T01:30:00Z",
-            "2026-03-29T01:30:00Z",
-        ), // 03:30 CEST (gap)
-        (
-            "30 2 * * *",
-            "Europe/Berlin",
-            "2026-03-29T01:30:00Z",
-            "2026-03-30T00:30:00Z",
-        ), // 02:30 CEST
+        ("30 2 * * *", "Europe/Berlin", "2026-03-27T12:00:00Z", "2026-03-28T01:30:00Z"), // 02:30 CET
+        ("30 2 * * *", "Europe/Berlin", "2026-03-28T01:30:00Z", "2026-03-29T01:30:00Z"), // 03:30 CEST (gap)
+        ("30 2 * * *", "Europe/Berlin", "2026-03-29T01:10:00Z", "2026-03-29T01:30:00Z"), // 03:30 CEST, after 03:10
+        ("30 2 * * *", "Europe/Berlin", "2026-03-29T01:30:00Z", "2026-03-30T00:30:00Z"), // 02:30 CEST
         // Berlin, fall back 2026-10-25 03:00 CEST → 02:00 CET: 02:30 happens twice, fires once.
-        (
-            "30 2 * * *",
-            "Europe/Berlin",
-            "2026-10-24T12:00:00Z",
-            "2026-10-25T00:30:00Z",
-        ), // 02:30 CEST
-        (
-            "30 2 * * *",
-            "Europe/Berlin",
-            "2026-10-25T00:30:00Z",
-            "2026-10-26T01:30:00Z",
-        ), // 02:30 CET, next day
+        ("30 2 * * *", "Europe/Berlin", "2026-10-24T12:00:00Z", "2026-10-25T00:30:00Z"), // 02:30 CEST
+        ("30 2 * * *", "Europe/Berlin", "2026-10-25T00:30:00Z", "2026-10-26T01:30:00Z"), // 02:30 CET, next day
         // New York, spring forward 2026-03-08 02:00 EST → 03:00 EDT.
-        (
-            "30 2 * * *",
-            "America/New_York",
-            "2026-03-07T12:00:00Z",
-            "2026-03-08T07:30:00Z",
-        ), // 03:30 EDT (gap)
-        (
-            "30 2 * * *",
-            "America/New_York",
-            "2026-03-08T07:30:00Z",
-            "2026-03-09T06:30:00Z",
-        ), // 02:30 EDT
+        ("30 2 * * *", "America/New_York", "2026-03-07T12:00:00Z", "2026-03-08T07:30:00Z"), // 03:30 EDT (gap)
+        ("30 2 * * *", "America/New_York", "2026-03-08T07:30:00Z", "2026-03-09T06:30:00Z"), // 02:30 EDT
         // New York, fall back 2026-11-01 02:00 EDT → 01:00 EST: 01:30 happens twice.
-        (
-            "30 1 * * *",
-            "America/New_York",
-            "2026-10-31T12:00:00Z",
-            "2026-11-01T05:30:00Z",
-        ), // 01:30 EDT
-        (
-            "30 1 * * *",
-            "America/New_York",
-            "2026-11-01T05:30:00Z",
-            "2026-11-02T06:30:00Z",
-        ), // 01:30 EST, next day
+        ("30 1 * * *", "America/New_York", "2026-10-31T12:00:00Z", "2026-11-01T05:30:00Z"), // 01:30 EDT
+        ("30 1 * * *", "America/New_York", "2026-11-01T05:30:00Z", "2026-11-02T06:30:00Z"), // 01:30 EST, next day
         // Kolkata, +05:30 all year.
-        (
-            "0 5 * * *",
-            "Asia/Kolkata",
-            "2026-11-25T00:00:00Z",
-            "2026-11-25T23:30:00Z",
-        ), // 05:00 IST on the 26th
+        ("0 5 * * *", "Asia/Kolkata", "2026-11-25T00:00:00Z", "2026-11-25T23:30:00Z"), // 05:00 IST on the 26th
         // Weekdays: Friday 2026-11-27 after 09:00 → Monday 2026-11-30.
-        (
-            "0 9 * * 1-5",
-            "UTC",
-            "2026-11-27T10:00:00Z",
-            "2026-11-30T09:00:00Z",
-        ),
-        (
-            "0 9 * * 1-5",
-            "UTC",
-            "2026-11-25T08:00:00Z",
-            "2026-11-25T09:00:00Z",
-        ), // Wednesday
-        (
-            "0 9 * * 1-5",
-            "Europe/Berlin",
-            "2026-11-28T12:00:00Z",
-            "2026-11-30T08:00:00Z",
-        ), // Mon 09:00 CET
+        ("0 9 * * 1-5", "UTC", "2026-11-27T10:00:00Z", "2026-11-30T09:00:00Z"), // Mon 09:00
+        ("0 9 * * 1-5", "UTC", "2026-11-25T08:00:00Z", "2026-11-25T09:00:00Z"), // Wed 09:00
+        ("0 9 * * 1-5", "Europe/Berlin", "2026-11-28T12:00:00Z", "2026-11-30T08:00:00Z"), // Mon 09:00 CET
         // Month start.
-        (
-            "0 0 1 * *",
-            "UTC",
-            "2026-11-25T00:00:00Z",
-            "2026-12-01T00:00:00Z",
-        ),
-        (
-            "0 0 1 * *",
-            "America/Los_Angeles",
-            "2026-11-25T00:00:00Z",
-            "2026-12-01T08:00:00Z",
-        ), // 00:00 PST
-        (
-            "0 0 1 * *",
-            "UTC",
-            "2026-12-15T00:00:00Z",
-            "2027-01-01T00:00:00Z",
-        ),
+        ("0 0 1 * *", "UTC", "2026-11-25T00:00:00Z", "2026-12-01T00:00:00Z"),
+        ("0 0 1 * *", "America/Los_Angeles", "2026-11-25T00:00:00Z", "2026-12-01T08:00:00Z"), // 00:00 PST
+        ("0 0 1 * *", "UTC", "2026-12-15T00:00:00Z", "2027-01-01T00:00:00Z"),
         // Every 15 minutes.
-        (
-            "*/15 * * * *",
-            "UTC",
-            "2026-11-25T10:07:30Z",
-            "2026-11-25T10:15:00Z",
-        ),
-        (
-            "*/15 * * * *",
-            "UTC",
-            "2026-11-25T10:15:00Z",
-            "2026-11-25T10:30:00Z",
-        ),
-        (
-            "*/15 * * * *",
-            "UTC",
-            "2026-11-25T23:50:00Z",
-            "2026-11-26T00:00:00Z",
-        ),
+        ("*/15 * * * *", "UTC", "2026-11-25T10:07:30Z", "2026-11-25T10:15:00Z"),
+        ("*/15 * * * *", "UTC", "2026-11-25T10:15:00Z", "2026-11-25T10:30:00Z"),
+        ("*/15 * * * *", "UTC", "2026-11-25T23:50:00Z", "2026-11-26T00:00:00Z"),
         // Every 15 minutes across Berlin's gap: 01:45 CET → 03:00 CEST, no duplicates.
-        (
-            "*/15 * * * *",
-            "Europe/Berlin",
-            "2026-03-29T00:45:00Z",
-            "2026-03-29T01:00:00Z",
-        ),
-        (
-            "*/15 * * * *",
-            "Europe/Berlin",
-            "2026-03-29T01:00:00Z",
-            "2026-03-29T01:15:00Z",
-        ),
+        ("*/15 * * * *", "Europe/Berlin", "2026-03-29T00:45:00Z", "2026-03-29T01:00:00Z"), // 03:00 CEST
+        ("*/15 * * * *", "Europe/Berlin", "2026-03-29T01:00:00Z", "2026-03-29T01:15:00Z"), // 03:15 CEST
+        // Every 30 minutes across Berlin's repeated hour: both passes, in real-time order.
+        ("*/30 * * * *", "Europe/Berlin", "2026-10-25T00:10:00Z", "2026-10-25T00:30:00Z"), // 02:30 CEST
+        ("*/30 * * * *", "Europe/Berlin", "2026-10-25T00:30:00Z", "2026-10-25T01:00:00Z"), // 02:00 CET
         // Seconds field (6 fields).
-        (
-            "*/2 * * * * *",
-            "UTC",
-            "2026-11-25T10:00:00.500Z",
-            "2026-11-25T10:00:02Z",
-        ),
+        ("*/2 * * * * *", "UTC", "2026-11-25T10:00:00.500Z", "2026-11-25T10:00:02Z"),
     ];
     for (cron, tz, after, want) in table {
         let j = job(cron, tz);
@@ -728,4 +608,101 @@ async fn sigterm_mid_run_lets_the_job_finish_then_stops() {
         status_of(dir.path(), "acme-nightly").last_outcome,
         Some(Outcome::Ok)
     );
+}
+
+/// Every fire of "M,.. H * * *" (or "M,.. * * * *" with `hour = None`) whose local date lies in
+/// `days`, by the documented rule, found by brute force over local wall-clock times.
+fn brute_fires(
+    tz: chrono_tz::Tz,
+    minutes: &[u32],
+    hour: Option<u32>,
+    days: std::ops::RangeInclusive<chrono::NaiveDate>,
+) -> Vec<DateTime<Utc>> {
+    use chrono::{LocalResult, Offset, TimeZone};
+    let mut out = Vec::new();
+    let mut d = *days.start();
+    while d <= *days.end() {
+        let hours: Vec<u32> = match hour {
+            Some(h) => vec![h],
+            None => (0..24).collect(),
+        };
+        for (h, &minute) in hours
+            .iter()
+            .flat_map(|h| minutes.iter().map(move |m| (*h, m)))
+        {
+            let n = d.and_hms_opt(h, minute, 0).unwrap();
+            match tz.from_local_datetime(&n) {
+                LocalResult::Single(x) => out.push(x.with_timezone(&Utc)),
+                LocalResult::Ambiguous(a, b) => {
+                    out.push(a.with_timezone(&Utc).min(b.with_timezone(&Utc)));
+                    if hour.is_none() {
+                        out.push(a.with_timezone(&Utc).max(b.with_timezone(&Utc)));
+                    }
+                }
+                LocalResult::None => {
+                    // The offset a day earlier is the one before the gap.
+                    let day_before = Utc.from_utc_datetime(&(n - chrono::Duration::days(1)));
+                    let off = tz
+                        .offset_from_utc_datetime(&day_before.naive_utc())
+                        .fix()
+                        .local_minus_utc();
+                    out.push(Utc.from_utc_datetime(&(n - chrono::Duration::seconds(off.into()))));
+                }
+            }
+        }
+        d = d.succ_opt().unwrap();
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+mod brute {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Around each DST change of 2026 (and Lord Howe's 30-minute one), `next_fire` is the
+        /// first brute-force fire after `after`.
+        #[test]
+        fn next_fire_is_the_first_brute_force_fire(
+            zone in 0usize..4,
+            transition in 0usize..2,
+            offset_min in -1500i64..1500,
+            minutes in proptest::collection::btree_set(0u32..60, 1..3),
+            // Mostly the hours where the clocks change.
+            hour in prop_oneof![
+                Just(None),
+                (0u32..24).prop_map(Some),
+                (1u32..4).prop_map(Some),
+                (1u32..4).prop_map(Some),
+            ],
+        ) {
+            let (name, dates) = [
+                ("Europe/Berlin", ["2026-03-29T01:00:00Z", "2026-10-25T01:00:00Z"]),
+                ("America/New_York", ["2026-03-08T07:00:00Z", "2026-11-01T06:00:00Z"]),
+                ("Australia/Lord_Howe", ["2026-04-04T15:00:00Z", "2026-10-03T15:30:00Z"]),
+                ("Asia/Kolkata", ["2026-03-29T01:00:00Z", "2026-10-25T01:00:00Z"]),
+            ][zone];
+            let tz: chrono_tz::Tz = name.parse().unwrap();
+            let after = t(dates[transition]) + chrono::Duration::minutes(offset_min);
+            let minutes: Vec<u32> = minutes.into_iter().collect();
+            let list = minutes.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+            let cron = match hour {
+                Some(h) => format!("{list} {h} * * *"),
+                None => format!("{list} * * * *"),
+            };
+            let j = job(&cron, name);
+            let local = after.with_timezone(&tz).date_naive();
+            let fires = brute_fires(
+                tz,
+                &minutes,
+                hour,
+                local.pred_opt().unwrap()..=local + chrono::Days::new(3),
+            );
+            let want = fires.into_iter().find(|f| *f > after);
+            prop_assert_eq!(next_fire(&j, after), want, "{} in {} after {}", cron, name, after);
+        }
+    }
 }
