@@ -706,3 +706,61 @@ mod brute {
         }
     }
 }
+
+/// Child half of [`second_signal_exits_at_once_with_143`]: run only by that test, in its own
+/// process, because it installs signal handlers and is killed.
+#[tokio::test]
+#[ignore = "helper: run as a child process by second_signal_exits_at_once_with_143"]
+async fn signal_child() {
+    let sd = Shutdown::new();
+    sd.listen_for_signals();
+    println!("READY");
+    sd.requested().await;
+    println!("REQUESTED");
+    // A "running job" that the second signal must cut short.
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    println!("NOT KILLED");
+}
+
+#[test]
+fn second_signal_exits_at_once_with_143() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "schedule::signal_child",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = i32::try_from(child.id()).unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut wait_for = |want: &str| loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| panic!("child ended before {want}"))
+            .unwrap();
+        if line.contains(want) {
+            break;
+        }
+    };
+    wait_for("READY");
+    // SAFETY: signals the child this test started, by its pid.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    wait_for("REQUESTED");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the first signal only asks to stop"
+    );
+    let start = Instant::now();
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(143), "{status:?}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
