@@ -15,14 +15,18 @@
 //!   in expressions firing every hour (`hour` field `*`), where both passes fire so "every 15
 //!   minutes" stays every 15 minutes of real time.
 //!
-//! So a daily job fires exactly once on both DST days.
+//! So a daily job fires exactly once on both DST days. `cron` 0.17 given a `DateTime<Tz>`
+//! would not: it skips a nonexistent local time (`LocalResult::None → continue`, so 02:30
+//! would not fire at all on the spring-forward day) and its iterator yields both instants of
+//! a repeated one (firing twice). Hence it only enumerates wall-clock times here (in UTC,
+//! which has no gaps) and [`next_fire`] maps them.
 
 mod cronexpr;
 pub mod lock;
 pub mod status;
 
 use crate::xsolla::window::Window;
-use chrono::{DateTime, Days, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use cron::TimeUnitSpec;
 use serde::{Deserialize, Serialize};
@@ -294,12 +298,22 @@ pub fn compile_jobs(
 /// scanned from a little before `after`'s local time until none can beat the best found.
 /// Assumes a zone changes its offset at most once in six hours (true of every real zone).
 pub fn next_fire(job: &ScheduledJob, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    // `cron` knows years 1970-2100 only (and panics adding a second to chrono's maximum).
+    if after.year() > 2100 {
+        return None;
+    }
+    let after = after.max(DateTime::UNIX_EPOCH);
     let tz = job.tz;
     let h6 = Duration::hours(6);
+    // Saturating, so instants at chrono's limits (a corrupt status file) cannot panic.
     let off = |t: DateTime<Utc>| cronexpr::offset_at(tz, t);
+    let minus = |t: DateTime<Utc>, d: Duration| t.checked_sub_signed(d).unwrap_or(t);
+    let plus = |t: DateTime<Utc>, d: Duration| t.checked_add_signed(d).unwrap_or(t);
     // A local time n stands for an instant after `after` only if n > after + its offset.
-    let min_off = off(after - h6).min(off(after)).min(off(after + h6));
-    let start = after.naive_utc() + Duration::seconds(min_off);
+    let min_off = off(minus(after, h6))
+        .min(off(after))
+        .min(off(plus(after, h6)));
+    let start = plus(after, Duration::seconds(min_off)).naive_utc();
     let mut best: Option<DateTime<Utc>> = None;
     let mut stop_at = None;
     for cand in job
@@ -318,8 +332,8 @@ pub fn next_fire(job: &ScheduledJob, after: DateTime<Utc>) -> Option<DateTime<Ut
             if t > after && best.is_none_or(|b| t < b) {
                 best = Some(t);
                 // A later local time beats `t` only where the offset grows before `t`.
-                let grow = (off(t - h6) - off(t)).max(0);
-                stop_at = Some(t.naive_utc() + Duration::seconds(off(t) + grow));
+                let grow = (off(minus(t, h6)) - off(t)).max(0);
+                stop_at = Some(plus(t, Duration::seconds(off(t) + grow)).naive_utc());
             }
         }
     }
@@ -334,6 +348,11 @@ pub fn missed_fires(
     now: DateTime<Utc>,
     limit: usize,
 ) -> Vec<DateTime<Utc>> {
+    // Nothing fires after 2100 (`cron`'s last year); a clock beyond it must not make the
+    // look-back below walk decades of fires.
+    let end =
+        NaiveDate::from_ymd_opt(2101, 1, 1).map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc());
+    let now = end.map_or(now, |e| now.min(e));
     if limit == 0 || now <= since {
         return Vec::new();
     }
@@ -341,7 +360,7 @@ pub fn missed_fires(
     // costs about 2 × limit steps, not one step per missed second.
     let mut span = Duration::minutes(1);
     loop {
-        let from = (now - span).max(since);
+        let from = now.checked_sub_signed(span).map_or(since, |f| f.max(since));
         let mut found = VecDeque::with_capacity(limit.min(1024));
         let mut t = from;
         while let Some(next) = next_fire(job, t) {
@@ -357,7 +376,7 @@ pub fn missed_fires(
         if found.len() == limit || from == since {
             return found.into();
         }
-        span = span * 2;
+        span = span.checked_mul(2).unwrap_or(Duration::MAX);
     }
 }
 
@@ -539,7 +558,9 @@ where
             // It was interrupted: its own fire is missed too.
             Some(Outcome::Running) => {
                 entry.last_outcome = Some(Outcome::Interrupted);
-                entry.last_fire.map(|f| f - Duration::seconds(1))
+                entry
+                    .last_fire
+                    .and_then(|f| f.checked_sub_signed(Duration::seconds(1)))
             }
             _ => entry.last_fire,
         };
@@ -703,6 +724,23 @@ mod tests {
             missed_fires(&d, t("2026-11-25T05:00:00Z"), now, 10),
             Vec::<DateTime<Utc>>::new()
         );
+    }
+
+    #[test]
+    fn instants_at_the_limits_do_not_panic() {
+        let j = job("0 5 * * *", "Europe/Berlin");
+        assert_eq!(next_fire(&j, DateTime::<Utc>::MAX_UTC), None);
+        assert_eq!(
+            next_fire(&j, DateTime::<Utc>::MIN_UTC),
+            Some(t("1970-01-01T04:00:00Z")) // 05:00 CET
+        );
+        let now = t("2026-11-25T12:00:00Z");
+        let m = missed_fires(&j, DateTime::<Utc>::MIN_UTC, now, 2);
+        assert_eq!(
+            m,
+            vec![t("2026-11-24T04:00:00Z"), t("2026-11-25T04:00:00Z")]
+        );
+        assert!(missed_fires(&j, DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC, 1).len() <= 1);
     }
 
     #[test]
