@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 const POLL: Duration = Duration::from_millis(50);
 /// Most of the holder's text read back for a message.
 const MAX_HOLDER_BYTES: u64 = 256;
+/// The scheduler's own lock file name, under `locks/`.
+pub const SCHEDULER_LOCK: &str = ".scheduler.lock";
 /// Longest merchant name accepted as a lock file name.
 const MAX_NAME_LEN: usize = 64;
 
@@ -116,6 +118,19 @@ impl RunLock {
         }
     }
 
+    /// Takes the scheduler's own lock (`locks/.scheduler.lock`; a leading dot cannot be a
+    /// merchant's name), so two `xsolla-recon schedule` processes on one data folder do not
+    /// both run every job. Fails at once when held: [`LockError::Busy`] with merchant
+    /// `"(scheduler)"`.
+    pub fn acquire_scheduler(data_dir: &Path) -> Result<RunLock, LockError> {
+        let pending = Pending::open_path(data_dir, data_dir.join("locks").join(SCHEDULER_LOCK))?;
+        if pending.try_lock()? {
+            Ok(pending.into_lock("(scheduler)"))
+        } else {
+            Err(pending.busy("(scheduler)"))
+        }
+    }
+
     /// The lock file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -156,7 +171,10 @@ impl Pending {
                 merchant: merchant.to_owned(),
             });
         }
-        let path = lock_path(data_dir, merchant);
+        Pending::open_path(data_dir, lock_path(data_dir, merchant))
+    }
+
+    fn open_path(data_dir: &Path, path: PathBuf) -> Result<Pending, LockError> {
         let dir = data_dir.join("locks");
         std::fs::create_dir_all(&dir).map_err(|source| LockError::Io {
             action: "create folder",

@@ -518,6 +518,9 @@ pub enum ScheduleError {
     /// The status file could not be written at start (permissions, full disk…).
     #[error("schedule status: {0}")]
     Status(#[from] StatusError),
+    /// Another scheduler runs on the same data folder, or its lock cannot be taken.
+    #[error("cannot start the scheduler: {0}")]
+    AlreadyRunning(#[source] lock::LockError),
 }
 
 /// Runs `jobs` at their fire times until shutdown.
@@ -530,7 +533,8 @@ pub enum ScheduleError {
 /// missed fire) or skipped (`skip`, logged); on the very first start there is nothing to
 /// catch up. Fires that come due during a run are coalesced into one run for the latest.
 ///
-/// Returns `Ok` once shutdown is requested and no job is running.
+/// Returns `Ok` once shutdown is requested and no job is running; fails at once when another
+/// scheduler holds `data_dir/locks/.scheduler.lock`.
 pub async fn run_scheduler<F, Fut>(
     jobs: Vec<ScheduledJob>,
     data_dir: &Path,
@@ -542,6 +546,8 @@ where
     F: FnMut(ScheduledJob, Window, DateTime<Utc>) -> Fut,
     Fut: Future<Output = JobOutcome>,
 {
+    let _instance =
+        lock::RunLock::acquire_scheduler(data_dir).map_err(ScheduleError::AlreadyRunning)?;
     let mut status = match ScheduleStatus::load(data_dir) {
         Ok(s) => s,
         Err(e) => {

@@ -764,3 +764,31 @@ fn second_signal_exits_at_once_with_143() {
     assert_eq!(status.code(), Some(143), "{status:?}");
     assert!(start.elapsed() < Duration::from_secs(10));
 }
+
+#[tokio::test]
+async fn a_second_scheduler_on_the_same_data_folder_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let held = RunLock::acquire_scheduler(dir.path()).unwrap();
+    let runner = |_: ScheduledJob, _: Window, _: DateTime<Utc>| async {
+        panic!("must not run");
+    };
+    let err = run_scheduler(
+        vec![job("* * * * * *", "UTC")],
+        dir.path(),
+        &SystemClock,
+        Shutdown::new(),
+        runner,
+    )
+    .await
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("pid {}", std::process::id())),
+        "{msg}"
+    );
+    // The merchant locks are separate.
+    let _m = RunLock::acquire(dir.path(), "acme", None).unwrap();
+    drop(held);
+    // No status was written by the refused scheduler.
+    assert!(!dir.path().join("state").exists());
+}
