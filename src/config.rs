@@ -237,12 +237,19 @@ impl Config {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, ConfigError> {
         let expanded = interpolate(text, path, env)?;
-        let cfg: Config = toml::from_str(&expanded).map_err(|e| ConfigError::Invalid {
-            path: path.to_owned(),
-            line: e
+        let cfg: Config = toml::from_str(&expanded).map_err(|e| {
+            let line = e
                 .span()
-                .map_or(0, |s| 1 + expanded[..s.start].matches('\n').count()),
-            message: e.message().to_owned(),
+                .map_or(0, |s| 1 + expanded[..s.start].matches('\n').count());
+            let text = expanded
+                .lines()
+                .nth(line.wrapping_sub(1))
+                .map(str::to_owned);
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                line,
+                message: with_key(text.as_ref(), e.message()),
+            }
         })?;
         cfg.validate(text, path)?;
         Ok(cfg)
@@ -359,7 +366,7 @@ impl Config {
         {
             for e in errors {
                 invalid(
-                    key_line(text, "[[schedule]]", e.index, e.field),
+                    key_line(text, "[[schedule]]", e.index.saturating_sub(1), e.field),
                     e.to_string(),
                 );
             }
@@ -409,6 +416,18 @@ impl Config {
                         message: format!("merchant {:?}: ledger path {:?}: {p}", m.name, l.path),
                     });
                 }
+            }
+        }
+        if let Some(smtp) = &self.smtp {
+            if smtp.username.is_some() && env(&smtp.password_env).is_none() {
+                out.push(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    line: key_line(text, "[smtp]", 0, "username"),
+                    message: format!(
+                        "[smtp]: username is set but environment variable {} (password_env) is not",
+                        smtp.password_env
+                    ),
+                });
             }
         }
         let data = if self.data_dir.is_absolute() {
@@ -483,7 +502,7 @@ impl Config {
                     problems.push(ConfigError::Invalid {
                         path: path.to_owned(),
                         line,
-                        message: e.message().to_owned(),
+                        message: with_key(lines.get(line.wrapping_sub(1)), e.message()),
                     });
                     if line == 0 || line > lines.len() || lines[line - 1].trim().is_empty() {
                         break;
@@ -521,6 +540,19 @@ impl Config {
                 ))),
             },
         }
+    }
+}
+
+/// `key: message` when the line holds `key = …` and the message does not name it already
+/// (toml's type errors say what was expected, not where).
+fn with_key(line: Option<&String>, message: &str) -> String {
+    let key = line
+        .and_then(|l| l.split_once('='))
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && !k.starts_with('#') && !k.starts_with('['));
+    match key {
+        Some(k) if !message.contains(k) => format!("{k}: {message}"),
+        _ => message.to_owned(),
     }
 }
 
@@ -711,7 +743,8 @@ mod tests {
         assert!(cfg.is_some());
         let text: Vec<String> = problems.iter().map(|e| e.to_string()).collect();
         assert!(
-            text.iter().any(|t| t.contains("c.toml:7:") && t.contains("base_url")),
+            text.iter()
+                .any(|t| t.contains("c.toml:7:") && t.contains("base_url")),
             "{text:#?}"
         );
         // Missing API key variables are named (their values never are).

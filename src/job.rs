@@ -323,7 +323,12 @@ pub fn new_run_id(now: DateTime<Utc>) -> String {
     h.update(now.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
     h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
     let d = h.finalize();
-    format!("{}-{:02x}{:02x}", now.format("%Y%m%dT%H%M%SZ"), d[0], d[1])
+    format!(
+        "{}-{:02x}{:02x}",
+        now.format("%Y%m%dT%H%M%S%.3fZ"),
+        d[0],
+        d[1]
+    )
 }
 
 /// SHA-256 of bytes, hex.
@@ -358,7 +363,7 @@ pub async fn run(
     let mut timings = Timings::default();
 
     let t = Instant::now();
-    let _lock = RunLock::acquire(&cfg.data_dir, &merchant.name, req.lock_wait)?;
+    let _lock = RunLock::acquire_async(&cfg.data_dir, &merchant.name, req.lock_wait).await?;
     timings.lock = ms(t);
     tracing::info!(run_id, merchant = %merchant.name, %window, "run started");
 

@@ -189,14 +189,9 @@ impl SmtpSettings {
         match &self.username {
             Some(u) if u.is_empty() => out.push("smtp.username is empty".to_owned()),
             Some(_) => {
-                if valid_env_name(&self.password_env)
-                    && std::env::var_os(&self.password_env).is_none()
-                {
-                    out.push(format!(
-                        "smtp.username is set but the environment variable {} (password_env) is not",
-                        self.password_env
-                    ));
-                }
+                // Whether the variable is set is an environment problem, checked by
+                // `check-config` and at send time, not when the file is loaded: a `--dry-run`
+                // or a `reconcile` needs no password.
                 if self.security == Security::Plain && !self.host_is_loopback() {
                     out.push(format!(
                         "smtp.security = \"plain\" with a username would send the password in clear text to {}; use starttls or tls",

@@ -124,7 +124,6 @@ fn settings_problems() {
     for needle in [
         "smtp.port",
         "smtp.from \"not an address\"",
-        "XR_NOTIFY_UNIT_SURELY_UNSET_VAR",
         "clear text",
         "smtp.max_attempts",
         "backoff_initial_ms",

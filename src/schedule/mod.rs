@@ -235,9 +235,9 @@ pub fn compile_jobs(
                 None
             }
         };
-        let schedule = match cronexpr::to_crate_dialect(&j.cron)
-            .and_then(|s| cron::Schedule::from_str(&s).map_err(|e| e.to_string()))
-        {
+        let schedule = match cronexpr::to_crate_dialect(&j.cron).and_then(|s| {
+            cron::Schedule::from_str(&s).map_err(|e| one_line_cron_error(&e.to_string()))
+        }) {
             Ok(s) => {
                 if s.upcoming(Utc).next().is_none() {
                     err("cron", j.cron.clone(), "never fires".into());
@@ -771,4 +771,14 @@ mod tests {
             ]
         );
     }
+}
+
+/// The cron crate's errors span lines (the expression, a caret, the reason); a config
+/// problem is one line: the reason.
+fn one_line_cron_error(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with('^'))
+        .unwrap_or("invalid cron expression")
+        .to_owned()
 }
