@@ -368,13 +368,13 @@ pub async fn run(
     tracing::info!(run_id, merchant = %merchant.name, %window, "run started");
 
     let t = Instant::now();
-    let (snapshot_dir, _manifest, fetched) = snapshot_for(cfg, req, &merchant, progress).await?;
+    let (snapshot_dir, snapshot, fetched) = snapshot_for(cfg, req, &merchant, progress).await?;
     timings.fetch = ms(t);
     let snapshot_manifest = hash_file(&snapshot_dir.join("manifest.json"))?;
 
     let t = Instant::now();
     let ledger_files = ledger_inputs(&merchant, req)?;
-    let report_id = report_id(req, &merchant, &snapshot_manifest, &ledger_files, cfg);
+    let report_id = report_id(req, &merchant, &snapshot, &ledger_files, cfg);
     let run_dir = cfg
         .run
         .reports_dir
@@ -581,18 +581,29 @@ fn ledger_inputs(merchant: &MerchantConfig, req: &RunRequest) -> Result<Vec<Inpu
         .collect::<Result<Vec<_>, _>>()?)
 }
 
-/// Digest of everything a report depends on.
+/// Digest of everything a report depends on: the stored Xsolla responses (their digests, not
+/// the snapshot's manifest, which records when and with how many retries they were fetched,
+/// so a fetch that survived faults gives the same id), the ledger files and the settings.
 fn report_id(
     req: &RunRequest,
     merchant: &MerchantConfig,
-    snapshot_manifest: &InputFile,
+    snapshot: &Manifest,
     ledger: &[InputFile],
     cfg: &Config,
 ) -> String {
     let mut h = Sha256::new();
     h.update(merchant.name.as_bytes());
     h.update(req.window.slug().as_bytes());
-    h.update(snapshot_manifest.sha256.as_bytes());
+    let mut files: Vec<(&str, &str)> = snapshot
+        .files
+        .iter()
+        .map(|f| (f.path.as_str(), f.sha256.as_str()))
+        .collect();
+    files.sort_unstable();
+    for (path, sha) in files {
+        h.update(path.as_bytes());
+        h.update(sha.as_bytes());
+    }
     for f in ledger {
         h.update(f.sha256.as_bytes());
     }

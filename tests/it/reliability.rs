@@ -211,14 +211,18 @@ async fn reliability_sigkill_at_every_crash_point_leaves_no_partial_output() {
     let expected = reports(&run_dirs(reference.path())[0]);
 
     // Before the rename that makes each kind of file final, in stage order.
+    let run_folder = format!("publish:{}T*", chrono::Utc::now().format("%Y%m%d"));
     let points = [
-        "stage:registry*",       // fetch: a registry page
-        "write:manifest.json",   // fetch: the snapshot manifest (and later the run's)
-        "publish:*",             // fetch: the snapshot folder; report: the run folder
-        "write:open_items.json", // reconcile: the state store
+        "stage:p*".to_owned(),              // fetch: a registry page
+        "write:manifest.json".to_owned(),   // fetch: the snapshot's manifest
+        "publish:2026-10-01_*".to_owned(),  // fetch: the snapshot folder
+        "write:open_items.json".to_owned(), // reconcile: the state store
+        "stage:summary.json".to_owned(),    // report: a file in the staging folder
+        run_folder,                         // report: the run folder
     ];
     let mut tried = 0;
-    for point in points {
+    for point in &points {
+        let point = point.as_str();
         let tmp = fresh(&sb);
         let mut cmd = std::process::Command::new(BIN);
         cmd.current_dir(tmp.path())
@@ -480,4 +484,57 @@ async fn reliability_secrets_never_appear_in_anything_written() {
 
 fn text_of(o: &std::process::Output) -> String {
     text(o)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reliability_two_concurrent_runs_of_one_merchant_never_overlap() {
+    let sb = quirky_sandbox("conc-key").await;
+    // Slow pages stretch the first run so the second one starts while it holds the lock.
+    sb.add_faults(vec![FaultRule {
+        endpoint: Some("registry".into()),
+        fault: Fault::Slow { millis: 400 },
+        skip: 0,
+        times: 0,
+    }]);
+    let tmp = fresh(&sb);
+    let spawn = |extra: &'static [&'static str]| {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.current_dir(tmp.path())
+            .args(RUN)
+            .args(extra)
+            .env(KEY_VAR, "conc-key");
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    };
+    let first = spawn(&[]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = spawn(&[]);
+    let (a, b) = (first.await.unwrap(), second.await.unwrap());
+    let mut codes = [a.status.code(), b.status.code()];
+    codes.sort();
+    assert_eq!(
+        codes,
+        [Some(1), Some(4)],
+        "one runs, one refuses\n{}\n{}",
+        text(&a),
+        text(&b)
+    );
+    assert_eq!(run_dirs(tmp.path()).len(), 1);
+
+    // With --wait both run, one after the other, and agree.
+    let first = spawn(&["--wait", "60"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = spawn(&["--wait", "60"]);
+    let (a, b) = (first.await.unwrap(), second.await.unwrap());
+    assert_eq!(a.status.code(), Some(1), "{}", text(&a));
+    assert_eq!(b.status.code(), Some(1), "{}", text(&b));
+    let dirs = run_dirs(tmp.path());
+    assert_eq!(dirs.len(), 3);
+    assert!(
+        reports(&dirs[1]) == reports(&dirs[2]),
+        "serialised runs agree"
+    );
+    let state = std::fs::read(tmp.path().join("data/state/acme/open_items.json")).unwrap();
+    serde_json::from_slice::<serde_json::Value>(&state).expect("state intact");
+    println!("reliability: concurrency runs=4 overlapped=0");
+    sb.shutdown().await;
 }
