@@ -161,6 +161,40 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// The crash tests' hook: with `XSOLLA_RECON_CRASH_AT=<action>:<file name>` (e.g.
+/// `write:open_items.json`, `publish:manifest.json`'s folder, `stage:page-0003.json`) the
+/// process kills itself with SIGKILL at that point, just before the rename that would make
+/// the file final. The tests then prove that nothing half-written is left under a final name.
+/// The variable is read once; without it this is one comparison.
+pub fn crash_point(action: &str, path: &Path) {
+    use std::sync::OnceLock;
+    static AT: OnceLock<Option<String>> = OnceLock::new();
+    let Some(at) = AT
+        .get_or_init(|| std::env::var("XSOLLA_RECON_CRASH_AT").ok())
+        .as_deref()
+    else {
+        return;
+    };
+    let Some((want_action, want_name)) = at.split_once(':') else {
+        return;
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy());
+    let matches = want_action == action
+        && name.is_some_and(|n| {
+            n == want_name
+                || (want_name.ends_with('*') && n.starts_with(&want_name[..want_name.len() - 1]))
+        });
+    if matches {
+        eprintln!("crash point {at} reached: SIGKILL");
+        #[cfg(unix)]
+        // SAFETY: sending a signal to our own process.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+        std::process::abort();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,39 +239,5 @@ mod tests {
         fs::remove_dir(&b).unwrap();
         publish_dir(&a, &b).unwrap();
         assert!(b.is_dir() && !a.exists());
-    }
-}
-
-/// The crash tests' hook: with `XSOLLA_RECON_CRASH_AT=<action>:<file name>` (e.g.
-/// `write:open_items.json`, `publish:manifest.json`'s folder, `stage:page-0003.json`) the
-/// process kills itself with SIGKILL at that point, just before the rename that would make
-/// the file final. The tests then prove that nothing half-written is left under a final name.
-/// The variable is read once; without it this is one comparison.
-pub fn crash_point(action: &str, path: &Path) {
-    use std::sync::OnceLock;
-    static AT: OnceLock<Option<String>> = OnceLock::new();
-    let Some(at) = AT
-        .get_or_init(|| std::env::var("XSOLLA_RECON_CRASH_AT").ok())
-        .as_deref()
-    else {
-        return;
-    };
-    let Some((want_action, want_name)) = at.split_once(':') else {
-        return;
-    };
-    let name = path.file_name().map(|n| n.to_string_lossy());
-    let matches = want_action == action
-        && name.is_some_and(|n| {
-            n == want_name
-                || (want_name.ends_with('*') && n.starts_with(&want_name[..want_name.len() - 1]))
-        });
-    if matches {
-        eprintln!("crash point {at} reached: SIGKILL");
-        #[cfg(unix)]
-        // SAFETY: sending a signal to our own process.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
-        }
-        std::process::abort();
     }
 }

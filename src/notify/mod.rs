@@ -188,18 +188,16 @@ impl SmtpSettings {
         }
         match &self.username {
             Some(u) if u.is_empty() => out.push("smtp.username is empty".to_owned()),
-            Some(_) => {
-                // Whether the variable is set is an environment problem, checked by
-                // `check-config` and at send time, not when the file is loaded: a `--dry-run`
-                // or a `reconcile` needs no password.
-                if self.security == Security::Plain && !self.host_is_loopback() {
-                    out.push(format!(
-                        "smtp.security = \"plain\" with a username would send the password in clear text to {}; use starttls or tls",
-                        self.server()
-                    ));
-                }
+            // Whether the password variable is set is an environment problem, checked by
+            // `check-config` and at send time, not when the file is loaded: a `--dry-run` or a
+            // `reconcile` needs no password.
+            Some(_) if self.security == Security::Plain && !self.host_is_loopback() => {
+                out.push(format!(
+                    "smtp.security = \"plain\" with a username would send the password in clear text to {}; use starttls or tls",
+                    self.server()
+                ));
             }
-            None => {}
+            _ => {}
         }
         if self.timeout_ms == 0 {
             out.push("smtp.timeout_ms must be at least 1".to_owned());

@@ -681,6 +681,16 @@ fn save_logged(status: &ScheduleStatus, data_dir: &Path) {
     }
 }
 
+/// The cron crate's errors span lines (the expression, a caret, the reason); a config
+/// problem is one line: the reason.
+fn one_line_cron_error(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .rfind(|l| !l.is_empty() && !l.starts_with('^'))
+        .unwrap_or("invalid cron expression")
+        .to_owned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -771,14 +781,4 @@ mod tests {
             ]
         );
     }
-}
-
-/// The cron crate's errors span lines (the expression, a caret, the reason); a config
-/// problem is one line: the reason.
-fn one_line_cron_error(text: &str) -> String {
-    text.lines()
-        .map(str::trim)
-        .rfind(|l| !l.is_empty() && !l.starts_with('^'))
-        .unwrap_or("invalid cron expression")
-        .to_owned()
 }
