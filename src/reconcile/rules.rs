@@ -109,6 +109,7 @@ impl Rule {
             rule = %self.file,
             rows = out.height(),
             ms = started.elapsed().as_millis() as u64,
+            rss_mib = crate::fetch::current_rss_bytes().unwrap_or(0) >> 20,
             "rule ran"
         );
         Ok(out)
