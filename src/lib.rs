@@ -9,6 +9,8 @@ pub mod config;
 pub mod demo;
 pub mod fetch;
 pub mod frames;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod fsutil;
 pub mod ledger;
 pub mod load;

@@ -70,10 +70,13 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
     let delimiter = match dialect.delimiter {
         Delimiter::Byte(b) => b,
         Delimiter::Auto => sniff_delimiter(&prefix, quote).ok_or_else(|| {
-            let line = prefix.split(|&b| b == b'\n').next().unwrap_or_default();
+            let line = prefix
+                .split(|&b| b == b'\n' || b == b'\r')
+                .next()
+                .unwrap_or_default();
             LedgerError::AmbiguousDelimiter {
                 file: label.to_owned(),
-                header: String::from_utf8_lossy(line).trim_end().to_owned(),
+                header: super::cut(String::from_utf8_lossy(line).trim_end()),
             }
         })?,
     };
@@ -360,12 +363,15 @@ struct Tracker<R> {
     max_field: usize,
     /// Offset of the next byte to come.
     offset: u64,
-    /// `\n` bytes seen so far.
+    /// Line ends seen so far (`\n`, `\r\n` and a lone `\r` each count once).
     newlines: u64,
+    /// Whether the last byte seen was `\r` (a `\n` right after it ends no new line).
+    after_cr: bool,
     state: Q,
     field_len: usize,
     field_start_line: u64,
-    /// Offsets of `\r`/`\n` bytes not yet behind a queried position, and `\n`s before them.
+    /// Offsets of `\r`/`\n` bytes not yet behind a queried position, each with how many
+    /// lines it ends (0 for the `\n` of a CRLF), and the lines ended before them.
     ends: RefCell<(VecDeque<(u64, u8)>, u64)>,
 }
 
@@ -378,6 +384,7 @@ impl<R: Read> Tracker<R> {
             max_field,
             offset: 0,
             newlines: 0,
+            after_cr: false,
             state: Q::FieldStart,
             field_len: 0,
             field_start_line: 1,
@@ -395,7 +402,7 @@ impl<R: Read> Tracker<R> {
             if off >= byte {
                 break;
             }
-            *before += u64::from(b == b'\n');
+            *before += u64::from(b);
             q.pop_front();
         }
         let mut line = 1 + *before;
@@ -403,7 +410,7 @@ impl<R: Read> Tracker<R> {
             if off != at {
                 break;
             }
-            line += u64::from(b == b'\n');
+            line += u64::from(b);
         }
         line
     }
@@ -416,9 +423,13 @@ impl<R: Read> Tracker<R> {
     fn scan(&mut self, buf: &[u8]) -> io::Result<()> {
         let mut ends = self.ends.borrow_mut();
         for &b in buf {
+            // Old Mac files end lines with a lone CR, which the csv crate also takes as a
+            // record end: counting only LFs numbered every row of such a file line 1.
+            let ends_line = b == b'\r' || (b == b'\n' && !self.after_cr);
             if b == b'\n' || b == b'\r' {
-                ends.0.push_back((self.offset, b));
+                ends.0.push_back((self.offset, u8::from(ends_line)));
             }
+            self.after_cr = b == b'\r';
             let field_start = self.state == Q::FieldStart;
             self.state = match (self.state, b) {
                 (Q::FieldStart, _) if b == self.quote => Q::Quoted,
@@ -437,7 +448,7 @@ impl<R: Read> Tracker<R> {
                 self.field_len = 0;
                 self.field_start_line = 1 + self.newlines;
             }
-            if b == b'\n' {
+            if ends_line {
                 self.newlines += 1;
             }
             if self.state != Q::FieldStart {

@@ -4,6 +4,7 @@
 mod bad_input;
 mod client;
 mod fetch_cli;
+mod fuzz;
 mod notify;
 mod reconcile_e2e;
 mod report;
