@@ -42,10 +42,10 @@ fn scratch_dir() -> PathBuf {
                 std::process::id(),
                 std::thread::current().id()
             ));
-            let dir = PathBuf::from(
-                dir.to_string_lossy()
-                    .replace(|c: char| !(c.is_ascii_alphanumeric() || "/-_.".contains(c)), ""),
-            );
+            let dir = PathBuf::from(dir.to_string_lossy().replace(
+                |c: char| !(c.is_ascii_alphanumeric() || "/-_.".contains(c)),
+                "",
+            ));
             std::fs::create_dir_all(&dir).expect("fuzz scratch folder");
             *s = Some(ScratchDir(dir));
         }
@@ -62,8 +62,10 @@ fn check_error_len(what: &str, msg: &str) {
     );
 }
 
-/// The config the ledger fuzz target reads with: order id and note mapped, small limits.
-pub fn ledger_fuzz_config(mode: OnBadRow) -> LedgerConfig {
+/// The config the ledger fuzz target reads with: order id and note mapped, small limits, and
+/// one of four dialects (`variant % 4`) so every amount and encoding path is reached.
+pub fn ledger_fuzz_config(mode: OnBadRow, variant: usize) -> LedgerConfig {
+    use crate::ledger::{CsvEncoding, Delimiter, Thousands};
     let mut c = LedgerConfig {
         path: "ledger.csv".to_owned(),
         on_bad_row: mode,
@@ -73,10 +75,31 @@ pub fn ledger_fuzz_config(mode: OnBadRow) -> LedgerConfig {
     };
     c.columns.order_id = Some("order_id".to_owned());
     c.columns.note = Some("note".to_owned());
+    match variant % 4 {
+        1 => {
+            c.csv.delimiter = Delimiter::Byte(b';');
+            c.csv.decimal_separator = ',';
+            c.csv.thousands_separator = Thousands::Char('.');
+        }
+        2 => {
+            c.csv.encoding = CsvEncoding::Windows1252;
+            c.csv.thousands_separator = Thousands::Char('\u{a0}');
+            // East of UTC: dates at the edge of chrono's range have no local date.
+            c.timezone = "Pacific/Kiritimati".to_owned();
+        }
+        3 => {
+            c.csv.delimiter = Delimiter::Byte(b'\t');
+            c.csv.quote = '\'';
+            c.csv.thousands_separator = Thousands::Char(',');
+            c.timezone = "America/Los_Angeles".to_owned();
+        }
+        _ => {}
+    }
     c
 }
 
-/// Loads `data` as a CSV ledger in both `fail` and `quarantine` modes.
+/// Loads `data` as a CSV ledger in both `fail` and `quarantine` modes, in the dialect
+/// [`ledger_fuzz_config`] picks from the input's length.
 ///
 /// Invariants: no panic; `rows_read == rows_loaded + rows_quarantined`; the frame has
 /// `rows_loaded` rows and the quarantine list `rows_quarantined` entries; in quarantine mode
@@ -87,8 +110,11 @@ pub fn ledger_csv(data: &[u8]) {
     let path = dir.join("ledger.csv");
     std::fs::write(&path, data).expect("fuzz scratch file");
     let mut loaded = [None, None];
-    for (k, mode) in [OnBadRow::Fail, OnBadRow::Quarantine].into_iter().enumerate() {
-        match load_ledger(&ledger_fuzz_config(mode), &dir) {
+    for (k, mode) in [OnBadRow::Fail, OnBadRow::Quarantine]
+        .into_iter()
+        .enumerate()
+    {
+        match load_ledger(&ledger_fuzz_config(mode, data.len()), &dir) {
             Ok(l) => {
                 let c = &l.counts;
                 assert_eq!(c.rows_read, c.rows_loaded + c.rows_quarantined, "{c:?}");
@@ -168,8 +194,10 @@ pub fn registry_json(data: &[u8]) {
     ) {
         check_amounts(&rows);
     }
-    if let Some(rows) = check_decode("registry JSON", parse_json_rows::<TransactionRow>(data, &[]))
-    {
+    if let Some(rows) = check_decode(
+        "registry JSON",
+        parse_json_rows::<TransactionRow>(data, &[]),
+    ) {
         check_amounts(&rows);
     }
 }

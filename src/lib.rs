@@ -9,9 +9,9 @@ pub mod config;
 pub mod demo;
 pub mod fetch;
 pub mod frames;
+pub mod fsutil;
 #[doc(hidden)]
 pub mod fuzz;
-pub mod fsutil;
 pub mod ledger;
 pub mod load;
 pub mod money;

@@ -332,7 +332,10 @@ mod tests {
         assert!(matches!(err("1e-29"), MoneyError::TooPrecise { .. }));
         assert!(matches!(err("1e999"), MoneyError::OutOfRange { .. }));
         assert!(matches!(err("1e29"), MoneyError::OutOfRange { .. }));
-        assert!(matches!(err("1e-999999999999"), MoneyError::TooPrecise { .. }));
+        assert!(matches!(
+            err("1e-999999999999"),
+            MoneyError::TooPrecise { .. }
+        ));
         assert!(err("1e999").to_string().contains("\"1e999\""));
     }
 
@@ -350,7 +353,10 @@ mod tests {
         // 29 decimals: rust_decimal's FromStr would round; we refuse and name the value.
         let e = parse_decimal_exact("0.12345678901234567890123456789").unwrap_err();
         assert!(matches!(e, MoneyError::TooPrecise { .. }), "{e}");
-        assert!(e.to_string().contains("0.12345678901234567890123456789"), "{e}");
+        assert!(
+            e.to_string().contains("0.12345678901234567890123456789"),
+            "{e}"
+        );
         // 29 significant digits fit while the mantissa is under 2^96 (≈ 7.9e28) …
         assert_eq!(
             parse_decimal_exact("1.2345678901234567890123456789")
@@ -368,7 +374,24 @@ mod tests {
 
     #[test]
     fn non_numbers_are_named() {
-        for s in ["NaN", "nan", "inf", "-Infinity", "1_000", "1,5", "0x10", "1e", "e5", "--1", "+-1", "1.2.3", ".", "-", "1e+", "١٢"] {
+        for s in [
+            "NaN",
+            "nan",
+            "inf",
+            "-Infinity",
+            "1_000",
+            "1,5",
+            "0x10",
+            "1e",
+            "e5",
+            "--1",
+            "+-1",
+            "1.2.3",
+            ".",
+            "-",
+            "1e+",
+            "١٢",
+        ] {
             let e = parse_decimal_exact(s).unwrap_err();
             assert!(matches!(e, MoneyError::NotANumber { .. }), "{s}: {e}");
             assert!(e.to_string().contains(s), "{e}");

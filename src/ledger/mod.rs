@@ -673,7 +673,7 @@ impl<'c> Loader<'c> {
             Cell::Text(t) => self.dates.parse(t)?,
             Cell::Date(d) => *d,
             Cell::NaiveDateTime(d) => d.date(),
-            Cell::UtcDateTime(d) => self.dates.date_of_utc(*d),
+            Cell::UtcDateTime(d) => self.dates.date_of_utc(*d)?,
             Cell::Int(_) | Cell::Float(_) | Cell::Decimal(..) => {
                 return Err("is a number where a date is expected (format the column as dates)")
             }

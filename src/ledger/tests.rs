@@ -945,3 +945,45 @@ fn absolute_path_and_unknown_extension() {
     let l = load_ledger(&c, dir.path()).unwrap();
     assert_eq!(strs(&l.frame, "source"), vec![Some("l.dat:2".into())]);
 }
+
+/// Regression (found by fuzzing the date column): a date-time at the edge of chrono's range,
+/// read in a zone east of UTC, panicked ("Local time out of range") instead of being a bad row.
+#[test]
+fn regression_extreme_date_with_zone_offset_panicked() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "l.csv",
+        "order_id,amount,currency,date\n\
+         A,1,USD,+262142-12-31T23:59:59Z\n\
+         B,1,USD,-262143-01-01T00:00:00Z\n\
+         C,1,USD,+262142-12-31T23:59:59-23:59\n\
+         D,1,USD,2024-06-30T23:30:00Z\n",
+    );
+    for tz in [
+        "Asia/Tokyo",
+        "America/Los_Angeles",
+        "Pacific/Kiritimati",
+        "UTC",
+    ] {
+        let mut c = cfg("l.csv");
+        c.timezone = tz.into();
+        c.on_bad_row = OnBadRow::Quarantine;
+        let l = load_ledger(&c, dir.path()).unwrap();
+        let n = &l.counts;
+        assert_eq!(n.rows_read, 4, "{tz}");
+        assert_eq!(n.rows_read, n.rows_loaded + n.rows_quarantined, "{tz}");
+        assert!(n.rows_loaded >= 1, "{tz}: the ordinary row loads");
+        for b in &l.quarantined {
+            assert_eq!(b.column, "date", "{tz}: {b}");
+        }
+    }
+    // East of UTC the first row has no local date: a named bad row, not a panic.
+    let mut c = cfg("l.csv");
+    c.timezone = "Asia/Tokyo".into();
+    let e = load_ledger(&c, dir.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("l.csv:2") && e.contains("out of the supported date range"),
+        "{e}"
+    );
+}

@@ -286,10 +286,10 @@ impl DateParser {
                 DateKind::NaiveDateTime => {
                     p.to_naive_datetime_with_offset(0).ok().map(|d| d.date())
                 }
-                DateKind::Offset => p
-                    .to_datetime()
-                    .ok()
-                    .map(|d| self.tz.from_utc_datetime(&d.naive_utc()).date_naive()),
+                DateKind::Offset => match p.to_datetime() {
+                    Ok(d) => Some(self.date_of_utc(d.naive_utc())?),
+                    Err(_) => None,
+                },
             };
             if let Some(d) = r {
                 return Ok(d);
@@ -299,8 +299,15 @@ impl DateParser {
     }
 
     /// The date of an instant (UTC) in the configured zone.
-    pub fn date_of_utc(&self, utc: chrono::NaiveDateTime) -> NaiveDate {
-        self.tz.from_utc_datetime(&utc).date_naive()
+    ///
+    /// Checked: at the edge of chrono's range (`+262142-12-31T23:59:59Z` in a zone east of
+    /// UTC) the local time does not exist, and `from_utc_datetime(..).date_naive()` panics.
+    pub fn date_of_utc(&self, utc: chrono::NaiveDateTime) -> Result<NaiveDate, &'static str> {
+        use chrono::Offset;
+        let offset = self.tz.offset_from_utc_datetime(&utc).fix();
+        utc.checked_add_offset(offset)
+            .map(|d| d.date())
+            .ok_or("is out of the supported date range")
     }
 }
 

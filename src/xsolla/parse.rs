@@ -420,7 +420,9 @@ mod tests {
 
     #[test]
     fn regression_registry_csv_missing_columns_header_is_cut() {
-        let header: Vec<String> = (0..5_000).map(|i| format!("{}{i}", "h".repeat(100))).collect();
+        let header: Vec<String> = (0..5_000)
+            .map(|i| format!("{}{i}", "h".repeat(100)))
+            .collect();
         let body = format!("{}\n", header.join(","));
         let e = parse_csv_rows::<TransactionRow>(body.as_bytes(), SEARCH_REQUIRED).unwrap_err();
         let msg = e.to_string();
@@ -435,17 +437,29 @@ mod tests {
         let body = format!("{}\n", header.join(","));
         let started = std::time::Instant::now();
         let e = parse_csv_rows::<TransactionRow>(body.as_bytes(), &[]).unwrap_err();
-        assert_eq!(e, DecodeError::CsvDuplicateColumn { column: "C5".into() });
+        assert_eq!(
+            e,
+            DecodeError::CsvDuplicateColumn {
+                column: "C5".into()
+            }
+        );
         assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
     }
 
     #[test]
     fn regression_registry_amounts_never_round() {
         let row = |amount: &str| {
-            format!(r#"[{{"transaction":{{"id":1,"status":"done","transfer_date":"2024-01-01"}},
-               "payment_details":{{"payment":{{"amount":{amount},"currency":"USD"}},"payout":{{"amount":1,"currency":"USD"}}}}}}]"#)
+            format!(
+                r#"[{{"transaction":{{"id":1,"status":"done","transfer_date":"2024-01-01"}},
+               "payment_details":{{"payment":{{"amount":{amount},"currency":"USD"}},"payout":{{"amount":1,"currency":"USD"}}}}}}]"#
+            )
         };
-        for bad in ["1e999", "0.12345678901234567890123456789", "1e-29", "123456789012345678901234567890"] {
+        for bad in [
+            "1e999",
+            "0.12345678901234567890123456789",
+            "1e-29",
+            "123456789012345678901234567890",
+        ] {
             let e = parse_json_rows::<TransactionRow>(row(bad).as_bytes(), REGISTRY_REQUIRED)
                 .unwrap_err();
             let msg = e.to_string();

@@ -239,7 +239,10 @@ fn committed_cases() -> Vec<(&'static str, Expect, Tweak)> {
             "duplicate_ids.csv",
             Expect::Loads(4, |l| {
                 let ids = strs(l, "order_id");
-                assert_eq!(ids.iter().filter(|i| i.as_deref() == Some("A-1")).count(), 3);
+                assert_eq!(
+                    ids.iter().filter(|i| i.as_deref() == Some("A-1")).count(),
+                    3
+                );
             }),
             |_| {},
         ),
@@ -337,7 +340,10 @@ fn every_bad_ledger_is_handled_cleanly() {
         );
     }
     for (file, expect, tweak) in &cases {
-        assert!(readme.contains(&format!("`{file}`")), "README.md documents {file}");
+        assert!(
+            readme.contains(&format!("`{file}`")),
+            "README.md documents {file}"
+        );
         check(&dir, file, expect, *tweak, &mut t);
     }
 
@@ -477,7 +483,8 @@ fn regression_lone_cr_line_numbers() {
         vec![Some("mac.csv:2".into()), Some("mac.csv:5".into())]
     );
     // Mixed CRLF stays counted once per line end.
-    let body = HEADER.replace('\n', "\r\n") + "A-1,1.00,USD,2024-01-01,\r\nA-2,bad,USD,2024-01-01,\r\n";
+    let body =
+        HEADER.replace('\n', "\r\n") + "A-1,1.00,USD,2024-01-01,\r\nA-2,bad,USD,2024-01-01,\r\n";
     fs::write(tmp.path().join("dos.csv"), body).unwrap();
     let e = load_ledger(&cfg("dos.csv", OnBadRow::Fail), tmp.path()).unwrap_err();
     assert!(e.to_string().starts_with("ledger: dos.csv:3:"), "{e}");
@@ -500,7 +507,10 @@ fn regression_missing_column_header_is_cut() {
     let e = load_ledger(&c, tmp.path()).unwrap_err();
     let msg = e.to_string();
     assert!(msg.chars().count() < 400, "{} chars: {msg}", msg.len());
-    assert!(msg.contains("a_rather_long_column_name_number_000000_…"), "{msg}");
+    assert!(
+        msg.contains("a_rather_long_column_name_number_000000_…"),
+        "{msg}"
+    );
     match e {
         LedgerError::MissingColumn { found, columns, .. } => {
             assert_eq!(columns, 1);

@@ -54,6 +54,9 @@ const TOKENS: &[&[u8]] = &[
     b"order_id",
     b"amount",
     b"2024-02-30",
+    b"+262142-12-31T23:59:59Z",
+    b"-262143-01-01T00:00:00+14:00",
+    b"2024-01-01T00:00:00-23:59",
     b"=HYPERLINK(",
 ];
 
@@ -152,14 +155,12 @@ fn run_target(name: &str, f: fn(&[u8]), seeds: Vec<Vec<u8>>, budget: Duration) -
     let started = Instant::now();
     let mut execs = 0u64;
     let call = |input: &[u8]| -> Option<String> {
-        catch_unwind(AssertUnwindSafe(|| f(input)))
-            .err()
-            .map(|p| {
-                p.downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_else(|| "non-text panic".to_owned())
-            })
+        catch_unwind(AssertUnwindSafe(|| f(input))).err().map(|p| {
+            p.downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "non-text panic".to_owned())
+        })
     };
     // The seeds themselves first, then mutants until the budget is spent.
     for s in seeds.iter().chain(std::iter::once(&Vec::new())) {
@@ -203,7 +204,11 @@ fn stable_bounded_fuzz_finds_no_crash() {
             fuzz::registry_json,
             fuzz::registry_json_seeds(),
         ),
-        ("registry_csv", fuzz::registry_csv, fuzz::registry_csv_seeds()),
+        (
+            "registry_csv",
+            fuzz::registry_csv,
+            fuzz::registry_csv_seeds(),
+        ),
         ("config_toml", fuzz::config_toml, config_seeds),
     ];
     let budget = budget();
@@ -213,6 +218,7 @@ fn stable_bounded_fuzz_finds_no_crash() {
     for (name, f, seeds) in targets {
         assert!(!seeds.is_empty(), "{name} has seeds");
         let o = run_target(name, f, seeds, budget);
+        eprintln!("fuzz {name}: {} execs", o.execs);
         execs += o.execs;
         if let Some((input, msg)) = o.crash {
             crashes.push((name, input, msg));
@@ -237,9 +243,18 @@ fn stable_bounded_fuzz_finds_no_crash() {
 /// panicked or misbehaved before its fix; kept as seeds of their own).
 #[test]
 fn regression_inputs_stay_fixed() {
-    fuzz::ledger_csv(b"order_id,amount,currency,date,note\rA,1,USD,2024-01-01,\rB,x,USD,2024-01-01,\r");
+    fuzz::ledger_csv(
+        b"order_id,amount,currency,date,note\rA,1,USD,2024-01-01,\rB,x,USD,2024-01-01,\r",
+    );
     fuzz::ledger_csv(format!("{}\n", "x;".repeat(50_000)).as_bytes());
     fuzz::registry_json(br#"[{"transaction":{"id":1,"status":"done","transfer_date":"2024-01-01"},"payment_details":{"payment":{"amount":1e999,"currency":"USD"},"payout":{"amount":0.12345678901234567890123456789,"currency":"USD"}}}]"#);
     fuzz::registry_csv(format!("{}\n1\n", "c,".repeat(20_000)).as_bytes());
     fuzz::config_toml(b"[merchant]\nx = ${");
+    // Padded to every length mod 4, so every fuzz dialect reads it, Pacific/Kiritimati too.
+    let extreme = b"order_id,amount,currency,date\nA,1,USD,+262142-12-31T23:59:59Z\n";
+    for pad in 0..4 {
+        let mut input = extreme.to_vec();
+        input.extend(std::iter::repeat_n(b'\n', pad));
+        fuzz::ledger_csv(&input);
+    }
 }
