@@ -182,7 +182,14 @@ pub fn parse_decimal_exact(text: &str) -> Result<Decimal, MoneyError> {
             }
             let neg = e.starts_with('-');
             let body = body.trim_start_matches('0');
-            if body.len() > 4 || body.parse::<u32>().unwrap_or(u32::MAX) > MAX_EXPONENT {
+            let magnitude = if body.is_empty() {
+                0
+            } else if body.len() > 4 {
+                u32::MAX
+            } else {
+                body.parse::<u32>().unwrap_or(u32::MAX)
+            };
+            if magnitude > MAX_EXPONENT {
                 // Zero times any power of ten is still zero, exactly.
                 if int.bytes().chain(frac.bytes()).all(|b| b == b'0') {
                     return Ok(Decimal::ZERO);
@@ -197,7 +204,7 @@ pub fn parse_decimal_exact(text: &str) -> Result<Decimal, MoneyError> {
                     }
                 });
             }
-            let v = i64::from(body.parse::<u32>().unwrap_or(0));
+            let v = i64::from(magnitude);
             if neg {
                 -v
             } else {
@@ -206,11 +213,7 @@ pub fn parse_decimal_exact(text: &str) -> Result<Decimal, MoneyError> {
         }
     };
     let significant_int = int.trim_start_matches('0').len();
-    let plain = if base.ends_with('.') {
-        &base[..base.len() - 1]
-    } else {
-        base
-    };
+    let plain = base.strip_suffix('.').unwrap_or(base);
     let d = Decimal::from_str_exact(plain).map_err(|_| {
         if significant_int > 28 {
             MoneyError::OutOfRange {
@@ -328,6 +331,9 @@ mod tests {
         assert_eq!(ok("100e-29"), "0.0000000000000000000000000010");
         assert_eq!(ok("0e999"), "0");
         assert_eq!(ok("1e28"), "10000000000000000000000000000");
+        assert_eq!(ok("12.5e0"), "12.5");
+        assert_eq!(ok("12.5E-000"), "12.5");
+        assert_eq!(ok("7e+00002"), "700");
         let err = |s: &str| parse_decimal_exact(s).unwrap_err();
         assert!(matches!(err("1e-29"), MoneyError::TooPrecise { .. }));
         assert!(matches!(err("1e999"), MoneyError::OutOfRange { .. }));
@@ -423,6 +429,24 @@ mod tests {
             );
             let d = parse_decimal_exact(&text).unwrap();
             proptest::prop_assert_eq!(d.to_string(), text);
+        }
+
+        /// Scientific notation that fits is read as the exact value rust_decimal's own
+        /// (exact in this range) `from_scientific` gives, exponent zeros and signs included.
+        #[test]
+        fn scientific_in_range_is_exact(
+            m in "-?[1-9][0-9]{0,9}(\\.[0-9]{1,9})?",
+            e in -8i32..=8,
+            e_form in 0usize..3,
+        ) {
+            let exp = match e_form {
+                0 => format!("e{e}"),
+                1 => format!("E{}{:03}", if e < 0 { "-" } else { "+" }, e.abs()),
+                _ => format!("e{}{}", if e < 0 { "-" } else { "" }, e.abs()),
+            };
+            let text = format!("{m}{exp}");
+            let want = Decimal::from_scientific(&text.replace("E+", "E")).unwrap();
+            proptest::prop_assert_eq!(parse_decimal_exact(&text).unwrap(), want);
         }
 
         /// Arbitrary text never panics, and whatever is accepted is exact: it reads back to

@@ -190,6 +190,9 @@ fn run_target(name: &str, f: fn(&[u8]), seeds: Vec<Vec<u8>>, budget: Duration) -
     Outcome { execs, crash: None }
 }
 
+/// A target: its name, its entry point and its seed inputs.
+type Target = (&'static str, fn(&[u8]), Vec<Vec<u8>>);
+
 #[test]
 fn stable_bounded_fuzz_finds_no_crash() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -197,7 +200,7 @@ fn stable_bounded_fuzz_finds_no_crash() {
     ledger_seeds.extend(files_in(&root.join("tests/data/ledger")));
     let mut config_seeds = fuzz::config_toml_seeds();
     config_seeds.extend(files_in(&root.join("config")));
-    let targets: Vec<(&str, fn(&[u8]), Vec<Vec<u8>>)> = vec![
+    let targets: Vec<Target> = vec![
         ("ledger_csv", fuzz::ledger_csv, ledger_seeds),
         (
             "registry_json",
