@@ -80,6 +80,22 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
             }
         })?,
     };
+    // The header as read from the first bytes, to name the column of a too-long field: the
+    // csv reader reads ahead, so that error can come before it has returned the header.
+    let early_header: Vec<String> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(delimiter)
+        .quote(quote)
+        .from_reader(&prefix[..])
+        .byte_records()
+        .next()
+        .and_then(Result::ok)
+        .map(|r| {
+            r.iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
     let tracker = Tracker::new(
         io::Cursor::new(prefix).chain(decoded),
         delimiter,
@@ -94,12 +110,18 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
         .buffer_capacity(64 * 1024)
         .from_reader(tracker);
 
-    let csv_err = |rdr: &csv::Reader<Tracker<_>>, e: csv::Error| -> LedgerError {
+    let csv_err = |rdr: &csv::Reader<Tracker<_>>, e: csv::Error, header: &[String]| {
         if let csv::ErrorKind::Io(io) = e.kind() {
-            if let Some(TooLong { line }) = io.get_ref().and_then(|x| x.downcast_ref::<TooLong>()) {
+            if let Some(TooLong { line, field }) =
+                io.get_ref().and_then(|x| x.downcast_ref::<TooLong>())
+            {
                 return LedgerError::FieldTooLong {
                     file: label.to_owned(),
                     line: *line,
+                    column: header.get(*field).map_or_else(
+                        || format!("#{}", field + 1),
+                        |h| super::header_sample(std::slice::from_ref(h)).concat(),
+                    ),
                     limit: loader_limit(rdr),
                 };
             }
@@ -123,7 +145,7 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
                 file: label.to_owned(),
             })
         }
-        Err(e) => return Err(csv_err(&rdr, e)),
+        Err(e) => return Err(csv_err(&rdr, e, &early_header)),
     }
     let header_line = rdr
         .get_ref()
@@ -186,17 +208,25 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
                 {
                     let l = rdr.get_ref().line_at(pos.as_ref().map_or(0, |p| p.byte()));
                     loader.count_row(label, l)?;
+                    // The csv crate has filled `next` with the fields it found.
+                    let value = super::cut(
+                        &next
+                            .iter()
+                            .map(String::from_utf8_lossy)
+                            .collect::<Vec<_>>()
+                            .join(&(delimiter as char).to_string()),
+                    );
                     loader.bad_row(BadRow {
                         file: label.to_owned(),
                         line: l,
                         column: "*".to_owned(),
-                        value: String::new(),
+                        value,
                         problem: format!(
                             "has {len} fields where the header has {expected_len} (a stray delimiter or quote?)"
                         ),
                     })?;
                 } else {
-                    return Err(csv_err(&rdr, e));
+                    return Err(csv_err(&rdr, e, &header));
                 }
             }
         }
@@ -336,6 +366,8 @@ impl<R: Read> Read for Win1252Reader<R> {
 #[derive(Debug)]
 struct TooLong {
     line: u64,
+    /// 0-based field of the record.
+    field: usize,
 }
 
 impl std::fmt::Display for TooLong {
@@ -370,6 +402,8 @@ struct Tracker<R> {
     state: Q,
     field_len: usize,
     field_start_line: u64,
+    /// 0-based index of the current field in its record.
+    field_index: usize,
     /// Offsets of `\r`/`\n` bytes not yet behind a queried position, each with how many
     /// lines it ends (0 for the `\n` of a CRLF), and the lines ended before them.
     ends: RefCell<(VecDeque<(u64, u8)>, u64)>,
@@ -388,6 +422,7 @@ impl<R: Read> Tracker<R> {
             state: Q::FieldStart,
             field_len: 0,
             field_start_line: 1,
+            field_index: 0,
             ends: RefCell::new((VecDeque::new(), 0)),
         }
     }
@@ -431,6 +466,13 @@ impl<R: Read> Tracker<R> {
             }
             self.after_cr = b == b'\r';
             let field_start = self.state == Q::FieldStart;
+            if self.state != Q::Quoted {
+                if b == self.delimiter {
+                    self.field_index += 1;
+                } else if b == b'\n' || b == b'\r' {
+                    self.field_index = 0;
+                }
+            }
             self.state = match (self.state, b) {
                 (Q::FieldStart, _) if b == self.quote => Q::Quoted,
                 (Q::FieldStart | Q::Unquoted | Q::QuoteInQuoted, _)
@@ -456,6 +498,7 @@ impl<R: Read> Tracker<R> {
                 if self.field_len > self.max_field {
                     return Err(io::Error::other(TooLong {
                         line: self.field_start_line,
+                        field: self.field_index,
                     }));
                 }
             }

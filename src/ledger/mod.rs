@@ -173,12 +173,15 @@ pub enum LedgerError {
     #[error("ledger: {0}")]
     BadRow(Box<BadRow>),
     /// A field is longer than `max_field_bytes`.
-    #[error("ledger: {}:{line}: a field is longer than max_field_bytes ({limit} bytes); an unterminated quote?", file.display())]
+    #[error("ledger: {}:{line}: column {column:?}: a field is longer than max_field_bytes ({limit} bytes); an unterminated quote?", file.display())]
     FieldTooLong {
         /// The file.
         file: PathBuf,
         /// Line where the field starts.
         line: u64,
+        /// The header name of the field's column (`#5` by position when the header itself
+        /// is too long).
+        column: String,
         /// The limit.
         limit: usize,
     },

@@ -525,6 +525,20 @@ fn limits_are_errors() {
         matches!(e, LedgerError::FieldTooLong { line: 4, .. }),
         "{e}"
     );
+    // The column is named, on any field of the record, with any line ends.
+    for (body, line, column) in [
+        ("order_id,amount,currency,date\nA,1,USD,2024-01-01\n\nB-1234567890123,1,USD,2024-01-01\n", 4, "order_id"),
+        ("order_id,amount,currency,date\rA,1,USD,2024-01-01\rB,1,USD,\"2024-01-01\r\n\r\nxxxxx\"\r", 3, "date"),
+        ("order_id,amount,currency,date,note_that_is_long\nA,1,USD,2024-01-01,x\n", 1, "note_that_is_long"),
+    ] {
+        write(&dir, "l.csv", body);
+        match load_ledger(&c, dir.path()).unwrap_err() {
+            LedgerError::FieldTooLong {
+                line: l, column: col, ..
+            } => assert_eq!((l, col.as_str()), (line, column), "{body:?}"),
+            other => panic!("{other}"),
+        }
+    }
 }
 
 #[test]
