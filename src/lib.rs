@@ -10,6 +10,8 @@ pub mod demo;
 pub mod fetch;
 pub mod frames;
 pub mod fsutil;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod job;
 pub mod ledger;
 pub mod load;

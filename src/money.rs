@@ -4,7 +4,6 @@
 //! a float, because a reconciliation that is off by a rounding error is a false alarm.
 
 use rust_decimal::Decimal;
-use std::str::FromStr;
 
 /// ISO 4217 minor-unit exponents for the currencies this job is likely to meet.
 ///
@@ -102,18 +101,193 @@ pub fn format_amount(amount: Decimal, currency: &str) -> String {
     a.to_string()
 }
 
-/// Parses a decimal written as plain text (`"12.50"`, `"-3"`, `"1e-7"`), exactly.
+/// Why a decimal text was refused. Every variant carries the text (cut to 64 characters),
+/// so an error message always names the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    /// Empty or only spaces.
+    #[error("the value is empty")]
+    Empty,
+    /// Not a decimal number at all (`abc`, `1,5`, `1_000`, `NaN`, `inf`).
+    #[error("value {value:?} is not a decimal number")]
+    NotANumber {
+        /// The text, cut.
+        value: String,
+    },
+    /// More significant digits (or decimals) than `Decimal` keeps; reading it would round.
+    #[error("value {value:?} has more digits than an exact decimal holds (28 significant digits, 28 decimals); it would be rounded")]
+    TooPrecise {
+        /// The text, cut.
+        value: String,
+    },
+    /// Larger than `Decimal` holds (about ±7.9e28), or an exponent beyond any amount.
+    #[error("value {value:?} is out of range for an exact decimal (about ±7.9e28)")]
+    OutOfRange {
+        /// The text, cut.
+        value: String,
+    },
+}
+
+/// Largest exponent magnitude looked at; anything beyond cannot be an exact `Decimal` anyway.
+const MAX_EXPONENT: u32 = 64;
+
+fn cut_value(t: &str) -> String {
+    const MAX: usize = 64;
+    match t.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}…", &t[..i]),
+        None => t.to_owned(),
+    }
+}
+
+/// Parses a decimal written as plain text (`"12.50"`, `"-3"`, `"1e-7"`), exactly, or says why not.
 ///
-/// JSON numbers reach this as their original text (serde_json `arbitrary_precision`),
-/// so `64.1386407767` stays `64.1386407767`.
-pub fn parse_decimal(text: &str) -> Option<Decimal> {
+/// Accepted: `[+-]digits[.digits]`, optionally followed by an exponent `e`/`E[+-]digits`
+/// (JSON allows exponents, and serde_json's `arbitrary_precision` hands us the number's text
+/// as sent). Scientific notation is accepted **only when the result is exact**: `1.5E-2` is
+/// `0.015`, `1e3` is `1000`, but `1e-29` (29 decimals) or `1e999` are errors, never rounded
+/// or saturated. The same holds without an exponent: more than 28 significant digits or 28
+/// decimals is [`MoneyError::TooPrecise`] (rust_decimal's `FromStr` would round it silently),
+/// beyond ±7.9e28 is [`MoneyError::OutOfRange`]. `NaN`, `inf`, `1_000`, `1,5` and hex are
+/// [`MoneyError::NotANumber`].
+pub fn parse_decimal_exact(text: &str) -> Result<Decimal, MoneyError> {
     let t = text.trim();
     if t.is_empty() {
-        return None;
+        return Err(MoneyError::Empty);
     }
-    Decimal::from_str(t)
-        .ok()
-        .or_else(|| Decimal::from_scientific(t).ok())
+    let not_a_number = || MoneyError::NotANumber {
+        value: cut_value(t),
+    };
+    let (base, exp) = match t.find(['e', 'E']) {
+        Some(i) => (&t[..i], Some(&t[i + 1..])),
+        None => (t, None),
+    };
+    // The plain part: sign, digits, at most one point, at least one digit.
+    let digits = base.strip_prefix(['+', '-']).unwrap_or(base);
+    let (int, frac) = match digits.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (digits, ""),
+    };
+    if int.is_empty() && frac.is_empty()
+        || !int.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(not_a_number());
+    }
+    let exp: i64 = match exp {
+        None => 0,
+        Some(e) => {
+            let body = e.strip_prefix(['+', '-']).unwrap_or(e);
+            if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(not_a_number());
+            }
+            let neg = e.starts_with('-');
+            let body = body.trim_start_matches('0');
+            let magnitude = if body.is_empty() {
+                0
+            } else if body.len() > 4 {
+                u32::MAX
+            } else {
+                body.parse::<u32>().unwrap_or(u32::MAX)
+            };
+            if magnitude > MAX_EXPONENT {
+                // Zero times any power of ten is still zero, exactly.
+                if int.bytes().chain(frac.bytes()).all(|b| b == b'0') {
+                    return Ok(Decimal::ZERO);
+                }
+                return Err(if neg {
+                    MoneyError::TooPrecise {
+                        value: cut_value(t),
+                    }
+                } else {
+                    MoneyError::OutOfRange {
+                        value: cut_value(t),
+                    }
+                });
+            }
+            let v = i64::from(magnitude);
+            if neg {
+                -v
+            } else {
+                v
+            }
+        }
+    };
+    let significant_int = int.trim_start_matches('0').len();
+    let plain = base.strip_suffix('.').unwrap_or(base);
+    let d = Decimal::from_str_exact(plain).map_err(|_| {
+        if significant_int > 28 {
+            MoneyError::OutOfRange {
+                value: cut_value(t),
+            }
+        } else {
+            MoneyError::TooPrecise {
+                value: cut_value(t),
+            }
+        }
+    })?;
+    // The check that nothing was rounded: every decimal written is still there.
+    if d.scale() as usize != frac.len() {
+        return Err(MoneyError::TooPrecise {
+            value: cut_value(t),
+        });
+    }
+    if exp == 0 {
+        return Ok(d);
+    }
+    scale_by_power_of_ten(d, exp).ok_or_else(|| {
+        if exp < 0 {
+            MoneyError::TooPrecise {
+                value: cut_value(t),
+            }
+        } else {
+            MoneyError::OutOfRange {
+                value: cut_value(t),
+            }
+        }
+    })
+}
+
+/// `d × 10^exp`, exactly, or None when the result does not fit a `Decimal` without rounding.
+fn scale_by_power_of_ten(d: Decimal, exp: i64) -> Option<Decimal> {
+    if d.is_zero() {
+        return Some(Decimal::ZERO);
+    }
+    let scale = i64::from(d.scale());
+    if exp < 0 {
+        // Trailing zeros can absorb part of a negative exponent (`100e-29`).
+        let mut new_scale = scale - exp;
+        let mut m = d;
+        if new_scale > i64::from(Decimal::MAX_SCALE) {
+            m = d.normalize();
+            new_scale = i64::from(m.scale()) - exp;
+        }
+        if new_scale > i64::from(Decimal::MAX_SCALE) {
+            // Still too small: only an integer mantissa with zeros could shrink further.
+            let mut mant = m.mantissa();
+            while new_scale > i64::from(Decimal::MAX_SCALE) && mant % 10 == 0 {
+                mant /= 10;
+                new_scale -= 1;
+            }
+            if new_scale > i64::from(Decimal::MAX_SCALE) {
+                return None;
+            }
+            return Decimal::try_from_i128_with_scale(mant, new_scale as u32).ok();
+        }
+        Decimal::try_from_i128_with_scale(m.mantissa(), u32::try_from(new_scale).ok()?).ok()
+    } else if exp <= scale {
+        Decimal::try_from_i128_with_scale(d.mantissa(), (scale - exp) as u32).ok()
+    } else {
+        let k = u32::try_from(exp - scale).ok()?;
+        let factor = 10i128.checked_pow(k)?;
+        let mant = d.mantissa().checked_mul(factor)?;
+        Decimal::try_from_i128_with_scale(mant, 0).ok()
+    }
+}
+
+/// [`parse_decimal_exact`], for callers that only need "a number or not" (they report the
+/// value themselves). Never rounds: anything [`parse_decimal_exact`] refuses is `None`.
+pub fn parse_decimal(text: &str) -> Option<Decimal> {
+    parse_decimal_exact(text).ok()
 }
 
 #[cfg(test)]
@@ -146,6 +320,144 @@ mod tests {
         assert_eq!(parse_decimal("1e-7").unwrap().to_string(), "0.0000001");
         assert_eq!(parse_decimal(""), None);
         assert_eq!(parse_decimal("abc"), None);
+    }
+
+    #[test]
+    fn scientific_notation_is_exact_or_refused() {
+        let ok = |s: &str| parse_decimal_exact(s).unwrap().to_string();
+        assert_eq!(ok("1e3"), "1000");
+        assert_eq!(ok("1.5E-2"), "0.015");
+        assert_eq!(ok("-2.50e+1"), "-25.0");
+        assert_eq!(ok("100e-29"), "0.0000000000000000000000000010");
+        assert_eq!(ok("0e999"), "0");
+        assert_eq!(ok("1e28"), "10000000000000000000000000000");
+        assert_eq!(ok("12.5e0"), "12.5");
+        assert_eq!(ok("12.5E-000"), "12.5");
+        assert_eq!(ok("7e+00002"), "700");
+        let err = |s: &str| parse_decimal_exact(s).unwrap_err();
+        assert!(matches!(err("1e-29"), MoneyError::TooPrecise { .. }));
+        assert!(matches!(err("1e999"), MoneyError::OutOfRange { .. }));
+        assert!(matches!(err("1e29"), MoneyError::OutOfRange { .. }));
+        assert!(matches!(
+            err("1e-999999999999"),
+            MoneyError::TooPrecise { .. }
+        ));
+        assert!(err("1e999").to_string().contains("\"1e999\""));
+    }
+
+    #[test]
+    fn too_many_digits_is_an_error_not_a_rounding() {
+        // 28 significant digits: exact.
+        let s28 = "1234567890123456789012345678";
+        assert_eq!(parse_decimal_exact(s28).unwrap().to_string(), s28);
+        assert_eq!(
+            parse_decimal_exact("0.1234567890123456789012345678")
+                .unwrap()
+                .to_string(),
+            "0.1234567890123456789012345678"
+        );
+        // 29 decimals: rust_decimal's FromStr would round; we refuse and name the value.
+        let e = parse_decimal_exact("0.12345678901234567890123456789").unwrap_err();
+        assert!(matches!(e, MoneyError::TooPrecise { .. }), "{e}");
+        assert!(
+            e.to_string().contains("0.12345678901234567890123456789"),
+            "{e}"
+        );
+        // 29 significant digits fit while the mantissa is under 2^96 (≈ 7.9e28) …
+        assert_eq!(
+            parse_decimal_exact("1.2345678901234567890123456789")
+                .unwrap()
+                .to_string(),
+            "1.2345678901234567890123456789"
+        );
+        // … and not above it.
+        let e = parse_decimal_exact("9.2345678901234567890123456789").unwrap_err();
+        assert!(matches!(e, MoneyError::TooPrecise { .. }), "{e}");
+        let e = parse_decimal_exact("123456789012345678901234567890").unwrap_err();
+        assert!(matches!(e, MoneyError::OutOfRange { .. }), "{e}");
+        assert_eq!(parse_decimal("99999999999999999999999999999999999"), None);
+    }
+
+    #[test]
+    fn non_numbers_are_named() {
+        for s in [
+            "NaN",
+            "nan",
+            "inf",
+            "-Infinity",
+            "1_000",
+            "1,5",
+            "0x10",
+            "1e",
+            "e5",
+            "--1",
+            "+-1",
+            "1.2.3",
+            ".",
+            "-",
+            "1e+",
+            "١٢",
+        ] {
+            let e = parse_decimal_exact(s).unwrap_err();
+            assert!(matches!(e, MoneyError::NotANumber { .. }), "{s}: {e}");
+            assert!(e.to_string().contains(s), "{e}");
+        }
+        assert_eq!(parse_decimal_exact("  "), Err(MoneyError::Empty));
+        assert_eq!(parse_decimal_exact(".5").unwrap().to_string(), "0.5");
+        assert_eq!(parse_decimal_exact("+5.").unwrap().to_string(), "5");
+        let long = "x".repeat(1000);
+        assert!(parse_decimal_exact(&long).unwrap_err().to_string().len() < 200);
+    }
+
+    proptest::proptest! {
+        /// Any decimal text with at most 28 significant digits (and 28 decimals) reads back
+        /// to the very same text.
+        #[test]
+        fn up_to_28_digits_round_trip(
+            neg in proptest::bool::ANY,
+            int in "[1-9][0-9]{0,27}|0",
+            frac in "[0-9]{0,28}",
+        ) {
+            let sig = int.trim_start_matches('0').len() + frac.len();
+            let sig = if int == "0" { frac.trim_start_matches('0').len() } else { sig };
+            proptest::prop_assume!(sig <= 28 && frac.len() <= 28);
+            let zero = int == "0" && frac.bytes().all(|b| b == b'0');
+            let text = format!(
+                "{}{int}{}{frac}",
+                if neg && !zero { "-" } else { "" },
+                if frac.is_empty() { "" } else { "." }
+            );
+            let d = parse_decimal_exact(&text).unwrap();
+            proptest::prop_assert_eq!(d.to_string(), text);
+        }
+
+        /// Scientific notation that fits is read as the exact value rust_decimal's own
+        /// (exact in this range) `from_scientific` gives, exponent zeros and signs included.
+        #[test]
+        fn scientific_in_range_is_exact(
+            m in "-?[1-9][0-9]{0,9}(\\.[0-9]{1,9})?",
+            e in -8i32..=8,
+            e_form in 0usize..3,
+        ) {
+            let exp = match e_form {
+                0 => format!("e{e}"),
+                1 => format!("E{}{:03}", if e < 0 { "-" } else { "+" }, e.abs()),
+                _ => format!("e{}{}", if e < 0 { "-" } else { "" }, e.abs()),
+            };
+            let text = format!("{m}{exp}");
+            let want = Decimal::from_scientific(&text.replace("E+", "E")).unwrap();
+            proptest::prop_assert_eq!(parse_decimal_exact(&text).unwrap(), want);
+        }
+
+        /// Arbitrary text never panics, and whatever is accepted is exact: it reads back to
+        /// a value that prints to an equal number.
+        #[test]
+        fn any_text_is_refused_or_exact(s in "[-+0-9.eE]{0,40}") {
+            if let Ok(d) = parse_decimal_exact(&s) {
+                let again = parse_decimal_exact(&d.to_string()).unwrap();
+                proptest::prop_assert_eq!(again, d);
+            }
+        }
     }
 
     #[test]

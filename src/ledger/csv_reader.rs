@@ -70,13 +70,32 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
     let delimiter = match dialect.delimiter {
         Delimiter::Byte(b) => b,
         Delimiter::Auto => sniff_delimiter(&prefix, quote).ok_or_else(|| {
-            let line = prefix.split(|&b| b == b'\n').next().unwrap_or_default();
+            let line = prefix
+                .split(|&b| b == b'\n' || b == b'\r')
+                .next()
+                .unwrap_or_default();
             LedgerError::AmbiguousDelimiter {
                 file: label.to_owned(),
-                header: String::from_utf8_lossy(line).trim_end().to_owned(),
+                header: super::cut(String::from_utf8_lossy(line).trim_end()),
             }
         })?,
     };
+    // The header as read from the first bytes, to name the column of a too-long field: the
+    // csv reader reads ahead, so that error can come before it has returned the header.
+    let early_header: Vec<String> = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(delimiter)
+        .quote(quote)
+        .from_reader(&prefix[..])
+        .byte_records()
+        .next()
+        .and_then(Result::ok)
+        .map(|r| {
+            r.iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
     let tracker = Tracker::new(
         io::Cursor::new(prefix).chain(decoded),
         delimiter,
@@ -91,12 +110,18 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
         .buffer_capacity(64 * 1024)
         .from_reader(tracker);
 
-    let csv_err = |rdr: &csv::Reader<Tracker<_>>, e: csv::Error| -> LedgerError {
+    let csv_err = |rdr: &csv::Reader<Tracker<_>>, e: csv::Error, header: &[String]| {
         if let csv::ErrorKind::Io(io) = e.kind() {
-            if let Some(TooLong { line }) = io.get_ref().and_then(|x| x.downcast_ref::<TooLong>()) {
+            if let Some(TooLong { line, field }) =
+                io.get_ref().and_then(|x| x.downcast_ref::<TooLong>())
+            {
                 return LedgerError::FieldTooLong {
                     file: label.to_owned(),
                     line: *line,
+                    column: header.get(*field).map_or_else(
+                        || format!("#{}", field + 1),
+                        |h| super::header_sample(std::slice::from_ref(h)).concat(),
+                    ),
                     limit: loader_limit(rdr),
                 };
             }
@@ -120,7 +145,7 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
                 file: label.to_owned(),
             })
         }
-        Err(e) => return Err(csv_err(&rdr, e)),
+        Err(e) => return Err(csv_err(&rdr, e, &early_header)),
     }
     let header_line = rdr
         .get_ref()
@@ -183,17 +208,25 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
                 {
                     let l = rdr.get_ref().line_at(pos.as_ref().map_or(0, |p| p.byte()));
                     loader.count_row(label, l)?;
+                    // The csv crate has filled `next` with the fields it found.
+                    let value = super::cut(
+                        &next
+                            .iter()
+                            .map(String::from_utf8_lossy)
+                            .collect::<Vec<_>>()
+                            .join(&(delimiter as char).to_string()),
+                    );
                     loader.bad_row(BadRow {
                         file: label.to_owned(),
                         line: l,
                         column: "*".to_owned(),
-                        value: String::new(),
+                        value,
                         problem: format!(
                             "has {len} fields where the header has {expected_len} (a stray delimiter or quote?)"
                         ),
                     })?;
                 } else {
-                    return Err(csv_err(&rdr, e));
+                    return Err(csv_err(&rdr, e, &header));
                 }
             }
         }
@@ -333,6 +366,8 @@ impl<R: Read> Read for Win1252Reader<R> {
 #[derive(Debug)]
 struct TooLong {
     line: u64,
+    /// 0-based field of the record.
+    field: usize,
 }
 
 impl std::fmt::Display for TooLong {
@@ -360,12 +395,17 @@ struct Tracker<R> {
     max_field: usize,
     /// Offset of the next byte to come.
     offset: u64,
-    /// `\n` bytes seen so far.
+    /// Line ends seen so far (`\n`, `\r\n` and a lone `\r` each count once).
     newlines: u64,
+    /// Whether the last byte seen was `\r` (a `\n` right after it ends no new line).
+    after_cr: bool,
     state: Q,
     field_len: usize,
     field_start_line: u64,
-    /// Offsets of `\r`/`\n` bytes not yet behind a queried position, and `\n`s before them.
+    /// 0-based index of the current field in its record.
+    field_index: usize,
+    /// Offsets of `\r`/`\n` bytes not yet behind a queried position, each with how many
+    /// lines it ends (0 for the `\n` of a CRLF), and the lines ended before them.
     ends: RefCell<(VecDeque<(u64, u8)>, u64)>,
 }
 
@@ -378,9 +418,11 @@ impl<R: Read> Tracker<R> {
             max_field,
             offset: 0,
             newlines: 0,
+            after_cr: false,
             state: Q::FieldStart,
             field_len: 0,
             field_start_line: 1,
+            field_index: 0,
             ends: RefCell::new((VecDeque::new(), 0)),
         }
     }
@@ -395,7 +437,7 @@ impl<R: Read> Tracker<R> {
             if off >= byte {
                 break;
             }
-            *before += u64::from(b == b'\n');
+            *before += u64::from(b);
             q.pop_front();
         }
         let mut line = 1 + *before;
@@ -403,7 +445,7 @@ impl<R: Read> Tracker<R> {
             if off != at {
                 break;
             }
-            line += u64::from(b == b'\n');
+            line += u64::from(b);
         }
         line
     }
@@ -416,10 +458,21 @@ impl<R: Read> Tracker<R> {
     fn scan(&mut self, buf: &[u8]) -> io::Result<()> {
         let mut ends = self.ends.borrow_mut();
         for &b in buf {
+            // Old Mac files end lines with a lone CR, which the csv crate also takes as a
+            // record end: counting only LFs numbered every row of such a file line 1.
+            let ends_line = b == b'\r' || (b == b'\n' && !self.after_cr);
             if b == b'\n' || b == b'\r' {
-                ends.0.push_back((self.offset, b));
+                ends.0.push_back((self.offset, u8::from(ends_line)));
             }
+            self.after_cr = b == b'\r';
             let field_start = self.state == Q::FieldStart;
+            if self.state != Q::Quoted {
+                if b == self.delimiter {
+                    self.field_index += 1;
+                } else if b == b'\n' || b == b'\r' {
+                    self.field_index = 0;
+                }
+            }
             self.state = match (self.state, b) {
                 (Q::FieldStart, _) if b == self.quote => Q::Quoted,
                 (Q::FieldStart | Q::Unquoted | Q::QuoteInQuoted, _)
@@ -437,7 +490,7 @@ impl<R: Read> Tracker<R> {
                 self.field_len = 0;
                 self.field_start_line = 1 + self.newlines;
             }
-            if b == b'\n' {
+            if ends_line {
                 self.newlines += 1;
             }
             if self.state != Q::FieldStart {
@@ -445,6 +498,7 @@ impl<R: Read> Tracker<R> {
                 if self.field_len > self.max_field {
                     return Err(io::Error::other(TooLong {
                         line: self.field_start_line,
+                        field: self.field_index,
                     }));
                 }
             }

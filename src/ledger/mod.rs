@@ -131,7 +131,7 @@ pub enum LedgerError {
         found: String,
     },
     /// A configured column is not in the header.
-    #[error("ledger: {}:{line}: no column {name:?} (columns.{field}); the header has {found:?}", file.display())]
+    #[error("ledger: {}:{line}: no column {name:?} (columns.{field}); the header has {}", file.display(), header_summary(found, *columns))]
     MissingColumn {
         /// The file.
         file: PathBuf,
@@ -141,8 +141,11 @@ pub enum LedgerError {
         field: &'static str,
         /// The configured header name.
         name: String,
-        /// The header as found.
+        /// The header as found: at most [`HEADER_NAMES_SHOWN`] names, each cut to
+        /// [`HEADER_NAME_CHARS`] characters (a wrong-delimiter file has one giant cell).
         found: Vec<String>,
+        /// How many columns the header really has.
+        columns: usize,
     },
     /// Two header cells have the same (trimmed, case-insensitive) name.
     #[error("ledger: {}:{line}: column {name:?} appears more than once in the header (columns {first} and {second})", file.display())]
@@ -170,12 +173,15 @@ pub enum LedgerError {
     #[error("ledger: {0}")]
     BadRow(Box<BadRow>),
     /// A field is longer than `max_field_bytes`.
-    #[error("ledger: {}:{line}: a field is longer than max_field_bytes ({limit} bytes); an unterminated quote?", file.display())]
+    #[error("ledger: {}:{line}: column {column:?}: a field is longer than max_field_bytes ({limit} bytes); an unterminated quote?", file.display())]
     FieldTooLong {
         /// The file.
         file: PathBuf,
         /// Line where the field starts.
         line: u64,
+        /// The header name of the field's column (`#5` by position when the header itself
+        /// is too long).
+        column: String,
         /// The limit.
         limit: usize,
     },
@@ -316,6 +322,34 @@ impl Cell<'_> {
             Cell::UtcDateTime(d) => Cow::Owned(format!("{d}Z")),
             Cell::Other(s) => Cow::Borrowed(s),
         }
+    }
+}
+
+/// Most header names an error lists.
+pub const HEADER_NAMES_SHOWN: usize = 10;
+/// Most characters of one header name an error shows.
+pub const HEADER_NAME_CHARS: usize = 40;
+
+/// Cuts a header to what an error shows: the first [`HEADER_NAMES_SHOWN`] names, each cut to
+/// [`HEADER_NAME_CHARS`] characters.
+pub(crate) fn header_sample(header: &[String]) -> Vec<String> {
+    header
+        .iter()
+        .take(HEADER_NAMES_SHOWN)
+        .map(|h| match h.char_indices().nth(HEADER_NAME_CHARS) {
+            Some((i, _)) => format!("{}…", &h[..i]),
+            None => h.clone(),
+        })
+        .collect()
+}
+
+/// `["a", "b"]`, or `["a", "b", …] … and 90 more` when `total` is more than shown.
+pub(crate) fn header_summary(shown: &[String], total: usize) -> String {
+    let list = format!("{shown:?}");
+    if total > shown.len() {
+        format!("{list} … and {} more", total - shown.len())
+    } else {
+        list
     }
 }
 
@@ -642,7 +676,7 @@ impl<'c> Loader<'c> {
             Cell::Text(t) => self.dates.parse(t)?,
             Cell::Date(d) => *d,
             Cell::NaiveDateTime(d) => d.date(),
-            Cell::UtcDateTime(d) => self.dates.date_of_utc(*d),
+            Cell::UtcDateTime(d) => self.dates.date_of_utc(*d)?,
             Cell::Int(_) | Cell::Float(_) | Cell::Decimal(..) => {
                 return Err("is a number where a date is expected (format the column as dates)")
             }
@@ -690,33 +724,37 @@ pub(crate) fn map_header(
     line: u64,
 ) -> Result<[Option<usize>; N_FIELDS], LedgerError> {
     let norm: Vec<String> = header.iter().map(|h| h.trim().to_lowercase()).collect();
+    // One pass with a map: a header of 100,000 columns must not take 10^10 comparisons.
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(norm.len());
     for (i, h) in norm.iter().enumerate() {
         if h.is_empty() {
             continue;
         }
-        if let Some(j) = norm[i + 1..].iter().position(|o| o == h) {
+        if let Some(&first) = seen.get(h.as_str()) {
             return Err(LedgerError::DuplicateColumn {
                 file: file.to_owned(),
                 line,
-                name: header[i].trim().to_owned(),
-                first: i + 1,
-                second: i + 2 + j,
+                name: cut(header[first].trim()),
+                first: first + 1,
+                second: i + 1,
             });
         }
+        seen.insert(h, i);
     }
     let mut idx = [None; N_FIELDS];
     for f in Field::ALL {
         if let Some(name) = names[f as usize] {
             let want = name.trim().to_lowercase();
-            match norm.iter().position(|h| *h == want) {
-                Some(i) => idx[f as usize] = Some(i),
+            match seen.get(want.as_str()) {
+                Some(&i) => idx[f as usize] = Some(i),
                 None => {
                     return Err(LedgerError::MissingColumn {
                         file: file.to_owned(),
                         line,
                         field: f.key(),
                         name: name.to_owned(),
-                        found: header.to_vec(),
+                        found: header_sample(header),
+                        columns: header.len(),
                     })
                 }
             }

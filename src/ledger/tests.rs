@@ -525,6 +525,20 @@ fn limits_are_errors() {
         matches!(e, LedgerError::FieldTooLong { line: 4, .. }),
         "{e}"
     );
+    // The column is named, on any field of the record, with any line ends.
+    for (body, line, column) in [
+        ("order_id,amount,currency,date\nA,1,USD,2024-01-01\n\nB-1234567890123,1,USD,2024-01-01\n", 4, "order_id"),
+        ("order_id,amount,currency,date\rA,1,USD,2024-01-01\rB,1,USD,\"2024-01-01\r\n\r\nxxxxx\"\r", 3, "date"),
+        ("order_id,amount,currency,date,note_that_is_long\nA,1,USD,2024-01-01,x\n", 1, "note_that_is_long"),
+    ] {
+        write(&dir, "l.csv", body);
+        match load_ledger(&c, dir.path()).unwrap_err() {
+            LedgerError::FieldTooLong {
+                line: l, column: col, ..
+            } => assert_eq!((l, col.as_str()), (line, column), "{body:?}"),
+            other => panic!("{other}"),
+        }
+    }
 }
 
 #[test]
@@ -944,4 +958,46 @@ fn absolute_path_and_unknown_extension() {
     c.format = LedgerFormat::Csv;
     let l = load_ledger(&c, dir.path()).unwrap();
     assert_eq!(strs(&l.frame, "source"), vec![Some("l.dat:2".into())]);
+}
+
+/// Regression (found by fuzzing the date column): a date-time at the edge of chrono's range,
+/// read in a zone east of UTC, panicked ("Local time out of range") instead of being a bad row.
+#[test]
+fn regression_extreme_date_with_zone_offset_panicked() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "l.csv",
+        "order_id,amount,currency,date\n\
+         A,1,USD,+262142-12-31T23:59:59Z\n\
+         B,1,USD,-262143-01-01T00:00:00Z\n\
+         C,1,USD,+262142-12-31T23:59:59-23:59\n\
+         D,1,USD,2024-06-30T23:30:00Z\n",
+    );
+    for tz in [
+        "Asia/Tokyo",
+        "America/Los_Angeles",
+        "Pacific/Kiritimati",
+        "UTC",
+    ] {
+        let mut c = cfg("l.csv");
+        c.timezone = tz.into();
+        c.on_bad_row = OnBadRow::Quarantine;
+        let l = load_ledger(&c, dir.path()).unwrap();
+        let n = &l.counts;
+        assert_eq!(n.rows_read, 4, "{tz}");
+        assert_eq!(n.rows_read, n.rows_loaded + n.rows_quarantined, "{tz}");
+        assert!(n.rows_loaded >= 1, "{tz}: the ordinary row loads");
+        for b in &l.quarantined {
+            assert_eq!(b.column, "date", "{tz}: {b}");
+        }
+    }
+    // East of UTC the first row has no local date: a named bad row, not a panic.
+    let mut c = cfg("l.csv");
+    c.timezone = "Asia/Tokyo".into();
+    let e = load_ledger(&c, dir.path()).unwrap_err().to_string();
+    assert!(
+        e.contains("l.csv:2") && e.contains("out of the supported date range"),
+        "{e}"
+    );
 }

@@ -94,6 +94,10 @@ pub(crate) fn parse_amount(text: &str, f: &AmountFormat) -> Result<i128, &'stati
             i += ts.len();
         } else if b == f.decimal {
             break;
+        } else if (b == b'e' || b == b'E') && i > 0 && s[i - 1].is_ascii_digit() {
+            return Err(SCIENTIFIC);
+        } else if b.is_ascii_alphabetic() && is_non_finite(s) {
+            return Err("is not a finite number");
         } else if b.is_ascii_alphabetic() || !b.is_ascii() || b"$%".contains(&b) {
             return Err("is not a plain number (currency symbols and codes are not stripped)");
         } else {
@@ -114,7 +118,10 @@ pub(crate) fn parse_amount(text: &str, f: &AmountFormat) -> Result<i128, &'stati
         if i == s.len() {
             return Err("ends with the decimal separator");
         }
-        for &b in &s[i..] {
+        for (k, &b) in s[i..].iter().enumerate() {
+            if (b == b'e' || b == b'E') && k > 0 {
+                return Err(SCIENTIFIC);
+            }
             if !b.is_ascii_digit() {
                 return Err(if ts.contains(&b) || b == b'.' || b == b',' {
                     "has separators after the decimal separator"
@@ -134,6 +141,17 @@ pub(crate) fn parse_amount(text: &str, f: &AmountFormat) -> Result<i128, &'stati
     }
     mantissa *= 10i128.pow((MONEY_SCALE - frac) as u32);
     Ok(if neg { -mantissa } else { mantissa })
+}
+
+/// Why scientific notation is refused in a ledger rather than read: a spreadsheet writes
+/// `1.23457E+11` for a number it has already rounded to 6 significant digits, so the text
+/// is not the amount. (API JSON is different: see [`crate::money::parse_decimal_exact`].)
+const SCIENTIFIC: &str =
+    "is in scientific notation (a spreadsheet may have rounded it; export the full amount)";
+
+fn is_non_finite(s: &[u8]) -> bool {
+    let t = std::str::from_utf8(s).unwrap_or("").to_ascii_lowercase();
+    matches!(t.as_str(), "nan" | "inf" | "infinity" | "+inf" | "-inf")
 }
 
 fn trim_ascii(mut s: &[u8]) -> &[u8] {
@@ -268,10 +286,10 @@ impl DateParser {
                 DateKind::NaiveDateTime => {
                     p.to_naive_datetime_with_offset(0).ok().map(|d| d.date())
                 }
-                DateKind::Offset => p
-                    .to_datetime()
-                    .ok()
-                    .map(|d| self.tz.from_utc_datetime(&d.naive_utc()).date_naive()),
+                DateKind::Offset => match p.to_datetime() {
+                    Ok(d) => Some(self.date_of_utc(d.naive_utc())?),
+                    Err(_) => None,
+                },
             };
             if let Some(d) = r {
                 return Ok(d);
@@ -281,8 +299,15 @@ impl DateParser {
     }
 
     /// The date of an instant (UTC) in the configured zone.
-    pub fn date_of_utc(&self, utc: chrono::NaiveDateTime) -> NaiveDate {
-        self.tz.from_utc_datetime(&utc).date_naive()
+    ///
+    /// Checked: at the edge of chrono's range (`+262142-12-31T23:59:59Z` in a zone east of
+    /// UTC) the local time does not exist, and `from_utc_datetime(..).date_naive()` panics.
+    pub fn date_of_utc(&self, utc: chrono::NaiveDateTime) -> Result<NaiveDate, &'static str> {
+        use chrono::Offset;
+        let offset = self.tz.offset_from_utc_datetime(&utc).fix();
+        utc.checked_add_offset(offset)
+            .map(|d| d.date())
+            .ok_or("is out of the supported date range")
     }
 }
 

@@ -40,7 +40,7 @@ pub enum DecodeError {
         source: CellError,
     },
     /// The CSV header lacks required columns.
-    #[error("CSV header is missing required column(s) {missing:?}; header was {header:?}")]
+    #[error("CSV header is missing required column(s) {missing:?}; header was {}", crate::ledger::header_summary(&crate::ledger::header_sample(header), header.len()))]
     CsvMissingColumns {
         /// Missing column names.
         missing: Vec<String>,
@@ -157,17 +157,26 @@ pub fn parse_csv_rows<R: Record>(body: &[u8], required: &[&str]) -> Result<Vec<R
         .map(|h| h.trim().to_owned())
         .collect();
     let lower: Vec<String> = header.iter().map(|h| h.to_lowercase()).collect();
+    // A set, not `lower[..i].contains`: quadratic on a header of many columns.
+    let mut seen = HashSet::with_capacity(lower.len());
     for (i, h) in lower.iter().enumerate() {
-        if lower[..i].contains(h) {
+        if !seen.insert(h.as_str()) {
             return Err(DecodeError::CsvDuplicateColumn {
-                column: header[i].clone(),
+                column: crate::ledger::header_sample(std::slice::from_ref(&header[i]))
+                    .pop()
+                    .unwrap_or_default(),
             });
         }
     }
+    let position: std::collections::HashMap<&str, usize> = lower
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (h.as_str(), i))
+        .collect();
     // Column index per table entry (None: the export does not have that column).
     let index: Vec<Option<usize>> = R::COLUMNS
         .iter()
-        .map(|c| lower.iter().position(|h| *h == c.csv.to_lowercase()))
+        .map(|c| position.get(c.csv.to_lowercase().as_str()).copied())
         .collect();
     let missing: Vec<String> = R::COLUMNS
         .iter()
@@ -178,9 +187,10 @@ pub fn parse_csv_rows<R: Record>(body: &[u8], required: &[&str]) -> Result<Vec<R
     if !missing.is_empty() {
         return Err(DecodeError::CsvMissingColumns { missing, header });
     }
-    let known: Vec<bool> = (0..header.len())
-        .map(|i| index.contains(&Some(i)))
-        .collect();
+    let mut known = vec![false; header.len()];
+    for i in index.iter().flatten() {
+        known[*i] = true;
+    }
 
     let mut rows = Vec::new();
     let mut record = csv::StringRecord::new();
@@ -220,7 +230,13 @@ fn line_at(body: &[u8], byte: u64) -> u64 {
     while end < body.len() && matches!(body[end], b'\r' | b'\n') {
         end += 1;
     }
-    1 + body[..end].iter().filter(|&&b| b == b'\n').count() as u64
+    // A lone CR (old Mac line ends) ends a line as the csv crate sees it; a CRLF once.
+    let ends = body[..end]
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\r' || (b == b'\n' && (i == 0 || body[i - 1] != b'\r')))
+        .count();
+    1 + ends as u64
 }
 
 fn csv_error(body: &[u8], e: &csv::Error) -> DecodeError {
@@ -390,6 +406,70 @@ mod tests {
         let body = "Transaction ID,Status\n1,done\n2";
         let e = parse_csv_rows::<TransactionRow>(body.as_bytes(), SEARCH_REQUIRED).unwrap_err();
         assert!(matches!(e, DecodeError::Csv { line: 3, .. }), "{e}");
+    }
+
+    #[test]
+    fn regression_registry_csv_lone_cr_line_numbers() {
+        let body = "Transaction ID,Status\r1,done\r2,done\rx,done\r";
+        let e = parse_csv_rows::<TransactionRow>(body.as_bytes(), SEARCH_REQUIRED).unwrap_err();
+        assert!(matches!(e, DecodeError::CsvRow { line: 4, .. }), "{e}");
+        let body = "Transaction ID,Status\r\n1,done\r\nx,done\r\n";
+        let e = parse_csv_rows::<TransactionRow>(body.as_bytes(), SEARCH_REQUIRED).unwrap_err();
+        assert!(matches!(e, DecodeError::CsvRow { line: 3, .. }), "{e}");
+    }
+
+    #[test]
+    fn regression_registry_csv_missing_columns_header_is_cut() {
+        let header: Vec<String> = (0..5_000)
+            .map(|i| format!("{}{i}", "h".repeat(100)))
+            .collect();
+        let body = format!("{}\n", header.join(","));
+        let e = parse_csv_rows::<TransactionRow>(body.as_bytes(), SEARCH_REQUIRED).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("… and 4990 more"), "{msg}");
+        assert!(msg.chars().count() < 1_000, "{} chars", msg.chars().count());
+    }
+
+    #[test]
+    fn regression_registry_csv_duplicate_check_is_linear() {
+        let mut header: Vec<String> = (0..200_000).map(|i| format!("c{i}")).collect();
+        header.push("C5".to_owned());
+        let body = format!("{}\n", header.join(","));
+        let started = std::time::Instant::now();
+        let e = parse_csv_rows::<TransactionRow>(body.as_bytes(), &[]).unwrap_err();
+        assert_eq!(
+            e,
+            DecodeError::CsvDuplicateColumn {
+                column: "C5".into()
+            }
+        );
+        assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+    }
+
+    #[test]
+    fn regression_registry_amounts_never_round() {
+        let row = |amount: &str| {
+            format!(
+                r#"[{{"transaction":{{"id":1,"status":"done","transfer_date":"2024-01-01"}},
+               "payment_details":{{"payment":{{"amount":{amount},"currency":"USD"}},"payout":{{"amount":1,"currency":"USD"}}}}}}]"#
+            )
+        };
+        for bad in [
+            "1e999",
+            "0.12345678901234567890123456789",
+            "1e-29",
+            "123456789012345678901234567890",
+        ] {
+            let e = parse_json_rows::<TransactionRow>(row(bad).as_bytes(), REGISTRY_REQUIRED)
+                .unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains("\"Payment amount\""), "{msg}");
+            // serde_json hands `1e999` over as `1e+999`; the rest verbatim.
+            assert!(msg.contains(&bad.replace("e9", "e+9")), "{msg}");
+        }
+        let rows: Vec<TransactionRow> =
+            parse_json_rows(row("1.5E-2").as_bytes(), REGISTRY_REQUIRED).unwrap();
+        assert_eq!(rows[0].payment_amount, Some(d("0.015")));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod bad_input;
 mod client;
 mod fetch_cli;
+mod fuzz;
 mod job_cli;
 mod notify;
 mod reconcile_e2e;

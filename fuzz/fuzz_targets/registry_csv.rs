@@ -1,0 +1,8 @@
+//! libFuzzer target: see `xsolla_recon::fuzz::registry_csv` for the invariants checked.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    xsolla_recon::fuzz::registry_csv(data);
+});
