@@ -342,6 +342,21 @@ async fn run_mails_the_report_once_and_a_mail_failure_keeps_the_report() {
         .iter()
         .any(|r| r.contains("finance@example.com")));
     assert!(got[0].rcpt_to.iter().any(|r| r.contains("cfo@example.com")));
+    // Both bodies carry the summary; the chart is inline, the same bytes as chart.png.
+    let html = mail.body_html(0).unwrap();
+    assert!(html.contains("cid:chart"), "{html}");
+    assert!(html.contains("missing_in_ledger"), "{html}");
+    let plain = mail.body_text(0).unwrap();
+    assert!(plain.contains("missing_in_ledger"), "{plain}");
+    let chart = mail
+        .parts
+        .iter()
+        .find(|p| p.content_id() == Some("chart"))
+        .expect("inline chart");
+    assert_eq!(
+        chart.contents(),
+        std::fs::read(run_dir.join("chart.png")).unwrap()
+    );
 
     let again = run_bin(tmp.path(), "job-key-2", &args(&[])).await;
     assert_eq!(again.status.code(), Some(1), "{}", text(&again));
