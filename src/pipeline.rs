@@ -127,8 +127,9 @@ pub fn reconcile_window(
         ledger: ledger.frame,
         project_ids: merchant.project_ids.clone(),
     };
-    let output = timed("reconcile", || reconcile::reconcile(&input, &cfg.reconcile))?;
-    drop(input);
+    let output = timed("reconcile", || {
+        reconcile::reconcile_owned(input, &cfg.reconcile)
+    })?;
     let mut items = OpenItems::load(&cfg.data_dir, &merchant.name)?;
     let state = items.update(&output.discrepancies, window, run_id, as_of)?;
     let discrepancies = items.with_age(&output.discrepancies, as_of)?;

@@ -289,7 +289,32 @@ pub fn reconcile(
     input: &ReconcileInput,
     settings: &ReconcileSettings,
 ) -> Result<ReconcileOutput, ReconcileError> {
+    // Frames share their buffers: the clone costs nothing, but the caller's copy stays alive.
+    reconcile_owned(input.clone(), settings)
+}
+
+/// [`reconcile`], taking the input: Xsolla's and the ledger's full frames are dropped as soon
+/// as the in-scope frames are built (at 10M rows, the widest frames of the run).
+pub fn reconcile_owned(
+    mut input: ReconcileInput,
+    settings: &ReconcileSettings,
+) -> Result<ReconcileOutput, ReconcileError> {
     let rules = rules::RuleSet::load(settings.sql_dir.as_deref())?;
+    // Only the columns some rule mentions (or the Rust code below reads) are carried into the
+    // rule tables: edited rules that name another column get it, the rest is not copied.
+    let mentioned = |name: &str| {
+        ["source", "user_id"].contains(&name)
+            || rules.prepare.iter().chain(&rules.classes).any(|r| r.mentions(name))
+    };
+    let keep = |df: DataFrame| -> PolarsResult<DataFrame> {
+        let names: Vec<PlSmallStr> = df
+            .get_column_names()
+            .into_iter()
+            .filter(|n| mentioned(n.as_str()))
+            .cloned()
+            .collect();
+        df.select(names)
+    };
     let w = input.window;
     pl(
         "provider",
@@ -306,7 +331,10 @@ pub fn reconcile(
     } else {
         col("dry_run").fill_null(lit(false)).not()
     };
-    let with_days = input.provider.clone().lazy().with_column(
+    let (provider_rows_in, ledger_rows_in) = (input.provider.height(), input.ledger.height());
+    let full_provider = std::mem::take(&mut input.provider);
+    let full_ledger = std::mem::take(&mut input.ledger);
+    let with_days = full_provider.lazy().with_column(
         col("transfer_date")
             .cast(DataType::Int32)
             .alias("transfer_day"),
@@ -320,6 +348,7 @@ pub fn reconcile(
             .with_column(chunk_from.alias("chunk_from"))
             .collect(),
     )?;
+    let provider_all = pl("provider rows", keep(provider_all))?;
     let mut scope = not_test;
     if !input.project_ids.is_empty() {
         let ids = Series::new("ids".into(), input.project_ids.clone());
@@ -337,13 +366,12 @@ pub fn reconcile(
             .with_column(fee_total.alias("fee_total"))
             .collect(),
     )?;
+    let provider = pl("provider scope", keep(provider))?;
 
     // Ledger: day numbers, inside/outside the window, and the margin.
     let margin = i32::try_from(settings.ledger_margin_days).unwrap_or(i32::MAX);
     let (from, to) = (day(w.from), day(w.to));
-    let ledger_days = input
-        .ledger
-        .clone()
+    let ledger_days = full_ledger
         .lazy()
         .with_column(col("booked_date").cast(DataType::Int32).alias("booked_day"));
     let near = col("booked_day")
@@ -361,6 +389,7 @@ pub fn reconcile(
             )
             .collect(),
     )?;
+    let ledger = pl("ledger", keep(ledger))?;
 
     let fx_tolerance = lit(Scalar::new(
         money(),
@@ -487,7 +516,13 @@ pub fn reconcile(
     let matched = tables.get("matched").ok_or_else(|| {
         ReconcileError::Invariant("the prepare rules did not produce table `matched`".into())
     })?;
-    let summary = summarize(input, &provider, &ledger, matched, &discrepancies)?;
+    let summary = summarize(
+        (provider_rows_in, ledger_rows_in),
+        &provider,
+        &ledger,
+        matched,
+        &discrepancies,
+    )?;
     Ok(ReconcileOutput {
         discrepancies,
         summary,
@@ -602,8 +637,17 @@ fn sources(df: &DataFrame, column: &str) -> Result<BTreeSet<String>, ReconcileEr
         .collect())
 }
 
+/// How many values of `column` are in `set`.
+fn count_in(df: &DataFrame, column: &str, set: &BTreeSet<String>) -> Result<u64, ReconcileError> {
+    if set.is_empty() {
+        return Ok(0);
+    }
+    let c = pl("summary", df.column(column).and_then(|c| c.str().cloned()))?;
+    Ok(c.iter().flatten().filter(|s| set.contains(*s)).count() as u64)
+}
+
 fn summarize(
-    input: &ReconcileInput,
+    (provider_rows_in, ledger_rows_in): (usize, usize),
     provider: &DataFrame,
     ledger: &DataFrame,
     matched: &DataFrame,
@@ -627,21 +671,25 @@ fn summarize(
     }
     s.discrepancies = d.height() as u64;
 
-    // Row accounting: a row is reported when a finding names it.
+    // Row accounting: a row is reported when a finding names it. The reported sets are small
+    // (the findings' rows); the in-scope rows are streamed past them, never collected, so this
+    // costs no memory per row (a set of every source cost ~70 bytes a row at 10M rows).
     let reported_p = sources(d, "provider_rows")?;
     let reported_l = sources(d, "ledger_rows")?;
-    let in_scope_p = sources(provider, "source")?;
-    let in_scope_l = sources(ledger, "source")?;
     let r = &mut s.rows;
-    r.provider_rows = input.provider.height() as u64;
+    r.provider_rows = provider_rows_in as u64;
     r.provider_out_of_scope = r.provider_rows - provider.height() as u64;
-    r.provider_reported = in_scope_p.intersection(&reported_p).count() as u64;
+    r.provider_reported = count_in(provider, "source", &reported_p)?;
     r.provider_matched = provider.height() as u64 - r.provider_reported;
-    r.ledger_rows = input.ledger.height() as u64;
+    r.ledger_rows = ledger_rows_in as u64;
     r.ledger_out_of_window = r.ledger_rows - ledger.height() as u64;
-    r.ledger_reported = in_scope_l.intersection(&reported_l).count() as u64;
+    r.ledger_reported = count_in(ledger, "source", &reported_l)?;
     r.ledger_matched = ledger.height() as u64 - r.ledger_reported;
-    if in_scope_p.len() != provider.height() || in_scope_l.len() != ledger.height() {
+    let unique = |df: &DataFrame| -> Result<bool, ReconcileError> {
+        let n = pl("summary", df.column("source").and_then(|c| c.n_unique()))?;
+        Ok(n == df.height())
+    };
+    if !unique(provider)? || !unique(ledger)? {
         return Err(ReconcileError::Invariant(
             "row sources are not unique; rows could not be accounted for".into(),
         ));
