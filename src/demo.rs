@@ -151,13 +151,13 @@ async fn run_on(
     let export = ledger_export(&sandbox.dataset(), window, true);
     let ledger_path = out_dir.join("ledger").join("ledger.csv");
     fsutil::write_atomic(&ledger_path, &export.csv)?;
-    let abs = |p: PathBuf| std::path::absolute(&p).unwrap_or(p);
     let merchant = MerchantConfig {
         name: DEMO_MERCHANT.to_owned(),
         merchant_id: sandbox.merchant_id(),
         api_key_env: "XSOLLA_API_KEY".to_owned(),
         base_url: sandbox.base_url(),
-        ledger: Some(ledger_config(&abs(ledger_path.clone()))),
+        // Relative to the demo folder (`base_dir` below): reports name `ledger/ledger.csv:<line>`.
+        ledger: Some(ledger_config(Path::new("ledger/ledger.csv"))),
         project_ids: Vec::new(),
         mail: crate::notify::MailRecipients {
             to: vec!["finance@acme-games.example".to_owned()],
