@@ -11,8 +11,7 @@ use crate::config::{Config, FetchSettings, MerchantConfig};
 use crate::fetch::Progress;
 use crate::fsutil::{self, FsError};
 use crate::job::{self, FetchMode, JobError, MailMode, RunOutcome, RunRequest};
-use crate::ledger::LedgerConfig;
-use crate::sandbox::ledger::{ledger_export, InjectedFault};
+use crate::sandbox::ledger::{ledger_config, ledger_export, InjectedFault};
 use crate::sandbox::{DataQuirks, Sandbox, SandboxConfig, SandboxError};
 use crate::xsolla::window::Window;
 use crate::xsolla::{ApiKey, HttpSettings};
@@ -85,28 +84,6 @@ pub enum DemoError {
     /// The job failed.
     #[error(transparent)]
     Job(#[from] JobError),
-}
-
-fn ledger_config(path: &Path) -> LedgerConfig {
-    let text = format!(
-        r#"path = "{}"
-[columns]
-date = "Booking date"
-transaction_id = "Xsolla transaction"
-order_id = "Order"
-currency = "Currency"
-amount = "Gross"
-fee = "Fee"
-status = "Status"
-note = "Note"
-[status_map]
-Paid = "paid"
-Refund = "refunded"
-Chargeback = "chargeback"
-"#,
-        path.display().to_string().replace('\\', "\\\\")
-    );
-    toml::from_str(&text).expect("the demo's ledger config is valid")
 }
 
 /// Runs the demo, writing under `out_dir` (normally `out/demo`).

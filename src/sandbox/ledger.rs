@@ -55,6 +55,32 @@ struct Line {
     note: String,
 }
 
+/// The `[merchant.ledger]` mapping of an export from [`ledger_export`] (columns and statuses,
+/// without `path`), shared by the demo, the tests and the benchmark's config.
+pub const LEDGER_MAPPING_TOML: &str = r#"[columns]
+date = "Booking date"
+transaction_id = "Xsolla transaction"
+order_id = "Order"
+currency = "Currency"
+amount = "Gross"
+fee = "Fee"
+status = "Status"
+note = "Note"
+[status_map]
+Paid = "paid"
+Refund = "refunded"
+Chargeback = "chargeback"
+"#;
+
+/// A ledger config reading the export at `path` with [`LEDGER_MAPPING_TOML`].
+pub fn ledger_config(path: &std::path::Path) -> crate::ledger::LedgerConfig {
+    let text = format!(
+        "path = \"{}\"\n{LEDGER_MAPPING_TOML}",
+        path.display().to_string().replace('\\', "\\\\")
+    );
+    toml::from_str(&text).expect("the export's ledger mapping is valid")
+}
+
 /// Builds the ledger of `window` from the sandbox's registry (test payments excluded), and
 /// with `inject` applies one deliberate discrepancy per ledger-side class.
 pub fn ledger_export(view: &DatasetView, window: Window, inject: bool) -> LedgerExport {

@@ -105,23 +105,13 @@ api_key_env = "{KEY_VAR}"
 base_url = "{url}"
 [merchant.ledger]
 path = "ledger/ledger.csv"
-[merchant.ledger.columns]
-date = "Booking date"
-transaction_id = "Xsolla transaction"
-order_id = "Order"
-currency = "Currency"
-amount = "Gross"
-fee = "Fee"
-status = "Status"
-note = "Note"
-[merchant.ledger.status_map]
-Paid = "paid"
-Refund = "refunded"
-Chargeback = "chargeback"
-{mail}{tail}"#,
+{mapping}{mail}{tail}"#,
         mid = sb.merchant_id(),
         url = sb.base_url(),
         tail = extra.tail,
+        mapping = xsolla_recon::sandbox::ledger::LEDGER_MAPPING_TOML
+            .replace("[columns]", "[merchant.ledger.columns]")
+            .replace("[status_map]", "[merchant.ledger.status_map]"),
     );
     let p = dir.join("recon.toml");
     std::fs::write(&p, text).unwrap();

@@ -3,32 +3,10 @@
 
 use crate::support::*;
 use rust_decimal::Decimal;
-use std::path::Path;
 use xsolla_recon::config::{Config, FetchSettings, MerchantConfig};
 use xsolla_recon::pipeline::{reconcile_window, ProviderSource};
 use xsolla_recon::sandbox::ledger::ledger_export;
 use xsolla_recon::sandbox::{DataQuirks, SandboxConfig};
-
-fn ledger_toml(path: &Path) -> String {
-    format!(
-        r#"path = "{}"
-[columns]
-date = "Booking date"
-transaction_id = "Xsolla transaction"
-order_id = "Order"
-currency = "Currency"
-amount = "Gross"
-fee = "Fee"
-status = "Status"
-note = "Note"
-[status_map]
-Paid = "paid"
-Refund = "refunded"
-Chargeback = "chargeback"
-"#,
-        path.display()
-    )
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_class_is_found_end_to_end_and_nothing_else() {
@@ -52,7 +30,7 @@ async fn every_class_is_found_end_to_end_and_nothing_else() {
         merchant_id: sb.merchant_id(),
         api_key_env: "UNUSED".into(),
         base_url: sb.base_url(),
-        ledger: Some(toml::from_str(&ledger_toml(&ledger_path)).unwrap()),
+        ledger: Some(xsolla_recon::sandbox::ledger::ledger_config(&ledger_path)),
         project_ids: vec![],
         mail: Default::default(),
     };
