@@ -70,13 +70,8 @@ struct RunArgs {
     /// Days before yesterday that --yesterday re-checks, overriding `[run] lookback_days`.
     #[arg(long, requires = "yesterday")]
     lookback: Option<u32>,
-    /// Config file.
-    #[arg(
-        long,
-        env = "XSOLLA_RECON_CONFIG",
-        default_value = "config/xsolla-recon.toml"
-    )]
-    config: PathBuf,
+    #[command(flatten)]
+    file: ConfigFile,
     /// Merchant name from the config; without it every merchant runs, one after another.
     #[arg(long)]
     merchant: Option<String>,
@@ -99,6 +94,16 @@ struct RunArgs {
 
 #[derive(Args, Debug)]
 struct ScheduleArgs {
+    #[command(flatten)]
+    file: ConfigFile,
+    /// Write reports but send no mail.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// `--config FILE`, or `XSOLLA_RECON_CONFIG`.
+#[derive(Args, Debug)]
+struct ConfigFile {
     /// Config file.
     #[arg(
         long,
@@ -106,9 +111,6 @@ struct ScheduleArgs {
         default_value = "config/xsolla-recon.toml"
     )]
     config: PathBuf,
-    /// Write reports but send no mail.
-    #[arg(long)]
-    dry_run: bool,
 }
 
 #[derive(Args, Debug)]
@@ -130,13 +132,8 @@ struct JobArgs {
     /// Last day of the window (YYYY-MM-DD), included.
     #[arg(long)]
     to: NaiveDate,
-    /// Config file.
-    #[arg(
-        long,
-        env = "XSOLLA_RECON_CONFIG",
-        default_value = "config/xsolla-recon.toml"
-    )]
-    config: PathBuf,
+    #[command(flatten)]
+    file: ConfigFile,
     /// Merchant name from the config (needed when it has several).
     #[arg(long)]
     merchant: Option<String>,
@@ -302,7 +299,7 @@ fn cmd_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
     use xsolla_recon::pipeline::{reconcile_window, ProviderSource};
     use xsolla_recon::report::{self, ReportInput};
     let window = a.job.window()?;
-    let cfg = Config::load(&a.job.config)?;
+    let cfg = Config::load(&a.job.file.config)?;
     let merchant = cfg.merchant(a.job.merchant.as_deref())?.clone();
     let started = Instant::now();
     let provider = match a.registry_export {
@@ -316,7 +313,7 @@ fn cmd_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
             .join(&merchant.name)
             .join(window.slug())
     });
-    let base_dir = config_dir(&a.job.config);
+    let base_dir = config_dir(&a.job.file.config);
     let ledger = match a.ledger {
         Some(p) if p.is_relative() => Some(std::env::current_dir()?.join(p)),
         other => other,
@@ -413,7 +410,7 @@ fn load_config(path: &std::path::Path) -> anyhow::Result<(Config, String)> {
 }
 
 async fn cmd_run(a: RunArgs) -> anyhow::Result<u8> {
-    let (cfg, config_sha256) = load_config(&a.config)?;
+    let (cfg, config_sha256) = load_config(&a.file.config)?;
     let today = chrono::Utc::now().date_naive();
     let window = match (a.from, a.to, a.yesterday, a.last) {
         (Some(from), Some(to), _, _) => Window::new(from, to)
@@ -452,7 +449,7 @@ async fn cmd_run(a: RunArgs) -> anyhow::Result<u8> {
                 MailMode::Smtp
             },
             ledger: ledger.clone(),
-            base_dir: config_dir(&a.config),
+            base_dir: config_dir(&a.file.config),
             config_sha256: config_sha256.clone(),
             api_key: None,
             lock_wait: (wait > 0).then(|| std::time::Duration::from_secs(wait)),
@@ -530,7 +527,7 @@ fn mail_text(m: &job::MailStatus) -> String {
 
 async fn cmd_schedule(a: ScheduleArgs) -> anyhow::Result<u8> {
     use xsolla_recon::schedule::{self, JobOutcome, Shutdown, SystemClock};
-    let (cfg, config_sha256) = load_config(&a.config)?;
+    let (cfg, config_sha256) = load_config(&a.file.config)?;
     let known: Vec<&str> = cfg.merchants.iter().map(|m| m.name.as_str()).collect();
     let jobs = schedule::compile_jobs(&cfg.schedules, &known, cfg.run.lookback_days).map_err(
         |errors| {
@@ -546,7 +543,7 @@ async fn cmd_schedule(a: ScheduleArgs) -> anyhow::Result<u8> {
     if jobs.is_empty() {
         return Err(ConfigError::Usage(format!(
             "{} has no [[schedule]] jobs (see config/xsolla-recon.example.toml)",
-            a.config.display()
+            a.file.config.display()
         ))
         .into());
     }
@@ -555,7 +552,7 @@ async fn cmd_schedule(a: ScheduleArgs) -> anyhow::Result<u8> {
     }
     let shutdown = Shutdown::new();
     shutdown.listen_for_signals();
-    let base_dir = config_dir(&a.config);
+    let base_dir = config_dir(&a.file.config);
     let wait = std::time::Duration::from_secs(cfg.scheduler.lock_wait_secs);
     let cfg_ref = &cfg;
     let dry_run = a.dry_run;
@@ -681,7 +678,7 @@ async fn cmd_demo(a: DemoArgs) -> anyhow::Result<u8> {
 
 async fn cmd_fetch(a: FetchArgs) -> anyhow::Result<u8> {
     let window = a.job.window()?;
-    let mut cfg = Config::load(&a.job.config)?;
+    let mut cfg = Config::load(&a.job.file.config)?;
     if let Some(f) = a.format {
         cfg.fetch.format = f;
     }

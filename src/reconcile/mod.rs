@@ -304,7 +304,11 @@ pub fn reconcile_owned(
     // rule tables: edited rules that name another column get it, the rest is not copied.
     let mentioned = |name: &str| {
         ["source", "user_id"].contains(&name)
-            || rules.prepare.iter().chain(&rules.classes).any(|r| r.mentions(name))
+            || rules
+                .prepare
+                .iter()
+                .chain(&rules.classes)
+                .any(|r| r.mentions(name))
     };
     let keep = |df: DataFrame| -> PolarsResult<DataFrame> {
         let names: Vec<PlSmallStr> = df
