@@ -766,3 +766,27 @@ pub fn nightly_window(today: NaiveDate, lookback_days: u32) -> Window {
     let from = to - chrono::Duration::days(i64::from(lookback_days));
     Window::new(from, to).expect("from <= to")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nightly_window_is_yesterday_plus_the_lookback() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let w = nightly_window(d("2026-11-22"), 7);
+        assert_eq!((w.from, w.to), (d("2026-11-14"), d("2026-11-21")));
+        let w = nightly_window(d("2026-03-01"), 0);
+        assert_eq!((w.from, w.to), (d("2026-02-28"), d("2026-02-28")));
+    }
+
+    #[test]
+    fn run_ids_sort_by_time_and_differ_within_a_millisecond() {
+        let t = "2026-11-22T05:00:00.123Z".parse::<DateTime<Utc>>().unwrap();
+        let (a, b) = (new_run_id(t), new_run_id(t));
+        assert_ne!(a, b);
+        assert!(a.starts_with("20261122T050000.123Z-"), "{a}");
+        let later = new_run_id(t + chrono::Duration::milliseconds(1));
+        assert!(later > a && later > b);
+    }
+}
