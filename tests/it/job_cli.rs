@@ -626,3 +626,50 @@ async fn schedule_fires_from_cron_and_stops_cleanly_on_sigterm() {
     }
     sb.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn run_without_merchant_runs_every_merchant_and_returns_the_worst_code() {
+    let sb = quirky_sandbox("job-key-6").await;
+    let tmp = tempfile::tempdir().unwrap();
+    // A second merchant on the same account whose ledger path matches nothing: it fails (3)
+    // while the first one finds discrepancies (1); the run as a whole exits 3.
+    let tail = format!(
+        "\n[[merchant]]\nname = \"globex\"\nmerchant_id = {}\napi_key_env = \"{KEY_VAR}\"\nbase_url = \"{}\"\n[merchant.ledger]\npath = \"ledger/none-*.csv\"\n{}",
+        sb.merchant_id(),
+        sb.base_url(),
+        xsolla_recon::sandbox::ledger::LEDGER_MAPPING_TOML
+            .replace("[columns]", "[merchant.ledger.columns]")
+            .replace("[status_map]", "[merchant.ledger.status_map]"),
+    );
+    write_setup(
+        tmp.path(),
+        &sb,
+        &Extra {
+            tail,
+            ..Extra::default()
+        },
+    );
+    let out = run_bin(tmp.path(), "job-key-6", &args(&["--dry-run"])).await;
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stdout.contains("acme 2026-10-01..2026-10-31: 11 discrepancies"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("globex") && stderr.contains("none-*.csv"),
+        "{stderr}"
+    );
+    assert_eq!(run_dirs(tmp.path()).len(), 1, "acme's reports are written");
+
+    // --merchant picks one.
+    let one = run_bin(
+        tmp.path(),
+        "job-key-6",
+        &args(&["--dry-run", "--merchant", "acme"]),
+    )
+    .await;
+    assert_eq!(one.status.code(), Some(1), "{}", text(&one));
+    sb.shutdown().await;
+}
