@@ -466,6 +466,11 @@ mod tests {
             assert!(msg.contains("\"Payment amount\""), "{msg}");
             // serde_json hands `1e999` over as `1e+999`; the rest verbatim.
             assert!(msg.contains(&bad.replace("e9", "e+9")), "{msg}");
+            // And says why: rounding or range, not "not a decimal number".
+            assert!(
+                msg.contains("would be rounded") || msg.contains("out of range"),
+                "{msg}"
+            );
         }
         let rows: Vec<TransactionRow> =
             parse_json_rows(row("1.5E-2").as_bytes(), REGISTRY_REQUIRED).unwrap();

@@ -49,6 +49,10 @@ pub trait CellValue: Sized {
     const EXPECTED: &'static str;
     /// Parses the text; `None` when it is not a valid value of this kind.
     fn parse_text(text: &str) -> Option<Self>;
+    /// Why `text` was refused, when the kind can say more than "is not {EXPECTED}".
+    fn why_not(_text: &str) -> Option<String> {
+        None
+    }
     /// Renders back to text (CSV form).
     fn render(&self) -> String;
 }
@@ -82,6 +86,12 @@ impl CellValue for Decimal {
     const EXPECTED: &'static str = "a decimal number";
     fn parse_text(text: &str) -> Option<Self> {
         crate::money::parse_decimal(text).map(|d| d.normalize())
+    }
+    fn why_not(text: &str) -> Option<String> {
+        // Too many digits or out of range: say so, rather than "not a decimal number".
+        crate::money::parse_decimal_exact(text)
+            .err()
+            .map(|e| e.to_string())
     }
     fn render(&self) -> String {
         self.to_string()
@@ -196,7 +206,13 @@ pub fn read_cell<T: CellValue>(
         }
         Some(t) => T::parse_text(&t)
             .map(Some)
-            .ok_or_else(|| CellError::invalid(col, &t, T::EXPECTED)),
+            .ok_or_else(|| match T::why_not(&t) {
+                Some(problem) => CellError {
+                    column: col.label().to_owned(),
+                    problem,
+                },
+                None => CellError::invalid(col, &t, T::EXPECTED),
+            }),
     }
 }
 
