@@ -435,6 +435,10 @@ pub fn reconcile_owned(
             .collect(),
     )?;
     let currencies = currency_table(&[&provider, &ledger], settings)?;
+    // What the Rust code below reads of the in-scope rows (row accounting, the fuzzy rule's
+    // users); the full frames move into the rule tables and go when no later rule needs them.
+    let rows_of = |df: &DataFrame| pl("rows", df.select(["source", "user_id"]));
+    let (provider_rows, ledger_rows) = (rows_of(&provider)?, rows_of(&ledger)?);
     let settings_df = pl(
         "settings",
         DataFrame::new_infer_height(
@@ -456,12 +460,12 @@ pub fn reconcile_owned(
 
     let mut tables = rules::Tables::default();
     for (name, df) in [
-        ("provider", provider.clone()),
+        ("provider", provider),
         ("provider_all", provider_all),
         ("payout_rows", payout_rows),
         ("payouts", payouts),
         ("breakdown", breakdown),
-        ("ledger", ledger.clone()),
+        ("ledger", ledger),
         ("currencies", currencies.clone()),
         ("settings", settings_df),
     ] {
@@ -505,8 +509,8 @@ pub fn reconcile_owned(
             discrepancies,
             &settings.fuzzy,
             &currencies,
-            &provider,
-            &ledger,
+            &provider_rows,
+            &ledger_rows,
         )?;
     }
     pl(
@@ -522,8 +526,8 @@ pub fn reconcile_owned(
     })?;
     let summary = summarize(
         (provider_rows_in, ledger_rows_in),
-        &provider,
-        &ledger,
+        &provider_rows,
+        &ledger_rows,
         matched,
         &discrepancies,
     )?;
