@@ -367,13 +367,15 @@ pub async fn run(
     timings.lock = ms(t);
     tracing::info!(run_id, merchant = %merchant.name, %window, "run started");
 
+    // The ledger files first: a ledger path that matches nothing fails before any request.
+    let ledger_files = ledger_inputs(&merchant, req)?;
+
     let t = Instant::now();
     let (snapshot_dir, snapshot, fetched) = snapshot_for(cfg, req, &merchant, progress).await?;
     timings.fetch = ms(t);
     let snapshot_manifest = hash_file(&snapshot_dir.join("manifest.json"))?;
 
     let t = Instant::now();
-    let ledger_files = ledger_inputs(&merchant, req)?;
     let report_id = report_id(req, &merchant, &snapshot, &ledger_files, cfg);
     let run_dir = cfg
         .run

@@ -3,7 +3,6 @@
 //! the open-items state.
 
 use crate::config::{Config, MerchantConfig};
-use crate::fsutil::FsError;
 use crate::ledger::{self, BadRow, LedgerCounts, LedgerError};
 use crate::load::{self, LoadCounts, LoadError};
 use crate::reconcile::{self, ReconcileError, ReconcileInput, ReconcileOutput};
@@ -63,9 +62,6 @@ pub enum PipelineError {
     /// Open items.
     #[error("open items: {0}")]
     State(#[from] StateError),
-    /// Writing results.
-    #[error(transparent)]
-    Fs(#[from] FsError),
     /// Frame work.
     #[error("frames: {0}")]
     Frame(#[from] PolarsError),

@@ -663,6 +663,14 @@ async fn run_without_merchant_runs_every_merchant_and_returns_the_worst_code() {
     );
     assert_eq!(run_dirs(tmp.path()).len(), 1, "acme's reports are written");
 
+    // The failing merchant failed before calling Xsolla: one fetch (acme's) reached it.
+    let fetches = sb
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("transfers"))
+        .count();
+    assert_eq!(fetches, 1, "only acme fetched payouts");
+
     // --merchant picks one.
     let one = run_bin(
         tmp.path(),
