@@ -2,7 +2,7 @@
 -- currency and date) more than once. Split bookings with different amounts are not
 -- duplicates; they are summed and compared as one.
 SELECT
-  'duplicate_in_ledger:' || lkey || ':' || CAST(booked_date AS VARCHAR) || ':' || CAST(amount AS VARCHAR) AS key,
+  'duplicate_in_ledger:' || COALESCE('tx:' || CAST(txn AS VARCHAR), okey) || ':' || CAST(booked_date AS VARCHAR) || ':' || CAST(amount AS VARCHAR) AS key,
   'identical_ledger_lines' AS rule,
   currency,
   amount AS expected,

@@ -31,7 +31,13 @@ SELECT
   STRING_AGG(provider_rows, ';') AS provider_rows,
   CAST(NULL AS VARCHAR) AS ledger_rows,
   CAST(COUNT(*) AS VARCHAR) || ' Xsolla payments carry this order id' AS detail
-FROM provider_txn
-WHERE row_kind = 'payment' AND external_id IS NOT NULL
+FROM (
+  -- Counting per order id first keeps the grouping to the orders that repeat.
+  SELECT
+    external_id, currency, amount, transaction_id, provider_date, provider_rows,
+    COUNT(*) OVER (PARTITION BY external_id) AS payments
+  FROM provider_txn
+  WHERE row_kind = 'payment' AND external_id IS NOT NULL
+) t
+WHERE payments > 1
 GROUP BY external_id
-HAVING COUNT(*) > 1

@@ -1,5 +1,24 @@
 -- One line per (transaction, kind): the payment, and the sum of its cancellations
 -- (refunds, partial refunds, chargebacks), each with the rows it came from.
+-- A transaction with one registry row is its own line (no grouping needed).
+SELECT
+  transaction_id,
+  row_kind,
+  external_id,
+  payment_currency AS currency,
+  1 AS currencies,
+  payment_amount AS amount,
+  payout_amount,
+  payout_currency,
+  fee_total,
+  transfer_date AS provider_date,
+  transfer_day AS provider_day,
+  status,
+  copies AS rows_in,
+  sources AS provider_rows
+FROM provider_groups
+WHERE txn_rows = 1
+UNION ALL
 SELECT
   transaction_id,
   row_kind,
@@ -16,4 +35,5 @@ SELECT
   SUM(copies) AS rows_in,
   STRING_AGG(sources, ';') AS provider_rows
 FROM provider_groups
+WHERE txn_rows > 1
 GROUP BY transaction_id, row_kind

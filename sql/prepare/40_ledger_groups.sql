@@ -1,29 +1,9 @@
 -- Ledger rows with identical copies of a payment folded together (see
--- classes/duplicate_in_ledger.sql). The group key is the transaction when known, else the
--- order id, else the row itself.
+-- classes/duplicate_in_ledger.sql). The group key is the transaction when known, else `okey`.
+-- Rows alone on their key are their own group.
 SELECT
-  COALESCE('tx:' || CAST(txn AS VARCHAR), 'order:' || order_id, 'row:' || source) AS lkey,
   txn,
-  row_kind,
-  amount,
-  currency,
-  booked_date,
-  MIN(booked_day) AS booked_day,
-  MIN(order_id) AS order_id,
-  MIN(status) AS status,
-  MIN(match_rule) AS match_rule,
-  MIN(fee) AS fee,
-  MIN(net) AS net,
-  MAX(CASE WHEN in_window THEN 1 ELSE 0 END) AS in_window,
-  COUNT(*) AS copies,
-  STRING_AGG(source, ';') AS sources
-FROM ledger_keyed
-WHERE row_kind = 'payment'
-GROUP BY lkey, txn, row_kind, amount, currency, booked_date
-UNION ALL
-SELECT
-  COALESCE('tx:' || CAST(txn AS VARCHAR), 'order:' || order_id, 'row:' || source) AS lkey,
-  txn,
+  okey,
   row_kind,
   amount,
   currency,
@@ -36,6 +16,28 @@ SELECT
   net,
   CASE WHEN in_window THEN 1 ELSE 0 END AS in_window,
   1 AS copies,
-  source AS sources
+  source AS sources,
+  key_rows
 FROM ledger_keyed
-WHERE row_kind = 'cancellation'
+WHERE key_rows = 1 OR row_kind = 'cancellation'
+UNION ALL
+SELECT
+  txn,
+  okey,
+  row_kind,
+  amount,
+  currency,
+  booked_date,
+  MIN(booked_day) AS booked_day,
+  MIN(order_id) AS order_id,
+  MIN(status) AS status,
+  MIN(match_rule) AS match_rule,
+  MIN(fee) AS fee,
+  MIN(net) AS net,
+  MAX(CASE WHEN in_window THEN 1 ELSE 0 END) AS in_window,
+  COUNT(*) AS copies,
+  STRING_AGG(source, ';') AS sources,
+  MIN(key_rows) AS key_rows
+FROM ledger_keyed
+WHERE key_rows > 1 AND row_kind = 'payment'
+GROUP BY txn, okey, row_kind, amount, currency, booked_date

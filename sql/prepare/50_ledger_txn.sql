@@ -1,7 +1,37 @@
 -- One line per (ledger key, kind), split into what is booked inside the window and outside.
+-- `lkey` names the key in findings: `tx:<transaction>`, `order:<order id>` or `row:<row>`.
 -- status_rank: the strongest status wins (chargeback > refunded > partially_refunded > paid).
+-- A key with one ledger row is its own line.
 SELECT
-  lkey,
+  COALESCE('tx:' || CAST(txn AS VARCHAR), okey) AS lkey,
+  txn,
+  row_kind,
+  order_id,
+  currency,
+  1 AS currencies,
+  amount,
+  CASE WHEN in_window = 1 THEN amount ELSE CAST(0 AS DECIMAL(38, 6)) END AS amount_in_window,
+  in_window AS any_in_window,
+  in_window AS all_in_window,
+  fee,
+  net,
+  booked_date AS ledger_date,
+  booked_day AS ledger_day,
+  CASE status
+    WHEN 'chargeback' THEN 5
+    WHEN 'refunded' THEN 4
+    WHEN 'partially_refunded' THEN 3
+    WHEN 'canceled' THEN 2
+    WHEN 'paid' THEN 1
+    ELSE 0 END AS status_rank,
+  match_rule,
+  copies AS rows_in,
+  sources AS ledger_rows
+FROM ledger_groups
+WHERE key_rows = 1
+UNION ALL
+SELECT
+  COALESCE('tx:' || CAST(MIN(txn) AS VARCHAR), MIN(okey)) AS lkey,
   MIN(txn) AS txn,
   row_kind,
   MIN(order_id) AS order_id,
@@ -26,4 +56,5 @@ SELECT
   SUM(copies) AS rows_in,
   STRING_AGG(sources, ';') AS ledger_rows
 FROM ledger_groups
-GROUP BY lkey, row_kind
+WHERE key_rows > 1
+GROUP BY txn, okey, row_kind
