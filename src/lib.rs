@@ -6,6 +6,7 @@
 //! Xsolla-compatible server used by the demo, the tests and the benchmarks.
 
 pub mod config;
+pub(crate) mod csvsplit;
 pub mod demo;
 pub mod fetch;
 pub mod frames;

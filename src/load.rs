@@ -6,6 +6,7 @@
 //! `Decimal(38, 6)` mantissas exactly: a value with more decimals than the column holds is an
 //! error naming where it came from, never rounded.
 
+use crate::csvsplit::{self, Chunk, LineEnds, Split, Splitter, Stopped};
 use crate::fetch::{self, FetchError, Manifest, SnapshotFile};
 use crate::frames;
 use crate::fsutil::FsError;
@@ -463,17 +464,19 @@ pub fn mantissa_at(d: Decimal, scale: usize) -> Option<i128> {
 }
 
 impl Builder {
-    fn new(name: &PlSmallStr, dtype: &DataType) -> Self {
+    fn new(name: &PlSmallStr, dtype: &DataType, cap: usize) -> Self {
         let n = name.clone();
         match dtype {
-            DataType::String => Builder::Str(StringChunkedBuilder::new(n, 0)),
-            DataType::Int64 => Builder::I64(PrimitiveChunkedBuilder::new(n, 0)),
-            DataType::Boolean => Builder::Bool(BooleanChunkedBuilder::new(n, 0)),
-            DataType::Date => Builder::Date(PrimitiveChunkedBuilder::new(n, 0)),
+            DataType::String => Builder::Str(StringChunkedBuilder::new(n, cap)),
+            DataType::Int64 => Builder::I64(PrimitiveChunkedBuilder::new(n, cap)),
+            DataType::Boolean => Builder::Bool(BooleanChunkedBuilder::new(n, cap)),
+            DataType::Date => Builder::Date(PrimitiveChunkedBuilder::new(n, cap)),
             DataType::Datetime(TimeUnit::Milliseconds, None) => {
-                Builder::DatetimeMs(PrimitiveChunkedBuilder::new(n, 0))
+                Builder::DatetimeMs(PrimitiveChunkedBuilder::new(n, cap))
             }
-            DataType::Decimal(_, scale) => Builder::Dec(PrimitiveChunkedBuilder::new(n, 0), *scale),
+            DataType::Decimal(_, scale) => {
+                Builder::Dec(PrimitiveChunkedBuilder::new(n, cap), *scale)
+            }
             other => unreachable!("no frame schema has a {other} column"),
         }
     }
@@ -542,8 +545,15 @@ struct FrameBuilder {
 
 impl FrameBuilder {
     fn new(schema: Schema) -> Self {
+        Self::with_capacity(schema, 0)
+    }
+
+    fn with_capacity(schema: Schema, cap: usize) -> Self {
         FrameBuilder {
-            cols: schema.iter().map(|(n, t)| Builder::new(n, t)).collect(),
+            cols: schema
+                .iter()
+                .map(|(n, t)| Builder::new(n, t, cap))
+                .collect(),
         }
     }
 
@@ -579,6 +589,11 @@ struct TxFrame {
 
 impl TxFrame {
     fn new() -> Self {
+        Self::with_capacity(0)
+    }
+
+    /// Builders with room for `cap` rows.
+    fn with_capacity(cap: usize) -> Self {
         let schema = frames::provider_schema();
         let pos = |n: &str| schema.index_of(n).expect("provider schema column");
         let target: Vec<Option<usize>> = TRANSACTION_COLUMNS
@@ -590,7 +605,7 @@ impl TxFrame {
             source: pos("source"),
             row_kind: pos("row_kind"),
             payment_amount: pos("payment_amount"),
-            frame: FrameBuilder::new(schema),
+            frame: FrameBuilder::with_capacity(schema, cap),
             target,
             fields,
             negative: false,
@@ -651,138 +666,57 @@ impl TxFrame {
 /// Loads a registry CSV exported by hand from the Publisher Account.
 ///
 /// Columns are mapped by header name (trimmed, any case), in any order; unknown columns are
-/// ignored. The file is streamed: memory is the frame plus one record, so tens of millions of
-/// rows load. With `window`, rows whose transfer date falls outside it are left out. Sources
-/// are `<file name>:<line>`; errors name the file, line, column and value.
+/// ignored. The file is streamed: memory is the frame plus a few blocks of text, so tens of
+/// millions of rows load; a large file is parsed on every core ([`crate::csvsplit`]), with
+/// the same rows, sources and first error as one reader. With `window`, rows whose transfer
+/// date falls outside it are left out. Sources are `<file name>:<line>`; errors name the
+/// file, line, column and value.
 pub fn load_registry_export(path: &Path, window: Option<Window>) -> Result<DataFrame, LoadError> {
+    load_registry_export_split(path, window, &Split::default())
+}
+
+/// [`load_registry_export`] with the chunking spelled out (tests force small chunks).
+pub(crate) fn load_registry_export_split(
+    path: &Path,
+    window: Option<Window>,
+    split: &Split,
+) -> Result<DataFrame, LoadError> {
     let file = std::fs::File::open(path).map_err(|e| FsError::new("open", path, e))?;
+    let len = file.metadata().map_or(0, |m| m.len());
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.display().to_string());
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .flexible(false)
-        .buffer_capacity(1 << 16)
-        .from_reader(LineCounter::new(file));
-    let csv_err = |rdr: &mut csv::Reader<LineCounter<std::fs::File>>, e: csv::Error| {
-        if let csv::ErrorKind::Io(io) = e.kind() {
-            return LoadError::Fs(FsError::new(
-                "read",
-                path,
-                std::io::Error::new(io.kind(), io.to_string()),
-            ));
-        }
-        let line = e.position().map_or(0, |p| rdr.get_mut().line_at(p.byte()));
-        let detail = match e.kind() {
-            csv::ErrorKind::UnequalLengths {
-                expected_len, len, ..
-            } => format!(
-                "has {len} fields where the header has {expected_len} (truncated or mis-quoted line)"
-            ),
-            _ => e.to_string(),
-        };
-        LoadError::Csv {
-            path: path.to_path_buf(),
-            line,
-            detail,
-        }
-    };
+    let mut rdr = export_reader(true, LineCounter::new(file));
     let header = match rdr.byte_headers() {
         Ok(h) => h.clone(),
-        Err(e) => return Err(csv_err(&mut rdr, e)),
+        Err(e) => return Err(export_csv_err(path, &mut rdr, e)),
     };
-    let index = map_header(path, &header)?;
+    let ctx = ExportRows {
+        path,
+        name,
+        index: map_header(path, &header)?,
+        header_len: header.len(),
+        window,
+        transfer_date: TRANSACTION_COLUMNS
+            .iter()
+            .position(|c| c.name == "transfer_date")
+            .expect("registry has a transfer date"),
+    };
 
-    let mut tx = TxFrame::new();
-    let transfer_date = TRANSACTION_COLUMNS
-        .iter()
-        .position(|c| c.name == "transfer_date")
-        .expect("registry has a transfer date");
-    let mut record = csv::ByteRecord::new();
-    let mut source = String::new();
-    let (mut read, mut outside) = (0u64, 0u64);
-    loop {
-        match rdr.read_byte_record(&mut record) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => return Err(csv_err(&mut rdr, e)),
+    let (df, read, outside) = if split.parallel_for(len) {
+        let start = rdr.position().byte();
+        drop(rdr);
+        match ctx.parallel(start, split)? {
+            Some(done) => done,
+            // The file cannot be cut (or reading it failed): one reader says what happens.
+            None => return load_registry_export_split(path, window, &Split::sequential()),
         }
-        read += 1;
-        let line = rdr
-            .get_mut()
-            .line_at(record.position().map_or(0, |p| p.byte()));
-        let at = || format!("{}:{line}", path.display());
-        let text = |field: usize| -> Result<Option<&str>, LoadError> {
-            let Some(raw) = index[field].and_then(|i| record.get(i)) else {
-                return Ok(None);
-            };
-            let t = std::str::from_utf8(raw).map_err(|_| LoadError::Cell {
-                at: at(),
-                column: TRANSACTION_COLUMNS[field].label().into(),
-                value: String::from_utf8_lossy(raw).into_owned(),
-                problem: "is not valid UTF-8 (export the file as UTF-8)".into(),
-            })?;
-            Ok((!t.trim().is_empty()).then_some(t))
-        };
-        if let Some(w) = window {
-            let day = text(transfer_date)?
-                .and_then(NaiveDateTime::parse_text)
-                .map(|d| d.date());
-            if day.is_some_and(|d| !w.contains(d)) {
-                outside += 1;
-                continue;
-            }
-        }
-        for k in 0..tx.fields.len() {
-            let field = tx.fields[k];
-            let col = &TRANSACTION_COLUMNS[field];
-            let t = text(field)?;
-            let bad = |expected: &str| LoadError::Cell {
-                at: at(),
-                column: col.label().into(),
-                value: t.unwrap_or_default().to_owned(),
-                problem: format!("is not {expected}"),
-            };
-            let cell = match t {
-                None if REGISTRY_REQUIRED.contains(&col.name) => {
-                    return Err(LoadError::Cell {
-                        at: at(),
-                        column: col.label().into(),
-                        value: String::new(),
-                        problem: "is required but empty".into(),
-                    })
-                }
-                None => CellRef::Null,
-                Some(t) => match col.kind {
-                    Kind::Text => CellRef::Text(t),
-                    Kind::Int => {
-                        CellRef::Int(i64::parse_text(t).ok_or_else(|| bad(i64::EXPECTED))?)
-                    }
-                    Kind::Money | Kind::Rate => CellRef::Decimal(
-                        Decimal::parse_text(t).ok_or_else(|| bad(Decimal::EXPECTED))?,
-                    ),
-                    Kind::DateTime => CellRef::DateTime(
-                        NaiveDateTime::parse_text(t).ok_or_else(|| bad(NaiveDateTime::EXPECTED))?,
-                    ),
-                    Kind::Flag => {
-                        CellRef::Flag(bool::parse_text(t).ok_or_else(|| bad(bool::EXPECTED))?)
-                    }
-                },
-            };
-            tx.cell(field, cell).map_err(|p| LoadError::Cell {
-                at: at(),
-                column: col.label().into(),
-                // The text as written, not the parsed value, so the user can find it.
-                value: t.unwrap_or_default().to_owned(),
-                problem: p.problem,
-            })?;
-        }
-        source.clear();
-        let _ = write!(source, "{name}:{line}");
-        tx.end_row(&source);
-    }
-    let df = tx.finish()?;
+    } else {
+        let mut tx = TxFrame::new();
+        let (read, outside) = ctx.rows(&mut rdr, &mut tx)?;
+        (tx.finish()?, read, outside)
+    };
     tracing::info!(
         file = %path.display(),
         rows_read = read,
@@ -791,6 +725,235 @@ pub fn load_registry_export(path: &Path, window: Option<Window>) -> Result<DataF
         "loaded registry export"
     );
     Ok(df)
+}
+
+fn export_reader<R: Read>(has_headers: bool, rdr: R) -> csv::Reader<R> {
+    // Not `flexible(false)`: a chunk's reader has no header, so [`ExportRows::rows`] checks
+    // the field count against the header itself.
+    csv::ReaderBuilder::new()
+        .has_headers(has_headers)
+        .flexible(true)
+        .buffer_capacity(1 << 16)
+        .from_reader(rdr)
+}
+
+fn export_csv_err<R: Read>(
+    path: &Path,
+    rdr: &mut csv::Reader<LineCounter<R>>,
+    e: csv::Error,
+) -> LoadError {
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        return LoadError::Fs(FsError::new(
+            "read",
+            path,
+            std::io::Error::new(io.kind(), io.to_string()),
+        ));
+    }
+    let line = e.position().map_or(0, |p| rdr.get_mut().line_at(p.byte()));
+    let detail = match e.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => unequal_lengths(*len, *expected_len),
+        _ => e.to_string(),
+    };
+    LoadError::Csv {
+        path: path.to_path_buf(),
+        line,
+        detail,
+    }
+}
+
+fn unequal_lengths(len: u64, expected_len: u64) -> String {
+    format!("has {len} fields where the header has {expected_len} (truncated or mis-quoted line)")
+}
+
+/// What turns the records of a registry export into rows, shared by the threads.
+struct ExportRows<'a> {
+    path: &'a Path,
+    name: String,
+    /// For each [`TRANSACTION_COLUMNS`] entry, its position in the header.
+    index: Vec<Option<usize>>,
+    header_len: usize,
+    window: Option<Window>,
+    /// The [`TRANSACTION_COLUMNS`] entry of the transfer date.
+    transfer_date: usize,
+}
+
+impl ExportRows<'_> {
+    /// Parses the records after the header (at byte `start`) in chunks on every core: the
+    /// frame and counts, or None when the file must be read by one reader.
+    fn parallel(
+        &self,
+        start: u64,
+        split: &Split,
+    ) -> Result<Option<(DataFrame, u64, u64)>, LoadError> {
+        let path = self.path;
+        let file = std::fs::File::open(path).map_err(|e| FsError::new("open", path, e))?;
+        let Ok(splitter) = Splitter::new(file, start, b',', b'"', LineEnds::Lf, split, None) else {
+            return Ok(None);
+        };
+        let parts = csvsplit::parse_chunks(splitter, split.threads, |chunk: Chunk| {
+            let counter = LineCounter::starting_at(&chunk.bytes[..], chunk.lines_before + 1);
+            let mut rdr = export_reader(false, counter);
+            let mut tx = TxFrame::with_capacity(chunk.max_records());
+            let (read, outside) = self.rows(&mut rdr, &mut tx)?;
+            Ok::<_, LoadError>((tx.finish()?, read, outside))
+        });
+        let parts = match parts {
+            Ok(p) => p,
+            Err(Stopped::Chunk(e)) => return Err(e),
+            Err(Stopped::Split(e)) => {
+                tracing::debug!(file = %path.display(), reason = %e, "registry export read by one reader");
+                return Ok(None);
+            }
+        };
+        let (mut read, mut outside) = (0, 0);
+        let mut df: Option<DataFrame> = None;
+        for (part, r, o) in parts {
+            read += r;
+            outside += o;
+            match &mut df {
+                None => df = Some(part),
+                Some(df) => {
+                    df.vstack_mut_owned(part)
+                        .map_err(|source| LoadError::Frame {
+                            what: "transactions",
+                            source,
+                        })?;
+                }
+            }
+        }
+        let df = match df {
+            Some(df) => df,
+            None => TxFrame::new().finish()?,
+        };
+        csvsplit::note_parallel_read();
+        Ok(Some((df, read, outside)))
+    }
+
+    /// Reads every record left in `rdr` into `tx`: (rows read, rows outside the window).
+    fn rows<R: Read>(
+        &self,
+        rdr: &mut csv::Reader<LineCounter<R>>,
+        tx: &mut TxFrame,
+    ) -> Result<(u64, u64), LoadError> {
+        let (path, index) = (self.path, &self.index);
+        let mut record = csv::ByteRecord::new();
+        let mut source = String::new();
+        let (mut read, mut outside) = (0u64, 0u64);
+        loop {
+            match rdr.read_byte_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(e) => return Err(export_csv_err(path, rdr, e)),
+            }
+            read += 1;
+            let line = rdr
+                .get_mut()
+                .line_at(record.position().map_or(0, |p| p.byte()));
+            if record.len() != self.header_len {
+                return Err(LoadError::Csv {
+                    path: path.to_path_buf(),
+                    line,
+                    detail: unequal_lengths(record.len() as u64, self.header_len as u64),
+                });
+            }
+            let at = || format!("{}:{line}", path.display());
+            let text = |field: usize| -> Result<Option<&str>, LoadError> {
+                let Some(raw) = index[field].and_then(|i| record.get(i)) else {
+                    return Ok(None);
+                };
+                let t = std::str::from_utf8(raw).map_err(|_| LoadError::Cell {
+                    at: at(),
+                    column: TRANSACTION_COLUMNS[field].label().into(),
+                    value: String::from_utf8_lossy(raw).into_owned(),
+                    problem: "is not valid UTF-8 (export the file as UTF-8)".into(),
+                })?;
+                Ok((!t.trim().is_empty()).then_some(t))
+            };
+            // The transfer date, parsed once for the window and the column.
+            let mut transfer: Option<Option<NaiveDateTime>> = None;
+            if let Some(w) = self.window {
+                let parsed = text(self.transfer_date)?.and_then(NaiveDateTime::parse_text);
+                transfer = Some(parsed);
+                if parsed.is_some_and(|d| !w.contains(d.date())) {
+                    outside += 1;
+                    continue;
+                }
+            }
+            for k in 0..tx.fields.len() {
+                let field = tx.fields[k];
+                let col = &TRANSACTION_COLUMNS[field];
+                let t = text(field)?;
+                let bad = |expected: &str| LoadError::Cell {
+                    at: at(),
+                    column: col.label().into(),
+                    value: t.unwrap_or_default().to_owned(),
+                    problem: format!("is not {expected}"),
+                };
+                let cell = match t {
+                    None if REGISTRY_REQUIRED.contains(&col.name) => {
+                        return Err(LoadError::Cell {
+                            at: at(),
+                            column: col.label().into(),
+                            value: String::new(),
+                            problem: "is required but empty".into(),
+                        })
+                    }
+                    None => CellRef::Null,
+                    Some(t) => match col.kind {
+                        Kind::Text => CellRef::Text(t),
+                        Kind::Int => {
+                            CellRef::Int(i64::parse_text(t).ok_or_else(|| bad(i64::EXPECTED))?)
+                        }
+                        Kind::Money | Kind::Rate => CellRef::Decimal(
+                            Decimal::parse_text(t).ok_or_else(|| bad(Decimal::EXPECTED))?,
+                        ),
+                        Kind::DateTime => CellRef::DateTime(
+                            match transfer.filter(|_| field == self.transfer_date) {
+                                Some(parsed) => parsed,
+                                None => NaiveDateTime::parse_text(t),
+                            }
+                            .ok_or_else(|| bad(NaiveDateTime::EXPECTED))?,
+                        ),
+                        Kind::Flag => {
+                            CellRef::Flag(bool::parse_text(t).ok_or_else(|| bad(bool::EXPECTED))?)
+                        }
+                    },
+                };
+                tx.cell(field, cell).map_err(|p| LoadError::Cell {
+                    at: at(),
+                    column: col.label().into(),
+                    // The text as written, not the parsed value, so the user can find it.
+                    value: t.unwrap_or_default().to_owned(),
+                    problem: p.problem,
+                })?;
+            }
+            source.clear();
+            source.push_str(&self.name);
+            source.push(':');
+            push_u64(&mut source, line);
+            tx.end_row(&source);
+        }
+        Ok((read, outside))
+    }
+}
+
+/// Appends `n` in decimal (what `write!(s, "{n}")` does, without the formatting machinery).
+pub(crate) fn push_u64(s: &mut String, mut n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        s.push(char::from(d));
+    }
 }
 
 /// For each [`TRANSACTION_COLUMNS`] entry, its position in the export's header.
@@ -847,12 +1010,17 @@ struct LineCounter<R> {
 
 impl<R> LineCounter<R> {
     fn new(inner: R) -> Self {
+        Self::starting_at(inner, 1)
+    }
+
+    /// A counter whose first byte is on line `line` (a chunk after the lines before it).
+    fn starting_at(inner: R, line: u64) -> Self {
         LineCounter {
             inner,
             offset: 0,
             run_start: None,
             pending: VecDeque::new(),
-            line: 1,
+            line,
         }
     }
 

@@ -8,6 +8,8 @@
 --     the payment currency).
 -- Each is on when reconcile.comparisons lists it (settings.cmp_*). When "gross" is compared,
 -- only lines whose gross amounts agree are checked, so one difference is reported once.
+-- Each part narrows `matched` before it meets `settings`: the cross join would otherwise copy
+-- every line.
 SELECT
   'fee_mismatch:tx:' || CAST(transaction_id AS VARCHAR) || ':' || row_kind || ':fees' AS key,
   'fees' AS rule,
@@ -21,12 +23,14 @@ SELECT
   provider_rows,
   ledger_rows,
   'The ledger books other fees than Xsolla charges' AS detail
-FROM matched, settings
+FROM (
+  SELECT * FROM matched
+  WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
+    AND l_fee IS NOT NULL
+    AND ABS(l_fee - COALESCE(p_fee, CAST(0 AS DECIMAL(38, 6)))) > tolerance
+) m, settings
 WHERE settings.cmp_fees
-  AND p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
   AND (NOT settings.cmp_gross OR ABS(l_amount - p_amount) <= tolerance)
-  AND l_fee IS NOT NULL
-  AND ABS(l_fee - COALESCE(p_fee, CAST(0 AS DECIMAL(38, 6)))) > tolerance
 UNION ALL
 SELECT
   'fee_mismatch:tx:' || CAST(transaction_id AS VARCHAR) || ':' || row_kind || ':net' AS key,
@@ -41,11 +45,14 @@ SELECT
   provider_rows,
   ledger_rows,
   'The ledger''s net amount differs from Xsolla''s payout amount' AS detail
-FROM matched, settings
+FROM (
+  SELECT * FROM matched
+  WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
+    AND l_net IS NOT NULL
+    AND l_net <> p_payout
+) m, settings
 WHERE settings.cmp_net_vs_payout
-  AND p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
   AND (NOT settings.cmp_gross OR ABS(l_amount - p_amount) <= tolerance)
-  AND l_net IS NOT NULL
   AND ABS(l_net - p_payout) > settings.fx_tolerance
 UNION ALL
 SELECT
@@ -61,9 +68,11 @@ SELECT
   provider_rows,
   ledger_rows,
   'The ledger''s net amount differs from Xsolla''s payment minus fees' AS detail
-FROM matched, settings
+FROM (
+  SELECT * FROM matched
+  WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
+    AND l_net IS NOT NULL
+    AND ABS(l_net - (p_amount - COALESCE(p_fee, CAST(0 AS DECIMAL(38, 6))))) > tolerance
+) m, settings
 WHERE settings.cmp_net_vs_payment_minus_fees
-  AND p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
   AND (NOT settings.cmp_gross OR ABS(l_amount - p_amount) <= tolerance)
-  AND l_net IS NOT NULL
-  AND ABS(l_net - (p_amount - COALESCE(p_fee, CAST(0 AS DECIMAL(38, 6))))) > tolerance

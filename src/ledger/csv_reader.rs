@@ -8,6 +8,7 @@
 //! quoted field (the csv crate silently closes it).
 
 use super::{map_header, sniff_kind, Cell, LedgerError, Loader, N_FIELDS};
+use crate::csvsplit::{self, Chunk, LineEnds, Splitter, Stopped};
 use crate::ledger::config::{CsvEncoding, Delimiter};
 use crate::ledger::BadRow;
 use std::cell::RefCell;
@@ -102,39 +103,7 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
         quote,
         loader.cfg.max_field_bytes,
     );
-    let mut rdr = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(false)
-        .delimiter(delimiter)
-        .quote(quote)
-        .buffer_capacity(64 * 1024)
-        .from_reader(tracker);
-
-    let csv_err = |rdr: &csv::Reader<Tracker<_>>, e: csv::Error, header: &[String]| {
-        if let csv::ErrorKind::Io(io) = e.kind() {
-            if let Some(TooLong { line, field }) =
-                io.get_ref().and_then(|x| x.downcast_ref::<TooLong>())
-            {
-                return LedgerError::FieldTooLong {
-                    file: label.to_owned(),
-                    line: *line,
-                    column: header.get(*field).map_or_else(
-                        || format!("#{}", field + 1),
-                        |h| super::header_sample(std::slice::from_ref(h)).concat(),
-                    ),
-                    limit: loader_limit(rdr),
-                };
-            }
-            return LedgerError::Unreadable {
-                file: label.to_owned(),
-                source: io::Error::new(io.kind(), io.to_string()),
-            };
-        }
-        LedgerError::Malformed {
-            file: label.to_owned(),
-            message: e.to_string(),
-        }
-    };
+    let mut rdr = reader(delimiter, quote, tracker);
 
     // Header.
     let mut rec = csv::ByteRecord::new();
@@ -145,7 +114,7 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
                 file: label.to_owned(),
             })
         }
-        Err(e) => return Err(csv_err(&rdr, e, &early_header)),
+        Err(e) => return Err(csv_err(label, &rdr, e, &early_header)),
     }
     let header_line = rdr
         .get_ref()
@@ -155,60 +124,224 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
         .map(|f| String::from_utf8_lossy(f).into_owned())
         .collect();
     let idx = map_header(&header, &loader.names, label, header_line)?;
-    let source = label.to_string_lossy().into_owned();
-
-    // Rows, one ahead: only after the next read do we know whether a record was the last
-    // one, and the last one may have been cut inside a quote.
-    let mut next = csv::ByteRecord::new();
-    let mut have = false;
-    let mut line = 0u64;
-    loop {
-        let res = rdr.read_byte_record(&mut next);
-        let next_line = match &res {
-            Ok(true) => rdr
-                .get_ref()
-                .line_at(next.position().map_or(0, |p| p.byte())),
-            _ => 0,
-        };
-        if have {
-            let last = matches!(res, Ok(false));
-            let truncated = last && rdr.get_ref().ended_in_quote();
-            loader.count_row(label, line)?;
-            if truncated {
-                loader.bad_row(BadRow {
-                    file: label.to_owned(),
-                    line,
-                    column: "*".to_owned(),
-                    value: super::cut(
-                        &rec.iter()
-                            .map(String::from_utf8_lossy)
-                            .collect::<Vec<_>>()
-                            .join(&(delimiter as char).to_string()),
-                    ),
-                    problem: "is truncated: the file ends inside a quoted field".to_owned(),
-                })?;
-            } else {
-                row(loader, label, &source, line, &rec, &idx)?;
-            }
-            have = false;
+    let rows = Rows {
+        label,
+        source: label.to_string_lossy().into_owned(),
+        header,
+        idx,
+        delimiter,
+        quote,
+    };
+    let len = std::fs::metadata(path).map_or(0, |m| m.len());
+    if encoding == CsvEncoding::Utf8 && loader.split.parallel_for(len) {
+        let start = rdr.position().byte();
+        let skip_bom = if has_bom { 3 } else { 0 };
+        if rows.parallel(loader, path, skip_bom, start)? {
+            return Ok(());
         }
-        match res {
-            Ok(true) => {
-                std::mem::swap(&mut rec, &mut next);
-                line = next_line;
-                have = true;
-            }
-            Ok(false) => break,
+        // Not read in parallel (a bad row in `fail` mode, a field too long, too many rows):
+        // the one reader below, still after the header, gives exactly what it always gave.
+    }
+    rows.read(loader, &mut rdr)
+}
+
+fn reader<R: Read>(delimiter: u8, quote: u8, tracker: Tracker<R>) -> csv::Reader<Tracker<R>> {
+    // Not `flexible(false)`: a chunk's reader has no header, so [`Rows::read`] checks the
+    // field count against the header itself.
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .quote(quote)
+        .buffer_capacity(64 * 1024)
+        .from_reader(tracker)
+}
+
+fn csv_err<R: Read>(
+    label: &Path,
+    rdr: &csv::Reader<Tracker<R>>,
+    e: csv::Error,
+    header: &[String],
+) -> LedgerError {
+    if let csv::ErrorKind::Io(io) = e.kind() {
+        if let Some(TooLong { line, field }) =
+            io.get_ref().and_then(|x| x.downcast_ref::<TooLong>())
+        {
+            return LedgerError::FieldTooLong {
+                file: label.to_owned(),
+                line: *line,
+                column: header.get(*field).map_or_else(
+                    || format!("#{}", field + 1),
+                    |h| super::header_sample(std::slice::from_ref(h)).concat(),
+                ),
+                limit: loader_limit(rdr),
+            };
+        }
+        return LedgerError::Unreadable {
+            file: label.to_owned(),
+            source: io::Error::new(io.kind(), io.to_string()),
+        };
+    }
+    LedgerError::Malformed {
+        file: label.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+/// What one read of a record gave.
+enum Next {
+    Record,
+    End,
+    /// A record with another field count than the header, starting at byte `pos`.
+    Unequal {
+        pos: u64,
+        len: usize,
+    },
+    Failed(csv::Error),
+}
+
+/// What turns the records after a header into rows; shared by the threads.
+struct Rows<'a> {
+    label: &'a Path,
+    /// Prefix of the `source` column.
+    source: String,
+    header: Vec<String>,
+    idx: [Option<usize>; N_FIELDS],
+    delimiter: u8,
+    quote: u8,
+}
+
+impl Rows<'_> {
+    /// Reads the records after the header (at byte `start` of the text after the BOM) in
+    /// chunks on every core and adds them to `loader`; false (and `loader` untouched) when
+    /// the file must be read by one reader instead, which then gives the same rows and the
+    /// same first error as always.
+    fn parallel(
+        &self,
+        loader: &mut Loader<'_>,
+        path: &Path,
+        skip_bom: u64,
+        start: u64,
+    ) -> Result<bool, LedgerError> {
+        let cfg = loader.cfg;
+        let split = loader.split;
+        let Ok(mut file) = File::open(path) else {
+            return Ok(false);
+        };
+        if skip_bom > 0 && file.read_exact(&mut [0u8; 3]).is_err() {
+            return Ok(false);
+        }
+        let max_record = cfg
+            .max_field_bytes
+            .saturating_mul(2)
+            .saturating_add(64 * 1024);
+        let Ok(splitter) = Splitter::new(
+            file,
+            start,
+            self.delimiter,
+            self.quote,
+            LineEnds::Any,
+            &split,
+            Some(max_record),
+        ) else {
+            return Ok(false);
+        };
+        let parts = csvsplit::parse_chunks(splitter, split.threads, |chunk: Chunk| {
+            let mut part = Loader::new(cfg)?;
+            part.reserve(chunk.max_records());
+            let tracker = Tracker::starting_at(
+                &chunk.bytes[..],
+                self.delimiter,
+                self.quote,
+                cfg.max_field_bytes,
+                chunk.lines_before,
+            );
+            self.read(&mut part, &mut reader(self.delimiter, self.quote, tracker))?;
+            part.into_part()
+        });
+        let parts = match parts {
+            Ok(parts) => parts,
             Err(e) => {
-                if let csv::ErrorKind::UnequalLengths {
-                    pos,
-                    expected_len,
-                    len,
-                } = e.kind()
-                {
-                    let l = rdr.get_ref().line_at(pos.as_ref().map_or(0, |p| p.byte()));
+                let reason = match e {
+                    Stopped::Chunk(e) => e.to_string(),
+                    Stopped::Split(e) => e.to_string(),
+                };
+                tracing::debug!(file = %self.label.display(), %reason, "ledger csv read by one reader");
+                return Ok(false);
+            }
+        };
+        let rows: u64 = parts.iter().map(|p| p.counts.rows_read).sum();
+        if loader.counts.rows_read.saturating_add(rows) > cfg.max_rows {
+            return Ok(false);
+        }
+        for part in parts {
+            loader.absorb(part)?;
+        }
+        csvsplit::note_parallel_read();
+        Ok(true)
+    }
+
+    /// Reads every record left in `rdr` into `loader`.
+    fn read<R: Read>(
+        &self,
+        loader: &mut Loader<'_>,
+        rdr: &mut csv::Reader<Tracker<R>>,
+    ) -> Result<(), LedgerError> {
+        let (label, delimiter) = (self.label, self.delimiter);
+        let mut rec = csv::ByteRecord::new();
+        // Rows, one ahead: only after the next read do we know whether a record was the last
+        // one, and the last one may have been cut inside a quote.
+        let mut next = csv::ByteRecord::new();
+        let mut have = false;
+        let mut line = 0u64;
+        loop {
+            let res = match rdr.read_byte_record(&mut next) {
+                Ok(true) if next.len() != self.header.len() => Next::Unequal {
+                    pos: next.position().map_or(0, |p| p.byte()),
+                    len: next.len(),
+                },
+                Ok(true) => Next::Record,
+                Ok(false) => Next::End,
+                Err(e) => Next::Failed(e),
+            };
+            let next_line = match &res {
+                Next::Record => rdr
+                    .get_ref()
+                    .line_at(next.position().map_or(0, |p| p.byte())),
+                _ => 0,
+            };
+            if have {
+                let last = matches!(res, Next::End);
+                let truncated = last && rdr.get_ref().ended_in_quote();
+                loader.count_row(label, line)?;
+                if truncated {
+                    loader.bad_row(BadRow {
+                        file: label.to_owned(),
+                        line,
+                        column: "*".to_owned(),
+                        value: super::cut(
+                            &rec.iter()
+                                .map(String::from_utf8_lossy)
+                                .collect::<Vec<_>>()
+                                .join(&(delimiter as char).to_string()),
+                        ),
+                        problem: "is truncated: the file ends inside a quoted field".to_owned(),
+                    })?;
+                } else {
+                    row(loader, label, &self.source, line, &rec, &self.idx)?;
+                }
+                have = false;
+            }
+            match res {
+                Next::Record => {
+                    std::mem::swap(&mut rec, &mut next);
+                    line = next_line;
+                    have = true;
+                }
+                Next::End => break,
+                Next::Unequal { pos, len } => {
+                    let l = rdr.get_ref().line_at(pos);
                     loader.count_row(label, l)?;
-                    // The csv crate has filled `next` with the fields it found.
                     let value = super::cut(
                         &next
                             .iter()
@@ -216,6 +349,7 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
                             .collect::<Vec<_>>()
                             .join(&(delimiter as char).to_string()),
                     );
+                    let expected_len = self.header.len();
                     loader.bad_row(BadRow {
                         file: label.to_owned(),
                         line: l,
@@ -225,13 +359,12 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
                             "has {len} fields where the header has {expected_len} (a stray delimiter or quote?)"
                         ),
                     })?;
-                } else {
-                    return Err(csv_err(&rdr, e, &header));
                 }
+                Next::Failed(e) => return Err(csv_err(label, rdr, e, &self.header)),
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 fn loader_limit<R: Read>(rdr: &csv::Reader<Tracker<R>>) -> usize {
@@ -411,19 +544,30 @@ struct Tracker<R> {
 
 impl<R: Read> Tracker<R> {
     fn new(inner: R, delimiter: u8, quote: u8, max_field: usize) -> Self {
+        Self::starting_at(inner, delimiter, quote, max_field, 0)
+    }
+
+    /// A tracker for text that starts on a record after `lines_before` line ends (a chunk).
+    fn starting_at(
+        inner: R,
+        delimiter: u8,
+        quote: u8,
+        max_field: usize,
+        lines_before: u64,
+    ) -> Self {
         Tracker {
             inner,
             delimiter,
             quote,
             max_field,
             offset: 0,
-            newlines: 0,
+            newlines: lines_before,
             after_cr: false,
             state: Q::FieldStart,
             field_len: 0,
-            field_start_line: 1,
+            field_start_line: 1 + lines_before,
             field_index: 0,
-            ends: RefCell::new((VecDeque::new(), 0)),
+            ends: RefCell::new((VecDeque::new(), lines_before)),
         }
     }
 

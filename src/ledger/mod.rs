@@ -20,12 +20,13 @@ pub use config::{
     Thousands, XlsxOptions,
 };
 
+use crate::csvsplit::Split;
 use crate::frames::{self, LEDGER_STATUSES, MONEY_SCALE, PRECISION};
 use chrono::{NaiveDate, NaiveDateTime};
 use polars::prelude::*;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::{self, Write as _};
+use std::fmt;
 use std::path::{Path, PathBuf};
 use value::{AmountFormat, DateParser};
 
@@ -445,6 +446,13 @@ struct GoodRow<'a> {
     user_id: Option<Cow<'a, str>>,
 }
 
+/// What a loader read: its frame, counts and rows set aside.
+struct Part {
+    frame: DataFrame,
+    counts: LedgerCounts,
+    quarantined: Vec<BadRow>,
+}
+
 /// Turns cells into typed values, and keeps the frame being built and the counts.
 ///
 /// Shared by the three readers so a cell means the same in a CSV, a workbook and Parquet.
@@ -456,8 +464,14 @@ pub(crate) struct Loader<'c> {
     /// Lower-cased ledger status → normalised status.
     status_map: HashMap<String, &'static str>,
     builders: Builders,
+    /// Frames of rows before those in `builders` (chunks read in parallel), in file order.
+    parts: Vec<DataFrame>,
+    /// `counts.rows_loaded` when the last part was added: rows in `builders` are the rest.
+    parts_rows: u64,
     counts: LedgerCounts,
     quarantined: Vec<BadRow>,
+    /// How large CSV files are cut and read on several threads.
+    split: Split,
     /// Reused for `source` and number formatting, so a row allocates nothing.
     source_buf: String,
     num_buf: String,
@@ -499,12 +513,64 @@ impl<'c> Loader<'c> {
             dates,
             status_map,
             builders: Builders::new(0),
+            parts: Vec::new(),
+            parts_rows: 0,
             counts: LedgerCounts::default(),
             quarantined: Vec::new(),
+            split: Split::default(),
             source_buf: String::new(),
             num_buf: String::new(),
             lower_buf: String::new(),
         })
+    }
+
+    /// Room for `rows` more rows in the builders (before any row is added).
+    fn reserve(&mut self, rows: usize) {
+        self.builders = Builders::new(rows);
+    }
+
+    /// What this loader read, to be added to another one with [`Self::absorb`].
+    fn into_part(self) -> Result<Part, LedgerError> {
+        let frame = self.finish_frame()?;
+        Ok(Part {
+            frame: frame.0,
+            counts: frame.1,
+            quarantined: frame.2,
+        })
+    }
+
+    /// Adds the rows another loader read after every row read so far.
+    fn absorb(&mut self, part: Part) -> Result<(), LedgerError> {
+        if self.counts.rows_loaded > self.parts_rows {
+            let b = std::mem::replace(&mut self.builders, Builders::new(0));
+            self.parts.push(b.finish()?);
+        }
+        let c = part.counts;
+        self.counts.rows_read += c.rows_read;
+        self.counts.rows_loaded += c.rows_loaded;
+        self.counts.rows_quarantined += c.rows_quarantined;
+        for (status, n) in c.unmapped_statuses {
+            *self.counts.unmapped_statuses.entry(status).or_insert(0) += n;
+        }
+        self.quarantined.extend(part.quarantined);
+        self.parts.push(part.frame);
+        self.parts_rows = self.counts.rows_loaded;
+        Ok(())
+    }
+
+    /// The frame of every row read, in order, with the counts and the rows set aside.
+    fn finish_frame(self) -> Result<(DataFrame, LedgerCounts, Vec<BadRow>), LedgerError> {
+        let mut frame = self.builders.finish()?;
+        if !self.parts.is_empty() {
+            let mut parts = self.parts.into_iter();
+            let mut all = parts.next().expect("not empty");
+            for p in parts {
+                all.vstack_mut_owned(p)?;
+            }
+            all.vstack_mut_owned(frame)?;
+            frame = all;
+        }
+        Ok((frame, self.counts, self.quarantined))
     }
 
     /// Counts one more row read; over `max_rows` is an error.
@@ -688,7 +754,9 @@ impl<'c> Loader<'c> {
     fn append(&mut self, source: &str, line: u64, r: GoodRow<'_>) {
         let b = &mut self.builders;
         self.source_buf.clear();
-        let _ = write!(self.source_buf, "{source}:{line}");
+        self.source_buf.push_str(source);
+        self.source_buf.push(':');
+        crate::load::push_u64(&mut self.source_buf, line);
         b.source.append_value(&self.source_buf);
         b.transaction_id.append_option(r.transaction_id);
         b.order_id.append_option(r.order_id.as_deref());
@@ -780,9 +848,20 @@ pub(crate) fn sniff_kind(head: &[u8]) -> &'static str {
 
 /// Loads every file `cfg.path` matches into one frame of [`frames::ledger_schema`].
 ///
-/// Relative paths are taken from `base_dir` (the config file's folder).
+/// Relative paths are taken from `base_dir` (the config file's folder). Large UTF-8 CSV
+/// files are parsed on every core ([`crate::csvsplit`]), with the same result as one reader.
 pub fn load_ledger(cfg: &LedgerConfig, base_dir: &Path) -> Result<LedgerLoad, LedgerError> {
+    load_ledger_split(cfg, base_dir, Split::default())
+}
+
+/// [`load_ledger`] with the CSV chunking spelled out (tests force small chunks).
+pub(crate) fn load_ledger_split(
+    cfg: &LedgerConfig,
+    base_dir: &Path,
+    split: Split,
+) -> Result<LedgerLoad, LedgerError> {
     let mut loader = Loader::new(cfg)?;
+    loader.split = split;
     let files = resolve_files(&cfg.path, base_dir)?;
     for (path, label) in &files {
         let format = match cfg.format {
@@ -804,13 +883,7 @@ pub fn load_ledger(cfg: &LedgerConfig, base_dir: &Path) -> Result<LedgerLoad, Le
             "ledger file read"
         );
     }
-    let Loader {
-        builders,
-        counts,
-        quarantined,
-        ..
-    } = loader;
-    let frame = builders.finish()?;
+    let (frame, counts, quarantined) = loader.finish_frame()?;
     frames::check_schema(&frame, &frames::ledger_schema(), "ledger")?;
     assert_eq!(
         counts.rows_read,

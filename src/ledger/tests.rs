@@ -1001,3 +1001,169 @@ fn regression_extreme_date_with_zone_offset_panicked() {
         "{e}"
     );
 }
+
+/// A ledger whose rows exercise every way a chunk boundary can go wrong: quoted line breaks
+/// (LF, CRLF, lone CR), doubled quotes, blank lines, a record starting with BOM bytes, and
+/// the given line ends; `bad` replaces rows by raw text.
+fn tricky_ledger(eol: &str, bom: bool, rows: usize, bad: &[(usize, &[u8])]) -> Vec<u8> {
+    let mut s: Vec<u8> = Vec::new();
+    if bom {
+        s.extend_from_slice(b"\xEF\xBB\xBF");
+    }
+    // The note first, so a record may start with anything.
+    s.extend_from_slice(b"note,order_id,transaction_id,amount,currency,date,status");
+    for i in 0..rows {
+        s.extend_from_slice(eol.as_bytes());
+        if i % 13 == 4 {
+            s.extend_from_slice(eol.as_bytes());
+        }
+        if let Some((_, row)) = bad.iter().find(|(at, _)| *at == i) {
+            s.extend_from_slice(row);
+            continue;
+        }
+        let note = match i % 7 {
+            0 => String::new(),
+            1 => format!("\"multi{eol}line\""),
+            2 => "\"say \"\"hi\"\",\r\nok\n\n\"".to_owned(),
+            3 => "\"a\rb\"".to_owned(),
+            4 => "\u{feff}bom-led".to_owned(),
+            5 => "\"\"".to_owned(),
+            _ => "plain".to_owned(),
+        };
+        let amount = if i % 5 == 3 { "(1.25)" } else { "10.5" };
+        let status = ["Paid", "refund", "odd"][i % 3];
+        s.extend_from_slice(
+            format!(
+                "{note},O-{i},{i},{amount},usd,2026-10-{:02},{status}",
+                1 + i % 28
+            )
+            .as_bytes(),
+        );
+    }
+    s.extend_from_slice(eol.as_bytes());
+    s
+}
+
+fn tricky_cfg(mode: OnBadRow) -> LedgerConfig {
+    let mut c = with_tx(cfg("*.csv"));
+    c.columns.note = Some("note".into());
+    c.columns.status = Some("status".into());
+    c.status_map.insert("refund".into(), "refunded".into());
+    c.on_bad_row = mode;
+    c
+}
+
+/// Loads with one reader and with many small chunks on 3 threads, asserting the same result
+/// (or the same error); returns the one reader's.
+fn same_in_parallel(c: &LedgerConfig, dir: &TempDir) -> Result<LedgerLoad, String> {
+    let seq = load_ledger_split(c, dir.path(), Split::sequential()).map_err(|e| e.to_string());
+    for block in [1, 2, 5, 17, 64, 100, 333, 1000, 1 << 20] {
+        let split = Split {
+            block_bytes: block,
+            threads: 3,
+            min_file_bytes: 0,
+        };
+        let before = crate::csvsplit::PARALLEL_READS.with(|n| n.get());
+        let par = load_ledger_split(c, dir.path(), split).map_err(|e| e.to_string());
+        match (&seq, &par) {
+            (Ok(s), Ok(p)) => {
+                // Every UTF-8 file went through the parallel reader.
+                let utf8_files = p.counts.files - usize::from(dir.path().join("a.csv").exists());
+                assert_eq!(
+                    crate::csvsplit::PARALLEL_READS.with(|n| n.get()) - before,
+                    utf8_files,
+                    "block {block}"
+                );
+                assert_eq!(p.frame.schema(), s.frame.schema());
+                assert!(
+                    p.frame.equals_missing(&s.frame),
+                    "block {block}:\n{}\n{}",
+                    p.frame,
+                    s.frame
+                );
+                assert_eq!(p.counts, s.counts, "block {block}");
+                assert_eq!(p.quarantined, s.quarantined, "block {block}");
+            }
+            (Err(s), Err(p)) => assert_eq!(p, s, "block {block}"),
+            _ => panic!("block {block}: sequential {seq:?}, parallel {par:?}"),
+        }
+    }
+    seq
+}
+
+#[test]
+fn parallel_csv_load_equals_the_sequential_one() {
+    for eol in ["\n", "\r\n", "\r"] {
+        for bom in [false, true] {
+            let dir = TempDir::new().unwrap();
+            write(&dir, "b.csv", tricky_ledger(eol, bom, 90, &[]));
+            let l = same_in_parallel(&tricky_cfg(OnBadRow::Fail), &dir).unwrap();
+            assert_eq!(l.counts.rows_loaded, 90);
+            assert_eq!(strs(&l.frame, "source")[0].as_deref(), Some("b.csv:2"));
+            assert_eq!(l.counts.unmapped_statuses["odd"], 30);
+            // After a file read by one reader (Windows-1252), and before another.
+            write(&dir, "a.csv", b"note,order_id,transaction_id,amount,currency,date,status\nCaf\xE9,A,1,1,EUR,2026-10-01,Paid\n");
+            write(&dir, "c.csv", tricky_ledger(eol, bom, 20, &[]));
+            let l = same_in_parallel(&tricky_cfg(OnBadRow::Quarantine), &dir).unwrap();
+            assert_eq!(l.counts.files, 3);
+            assert_eq!(l.counts.rows_loaded, 111);
+        }
+    }
+}
+
+#[test]
+fn parallel_csv_load_keeps_bad_rows_and_errors_in_file_order() {
+    let bad: &[(usize, &[u8])] = &[
+        (20, b"x,O-20,20,1;5,usd,2026-10-01,Paid"),
+        (41, b"x,O-41,41"),
+        (42, b"\xFF\xFE,O-42,42,1,usd,2026-10-01,Paid"),
+        (60, b"x,O-60,60,1,usd,2026-13-01,Paid"),
+        (89, b"\"cut,O-89,89,1,usd,2026-10-01,Paid"),
+    ];
+    for eol in ["\n", "\r\n"] {
+        let dir = TempDir::new().unwrap();
+        write(&dir, "b.csv", tricky_ledger(eol, true, 90, bad));
+        let mut c = tricky_cfg(OnBadRow::Quarantine);
+        c.csv.encoding = CsvEncoding::Utf8;
+        let l = same_in_parallel(&c, &dir).unwrap();
+        assert_eq!(l.counts.rows_quarantined, 5, "{:?}", l.quarantined);
+        assert_eq!(l.counts.rows_read, 90);
+        let lines: Vec<u64> = l.quarantined.iter().map(|b| b.line).collect();
+        let mut sorted = lines.clone();
+        sorted.sort_unstable();
+        assert_eq!(lines, sorted);
+
+        // `fail`: the first bad row, whatever chunk it is in.
+        c.on_bad_row = OnBadRow::Fail;
+        let e = same_in_parallel(&c, &dir).unwrap_err();
+        assert!(e.contains(&format!("b.csv:{}:", lines[0])), "{e}");
+        let mut later = c.clone();
+        write(&dir, "b.csv", tricky_ledger(eol, true, 90, &bad[3..]));
+        let e = same_in_parallel(&later, &dir).unwrap_err();
+        assert!(e.contains("\"date\""), "{e}");
+
+        // Limits: the row over max_rows, a field over max_field_bytes.
+        later.max_rows = 50;
+        assert!(same_in_parallel(&later, &dir)
+            .unwrap_err()
+            .contains("more than max_rows (50)"));
+        later.max_rows = 1000;
+        write(
+            &dir,
+            "b.csv",
+            tricky_ledger(
+                eol,
+                false,
+                90,
+                &[(
+                    70,
+                    format!("\"{}\",O-70,70,1,usd,2026-10-01,Paid", "n".repeat(300)).as_bytes(),
+                )],
+            ),
+        );
+        later.max_field_bytes = 200;
+        assert!(same_in_parallel(&later, &dir)
+            .unwrap_err()
+            .contains("longer than max_field_bytes"));
+    }
+}

@@ -490,3 +490,113 @@ fn export_scale() {
         crate::fetch::peak_rss_bytes().unwrap_or(0) >> 20
     );
 }
+
+/// An export whose rows exercise every way a chunk boundary can go wrong: quoted line breaks
+/// (LF, CRLF, lone CR), doubled quotes, blank lines, a record starting with BOM bytes, and
+/// the given line ends.
+fn tricky_export(dir: &Path, eol: &str, rows: usize, bad: &[(usize, &str)]) -> PathBuf {
+    let p = dir.join("tricky.csv");
+    // The text column first, so a record may start with anything.
+    let mut s = String::from("\u{feff}Refund reason,Transaction ID,Status,Transfer date,Payment amount,Payment currency,Payout amount,Payout currency,Exchange rate,Dry run");
+    for i in 0..rows {
+        s.push_str(eol);
+        if i % 13 == 4 {
+            s.push_str(eol);
+        }
+        if let Some((_, row)) = bad.iter().find(|(at, _)| *at == i) {
+            s.push_str(row);
+            continue;
+        }
+        let reason = match i % 7 {
+            0 => String::new(),
+            1 => format!("\"multi{eol}line\""),
+            2 => "\"say \"\"hi\"\",\r\nok\n\n\"".to_owned(),
+            3 => "\"a\rb\"".to_owned(),
+            4 => "\u{feff}bom-led".to_owned(),
+            5 => "\"\"".to_owned(),
+            _ => "plain".to_owned(),
+        };
+        let amount = if i % 5 == 3 { "-1.25" } else { "10.5" };
+        s.push_str(&format!(
+            "{reason},{i},done,2026-10-{:02} 12:00:00,{amount},USD,{amount},USD,1.5,{}",
+            1 + i % 28,
+            i % 2
+        ));
+    }
+    s.push_str(eol);
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+fn small_chunks(block_bytes: usize) -> Split {
+    Split {
+        block_bytes,
+        threads: 3,
+        min_file_bytes: 0,
+    }
+}
+
+#[test]
+fn parallel_export_load_equals_the_sequential_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let w = Window::new(
+        NaiveDate::from_ymd_opt(2026, 10, 3).unwrap(),
+        NaiveDate::from_ymd_opt(2026, 10, 20).unwrap(),
+    )
+    .unwrap();
+    for eol in ["\n", "\r\n", "\r"] {
+        let p = tricky_export(tmp.path(), eol, 120, &[]);
+        let len = std::fs::metadata(&p).unwrap().len() as usize;
+        for window in [None, Some(w)] {
+            let seq = load_registry_export_split(&p, window, &Split::sequential()).unwrap();
+            assert!(seq.height() > 50);
+            if eol == "\n" && window.is_none() {
+                // Sources count physical lines: quoted breaks and blank lines included.
+                assert_eq!(strs(&seq, "source")[0].as_deref(), Some("tricky.csv:2"));
+            }
+            for block in [1, 2, 3, 5, 17, 64, 100, 333, 1000, len / 2, len] {
+                let before = crate::csvsplit::PARALLEL_READS.with(|n| n.get());
+                let par = load_registry_export_split(&p, window, &small_chunks(block)).unwrap();
+                assert_eq!(
+                    crate::csvsplit::PARALLEL_READS.with(|n| n.get()),
+                    before + 1,
+                    "read in parallel"
+                );
+                assert_eq!(par.schema(), seq.schema());
+                assert!(
+                    par.equals_missing(&seq),
+                    "eol {eol:?} block {block}:\n{par}\n{seq}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn parallel_export_load_reports_the_first_error_in_file_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: [&[(usize, &str)]; 4] = [
+        &[(90, "x,90,done,2026-10-01,1;5,USD,1,USD,1,0")],
+        &[
+            (30, "x,30,done"),
+            (90, "x,90,done,2026-10-01,1;5,USD,1,USD,1,0"),
+        ],
+        &[(60, "x,60,,2026-10-01,1,USD,1,USD,1,0"), (61, "x,61,done")],
+        &[(119, "\"unterminated,119,done")],
+    ];
+    for eol in ["\n", "\r\n"] {
+        for bad in cases {
+            let p = tricky_export(tmp.path(), eol, 120, bad);
+            let seq = load_registry_export_split(&p, None, &Split::sequential())
+                .unwrap_err()
+                .to_string();
+            assert!(seq.contains("tricky.csv:"), "{seq}");
+            for block in [1, 7, 64, 300, 2000] {
+                let par = load_registry_export_split(&p, None, &small_chunks(block))
+                    .unwrap_err()
+                    .to_string();
+                assert_eq!(par, seq, "eol {eol:?} block {block}");
+            }
+        }
+    }
+}

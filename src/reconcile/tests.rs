@@ -808,3 +808,22 @@ mod property {
         }
     }
 }
+
+#[test]
+fn all_distinct_finds_a_repeat_anywhere_and_nulls_count() {
+    let ca = |v: &[Option<&str>]| StringChunked::new("s".into(), v);
+    assert!(super::all_distinct(&ca(&[])));
+    assert!(super::all_distinct(&ca(&[Some("a:1"), Some("a:2"), None])));
+    assert!(!super::all_distinct(&ca(&[
+        Some("a:1"),
+        Some("a:2"),
+        Some("a:1")
+    ])));
+    assert!(!super::all_distinct(&ca(&[None, Some("x"), None])));
+    let many: Vec<String> = (0..10_000).map(|i| format!("f.csv:{i}")).collect();
+    let refs: Vec<Option<&str>> = many.iter().map(|s| Some(s.as_str())).collect();
+    assert!(super::all_distinct(&ca(&refs)));
+    let mut with_repeat = refs.clone();
+    with_repeat.push(Some("f.csv:4711"));
+    assert!(!super::all_distinct(&ca(&with_repeat)));
+}

@@ -101,6 +101,11 @@ impl CellValue for Decimal {
 impl CellValue for bool {
     const EXPECTED: &'static str = "0/1 or true/false";
     fn parse_text(text: &str) -> Option<Self> {
+        match text.trim() {
+            "0" => return Some(false),
+            "1" => return Some(true),
+            _ => {}
+        }
         match text.trim().to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" => Some(true),
             "0" | "false" | "no" => Some(false),
@@ -131,6 +136,9 @@ impl CellValue for NaiveDateTime {
 /// internal SQL). The zone of offset-less values is unknown ([U]); they are kept as written.
 pub fn parse_xsolla_datetime(text: &str) -> Option<NaiveDateTime> {
     let t = text.trim();
+    if let Some(dt) = plain_datetime(t.as_bytes()) {
+        return Some(dt);
+    }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Some(dt.naive_utc());
     }
@@ -151,6 +159,30 @@ pub fn parse_xsolla_datetime(text: &str) -> Option<NaiveDateTime> {
         }
     }
     None
+}
+
+/// The two common forms, `2023-02-11 15:32:46` and `2021-10-20`, read without chrono's
+/// format machinery (the registry export has one per row). Only a valid date and time is
+/// returned, which the formats below would read the same; anything else goes through them.
+fn plain_datetime(t: &[u8]) -> Option<NaiveDateTime> {
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        t[r].iter().try_fold(0u32, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    };
+    let date = |t: &[u8]| -> Option<NaiveDate> {
+        if t[4] != b'-' || t[7] != b'-' {
+            return None;
+        }
+        NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
+    };
+    match t.len() {
+        10 => date(t)?.and_hms_opt(0, 0, 0),
+        19 if t[10] == b' ' && t[13] == b':' && t[16] == b':' => {
+            date(t)?.and_hms_opt(num(11..13)?, num(14..16)?, num(17..19)?)
+        }
+        _ => None,
+    }
 }
 
 /// A cell that did not parse: which column, what was there, what was expected.

@@ -1,0 +1,456 @@
+//! Parallel CSV parsing: a byte stream cut into chunks at record boundaries, each chunk parsed
+//! on its own thread by its own `csv::Reader`, the results kept in file order.
+//!
+//! The cut is quote-aware with the csv crate's own rules (a line end inside a quoted field is
+//! data), and a chunk always starts on the first byte of a record, after the whole run of
+//! line-end bytes before it, so a fresh reader parses from there exactly what a reader that
+//! had read everything before would, and its line numbers are the ones before the chunk plus
+//! its own. Only the file is read here; what a record means is the caller's.
+//!
+//! The file is streamed in blocks: the text in memory is a few blocks, never the whole file.
+
+use std::io::{self, Read};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{mpsc, Mutex};
+
+const BOM_FIRST: u8 = 0xEF;
+
+/// How a file is read: the block size and how many threads parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Split {
+    /// Target bytes per chunk (a chunk ends at the last record end of its block).
+    pub block_bytes: usize,
+    /// Parsing threads; 1 reads sequentially.
+    pub threads: usize,
+    /// Files smaller than this are read sequentially (threads cost more than they save).
+    pub min_file_bytes: u64,
+}
+
+impl Default for Split {
+    fn default() -> Self {
+        Split {
+            block_bytes: 16 << 20,
+            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            min_file_bytes: 16 << 20,
+        }
+    }
+}
+
+impl Split {
+    /// One thread: the sequential reader.
+    pub fn sequential() -> Self {
+        Split {
+            threads: 1,
+            ..Split::default()
+        }
+    }
+
+    /// Whether a file of `len` bytes is read in parallel.
+    pub fn parallel_for(&self, len: u64) -> bool {
+        self.threads > 1 && len >= self.min_file_bytes && self.block_bytes > 0
+    }
+}
+
+/// Which bytes end a physical line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineEnds {
+    /// Only `\n` (a lone `\r` does not start a new line).
+    Lf,
+    /// `\n`, `\r\n` and a lone `\r` each end one line.
+    Any,
+}
+
+/// Line ends in `bytes`; `after_cr` says whether the byte before them was `\r`, and is set
+/// to whether their last byte is.
+pub fn count_line_ends(bytes: &[u8], mode: LineEnds, after_cr: &mut bool) -> u64 {
+    let lf = count_byte(bytes, b'\n');
+    let n = match mode {
+        LineEnds::Lf => lf,
+        LineEnds::Any => {
+            if !bytes.contains(&b'\r') {
+                lf - u64::from(*after_cr && bytes.first() == Some(&b'\n'))
+            } else {
+                let cr = count_byte(bytes, b'\r');
+                let crlf = bytes.windows(2).filter(|w| w == b"\r\n").count() as u64;
+                cr + lf - crlf - u64::from(*after_cr && bytes.first() == Some(&b'\n'))
+            }
+        }
+    };
+    if let Some(&last) = bytes.last() {
+        *after_cr = last == b'\r';
+    }
+    n
+}
+
+/// How many times `needle` is in `bytes` (in blocks the compiler vectorises).
+fn count_byte(bytes: &[u8], needle: u8) -> u64 {
+    bytes
+        .chunks(1 << 12)
+        .map(|c| u64::from(c.iter().map(|&b| u32::from(b == needle)).sum::<u32>()))
+        .sum()
+}
+
+/// One piece of the file: whole records, in order.
+#[derive(Debug)]
+pub struct Chunk {
+    /// 0-based position among the chunks.
+    pub index: usize,
+    /// The records' bytes.
+    pub bytes: Vec<u8>,
+    /// Line ends before the chunk: its first record is on line `lines_before + 1`.
+    pub lines_before: u64,
+    /// Line ends in the chunk: at least its number of records, less one.
+    pub lines: u64,
+}
+
+impl Chunk {
+    /// Most records the chunk can hold, to size column builders once.
+    pub fn max_records(&self) -> usize {
+        usize::try_from(self.lines + 1).unwrap_or(usize::MAX)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Q {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: closing, or the first of a doubled quote.
+    QuoteInQuoted,
+}
+
+fn is_end(b: u8) -> bool {
+    b == b'\n' || b == b'\r'
+}
+
+/// Where `buf` (which starts on a record) can be cut: the largest `c` such that `buf[c - 1]`
+/// ends a record outside quotes and `buf[c]` starts the next one. A record starting with
+/// `0xEF` is never made the start of a chunk: a fresh csv reader would drop a BOM there.
+fn find_cut(buf: &[u8], delimiter: u8, quote: u8) -> Option<usize> {
+    let ok = |c: usize| is_end(buf[c - 1]) && !is_end(buf[c]) && buf[c] != BOM_FIRST;
+    let last_plain = |upto: usize| (1..upto).rev().find(|&c| ok(c));
+    let Some(first_quote) = buf.iter().position(|&b| b == quote) else {
+        // No quote at all: every line end ends a record.
+        return last_plain(buf.len());
+    };
+    // Before the first quote every line end ends a record; the state at it follows from the
+    // byte before it.
+    let mut state = match first_quote.checked_sub(1).map(|i| buf[i]) {
+        None => Q::FieldStart,
+        Some(b) if b == delimiter || is_end(b) => Q::FieldStart,
+        Some(_) => Q::Unquoted,
+    };
+    let mut cut = last_plain(first_quote + 1);
+    for (i, &b) in buf.iter().enumerate().skip(first_quote) {
+        if state == Q::FieldStart && i > 0 && i < buf.len() && ok(i) {
+            cut = Some(i);
+        }
+        state = match state {
+            Q::FieldStart if b == quote => Q::Quoted,
+            Q::FieldStart | Q::Unquoted | Q::QuoteInQuoted if b == delimiter || is_end(b) => {
+                Q::FieldStart
+            }
+            Q::FieldStart | Q::Unquoted => Q::Unquoted,
+            Q::Quoted if b == quote => Q::QuoteInQuoted,
+            Q::Quoted => Q::Quoted,
+            Q::QuoteInQuoted if b == quote => Q::Quoted,
+            Q::QuoteInQuoted => Q::Unquoted,
+        };
+    }
+    cut
+}
+
+/// Why a stream was not (or not wholly) split.
+#[derive(Debug)]
+pub enum Unsplit {
+    /// Reading failed.
+    Io(io::Error),
+    /// The stream cannot be cut the way a sequential reader would read it (a record longer
+    /// than the limit, or data that starts with a BOM).
+    Unsplittable,
+}
+
+impl std::fmt::Display for Unsplit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unsplit::Io(e) => write!(f, "reading: {e}"),
+            Unsplit::Unsplittable => f.write_str("no record boundary to cut at"),
+        }
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Files this thread read in parallel, so tests can tell the parallel path ran.
+    pub static PARALLEL_READS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+/// Notes that a file was read in parallel (for tests).
+pub fn note_parallel_read() {
+    #[cfg(test)]
+    PARALLEL_READS.with(|n| n.set(n.get() + 1));
+}
+
+/// Cuts a stream into [`Chunk`]s.
+pub struct Splitter<R> {
+    inner: R,
+    delimiter: u8,
+    quote: u8,
+    mode: LineEnds,
+    block: usize,
+    /// Most bytes one record may take before the splitter gives up.
+    max_record: Option<usize>,
+    buf: Vec<u8>,
+    lines: u64,
+    after_cr: bool,
+    eof: bool,
+    index: usize,
+    started: bool,
+}
+
+impl<R: Read> Splitter<R> {
+    /// A splitter over `inner` whose records start at byte `skip` (after the header): the
+    /// bytes before are read and only counted.
+    pub fn new(
+        mut inner: R,
+        skip: u64,
+        delimiter: u8,
+        quote: u8,
+        mode: LineEnds,
+        split: &Split,
+        max_record: Option<usize>,
+    ) -> Result<Self, Unsplit> {
+        let mut head = Vec::new();
+        (&mut inner)
+            .take(skip)
+            .read_to_end(&mut head)
+            .map_err(Unsplit::Io)?;
+        let mut after_cr = false;
+        let lines = count_line_ends(&head, mode, &mut after_cr);
+        Ok(Splitter {
+            inner,
+            delimiter,
+            quote,
+            mode,
+            block: split.block_bytes.max(1),
+            max_record,
+            buf: Vec::new(),
+            lines,
+            after_cr,
+            eof: head.len() as u64 != skip,
+            index: 0,
+            started: false,
+        })
+    }
+
+    fn fill(&mut self, want: usize) -> Result<(), Unsplit> {
+        while !self.eof && self.buf.len() < want {
+            let need = (want - self.buf.len()) as u64;
+            let n = (&mut self.inner)
+                .take(need)
+                .read_to_end(&mut self.buf)
+                .map_err(Unsplit::Io)?;
+            if n == 0 {
+                self.eof = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// The next chunk, or None at the end.
+    pub fn next_chunk(&mut self) -> Result<Option<Chunk>, Unsplit> {
+        let mut want = self.block;
+        loop {
+            self.buf.reserve(want.saturating_sub(self.buf.len()));
+            self.fill(want)?;
+            if !self.started {
+                // The line ends after the header: a chunk starts on its first record.
+                let lead = self.buf.iter().take_while(|&&b| is_end(b)).count();
+                if lead == self.buf.len() && !self.eof {
+                    want = self.buf.len() + self.block;
+                    continue;
+                }
+                let lead_bytes: Vec<u8> = self.buf.drain(..lead).collect();
+                self.lines += count_line_ends(&lead_bytes, self.mode, &mut self.after_cr);
+                if self.buf.first() == Some(&BOM_FIRST) {
+                    return Err(Unsplit::Unsplittable);
+                }
+                self.started = true;
+            }
+            if self.buf.is_empty() {
+                return Ok(None);
+            }
+            if self.eof {
+                return Ok(Some(self.emit(self.buf.len())));
+            }
+            if let Some(c) = find_cut(&self.buf, self.delimiter, self.quote) {
+                return Ok(Some(self.emit(c)));
+            }
+            if self.max_record.is_some_and(|m| self.buf.len() > m) {
+                return Err(Unsplit::Unsplittable);
+            }
+            // One record fills the block: read on.
+            want = self.buf.len() * 2;
+        }
+    }
+
+    fn emit(&mut self, cut: usize) -> Chunk {
+        let tail = self.buf[cut..].to_vec();
+        let mut bytes = std::mem::take(&mut self.buf);
+        bytes.truncate(cut);
+        self.buf = tail;
+        let lines_before = self.lines;
+        let lines = count_line_ends(&bytes, self.mode, &mut self.after_cr);
+        self.lines += lines;
+        let index = self.index;
+        self.index += 1;
+        Chunk {
+            index,
+            bytes,
+            lines_before,
+            lines,
+        }
+    }
+}
+
+/// Why [`parse_chunks`] stopped.
+#[derive(Debug)]
+pub enum Stopped<E> {
+    /// A chunk failed; every chunk before it succeeded, so this is the first error in the
+    /// file (for errors that depend only on the chunk's records).
+    Chunk(E),
+    /// Splitting failed before any chunk did.
+    Split(Unsplit),
+}
+
+/// Parses every chunk of `splitter` with `work`, on `threads` threads; the results in file
+/// order. Stops early at a failure: see [`Stopped`].
+pub fn parse_chunks<R, T, E, F>(
+    mut splitter: Splitter<R>,
+    threads: usize,
+    work: F,
+) -> Result<Vec<T>, Stopped<E>>
+where
+    R: Read,
+    T: Send,
+    E: Send,
+    F: Fn(Chunk) -> Result<T, E> + Sync,
+{
+    let threads = threads.max(1);
+    let first_err = AtomicUsize::new(usize::MAX);
+    let (tx, rx) = mpsc::sync_channel::<Chunk>(1);
+    let rx = Mutex::new(rx);
+    let (mut results, split_err) = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                        let Ok(chunk) = job else { break };
+                        let i = chunk.index;
+                        if i > first_err.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        let r = work(chunk);
+                        if r.is_err() {
+                            first_err.fetch_min(i, Ordering::Relaxed);
+                        }
+                        out.push((i, r));
+                    }
+                    out
+                })
+            })
+            .collect();
+        let mut split_err = None;
+        while first_err.load(Ordering::Relaxed) == usize::MAX {
+            match splitter.next_chunk() {
+                Ok(Some(c)) => {
+                    if tx.send(c).is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    split_err = Some(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        let mut results = Vec::new();
+        for w in workers {
+            match w.join() {
+                Ok(r) => results.extend(r),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        (results, split_err)
+    });
+    results.sort_by_key(|(i, _)| *i);
+    let mut out = Vec::with_capacity(results.len());
+    for (k, (i, r)) in results.into_iter().enumerate() {
+        debug_assert_eq!(i, k, "chunks before the first failure are all parsed");
+        match r {
+            Ok(t) => out.push(t),
+            Err(e) => return Err(Stopped::Chunk(e)),
+        }
+    }
+    match split_err {
+        Some(e) => Err(Stopped::Split(e)),
+        None => Ok(out),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(text: &[u8], skip: u64, block: usize, mode: LineEnds) -> Vec<Chunk> {
+        let split = Split {
+            block_bytes: block,
+            threads: 2,
+            min_file_bytes: 0,
+        };
+        let mut s = Splitter::new(text, skip, b',', b'"', mode, &split, None).unwrap();
+        let mut out = Vec::new();
+        while let Some(c) = s.next_chunk().unwrap() {
+            out.push(c);
+        }
+        out
+    }
+
+    #[test]
+    fn cuts_only_between_records() {
+        let text = b"h\r\n1,\"a\r\nb\"\r\n2,x\"y\r\n\r\n3,\"\"\"\n\"\r4,z";
+        for block in 1..text.len() + 2 {
+            for mode in [LineEnds::Lf, LineEnds::Any] {
+                let cs = chunks(text, 1, block, mode);
+                let joined: Vec<u8> = cs.iter().flat_map(|c| c.bytes.clone()).collect();
+                assert_eq!(joined, &text[3..], "block {block}");
+                let mut after_cr = false;
+                for c in &cs {
+                    let start =
+                        text.len() - cs[c.index..].iter().map(|c| c.bytes.len()).sum::<usize>();
+                    let before = count_line_ends(&text[..start], mode, &mut after_cr);
+                    after_cr = false;
+                    assert_eq!(c.lines_before, before, "block {block} chunk {}", c.index);
+                    let first = c.bytes[0];
+                    assert!(!is_end(first));
+                    // Every chunk starts on a record: only at a known record start.
+                    let starts = [3, 13, 22, 30];
+                    assert!(starts.contains(&start), "block {block}: cut at {start}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn counts_line_ends_across_calls() {
+        let mut cr = false;
+        assert_eq!(count_line_ends(b"a\r", LineEnds::Any, &mut cr), 1);
+        assert_eq!(count_line_ends(b"\nb\rc\n\n", LineEnds::Any, &mut cr), 3);
+        let mut cr = false;
+        assert_eq!(count_line_ends(b"a\r\nb\rc\n", LineEnds::Lf, &mut cr), 2);
+    }
+}
