@@ -6,11 +6,13 @@
 -- `ledger_payment_status` is the status the ledger gives the payment itself (some ledgers mark
 -- a refund on the payment row instead of booking a negative line), `provider_has_payment`
 -- whether Xsolla knows the transaction at all.
+-- Each half names its kind as a constant: coalescing the two sides' row_kind would hold two
+-- more 10-million-row columns at the run's memory peak.
 SELECT
   p.transaction_id AS p_txn,
   l.lkey AS l_key,
   COALESCE(p.transaction_id, l.txn) AS transaction_id,
-  COALESCE(p.row_kind, l.row_kind) AS row_kind,
+  'payment' AS row_kind,
   COALESCE(l.order_id, p.external_id) AS order_id,
   p.currency AS p_currency,
   p.amount AS p_amount,
@@ -44,7 +46,7 @@ FROM (
   p.transaction_id AS p_txn,
   l.lkey AS l_key,
   COALESCE(p.transaction_id, l.txn) AS transaction_id,
-  COALESCE(p.row_kind, l.row_kind) AS row_kind,
+  'cancellation' AS row_kind,
   COALESCE(l.order_id, p.external_id) AS order_id,
   p.currency AS p_currency,
   p.amount AS p_amount,
