@@ -497,36 +497,14 @@ pub fn reconcile_owned(
                     message: e.to_string(),
                 })?,
             );
-            let later: Vec<&rules::Rule> = pending
-                .iter()
-                .chain(
-                    rules
-                        .classes
-                        .iter()
-                        .zip(&parts)
-                        .filter(|(_, p)| p.is_none())
-                        .map(|(r, _)| r),
-                )
-                .collect();
-            tables.drop_unused(&later, &["matched"]);
+            drop_done(&mut tables, pending, &rules.classes, &parts);
         }
         let Some(rule) = rules.prepare.get(i) else {
             break;
         };
         let df = rule.run(&tables)?;
         tables.insert(&rule.table, df);
-        let later: Vec<&rules::Rule> = rules.prepare[i + 1..]
-            .iter()
-            .chain(
-                rules
-                    .classes
-                    .iter()
-                    .zip(&parts)
-                    .filter(|(_, p)| p.is_none())
-                    .map(|(r, _)| r),
-            )
-            .collect();
-        tables.drop_unused(&later, &["matched"]);
+        drop_done(&mut tables, &rules.prepare[i + 1..], &rules.classes, &parts);
         tracing::debug!(held_mib = tables.estimated_mib(), tables = ?tables.sizes(), "tables held");
     }
     let mut all = frames::empty(&frames::discrepancy_schema());
@@ -575,6 +553,27 @@ pub fn reconcile_owned(
         discrepancies,
         summary,
     })
+}
+
+/// Drops the tables that neither a `pending` prepare file nor a class file not yet run (no part
+/// in `parts`) reads; `matched` stays for the summary.
+fn drop_done(
+    tables: &mut rules::Tables,
+    pending: &[rules::Rule],
+    classes: &[rules::Rule],
+    parts: &[Option<DataFrame>],
+) {
+    let later: Vec<&rules::Rule> = pending
+        .iter()
+        .chain(
+            classes
+                .iter()
+                .zip(parts)
+                .filter(|(_, p)| p.is_none())
+                .map(|(r, _)| r),
+        )
+        .collect();
+    tables.drop_unused(&later, &["matched"]);
 }
 
 /// First day of the breakdown window each transfer day falls in (null when none).
