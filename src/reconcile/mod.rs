@@ -731,7 +731,6 @@ fn summarize(
     matched: &DataFrame,
     d: &DataFrame,
 ) -> Result<Summary, ReconcileError> {
-    let started = std::time::Instant::now();
     let mut s = Summary::default();
     let classes = pl("summary", d.column("class").and_then(|c| c.str().cloned()))?;
     let currencies = pl(
@@ -764,10 +763,6 @@ fn summarize(
     r.ledger_out_of_window = r.ledger_rows - ledger.height() as u64;
     r.ledger_reported = count_in(ledger, "source", &reported_l)?;
     r.ledger_matched = ledger.height() as u64 - r.ledger_reported;
-    tracing::debug!(
-        ms = started.elapsed().as_millis() as u64,
-        "summary: rows counted"
-    );
     let unique = |df: &DataFrame| -> Result<bool, ReconcileError> {
         let c = pl(
             "summary",
@@ -788,10 +783,6 @@ fn summarize(
         )));
     }
 
-    tracing::debug!(
-        ms = started.elapsed().as_millis() as u64,
-        "summary: sources unique"
-    );
     // Lines: provider (transaction × kind) pairs; matched = no finding names their rows.
     let p_txn = pl(
         "summary",

@@ -57,17 +57,10 @@ pub struct Rule {
 pub struct Tables(std::collections::BTreeMap<String, DataFrame>);
 
 impl Tables {
-    /// Whether there is a table `name`.
-    pub fn has(&self, name: &str) -> bool {
-        self.0.contains_key(name)
-    }
-
     /// Adds or replaces a table.
     pub fn insert(&mut self, name: &str, df: DataFrame) {
         self.0.insert(name.to_owned(), df);
     }
-    /// Estimated bytes of every table held (buffers shared between tables are counted once
-    /// per table), for the debug log.
     /// `name=MiB` of every table held, for the debug log.
     pub fn sizes(&self) -> Vec<String> {
         self.0
@@ -76,6 +69,8 @@ impl Tables {
             .collect()
     }
 
+    /// Estimated MiB of every table held (buffers shared between tables are counted once per
+    /// table), for the debug log.
     pub fn estimated_mib(&self) -> usize {
         self.0.values().map(|df| df.estimated_size()).sum::<usize>() >> 20
     }
