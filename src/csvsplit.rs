@@ -185,6 +185,22 @@ thread_local! {
     pub static PARALLEL_READS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
+/// A text field for row `i` of a test file that is hard to cut: quoted line ends (`eol`, CRLF,
+/// lone CR, blank lines), doubled quotes, a leading BOM character, empty values. The registry
+/// and ledger loaders' parallel-vs-sequential tests both write it.
+#[cfg(test)]
+pub fn tricky_field(i: usize, eol: &str) -> String {
+    match i % 7 {
+        0 => String::new(),
+        1 => format!("\"multi{eol}line\""),
+        2 => "\"say \"\"hi\"\",\r\nok\n\n\"".to_owned(),
+        3 => "\"a\rb\"".to_owned(),
+        4 => "\u{feff}bom-led".to_owned(),
+        5 => "\"\"".to_owned(),
+        _ => "plain".to_owned(),
+    }
+}
+
 /// Notes that a file was read in parallel (for tests).
 pub fn note_parallel_read() {
     #[cfg(test)]

@@ -1021,15 +1021,7 @@ fn tricky_ledger(eol: &str, bom: bool, rows: usize, bad: &[(usize, &[u8])]) -> V
             s.extend_from_slice(row);
             continue;
         }
-        let note = match i % 7 {
-            0 => String::new(),
-            1 => format!("\"multi{eol}line\""),
-            2 => "\"say \"\"hi\"\",\r\nok\n\n\"".to_owned(),
-            3 => "\"a\rb\"".to_owned(),
-            4 => "\u{feff}bom-led".to_owned(),
-            5 => "\"\"".to_owned(),
-            _ => "plain".to_owned(),
-        };
+        let note = crate::csvsplit::tricky_field(i, eol);
         let amount = if i % 5 == 3 { "(1.25)" } else { "10.5" };
         let status = ["Paid", "refund", "odd"][i % 3];
         s.extend_from_slice(

@@ -507,15 +507,7 @@ fn tricky_export(dir: &Path, eol: &str, rows: usize, bad: &[(usize, &str)]) -> P
             s.push_str(row);
             continue;
         }
-        let reason = match i % 7 {
-            0 => String::new(),
-            1 => format!("\"multi{eol}line\""),
-            2 => "\"say \"\"hi\"\",\r\nok\n\n\"".to_owned(),
-            3 => "\"a\rb\"".to_owned(),
-            4 => "\u{feff}bom-led".to_owned(),
-            5 => "\"\"".to_owned(),
-            _ => "plain".to_owned(),
-        };
+        let reason = crate::csvsplit::tricky_field(i, eol);
         let amount = if i % 5 == 3 { "-1.25" } else { "10.5" };
         s.push_str(&format!(
             "{reason},{i},done,2026-10-{:02} 12:00:00,{amount},USD,{amount},USD,1.5,{}",
