@@ -319,7 +319,9 @@ pub fn reconcile_owned(
             .filter(|n| mentioned(n.as_str()))
             .cloned()
             .collect();
-        df.select(names)
+        let mut df = df.select(names)?;
+        rules::align_shared_chunks(&mut df);
+        Ok(df)
     };
     let w = input.window;
     pl(
