@@ -213,7 +213,7 @@ pub fn align_shared_chunks(df: &mut DataFrame) {
     if !df.should_rechunk() {
         return;
     }
-    let lengths = |s: &Series| s.chunks().iter().map(|a| a.len()).collect::<Vec<_>>();
+    let lengths = |s: &Series| s.chunk_lengths().collect::<Vec<_>>();
     let layouts: Vec<Vec<usize>> = df
         .columns()
         .iter()
@@ -407,7 +407,7 @@ mod tests {
 
     fn chunk_lengths(df: &DataFrame, name: &str) -> Vec<usize> {
         let s = df.column(name).unwrap().as_materialized_series();
-        s.chunks().iter().map(|a| a.len()).collect()
+        s.chunk_lengths().collect()
     }
 
     #[test]
