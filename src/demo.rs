@@ -7,13 +7,13 @@
 //! job (fetch → reconcile → report → mail to a file) into `out/demo/`. What must be found is
 //! known in advance ([`DemoOutcome::expected`]), and the demo checks it was.
 
-use crate::config::{Config, FetchSettings, MerchantConfig};
+use crate::domain::fsutil::{self, FsError};
+use crate::domain::window::Window;
 use crate::fetch::Progress;
-use crate::fsutil::{self, FsError};
+use crate::job::config::{Config, FetchSettings, MerchantConfig};
 use crate::job::{self, FetchMode, JobError, MailMode, RunOutcome, RunRequest};
 use crate::sandbox::ledger::{ledger_config, ledger_export, InjectedFault};
 use crate::sandbox::{DataQuirks, Sandbox, SandboxConfig, SandboxError};
-use crate::xsolla::window::Window;
 use crate::xsolla::{ApiKey, HttpSettings};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -136,7 +136,7 @@ async fn run_on(
         // Relative to the demo folder (`base_dir` below): reports name `ledger/ledger.csv:<line>`.
         ledger: Some(ledger_config(Path::new("ledger/ledger.csv"))),
         project_ids: Vec::new(),
-        mail: crate::notify::MailRecipients {
+        mail: crate::deliver::MailRecipients {
             to: vec!["finance@acme-games.example".to_owned()],
             all_clear: true,
             ..Default::default()

@@ -10,18 +10,81 @@
 //! `registry/<chunk>/p000000.json`, `payouts/<chunk>.json`, `breakdown/<chunk>.json`,
 //! `reports/<chunk>.json`, and `manifest.json`.
 
-use crate::config::{FetchSettings, MerchantConfig};
-use crate::fsutil::{self, FsError};
+use crate::domain::fsutil::{self, FsError};
+use crate::domain::window::Window;
 use crate::xsolla::client::{Format, Page, RegistryFilter, XsollaClient};
 use crate::xsolla::error::XsollaError;
 use crate::xsolla::http::Reply;
-use crate::xsolla::paging::{walk_registry, PagingError, PagingStats, WalkedPage};
-use crate::xsolla::window::Window;
+use crate::xsolla::paging::{walk_registry, PagingError, PagingLimits, PagingStats, WalkedPage};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+/// How the fetch stage reads a window.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FetchSettings {
+    /// Registry format: `json` (default) or `csv`. Both give the same rows.
+    pub format: Format,
+    /// Rows per registry page (`limit`). Xsolla documents no maximum ([U]); 500 matches the
+    /// page size hinted by its internal query ([I]). The short-page rule ends a chunk.
+    pub page_limit: u32,
+    /// Pages per 92-day chunk before the fetch stops with an error.
+    pub max_pages_per_chunk: u32,
+    /// Registry rows per fetch before it stops with an error.
+    pub max_rows: u64,
+    /// Re-requests of a page that repeats the previous one before giving up.
+    pub max_repeat_retries: u32,
+    /// Days per request window; Xsolla allows at most 92.
+    pub chunk_days: u32,
+    /// Include test (dry-run) transactions in the registry.
+    pub show_dry_run: bool,
+    /// Also read every registry row of each payout in the window (`transfer_id` filter, no
+    /// dates), so payouts can be checked against their rows exactly. Default true.
+    pub payout_rows: bool,
+}
+
+impl Default for FetchSettings {
+    fn default() -> Self {
+        let p = PagingLimits::default();
+        FetchSettings {
+            format: Format::Json,
+            page_limit: p.page_limit,
+            max_pages_per_chunk: p.max_pages_per_chunk,
+            max_rows: p.max_rows,
+            max_repeat_retries: p.max_repeat_retries,
+            chunk_days: p.chunk_days,
+            show_dry_run: false,
+            payout_rows: true,
+        }
+    }
+}
+
+impl FetchSettings {
+    /// The paging limits these settings describe.
+    pub fn limits(&self) -> PagingLimits {
+        PagingLimits {
+            page_limit: self.page_limit,
+            max_pages_per_chunk: self.max_pages_per_chunk,
+            max_rows: self.max_rows,
+            max_repeat_retries: self.max_repeat_retries,
+            chunk_days: self.chunk_days,
+        }
+    }
+}
+
+/// Whose data a fetch reads, and under which name its snapshots are filed.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchTarget<'a> {
+    /// The merchant's short name: the snapshot folder's name.
+    pub merchant: &'a str,
+    /// Xsolla merchant id.
+    pub merchant_id: i64,
+    /// API base URL, recorded in the manifest.
+    pub base_url: &'a str,
+}
 
 /// Version of the snapshot layout; bumped when it changes incompatibly.
 pub const SNAPSHOT_SCHEMA: u32 = 1;
@@ -206,13 +269,13 @@ fn meta_path(body: &Path) -> PathBuf {
 pub async fn fetch_window(
     client: &XsollaClient,
     data_dir: &Path,
-    merchant: &MerchantConfig,
+    merchant: FetchTarget<'_>,
     window: Window,
     settings: &FetchSettings,
     progress: &dyn Progress,
 ) -> Result<(PathBuf, Manifest), FetchError> {
     let started_at = Utc::now();
-    let root = snapshots_dir(data_dir, &merchant.name);
+    let root = snapshots_dir(data_dir, merchant.merchant);
     std::fs::create_dir_all(&root).map_err(|e| FsError::new("create folder", &root, e))?;
     remove_abandoned_partials(&root);
     let fetch_id = format!(
@@ -239,9 +302,9 @@ pub async fn fetch_window(
     let manifest = Manifest {
         schema: SNAPSHOT_SCHEMA,
         fetch_id: fetch_id.clone(),
-        merchant: merchant.name.clone(),
+        merchant: merchant.merchant.to_owned(),
         merchant_id: merchant.merchant_id,
-        base_url: merchant.base_url.clone(),
+        base_url: merchant.base_url.to_owned(),
         window,
         format: settings.format,
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -518,22 +581,4 @@ pub fn verify_snapshot(dir: &Path) -> Result<Manifest, FetchError> {
         }
     }
     Ok(manifest)
-}
-
-/// Peak resident memory of this process in bytes (Linux `VmHWM`), for summaries.
-pub fn peak_rss_bytes() -> Option<u64> {
-    proc_status_bytes("VmHWM:")
-}
-
-/// Resident memory now, from `/proc/self/status` (Linux; `None` elsewhere): with the peak, it
-/// shows which step of a reconciliation holds the memory.
-pub fn current_rss_bytes() -> Option<u64> {
-    proc_status_bytes("VmRSS:")
-}
-
-fn proc_status_bytes(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }

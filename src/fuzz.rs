@@ -8,7 +8,7 @@
 //!
 //! A panic here is the finding: the functions use `assert!` on purpose.
 
-use crate::ledger::{load_ledger, LedgerConfig, LedgerError, OnBadRow};
+use crate::load::ledger::{load_ledger, LedgerConfig, LedgerError, OnBadRow};
 use crate::xsolla::model::{TransactionRow, REGISTRY_REQUIRED};
 use crate::xsolla::parse::{parse_csv_rows, parse_json_rows, DecodeError};
 use std::cell::RefCell;
@@ -65,7 +65,7 @@ fn check_error_len(what: &str, msg: &str) {
 /// The config the ledger fuzz target reads with: order id and note mapped, small limits, and
 /// one of four dialects (`variant % 4`) so every amount and encoding path is reached.
 pub fn ledger_fuzz_config(mode: OnBadRow, variant: usize) -> LedgerConfig {
-    use crate::ledger::{CsvEncoding, Delimiter, Thousands};
+    use crate::load::ledger::{CsvEncoding, Delimiter, Thousands};
     let mut c = LedgerConfig {
         path: "ledger.csv".to_owned(),
         on_bad_row: mode,
@@ -177,7 +177,7 @@ fn check_amounts(rows: &[TransactionRow]) {
         {
             let text = d.render();
             assert_eq!(
-                crate::money::parse_decimal_exact(&text).ok(),
+                crate::domain::money::parse_decimal_exact(&text).ok(),
                 Some(d),
                 "amount {text} does not read back"
             );
@@ -225,7 +225,7 @@ pub fn config_toml(data: &[u8]) {
         return;
     };
     let path = Path::new("fuzz.toml");
-    if let Err(e) = crate::config::Config::parse(text, path, |_| Some("x".to_owned())) {
+    if let Err(e) = crate::job::config::Config::parse(text, path, |_| Some("x".to_owned())) {
         let msg = e.to_string();
         check_error_len("config", &msg);
     }

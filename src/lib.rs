@@ -1,27 +1,24 @@
 //! xsolla-recon: reconciles what Xsolla reports against what a merchant's ledger says.
 //!
-//! The pipeline flows one way through these modules:
-//! `xsolla` (API client and records) → `fetch` (raw snapshots on disk) → `ledger` / frames →
-//! `reconcile` → `report` → `notify`; `schedule` runs it nightly; `sandbox` is an
-//! Xsolla-compatible server used by the demo, the tests and the benchmarks.
+//! The layers, from the bottom up (see `ARCHITECTURE.md`); each imports only from below:
+//! `domain` (shared types) → `xsolla` (the Reports API client) → `fetch` (raw snapshots) →
+//! `load` (both sides as frames) → `reconcile` (rules, open items) → `report` (files) →
+//! `deliver` (mail) → `job` (config, run, schedule). `sandbox`, `demo` and `fuzz` are the
+//! test harness, built only with the `sandbox` feature.
 
-pub mod config;
-pub(crate) mod csvsplit;
-pub mod demo;
+pub mod deliver;
+pub mod domain;
 pub mod fetch;
-pub mod frames;
-pub mod fsutil;
-#[doc(hidden)]
-pub mod fuzz;
 pub mod job;
-pub mod ledger;
 pub mod load;
-pub mod money;
-pub mod notify;
-pub mod pipeline;
 pub mod reconcile;
 pub mod report;
-pub mod sandbox;
-pub mod schedule;
-pub mod state;
 pub mod xsolla;
+
+#[cfg(feature = "sandbox")]
+pub mod demo;
+#[cfg(feature = "sandbox")]
+#[doc(hidden)]
+pub mod fuzz;
+#[cfg(feature = "sandbox")]
+pub mod sandbox;

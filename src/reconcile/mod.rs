@@ -9,12 +9,13 @@
 //! assembles the discrepancies in the documented schema, flags probable (fuzzy) pairs, and
 //! checks that every row read is accounted for.
 
+pub mod open_items;
 pub mod rules;
 #[cfg(test)]
 mod tests;
 
-use crate::frames::{self, decimal_at, decimal_column, money};
-use crate::xsolla::window::Window;
+use crate::domain::frames::{self, decimal_at, decimal_column, money};
+use crate::domain::window::Window;
 use polars::prelude::*;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -637,7 +638,10 @@ fn currency_table(
                 .get(c)
                 .copied()
                 .unwrap_or(settings.default_tolerance_minor_units);
-            Some(Decimal::new(i64::from(minor), crate::money::exponent(c)))
+            Some(Decimal::new(
+                i64::from(minor),
+                crate::domain::money::exponent(c),
+            ))
         })
         .collect();
     pl(
@@ -838,7 +842,7 @@ fn summarize(
         .collect::<Result<_, _>>()?;
     s.matched_totals = totals
         .into_iter()
-        .map(|(c, v)| (c.clone(), crate::money::format_amount(v, &c)))
+        .map(|(c, v)| (c.clone(), crate::domain::money::format_amount(v, &c)))
         .collect();
     s.match_rate_percent = if s.provider_lines == 0 {
         "100.00".into()

@@ -194,7 +194,7 @@ impl Rule {
             rows = out.height(),
             mib = out.estimated_size() >> 20,
             ms = started.elapsed().as_millis() as u64,
-            rss_mib = crate::fetch::current_rss_bytes().unwrap_or(0) >> 20,
+            rss_mib = crate::domain::memory::current_rss_bytes().unwrap_or(0) >> 20,
             "rule ran"
         );
         Ok(out)

@@ -1,7 +1,7 @@
 //! Hand-built scenarios, one or more per discrepancy class.
 
 use super::*;
-use crate::frames::{decimal_column, money, provider_schema, MONEY_SCALE, RATE_SCALE};
+use crate::domain::frames::{decimal_column, money, provider_schema, MONEY_SCALE, RATE_SCALE};
 use std::str::FromStr;
 
 fn d(s: &str) -> Decimal {
@@ -108,7 +108,7 @@ pub(crate) fn provider(rows: &[P]) -> DataFrame {
         Column::new("payout_currency".into(), vec![Some("USD"); n]),
         dec("fx_rate", &vec![Some("1"); n], RATE_SCALE),
     ];
-    for f in crate::frames::PROVIDER_FEE_COLUMNS {
+    for f in crate::domain::frames::PROVIDER_FEE_COLUMNS {
         let v = if *f == "commission_xsolla" {
             s(&|r| r.fee)
         } else {
@@ -117,7 +117,7 @@ pub(crate) fn provider(rows: &[P]) -> DataFrame {
         cols.push(dec(f, &v, MONEY_SCALE));
     }
     let df = DataFrame::new_infer_height(cols).unwrap();
-    crate::frames::check_schema(&df, &provider_schema(), "test provider").unwrap();
+    crate::domain::frames::check_schema(&df, &provider_schema(), "test provider").unwrap();
     df
 }
 
@@ -179,7 +179,12 @@ pub(crate) fn ledger(rows: &[L]) -> DataFrame {
         Column::new("user_id".into(), s(&|r| r.user)),
     ])
     .unwrap();
-    crate::frames::check_schema(&df, &crate::frames::ledger_schema(), "test ledger").unwrap();
+    crate::domain::frames::check_schema(
+        &df,
+        &crate::domain::frames::ledger_schema(),
+        "test ledger",
+    )
+    .unwrap();
     df
 }
 
@@ -188,8 +193,8 @@ pub(crate) fn input(provider_rows: &[P], ledger_rows: &[L]) -> ReconcileInput {
         window: Window::new(date("2026-10-01"), date("2026-10-31")).unwrap(),
         provider: provider(provider_rows),
         payout_rows: None,
-        payouts: crate::frames::empty(&crate::frames::payouts_schema()),
-        breakdown: crate::frames::empty(&crate::frames::breakdown_schema()),
+        payouts: crate::domain::frames::empty(&crate::domain::frames::payouts_schema()),
+        breakdown: crate::domain::frames::empty(&crate::domain::frames::breakdown_schema()),
         ledger: ledger(ledger_rows),
         project_ids: vec![],
     }

@@ -2,7 +2,7 @@
 //! ISO dates, exact amounts, every text cell passed through [`safe_text`].
 
 use super::{amount_text, safe_text, CsvDialect, Finding, ReportSettings};
-use crate::ledger::BadRow;
+use crate::load::ledger::BadRow;
 use rust_decimal::Decimal;
 use std::path::Path;
 

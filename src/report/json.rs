@@ -2,9 +2,9 @@
 //! sorted maps), amounts as exact strings.
 
 use super::{amount_text, OpenItemCounts, ReportInput};
+use crate::domain::window::Window;
 use crate::load::LoadCounts;
 use crate::reconcile::RowCounts;
-use crate::xsolla::window::Window;
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::BTreeMap;

@@ -8,21 +8,20 @@
 //! Reports are deterministic: the same input gives byte-identical files (nothing depends on
 //! the clock or the run id), so a re-run can be compared with `cmp`.
 
-mod chart;
+pub(crate) mod chart;
 mod csv_out;
-mod html;
+pub(crate) mod html;
 mod json;
-pub mod mail;
 mod rows;
 #[cfg(test)]
 mod tests;
 mod xlsx;
 
-use crate::fsutil::{self, FsError};
-use crate::ledger::{BadRow, LedgerCounts};
+use crate::domain::fsutil::{self, FsError};
+use crate::domain::window::Window;
+use crate::load::ledger::{BadRow, LedgerCounts};
 use crate::load::LoadCounts;
 use crate::reconcile::{ClassTotal, Summary};
-use crate::xsolla::window::Window;
 use chrono::NaiveDate;
 use polars::prelude::*;
 use rust_decimal::Decimal;
@@ -252,7 +251,7 @@ pub fn safe_text(s: &str) -> std::borrow::Cow<'_, str> {
 /// `12.50`, KWD `1.500`), more when the value has more (never rounded silently).
 pub fn amount_text(amount: Decimal, currency: &str) -> String {
     let mut a = amount.normalize();
-    let dp = crate::money::exponent(currency);
+    let dp = crate::domain::money::exponent(currency);
     if a.scale() < dp {
         a.rescale(dp);
     }

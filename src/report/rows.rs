@@ -1,6 +1,6 @@
 //! The discrepancies frame read once into plain Rust rows, so every writer sees the same values.
 
-use crate::frames::{decimal_at, discrepancy_schema};
+use crate::domain::frames::{decimal_at, discrepancy_schema};
 use chrono::NaiveDate;
 use polars::prelude::*;
 use rust_decimal::Decimal;
@@ -49,7 +49,7 @@ fn date(days: Option<i32>) -> Option<NaiveDate> {
 
 /// Reads every row; fails when the frame does not have exactly [`schema`].
 pub(crate) fn read(df: &DataFrame) -> PolarsResult<Vec<Finding>> {
-    crate::frames::check_schema(df, &schema(), "discrepancies")?;
+    crate::domain::frames::check_schema(df, &schema(), "discrepancies")?;
     let s = |n: &str| -> PolarsResult<StringChunked> { Ok(df.column(n)?.str()?.clone()) };
     let d =
         |n: &str| -> PolarsResult<Int32Chunked> { Ok(df.column(n)?.date()?.physical().clone()) };

@@ -1,5 +1,5 @@
 use super::*;
-use crate::frames::{decimal_column, discrepancy_schema};
+use crate::domain::frames::{decimal_column, discrepancy_schema};
 use crate::reconcile::ClassTotal;
 use std::str::FromStr;
 
@@ -65,7 +65,7 @@ fn frame() -> DataFrame {
         decimal_column(
             n,
             &[Some(dec(v[0])), Some(dec(v[1]))],
-            crate::frames::MONEY_SCALE,
+            crate::domain::frames::MONEY_SCALE,
         )
         .unwrap()
     };
@@ -92,7 +92,7 @@ fn frame() -> DataFrame {
     let mut schema = discrepancy_schema();
     schema.with_column("first_seen".into(), DataType::Date);
     schema.with_column("age_days".into(), DataType::Int64);
-    crate::frames::check_schema(&df, &schema, "test").unwrap();
+    crate::domain::frames::check_schema(&df, &schema, "test").unwrap();
     df
 }
 
@@ -179,7 +179,10 @@ fn totals_that_disagree_with_the_summary_write_nothing() {
     assert!(matches!(err, ReportError::Invariant { .. }), "{err}");
     assert!(err.to_string().contains("r1"), "{err}");
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
-    let err = with_input(&s, |i| mail::compose(i, &ReportSettings::default())).unwrap_err();
+    let err = with_input(&s, |i| {
+        crate::deliver::compose::compose(i, &ReportSettings::default())
+    })
+    .unwrap_err();
     assert!(matches!(err, ReportError::Invariant { .. }), "{err}");
 }
 
@@ -195,11 +198,11 @@ proptest::proptest! {
     #[test]
     fn amount_text_is_exact(mantissa in -10_i128.pow(20)..10_i128.pow(20), cur in 0usize..4) {
         let cur = ["JPY", "USD", "KWD", "EUR"][cur];
-        let d = Decimal::from_i128_with_scale(mantissa, crate::frames::MONEY_SCALE as u32);
+        let d = Decimal::from_i128_with_scale(mantissa, crate::domain::frames::MONEY_SCALE as u32);
         let text = amount_text(d, cur);
         proptest::prop_assert_eq!(Decimal::from_str(&text).unwrap(), d);
         let decimals = text.split_once('.').map_or(0, |(_, f)| f.len());
-        proptest::prop_assert!(decimals >= crate::money::exponent(cur) as usize);
+        proptest::prop_assert!(decimals >= crate::domain::money::exponent(cur) as usize);
         proptest::prop_assert_eq!(amount_display(d, cur).replace(',', ""), text);
     }
 

@@ -18,7 +18,7 @@ const MAX_EXACT_INT: i64 = 1 << 53;
 
 /// The number format of a currency's amounts: `#,##0`, `#,##0.00`, `#,##0.000` …
 pub(crate) fn amount_format(currency: &str) -> String {
-    let dp = crate::money::exponent(currency) as usize;
+    let dp = crate::domain::money::exponent(currency) as usize;
     if dp == 0 {
         "#,##0".to_owned()
     } else {

@@ -759,7 +759,7 @@ async fn partial_refund(
     // The amount's own text, as the client parses any JSON number (a string is accepted too,
     // as in an old doc sample).
     let amount = crate::xsolla::record::json_scalar_text(v.get("refund_amount"))
-        .and_then(|t| crate::money::parse_decimal(&t))
+        .and_then(|t| crate::domain::money::parse_decimal(&t))
         .ok_or_else(|| {
             ApiError::unprocessable("The refund_amount field is required and must be a number.")
         })?;

@@ -35,7 +35,7 @@ use rand_chacha::ChaCha8Rng;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
-use crate::money::round_to_currency;
+use crate::domain::money::round_to_currency;
 
 /// A payment currency and the merchant's price list in it.
 pub(crate) struct Currency {

@@ -5,9 +5,9 @@
 //! findings must come out, no more and no fewer.
 
 use super::DatasetView;
+use crate::domain::window::Window;
 use crate::xsolla::model::{TransactionRow, REGISTRY_REQUIRED};
 use crate::xsolla::parse::json_record;
-use crate::xsolla::window::Window;
 use rust_decimal::Decimal;
 
 /// Header of the generated CSV (a typical finance export, not Xsolla's names).
@@ -73,7 +73,7 @@ Chargeback = "chargeback"
 "#;
 
 /// A ledger config reading the export at `path` with [`LEDGER_MAPPING_TOML`].
-pub fn ledger_config(path: &std::path::Path) -> crate::ledger::LedgerConfig {
+pub fn ledger_config(path: &std::path::Path) -> crate::load::ledger::LedgerConfig {
     let text = format!(
         "path = \"{}\"\n{LEDGER_MAPPING_TOML}",
         path.display().to_string().replace('\\', "\\\\")
@@ -111,8 +111,8 @@ pub fn ledger_export(view: &DatasetView, window: Window, inject: bool) -> Ledger
             l.txn.map(|t| t.to_string()).unwrap_or_default(),
             l.order.clone(),
             l.currency.clone(),
-            crate::money::format_amount(l.gross, &l.currency),
-            crate::money::format_amount(l.fee, &l.currency),
+            crate::domain::money::format_amount(l.gross, &l.currency),
+            crate::domain::money::format_amount(l.fee, &l.currency),
             l.status.to_owned(),
             l.note.clone(),
         ])
@@ -171,7 +171,7 @@ fn inject_faults(lines: &mut Vec<Line>, window: Window, out: &mut Vec<InjectedFa
     let skip = plain.len() / 3;
     plain.drain(..skip);
     let mut take = || plain.remove(0);
-    let one = |c: &str| Decimal::new(100, crate::money::exponent(c));
+    let one = |c: &str| Decimal::new(100, crate::domain::money::exponent(c));
     let mut remove = Vec::new();
 
     let i = take();

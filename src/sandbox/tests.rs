@@ -346,7 +346,7 @@ async fn json_and_csv_carry_the_same_rows() {
 
 fn exponent_ok(r: &TransactionRow) -> bool {
     let cur = r.payment_currency.as_deref().unwrap();
-    let exp = crate::money::exponent(cur);
+    let exp = crate::domain::money::exponent(cur);
     [
         r.payment_amount,
         r.commission_ps,
@@ -595,7 +595,7 @@ async fn refunds_and_chargebacks_show_up_in_later_reads() {
         "Requested partial refund amount exceeds payment amount."
     );
     let cur = rows_of(&c, b).await[0].payment_currency.clone().unwrap();
-    let part = crate::money::round_to_currency(pay / Decimal::from(3), &cur);
+    let part = crate::domain::money::round_to_currency(pay / Decimal::from(3), &cur);
     let body = format!(r#"{{"refund_amount": {part}, "description": "part"}}"#);
     assert_eq!(
         c.put_json(&format!("reports/transactions/{b}/partial_refund"), &body)

@@ -1,4 +1,5 @@
-//! Typed calls for every Reports endpoint, plus the refund and chargeback write calls.
+//! Typed calls for every Reports endpoint. The refund and chargeback calls, which move money,
+//! are in `write_calls.rs`, built only with the `sandbox` feature (only its tests use them).
 //!
 //! Each read call returns the [`Reply`] (exact bytes, URL, time) with the parsed rows, so the
 //! fetch stage can store the raw body as an immutable snapshot and still count what it read.
@@ -8,9 +9,8 @@ use super::http::{Expect, Reply, Transport};
 use super::model::*;
 use super::parse::{parse_csv_rows, parse_json_rows, DecodeError};
 use super::record::Record;
-use super::window::Window;
+use crate::domain::window::Window;
 use chrono::NaiveDate;
-use rust_decimal::Decimal;
 
 /// Response format of the endpoints that take a `.{format}` suffix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
@@ -190,7 +190,7 @@ fn push_opt<T: ToString>(q: &mut Vec<(&'static str, String)>, k: &'static str, v
 /// The Reports API client of one merchant.
 #[derive(Debug)]
 pub struct XsollaClient {
-    transport: Transport,
+    pub(super) transport: Transport,
 }
 
 impl XsollaClient {
@@ -204,7 +204,7 @@ impl XsollaClient {
         &self.transport
     }
 
-    fn path(&self, rest: &str) -> String {
+    pub(super) fn path(&self, rest: &str) -> String {
         format!("merchants/{}/{rest}", self.transport.merchant_id())
     }
 
@@ -318,63 +318,6 @@ impl XsollaClient {
         self.get_rows("reports", &dates(window), Format::Json, REPORT_REQUIRED)
             .await
     }
-
-    /// Requests a full refund (§8.1). Xsolla completes it asynchronously; the negative
-    /// registry row appears later.
-    pub async fn refund(
-        &self,
-        transaction_id: i64,
-        description: &str,
-        email: Option<&str>,
-    ) -> Result<Reply, XsollaError> {
-        let mut body = serde_json::Map::new();
-        body.insert("description".into(), description.into());
-        if let Some(e) = email {
-            body.insert("email".into(), e.into());
-        }
-        let path = self.path(&format!("reports/transactions/{transaction_id}/refund"));
-        self.transport
-            .send_json(reqwest::Method::PUT, &path, Some(json_bytes(body)))
-            .await
-    }
-
-    /// Requests a partial refund of `amount` in the purchase currency (§8.2).
-    pub async fn partial_refund(
-        &self,
-        transaction_id: i64,
-        amount: Decimal,
-        description: &str,
-    ) -> Result<Reply, XsollaError> {
-        let mut body = serde_json::Map::new();
-        body.insert("description".into(), description.into());
-        // The exact decimal text as a JSON number (arbitrary_precision keeps it verbatim).
-        let n: serde_json::Number = amount
-            .normalize()
-            .to_string()
-            .parse()
-            .expect("a Decimal's text is a valid JSON number");
-        body.insert("refund_amount".into(), serde_json::Value::Number(n));
-        let path = self.path(&format!(
-            "reports/transactions/{transaction_id}/partial_refund"
-        ));
-        self.transport
-            .send_json(reqwest::Method::PUT, &path, Some(json_bytes(body)))
-            .await
-    }
-
-    /// Simulates a chargeback of a sandbox-mode payment (§8.3); the body must be empty.
-    pub async fn chargeback(
-        &self,
-        project_id: i64,
-        transaction_id: i64,
-    ) -> Result<Reply, XsollaError> {
-        let path = self.path(&format!(
-            "projects/{project_id}/payments/{transaction_id}/chargeback"
-        ));
-        self.transport
-            .send_json(reqwest::Method::POST, &path, None)
-            .await
-    }
 }
 
 fn dates(w: Window) -> Vec<(&'static str, String)> {
@@ -384,7 +327,8 @@ fn dates(w: Window) -> Vec<(&'static str, String)> {
     ]
 }
 
-fn json_bytes(map: serde_json::Map<String, serde_json::Value>) -> Vec<u8> {
+#[cfg(feature = "sandbox")]
+pub(super) fn json_bytes(map: serde_json::Map<String, serde_json::Value>) -> Vec<u8> {
     serde_json::to_vec(&serde_json::Value::Object(map)).expect("a JSON map serializes")
 }
 

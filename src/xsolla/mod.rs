@@ -10,7 +10,8 @@ pub mod model;
 pub mod paging;
 pub mod parse;
 pub mod record;
-pub mod window;
+#[cfg(feature = "sandbox")]
+mod write_calls;
 
 pub use client::{Format, XsollaClient};
 pub use error::XsollaError;

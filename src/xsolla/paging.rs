@@ -12,7 +12,7 @@ use super::client::{Format, Page, RegistryFilter, XsollaClient};
 use super::error::XsollaError;
 use super::model::TransactionRow;
 use super::record::CellRef;
-use super::window::{Window, MAX_WINDOW_DAYS};
+use crate::domain::window::{Window, MAX_WINDOW_DAYS};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 

@@ -40,7 +40,7 @@ pub enum DecodeError {
         source: CellError,
     },
     /// The CSV header lacks required columns.
-    #[error("CSV header is missing required column(s) {missing:?}; header was {}", crate::ledger::header_summary(&crate::ledger::header_sample(header), header.len()))]
+    #[error("CSV header is missing required column(s) {missing:?}; header was {}", crate::domain::text::header_summary(&crate::domain::text::header_sample(header), header.len()))]
     CsvMissingColumns {
         /// Missing column names.
         missing: Vec<String>,
@@ -162,7 +162,7 @@ pub fn parse_csv_rows<R: Record>(body: &[u8], required: &[&str]) -> Result<Vec<R
     for (i, h) in lower.iter().enumerate() {
         if !seen.insert(h.as_str()) {
             return Err(DecodeError::CsvDuplicateColumn {
-                column: crate::ledger::header_sample(std::slice::from_ref(&header[i]))
+                column: crate::domain::text::header_sample(std::slice::from_ref(&header[i]))
                     .pop()
                     .unwrap_or_default(),
             });

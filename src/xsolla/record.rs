@@ -63,7 +63,7 @@ impl CellValue for i64 {
         let t = text.trim();
         t.parse().ok().or_else(|| {
             // "123.0" from spreadsheets re-exporting ids.
-            let d = crate::money::parse_decimal(t)?;
+            let d = crate::domain::money::parse_decimal(t)?;
             (d.fract().is_zero()).then(|| d.trunc().to_string().parse().ok())?
         })
     }
@@ -85,11 +85,11 @@ impl CellValue for String {
 impl CellValue for Decimal {
     const EXPECTED: &'static str = "a decimal number";
     fn parse_text(text: &str) -> Option<Self> {
-        crate::money::parse_decimal(text).map(|d| d.normalize())
+        crate::domain::money::parse_decimal(text).map(|d| d.normalize())
     }
     fn why_not(text: &str) -> Option<String> {
         // Too many digits or out of range: say so, rather than "not a decimal number".
-        crate::money::parse_decimal_exact(text)
+        crate::domain::money::parse_decimal_exact(text)
             .err()
             .map(|e| e.to_string())
     }

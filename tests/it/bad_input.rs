@@ -7,7 +7,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use xsolla_recon::ledger::{
+use xsolla_recon::load::ledger::{
     load_ledger, Delimiter, LedgerConfig, LedgerError, LedgerLoad, OnBadRow,
 };
 

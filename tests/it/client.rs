@@ -5,12 +5,12 @@ use crate::support::*;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::str::FromStr;
+use xsolla_recon::domain::window::Window;
 use xsolla_recon::sandbox::{Fault, FaultRule, Sandbox};
 use xsolla_recon::xsolla::client::{Format, LookupKey, RegistryFilter, SearchFilter};
 use xsolla_recon::xsolla::model::{TransactionRow, REGISTRY_REQUIRED};
 use xsolla_recon::xsolla::paging::{walk_registry, PagingError, PagingLimits, PagingStats};
 use xsolla_recon::xsolla::parse::json_record;
-use xsolla_recon::xsolla::window::Window;
 use xsolla_recon::xsolla::XsollaClient;
 
 fn limits(page_limit: u32) -> PagingLimits {
@@ -169,7 +169,7 @@ async fn amounts_are_exact_and_agree_with_the_breakdown() {
         e.0 += r.payment_amount.unwrap();
         e.1 += r.payout_amount.unwrap();
         // No amount carries more decimals than its currency has.
-        let exp = xsolla_recon::money::exponent(r.payment_currency.as_deref().unwrap());
+        let exp = xsolla_recon::domain::money::exponent(r.payment_currency.as_deref().unwrap());
         assert!(
             r.payment_amount.unwrap().normalize().scale() <= exp,
             "{r:?}"

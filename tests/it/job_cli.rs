@@ -365,8 +365,7 @@ async fn a_second_concurrent_run_of_a_merchant_refuses_or_waits() {
     let tmp = tempfile::tempdir().unwrap();
     write_setup(tmp.path(), &sb, &Extra::default());
     let lock =
-        xsolla_recon::schedule::lock::RunLock::acquire(&tmp.path().join("data"), "acme", None)
-            .unwrap();
+        xsolla_recon::job::lock::RunLock::acquire(&tmp.path().join("data"), "acme", None).unwrap();
     let busy = run_bin(tmp.path(), "job-key-3", &args(&["--dry-run"])).await;
     assert_eq!(busy.status.code(), Some(4), "{}", text(&busy));
     assert!(

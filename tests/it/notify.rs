@@ -5,7 +5,7 @@ use crate::smtp_server::{FailAt, Received, SmtpOptions, SmtpServer, SmtpTls};
 use chrono::{TimeZone, Utc};
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 use std::time::Duration;
-use xsolla_recon::notify::{
+use xsolla_recon::deliver::{
     self, Attachment, Delivery, GiveUp, Inline, Mail, MailRecipients, MessageStamp, NotifyError,
     Security, SmtpFailure, SmtpSettings,
 };
@@ -187,7 +187,7 @@ fn plain_with_auth_on_loopback_delivers_every_part() {
         "plain-pw-1",
     );
     let st = stamp("plain");
-    notify::send(&s, &recipients(), &mail(), &st).unwrap();
+    deliver::send(&s, &recipients(), &mail(), &st).unwrap();
     let r = wait_one(&server);
     assert_envelope(&r);
     assert_eq!(r.auth_user.as_deref(), Some(USER));
@@ -208,7 +208,7 @@ fn starttls_with_auth_delivers_every_part() {
         "starttls-pw-2",
     );
     let st = stamp("starttls");
-    notify::send(&s, &recipients(), &mail(), &st).unwrap();
+    deliver::send(&s, &recipients(), &mail(), &st).unwrap();
     let r = wait_one(&server);
     assert!(r.tls, "the transaction ran after STARTTLS");
     assert_eq!(r.auth_user.as_deref(), Some(USER));
@@ -229,7 +229,7 @@ fn implicit_tls_with_auth_delivers_every_part() {
         "tls-pw-3",
     );
     let st = stamp("tls");
-    notify::send(&s, &recipients(), &mail(), &st).unwrap();
+    deliver::send(&s, &recipients(), &mail(), &st).unwrap();
     let r = wait_one(&server);
     assert!(r.tls);
     assert_eq!(r.auth_user.as_deref(), Some(USER));
@@ -245,7 +245,7 @@ fn untrusted_certificate_fails_once_without_retry() {
     });
     let mut s = settings(&server, Security::Starttls, "localhost");
     s.ca_file = None;
-    let err = notify::send(&s, &recipients(), &mail(), &stamp("untrusted")).unwrap_err();
+    let err = deliver::send(&s, &recipients(), &mail(), &stamp("untrusted")).unwrap_err();
     match &err {
         NotifyError::Send {
             attempts, failure, ..
@@ -260,7 +260,7 @@ fn untrusted_certificate_fails_once_without_retry() {
 
     // accept_invalid_certs lets the same server through.
     s.accept_invalid_certs = true;
-    notify::send(&s, &recipients(), &mail(), &stamp("untrusted")).unwrap();
+    deliver::send(&s, &recipients(), &mail(), &stamp("untrusted")).unwrap();
     assert_eq!(server.wait_for(1, Duration::from_secs(5)).len(), 1);
 }
 
@@ -272,7 +272,7 @@ fn transient_451_is_retried_and_sent_once_on_the_third_attempt() {
         ..Default::default()
     });
     let s = settings(&server, Security::Plain, "127.0.0.1");
-    notify::send(&s, &recipients(), &mail(), &stamp("retry")).unwrap();
+    deliver::send(&s, &recipients(), &mail(), &stamp("retry")).unwrap();
     assert_eq!(server.transactions(), 3);
     assert_eq!(server.received().len(), 1);
 }
@@ -286,7 +286,7 @@ fn transient_replies_stop_after_max_attempts() {
         ..Default::default()
     });
     let s = settings(&server, Security::Plain, "127.0.0.1");
-    let err = notify::send(&s, &recipients(), &mail(), &stamp("exhaust")).unwrap_err();
+    let err = deliver::send(&s, &recipients(), &mail(), &stamp("exhaust")).unwrap_err();
     let text = err.to_string();
     assert!(
         matches!(
@@ -313,7 +313,7 @@ fn permanent_554_is_not_retried_and_named() {
         ..Default::default()
     });
     let s = settings(&server, Security::Plain, "127.0.0.1");
-    let err = notify::send(&s, &recipients(), &mail(), &stamp("perm")).unwrap_err();
+    let err = deliver::send(&s, &recipients(), &mail(), &stamp("perm")).unwrap_err();
     let text = err.to_string();
     assert!(
         text.contains(&format!("127.0.0.1:{}", server.port)),
@@ -346,7 +346,7 @@ fn server_down_fails_after_max_attempts_naming_the_server() {
         backoff_max_ms: 20,
         ..Default::default()
     };
-    let err = notify::send(&s, &recipients(), &mail(), &stamp("down")).unwrap_err();
+    let err = deliver::send(&s, &recipients(), &mail(), &stamp("down")).unwrap_err();
     let text = err.to_string();
     assert!(text.contains(&format!("127.0.0.1:{port}")), "{text}");
     assert!(text.contains("3 attempt(s)"), "{text}");
@@ -370,7 +370,7 @@ fn connection_dropped_after_data_is_retried() {
         ..Default::default()
     });
     let s = settings(&server, Security::Plain, "127.0.0.1");
-    notify::send(&s, &recipients(), &mail(), &stamp("drop")).unwrap();
+    deliver::send(&s, &recipients(), &mail(), &stamp("drop")).unwrap();
     assert_eq!(server.transactions(), 2);
     assert_eq!(server.received().len(), 1);
 }
@@ -383,7 +383,7 @@ fn hung_server_times_out_and_is_retried() {
     });
     let mut s = settings(&server, Security::Plain, "127.0.0.1");
     s.timeout_ms = 300;
-    notify::send(&s, &recipients(), &mail(), &stamp("hung")).unwrap();
+    deliver::send(&s, &recipients(), &mail(), &stamp("hung")).unwrap();
     assert_eq!(server.connections(), 2);
     assert_eq!(server.received().len(), 1);
 }
@@ -393,7 +393,7 @@ fn too_large_fails_before_connecting() {
     let server = SmtpServer::start(SmtpOptions::default());
     let mut s = settings(&server, Security::Plain, "127.0.0.1");
     s.max_message_bytes = 4_000;
-    let err = notify::send(&s, &recipients(), &mail(), &stamp("big")).unwrap_err();
+    let err = deliver::send(&s, &recipients(), &mail(), &stamp("big")).unwrap_err();
     assert!(
         matches!(err, NotifyError::TooLarge { limit: 4_000, .. }),
         "{err}"
@@ -409,7 +409,7 @@ fn missing_password_variable_fails_before_connecting() {
     let mut s = settings(&server, Security::Plain, "127.0.0.1");
     s.username = Some(USER.into());
     s.password_env = "XR_NOTIFY_PW_NEVER_SET".into();
-    let err = notify::send(&s, &recipients(), &mail(), &stamp("nopw")).unwrap_err();
+    let err = deliver::send(&s, &recipients(), &mail(), &stamp("nopw")).unwrap_err();
     assert!(matches!(err, NotifyError::MissingPassword { .. }), "{err}");
     assert!(err.to_string().contains("XR_NOTIFY_PW_NEVER_SET"), "{err}");
     assert_eq!(server.connections(), 0);
@@ -428,7 +428,7 @@ fn wrong_password_fails_without_retry_and_never_shows_the_password() {
         "XR_NOTIFY_PW_WRONG",
         SENTINEL,
     );
-    let err = notify::send(&s, &recipients(), &mail(), &stamp("wrongpw")).unwrap_err();
+    let err = deliver::send(&s, &recipients(), &mail(), &stamp("wrongpw")).unwrap_err();
     let shown = format!("{err}\n{err:?}\n{s:?}");
     assert!(!shown.contains(SENTINEL), "{shown}");
     assert!(shown.contains("535"), "{shown}");
@@ -453,16 +453,16 @@ fn deliver_once_sends_once_per_stamp_and_records_it() {
     let s = settings(&server, Security::Plain, "127.0.0.1");
     let dir = tempfile::tempdir().unwrap();
     let st = stamp("once");
-    let first = notify::deliver_once(dir.path(), &s, &recipients(), &mail(), &st).unwrap();
+    let first = deliver::deliver_once(dir.path(), &s, &recipients(), &mail(), &st).unwrap();
     assert_eq!(first, Delivery::Sent);
-    let again = notify::deliver_once(dir.path(), &s, &recipients(), &mail(), &st).unwrap();
+    let again = deliver::deliver_once(dir.path(), &s, &recipients(), &mail(), &st).unwrap();
     assert_eq!(again, Delivery::AlreadySent);
     std::thread::sleep(Duration::from_millis(50));
     assert_eq!(server.received().len(), 1);
     assert_eq!(server.transactions(), 1);
 
     let record: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.path().join(notify::MAIL_RECORD_FILE)).unwrap())
+        serde_json::from_slice(&std::fs::read(dir.path().join(deliver::MAIL_RECORD_FILE)).unwrap())
             .unwrap();
     assert_eq!(record["message_id"], st.message_id.as_str());
     assert_eq!(record["server"], s.server().as_str());
@@ -473,7 +473,7 @@ fn deliver_once_sends_once_per_stamp_and_records_it() {
 
     // Another run's stamp in the same folder is another message: it is sent.
     let other = stamp("once-rerun-with-new-report");
-    let third = notify::deliver_once(dir.path(), &s, &recipients(), &mail(), &other).unwrap();
+    let third = deliver::deliver_once(dir.path(), &s, &recipients(), &mail(), &other).unwrap();
     assert_eq!(third, Delivery::Sent);
     assert_eq!(server.wait_for(2, Duration::from_secs(5)).len(), 2);
 }
@@ -488,10 +488,10 @@ fn deliver_once_does_not_record_a_failed_send() {
     let s = settings(&server, Security::Plain, "127.0.0.1");
     let dir = tempfile::tempdir().unwrap();
     let st = stamp("fail-then-ok");
-    notify::deliver_once(dir.path(), &s, &recipients(), &mail(), &st).unwrap_err();
-    assert!(!dir.path().join(notify::MAIL_RECORD_FILE).exists());
+    deliver::deliver_once(dir.path(), &s, &recipients(), &mail(), &st).unwrap_err();
+    assert!(!dir.path().join(deliver::MAIL_RECORD_FILE).exists());
     // The rerun sends (the server now accepts).
-    let d = notify::deliver_once(dir.path(), &s, &recipients(), &mail(), &st).unwrap();
+    let d = deliver::deliver_once(dir.path(), &s, &recipients(), &mail(), &st).unwrap();
     assert_eq!(d, Delivery::Sent);
     assert_eq!(server.received().len(), 1);
 }
@@ -501,9 +501,9 @@ fn deliver_once_refuses_a_corrupt_record() {
     let server = SmtpServer::start(SmtpOptions::default());
     let s = settings(&server, Security::Plain, "127.0.0.1");
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join(notify::MAIL_RECORD_FILE);
+    let path = dir.path().join(deliver::MAIL_RECORD_FILE);
     std::fs::write(&path, b"{ not json").unwrap();
-    let err = notify::deliver_once(dir.path(), &s, &recipients(), &mail(), &stamp("corrupt"))
+    let err = deliver::deliver_once(dir.path(), &s, &recipients(), &mail(), &stamp("corrupt"))
         .unwrap_err();
     assert!(
         err.to_string().contains(&path.display().to_string()),
@@ -516,12 +516,12 @@ fn deliver_once_refuses_a_corrupt_record() {
 fn write_eml_produces_a_parseable_message_with_every_part() {
     let dir = tempfile::tempdir().unwrap();
     let st = stamp("eml");
-    let path = notify::write_eml(dir.path(), FROM, &recipients(), &mail(), &st).unwrap();
+    let path = deliver::write_eml(dir.path(), FROM, &recipients(), &mail(), &st).unwrap();
     assert_eq!(path, dir.path().join("email.eml"));
     let bytes = std::fs::read(&path).unwrap();
     assert_full_message(&bytes, &st);
     // Same run, same bytes.
-    notify::write_eml(dir.path(), FROM, &recipients(), &mail(), &st).unwrap();
+    deliver::write_eml(dir.path(), FROM, &recipients(), &mail(), &st).unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), bytes);
     // No temp files left behind.
     let names: Vec<_> = std::fs::read_dir(dir.path())
@@ -545,7 +545,7 @@ fn a_reply_echoing_the_password_is_redacted() {
         "XR_NOTIFY_PW_ECHO",
         SENTINEL,
     );
-    let err = notify::send(&s, &recipients(), &mail(), &stamp("echo")).unwrap_err();
+    let err = deliver::send(&s, &recipients(), &mail(), &stamp("echo")).unwrap_err();
     let shown = format!("{err}\n{err:?}");
     assert!(!shown.contains(SENTINEL), "{shown}");
     assert!(shown.contains("rejected for [redacted]"), "{shown}");

@@ -3,8 +3,8 @@
 
 use crate::support::*;
 use rust_decimal::Decimal;
-use xsolla_recon::config::{Config, FetchSettings, MerchantConfig};
-use xsolla_recon::pipeline::{reconcile_window, ProviderSource};
+use xsolla_recon::job::config::{Config, FetchSettings, MerchantConfig};
+use xsolla_recon::job::pipeline::{reconcile_window, ProviderSource};
 use xsolla_recon::sandbox::ledger::ledger_export;
 use xsolla_recon::sandbox::{DataQuirks, SandboxConfig};
 
@@ -45,7 +45,7 @@ async fn every_class_is_found_end_to_end_and_nothing_else() {
     let (snap, _) = xsolla_recon::fetch::fetch_window(
         &client(&sb),
         &cfg.data_dir,
-        &merchant,
+        merchant.fetch_target(),
         w,
         &settings,
         &xsolla_recon::fetch::NoProgress,

@@ -8,16 +8,17 @@ use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use xsolla_recon::frames;
-use xsolla_recon::ledger::{BadRow, LedgerCounts};
+use xsolla_recon::deliver::compose as mail;
+use xsolla_recon::domain::frames;
+use xsolla_recon::domain::money;
+use xsolla_recon::domain::window::Window;
+use xsolla_recon::load::ledger::{BadRow, LedgerCounts};
 use xsolla_recon::load::LoadCounts;
-use xsolla_recon::money;
 use xsolla_recon::reconcile::{ClassTotal, Summary};
 use xsolla_recon::report::{
-    mail, write_reports, CsvDialect, OpenItemCounts, ReportError, ReportInput, ReportSettings,
+    write_reports, CsvDialect, OpenItemCounts, ReportError, ReportInput, ReportSettings,
     CHART_PANEL_HEIGHT, CHART_WIDTH,
 };
-use xsolla_recon::xsolla::window::Window;
 
 fn d(s: &str) -> NaiveDate {
     s.parse().unwrap()

@@ -6,13 +6,13 @@ use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use xsolla_recon::schedule::lock::{LockError, RunLock};
-use xsolla_recon::schedule::status::{JobStatus, Outcome, ScheduleStatus};
-use xsolla_recon::schedule::{
+use xsolla_recon::domain::window::Window;
+use xsolla_recon::job::lock::{LockError, RunLock};
+use xsolla_recon::job::schedule::status::{JobStatus, Outcome, ScheduleStatus};
+use xsolla_recon::job::schedule::{
     compile_jobs, missed_fires, next_fire, run_scheduler, window_for, CatchUp, Clock, JobOutcome,
     JobSchedule, ScheduledJob, Shutdown, SystemClock,
 };
-use xsolla_recon::xsolla::window::Window;
 
 use crate::support::window;
 

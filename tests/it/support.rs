@@ -1,8 +1,8 @@
 //! Shared set-up: a sandbox on an ephemeral loopback port and a client with fast retries.
 
 use chrono::NaiveDate;
+use xsolla_recon::domain::window::Window;
 use xsolla_recon::sandbox::{Sandbox, SandboxConfig};
-use xsolla_recon::xsolla::window::Window;
 use xsolla_recon::xsolla::{ApiKey, HttpSettings, Transport, XsollaClient};
 
 pub fn d(s: &str) -> NaiveDate {

@@ -92,7 +92,7 @@ pub fn deliver_once(
         reason: e.to_string(),
     })?;
     json.push(b'\n');
-    crate::fsutil::write_atomic(&path, &json)?;
+    crate::domain::fsutil::write_atomic(&path, &json)?;
     Ok(Delivery::Sent)
 }
 

@@ -1,8 +1,8 @@
 //! The mail's content: subject, HTML and plain-text bodies with the same numbers, and the
 //! chart to attach inline. Sending is the notify stage's job.
 
-use super::html::{esc, figures_table, key_figures, summary_table, STYLE};
-use super::{
+use crate::report::html::{esc, figures_table, key_figures, summary_table, STYLE};
+use crate::report::{
     amount_display, class_order, per_currency, window_label, ReportError, ReportInput,
     ReportSettings, DISCREPANCIES_CSV, DISCREPANCIES_XLSX,
 };
@@ -91,10 +91,10 @@ pub fn compose(
     if !problems.is_empty() {
         return Err(ReportError::Settings(problems));
     }
-    let findings = super::checked_findings(input, std::path::Path::new("<mail>"))?;
+    let findings = crate::report::checked_findings(input, std::path::Path::new("<mail>"))?;
     let chart = if settings.chart && !findings.is_empty() {
         Some(
-            super::chart::draw(input, settings, &findings).map_err(|message| {
+            crate::report::chart::draw(input, settings, &findings).map_err(|message| {
                 ReportError::Chart {
                     path: "<mail>".into(),
                     message,
@@ -123,7 +123,7 @@ pub fn compose(
             html,
             "<img alt=\"discrepancy amounts per day and class\" src=\"cid:{CHART_CID}\">"
         );
-        html.push_str(&super::html::chart_legend(legend));
+        html.push_str(&crate::report::html::chart_legend(legend));
     }
     if !input.quarantined.is_empty() {
         let _ = writeln!(

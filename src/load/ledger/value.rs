@@ -3,7 +3,7 @@
 //! Amounts become the `i128` mantissa of a `Decimal(38, 6)` directly, by integer arithmetic
 //! on the digits: no float and no allocation per cell (the 10M-row ledger goes through here).
 
-use crate::frames::MONEY_SCALE;
+use crate::domain::frames::MONEY_SCALE;
 use chrono::format::{Fixed, Item, Numeric, Parsed, StrftimeItems};
 use chrono::{NaiveDate, TimeZone};
 use chrono_tz::Tz;
@@ -145,7 +145,7 @@ pub(crate) fn parse_amount(text: &str, f: &AmountFormat) -> Result<i128, &'stati
 
 /// Why scientific notation is refused in a ledger rather than read: a spreadsheet writes
 /// `1.23457E+11` for a number it has already rounded to 6 significant digits, so the text
-/// is not the amount. (API JSON is different: see [`crate::money::parse_decimal_exact`].)
+/// is not the amount. (API JSON is different: see [`crate::domain::money::parse_decimal_exact`].)
 const SCIENTIFIC: &str =
     "is in scientific notation (a spreadsheet may have rounded it; export the full amount)";
 

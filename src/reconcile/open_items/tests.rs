@@ -1,5 +1,5 @@
 use super::*;
-use crate::frames;
+use crate::domain::frames;
 
 fn day(s: &str) -> NaiveDate {
     s.parse().unwrap()
@@ -29,8 +29,9 @@ fn findings(rows: &[Finding<'_>]) -> DataFrame {
             .into_date()
             .into_column()
     };
-    let diff =
-        |r: &Finding<'_>| crate::load::mantissa_at(r.1.parse().unwrap(), frames::MONEY_SCALE);
+    let diff = |r: &Finding<'_>| {
+        crate::load::provider::mantissa_at(r.1.parse().unwrap(), frames::MONEY_SCALE)
+    };
     let cols = vec![
         text("key", &|r| Some(r.0.to_owned())),
         text("class", &|_| Some("amount_mismatch".into())),

@@ -5,7 +5,7 @@
 //! what cannot be guessed safely (which column holds the amount, which date order a
 //! `01/02/2024` means) is spelled out instead of sniffed.
 
-use crate::frames::LEDGER_STATUSES;
+use crate::domain::frames::LEDGER_STATUSES;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

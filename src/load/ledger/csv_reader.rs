@@ -8,9 +8,9 @@
 //! quoted field (the csv crate silently closes it).
 
 use super::{map_header, sniff_kind, Cell, LedgerError, Loader, N_FIELDS};
-use crate::csvsplit::{self, Chunk, LineEnds, Splitter, Stopped};
-use crate::ledger::config::{CsvEncoding, Delimiter};
-use crate::ledger::BadRow;
+use crate::domain::csvsplit::{self, Chunk, LineEnds, Splitter, Stopped};
+use crate::load::ledger::config::{CsvEncoding, Delimiter};
+use crate::load::ledger::BadRow;
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fs::File;

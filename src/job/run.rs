@@ -6,15 +6,15 @@
 //! manifest is written once the reports exist, and mail is sent last, so a mail failure never
 //! loses a report, and a killed run leaves either a complete run folder or none.
 
-use crate::config::{Config, ConfigError, MerchantConfig};
+use crate::deliver::{self, Attachment, Delivery, Inline, Mail, MessageStamp, NotifyError};
+use crate::domain::fsutil::{self, FsError};
 use crate::fetch::{self, FetchError, Manifest, Progress};
-use crate::fsutil::{self, FsError};
-use crate::notify::{self, Attachment, Delivery, Inline, Mail, MessageStamp, NotifyError};
+use crate::job::config::{Config, ConfigError, MerchantConfig};
 
-use crate::pipeline::{self, PipelineError, ProviderSource, RunResult};
+use crate::domain::window::Window;
+use crate::job::lock::{LockError, RunLock};
+use crate::job::pipeline::{self, PipelineError, ProviderSource, RunResult};
 use crate::report::{self, ReportError, ReportInput};
-use crate::schedule::lock::{LockError, RunLock};
-use crate::xsolla::window::Window;
 use crate::xsolla::{ApiKey, Transport, XsollaClient, XsollaError};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -549,7 +549,7 @@ async fn snapshot_for(
     let (dir, m) = fetch::fetch_window(
         &client,
         &cfg.data_dir,
-        merchant,
+        merchant.fetch_target(),
         req.window,
         &cfg.fetch,
         progress,
@@ -575,7 +575,7 @@ fn ledger_inputs(merchant: &MerchantConfig, req: &RunRequest) -> Result<Vec<Inpu
             )));
         }
     };
-    let files = crate::ledger::ledger_files(&pattern, &req.base_dir)
+    let files = crate::load::ledger::ledger_files(&pattern, &req.base_dir)
         .map_err(|e| reconcile_err(PipelineError::Ledger(e)))?;
     Ok(files
         .iter()
@@ -656,7 +656,7 @@ async fn deliver(
     match req.mail {
         MailMode::DryRun => unreachable!("handled above"),
         MailMode::File => {
-            let path = notify::write_eml(run_dir, &from, recipients, &mail, &stamp)?;
+            let path = deliver::write_eml(run_dir, &from, recipients, &mail, &stamp)?;
             Ok(MailStatus::Written { path })
         }
         MailMode::Smtp => {
@@ -673,7 +673,7 @@ async fn deliver(
             }
             let (dir, r) = (run_dir.to_owned(), recipients.clone());
             let delivery = tokio::task::spawn_blocking(move || {
-                notify::deliver_once(&dir, &smtp, &r, &mail, &stamp)
+                deliver::deliver_once(&dir, &smtp, &r, &mail, &stamp)
             })
             .await
             .map_err(|e| MailError::Task(e.to_string()))??;
@@ -692,7 +692,7 @@ fn compose_mail(
     settings: &crate::report::ReportSettings,
     run_dir: &Path,
 ) -> Result<Mail, MailError> {
-    let content = report::mail::compose(input, settings)?;
+    let content = deliver::compose::compose(input, settings)?;
     let mut attachments = Vec::new();
     for (name, content_type) in [
         ("discrepancies.csv", "text/csv; charset=utf-8"),
@@ -716,7 +716,7 @@ fn compose_mail(
         inline: content
             .chart_png
             .map(|bytes| Inline {
-                content_id: report::mail::CHART_CID.to_owned(),
+                content_id: deliver::compose::CHART_CID.to_owned(),
                 content_type: "image/png".to_owned(),
                 bytes,
             })

@@ -3,7 +3,7 @@
 //! so an operator (or a health check) can read it at any moment; the scheduler also reads it
 //! at start to find missed fires.
 
-use crate::fsutil::{write_atomic, FsError};
+use crate::domain::fsutil::{write_atomic, FsError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -2,13 +2,13 @@
 //! items forward. The report stage turns the result into files; this module writes nothing but
 //! the open-items state.
 
-use crate::config::{Config, MerchantConfig};
-use crate::ledger::{self, BadRow, LedgerCounts, LedgerError};
+use crate::domain::window::Window;
+use crate::job::config::{Config, MerchantConfig};
+use crate::load::ledger::{self, BadRow, LedgerCounts, LedgerError};
 use crate::load::{self, LoadCounts, LoadError};
+use crate::reconcile::open_items::{ItemStatus, OpenItems, StateError, StateUpdate};
 use crate::reconcile::{self, ReconcileError, ReconcileInput, ReconcileOutput};
 use crate::report::OpenItemCounts;
-use crate::state::{ItemStatus, OpenItems, StateError, StateUpdate};
-use crate::xsolla::window::Window;
 use chrono::NaiveDate;
 use polars::prelude::*;
 use std::path::{Path, PathBuf};
@@ -99,8 +99,8 @@ pub fn reconcile_window(
                     load::load_registry_export(path, Some(window))
                 })?,
                 None,
-                crate::frames::empty(&crate::frames::payouts_schema()),
-                crate::frames::empty(&crate::frames::breakdown_schema()),
+                crate::domain::frames::empty(&crate::domain::frames::payouts_schema()),
+                crate::domain::frames::empty(&crate::domain::frames::breakdown_schema()),
             ),
             None,
         ),
@@ -174,7 +174,7 @@ fn timed<T, E>(stage: &'static str, f: impl FnOnce() -> Result<T, E>) -> Result<
     tracing::info!(
         stage,
         ms = started.elapsed().as_millis() as u64,
-        peak_rss_mib = crate::fetch::peak_rss_bytes().unwrap_or(0) >> 20,
+        peak_rss_mib = crate::domain::memory::peak_rss_bytes().unwrap_or(0) >> 20,
         "stage done"
     );
     out

@@ -1,15 +1,17 @@
 //! Load stage: a verified snapshot (or a registry CSV exported by hand) → the provider frames
-//! of [`crate::frames`].
+//! of [`crate::domain::frames`].
 //!
 //! Rows go straight from parsed cells into Polars column builders, so memory is the frames
 //! themselves plus one page (snapshot) or one CSV record (export). Money is converted to
 //! `Decimal(38, 6)` mantissas exactly: a value with more decimals than the column holds is an
 //! error naming where it came from, never rounded.
 
-use crate::csvsplit::{self, Chunk, LineEnds, Split, Splitter, Stopped};
+use crate::domain::csvsplit::{self, Chunk, LineEnds, Split, Splitter, Stopped};
+use crate::domain::frames;
+use crate::domain::fsutil::FsError;
+use crate::domain::text::push_u64;
+use crate::domain::window::Window;
 use crate::fetch::{self, FetchError, Manifest, SnapshotFile};
-use crate::frames;
-use crate::fsutil::FsError;
 use crate::xsolla::client::Format;
 use crate::xsolla::model::{
     BreakdownRow, Payout, TransactionRow, BREAKDOWN_REQUIRED, PAYOUT_REQUIRED, REGISTRY_REQUIRED,
@@ -17,7 +19,6 @@ use crate::xsolla::model::{
 };
 use crate::xsolla::parse::{parse_csv_rows, parse_json_rows, DecodeError};
 use crate::xsolla::record::{CellRef, CellValue, Kind};
-use crate::xsolla::window::Window;
 use chrono::{NaiveDate, NaiveDateTime};
 use polars::prelude::*;
 use rust_decimal::Decimal;
@@ -667,7 +668,7 @@ impl TxFrame {
 ///
 /// Columns are mapped by header name (trimmed, any case), in any order; unknown columns are
 /// ignored. The file is streamed: memory is the frame plus a few blocks of text, so tens of
-/// millions of rows load; a large file is parsed on every core ([`crate::csvsplit`]), with
+/// millions of rows load; a large file is parsed on every core ([`crate::domain::csvsplit`]), with
 /// the same rows, sources and first error as one reader. With `window`, rows whose transfer
 /// date falls outside it are left out. Sources are `<file name>:<line>`; errors name the
 /// file, line, column and value.
@@ -939,23 +940,6 @@ impl ExportRows<'_> {
     }
 }
 
-/// Appends `n` in decimal (what `write!(s, "{n}")` does, without the formatting machinery).
-pub(crate) fn push_u64(s: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        s.push(char::from(d));
-    }
-}
-
 /// For each [`TRANSACTION_COLUMNS`] entry, its position in the export's header.
 fn map_header(path: &Path, header: &csv::ByteRecord) -> Result<Vec<Option<usize>>, LoadError> {
     let lower: Vec<String> = header
@@ -1054,5 +1038,5 @@ impl<R: Read> Read for LineCounter<R> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sandbox"))]
 mod tests;

@@ -22,10 +22,9 @@
 //! which has no gaps) and [`next_fire`] maps them.
 
 mod cronexpr;
-pub mod lock;
 pub mod status;
 
-use crate::xsolla::window::Window;
+use crate::domain::window::Window;
 use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use cron::TimeUnitSpec;
@@ -217,7 +216,7 @@ pub fn compile_jobs(
                 j.merchant.clone(),
                 format!("no [[merchant]] has this name (known: {known})"),
             );
-        } else if !lock::is_safe_name(&j.merchant) {
+        } else if !crate::job::lock::is_safe_name(&j.merchant) {
             err(
                 "merchant",
                 j.merchant.clone(),
@@ -520,7 +519,7 @@ pub enum ScheduleError {
     Status(#[from] StatusError),
     /// Another scheduler runs on the same data folder, or its lock cannot be taken.
     #[error("cannot start the scheduler: {0}")]
-    AlreadyRunning(#[source] lock::LockError),
+    AlreadyRunning(#[source] crate::job::lock::LockError),
 }
 
 /// Runs `jobs` at their fire times until shutdown.
@@ -546,8 +545,8 @@ where
     F: FnMut(ScheduledJob, Window, DateTime<Utc>) -> Fut,
     Fut: Future<Output = JobOutcome>,
 {
-    let _instance =
-        lock::RunLock::acquire_scheduler(data_dir).map_err(ScheduleError::AlreadyRunning)?;
+    let _instance = crate::job::lock::RunLock::acquire_scheduler(data_dir)
+        .map_err(ScheduleError::AlreadyRunning)?;
     let mut status = match ScheduleStatus::load(data_dir) {
         Ok(s) => s,
         Err(e) => {

@@ -5,8 +5,8 @@
 //! `<data_dir>/state/<merchant>/open_items.json`. An item absent from a run is marked resolved
 //! only if that run re-checked its dates: a run over another window says nothing about it.
 
-use crate::fsutil::{self, FsError};
-use crate::xsolla::window::Window;
+use crate::domain::fsutil::{self, FsError};
+use crate::domain::window::Window;
 use chrono::NaiveDate;
 use polars::prelude::*;
 use rust_decimal::Decimal;
@@ -242,7 +242,7 @@ impl OpenItems {
         self.items.values().filter(|i| i.is_open()).count()
     }
 
-    /// Records one run's findings: `discrepancies` (schema [`crate::frames::discrepancy_schema`])
+    /// Records one run's findings: `discrepancies` (schema [`crate::domain::frames::discrepancy_schema`])
     /// found by run `run_id` on `run_date` over the window `checked`.
     pub fn update(
         &mut self,

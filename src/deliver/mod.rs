@@ -13,6 +13,7 @@
 //! read at send time and scrubbed from every error text. lettre's own `tracing` feature must
 //! stay off: it logs the raw SMTP conversation, AUTH line included.
 
+pub mod compose;
 mod message;
 mod record;
 mod smtp;
@@ -382,7 +383,7 @@ pub enum NotifyError {
     },
     /// Writing `email.eml` or `mail.json` failed.
     #[error(transparent)]
-    Fs(#[from] crate::fsutil::FsError),
+    Fs(#[from] crate::domain::fsutil::FsError),
 }
 
 impl NotifyError {

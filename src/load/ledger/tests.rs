@@ -1021,7 +1021,7 @@ fn tricky_ledger(eol: &str, bom: bool, rows: usize, bad: &[(usize, &[u8])]) -> V
             s.extend_from_slice(row);
             continue;
         }
-        let note = crate::csvsplit::tricky_field(i, eol);
+        let note = crate::domain::csvsplit::tricky_field(i, eol);
         let amount = if i % 5 == 3 { "(1.25)" } else { "10.5" };
         let status = ["Paid", "refund", "odd"][i % 3];
         s.extend_from_slice(
@@ -1055,14 +1055,14 @@ fn same_in_parallel(c: &LedgerConfig, dir: &TempDir) -> Result<LedgerLoad, Strin
             threads: 3,
             min_file_bytes: 0,
         };
-        let before = crate::csvsplit::PARALLEL_READS.with(|n| n.get());
+        let before = crate::domain::csvsplit::PARALLEL_READS.with(|n| n.get());
         let par = load_ledger_split(c, dir.path(), split).map_err(|e| e.to_string());
         match (&seq, &par) {
             (Ok(s), Ok(p)) => {
                 // Every UTF-8 file went through the parallel reader.
                 let utf8_files = p.counts.files - usize::from(dir.path().join("a.csv").exists());
                 assert_eq!(
-                    crate::csvsplit::PARALLEL_READS.with(|n| n.get()) - before,
+                    crate::domain::csvsplit::PARALLEL_READS.with(|n| n.get()) - before,
                     utf8_files,
                     "block {block}"
                 );

@@ -20,8 +20,10 @@ pub use config::{
     Thousands, XlsxOptions,
 };
 
-use crate::csvsplit::Split;
-use crate::frames::{self, LEDGER_STATUSES, MONEY_SCALE, PRECISION};
+use crate::domain::csvsplit::Split;
+use crate::domain::frames::{self, LEDGER_STATUSES, MONEY_SCALE, PRECISION};
+use crate::domain::text::{header_sample, header_summary, push_u64};
+pub use crate::domain::text::{HEADER_NAMES_SHOWN, HEADER_NAME_CHARS};
 use chrono::{NaiveDate, NaiveDateTime};
 use polars::prelude::*;
 use std::borrow::Cow;
@@ -323,34 +325,6 @@ impl Cell<'_> {
             Cell::UtcDateTime(d) => Cow::Owned(format!("{d}Z")),
             Cell::Other(s) => Cow::Borrowed(s),
         }
-    }
-}
-
-/// Most header names an error lists.
-pub const HEADER_NAMES_SHOWN: usize = 10;
-/// Most characters of one header name an error shows.
-pub const HEADER_NAME_CHARS: usize = 40;
-
-/// Cuts a header to what an error shows: the first [`HEADER_NAMES_SHOWN`] names, each cut to
-/// [`HEADER_NAME_CHARS`] characters.
-pub(crate) fn header_sample(header: &[String]) -> Vec<String> {
-    header
-        .iter()
-        .take(HEADER_NAMES_SHOWN)
-        .map(|h| match h.char_indices().nth(HEADER_NAME_CHARS) {
-            Some((i, _)) => format!("{}…", &h[..i]),
-            None => h.clone(),
-        })
-        .collect()
-}
-
-/// `["a", "b"]`, or `["a", "b", …] … and 90 more` when `total` is more than shown.
-pub(crate) fn header_summary(shown: &[String], total: usize) -> String {
-    let list = format!("{shown:?}");
-    if total > shown.len() {
-        format!("{list} … and {} more", total - shown.len())
-    } else {
-        list
     }
 }
 
@@ -756,7 +730,7 @@ impl<'c> Loader<'c> {
         self.source_buf.clear();
         self.source_buf.push_str(source);
         self.source_buf.push(':');
-        crate::load::push_u64(&mut self.source_buf, line);
+        push_u64(&mut self.source_buf, line);
         b.source.append_value(&self.source_buf);
         b.transaction_id.append_option(r.transaction_id);
         b.order_id.append_option(r.order_id.as_deref());
@@ -849,7 +823,7 @@ pub(crate) fn sniff_kind(head: &[u8]) -> &'static str {
 /// Loads every file `cfg.path` matches into one frame of [`frames::ledger_schema`].
 ///
 /// Relative paths are taken from `base_dir` (the config file's folder). Large UTF-8 CSV
-/// files are parsed on every core ([`crate::csvsplit`]), with the same result as one reader.
+/// files are parsed on every core ([`crate::domain::csvsplit`]), with the same result as one reader.
 pub fn load_ledger(cfg: &LedgerConfig, base_dir: &Path) -> Result<LedgerLoad, LedgerError> {
     load_ledger_split(cfg, base_dir, Split::default())
 }

@@ -4,9 +4,9 @@
 //! Secrets are never written in the file: a merchant names the environment variable that
 //! holds its API key (`api_key_env`), read only when a client is built.
 
-use crate::xsolla::client::Format;
+pub use crate::fetch::FetchSettings;
+use crate::fetch::FetchTarget;
 use crate::xsolla::http::{ApiKey, HttpSettings};
-use crate::xsolla::paging::PagingLimits;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -39,13 +39,13 @@ pub struct Config {
     /// The SMTP server for report mail (`[smtp]`). Without it, `run` writes reports and sends
     /// no mail (say so with `--dry-run`, or the run fails when a merchant has recipients).
     #[serde(default)]
-    pub smtp: Option<crate::notify::SmtpSettings>,
+    pub smtp: Option<crate::deliver::SmtpSettings>,
     /// Built-in scheduler settings (`[scheduler]`).
     #[serde(default)]
-    pub scheduler: crate::schedule::ScheduleSettings,
+    pub scheduler: crate::job::schedule::ScheduleSettings,
     /// Nightly jobs of `xsolla-recon schedule` (`[[schedule]]`).
     #[serde(default, rename = "schedule")]
-    pub schedules: Vec<crate::schedule::JobSchedule>,
+    pub schedules: Vec<crate::job::schedule::JobSchedule>,
     /// One table per merchant (`[[merchant]]`). At least one is needed to fetch.
     #[serde(default, rename = "merchant")]
     pub merchants: Vec<MerchantConfig>,
@@ -65,62 +65,9 @@ impl Default for Config {
             run: crate::job::RunSettings::default(),
             report: crate::report::ReportSettings::default(),
             smtp: None,
-            scheduler: crate::schedule::ScheduleSettings::default(),
+            scheduler: crate::job::schedule::ScheduleSettings::default(),
             schedules: Vec::new(),
             merchants: Vec::new(),
-        }
-    }
-}
-
-/// How the fetch stage reads a window.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FetchSettings {
-    /// Registry format: `json` (default) or `csv`. Both give the same rows.
-    pub format: Format,
-    /// Rows per registry page (`limit`). Xsolla documents no maximum ([U]); 500 matches the
-    /// page size hinted by its internal query ([I]). The short-page rule ends a chunk.
-    pub page_limit: u32,
-    /// Pages per 92-day chunk before the fetch stops with an error.
-    pub max_pages_per_chunk: u32,
-    /// Registry rows per fetch before it stops with an error.
-    pub max_rows: u64,
-    /// Re-requests of a page that repeats the previous one before giving up.
-    pub max_repeat_retries: u32,
-    /// Days per request window; Xsolla allows at most 92.
-    pub chunk_days: u32,
-    /// Include test (dry-run) transactions in the registry.
-    pub show_dry_run: bool,
-    /// Also read every registry row of each payout in the window (`transfer_id` filter, no
-    /// dates), so payouts can be checked against their rows exactly. Default true.
-    pub payout_rows: bool,
-}
-
-impl Default for FetchSettings {
-    fn default() -> Self {
-        let p = PagingLimits::default();
-        FetchSettings {
-            format: Format::Json,
-            page_limit: p.page_limit,
-            max_pages_per_chunk: p.max_pages_per_chunk,
-            max_rows: p.max_rows,
-            max_repeat_retries: p.max_repeat_retries,
-            chunk_days: p.chunk_days,
-            show_dry_run: false,
-            payout_rows: true,
-        }
-    }
-}
-
-impl FetchSettings {
-    /// The paging limits these settings describe.
-    pub fn limits(&self) -> PagingLimits {
-        PagingLimits {
-            page_limit: self.page_limit,
-            max_pages_per_chunk: self.max_pages_per_chunk,
-            max_rows: self.max_rows,
-            max_repeat_retries: self.max_repeat_retries,
-            chunk_days: self.chunk_days,
         }
     }
 }
@@ -142,14 +89,14 @@ pub struct MerchantConfig {
     pub base_url: String,
     /// The merchant's ledger export (`[merchant.ledger]`): where it is and how to read it.
     #[serde(default)]
-    pub ledger: Option<crate::ledger::LedgerConfig>,
+    pub ledger: Option<crate::load::ledger::LedgerConfig>,
     /// Only these projects are reconciled (empty: all projects of the merchant). The fetch
     /// always reads the whole merchant: payouts and the breakdown are merchant-wide.
     #[serde(default)]
     pub project_ids: Vec<i64>,
     /// Who gets this merchant's report mail (`[merchant.mail]`): to, cc, bcc, all_clear.
     #[serde(default)]
-    pub mail: crate::notify::MailRecipients,
+    pub mail: crate::deliver::MailRecipients,
 }
 
 fn default_key_env() -> String {
@@ -160,6 +107,15 @@ fn default_base_url() -> String {
 }
 
 impl MerchantConfig {
+    /// Whose data the fetch stage reads and where it files it.
+    pub fn fetch_target(&self) -> FetchTarget<'_> {
+        FetchTarget {
+            merchant: &self.name,
+            merchant_id: self.merchant_id,
+            base_url: &self.base_url,
+        }
+    }
+
     /// Reads the API key from the environment.
     pub fn api_key(&self) -> Result<ApiKey, ConfigError> {
         match std::env::var(&self.api_key_env) {
@@ -283,7 +239,7 @@ impl Config {
                 "fetch.page_limit must be at least 1".into(),
             );
         }
-        if !(1..=crate::xsolla::window::MAX_WINDOW_DAYS).contains(&f.chunk_days) {
+        if !(1..=crate::domain::window::MAX_WINDOW_DAYS).contains(&f.chunk_days) {
             invalid(
                 key_line(text, "[fetch]", 0, "chunk_days"),
                 "fetch.chunk_days must be between 1 and 92 (Xsolla's limit)".into(),
@@ -362,7 +318,7 @@ impl Config {
         }
         let known: Vec<&str> = self.merchants.iter().map(|m| m.name.as_str()).collect();
         if let Err(errors) =
-            crate::schedule::compile_jobs(&self.schedules, &known, self.run.lookback_days)
+            crate::job::schedule::compile_jobs(&self.schedules, &known, self.run.lookback_days)
         {
             for e in errors {
                 invalid(
@@ -400,7 +356,7 @@ impl Config {
                 });
             }
             if let Some(l) = &m.ledger {
-                let problem = match crate::ledger::ledger_files(&l.path, base_dir) {
+                let problem = match crate::load::ledger::ledger_files(&l.path, base_dir) {
                     Ok(files) if files.is_empty() => Some("matches no file".to_owned()),
                     Ok(files) => files.iter().find_map(|f| {
                         std::fs::File::open(f)
@@ -698,14 +654,14 @@ mod tests {
 
     #[test]
     fn the_example_config_parses() {
-        let text = include_str!("../config/xsolla-recon.example.toml");
+        let text = include_str!("../../config/xsolla-recon.example.toml");
         let cfg = Config::parse(text, Path::new("example.toml"), |_| Some("x".into())).unwrap();
         assert!(!cfg.merchants.is_empty());
     }
 
     #[test]
     fn the_multi_merchant_example_parses() {
-        let text = include_str!("../config/xsolla-recon.multi.example.toml");
+        let text = include_str!("../../config/xsolla-recon.multi.example.toml");
         let cfg = Config::parse(text, Path::new("multi.toml"), |_| Some("x".into())).unwrap();
         assert_eq!(cfg.merchants.len(), 2);
         assert_eq!(cfg.schedules.len(), 2);

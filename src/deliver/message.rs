@@ -208,7 +208,7 @@ pub fn write_eml(
 ) -> Result<PathBuf, NotifyError> {
     let message = build_message(from, r, mail, stamp)?;
     let path = dir.join(EML_FILE);
-    crate::fsutil::write_atomic(&path, &message.formatted())?;
+    crate::domain::fsutil::write_atomic(&path, &message.formatted())?;
     tracing::info!(path = %path.display(), message_id = %stamp.message_id, "mail written");
     Ok(path)
 }

@@ -1,6 +1,6 @@
 use super::*;
-use crate::config::{FetchSettings, MerchantConfig};
 use crate::fetch::{Manifest, NoProgress};
+use crate::job::config::{FetchSettings, MerchantConfig};
 use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::xsolla::{ApiKey, HttpSettings, Transport, XsollaClient};
 use std::str::FromStr;
@@ -40,10 +40,16 @@ async fn fetch(data_dir: &Path, format: Format) -> (PathBuf, Manifest) {
         chunk_days: 10,
         ..FetchSettings::default()
     };
-    let out =
-        crate::fetch::fetch_window(&client, data_dir, &merchant, window, &settings, &NoProgress)
-            .await
-            .unwrap();
+    let out = crate::fetch::fetch_window(
+        &client,
+        data_dir,
+        merchant.fetch_target(),
+        window,
+        &settings,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
     sb.shutdown().await;
     out
 }
@@ -487,7 +493,7 @@ fn export_scale() {
         "{n} rows in {secs:.1}s ({:.0} rows/s), frame {} MB, peak RSS {} MB",
         n as f64 / secs,
         df.estimated_size() >> 20,
-        crate::fetch::peak_rss_bytes().unwrap_or(0) >> 20
+        crate::domain::memory::peak_rss_bytes().unwrap_or(0) >> 20
     );
 }
 
@@ -507,7 +513,7 @@ fn tricky_export(dir: &Path, eol: &str, rows: usize, bad: &[(usize, &str)]) -> P
             s.push_str(row);
             continue;
         }
-        let reason = crate::csvsplit::tricky_field(i, eol);
+        let reason = crate::domain::csvsplit::tricky_field(i, eol);
         let amount = if i % 5 == 3 { "-1.25" } else { "10.5" };
         s.push_str(&format!(
             "{reason},{i},done,2026-10-{:02} 12:00:00,{amount},USD,{amount},USD,1.5,{}",
@@ -547,10 +553,10 @@ fn parallel_export_load_equals_the_sequential_one() {
                 assert_eq!(strs(&seq, "source")[0].as_deref(), Some("tricky.csv:2"));
             }
             for block in [1, 2, 3, 5, 17, 64, 100, 333, 1000, len / 2, len] {
-                let before = crate::csvsplit::PARALLEL_READS.with(|n| n.get());
+                let before = crate::domain::csvsplit::PARALLEL_READS.with(|n| n.get());
                 let par = load_registry_export_split(&p, window, &small_chunks(block)).unwrap();
                 assert_eq!(
-                    crate::csvsplit::PARALLEL_READS.with(|n| n.get()),
+                    crate::domain::csvsplit::PARALLEL_READS.with(|n| n.get()),
                     before + 1,
                     "read in parallel"
                 );

@@ -1,0 +1,126 @@
+//! `xsolla-recon run`: the whole job for a window, every merchant or one.
+
+use super::{
+    class_counts, config_dir, error_chain, load_config, mail_text, worse, Bar, ConfigFile,
+};
+use chrono::NaiveDate;
+use clap::Args;
+use std::path::PathBuf;
+use xsolla_recon::domain::window::Window;
+use xsolla_recon::job::config::ConfigError;
+use xsolla_recon::job::{self, exit, FetchMode, MailMode, RunRequest};
+
+#[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("when").required(true).args(["from", "yesterday", "last"])))]
+pub(crate) struct RunArgs {
+    /// First day of the window (YYYY-MM-DD), included; needs --to.
+    #[arg(long, requires = "to")]
+    pub(crate) from: Option<NaiveDate>,
+    /// Last day of the window (YYYY-MM-DD), included.
+    #[arg(long, requires = "from")]
+    pub(crate) to: Option<NaiveDate>,
+    /// The nightly window: yesterday (UTC) plus `[run] lookback_days` days before it.
+    #[arg(long)]
+    pub(crate) yesterday: bool,
+    /// The last N days, ending yesterday (UTC).
+    #[arg(long, value_name = "N")]
+    pub(crate) last: Option<u32>,
+    /// Days before yesterday that --yesterday re-checks, overriding `[run] lookback_days`.
+    #[arg(long, requires = "yesterday")]
+    pub(crate) lookback: Option<u32>,
+    #[command(flatten)]
+    pub(crate) file: ConfigFile,
+    /// Merchant name from the config; without it every merchant runs, one after another.
+    #[arg(long)]
+    pub(crate) merchant: Option<String>,
+    /// Use the newest stored snapshot of the window; never call Xsolla.
+    #[arg(long, conflicts_with = "refetch")]
+    pub(crate) offline: bool,
+    /// Fetch again even when a recent snapshot of the window exists.
+    #[arg(long)]
+    pub(crate) refetch: bool,
+    /// Write the reports but send no mail.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// Ledger file or glob, overriding the merchant's `ledger.path` (one merchant only).
+    #[arg(long, requires = "merchant")]
+    pub(crate) ledger: Option<PathBuf>,
+    /// Seconds to wait for another run of the same merchant, overriding `[run] lock_wait_seconds`.
+    #[arg(long)]
+    pub(crate) wait: Option<u64>,
+}
+
+pub(crate) async fn cmd_run(a: RunArgs) -> anyhow::Result<u8> {
+    let (cfg, config_sha256) = load_config(&a.file.config)?;
+    let today = chrono::Utc::now().date_naive();
+    let window = match (a.from, a.to, a.yesterday, a.last) {
+        (Some(from), Some(to), _, _) => Window::new(from, to)
+            .ok_or_else(|| ConfigError::Usage(format!("--from {from} is after --to {to}")))?,
+        (_, _, true, _) => job::nightly_window(today, a.lookback.unwrap_or(cfg.run.lookback_days)),
+        (_, _, _, Some(n)) if n >= 1 => job::nightly_window(today, n - 1),
+        _ => return Err(ConfigError::Usage("--last needs at least 1 day".into()).into()),
+    };
+    let merchants: Vec<String> = match &a.merchant {
+        Some(m) => vec![cfg.merchant(Some(m))?.name.clone()],
+        None => cfg.merchants.iter().map(|m| m.name.clone()).collect(),
+    };
+    if merchants.is_empty() {
+        return Err(ConfigError::Merchant("the config has no [[merchant]] table".into()).into());
+    }
+    let ledger = match a.ledger {
+        Some(p) if p.is_relative() => Some(std::env::current_dir()?.join(p)),
+        other => other,
+    };
+    let wait = a.wait.unwrap_or(cfg.run.lock_wait_seconds);
+    let mut worst = exit::OK;
+    for name in merchants {
+        let req = RunRequest {
+            merchant: name.clone(),
+            window,
+            fetch: if a.offline {
+                FetchMode::Offline
+            } else if a.refetch {
+                FetchMode::Refetch
+            } else {
+                FetchMode::Auto
+            },
+            mail: if a.dry_run {
+                MailMode::DryRun
+            } else {
+                MailMode::Smtp
+            },
+            ledger: ledger.clone(),
+            base_dir: config_dir(&a.file.config),
+            config_sha256: config_sha256.clone(),
+            api_key: None,
+            lock_wait: (wait > 0).then(|| std::time::Duration::from_secs(wait)),
+        };
+        let bar = Bar::new();
+        let out = job::run(&cfg, &req, &bar).await;
+        bar.0.finish_and_clear();
+        let code = match out {
+            Ok(o) => {
+                let s = &o.result.output.summary;
+                println!(
+                    "{} {}: {} discrepancies{}, {} ledger rows quarantined; match rate {}%; mail: {}; exit {} -> {}",
+                    name,
+                    window,
+                    s.discrepancies,
+                    class_counts(s),
+                    o.result.ledger.rows_quarantined,
+                    s.match_rate_percent,
+                    mail_text(&o.manifest.mail),
+                    o.manifest.exit_code,
+                    o.dir.display()
+                );
+                o.manifest.exit_code
+            }
+            Err(e) => {
+                eprintln!("error: {}", error_chain(&e));
+                e.exit_code()
+            }
+        };
+        worst = worse(worst, code);
+    }
+    Ok(worst)
+}

@@ -1,0 +1,62 @@
+//! `xsolla-recon sandbox`: serve the Xsolla-compatible sandbox on loopback.
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use clap::Args;
+use std::path::PathBuf;
+use xsolla_recon::job::config::ConfigError;
+use xsolla_recon::job::exit;
+use xsolla_recon::sandbox;
+
+#[derive(Args, Debug)]
+pub(crate) struct SandboxArgs {
+    /// Port on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 8089)]
+    pub(crate) port: u16,
+    /// Seed of the generated data; the same seed and dates give the same data.
+    #[arg(long, default_value_t = 7)]
+    pub(crate) seed: u64,
+    /// First day with payments.
+    #[arg(long)]
+    pub(crate) from: Option<NaiveDate>,
+    /// Last day with payments.
+    #[arg(long)]
+    pub(crate) to: Option<NaiveDate>,
+    /// Payments per day.
+    #[arg(long)]
+    pub(crate) per_day: Option<u32>,
+    /// Merchant id served.
+    #[arg(long)]
+    pub(crate) merchant_id: Option<i64>,
+    /// JSON file with fault rules to inject (see the sandbox docs).
+    #[arg(long)]
+    pub(crate) faults: Option<PathBuf>,
+}
+
+pub(crate) async fn cmd_sandbox(a: SandboxArgs) -> anyhow::Result<u8> {
+    let mut cfg = sandbox::SandboxConfig {
+        seed: a.seed,
+        ..Default::default()
+    };
+    if let Some(d) = a.from {
+        cfg.from = d;
+    }
+    if let Some(d) = a.to {
+        cfg.to = d;
+    }
+    if let Some(n) = a.per_day {
+        cfg.transactions_per_day = n;
+    }
+    if let Some(m) = a.merchant_id {
+        cfg.merchant_id = m;
+    }
+    if let Some(path) = a.faults {
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading fault rules {}", path.display()))?;
+        cfg.faults = serde_json::from_str(&text)
+            .map_err(|e| ConfigError::Usage(format!("{}: {e}", path.display())))?;
+    }
+    let bind = std::net::SocketAddr::from(([127, 0, 0, 1], a.port));
+    sandbox::serve_until_signal(cfg, bind).await?;
+    Ok(exit::OK)
+}

@@ -1,0 +1,9 @@
+//! Load stage: both sides of the reconciliation as Polars frames with fixed schemas.
+//!
+//! - [`provider`]: Xsolla's side, from a stored snapshot or a registry export file;
+//! - [`ledger`]: the merchant's side, from its ledger export (CSV, XLSX or Parquet).
+
+pub mod ledger;
+pub mod provider;
+
+pub use provider::{load_registry_export, load_snapshot, LoadCounts, LoadError, ProviderData};
