@@ -6,8 +6,11 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 # The SQL rules are embedded in the binary (include_str!).
 COPY sql ./sql
+COPY build.rs* ./
 COPY config ./config
-RUN cargo build --release --locked && strip target/release/xsolla-recon
+# --no-default-features: the production binary leaves out the sandbox, the demo, the fuzz
+# entry points and the client calls that move money (see ARCHITECTURE.md).
+RUN cargo build --release --locked --no-default-features && strip target/release/xsolla-recon
 
 FROM debian:bookworm-slim
 RUN apt-get update \
