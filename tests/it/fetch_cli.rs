@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use xsolla_recon::sandbox::{Fault, FaultRule, Sandbox, SandboxConfig};
 
-const BIN: &str = env!("CARGO_BIN_EXE_xsolla-recon");
 const SENTINEL_KEY: &str = "sentinel-SECRET-key-7f3a";
 
 fn write_config(dir: &Path, sb: &Sandbox, format: &str) -> PathBuf {
@@ -35,46 +34,14 @@ base_url = "{url}"
     p
 }
 
+/// Runs the binary in `dir` at trace level, with `key` in `RECON_TEST_KEY` or no such variable.
 async fn run(dir: &Path, key: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.current_dir(dir).args(args).env("RUST_LOG", "trace");
-    match key {
-        Some(k) => cmd.env("RECON_TEST_KEY", k),
-        None => cmd.env_remove("RECON_TEST_KEY"),
+    let bin = Bin::new(dir).args(args).env("RUST_LOG", "trace");
+    let bin = match key {
+        Some(k) => bin.env("RECON_TEST_KEY", k),
+        None => bin.env_remove("RECON_TEST_KEY"),
     };
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// Every byte under `dir`, for secret scans.
-fn all_bytes(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((p.clone(), std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out
-}
-
-fn contains(hay: &[u8], needle: &str) -> bool {
-    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+    bin.output_async().await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -155,14 +122,15 @@ async fn fetch_writes_verified_snapshots_and_offline_reuses_them() {
     assert_eq!(sb.requests().len(), before);
 
     // The key never reaches a file or the output, even at trace level.
-    for (p, bytes) in all_bytes(tmp.path()) {
+    for p in files_under(tmp.path()) {
+        let bytes = std::fs::read(&p).unwrap();
         assert!(
-            !contains(&bytes, SENTINEL_KEY),
+            !bytes_contain(&bytes, SENTINEL_KEY),
             "key leaked into {}",
             p.display()
         );
     }
-    assert!(!contains(&out.stdout, SENTINEL_KEY) && !contains(&out.stderr, SENTINEL_KEY));
+    assert!(!bytes_contain(&out.stdout, SENTINEL_KEY) && !bytes_contain(&out.stderr, SENTINEL_KEY));
 
     // A damaged snapshot is refused offline, naming the file.
     let page = manifest
@@ -186,7 +154,7 @@ async fn fetch_writes_verified_snapshots_and_offline_reuses_them() {
         ],
     )
     .await;
-    assert_eq!(bad.status.code(), Some(3), "{}", text(&bad));
+    assert_exit(&bad, 3);
     assert!(
         String::from_utf8_lossy(&bad.stderr).contains(&page.path),
         "{}",
@@ -277,11 +245,11 @@ async fn configuration_and_credential_errors_have_distinct_exit_codes() {
     ];
 
     let missing = run(tmp.path(), None, &args).await;
-    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    assert_exit(&missing, 2);
     assert!(String::from_utf8_lossy(&missing.stderr).contains("RECON_TEST_KEY"));
 
     let wrong = run(tmp.path(), Some("wrong-key-123"), &args).await;
-    assert_eq!(wrong.status.code(), Some(3), "{}", text(&wrong));
+    assert_exit(&wrong, 3);
     let err = String::from_utf8_lossy(&wrong.stderr);
     assert!(err.contains("401"), "{err}");
     assert!(!err.contains("wrong-key-123"), "{err}");
@@ -303,7 +271,7 @@ async fn configuration_and_credential_errors_have_distinct_exit_codes() {
         ],
     )
     .await;
-    assert_eq!(reversed.status.code(), Some(2), "{}", text(&reversed));
+    assert_exit(&reversed, 2);
     sb.shutdown().await;
 }
 
@@ -311,7 +279,7 @@ async fn configuration_and_credential_errors_have_distinct_exit_codes() {
 async fn demo_runs_in_an_empty_folder_with_no_config_or_key() {
     let tmp = tempfile::tempdir().unwrap();
     let out = run(tmp.path(), None, &["demo"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("registry rows"), "{stdout}");
     let snaps = tmp.path().join("out/demo/data/snapshots/acme-games");
@@ -368,7 +336,7 @@ async fn reconcile_exits_0_when_clean_and_1_when_discrepancies_are_found() {
         "out/clean",
     ];
     let ok = run(tmp.path(), None, &args).await;
-    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert_exit(&ok, 0);
     assert!(
         String::from_utf8_lossy(&ok.stdout).contains("0 discrepancies"),
         "{}",
@@ -389,7 +357,7 @@ async fn reconcile_exits_0_when_clean_and_1_when_discrepancies_are_found() {
         "out/faulty",
     ];
     let found = run(tmp.path(), None, &args).await;
-    assert_eq!(found.status.code(), Some(1), "{}", text(&found));
+    assert_exit(&found, 1);
     let stdout = String::from_utf8_lossy(&found.stdout);
     assert!(
         stdout.contains(&format!("{} discrepancies", faulty.injected.len())),

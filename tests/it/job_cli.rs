@@ -1,162 +1,20 @@
 //! `xsolla-recon run`, `demo`, `check-config` and `schedule`: the real binary in a temp folder
 //! against an in-process sandbox (and a real SMTP server on loopback).
 
-use crate::smtp_server::{SmtpOptions, SmtpServer};
+use crate::support::smtp_server::{SmtpOptions, SmtpServer};
 use crate::support::*;
 use mail_parser::MimeHeaders;
-use rust_decimal::Decimal;
-use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::path::Path;
 use std::time::Duration;
-use xsolla_recon::sandbox::ledger::ledger_export;
-use xsolla_recon::sandbox::{DataQuirks, Sandbox, SandboxConfig};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_xsolla-recon");
-pub const KEY_VAR: &str = "RECON_JOB_TEST_KEY";
-pub const PASSWORD_VAR: &str = "RECON_JOB_TEST_SMTP_PASSWORD";
-
-/// The files every run folder holds (besides the manifest and mail records).
-pub const REPORT_FILES: [&str; 5] = [
-    "discrepancies.csv",
-    "discrepancies.xlsx",
-    "summary.json",
-    "report.html",
-    "quarantined.csv",
-];
-
-/// A sandbox with the demo's provider-side quirks, and its month.
-pub async fn quirky_sandbox(api_key: &str) -> Sandbox {
-    start(SandboxConfig {
-        api_key: api_key.into(),
-        quirks: DataQuirks {
-            duplicated_payments: 1,
-            payout_amount_delta: Some(Decimal::new(5, 2)),
-            breakdown_payments_delta: Some(Decimal::ONE),
-        },
-        ..small_config()
-    })
-    .await
-}
-
-/// What a test config may add.
-#[derive(Default)]
-pub struct Extra {
-    /// `[smtp]` port (plain, with auth user "recon").
-    pub smtp_port: Option<u16>,
-    /// `[[schedule]]` cron.
-    pub cron: Option<String>,
-    /// Text appended verbatim.
-    pub tail: String,
-}
-
-/// Writes the ledger (one deliberate discrepancy per ledger-side class) and a config for
-/// merchant `acme` in `dir`; returns the config path.
-pub fn write_setup(dir: &Path, sb: &Sandbox, extra: &Extra) -> PathBuf {
-    let w = window("2026-10-01", "2026-10-31");
-    let export = ledger_export(&sb.dataset(), w, true);
-    std::fs::create_dir_all(dir.join("ledger")).unwrap();
-    std::fs::write(dir.join("ledger/ledger.csv"), &export.csv).unwrap();
-    let smtp = match extra.smtp_port {
-        Some(port) => format!(
-            r#"
-[smtp]
-host = "127.0.0.1"
-port = {port}
-security = "plain"
-username = "recon"
-password_env = "{PASSWORD_VAR}"
-from = "Recon Bot <recon@example.com>"
-max_attempts = 2
-backoff_initial_ms = 10
-backoff_max_ms = 20
-timeout_ms = 5000
-"#
-        ),
-        None => String::new(),
-    };
-    let mail = if extra.smtp_port.is_some() {
-        "[merchant.mail]\nto = [\"finance@example.com\"]\ncc = [\"cfo@example.com\"]\n"
-    } else {
-        ""
-    };
-    let schedule = match &extra.cron {
-        Some(c) => format!(
-            "\n[[schedule]]\nname = \"acme-nightly\"\nmerchant = \"acme\"\ncron = \"{c}\"\ntime_zone = \"Europe/Berlin\"\n"
-        ),
-        None => String::new(),
-    };
-    let text = format!(
-        r#"data_dir = "data"
-[http]
-backoff_initial_ms = 5
-backoff_max_ms = 50
-min_request_interval_ms = 0
-request_timeout_ms = 5000
-max_attempts = 4
-[fetch]
-page_limit = 200
-[run]
-reports_dir = "reports"
-{smtp}{schedule}
-[[merchant]]
-name = "acme"
-merchant_id = {mid}
-api_key_env = "{KEY_VAR}"
-base_url = "{url}"
-[merchant.ledger]
-path = "ledger/ledger.csv"
-{mapping}{mail}{tail}"#,
-        mid = sb.merchant_id(),
-        url = sb.base_url(),
-        tail = extra.tail,
-        mapping = xsolla_recon::sandbox::ledger::LEDGER_MAPPING_TOML
-            .replace("[columns]", "[merchant.ledger.columns]")
-            .replace("[status_map]", "[merchant.ledger.status_map]"),
-    );
-    let p = dir.join("recon.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
-
-/// Runs the binary in `dir` with the test key (and SMTP password) in its environment.
-pub async fn run_bin(dir: &Path, key: &str, args: &[&str]) -> Output {
-    let mut cmd = std::process::Command::new(BIN);
-    cmd.current_dir(dir)
-        .args(args)
-        .env("RUST_LOG", "trace")
-        .env(KEY_VAR, key)
-        .env(PASSWORD_VAR, "smtp-SECRET-pw-91")
-        .env_remove("XSOLLA_RECON_CONFIG");
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
-}
-
-pub fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// The run folders of acme's October window, oldest first.
-pub fn run_dirs(dir: &Path) -> Vec<PathBuf> {
-    let base = dir.join("reports/acme/2026-10-01_2026-10-31");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(&base)
-        .map(|rd| rd.flatten().map(|e| e.path()).collect())
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
-pub fn manifest(run_dir: &Path) -> serde_json::Value {
+/// A run folder's `manifest.json`.
+fn manifest(run_dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(run_dir.join("manifest.json")).unwrap()).unwrap()
 }
 
-pub const OCTOBER: [&str; 4] = ["--from", "2026-10-01", "--to", "2026-10-31"];
+const OCTOBER: [&str; 4] = ["--from", "2026-10-01", "--to", "2026-10-31"];
 
+/// `run` over October with `recon.toml`, then `extra`.
 fn args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
     let mut v = vec!["run"];
     v.extend_from_slice(&OCTOBER);
@@ -202,7 +60,7 @@ async fn run_over_a_range_writes_reports_and_a_manifest_and_reruns_byte_identica
     // A rerun the same morning reuses the snapshot (no request) and writes the same reports.
     let before = sb.requests().len();
     let second = run_bin(tmp.path(), "job-key-1", &args(&["--dry-run"])).await;
-    assert_eq!(second.status.code(), Some(1), "{}", text(&second));
+    assert_exit(&second, 1);
     assert_eq!(
         sb.requests().len(),
         before,
@@ -241,7 +99,7 @@ async fn run_over_a_range_writes_reports_and_a_manifest_and_reruns_byte_identica
         ],
     )
     .await;
-    assert_eq!(off.status.code(), Some(3), "{}", text(&off));
+    assert_exit(&off, 3);
     assert!(
         String::from_utf8_lossy(&off.stderr).contains("2026-09-01"),
         "{}",
@@ -268,7 +126,7 @@ async fn run_mails_the_report_once_and_a_mail_failure_keeps_the_report() {
         },
     );
     let failed = run_bin(tmp.path(), "job-key-2", &args(&[])).await;
-    assert_eq!(failed.status.code(), Some(3), "{}", text(&failed));
+    assert_exit(&failed, 3);
     let stderr = String::from_utf8_lossy(&failed.stderr);
     assert!(
         stderr.contains(&format!("127.0.0.1:{port}")),
@@ -289,11 +147,11 @@ async fn run_mails_the_report_once_and_a_mail_failure_keeps_the_report() {
     // The server is up now: the next run mails once; the one after does not mail again.
     let server = SmtpServer::start(SmtpOptions {
         port: Some(port),
-        auth: Some(("recon".into(), "smtp-SECRET-pw-91".into())),
+        auth: Some(("recon".into(), SMTP_PASSWORD.into())),
         ..SmtpOptions::default()
     });
     let sent = run_bin(tmp.path(), "job-key-2", &args(&[])).await;
-    assert_eq!(sent.status.code(), Some(1), "{}", text(&sent));
+    assert_exit(&sent, 1);
     let got = server.wait_for(1, Duration::from_secs(10));
     assert_eq!(got.len(), 1);
     let dirs = run_dirs(tmp.path());
@@ -349,7 +207,7 @@ async fn run_mails_the_report_once_and_a_mail_failure_keeps_the_report() {
     );
 
     let again = run_bin(tmp.path(), "job-key-2", &args(&[])).await;
-    assert_eq!(again.status.code(), Some(1), "{}", text(&again));
+    assert_exit(&again, 1);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         server.received().len(),
@@ -367,7 +225,7 @@ async fn a_second_concurrent_run_of_a_merchant_refuses_or_waits() {
     let lock =
         xsolla_recon::job::lock::RunLock::acquire(&tmp.path().join("data"), "acme", None).unwrap();
     let busy = run_bin(tmp.path(), "job-key-3", &args(&["--dry-run"])).await;
-    assert_eq!(busy.status.code(), Some(4), "{}", text(&busy));
+    assert_exit(&busy, 4);
     assert!(
         String::from_utf8_lossy(&busy.stderr).contains("acme"),
         "{}",
@@ -390,7 +248,7 @@ async fn a_second_concurrent_run_of_a_merchant_refuses_or_waits() {
     )
     .await;
     release.await.unwrap();
-    assert_eq!(waited.status.code(), Some(1), "{}", text(&waited));
+    assert_exit(&waited, 1);
     assert_eq!(run_dirs(tmp.path()).len(), 1);
     sb.shutdown().await;
 }
@@ -399,7 +257,7 @@ async fn a_second_concurrent_run_of_a_merchant_refuses_or_waits() {
 async fn demo_finds_exactly_its_deliberate_discrepancies() {
     let tmp = tempfile::tempdir().unwrap();
     let out = run_bin(tmp.path(), "unused", &["demo"]).await;
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_exit(&out, 0);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!stdout.contains("<- differs"), "{stdout}");
     for class in xsolla_recon::reconcile::CLASSES {
@@ -443,14 +301,13 @@ async fn check_config_accepts_the_examples_and_lists_every_problem_with_its_line
         "xsolla-recon.example.toml",
         "xsolla-recon.multi.example.toml",
     ] {
-        let mut cmd = std::process::Command::new(BIN);
-        cmd.current_dir(root)
+        let out = Bin::new(root)
             .args(["check-config", &format!("config/{example}")])
             .env("XSOLLA_API_KEY", "x")
             .env("XSOLLA_API_KEY_ACME", "x")
             .env("XSOLLA_API_KEY_GLOBEX", "x")
-            .env("SMTP_PASSWORD", "x");
-        let out = cmd.output().unwrap();
+            .env("SMTP_PASSWORD", "x")
+            .output();
         // Ledger files of the examples do not exist here: those are the only problems allowed.
         let stdout = String::from_utf8_lossy(&out.stdout).to_string();
         let is_problem = |l: &str| {
@@ -494,7 +351,7 @@ time_zone = "Mars/Olympus"
     )
     .unwrap();
     let out = run_bin(tmp.path(), "k", &["check-config", "bad.toml"]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_exit(&out, 2);
     let stdout = String::from_utf8_lossy(&out.stdout);
     for (line, what) in [(2, "colour"), (5, "page_limit")] {
         assert!(
@@ -514,7 +371,7 @@ time_zone = "Mars/Olympus"
     )
     .unwrap();
     let out = run_bin(tmp.path(), "k", &["check-config", "bad2.toml"]).await;
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_exit(&out, 2);
     let stdout = String::from_utf8_lossy(&out.stdout);
     for (line, what) in [
         (5, "page_limit"),
@@ -538,7 +395,7 @@ time_zone = "Mars/Olympus"
     )
     .unwrap();
     let out = run_bin(tmp.path(), "k", &["check-config", "var.toml"]).await;
-    assert_eq!(out.status.code(), Some(2));
+    assert_exit(&out, 2);
     assert!(
         String::from_utf8_lossy(&out.stdout)
             .contains("var.toml:3: environment variable RECON_NOT_SET_EITHER"),
@@ -547,7 +404,7 @@ time_zone = "Mars/Olympus"
     );
     // An unreadable config.
     let out = run_bin(tmp.path(), "k", &["check-config", "nope.toml"]).await;
-    assert_eq!(out.status.code(), Some(2));
+    assert_exit(&out, 2);
     assert!(String::from_utf8_lossy(&out.stdout).contains("nope.toml"));
 }
 
@@ -563,15 +420,11 @@ async fn schedule_fires_from_cron_and_stops_cleanly_on_sigterm() {
             ..Extra::default()
         },
     );
-    let mut child = std::process::Command::new(BIN)
-        .current_dir(tmp.path())
+    let mut child = Bin::new(tmp.path())
         .args(["schedule", "--config", "recon.toml", "--dry-run"])
         .env(KEY_VAR, "job-key-5")
         .env("RUST_LOG", "info")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+        .spawn();
     let status = tmp.path().join("data/state/schedule-status.json");
     // The nightly window of a run firing now is yesterday plus 7 days: not October. Wait for
     // one finished run in the status file.
@@ -636,9 +489,7 @@ async fn run_without_merchant_runs_every_merchant_and_returns_the_worst_code() {
         "\n[[merchant]]\nname = \"globex\"\nmerchant_id = {}\napi_key_env = \"{KEY_VAR}\"\nbase_url = \"{}\"\n[merchant.ledger]\npath = \"ledger/none-*.csv\"\n{}",
         sb.merchant_id(),
         sb.base_url(),
-        xsolla_recon::sandbox::ledger::LEDGER_MAPPING_TOML
-            .replace("[columns]", "[merchant.ledger.columns]")
-            .replace("[status_map]", "[merchant.ledger.status_map]"),
+        merchant_ledger_mapping(),
     );
     write_setup(
         tmp.path(),
@@ -649,7 +500,7 @@ async fn run_without_merchant_runs_every_merchant_and_returns_the_worst_code() {
         },
     );
     let out = run_bin(tmp.path(), "job-key-6", &args(&["--dry-run"])).await;
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_exit(&out, 3);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -677,6 +528,6 @@ async fn run_without_merchant_runs_every_merchant_and_returns_the_worst_code() {
         &args(&["--dry-run", "--merchant", "acme"]),
     )
     .await;
-    assert_eq!(one.status.code(), Some(1), "{}", text(&one));
+    assert_exit(&one, 1);
     sb.shutdown().await;
 }

@@ -1,5 +1,9 @@
 //! Integration tests: the real client against the sandbox over real HTTP on loopback, and the
 //! real binary in a temp folder. One binary for all of them keeps link times down.
+//!
+//! Each module below is tests, except `support`: what more than one of them needs (the sandbox,
+//! the one way to run the binary, a folder set up for a job run, the SMTP server). Test modules
+//! import from `support`, never from each other.
 
 mod architecture;
 mod bad_input;
@@ -12,5 +16,4 @@ mod reconcile_e2e;
 mod reliability;
 mod report;
 mod schedule;
-mod smtp_server;
 mod support;

@@ -1,7 +1,7 @@
 //! The mail module against the real test SMTP server over loopback TCP: every security mode,
 //! AUTH, retries and their limits, idempotent delivery, the .eml demo, secrets kept out.
 
-use crate::smtp_server::{FailAt, Received, SmtpOptions, SmtpServer, SmtpTls};
+use crate::support::smtp_server::{FailAt, Received, SmtpOptions, SmtpServer, SmtpTls};
 use chrono::{TimeZone, Utc};
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 use std::time::Duration;

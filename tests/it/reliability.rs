@@ -2,10 +2,10 @@
 //! and secrets searched for in every byte the job writes. Each test prints one
 //! `reliability:` line that `scripts/reliability.sh` gathers into a table.
 
-use crate::job_cli::*;
-use crate::smtp_server::{SmtpOptions, SmtpServer};
+use crate::support::smtp_server::{SmtpOptions, SmtpServer};
+use crate::support::*;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 use xsolla_recon::sandbox::{Fault, FaultRule, Sandbox};
 
@@ -36,32 +36,12 @@ fn fresh(sb: &Sandbox) -> tempfile::TempDir {
     tmp
 }
 
-/// Every path under `dir`.
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p.clone());
-            }
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn reliability_api_faults_are_survived_byte_for_byte_or_fail_cleanly() {
     let sb = quirky_sandbox("fault-key").await;
     let reference = fresh(&sb);
     let out = run_bin(reference.path(), "fault-key", &RUN).await;
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_exit(&out, 1);
     let expected = reports(&run_dirs(reference.path())[0]);
 
     let page = |fault: Fault| FaultRule {
@@ -207,7 +187,7 @@ async fn reliability_sigkill_at_every_crash_point_leaves_no_partial_output() {
     let sb = quirky_sandbox("crash-key").await;
     let reference = fresh(&sb);
     let out = run_bin(reference.path(), "crash-key", &RUN).await;
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_exit(&out, 1);
     let expected = reports(&run_dirs(reference.path())[0]);
 
     // Before the rename that makes each kind of file final, in stage order.
@@ -224,14 +204,12 @@ async fn reliability_sigkill_at_every_crash_point_leaves_no_partial_output() {
     for point in &points {
         let point = point.as_str();
         let tmp = fresh(&sb);
-        let mut cmd = std::process::Command::new(BIN);
-        cmd.current_dir(tmp.path())
+        let crashed = Bin::new(tmp.path())
             .args(RUN)
             .env(KEY_VAR, "crash-key")
-            .env("XSOLLA_RECON_CRASH_AT", point);
-        let crashed = tokio::task::spawn_blocking(move || cmd.output().unwrap())
-            .await
-            .unwrap();
+            .env("XSOLLA_RECON_CRASH_AT", point)
+            .output_async()
+            .await;
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(
             crashed.status.signal(),
@@ -263,21 +241,18 @@ async fn reliability_sigkill_at_every_crash_point_leaves_no_partial_output() {
             times: 0,
         }]);
         let tmp = fresh(&sb);
-        let mut child = std::process::Command::new(BIN)
-            .current_dir(tmp.path())
+        let mut child = Bin::new(tmp.path())
             .args(RUN)
             .env(KEY_VAR, "crash-key")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+            .discard_output()
+            .spawn();
         tokio::time::sleep(Duration::from_millis(delay_ms)).await;
         let _ = child.kill();
         let _ = child.wait();
         check_no_partial(tmp.path(), &format!("kill after {delay_ms} ms"));
         sb.clear_faults();
         let next = run_bin(tmp.path(), "crash-key", &RUN).await;
-        assert_eq!(next.status.code(), Some(1), "{}", text(&next));
+        assert_exit(&next, 1);
         let got = reports(&run_dirs(tmp.path()).pop().unwrap());
         assert!(
             got == expected,
@@ -322,7 +297,7 @@ fn check_no_partial(dir: &Path, point: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn reliability_secrets_never_appear_in_anything_written() {
     const KEY: &str = "SENTINEL-api-key-5b1e";
-    const PASSWORD: &str = "smtp-SECRET-pw-91"; // what run_bin exports
+    const PASSWORD: &str = SMTP_PASSWORD; // what run_bin exports
     let sb = quirky_sandbox(KEY).await;
     let server = SmtpServer::start(SmtpOptions {
         auth: Some(("recon".into(), PASSWORD.into())),
@@ -404,15 +379,15 @@ async fn reliability_secrets_never_appear_in_anything_written() {
         auth: Some(("recon".into(), "another-password".into())),
         ..SmtpOptions::default()
     });
-    let text = std::fs::read_to_string(tmp.path().join("recon.toml")).unwrap();
-    let port_line = text
+    let config = std::fs::read_to_string(tmp.path().join("recon.toml")).unwrap();
+    let port_line = config
         .lines()
         .find(|l| l.starts_with("port = "))
         .unwrap()
         .to_owned();
     std::fs::write(
         tmp.path().join("recon.toml"),
-        text.replace(&port_line, &format!("port = {}", bad.port)),
+        config.replace(&port_line, &format!("port = {}", bad.port)),
     )
     .unwrap();
     outputs.push(
@@ -433,23 +408,13 @@ async fn reliability_secrets_never_appear_in_anything_written() {
         .await,
     );
     outputs.push(run_bin(tmp.path(), KEY, &["check-config", "recon.toml"]).await);
-    assert_eq!(
-        outputs[0].status.code(),
-        Some(1),
-        "{}",
-        text_of(&outputs[0])
-    );
-    assert_eq!(
-        outputs[2].status.code(),
-        Some(3),
-        "{}",
-        text_of(&outputs[2])
-    );
+    assert_exit(&outputs[0], 1);
+    assert_exit(&outputs[2], 3);
     assert_eq!(
         outputs[3].status.code(),
         Some(3),
         "mail login fails: {}",
-        text_of(&outputs[3])
+        text(&outputs[3])
     );
 
     let mut scanned = 0u64;
@@ -457,7 +422,7 @@ async fn reliability_secrets_never_appear_in_anything_written() {
     let mut check = |what: String, bytes: &[u8]| {
         scanned += bytes.len() as u64;
         for s in [KEY, PASSWORD] {
-            if bytes.windows(s.len()).any(|w| w == s.as_bytes()) {
+            if bytes_contain(bytes, s) {
                 leaks.push(format!("{s} in {what}"));
             }
         }
@@ -466,7 +431,7 @@ async fn reliability_secrets_never_appear_in_anything_written() {
         check(format!("stdout of command {i}"), &o.stdout);
         check(format!("stderr of command {i}"), &o.stderr);
     }
-    for p in walk(tmp.path()).into_iter().filter(|p| p.is_file()) {
+    for p in files_under(tmp.path()) {
         // The config names variables, never values; everything else is the job's output.
         let bytes = std::fs::read(&p).unwrap();
         check(p.display().to_string(), &bytes);
@@ -482,10 +447,6 @@ async fn reliability_secrets_never_appear_in_anything_written() {
     sb.shutdown().await;
 }
 
-fn text_of(o: &std::process::Output) -> String {
-    text(o)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn reliability_two_concurrent_runs_of_one_merchant_never_overlap() {
     let sb = quirky_sandbox("conc-key").await;
@@ -497,18 +458,18 @@ async fn reliability_two_concurrent_runs_of_one_merchant_never_overlap() {
         times: 0,
     }]);
     let tmp = fresh(&sb);
+    // Each run starts at once; awaiting it gives its output.
     let spawn = |extra: &'static [&'static str]| {
-        let mut cmd = std::process::Command::new(BIN);
-        cmd.current_dir(tmp.path())
+        Bin::new(tmp.path())
             .args(RUN)
             .args(extra)
-            .env(KEY_VAR, "conc-key");
-        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+            .env(KEY_VAR, "conc-key")
+            .output_async()
     };
     let first = spawn(&[]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let second = spawn(&[]);
-    let (a, b) = (first.await.unwrap(), second.await.unwrap());
+    let (a, b) = (first.await, second.await);
     let mut codes = [a.status.code(), b.status.code()];
     codes.sort();
     assert_eq!(
@@ -524,9 +485,9 @@ async fn reliability_two_concurrent_runs_of_one_merchant_never_overlap() {
     let first = spawn(&["--wait", "60"]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     let second = spawn(&["--wait", "60"]);
-    let (a, b) = (first.await.unwrap(), second.await.unwrap());
-    assert_eq!(a.status.code(), Some(1), "{}", text(&a));
-    assert_eq!(b.status.code(), Some(1), "{}", text(&b));
+    let (a, b) = (first.await, second.await);
+    assert_exit(&a, 1);
+    assert_exit(&b, 1);
     let dirs = run_dirs(tmp.path());
     assert_eq!(dirs.len(), 3);
     assert!(
