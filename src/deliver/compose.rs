@@ -1,12 +1,18 @@
 //! The mail's content: subject, HTML and plain-text bodies with the same numbers, and the
-//! chart to attach inline. Sending is the notify stage's job.
+//! chart to attach inline, built only from `report`'s public surface ([`checked_chart`],
+//! [`crate::report::fragments`]). Turning it into a message and sending it is the rest of
+//! this module's job.
 
-use crate::report::html::{esc, figures_table, key_figures, summary_table, STYLE};
+use crate::reconcile::Summary;
+use crate::report::fragments::{
+    chart_legend, document_head, figures_table, key_figures, summary_table,
+};
 use crate::report::{
-    amount_display, class_order, per_currency, window_label, ReportError, ReportInput,
-    ReportSettings, DISCREPANCIES_CSV, DISCREPANCIES_XLSX,
+    amount_display, checked_chart, class_lines, currency_totals, window_label, ChartImage,
+    ReportError, ReportInput, ReportSettings, DISCREPANCIES_CSV, DISCREPANCIES_XLSX,
 };
 use std::fmt::Write;
+use std::path::Path;
 
 /// Content-ID of the inline chart (`<img src="cid:chart">`).
 pub const CHART_CID: &str = "chart";
@@ -51,10 +57,10 @@ pub fn subject(input: &ReportInput<'_>) -> String {
     let mut parts = Vec::new();
     if n > 0 {
         parts.push(plural(n, "discrepancy", "discrepancies"));
-        let amounts: Vec<String> = per_currency(input.summary)
+        let amounts: Vec<String> = currency_totals(input.summary)
             .into_iter()
-            .filter(|(_, a)| !a.is_zero())
-            .map(|(c, a)| format!("{} {}", amount_display(a, &c), one_line(&c)))
+            .filter(|(_, t)| !t.amount.is_zero())
+            .map(|(c, t)| format!("{} {}", amount_display(t.amount, c), one_line(c)))
             .collect();
         if !amounts.is_empty() {
             let mut shown = amounts
@@ -83,34 +89,29 @@ pub fn subject(input: &ReportInput<'_>) -> String {
 }
 
 /// Builds the mail's content (deterministic: same input, same bytes).
+///
+/// The input is checked as the report files are (settings, findings against the summary), so
+/// a mail never shows numbers the report folder would not.
 pub fn compose(
     input: &ReportInput<'_>,
     settings: &ReportSettings,
 ) -> Result<MailContent, ReportError> {
-    let problems = settings.problems();
-    if !problems.is_empty() {
-        return Err(ReportError::Settings(problems));
-    }
-    let findings = crate::report::checked_findings(input, std::path::Path::new("<mail>"))?;
-    let chart = if settings.chart && !findings.is_empty() {
-        Some(
-            crate::report::chart::draw(input, settings, &findings).map_err(|message| {
-                ReportError::Chart {
-                    path: "<mail>".into(),
-                    message,
-                }
-            })?,
-        )
-    } else {
-        None
-    };
+    let chart = checked_chart(input, settings, Path::new("<mail>"))?;
     let subject = subject(input);
+    let html = html_body(input, &subject, chart.as_ref());
+    let text = text_body(input, &subject);
+    Ok(MailContent {
+        subject,
+        html,
+        text,
+        chart_png: chart.map(|chart| chart.png),
+    })
+}
 
-    let mut html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
-        esc(&subject),
-        esc(&subject)
-    );
+/// The HTML body: the page's key figures and per-class table, the chart inline, where the
+/// rest is.
+fn html_body(input: &ReportInput<'_>, subject: &str, chart: Option<&ChartImage>) -> String {
+    let mut html = document_head(subject);
     html.push_str(&figures_table(input));
     if input.summary.by_class.is_empty() {
         html.push_str("<p>No discrepancies.</p>\n");
@@ -118,12 +119,12 @@ pub fn compose(
         html.push_str("<h2>Discrepancies per class and currency</h2>\n");
         html.push_str(&summary_table(input.summary));
     }
-    if let Some((_, legend)) = &chart {
+    if let Some(chart) = chart {
         let _ = writeln!(
             html,
             "<img alt=\"discrepancy amounts per day and class\" src=\"cid:{CHART_CID}\">"
         );
-        html.push_str(&crate::report::html::chart_legend(legend));
+        html.push_str(&chart_legend(chart));
     }
     if !input.quarantined.is_empty() {
         let _ = writeln!(
@@ -136,40 +137,17 @@ pub fn compose(
         html,
         "<p>The full list is attached as {DISCREPANCIES_CSV} and {DISCREPANCIES_XLSX}.</p>\n</body>\n</html>"
     );
+    html
+}
 
+/// The plain-text alternative: the same figures and table as the HTML body, one per line.
+fn text_body(input: &ReportInput<'_>, subject: &str) -> String {
     let mut text = format!("{subject}\n\n");
     for (k, v) in key_figures(input) {
         let _ = writeln!(text, "{k}: {}", one_line(&v));
     }
     text.push('\n');
-    if input.summary.by_class.is_empty() {
-        text.push_str("No discrepancies.\n");
-    } else {
-        text.push_str("Discrepancies per class and currency (count, sum of |difference|):\n");
-        for class in class_order(input.summary.by_class.keys().map(String::as_str)) {
-            let Some(m) = input.summary.by_class.get(&class) else {
-                continue;
-            };
-            for (cur, t) in m {
-                let _ = writeln!(
-                    text,
-                    "  {} {}: {}, {}",
-                    one_line(&class),
-                    one_line(cur),
-                    t.count,
-                    amount_display(t.amount, cur)
-                );
-            }
-        }
-        for (cur, amount) in per_currency(input.summary) {
-            let _ = writeln!(
-                text,
-                "  total {}: {}",
-                one_line(&cur),
-                amount_display(amount, &cur)
-            );
-        }
-    }
+    text.push_str(&text_table(input.summary));
     if !input.quarantined.is_empty() {
         let _ = writeln!(
             text,
@@ -181,10 +159,33 @@ pub fn compose(
         text,
         "\nThe full list is attached as {DISCREPANCIES_CSV} and {DISCREPANCIES_XLSX}."
     );
-    Ok(MailContent {
-        subject,
-        html,
-        text,
-        chart_png: chart.map(|(png, _)| png),
-    })
+    text
+}
+
+/// The per-class table as indented lines, then a total line per currency.
+fn text_table(summary: &Summary) -> String {
+    if summary.by_class.is_empty() {
+        return "No discrepancies.\n".to_owned();
+    }
+    let mut text =
+        String::from("Discrepancies per class and currency (count, sum of |difference|):\n");
+    for line in class_lines(summary) {
+        let _ = writeln!(
+            text,
+            "  {} {}: {}, {}",
+            one_line(line.class),
+            one_line(line.currency),
+            line.total.count,
+            amount_display(line.total.amount, line.currency)
+        );
+    }
+    for (cur, total) in currency_totals(summary) {
+        let _ = writeln!(
+            text,
+            "  total {}: {}",
+            one_line(cur),
+            amount_display(total.amount, cur)
+        );
+    }
+    text
 }

@@ -1,10 +1,10 @@
 //! `summary.json`: the run's numbers for monitoring. Keys in a fixed order (struct fields and
 //! sorted maps), amounts as exact strings.
 
-use super::{amount_text, OpenItemCounts, ReportInput};
+use super::{amount_text, currency_totals, OpenItemCounts, ReportInput};
 use crate::domain::window::Window;
 use crate::load::LoadCounts;
-use crate::reconcile::RowCounts;
+use crate::reconcile::{ClassTotal, RowCounts};
 use chrono::NaiveDate;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -56,39 +56,25 @@ struct SummaryJson<'a> {
 /// The bytes of `summary.json`.
 pub(crate) fn summary(input: &ReportInput<'_>, files: &[&str]) -> Vec<u8> {
     let s = input.summary;
-    let mut by_currency: BTreeMap<&str, Total> = BTreeMap::new();
-    let mut sums: BTreeMap<&str, (u64, rust_decimal::Decimal)> = BTreeMap::new();
+    let total = |t: &ClassTotal, cur: &str| Total {
+        count: t.count,
+        amount: amount_text(t.amount, cur),
+    };
     let by_class = s
         .by_class
         .iter()
         .map(|(class, m)| {
             let inner = m
                 .iter()
-                .map(|(cur, t)| {
-                    let e = sums.entry(cur.as_str()).or_default();
-                    e.0 += t.count;
-                    e.1 += t.amount;
-                    (
-                        cur.as_str(),
-                        Total {
-                            count: t.count,
-                            amount: amount_text(t.amount, cur),
-                        },
-                    )
-                })
+                .map(|(cur, t)| (cur.as_str(), total(t, cur)))
                 .collect();
             (class.as_str(), inner)
         })
         .collect();
-    for (cur, (count, amount)) in sums {
-        by_currency.insert(
-            cur,
-            Total {
-                count,
-                amount: amount_text(amount, cur),
-            },
-        );
-    }
+    let by_currency = currency_totals(s)
+        .into_iter()
+        .map(|(cur, t)| (cur, total(&t, cur)))
+        .collect();
     let doc = SummaryJson {
         schema_version: SCHEMA_VERSION,
         merchant: input.merchant,

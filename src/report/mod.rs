@@ -1,4 +1,4 @@
-//! Report files of a run (CSV, XLSX, JSON, HTML with a chart) and the mail content built from them.
+//! Report files of a run (CSV, XLSX, JSON, HTML with a chart).
 //!
 //! What the finance team opens: every file must open cleanly in Excel, LibreOffice and Google
 //! Sheets, show amounts exactly, and never run a formula smuggled in through a ledger note
@@ -7,10 +7,15 @@
 //!
 //! Reports are deterministic: the same input gives byte-identical files (nothing depends on
 //! the clock or the run id), so a re-run can be compared with `cmp`.
+//!
+//! What the mail (the deliver stage) shows is built from this module's public surface only:
+//! [`checked_chart`] (the same checks as [`write_reports`], and the chart), [`fragments`] (the
+//! HTML pieces the page and the mail share), [`class_lines`] and [`currency_totals`].
 
-pub(crate) mod chart;
+mod chart;
 mod csv_out;
-pub(crate) mod html;
+pub mod fragments;
+mod html;
 mod json;
 mod rows;
 #[cfg(test)]
@@ -29,8 +34,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use chart::{PANEL_HEIGHT as CHART_PANEL_HEIGHT, WIDTH as CHART_WIDTH};
-pub(crate) use rows::Finding;
+pub use chart::{ChartImage, PANEL_HEIGHT as CHART_PANEL_HEIGHT, WIDTH as CHART_WIDTH};
+use rows::Finding;
 
 /// Excel's row limit minus the header row.
 pub const XLSX_MAX_DATA_ROWS: usize = 1_048_575;
@@ -158,6 +163,16 @@ impl ReportSettings {
             ));
         }
         out
+    }
+
+    /// [`Self::problems`] as an error, so nothing is built from invalid settings.
+    fn check(&self) -> Result<(), ReportError> {
+        let problems = self.problems();
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ReportError::Settings(problems))
+        }
     }
 
     /// Whether CSV files start with a BOM.
@@ -293,7 +308,7 @@ pub fn window_label(w: &Window) -> String {
 
 /// Classes in report order: the known ones in [`crate::reconcile::CLASSES`] order, then any
 /// other (from custom rules) alphabetically.
-pub(crate) fn class_order<'a>(classes: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+fn class_order<'a>(classes: impl IntoIterator<Item = &'a str>) -> Vec<String> {
     let mut seen: Vec<String> = classes.into_iter().map(str::to_owned).collect();
     seen.sort();
     seen.dedup();
@@ -307,7 +322,7 @@ pub(crate) fn class_order<'a>(classes: impl IntoIterator<Item = &'a str>) -> Vec
 }
 
 /// Findings grouped by class, in report order (rows keep their order inside a class).
-pub(crate) fn by_class(findings: &[Finding]) -> Vec<(String, Vec<&Finding>)> {
+fn by_class(findings: &[Finding]) -> Vec<(String, Vec<&Finding>)> {
     class_order(findings.iter().map(|f| f.class.as_str()))
         .into_iter()
         .map(|c| {
@@ -318,7 +333,7 @@ pub(crate) fn by_class(findings: &[Finding]) -> Vec<(String, Vec<&Finding>)> {
 }
 
 /// Per-class, per-currency count and sum of |difference|, as `Summary::by_class` has them.
-pub(crate) fn totals(findings: &[Finding]) -> BTreeMap<String, BTreeMap<String, ClassTotal>> {
+fn totals(findings: &[Finding]) -> BTreeMap<String, BTreeMap<String, ClassTotal>> {
     let mut out: BTreeMap<String, BTreeMap<String, ClassTotal>> = BTreeMap::new();
     for f in findings {
         let t = out
@@ -332,12 +347,41 @@ pub(crate) fn totals(findings: &[Finding]) -> BTreeMap<String, BTreeMap<String, 
     out
 }
 
-/// Sum of |difference| per currency over all classes.
-pub(crate) fn per_currency(summary: &Summary) -> BTreeMap<String, Decimal> {
-    let mut out: BTreeMap<String, Decimal> = BTreeMap::new();
-    for cur in summary.by_class.values() {
-        for (c, t) in cur {
-            *out.entry(c.clone()).or_default() += t.amount;
+/// One row of the per-class table: a class's findings in one currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClassLine<'a> {
+    /// The class.
+    pub class: &'a str,
+    /// The currency.
+    pub currency: &'a str,
+    /// Count and sum of |difference|.
+    pub total: &'a ClassTotal,
+}
+
+/// The summary's per-class rows as every report and the mail list them: classes in report
+/// order (the known classes first), currencies by code.
+pub fn class_lines(summary: &Summary) -> Vec<ClassLine<'_>> {
+    class_order(summary.by_class.keys().map(String::as_str))
+        .iter()
+        .filter_map(|class| summary.by_class.get_key_value(class))
+        .flat_map(|(class, per_currency)| {
+            per_currency.iter().map(move |(currency, total)| ClassLine {
+                class,
+                currency,
+                total,
+            })
+        })
+        .collect()
+}
+
+/// Count and sum of |difference| per currency over all classes, by code: the total rows.
+pub fn currency_totals(summary: &Summary) -> BTreeMap<&str, ClassTotal> {
+    let mut out: BTreeMap<&str, ClassTotal> = BTreeMap::new();
+    for per_currency in summary.by_class.values() {
+        for (currency, t) in per_currency {
+            let e = out.entry(currency.as_str()).or_default();
+            e.count += t.count;
+            e.amount += t.amount;
         }
     }
     out
@@ -345,10 +389,7 @@ pub(crate) fn per_currency(summary: &Summary) -> BTreeMap<String, Decimal> {
 
 /// Reads the frame and checks it against the summary (TigerStyle: a report whose totals
 /// disagree with the summary is never written).
-pub(crate) fn checked_findings(
-    input: &ReportInput<'_>,
-    where_: &Path,
-) -> Result<Vec<Finding>, ReportError> {
+fn checked_findings(input: &ReportInput<'_>, where_: &Path) -> Result<Vec<Finding>, ReportError> {
     let height = input.discrepancies.height();
     if height > MAX_FINDINGS {
         return Err(ReportError::TooLarge {
@@ -393,6 +434,19 @@ pub(crate) fn checked_findings(
     Ok(findings)
 }
 
+/// Checks the input as [`write_reports`] does (settings, findings against the summary) and
+/// draws the chart when the settings want one: what the mail shows, without writing a file.
+/// `label` names the caller in errors (the mail passes `<mail>`).
+pub fn checked_chart(
+    input: &ReportInput<'_>,
+    settings: &ReportSettings,
+    label: &Path,
+) -> Result<Option<ChartImage>, ReportError> {
+    settings.check()?;
+    let findings = checked_findings(input, label)?;
+    chart::draw_if_wanted(input, settings, &findings, label)
+}
+
 /// Writes every report file into `final_dir`, which must not exist yet.
 ///
 /// The files are built in a hidden staging folder next to `final_dir`, synced, then renamed
@@ -406,16 +460,13 @@ pub fn write_reports(
 }
 
 /// [`write_reports`], optionally failing after `fail_after` files (tests of the staging).
-pub(crate) fn write_reports_inner(
+fn write_reports_inner(
     input: &ReportInput<'_>,
     settings: &ReportSettings,
     final_dir: &Path,
     fail_after: Option<usize>,
 ) -> Result<ReportFiles, ReportError> {
-    let problems = settings.problems();
-    if !problems.is_empty() {
-        return Err(ReportError::Settings(problems));
-    }
+    settings.check()?;
     if final_dir.exists() {
         return Err(ReportError::Exists(final_dir.to_path_buf()));
     }
@@ -459,7 +510,30 @@ fn staging_path(parent: &Path, name: &str) -> PathBuf {
     parent.join(format!(".{name}.partial-{}-{n}", std::process::id()))
 }
 
-/// Writes the files into `dir`; returns their names in order.
+/// The staging folder as it fills: the names written so far, in order.
+struct Staging<'a> {
+    dir: &'a Path,
+    names: Vec<&'static str>,
+    /// Fail instead of writing file number `fail_after` (tests of the staging).
+    fail_after: Option<usize>,
+}
+
+impl Staging<'_> {
+    fn put(&mut self, name: &'static str, bytes: &[u8]) -> Result<(), ReportError> {
+        if self.fail_after == Some(self.names.len()) {
+            return Err(ReportError::Fs(FsError::new(
+                "write (injected failure)",
+                self.dir.join(name),
+                std::io::Error::other("injected"),
+            )));
+        }
+        fsutil::write_staged(&self.dir.join(name), bytes)?;
+        self.names.push(name);
+        Ok(())
+    }
+}
+
+/// Writes the files into `dir`, then reads the CSV files back; returns their names in order.
 fn write_into(
     input: &ReportInput<'_>,
     settings: &ReportSettings,
@@ -467,30 +541,61 @@ fn write_into(
     dir: &Path,
     fail_after: Option<usize>,
 ) -> Result<Vec<&'static str>, ReportError> {
-    let mut names: Vec<&'static str> = Vec::new();
-    let mut put = |name: &'static str, bytes: &[u8]| -> Result<(), ReportError> {
-        if fail_after == Some(names.len()) {
-            return Err(ReportError::Fs(FsError::new(
-                "write (injected failure)",
-                dir.join(name),
-                std::io::Error::other("injected"),
-            )));
-        }
-        fsutil::write_staged(&dir.join(name), bytes)?;
-        names.push(name);
-        Ok(())
+    let mut out = Staging {
+        dir,
+        names: Vec::new(),
+        fail_after,
     };
-
     let csv_path = dir.join(DISCREPANCIES_CSV);
     let csv = csv_out::discrepancies(findings, settings)
         .map_err(|message| csv_err(&csv_path, message))?;
-    put(DISCREPANCIES_CSV, &csv)?;
+    out.put(DISCREPANCIES_CSV, &csv)?;
     let q_path = dir.join(QUARANTINED_CSV);
     let q = csv_out::quarantined(input.quarantined, settings)
         .map_err(|message| csv_err(&q_path, message))?;
-    put(QUARANTINED_CSV, &q)?;
+    out.put(QUARANTINED_CSV, &q)?;
+    let book = checked_workbook(input, settings, findings, &dir.join(DISCREPANCIES_XLSX))?;
+    out.put(DISCREPANCIES_XLSX, &book)?;
 
-    let xlsx_path = dir.join(DISCREPANCIES_XLSX);
+    let chart = chart::draw_if_wanted(input, settings, findings, &dir.join(CHART_PNG))?;
+    let listed = listed_files(chart.is_some());
+    out.put(SUMMARY_JSON, &json::summary(input, &listed))?;
+    let page = html::page(input, settings, findings, chart.as_ref());
+    out.put(REPORT_HTML, page.as_bytes())?;
+    if let Some(chart) = &chart {
+        out.put(CHART_PNG, &chart.png)?;
+    }
+    debug_assert_eq!(out.names, listed, "files written in the listed order");
+
+    // What the finance team opens must have every row.
+    check_csv_rows(&csv_path, settings, findings.len())?;
+    check_csv_rows(&q_path, settings, input.quarantined.len())?;
+    Ok(out.names)
+}
+
+/// The files of a folder, in the order they are written (`summary.json` lists them).
+fn listed_files(with_chart: bool) -> Vec<&'static str> {
+    let mut listed = vec![
+        DISCREPANCIES_CSV,
+        QUARANTINED_CSV,
+        DISCREPANCIES_XLSX,
+        SUMMARY_JSON,
+        REPORT_HTML,
+    ];
+    if with_chart {
+        listed.push(CHART_PNG);
+    }
+    listed
+}
+
+/// The workbook's bytes, read back before they are written: every finding and quarantined
+/// row must be on a sheet. Errors name `path`.
+fn checked_workbook(
+    input: &ReportInput<'_>,
+    settings: &ReportSettings,
+    findings: &[Finding],
+    path: &Path,
+) -> Result<Vec<u8>, ReportError> {
     let sheets = xlsx::sheet_count(input, settings, findings);
     if sheets > xlsx::MAX_SHEETS {
         return Err(ReportError::TooLarge {
@@ -499,18 +604,15 @@ fn write_into(
             limit: xlsx::MAX_SHEETS,
         });
     }
-    let book = xlsx::workbook(input, settings, findings).map_err(|message| ReportError::Xlsx {
-        path: xlsx_path.clone(),
+    let xlsx_err = |message| ReportError::Xlsx {
+        path: path.to_path_buf(),
         message,
-    })?;
-    // Read the workbook back: every finding and quarantined row must be on a sheet.
-    let back = xlsx::count_rows(&book).map_err(|message| ReportError::Xlsx {
-        path: xlsx_path.clone(),
-        message,
-    })?;
+    };
+    let book = xlsx::workbook(input, settings, findings).map_err(xlsx_err)?;
+    let back = xlsx::count_rows(&book).map_err(xlsx_err)?;
     if back != (findings.len(), input.quarantined.len()) {
         return Err(ReportError::Invariant {
-            path: xlsx_path,
+            path: path.to_path_buf(),
             message: format!(
                 "{} discrepancy and {} quarantined rows read back, {} and {} written",
                 back.0,
@@ -520,62 +622,23 @@ fn write_into(
             ),
         });
     }
-    put(DISCREPANCIES_XLSX, &book)?;
+    Ok(book)
+}
 
-    let png_path = dir.join(CHART_PNG);
-    let png = if settings.chart && !findings.is_empty() {
-        Some(
-            chart::draw(input, settings, findings).map_err(|message| ReportError::Chart {
-                path: png_path.clone(),
-                message,
-            })?,
-        )
-    } else {
-        None
-    };
-    let mut listed: Vec<&'static str> = vec![
-        DISCREPANCIES_CSV,
-        QUARANTINED_CSV,
-        DISCREPANCIES_XLSX,
-        SUMMARY_JSON,
-        REPORT_HTML,
-    ];
-    if png.is_some() {
-        listed.push(CHART_PNG);
-    }
-    put(SUMMARY_JSON, &json::summary(input, &listed))?;
-    let legend = png.as_ref().map(|(_, l)| l);
-    let page = html::page(
-        input,
-        settings,
-        findings,
-        png.as_ref().map(|(b, _)| b.as_slice()),
-        legend,
-    );
-    put(REPORT_HTML, page.as_bytes())?;
-    if let Some((bytes, _)) = &png {
-        put(CHART_PNG, bytes)?;
-    }
-    debug_assert_eq!(names, listed, "files written in the listed order");
-
-    // Read the CSV back: what the finance team opens must have every row.
-    let back = csv_out::count_records(&csv_path, settings)
-        .map_err(|message| csv_err(&csv_path, message))?;
-    if back != findings.len() {
+/// Reads a written CSV file back and checks it has `written` records.
+fn check_csv_rows(
+    path: &Path,
+    settings: &ReportSettings,
+    written: usize,
+) -> Result<(), ReportError> {
+    let back = csv_out::count_records(path, settings).map_err(|message| csv_err(path, message))?;
+    if back != written {
         return Err(ReportError::Invariant {
-            path: csv_path,
-            message: format!("{back} rows read back, {} written", findings.len()),
+            path: path.to_path_buf(),
+            message: format!("{back} rows read back, {written} written"),
         });
     }
-    let back =
-        csv_out::count_records(&q_path, settings).map_err(|message| csv_err(&q_path, message))?;
-    if back != input.quarantined.len() {
-        return Err(ReportError::Invariant {
-            path: q_path,
-            message: format!("{back} rows read back, {} written", input.quarantined.len()),
-        });
-    }
-    Ok(names)
+    Ok(())
 }
 
 fn csv_err(path: &Path, message: String) -> ReportError {

@@ -3,7 +3,10 @@
 //! currency-aware format, dates real dates, text neutralised by [`safe_text`].
 
 use super::csv_out::{COLUMNS, QUARANTINE_COLUMNS};
-use super::{by_class, class_order, safe_text, Finding, ReportInput, ReportSettings};
+use super::{
+    by_class, class_lines, currency_totals, safe_text, Finding, ReportInput, ReportSettings,
+};
+use crate::reconcile::{ClassTotal, Summary};
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
 use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
@@ -308,35 +311,108 @@ pub(crate) fn count_rows(bytes: &[u8]) -> Result<(usize, usize), String> {
 /// The header row of the per-class table on the Summary sheet (tests look it up).
 pub(crate) const SUMMARY_TABLE: &[&str] = &["class", "currency", "count", "amount"];
 
+/// The `Summary` sheet: the run's facts, its counts, then the per-class table.
 fn summary_sheet(input: &ReportInput<'_>, fmt: &mut Formats) -> Result<Worksheet, XlsxError> {
     let mut ws = Worksheet::new();
     ws.set_name("Summary")?;
-    ws.set_column_width(0, 30)?;
-    ws.set_column_width(1, 24)?;
-    ws.set_column_width(2, 10)?;
-    ws.set_column_width(3, 18)?;
-    let s = input.summary;
-    let mut r = 0u32;
-    ws.write_string_with_format(r, 0, "xsolla-recon reconciliation report", &fmt.header)?;
-    r += 1;
-    let text = |ws: &mut Worksheet, r: &mut u32, k: &str, v: &str| -> Result<(), XlsxError> {
-        ws.write_string(*r, 0, k)?;
-        ws.write_string(*r, 1, cell_text(v))?;
-        *r += 1;
-        Ok(())
-    };
-    text(&mut ws, &mut r, "merchant", input.merchant)?;
-    for (k, d) in [
-        ("window from", input.window.from),
-        ("window to", input.window.to),
-        ("as of", input.as_of),
-    ] {
-        ws.write_string(r, 0, k)?;
-        ws.write_datetime_with_format(r, 1, excel_date(d)?, &fmt.date)?;
-        r += 1;
+    for (c, width) in [(0, 30), (1, 24), (2, 10), (3, 18)] {
+        ws.set_column_width(c, width)?;
     }
-    text(&mut ws, &mut r, "report id", input.report_id)?;
-    text(&mut ws, &mut r, "match rate (%)", &s.match_rate_percent)?;
+    let mut lines = Lines {
+        ws: &mut ws,
+        row: 0,
+    };
+    run_facts(&mut lines, input, fmt)?;
+    for (k, v) in summary_counts(input) {
+        lines.count(k, v, fmt)?;
+    }
+    lines.row += 1; // a blank row before the table
+    class_table(&mut lines, input.summary, fmt)?;
+    Ok(ws)
+}
+
+/// The Summary sheet written top to bottom, a label in column A and its value in B.
+struct Lines<'a> {
+    ws: &'a mut Worksheet,
+    /// The next row to write.
+    row: u32,
+}
+
+impl Lines<'_> {
+    fn heading(&mut self, title: &str, fmt: &Formats) -> Result<(), XlsxError> {
+        self.ws
+            .write_string_with_format(self.row, 0, title, &fmt.header)?;
+        self.row += 1;
+        Ok(())
+    }
+
+    fn text(&mut self, label: &str, value: &str) -> Result<(), XlsxError> {
+        self.ws.write_string(self.row, 0, label)?;
+        self.ws.write_string(self.row, 1, cell_text(value))?;
+        self.row += 1;
+        Ok(())
+    }
+
+    fn date(&mut self, label: &str, value: NaiveDate, fmt: &Formats) -> Result<(), XlsxError> {
+        self.ws.write_string(self.row, 0, label)?;
+        self.ws
+            .write_datetime_with_format(self.row, 1, excel_date(value)?, &fmt.date)?;
+        self.row += 1;
+        Ok(())
+    }
+
+    fn count(&mut self, label: &str, value: u64, fmt: &Formats) -> Result<(), XlsxError> {
+        self.ws.write_string(self.row, 0, label)?;
+        self.ws
+            .write_number_with_format(self.row, 1, value as f64, &fmt.integer)?;
+        self.row += 1;
+        Ok(())
+    }
+
+    /// A row of the per-class table: the class (or a bold `total`), currency, count, amount.
+    fn table_row(
+        &mut self,
+        label: &str,
+        total_row: bool,
+        currency: &str,
+        total: &ClassTotal,
+        fmt: &mut Formats,
+    ) -> Result<(), XlsxError> {
+        let r = self.row;
+        if total_row {
+            self.ws.write_string_with_format(r, 0, label, &fmt.header)?;
+        } else {
+            self.ws.write_string(r, 0, cell_text(label))?;
+        }
+        self.ws.write_string(r, 1, cell_text(currency))?;
+        self.ws
+            .write_number_with_format(r, 2, total.count as f64, &fmt.integer)?;
+        let f = fmt.amount(currency).clone();
+        self.ws
+            .write_number_with_format(r, 3, amount_f64(total.amount), &f)?;
+        self.row += 1;
+        Ok(())
+    }
+}
+
+/// The title, then who, which window, which report.
+fn run_facts(
+    lines: &mut Lines<'_>,
+    input: &ReportInput<'_>,
+    fmt: &Formats,
+) -> Result<(), XlsxError> {
+    lines.heading("xsolla-recon reconciliation report", fmt)?;
+    lines.text("merchant", input.merchant)?;
+    lines.date("window from", input.window.from, fmt)?;
+    lines.date("window to", input.window.to, fmt)?;
+    lines.date("as of", input.as_of, fmt)?;
+    lines.text("report id", input.report_id)?;
+    lines.text("match rate (%)", &input.summary.match_rate_percent)
+}
+
+/// The counts the Summary sheet lists, in order: findings, row accounting, open items.
+fn summary_counts(input: &ReportInput<'_>) -> Vec<(&'static str, u64)> {
+    let s = input.summary;
     let mut counts: Vec<(&str, u64)> = vec![
         ("discrepancies", s.discrepancies),
         ("provider lines", s.provider_lines),
@@ -362,47 +438,28 @@ fn summary_sheet(input: &ReportInput<'_>, fmt: &mut Formats) -> Result<Worksheet
         ("open items resolved", input.open_items.resolved),
         ("quarantined rows listed", input.quarantined.len() as u64),
     ]);
-    for (k, v) in counts {
-        ws.write_string(r, 0, k)?;
-        ws.write_number_with_format(r, 1, v as f64, &fmt.integer)?;
-        r += 1;
-    }
+    counts
+}
 
-    r += 1;
+/// The per-class table ([`SUMMARY_TABLE`] columns), then a bold total row per currency.
+fn class_table(
+    lines: &mut Lines<'_>,
+    summary: &Summary,
+    fmt: &mut Formats,
+) -> Result<(), XlsxError> {
     for (c, h) in SUMMARY_TABLE.iter().enumerate() {
-        ws.write_string_with_format(r, c as u16, *h, &fmt.header)?;
+        lines
+            .ws
+            .write_string_with_format(lines.row, c as u16, *h, &fmt.header)?;
     }
-    r += 1;
-    for class in class_order(s.by_class.keys().map(String::as_str)) {
-        let Some(per_cur) = s.by_class.get(&class) else {
-            continue;
-        };
-        for (cur, t) in per_cur {
-            ws.write_string(r, 0, cell_text(&class))?;
-            ws.write_string(r, 1, cell_text(cur))?;
-            ws.write_number_with_format(r, 2, t.count as f64, &fmt.integer)?;
-            let f = fmt.amount(cur).clone();
-            ws.write_number_with_format(r, 3, amount_f64(t.amount), &f)?;
-            r += 1;
-        }
+    lines.row += 1;
+    for line in class_lines(summary) {
+        lines.table_row(line.class, false, line.currency, line.total, fmt)?;
     }
-    let mut per_cur: BTreeMap<&str, (u64, Decimal)> = BTreeMap::new();
-    for m in s.by_class.values() {
-        for (cur, t) in m {
-            let e = per_cur.entry(cur.as_str()).or_default();
-            e.0 += t.count;
-            e.1 += t.amount;
-        }
+    for (cur, total) in currency_totals(summary) {
+        lines.table_row("total", true, cur, &total, fmt)?;
     }
-    for (cur, (count, amount)) in per_cur {
-        ws.write_string_with_format(r, 0, "total", &fmt.header)?;
-        ws.write_string(r, 1, cell_text(cur))?;
-        ws.write_number_with_format(r, 2, count as f64, &fmt.integer)?;
-        let f = fmt.amount(cur).clone();
-        ws.write_number_with_format(r, 3, amount_f64(amount), &f)?;
-        r += 1;
-    }
-    Ok(ws)
+    Ok(())
 }
 
 #[cfg(test)]

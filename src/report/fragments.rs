@@ -1,0 +1,166 @@
+//! HTML pieces that `report.html` and the report mail both show: the document head, the key
+//! figures, the per-class table and the chart's legend.
+//!
+//! Why a module of its own: the mail (the deliver stage) must show the same numbers the same
+//! way as the page, so it builds its body from these functions rather than from the page's
+//! internals. All text is HTML-escaped; data cells also go through [`safe_text`] because
+//! people paste these tables into spreadsheets.
+
+use super::{
+    amount_display, class_lines, currency_totals, safe_text, window_label, ChartImage, ReportInput,
+};
+use crate::reconcile::Summary;
+use std::fmt::Write;
+
+const STYLE: &str =
+    "body{font-family:Arial,Helvetica,sans-serif;font-size:14px;color:#222;margin:16px}\
+table{border-collapse:collapse;margin:8px 0 16px}\
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}\
+th{background:#f0f0f0}td.n{text-align:right;font-variant-numeric:tabular-nums}\
+.sw{display:inline-block;width:12px;height:12px;margin-right:6px;vertical-align:middle}\
+.muted{color:#666}";
+
+/// Escapes text for HTML element content and attribute values.
+pub(super) fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A data cell: neutralised, then escaped.
+pub(super) fn cell(s: &str) -> String {
+    esc(&safe_text(s))
+}
+
+/// The start of a document up to and including its `<h1>` title: doctype, `<head>` with the
+/// inline style, `<body>`. The caller closes `</body></html>`.
+pub fn document_head(title: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
+        esc(title),
+        esc(title)
+    )
+}
+
+/// The per-class, per-currency table, then a total row per currency.
+pub fn summary_table(summary: &Summary) -> String {
+    let mut t = String::from(
+        "<table><tr><th>class</th><th>currency</th><th>count</th><th>amount (sum of |difference|)</th></tr>\n",
+    );
+    for line in class_lines(summary) {
+        let _ = writeln!(
+            t,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            cell(line.class),
+            cell(line.currency),
+            line.total.count,
+            esc(&amount_display(line.total.amount, line.currency))
+        );
+    }
+    for (cur, total) in currency_totals(summary) {
+        let _ = writeln!(
+            t,
+            "<tr><th>total</th><th>{}</th><th class=\"n\">{}</th><th class=\"n\">{}</th></tr>",
+            cell(cur),
+            total.count,
+            esc(&amount_display(total.amount, cur))
+        );
+    }
+    t.push_str("</table>\n");
+    t
+}
+
+/// Key figures as (label, value) pairs: the page's and the mail's first table, and the
+/// mail's plain-text head.
+pub fn key_figures(input: &ReportInput<'_>) -> Vec<(&'static str, String)> {
+    let s = input.summary;
+    let mut v = vec![
+        ("merchant", input.merchant.to_owned()),
+        ("window", window_label(&input.window)),
+        ("as of", input.as_of.to_string()),
+        ("report id", input.report_id.to_owned()),
+        ("discrepancies", s.discrepancies.to_string()),
+        ("provider lines", s.provider_lines.to_string()),
+        ("matched lines", s.matched_lines.to_string()),
+        ("match rate", format!("{} %", s.match_rate_percent)),
+        ("ledger rows read", input.ledger.rows_read.to_string()),
+        ("ledger rows loaded", input.ledger.rows_loaded.to_string()),
+        (
+            "ledger rows quarantined",
+            input.ledger.rows_quarantined.to_string(),
+        ),
+        ("provider rows", s.rows.provider_rows.to_string()),
+    ];
+    if let Some(p) = input.provider {
+        v.push(("registry rows read", p.registry_rows_read.to_string()));
+    }
+    v.extend([
+        ("open items new", input.open_items.new.to_string()),
+        (
+            "open items still open",
+            input.open_items.still_open.to_string(),
+        ),
+        ("open items resolved", input.open_items.resolved.to_string()),
+    ]);
+    v
+}
+
+/// [`key_figures`] as a two-column table.
+pub fn figures_table(input: &ReportInput<'_>) -> String {
+    let mut t = String::from("<table>\n");
+    for (k, v) in key_figures(input) {
+        let _ = writeln!(t, "<tr><th>{}</th><td>{}</td></tr>", esc(k), cell(&v));
+    }
+    t.push_str("</table>\n");
+    t
+}
+
+/// The labels of the chart, which has no text of its own: how to read it, the panels top to
+/// bottom, and the class colours.
+pub fn chart_legend(chart: &ChartImage) -> String {
+    let legend = &chart.legend;
+    let mut t = format!(
+        "<p class=\"muted\">One bar per day from {} (left) to {} (right), by Xsolla's date \
+         (else the ledger's); bars are the sum of |difference|, stacked by class. \
+         Grid lines at quarters of each panel's top value.</p>\n<table><tr><th>panel</th>\
+         <th>currency</th><th>total drawn</th><th>top of the panel (largest day)</th></tr>\n",
+        legend.from, legend.to
+    );
+    for (i, (cur, total, peak)) in legend.panels.iter().enumerate() {
+        let _ = writeln!(
+            t,
+            "<tr><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td></tr>",
+            i + 1,
+            cell(cur),
+            esc(&amount_display(*total, cur)),
+            esc(&amount_display(*peak, cur))
+        );
+    }
+    t.push_str("</table>\n");
+    if legend.omitted > 0 {
+        let _ = writeln!(
+            t,
+            "<p class=\"muted\">{} more currencies not drawn.</p>",
+            legend.omitted
+        );
+    }
+    t.push_str("<table><tr><th>class</th></tr>\n");
+    for (class, (r, g, b)) in &legend.classes {
+        let _ = writeln!(
+            t,
+            "<tr><td><span class=\"sw\" style=\"background:#{r:02x}{g:02x}{b:02x}\"></span>{}</td></tr>",
+            cell(class)
+        );
+    }
+    t.push_str("</table>\n");
+    t
+}
