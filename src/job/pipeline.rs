@@ -1,8 +1,8 @@
 //! The reconcile step of the job: load both sides, reconcile them, carry the open items
 //! forward, and hand the result to the report stage as its input.
 //!
-//! `run` (through [`crate::job::run`]) and the hand `reconcile` command (through
-//! [`crate::job::to_folder`]) both go through [`reconcile`] and [`RunResult::report_input`],
+//! `run` (through [`crate::job::run()`]) and the hand `reconcile` command (through
+//! [`crate::job::to_folder`]) both go through [`reconcile()`] and [`RunResult::report_input`],
 //! so they reconcile and report alike. This step writes nothing but the open-items state.
 
 use crate::domain::frames;
@@ -124,7 +124,7 @@ pub fn reconcile(req: &ReconcileRequest<'_>) -> Result<RunResult, PipelineError>
     reconcile_as_of(req, req.window.to)
 }
 
-/// [`reconcile`] with open items aged and recorded as of `as_of` (tests age them on other
+/// [`reconcile()`] with open items aged and recorded as of `as_of` (tests age them on other
 /// days).
 #[allow(clippy::too_many_arguments)]
 pub fn reconcile_window(

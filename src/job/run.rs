@@ -219,7 +219,7 @@ pub async fn run(
     let _lock = run.lock().await?;
     let inputs = run.gather_inputs(progress).await?;
     let (report_id, result) = run.reconcile(&inputs)?;
-    let merchant = run.merchant;
+    let merchant = run.merchant; // the reference, so `run` stays free for the steps below
     let input = result.report_input(&merchant.name, &report_id);
     let files = run.write_reports(&input)?;
     // The manifest is written before mailing, so a crash in the mail leaves a complete folder.

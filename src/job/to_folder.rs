@@ -3,7 +3,7 @@
 //! same report files a run writes. No lock, no fetch, no manifest, no mail.
 //!
 //! The folder is the user's to rerun into, so an existing one is replaced, but only once the
-//! new one is complete (see [`write_replacing`]).
+//! new one is complete (see `write_replacing`).
 
 use crate::domain::fsutil;
 use crate::domain::window::Window;
