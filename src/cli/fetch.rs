@@ -8,8 +8,8 @@ use std::time::Instant;
 use xsolla_recon::domain::memory::peak_rss_bytes;
 use xsolla_recon::fetch;
 use xsolla_recon::job::config::Config;
-use xsolla_recon::job::exit;
-use xsolla_recon::xsolla::{Format, Transport, XsollaClient};
+use xsolla_recon::job::{self, exit};
+use xsolla_recon::xsolla::Format;
 
 #[derive(Args, Debug)]
 pub(crate) struct FetchArgs {
@@ -41,15 +41,8 @@ pub(crate) async fn cmd_fetch(a: FetchArgs) -> anyhow::Result<u8> {
         fetch::find_snapshot(&cfg.data_dir, &merchant.name, window)?
     } else {
         let key = merchant.api_key()?;
-        let transport = Transport::new(
-            &merchant.base_url,
-            merchant.merchant_id,
-            key,
-            cfg.http.clone(),
-        )
-        .context("building the HTTP client")?
-        .with_key_env(&merchant.api_key_env);
-        let client = XsollaClient::new(transport);
+        let client =
+            job::xsolla_client(&cfg, &merchant, key).context("building the HTTP client")?;
         let bar = Bar::new();
         let out = fetch::fetch_window(
             &client,

@@ -133,6 +133,16 @@ pub(crate) fn config_dir(config: &std::path::Path) -> PathBuf {
         .to_path_buf()
 }
 
+/// A path from the command line made absolute against the current folder, so it means
+/// what the user typed even where the job reads paths against the config's folder.
+pub(crate) fn absolute(path: PathBuf) -> std::io::Result<PathBuf> {
+    if path.is_relative() {
+        Ok(std::env::current_dir()?.join(path))
+    } else {
+        Ok(path)
+    }
+}
+
 /// Reads and validates the config, returning it with the SHA-256 of its text.
 pub(crate) fn load_config(path: &std::path::Path) -> anyhow::Result<(Config, String)> {
     let cfg = Config::load(path)?;

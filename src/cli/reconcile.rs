@@ -1,14 +1,12 @@
 //! `xsolla-recon reconcile`: a stored snapshot or a registry export against the ledger, into report files.
 
-use super::{class_counts, config_dir, JobArgs};
-use anyhow::Context;
+use super::{absolute, class_counts, config_dir, JobArgs};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
 use xsolla_recon::domain::memory::peak_rss_bytes;
-use xsolla_recon::fetch;
 use xsolla_recon::job::config::Config;
-use xsolla_recon::job::{self, exit};
+use xsolla_recon::job::{self, FolderRequest};
 
 #[derive(Args, Debug)]
 pub(crate) struct ReconcileArgs {
@@ -26,69 +24,21 @@ pub(crate) struct ReconcileArgs {
 }
 
 pub(crate) fn cmd_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
-    use xsolla_recon::job::pipeline::{reconcile_window, ProviderSource};
-    use xsolla_recon::report::{self, ReportInput};
     let window = a.job.window()?;
     let cfg = Config::load(&a.job.file.config)?;
-    let merchant = cfg.merchant(a.job.merchant.as_deref())?.clone();
+    let merchant = cfg.merchant(a.job.merchant.as_deref())?;
     let started = Instant::now();
-    let provider = match a.registry_export {
-        Some(p) => ProviderSource::Export(p),
-        None => {
-            ProviderSource::Snapshot(fetch::find_snapshot(&cfg.data_dir, &merchant.name, window)?.0)
-        }
-    };
-    let out = a.out.unwrap_or_else(|| {
-        PathBuf::from("out")
-            .join(&merchant.name)
-            .join(window.slug())
-    });
-    let base_dir = config_dir(&a.job.file.config);
-    let ledger = match a.ledger {
-        Some(p) if p.is_relative() => Some(std::env::current_dir()?.join(p)),
-        other => other,
-    };
-    let run_id = job::new_run_id(chrono::Utc::now());
-    // Ages as of the window's last day, like `run`: the same inputs give the same reports.
-    let as_of = window.to;
-    let run = reconcile_window(
-        &cfg,
-        &merchant,
+    let ledger = a.ledger.map(absolute).transpose()?;
+    let done = job::reconcile_to_folder(&FolderRequest {
+        cfg: &cfg,
+        merchant,
         window,
-        &provider,
-        ledger.as_deref(),
-        &base_dir,
-        &run_id,
-        as_of,
-    )
-    .with_context(|| format!("reconciling {} for merchant {}", window, merchant.name))?;
-    let report_id = format!("{}-{}", merchant.name, window.slug());
-    let input = ReportInput {
-        merchant: &merchant.name,
-        window,
-        report_id: &report_id,
-        as_of,
-        discrepancies: &run.discrepancies,
-        summary: &run.output.summary,
-        open_items: run.open_items,
-        quarantined: &run.quarantined,
-        ledger: &run.ledger,
-        provider: run.provider.as_ref(),
-    };
-    if out.exists() {
-        // `reconcile` is the hand tool and replaces its output folder, but only once the new
-        // one is complete.
-        let fresh = out.with_extension(format!("new-{}", std::process::id()));
-        let old = out.with_extension(format!("old-{}", std::process::id()));
-        report::write_reports(&input, &cfg.report, &fresh)?;
-        std::fs::rename(&out, &old).with_context(|| format!("moving {} aside", out.display()))?;
-        std::fs::rename(&fresh, &out)
-            .with_context(|| format!("renaming into {}", out.display()))?;
-        std::fs::remove_dir_all(&old).ok();
-    } else {
-        report::write_reports(&input, &cfg.report, &out)?;
-    }
-    let s = &run.output.summary;
+        registry_export: a.registry_export.as_deref(),
+        ledger: ledger.as_deref(),
+        base_dir: &config_dir(&a.job.file.config),
+        out: a.out.as_deref(),
+    })?;
+    let s = &done.result.output.summary;
     println!(
         "reconciled {} {}: {} provider rows, {} ledger rows; {} discrepancies{}; match rate {}%; {:.1}s, peak memory {} MiB -> {}",
         merchant.name,
@@ -100,11 +50,7 @@ pub(crate) fn cmd_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
         s.match_rate_percent,
         started.elapsed().as_secs_f32(),
         peak_rss_bytes().unwrap_or(0) / (1024 * 1024),
-        out.display()
+        done.out.display()
     );
-    Ok(if s.discrepancies > 0 || !run.quarantined.is_empty() {
-        exit::FOUND
-    } else {
-        exit::OK
-    })
+    Ok(done.exit_code())
 }

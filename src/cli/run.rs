@@ -1,13 +1,13 @@
 //! `xsolla-recon run`: the whole job for a window, every merchant or one.
 
 use super::{
-    class_counts, config_dir, error_chain, load_config, mail_text, worse, Bar, ConfigFile,
+    absolute, class_counts, config_dir, error_chain, load_config, mail_text, worse, Bar, ConfigFile,
 };
 use chrono::NaiveDate;
 use clap::Args;
 use std::path::PathBuf;
 use xsolla_recon::domain::window::Window;
-use xsolla_recon::job::config::ConfigError;
+use xsolla_recon::job::config::{Config, ConfigError};
 use xsolla_recon::job::{self, exit, FetchMode, MailMode, RunRequest};
 
 #[derive(Args, Debug)]
@@ -52,75 +52,101 @@ pub(crate) struct RunArgs {
 
 pub(crate) async fn cmd_run(a: RunArgs) -> anyhow::Result<u8> {
     let (cfg, config_sha256) = load_config(&a.file.config)?;
-    let today = chrono::Utc::now().date_naive();
-    let window = match (a.from, a.to, a.yesterday, a.last) {
-        (Some(from), Some(to), _, _) => Window::new(from, to)
-            .ok_or_else(|| ConfigError::Usage(format!("--from {from} is after --to {to}")))?,
-        (_, _, true, _) => job::nightly_window(today, a.lookback.unwrap_or(cfg.run.lookback_days)),
-        (_, _, _, Some(n)) if n >= 1 => job::nightly_window(today, n - 1),
-        _ => return Err(ConfigError::Usage("--last needs at least 1 day".into()).into()),
-    };
-    let merchants: Vec<String> = match &a.merchant {
-        Some(m) => vec![cfg.merchant(Some(m))?.name.clone()],
-        None => cfg.merchants.iter().map(|m| m.name.clone()).collect(),
-    };
-    if merchants.is_empty() {
-        return Err(ConfigError::Merchant("the config has no [[merchant]] table".into()).into());
-    }
-    let ledger = match a.ledger {
-        Some(p) if p.is_relative() => Some(std::env::current_dir()?.join(p)),
-        other => other,
-    };
+    let window = a.window(&cfg)?;
+    let merchants = a.merchants(&cfg)?;
     let wait = a.wait.unwrap_or(cfg.run.lock_wait_seconds);
+    let request = RunRequest {
+        merchant: String::new(),
+        window,
+        fetch: a.fetch_mode(),
+        mail: if a.dry_run {
+            MailMode::DryRun
+        } else {
+            MailMode::Smtp
+        },
+        ledger: a.ledger.clone().map(absolute).transpose()?,
+        base_dir: config_dir(&a.file.config),
+        config_sha256,
+        api_key: None,
+        lock_wait: (wait > 0).then(|| std::time::Duration::from_secs(wait)),
+    };
     let mut worst = exit::OK;
-    for name in merchants {
+    for merchant in merchants {
         let req = RunRequest {
-            merchant: name.clone(),
-            window,
-            fetch: if a.offline {
-                FetchMode::Offline
-            } else if a.refetch {
-                FetchMode::Refetch
-            } else {
-                FetchMode::Auto
-            },
-            mail: if a.dry_run {
-                MailMode::DryRun
-            } else {
-                MailMode::Smtp
-            },
-            ledger: ledger.clone(),
-            base_dir: config_dir(&a.file.config),
-            config_sha256: config_sha256.clone(),
-            api_key: None,
-            lock_wait: (wait > 0).then(|| std::time::Duration::from_secs(wait)),
+            merchant,
+            ..request.clone()
         };
-        let bar = Bar::new();
-        let out = job::run(&cfg, &req, &bar).await;
-        bar.0.finish_and_clear();
-        let code = match out {
-            Ok(o) => {
-                let s = &o.result.output.summary;
-                println!(
-                    "{} {}: {} discrepancies{}, {} ledger rows quarantined; match rate {}%; mail: {}; exit {} -> {}",
-                    name,
-                    window,
-                    s.discrepancies,
-                    class_counts(s),
-                    o.result.ledger.rows_quarantined,
-                    s.match_rate_percent,
-                    mail_text(&o.manifest.mail),
-                    o.manifest.exit_code,
-                    o.dir.display()
-                );
-                o.manifest.exit_code
-            }
-            Err(e) => {
-                eprintln!("error: {}", error_chain(&e));
-                e.exit_code()
-            }
-        };
-        worst = worse(worst, code);
+        worst = worse(worst, run_one(&cfg, &req).await);
     }
     Ok(worst)
+}
+
+impl RunArgs {
+    /// `--from/--to`, or the nightly window of `--yesterday` or `--last N`.
+    fn window(&self, cfg: &Config) -> Result<Window, ConfigError> {
+        let today = chrono::Utc::now().date_naive();
+        match (self.from, self.to, self.yesterday, self.last) {
+            (Some(from), Some(to), _, _) => Window::new(from, to)
+                .ok_or_else(|| ConfigError::Usage(format!("--from {from} is after --to {to}"))),
+            (_, _, true, _) => Ok(job::nightly_window(
+                today,
+                self.lookback.unwrap_or(cfg.run.lookback_days),
+            )),
+            (_, _, _, Some(n)) if n >= 1 => Ok(job::nightly_window(today, n - 1)),
+            _ => Err(ConfigError::Usage("--last needs at least 1 day".into())),
+        }
+    }
+
+    /// `--merchant`, or every merchant of the config.
+    fn merchants(&self, cfg: &Config) -> Result<Vec<String>, ConfigError> {
+        let merchants: Vec<String> = match &self.merchant {
+            Some(m) => vec![cfg.merchant(Some(m))?.name.clone()],
+            None => cfg.merchants.iter().map(|m| m.name.clone()).collect(),
+        };
+        if merchants.is_empty() {
+            return Err(ConfigError::Merchant(
+                "the config has no [[merchant]] table".into(),
+            ));
+        }
+        Ok(merchants)
+    }
+
+    fn fetch_mode(&self) -> FetchMode {
+        if self.offline {
+            FetchMode::Offline
+        } else if self.refetch {
+            FetchMode::Refetch
+        } else {
+            FetchMode::Auto
+        }
+    }
+}
+
+/// Runs the job for one merchant and prints its line (or its error); returns its exit code.
+async fn run_one(cfg: &Config, req: &RunRequest) -> u8 {
+    let bar = Bar::new();
+    let out = job::run(cfg, req, &bar).await;
+    bar.0.finish_and_clear();
+    match out {
+        Ok(o) => {
+            let s = &o.result.output.summary;
+            println!(
+                "{} {}: {} discrepancies{}, {} ledger rows quarantined; match rate {}%; mail: {}; exit {} -> {}",
+                req.merchant,
+                req.window,
+                s.discrepancies,
+                class_counts(s),
+                o.result.ledger.rows_quarantined,
+                s.match_rate_percent,
+                mail_text(&o.manifest.mail),
+                o.manifest.exit_code,
+                o.dir.display()
+            );
+            o.manifest.exit_code
+        }
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            e.exit_code()
+        }
+    }
 }

@@ -221,32 +221,40 @@ impl Config {
     /// Every problem of a parsed config, each with its line (`check-config` lists them all;
     /// loading stops at the first).
     pub fn problems(&self, text: &str, path: &Path) -> Vec<ConfigError> {
-        let mut out = Vec::new();
-        let mut invalid = |line: usize, message: String| {
-            out.push(ConfigError::Invalid {
-                path: path.to_owned(),
-                line,
-                message,
-            })
+        let mut found = Problems {
+            text,
+            path,
+            out: Vec::new(),
         };
+        self.settings_problems(&mut found);
+        for (i, m) in self.merchants.iter().enumerate() {
+            self.merchant_problems(i, m, &mut found);
+        }
+        self.schedule_problems(&mut found);
+        found.out
+    }
+
+    /// The stage tables: `[http]`, `[fetch]`, `[run]`, `[report]`, `[smtp]`.
+    fn settings_problems(&self, found: &mut Problems<'_>) {
+        let text = found.text;
         if let Err(e) = self.http.validate() {
-            invalid(line_of(text, "[http]"), format!("[http]: {e}"));
+            found.invalid(line_of(text, "[http]"), format!("[http]: {e}"));
         }
         let f = &self.fetch;
         if f.page_limit == 0 {
-            invalid(
+            found.invalid(
                 key_line(text, "[fetch]", 0, "page_limit"),
                 "fetch.page_limit must be at least 1".into(),
             );
         }
         if !(1..=crate::domain::window::MAX_WINDOW_DAYS).contains(&f.chunk_days) {
-            invalid(
+            found.invalid(
                 key_line(text, "[fetch]", 0, "chunk_days"),
                 "fetch.chunk_days must be between 1 and 92 (Xsolla's limit)".into(),
             );
         }
         if self.run.lookback_days > 366 {
-            invalid(
+            found.invalid(
                 key_line(text, "[run]", 0, "lookback_days"),
                 format!(
                     "run.lookback_days = {} is more than a year; windows that long are a mistake",
@@ -255,79 +263,90 @@ impl Config {
             );
         }
         for p in self.report.problems() {
-            invalid(line_of(text, "[report]"), format!("[report]: {p}"));
+            found.invalid(line_of(text, "[report]"), format!("[report]: {p}"));
         }
         if let Some(smtp) = &self.smtp {
             for p in smtp.problems() {
-                invalid(line_of(text, "[smtp]"), format!("[smtp]: {p}"));
+                found.invalid(line_of(text, "[smtp]"), format!("[smtp]: {p}"));
             }
         }
-        let mut names = std::collections::BTreeSet::new();
-        for (i, m) in self.merchants.iter().enumerate() {
-            let at = |key: &str| key_line(text, "[[merchant]]", i, key);
-            if !names.insert(m.name.as_str()) {
-                invalid(
-                    at("name"),
-                    format!("merchant name {:?} is used twice", m.name),
-                );
-            }
-            if m.name.is_empty()
-                || !m
-                    .name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                invalid(
-                    at("name"),
-                    format!(
-                        "merchant name {:?} must be letters, digits, '-' or '_' (it names folders)",
-                        m.name
-                    ),
-                );
-            }
-            if let Some(Err(e)) = m.ledger.as_ref().map(|l| l.validate()) {
-                invalid(
-                    key_line(text, "[[merchant]]", i, "[merchant.ledger"),
-                    format!("merchant {:?} ledger: {e}", m.name),
-                );
-            }
-            if !(m.base_url.starts_with("https://") || m.base_url.starts_with("http://")) {
-                invalid(
-                    at("base_url"),
-                    format!(
-                        "base_url {:?} must start with https:// or http://",
-                        m.base_url
-                    ),
-                );
-            }
-            for p in m.mail.problems() {
-                invalid(
-                    key_line(text, "[[merchant]]", i, "[merchant.mail"),
-                    format!("merchant {:?} mail: {p}", m.name),
-                );
-            }
-            if !m.mail.is_empty() && self.smtp.is_none() {
-                invalid(
-                    key_line(text, "[[merchant]]", i, "[merchant.mail"),
-                    format!(
-                        "merchant {:?} has mail recipients but the config has no [smtp] table",
-                        m.name
-                    ),
-                );
-            }
+    }
+
+    /// The `i`-th `[[merchant]]` table: its name (unique, usable in folder names), ledger,
+    /// base URL and mail recipients.
+    fn merchant_problems(&self, i: usize, m: &MerchantConfig, found: &mut Problems<'_>) {
+        let text = found.text;
+        let at = |key: &str| key_line(text, "[[merchant]]", i, key);
+        if self.merchants[..i].iter().any(|other| other.name == m.name) {
+            found.invalid(
+                at("name"),
+                format!("merchant name {:?} is used twice", m.name),
+            );
         }
+        if m.name.is_empty()
+            || !m
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            found.invalid(
+                at("name"),
+                format!(
+                    "merchant name {:?} must be letters, digits, '-' or '_' (it names folders)",
+                    m.name
+                ),
+            );
+        }
+        if let Some(Err(e)) = m.ledger.as_ref().map(|l| l.validate()) {
+            found.invalid(
+                at("[merchant.ledger"),
+                format!("merchant {:?} ledger: {e}", m.name),
+            );
+        }
+        if !(m.base_url.starts_with("https://") || m.base_url.starts_with("http://")) {
+            found.invalid(
+                at("base_url"),
+                format!(
+                    "base_url {:?} must start with https:// or http://",
+                    m.base_url
+                ),
+            );
+        }
+        for p in m.mail.problems() {
+            found.invalid(
+                at("[merchant.mail"),
+                format!("merchant {:?} mail: {p}", m.name),
+            );
+        }
+        if !m.mail.is_empty() && self.smtp.is_none() {
+            found.invalid(
+                at("[merchant.mail"),
+                format!(
+                    "merchant {:?} has mail recipients but the config has no [smtp] table",
+                    m.name
+                ),
+            );
+        }
+    }
+
+    /// The `[[schedule]]` tables, checked as the scheduler compiles them.
+    fn schedule_problems(&self, found: &mut Problems<'_>) {
         let known: Vec<&str> = self.merchants.iter().map(|m| m.name.as_str()).collect();
         if let Err(errors) =
             crate::job::schedule::compile_jobs(&self.schedules, &known, self.run.lookback_days)
         {
             for e in errors {
-                invalid(
-                    key_line(text, "[[schedule]]", e.index.saturating_sub(1), e.field),
+                found.invalid(
+                    key_line(
+                        found.text,
+                        "[[schedule]]",
+                        e.index.saturating_sub(1),
+                        e.field,
+                    ),
                     e.to_string(),
                 );
             }
         }
-        out
     }
 
     /// Everything `check-config` checks beyond the file itself: that the environment
@@ -339,53 +358,61 @@ impl Config {
         path: &Path,
         env: impl Fn(&str) -> Option<String>,
     ) -> Vec<ConfigError> {
-        let mut out = Vec::new();
+        let mut found = Problems {
+            text,
+            path,
+            out: Vec::new(),
+        };
         let base_dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         for (i, m) in self.merchants.iter().enumerate() {
             if env(&m.api_key_env).is_none_or(|v| v.trim().is_empty()) {
-                out.push(ConfigError::Invalid {
-                    path: path.to_owned(),
-                    line: key_line(text, "[[merchant]]", i, "api_key_env"),
-                    message: format!(
+                found.invalid(
+                    key_line(text, "[[merchant]]", i, "api_key_env"),
+                    format!(
                         "merchant {:?}: environment variable {} (api_key_env) is not set",
                         m.name, m.api_key_env
                     ),
-                });
+                );
             }
             if let Some(l) = &m.ledger {
-                let problem = match crate::load::ledger::ledger_files(&l.path, base_dir) {
-                    Ok(files) if files.is_empty() => Some("matches no file".to_owned()),
-                    Ok(files) => files.iter().find_map(|f| {
-                        std::fs::File::open(f)
-                            .err()
-                            .map(|e| format!("{} cannot be read: {e}", f.display()))
-                    }),
-                    Err(e) => Some(e.to_string()),
-                };
-                if let Some(p) = problem {
-                    out.push(ConfigError::Invalid {
-                        path: path.to_owned(),
-                        line: key_line(text, "[[merchant]]", i, "path"),
-                        message: format!("merchant {:?}: ledger path {:?}: {p}", m.name, l.path),
-                    });
+                if let Some(p) = ledger_problem(l, base_dir) {
+                    found.invalid(
+                        key_line(text, "[[merchant]]", i, "path"),
+                        format!("merchant {:?}: ledger path {:?}: {p}", m.name, l.path),
+                    );
                 }
             }
         }
         if let Some(smtp) = &self.smtp {
             if smtp.username.is_some() && env(&smtp.password_env).is_none() {
-                out.push(ConfigError::Invalid {
-                    path: path.to_owned(),
-                    line: key_line(text, "[smtp]", 0, "username"),
-                    message: format!(
+                found.invalid(
+                    key_line(text, "[smtp]", 0, "username"),
+                    format!(
                         "[smtp]: username is set but environment variable {} (password_env) is not",
                         smtp.password_env
                     ),
-                });
+                );
             }
         }
+        if let Some(existing) = self.unwritable_data_dir() {
+            found.invalid(
+                line_of(text, "data_dir"),
+                format!(
+                    "data_dir {}: {} is not a writable folder",
+                    self.data_dir.display(),
+                    existing.display()
+                ),
+            );
+        }
+        found.out
+    }
+
+    /// The nearest existing folder of `data_dir` (itself or an ancestor), when the job could
+    /// not write there.
+    fn unwritable_data_dir(&self) -> Option<PathBuf> {
         let data = if self.data_dir.is_absolute() {
             self.data_dir.clone()
         } else {
@@ -393,23 +420,11 @@ impl Config {
                 .unwrap_or_default()
                 .join(&self.data_dir)
         };
-        if let Some(existing) = data.ancestors().find(|a| a.exists()) {
-            let ro = std::fs::metadata(existing)
-                .map(|m| m.permissions().readonly() || !m.is_dir())
-                .unwrap_or(true);
-            if ro {
-                out.push(ConfigError::Invalid {
-                    path: path.to_owned(),
-                    line: line_of(text, "data_dir"),
-                    message: format!(
-                        "data_dir {}: {} is not a writable folder",
-                        self.data_dir.display(),
-                        existing.display()
-                    ),
-                });
-            }
-        }
-        out
+        let existing = data.ancestors().find(|a| a.exists())?;
+        let ro = std::fs::metadata(existing)
+            .map(|m| m.permissions().readonly() || !m.is_dir())
+            .unwrap_or(true);
+        ro.then(|| existing.to_path_buf())
     }
 
     /// Checks a config file and lists every problem found, each with its line: syntax, unknown
@@ -496,6 +511,36 @@ impl Config {
                 ))),
             },
         }
+    }
+}
+
+/// Why a ledger's files cannot be read: its path matches none, or one cannot be opened.
+fn ledger_problem(ledger: &crate::load::ledger::LedgerConfig, base_dir: &Path) -> Option<String> {
+    match crate::load::ledger::ledger_files(&ledger.path, base_dir) {
+        Ok(files) if files.is_empty() => Some("matches no file".to_owned()),
+        Ok(files) => files.iter().find_map(|f| {
+            std::fs::File::open(f)
+                .err()
+                .map(|e| format!("{} cannot be read: {e}", f.display()))
+        }),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
+/// Problems found so far in one config file's text, each with its line.
+struct Problems<'a> {
+    text: &'a str,
+    path: &'a Path,
+    out: Vec<ConfigError>,
+}
+
+impl Problems<'_> {
+    fn invalid(&mut self, line: usize, message: String) {
+        self.out.push(ConfigError::Invalid {
+            path: self.path.to_owned(),
+            line,
+            message,
+        });
     }
 }
 

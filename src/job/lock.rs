@@ -87,15 +87,10 @@ impl RunLock {
     ) -> Result<RunLock, LockError> {
         let pending = Pending::open(data_dir, merchant)?;
         let deadline = wait.map(|w| Instant::now() + w);
-        loop {
-            if pending.try_lock()? {
-                return Ok(pending.into_lock(merchant));
-            }
-            match remaining(deadline) {
-                Some(d) => std::thread::sleep(d),
-                None => return Err(pending.busy(merchant)),
-            }
+        while let Some(pause) = pending.next_pause(merchant, deadline)? {
+            std::thread::sleep(pause);
         }
+        Ok(pending.into_lock(merchant))
     }
 
     /// Like [`RunLock::acquire`], but waits with `tokio::time::sleep`, so signal handling and
@@ -107,15 +102,10 @@ impl RunLock {
     ) -> Result<RunLock, LockError> {
         let pending = Pending::open(data_dir, merchant)?;
         let deadline = wait.map(|w| Instant::now() + w);
-        loop {
-            if pending.try_lock()? {
-                return Ok(pending.into_lock(merchant));
-            }
-            match remaining(deadline) {
-                Some(d) => tokio::time::sleep(d).await,
-                None => return Err(pending.busy(merchant)),
-            }
+        while let Some(pause) = pending.next_pause(merchant, deadline)? {
+            tokio::time::sleep(pause).await;
         }
+        Ok(pending.into_lock(merchant))
     }
 
     /// Takes the scheduler's own lock (`locks/.scheduler.lock`; a leading dot cannot be a
@@ -214,11 +204,27 @@ impl Pending {
         }
     }
 
-    fn busy(self, merchant: &str) -> LockError {
+    /// One attempt of a waiting acquire: `None` once the lock is taken, else how long to
+    /// sleep before the next attempt; [`LockError::Busy`] when the wait is over.
+    fn next_pause(
+        &self,
+        merchant: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Duration>, LockError> {
+        if self.try_lock()? {
+            return Ok(None);
+        }
+        match remaining(deadline) {
+            Some(pause) => Ok(Some(pause)),
+            None => Err(self.busy(merchant)),
+        }
+    }
+
+    fn busy(&self, merchant: &str) -> LockError {
         LockError::Busy {
             merchant: merchant.to_owned(),
             holder: read_holder(&self.file),
-            path: self.path,
+            path: self.path.clone(),
         }
     }
 

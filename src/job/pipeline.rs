@@ -1,14 +1,18 @@
-//! One reconciliation of one merchant and window: load both sides, reconcile, and carry open
-//! items forward. The report stage turns the result into files; this module writes nothing but
-//! the open-items state.
+//! The reconcile step of the job: load both sides, reconcile them, carry the open items
+//! forward, and hand the result to the report stage as its input.
+//!
+//! `run` (through [`crate::job::run()`]) and the hand `reconcile` command (through
+//! [`crate::job::to_folder`]) both go through [`reconcile()`] and [`RunResult::report_input`],
+//! so they reconcile and report alike. This step writes nothing but the open-items state.
 
+use crate::domain::frames;
 use crate::domain::window::Window;
 use crate::job::config::{Config, MerchantConfig};
-use crate::load::ledger::{self, BadRow, LedgerCounts, LedgerError};
+use crate::load::ledger::{self, BadRow, LedgerCounts, LedgerError, LedgerLoad};
 use crate::load::{self, LoadCounts, LoadError};
 use crate::reconcile::open_items::{ItemStatus, OpenItems, StateError, StateUpdate};
 use crate::reconcile::{self, ReconcileError, ReconcileInput, ReconcileOutput};
-use crate::report::OpenItemCounts;
+use crate::report::{OpenItemCounts, ReportInput};
 use chrono::NaiveDate;
 use polars::prelude::*;
 use std::path::{Path, PathBuf};
@@ -22,9 +26,32 @@ pub enum ProviderSource {
     Export(PathBuf),
 }
 
+/// One reconciliation to run: whose, which window, from which inputs.
+#[derive(Debug, Clone, Copy)]
+pub struct ReconcileRequest<'a> {
+    /// The settings (`[reconcile]`) and the data folder holding the open items.
+    pub cfg: &'a Config,
+    /// The merchant: its ledger settings and projects.
+    pub merchant: &'a MerchantConfig,
+    /// The window.
+    pub window: Window,
+    /// Xsolla's side.
+    pub provider: &'a ProviderSource,
+    /// Ledger file or glob overriding the merchant's `ledger.path`.
+    pub ledger: Option<&'a Path>,
+    /// Folder that relative ledger paths in the config are relative to.
+    pub base_dir: &'a Path,
+    /// The run id recorded with open items first seen now.
+    pub run_id: &'a str,
+}
+
 /// What a reconciliation run produced.
 #[derive(Debug)]
 pub struct RunResult {
+    /// The window reconciled.
+    pub window: Window,
+    /// The date open items were aged and recorded at.
+    pub as_of: NaiveDate,
     /// Discrepancies with `first_seen` and `age_days`, sorted.
     pub discrepancies: DataFrame,
     /// The reconciliation's summary.
@@ -40,6 +67,30 @@ pub struct RunResult {
     pub ledger: LedgerCounts,
     /// Provider load counts (snapshot only).
     pub provider: Option<LoadCounts>,
+}
+
+impl RunResult {
+    /// Whether there is something to look at: discrepancies or quarantined ledger rows
+    /// (exit code 1 rather than 0, and the mail that `all_clear = false` still sends).
+    pub fn found(&self) -> bool {
+        self.output.summary.discrepancies > 0 || !self.quarantined.is_empty()
+    }
+
+    /// What the report stage writes for this result.
+    pub fn report_input<'a>(&'a self, merchant: &'a str, report_id: &'a str) -> ReportInput<'a> {
+        ReportInput {
+            merchant,
+            window: self.window,
+            report_id,
+            as_of: self.as_of,
+            discrepancies: &self.discrepancies,
+            summary: &self.output.summary,
+            open_items: self.open_items,
+            quarantined: &self.quarantined,
+            ledger: &self.ledger,
+            provider: self.provider.as_ref(),
+        }
+    }
 }
 
 /// A run failure, with its stage.
@@ -67,7 +118,14 @@ pub enum PipelineError {
     Frame(#[from] PolarsError),
 }
 
-/// Runs one reconciliation; open items are aged and recorded as of `as_of`.
+/// Runs one reconciliation for a report. Open items are aged as of the window's last day, not
+/// the wall clock, so a rerun over the same inputs writes the same reports.
+pub fn reconcile(req: &ReconcileRequest<'_>) -> Result<RunResult, PipelineError> {
+    reconcile_as_of(req, req.window.to)
+}
+
+/// [`reconcile()`] with open items aged and recorded as of `as_of` (tests age them on other
+/// days).
 #[allow(clippy::too_many_arguments)]
 pub fn reconcile_window(
     cfg: &Config,
@@ -79,66 +137,124 @@ pub fn reconcile_window(
     run_id: &str,
     as_of: NaiveDate,
 ) -> Result<RunResult, PipelineError> {
-    let (input_provider, provider_counts) = match provider {
-        ProviderSource::Snapshot(dir) => {
-            let data = timed("load snapshot", || load::load_snapshot(dir))?;
-            let counts = data.counts;
-            (
-                (
-                    data.transactions,
-                    data.payout_rows,
-                    data.payouts,
-                    data.breakdown,
-                ),
-                Some(counts),
-            )
-        }
-        ProviderSource::Export(path) => (
-            (
-                timed("load registry export", || {
-                    load::load_registry_export(path, Some(window))
-                })?,
-                None,
-                crate::domain::frames::empty(&crate::domain::frames::payouts_schema()),
-                crate::domain::frames::empty(&crate::domain::frames::breakdown_schema()),
-            ),
-            None,
-        ),
-    };
-    let mut ledger_cfg = merchant
-        .ledger
-        .clone()
-        .ok_or_else(|| PipelineError::NoLedger(merchant.name.clone()))?;
-    if let Some(p) = ledger_path {
-        ledger_cfg.path = p.display().to_string();
-    }
-    let ledger = timed("load ledger", || ledger::load_ledger(&ledger_cfg, base_dir))?;
-    let (transactions, payout_rows, payouts, breakdown) = input_provider;
-    let input = ReconcileInput {
+    let req = ReconcileRequest {
+        cfg,
+        merchant,
         window,
-        provider: transactions,
-        payout_rows,
-        payouts,
-        breakdown,
+        provider,
+        ledger: ledger_path,
+        base_dir,
+        run_id,
+    };
+    reconcile_as_of(&req, as_of)
+}
+
+fn reconcile_as_of(
+    req: &ReconcileRequest<'_>,
+    as_of: NaiveDate,
+) -> Result<RunResult, PipelineError> {
+    let provider = load_provider(req.provider, req.window)?;
+    let ledger = load_ledger(req)?;
+    let input = ReconcileInput {
+        window: req.window,
+        provider: provider.transactions,
+        payout_rows: provider.payout_rows,
+        payouts: provider.payouts,
+        breakdown: provider.breakdown,
         ledger: ledger.frame,
-        project_ids: merchant.project_ids.clone(),
+        project_ids: req.merchant.project_ids.clone(),
     };
     let output = timed("reconcile", || {
-        reconcile::reconcile_owned(input, &cfg.reconcile)
+        reconcile::reconcile_owned(input, &req.cfg.reconcile)
     })?;
-    let mut items = OpenItems::load(&cfg.data_dir, &merchant.name)?;
-    let state = items.update(&output.discrepancies, window, run_id, as_of)?;
-    let discrepancies = items.with_age(&output.discrepancies, as_of)?;
-    let open_items = open_item_counts(&items, &discrepancies, as_of)?;
-    items.save(&cfg.data_dir, &merchant.name)?;
+    let carried = carry_open_items(req, &output.discrepancies, as_of)?;
     Ok(RunResult {
-        discrepancies,
+        window: req.window,
+        as_of,
+        discrepancies: carried.discrepancies,
         output,
-        state,
-        open_items,
+        state: carried.state,
+        open_items: carried.counts,
         quarantined: ledger.quarantined,
         ledger: ledger.counts,
-        provider: provider_counts,
+        provider: provider.counts,
+    })
+}
+
+/// Xsolla's side as the reconciliation reads it.
+struct ProviderSide {
+    transactions: DataFrame,
+    payout_rows: Option<DataFrame>,
+    payouts: DataFrame,
+    breakdown: DataFrame,
+    counts: Option<LoadCounts>,
+}
+
+/// Loads Xsolla's side: a snapshot whole, or a hand export's registry rows of the window
+/// (it has no payouts or breakdown, so those are empty and go unchecked).
+fn load_provider(source: &ProviderSource, window: Window) -> Result<ProviderSide, LoadError> {
+    match source {
+        ProviderSource::Snapshot(dir) => {
+            let data = timed("load snapshot", || load::load_snapshot(dir))?;
+            Ok(ProviderSide {
+                transactions: data.transactions,
+                payout_rows: data.payout_rows,
+                payouts: data.payouts,
+                breakdown: data.breakdown,
+                counts: Some(data.counts),
+            })
+        }
+        ProviderSource::Export(path) => Ok(ProviderSide {
+            transactions: timed("load registry export", || {
+                load::load_registry_export(path, Some(window))
+            })?,
+            payout_rows: None,
+            payouts: frames::empty(&frames::payouts_schema()),
+            breakdown: frames::empty(&frames::breakdown_schema()),
+            counts: None,
+        }),
+    }
+}
+
+/// Loads the merchant's ledger, from `--ledger` when given.
+fn load_ledger(req: &ReconcileRequest<'_>) -> Result<LedgerLoad, PipelineError> {
+    let mut ledger_cfg = req
+        .merchant
+        .ledger
+        .clone()
+        .ok_or_else(|| PipelineError::NoLedger(req.merchant.name.clone()))?;
+    if let Some(p) = req.ledger {
+        ledger_cfg.path = p.display().to_string();
+    }
+    Ok(timed("load ledger", || {
+        ledger::load_ledger(&ledger_cfg, req.base_dir)
+    })?)
+}
+
+/// The open items after this run, and the discrepancies aged by them.
+struct CarriedItems {
+    discrepancies: DataFrame,
+    state: StateUpdate,
+    counts: OpenItemCounts,
+}
+
+/// Records this run's findings in the merchant's open items (new, still open, resolved) and
+/// ages them, as of `as_of`; the state is saved for the next run.
+fn carry_open_items(
+    req: &ReconcileRequest<'_>,
+    found: &DataFrame,
+    as_of: NaiveDate,
+) -> Result<CarriedItems, PipelineError> {
+    let (data_dir, merchant) = (&req.cfg.data_dir, &req.merchant.name);
+    let mut items = OpenItems::load(data_dir, merchant)?;
+    let state = items.update(found, req.window, req.run_id, as_of)?;
+    let discrepancies = items.with_age(found, as_of)?;
+    let counts = open_item_counts(&items, &discrepancies, as_of)?;
+    items.save(data_dir, merchant)?;
+    Ok(CarriedItems {
+        discrepancies,
+        state,
+        counts,
     })
 }
 

@@ -1,25 +1,32 @@
-//! The job: fetch → load → reconcile → report → deliver for one merchant and window, as
-//! `xsolla-recon run`, the scheduler and the demo run it.
+//! The job's orchestrator: one run of one merchant and window, as `xsolla-recon run`, the
+//! scheduler and the demo start it. [`run`] reads as its steps:
 //!
-//! Order matters for what a failure leaves behind: the lock is taken first (never two runs of
-//! one merchant at once), snapshots and the report folder are published atomically, the
-//! manifest is written once the reports exist, and mail is sent last, so a mail failure never
-//! loses a report, and a killed run leaves either a complete run folder or none.
+//! 1. **lock** the merchant ([`crate::job::lock`]): never two runs of one merchant at once;
+//! 2. **inputs** ([`crate::job::inputs`]): the ledger files, then the Xsolla snapshot
+//!    (reused, stored or fetched);
+//! 3. **reconcile** ([`crate::job::pipeline`]): load both sides, reconcile, carry open items;
+//! 4. **report**: the report files, published atomically into the run folder;
+//! 5. **manifest** ([`crate::job::manifest`]): `manifest.json`, once the reports exist;
+//! 6. **mail** ([`crate::job::mail`]), last, then the manifest again with its result.
+//!
+//! That order decides what a failure leaves behind: a mail failure never loses a report, and
+//! a killed run leaves either a complete run folder or none.
 
-use crate::deliver::{self, Attachment, Delivery, Inline, Mail, MessageStamp, NotifyError};
-use crate::domain::fsutil::{self, FsError};
-use crate::fetch::{self, FetchError, Manifest, Progress};
-use crate::job::config::{Config, ConfigError, MerchantConfig};
-
+use crate::domain::fsutil::FsError;
 use crate::domain::window::Window;
+use crate::fetch::{FetchError, Progress};
+use crate::job::config::{Config, ConfigError, MerchantConfig};
+use crate::job::inputs::RunInputs;
 use crate::job::lock::{LockError, RunLock};
-use crate::job::pipeline::{self, PipelineError, ProviderSource, RunResult};
-use crate::report::{self, ReportError, ReportInput};
-use crate::xsolla::{ApiKey, Transport, XsollaClient, XsollaError};
+use crate::job::mail::{MailError, RunMail};
+use crate::job::manifest::{hash_files, MailStatus, Outcome, RunCounts, RunManifest, Timings};
+use crate::job::pipeline::{self, PipelineError, ProviderSource, ReconcileRequest, RunResult};
+use crate::report::{self, ReportError, ReportFiles, ReportInput};
+use crate::xsolla::{ApiKey, XsollaError};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// `[run]`: how `run` and the scheduler pick their inputs and where reports go.
@@ -95,136 +102,6 @@ pub struct RunRequest {
     pub api_key: Option<ApiKey>,
     /// How long to wait for another run of the merchant to finish; `None` refuses at once.
     pub lock_wait: Option<Duration>,
-}
-
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// Nothing wrong.
-    Clean,
-    /// Discrepancies found and reported.
-    Found,
-    /// Reports written, but the mail could not be sent.
-    MailFailed,
-}
-
-/// What happened to the mail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "status")]
-pub enum MailStatus {
-    /// Sent (or found already sent for this run).
-    Sent {
-        /// Recipients.
-        to: Vec<String>,
-        /// `host:port`.
-        server: String,
-    },
-    /// Written to a file.
-    Written {
-        /// The file.
-        path: PathBuf,
-    },
-    /// Not sent: `--dry-run`.
-    DryRun,
-    /// Not sent: the merchant has no recipients, or all is clear and `all_clear` is off.
-    NotNeeded {
-        /// Why.
-        reason: String,
-    },
-    /// Sending failed.
-    Failed {
-        /// The error.
-        error: String,
-    },
-}
-
-/// One input file and its digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputFile {
-    /// Path as used.
-    pub path: PathBuf,
-    /// Bytes.
-    pub bytes: u64,
-    /// SHA-256, hex.
-    pub sha256: String,
-}
-
-/// `manifest.json` of a run folder: the one file that differs between two runs over the same
-/// inputs (its run id and times).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RunManifest {
-    /// Layout version.
-    pub schema: u32,
-    /// Unique id of this run (UTC start time + random suffix).
-    pub run_id: String,
-    /// Digest of the inputs: the same inputs give the same report id and the same reports.
-    pub report_id: String,
-    /// xsolla-recon version.
-    pub version: String,
-    /// Merchant name.
-    pub merchant: String,
-    /// The window.
-    pub window: Window,
-    /// Start.
-    pub started_at: DateTime<Utc>,
-    /// End.
-    pub finished_at: DateTime<Utc>,
-    /// SHA-256 of the config file.
-    pub config_sha256: String,
-    /// The Xsolla snapshot used: folder, and the SHA-256 of its manifest (which lists the
-    /// SHA-256 of every stored response).
-    pub snapshot: InputFile,
-    /// Whether the snapshot was fetched by this run or reused.
-    pub snapshot_fetched: bool,
-    /// Ledger files read.
-    pub ledger_files: Vec<InputFile>,
-    /// Row counts and findings.
-    pub counts: RunCounts,
-    /// Milliseconds per stage.
-    pub timings_ms: Timings,
-    /// Report files written.
-    pub reports: Vec<InputFile>,
-    /// Mail.
-    pub mail: MailStatus,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// Exit code of `run` for this outcome.
-    pub exit_code: u8,
-}
-
-/// Counts recorded in the manifest.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunCounts {
-    /// Registry rows read from the snapshot.
-    pub provider_rows: u64,
-    /// Ledger rows read.
-    pub ledger_rows: u64,
-    /// Ledger rows quarantined.
-    pub ledger_quarantined: u64,
-    /// Findings.
-    pub discrepancies: u64,
-    /// Open items: new in this window as of its last day.
-    pub open_new: u64,
-    /// Open items: seen before.
-    pub open_still: u64,
-    /// Open items resolved.
-    pub open_resolved: u64,
-}
-
-/// Stage timings.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Timings {
-    /// Waiting for the lock.
-    pub lock: u64,
-    /// Fetching (or finding) the snapshot.
-    pub fetch: u64,
-    /// Loading and reconciling.
-    pub reconcile: u64,
-    /// Writing reports.
-    pub report: u64,
-    /// Mail.
-    pub mail: u64,
 }
 
 /// What a run produced.
@@ -331,24 +208,6 @@ pub fn new_run_id(now: DateTime<Utc>) -> String {
     )
 }
 
-/// SHA-256 of bytes, hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-fn hash_file(path: &Path) -> Result<InputFile, FsError> {
-    let bytes = std::fs::read(path).map_err(|e| FsError::new("read", path, e))?;
-    Ok(InputFile {
-        path: path.to_owned(),
-        bytes: bytes.len() as u64,
-        sha256: sha256_hex(&bytes),
-    })
-}
-
-fn ms(since: Instant) -> u64 {
-    since.elapsed().as_millis() as u64
-}
-
 /// Runs the job once. The caller maps the result to an exit code: `manifest.exit_code`, or
 /// [`JobError::exit_code`].
 pub async fn run(
@@ -356,407 +215,171 @@ pub async fn run(
     req: &RunRequest,
     progress: &dyn Progress,
 ) -> Result<RunOutcome, JobError> {
-    let started_at = Utc::now();
-    let run_id = new_run_id(started_at);
-    let merchant = cfg.merchant(Some(&req.merchant))?.clone();
-    let window = req.window;
-    let mut timings = Timings::default();
-
-    let t = Instant::now();
-    let _lock = RunLock::acquire_async(&cfg.data_dir, &merchant.name, req.lock_wait).await?;
-    timings.lock = ms(t);
-    tracing::info!(run_id, merchant = %merchant.name, %window, "run started");
-
-    // The ledger files first: a ledger path that matches nothing fails before any request.
-    let ledger_files = ledger_inputs(&merchant, req)?;
-
-    let t = Instant::now();
-    let (snapshot_dir, snapshot, fetched) = snapshot_for(cfg, req, &merchant, progress).await?;
-    timings.fetch = ms(t);
-    let snapshot_manifest = hash_file(&snapshot_dir.join("manifest.json"))?;
-
-    let t = Instant::now();
-    let report_id = report_id(req, &merchant, &snapshot, &ledger_files, cfg);
-    let run_dir = cfg
-        .run
-        .reports_dir
-        .join(&merchant.name)
-        .join(window.slug())
-        .join(&run_id);
-    // Open items age as of the window's last day, not the wall clock, so a rerun over the
-    // same inputs writes the same reports.
-    let as_of = window.to;
-    let result = pipeline::reconcile_window(
-        cfg,
-        &merchant,
-        window,
-        &ProviderSource::Snapshot(snapshot_dir.clone()),
-        req.ledger.as_deref(),
-        &req.base_dir,
-        &run_id,
-        as_of,
-    )
-    .map_err(|source| JobError::Reconcile {
-        merchant: merchant.name.clone(),
-        window,
-        source: Box::new(source),
-    })?;
-    timings.reconcile = ms(t);
-
-    let t = Instant::now();
-    let input = ReportInput {
-        merchant: &merchant.name,
-        window,
-        report_id: &report_id,
-        as_of,
-        discrepancies: &result.discrepancies,
-        summary: &result.output.summary,
-        open_items: result.open_items,
-        quarantined: &result.quarantined,
-        ledger: &result.ledger,
-        provider: result.provider.as_ref(),
-    };
-    let files = report::write_reports(&input, &cfg.report, &run_dir)?;
-    timings.report = ms(t);
-
-    let s = &result.output.summary;
-    let found = s.discrepancies > 0 || !result.quarantined.is_empty();
-    let mut manifest = RunManifest {
-        schema: 1,
-        run_id: run_id.clone(),
-        report_id: report_id.clone(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        merchant: merchant.name.clone(),
-        window,
-        started_at,
-        finished_at: Utc::now(),
-        config_sha256: req.config_sha256.clone(),
-        snapshot: InputFile {
-            path: snapshot_dir.clone(),
-            ..snapshot_manifest
-        },
-        snapshot_fetched: fetched,
-        ledger_files,
-        counts: RunCounts {
-            provider_rows: s.rows.provider_rows,
-            ledger_rows: result.ledger.rows_read,
-            ledger_quarantined: result.ledger.rows_quarantined,
-            discrepancies: s.discrepancies,
-            open_new: result.open_items.new,
-            open_still: result.open_items.still_open,
-            open_resolved: result.open_items.resolved,
-        },
-        timings_ms: timings.clone(),
-        reports: files
-            .files
-            .iter()
-            .map(|p| hash_file(p))
-            .collect::<Result<Vec<_>, _>>()?,
-        mail: MailStatus::NotNeeded {
-            reason: "not sent yet".into(),
-        },
-        outcome: if found {
-            Outcome::Found
-        } else {
-            Outcome::Clean
-        },
-        exit_code: if found { exit::FOUND } else { exit::OK },
-    };
+    let mut run = Run::new(cfg, req)?;
+    let _lock = run.lock().await?;
+    let inputs = run.gather_inputs(progress).await?;
+    let (report_id, result) = run.reconcile(&inputs)?;
+    let merchant = run.merchant; // the reference, so `run` stays free for the steps below
+    let input = result.report_input(&merchant.name, &report_id);
+    let files = run.write_reports(&input)?;
     // The manifest is written before mailing, so a crash in the mail leaves a complete folder.
-    write_manifest(&run_dir, &manifest)?;
-
-    let t = Instant::now();
-    let mail = deliver(cfg, req, &merchant, &input, &run_dir, found, started_at).await;
-    manifest.timings_ms.mail = ms(t);
-    manifest.finished_at = Utc::now();
-    let failure = match mail {
-        Ok(status) => {
-            manifest.mail = status;
-            None
-        }
-        Err(e) => {
-            manifest.mail = MailStatus::Failed {
-                error: e.to_string(),
-            };
-            manifest.outcome = Outcome::MailFailed;
-            manifest.exit_code = exit::RUNTIME;
-            Some(e)
-        }
-    };
-    write_manifest(&run_dir, &manifest)?;
-    tracing::info!(run_id, dir = %run_dir.display(), outcome = ?manifest.outcome, "run finished");
+    let mut manifest = run.manifest(inputs, &report_id, &result, &files)?;
+    manifest.write(&run.dir)?;
+    let failure = run.mail(&input, result.found(), &mut manifest).await;
+    manifest.write(&run.dir)?;
+    tracing::info!(run_id = run.id, dir = %run.dir.display(), outcome = ?manifest.outcome, "run finished");
     if let Some(source) = failure {
         return Err(JobError::Mail {
-            dir: run_dir,
+            dir: run.dir,
             source,
         });
     }
     Ok(RunOutcome {
-        dir: run_dir,
+        dir: run.dir,
         manifest,
         result,
     })
 }
 
-fn write_manifest(dir: &Path, m: &RunManifest) -> Result<(), FsError> {
-    let json = serde_json::to_vec_pretty(m).expect("the manifest serializes");
-    fsutil::write_atomic(&dir.join("manifest.json"), &json)
-}
-
-/// The snapshot this run reads: reused, stored (`--offline`) or fetched now.
-async fn snapshot_for(
-    cfg: &Config,
-    req: &RunRequest,
-    merchant: &MerchantConfig,
-    progress: &dyn Progress,
-) -> Result<(PathBuf, Manifest, bool), JobError> {
-    let err = |source| JobError::Fetch {
-        merchant: merchant.name.clone(),
-        window: req.window,
-        source: Box::new(source),
-    };
-    let stored = || fetch::find_snapshot(&cfg.data_dir, &merchant.name, req.window);
-    match req.fetch {
-        FetchMode::Offline => {
-            let (dir, m) = stored().map_err(err)?;
-            return Ok((dir, m, false));
-        }
-        FetchMode::Auto if cfg.run.reuse_snapshot_minutes > 0 => {
-            if let Ok((dir, m)) = stored() {
-                let age = Utc::now() - m.finished_at;
-                if age.num_minutes() >= 0
-                    && (age.num_minutes() as u64) < cfg.run.reuse_snapshot_minutes
-                {
-                    tracing::info!(snapshot = %dir.display(), minutes = age.num_minutes(), "reusing a recent snapshot (--refetch to fetch again)");
-                    return Ok((dir, m, false));
-                }
-            }
-        }
-        _ => {}
-    }
-    let key = match &req.api_key {
-        Some(k) => k.clone(),
-        None => merchant.api_key()?,
-    };
-    let transport = Transport::new(
-        &merchant.base_url,
-        merchant.merchant_id,
-        key,
-        cfg.http.clone(),
-    )?
-    .with_key_env(&merchant.api_key_env);
-    let client = XsollaClient::new(transport);
-    let (dir, m) = fetch::fetch_window(
-        &client,
-        &cfg.data_dir,
-        merchant.fetch_target(),
-        req.window,
-        &cfg.fetch,
-        progress,
-    )
-    .await
-    .map_err(err)?;
-    Ok((dir, m, true))
-}
-
-/// The ledger files this run reads, with their digests.
-fn ledger_inputs(merchant: &MerchantConfig, req: &RunRequest) -> Result<Vec<InputFile>, JobError> {
-    let reconcile_err = |source: PipelineError| JobError::Reconcile {
-        merchant: merchant.name.clone(),
-        window: req.window,
-        source: Box::new(source),
-    };
-    let pattern = match (&req.ledger, &merchant.ledger) {
-        (Some(p), _) => p.display().to_string(),
-        (None, Some(l)) => l.path.clone(),
-        (None, None) => {
-            return Err(reconcile_err(PipelineError::NoLedger(
-                merchant.name.clone(),
-            )));
-        }
-    };
-    let files = crate::load::ledger::ledger_files(&pattern, &req.base_dir)
-        .map_err(|e| reconcile_err(PipelineError::Ledger(e)))?;
-    Ok(files
-        .iter()
-        .map(|p| hash_file(p))
-        .collect::<Result<Vec<_>, _>>()?)
-}
-
-/// Digest of everything a report depends on: the stored Xsolla responses (their digests, not
-/// the snapshot's manifest, which records when and with how many retries they were fetched,
-/// so a fetch that survived faults gives the same id), the ledger files and the settings.
-fn report_id(
-    req: &RunRequest,
-    merchant: &MerchantConfig,
-    snapshot: &Manifest,
-    ledger: &[InputFile],
-    cfg: &Config,
-) -> String {
-    let mut h = Sha256::new();
-    h.update(merchant.name.as_bytes());
-    h.update(req.window.slug().as_bytes());
-    let mut files: Vec<(&str, &str)> = snapshot
-        .files
-        .iter()
-        .map(|f| (f.path.as_str(), f.sha256.as_str()))
-        .collect();
-    files.sort_unstable();
-    for (path, sha) in files {
-        h.update(path.as_bytes());
-        h.update(sha.as_bytes());
-    }
-    for f in ledger {
-        h.update(f.sha256.as_bytes());
-    }
-    // The settings that shape the results (not secrets, not the SMTP server).
-    h.update(serde_json::to_vec(&cfg.reconcile).unwrap_or_default());
-    h.update(serde_json::to_vec(&cfg.report).unwrap_or_default());
-    h.update(serde_json::to_vec(&merchant.ledger).unwrap_or_default());
-    h.update(env!("CARGO_PKG_VERSION").as_bytes());
-    hex::encode(&h.finalize()[..8])
-}
-
-/// Where mail comes from when the config has no `[smtp]` (the demo's file transport).
-const DEFAULT_FROM: &str = "xsolla-recon <xsolla-recon@localhost>";
-
-/// Sends (or writes, or skips) the mail. Sending is idempotent per report: the message id
-/// is derived from the report id, and a run folder of the same window that already records
-/// that message as sent means it is not sent again.
-#[allow(clippy::too_many_arguments)]
-async fn deliver(
-    cfg: &Config,
-    req: &RunRequest,
-    merchant: &MerchantConfig,
-    input: &ReportInput<'_>,
-    run_dir: &Path,
-    found: bool,
+/// One run in progress: what it is about, where its folder goes, and the time each step
+/// took so far.
+struct Run<'a> {
+    cfg: &'a Config,
+    req: &'a RunRequest,
+    merchant: &'a MerchantConfig,
+    id: String,
     started_at: DateTime<Utc>,
-) -> Result<MailStatus, MailError> {
-    if req.mail == MailMode::DryRun {
-        return Ok(MailStatus::DryRun);
+    /// `<reports_dir>/<merchant>/<from>_<to>/<run id>/`.
+    dir: PathBuf,
+    timings: Timings,
+}
+
+impl<'a> Run<'a> {
+    fn new(cfg: &'a Config, req: &'a RunRequest) -> Result<Run<'a>, JobError> {
+        let started_at = Utc::now();
+        let id = new_run_id(started_at);
+        let merchant = cfg.merchant(Some(&req.merchant))?;
+        let dir = cfg
+            .run
+            .reports_dir
+            .join(&merchant.name)
+            .join(req.window.slug())
+            .join(&id);
+        Ok(Run {
+            cfg,
+            req,
+            merchant,
+            id,
+            started_at,
+            dir,
+            timings: Timings::default(),
+        })
     }
-    let recipients = &merchant.mail;
-    if req.mail == MailMode::Smtp && !recipients.wants_mail(found) {
-        return Ok(MailStatus::NotNeeded {
-            reason: if recipients.is_empty() {
-                format!("merchant {} has no mail recipients", merchant.name)
-            } else {
-                "all clear, and all_clear mail is off".to_owned()
+
+    /// Takes the merchant's lock, waiting as the request allows.
+    async fn lock(&mut self) -> Result<RunLock, JobError> {
+        let t = Instant::now();
+        let lock =
+            RunLock::acquire_async(&self.cfg.data_dir, &self.merchant.name, self.req.lock_wait)
+                .await?;
+        self.timings.lock = ms(t);
+        tracing::info!(run_id = self.id, merchant = %self.merchant.name, window = %self.req.window, "run started");
+        Ok(lock)
+    }
+
+    async fn gather_inputs(&mut self, progress: &dyn Progress) -> Result<RunInputs, JobError> {
+        let t = Instant::now();
+        let inputs = RunInputs::gather(self.cfg, self.req, self.merchant, progress).await?;
+        self.timings.fetch = ms(t);
+        Ok(inputs)
+    }
+
+    /// The report id of the inputs, and their reconciliation.
+    fn reconcile(&mut self, inputs: &RunInputs) -> Result<(String, RunResult), JobError> {
+        let t = Instant::now();
+        let report_id = inputs.report_id(self.cfg, self.merchant, self.req);
+        let request = ReconcileRequest {
+            cfg: self.cfg,
+            merchant: self.merchant,
+            window: self.req.window,
+            provider: &ProviderSource::Snapshot(inputs.snapshot.dir.clone()),
+            ledger: self.req.ledger.as_deref(),
+            base_dir: &self.req.base_dir,
+            run_id: &self.id,
+        };
+        let result = pipeline::reconcile(&request).map_err(|source| JobError::Reconcile {
+            merchant: self.merchant.name.clone(),
+            window: self.req.window,
+            source: Box::new(source),
+        })?;
+        self.timings.reconcile = ms(t);
+        Ok((report_id, result))
+    }
+
+    fn write_reports(&mut self, input: &ReportInput<'_>) -> Result<ReportFiles, JobError> {
+        let t = Instant::now();
+        let files = report::write_reports(input, &self.cfg.report, &self.dir)?;
+        self.timings.report = ms(t);
+        Ok(files)
+    }
+
+    /// The manifest of a run whose reports are written, its mail not sent yet.
+    fn manifest(
+        &self,
+        inputs: RunInputs,
+        report_id: &str,
+        result: &RunResult,
+        files: &ReportFiles,
+    ) -> Result<RunManifest, FsError> {
+        let outcome = Outcome::of_reports(result.found());
+        Ok(RunManifest {
+            schema: 1,
+            run_id: self.id.clone(),
+            report_id: report_id.to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            merchant: self.merchant.name.clone(),
+            window: self.req.window,
+            started_at: self.started_at,
+            finished_at: Utc::now(),
+            config_sha256: self.req.config_sha256.clone(),
+            snapshot: inputs.snapshot_file,
+            snapshot_fetched: inputs.snapshot.fetched,
+            ledger_files: inputs.ledger_files,
+            counts: RunCounts::of(result),
+            timings_ms: self.timings.clone(),
+            reports: hash_files(&files.files)?,
+            mail: MailStatus::NotNeeded {
+                reason: "not sent yet".into(),
             },
-        });
+            outcome,
+            exit_code: outcome.exit_code(),
+        })
     }
-    let from = cfg
-        .smtp
-        .as_ref()
-        .map_or(DEFAULT_FROM, |s| s.from.as_str())
-        .to_owned();
-    let mail = compose_mail(input, &cfg.report, run_dir)?;
-    let stamp = MessageStamp::for_run(input.report_id, &from, started_at);
-    match req.mail {
-        MailMode::DryRun => unreachable!("handled above"),
-        MailMode::File => {
-            let path = deliver::write_eml(run_dir, &from, recipients, &mail, &stamp)?;
-            Ok(MailStatus::Written { path })
-        }
-        MailMode::Smtp => {
-            let Some(smtp) = cfg.smtp.clone() else {
-                return Ok(MailStatus::NotNeeded {
-                    reason: "the config has no [smtp] table".to_owned(),
-                });
-            };
-            let to = recipients.to.clone();
-            let server = smtp.server();
-            if let Some(previous) = sent_before(run_dir, &stamp.message_id) {
-                tracing::info!(previous = %previous.display(), "this report was already mailed; not sending it again");
-                return Ok(MailStatus::Sent { to, server });
-            }
-            let (dir, r) = (run_dir.to_owned(), recipients.clone());
-            let delivery = tokio::task::spawn_blocking(move || {
-                deliver::deliver_once(&dir, &smtp, &r, &mail, &stamp)
-            })
-            .await
-            .map_err(|e| MailError::Task(e.to_string()))??;
-            if matches!(delivery, Delivery::AlreadySent) {
-                tracing::info!("this run's mail was already sent");
-            }
-            Ok(MailStatus::Sent { to, server })
-        }
+
+    /// Mails the report and records the result in the manifest; a failure is handed back.
+    async fn mail(
+        &self,
+        input: &ReportInput<'_>,
+        found: bool,
+        manifest: &mut RunManifest,
+    ) -> Option<MailError> {
+        let t = Instant::now();
+        let mail = RunMail {
+            cfg: self.cfg,
+            mode: &self.req.mail,
+            merchant: self.merchant,
+            input,
+            run_dir: &self.dir,
+            found,
+            started_at: self.started_at,
+        };
+        let result = mail.deliver().await;
+        manifest.record_mail(result, ms(t))
     }
 }
 
-/// The mail of a run: the report's subject and bodies, the chart inline, the CSV and the
-/// XLSX attached (read back from the written folder: what is mailed is what is on disk).
-fn compose_mail(
-    input: &ReportInput<'_>,
-    settings: &crate::report::ReportSettings,
-    run_dir: &Path,
-) -> Result<Mail, MailError> {
-    let content = deliver::compose::compose(input, settings)?;
-    let mut attachments = Vec::new();
-    for (name, content_type) in [
-        ("discrepancies.csv", "text/csv; charset=utf-8"),
-        (
-            "discrepancies.xlsx",
-            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        ),
-    ] {
-        let path = run_dir.join(name);
-        let bytes = std::fs::read(&path).map_err(|e| FsError::new("read", &path, e))?;
-        attachments.push(Attachment {
-            filename: name.to_owned(),
-            content_type: content_type.to_owned(),
-            bytes,
-        });
-    }
-    Ok(Mail {
-        subject: content.subject,
-        html: content.html,
-        text: content.text,
-        inline: content
-            .chart_png
-            .map(|bytes| Inline {
-                content_id: deliver::compose::CHART_CID.to_owned(),
-                content_type: "image/png".to_owned(),
-                bytes,
-            })
-            .into_iter()
-            .collect(),
-        attachments,
-    })
-}
-
-/// Why the mail was not delivered.
-#[derive(Debug, thiserror::Error)]
-pub enum MailError {
-    /// The report's mail content.
-    #[error("composing the mail: {0}")]
-    Report(#[from] ReportError),
-    /// Reading an attachment.
-    #[error("composing the mail: {0}")]
-    Fs(#[from] FsError),
-    /// Sending or writing it.
-    #[error(transparent)]
-    Notify(#[from] NotifyError),
-    /// The sending thread died.
-    #[error("the mail task failed: {0}")]
-    Task(String),
-}
-
-/// A sibling run folder (same merchant and window) whose `mail.json` records `message_id`.
-fn sent_before(run_dir: &Path, message_id: &str) -> Option<PathBuf> {
-    let window_dir = run_dir.parent()?;
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(window_dir)
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.as_path() != run_dir)
-        .collect();
-    dirs.sort();
-    // Bounded: a window folder holds one folder per run of that window.
-    dirs.into_iter().take(10_000).find(|d| {
-        std::fs::read_to_string(d.join("mail.json"))
-            .is_ok_and(|t| t.contains(&format!("\"{message_id}\"")))
-    })
+fn ms(since: Instant) -> u64 {
+    since.elapsed().as_millis() as u64
 }
 
 /// The nightly window ending on `today − 1` (in the caller's zone): yesterday plus

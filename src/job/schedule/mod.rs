@@ -1,10 +1,17 @@
-//! The built-in scheduler: cron expressions per job and time zone, the per-merchant run lock,
+//! The built-in scheduler: cron expressions per job and time zone, the loop that runs them,
 //! and the status file.
 //!
 //! `xsolla-recon schedule` compiles the `[[schedule]]` tables with [`compile_jobs`], then
 //! [`run_scheduler`] runs the jobs one at a time at their fire times. The merchant lock
-//! ([`lock::RunLock`]) is taken by the job itself, so a manual run and a scheduled one
-//! exclude each other across processes.
+//! ([`crate::job::lock::RunLock`]) is taken by the job itself, so a manual run and a
+//! scheduled one exclude each other across processes.
+//!
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | the `[[schedule]]` tables, [`compile_jobs`], fire times ([`next_fire`], [`missed_fires`]) and the window a fire covers ([`window_for`]) |
+//! | `runner.rs` | [`run_scheduler`]: the loop, catch-up, late fires, [`Shutdown`] on signals |
+//! | `status.rs` | the status file, written before and after every run |
+//! | `cronexpr.rs` | the 5-field cron dialect and the local-time to UTC mapping |
 //!
 //! # Time zones and DST
 //! A job's cron expression is read in its own IANA zone. Fire times are computed on the local
@@ -22,29 +29,19 @@
 //! which has no gaps) and [`next_fire`] maps them.
 
 mod cronexpr;
+mod runner;
 pub mod status;
+
+pub use runner::*;
 
 use crate::domain::window::Window;
 use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use cron::TimeUnitSpec;
 use serde::{Deserialize, Serialize};
-use status::{clip_message, JobStatus, Outcome, ScheduleStatus, StatusError};
 use std::collections::VecDeque;
-use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
-/// Most missed fires looked at when catching up after downtime.
-pub const MAX_MISSED_FIRES: usize = 1_000;
-/// Longest sleep before the clock is read again: suspend/resume and clock jumps are noticed
-/// within this time.
-pub const MAX_SLEEP: std::time::Duration = std::time::Duration::from_secs(60);
-/// A job with `catch_up = "skip"` skips a fire the scheduler reaches later than this (machine
-/// suspended, another job ran long).
-pub const SKIP_LATE_AFTER: Duration = Duration::hours(1);
 /// Longest window a job may ask for, in days (lookback or `days`).
 pub const MAX_WINDOW_DAYS: u32 = 3_660;
 /// Cron candidates examined per [`next_fire`] before giving up.
@@ -189,104 +186,143 @@ pub fn compile_jobs(
     let mut out = Vec::new();
     let mut seen: Vec<String> = Vec::new();
     for (i, j) in jobs.iter().enumerate() {
-        let name = j.effective_name();
-        let mut err = |field: &'static str, value: String, problem: String| {
-            errors.push(ScheduleConfigError {
-                index: i + 1,
-                name: Some(name.clone()),
-                field,
-                value,
-                problem,
-            })
+        let mut table = TableCheck {
+            index: i + 1,
+            name: j.effective_name(),
+            errors: &mut errors,
         };
-        if name.trim().is_empty() {
-            err("name", name.clone(), "a job needs a name".into());
-        } else if seen.contains(&name) {
-            err(
-                "name",
-                name.clone(),
-                "duplicate job name (set `name` to tell them apart)".into(),
-            );
-        }
-        seen.push(name.clone());
-        if !known_merchants.contains(&j.merchant.as_str()) {
-            let known = known_merchants.join(", ");
-            err(
-                "merchant",
-                j.merchant.clone(),
-                format!("no [[merchant]] has this name (known: {known})"),
-            );
-        } else if !crate::job::lock::is_safe_name(&j.merchant) {
-            err(
-                "merchant",
-                j.merchant.clone(),
-                "unusable as a lock file name (letters, digits, '.', '_', '-')".into(),
-            );
-        }
-        let tz = match Tz::from_str(j.time_zone.trim()) {
-            Ok(tz) => Some(tz),
-            Err(_) => {
-                err(
-                    "time_zone",
-                    j.time_zone.clone(),
-                    "not an IANA time zone name (e.g. \"Europe/Berlin\", \"UTC\")".into(),
-                );
-                None
-            }
-        };
-        let schedule = match cronexpr::to_crate_dialect(&j.cron).and_then(|s| {
-            cron::Schedule::from_str(&s).map_err(|e| one_line_cron_error(&e.to_string()))
-        }) {
-            Ok(s) => {
-                if s.upcoming(Utc).next().is_none() {
-                    err("cron", j.cron.clone(), "never fires".into());
-                    None
-                } else {
-                    Some(s)
-                }
-            }
-            Err(problem) => {
-                err("cron", j.cron.clone(), problem);
-                None
-            }
-        };
+        table.check_name(&seen);
+        seen.push(table.name.clone());
+        table.check_merchant(&j.merchant, known_merchants);
+        let tz = table.time_zone(&j.time_zone);
+        let schedule = table.cron(&j.cron);
         let lookback_days = j.lookback_days.unwrap_or(default_lookback_days);
-        if lookback_days > MAX_WINDOW_DAYS {
-            err(
-                "lookback_days",
-                lookback_days.to_string(),
-                format!("at most {MAX_WINDOW_DAYS}"),
-            );
-        }
-        if let Some(d) = j.days {
-            if d == 0 || d > MAX_WINDOW_DAYS {
-                err(
-                    "days",
-                    d.to_string(),
-                    format!("must be 1 to {MAX_WINDOW_DAYS}"),
-                );
-            }
-        }
-        if let (Some(tz), Some(schedule)) = (tz, schedule) {
-            if j.enabled {
-                out.push(ScheduledJob {
-                    name: name.clone(),
-                    merchant: j.merchant.clone(),
-                    cron: j.cron.clone(),
-                    tz,
-                    lookback_days,
-                    days: j.days,
-                    catch_up: j.catch_up,
-                    every_hour: schedule.hours().is_all(),
-                    schedule,
-                });
-            }
+        table.check_window(lookback_days, j.days);
+        if let (Some(tz), Some(schedule), true) = (tz, schedule, j.enabled) {
+            out.push(ScheduledJob {
+                name: table.name,
+                merchant: j.merchant.clone(),
+                cron: j.cron.clone(),
+                tz,
+                lookback_days,
+                days: j.days,
+                catch_up: j.catch_up,
+                every_hour: schedule.hours().is_all(),
+                schedule,
+            });
         }
     }
     if errors.is_empty() {
         Ok(out)
     } else {
         Err(errors)
+    }
+}
+
+/// The checks of one `[[schedule]]` table; each problem is recorded with the table's position
+/// and name.
+struct TableCheck<'a> {
+    index: usize,
+    name: String,
+    errors: &'a mut Vec<ScheduleConfigError>,
+}
+
+impl TableCheck<'_> {
+    fn problem(
+        &mut self,
+        field: &'static str,
+        value: impl Into<String>,
+        problem: impl Into<String>,
+    ) {
+        self.errors.push(ScheduleConfigError {
+            index: self.index,
+            name: Some(self.name.clone()),
+            field,
+            value: value.into(),
+            problem: problem.into(),
+        });
+    }
+
+    /// A name, and one no earlier table uses (the status file is keyed by it).
+    fn check_name(&mut self, earlier: &[String]) {
+        let name = self.name.clone();
+        if name.trim().is_empty() {
+            self.problem("name", name, "a job needs a name");
+        } else if earlier.contains(&name) {
+            self.problem(
+                "name",
+                name,
+                "duplicate job name (set `name` to tell them apart)",
+            );
+        }
+    }
+
+    /// A configured merchant, whose name can also name its lock file.
+    fn check_merchant(&mut self, merchant: &str, known: &[&str]) {
+        if !known.contains(&merchant) {
+            let known = known.join(", ");
+            self.problem(
+                "merchant",
+                merchant,
+                format!("no [[merchant]] has this name (known: {known})"),
+            );
+        } else if !crate::job::lock::is_safe_name(merchant) {
+            self.problem(
+                "merchant",
+                merchant,
+                "unusable as a lock file name (letters, digits, '.', '_', '-')",
+            );
+        }
+    }
+
+    fn time_zone(&mut self, value: &str) -> Option<Tz> {
+        let tz = Tz::from_str(value.trim()).ok();
+        if tz.is_none() {
+            self.problem(
+                "time_zone",
+                value,
+                "not an IANA time zone name (e.g. \"Europe/Berlin\", \"UTC\")",
+            );
+        }
+        tz
+    }
+
+    /// The expression in the `cron` crate's dialect, if it parses and ever fires.
+    fn cron(&mut self, value: &str) -> Option<cron::Schedule> {
+        let parsed = cronexpr::to_crate_dialect(value).and_then(|s| {
+            cron::Schedule::from_str(&s).map_err(|e| one_line_cron_error(&e.to_string()))
+        });
+        match parsed {
+            Ok(s) if s.upcoming(Utc).next().is_none() => {
+                self.problem("cron", value, "never fires");
+                None
+            }
+            Ok(s) => Some(s),
+            Err(problem) => {
+                self.problem("cron", value, problem);
+                None
+            }
+        }
+    }
+
+    /// Windows of a usable length: at most [`MAX_WINDOW_DAYS`].
+    fn check_window(&mut self, lookback_days: u32, days: Option<u32>) {
+        if lookback_days > MAX_WINDOW_DAYS {
+            self.problem(
+                "lookback_days",
+                lookback_days.to_string(),
+                format!("at most {MAX_WINDOW_DAYS}"),
+            );
+        }
+        if let Some(d) = days {
+            if d == 0 || d > MAX_WINDOW_DAYS {
+                self.problem(
+                    "days",
+                    d.to_string(),
+                    format!("must be 1 to {MAX_WINDOW_DAYS}"),
+                );
+            }
+        }
     }
 }
 
@@ -391,293 +427,6 @@ pub fn window_for(job: &ScheduledJob, fire: DateTime<Utc>) -> Window {
         None => back(to, job.lookback_days),
     };
     Window::new(from, to).unwrap_or(Window { from: to, to })
-}
-
-/// How a job run ended, as the runner reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JobOutcome {
-    /// The job command's exit code (0 ok, 1 discrepancies found, 2 config, 3 runtime).
-    pub exit_code: u8,
-    /// One line for the status file.
-    pub message: String,
-    /// The run's output folder, when it got that far.
-    pub run_dir: Option<PathBuf>,
-}
-
-/// Where the scheduler gets the time from; tests use a fixed clock.
-pub trait Clock: Send + Sync {
-    /// The current instant.
-    fn now(&self) -> DateTime<Utc>;
-}
-
-/// The system's clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> DateTime<Utc> {
-        Utc::now()
-    }
-}
-
-/// A shutdown request shared between the signal listener, the scheduler and the jobs.
-#[derive(Clone, Default)]
-pub struct Shutdown {
-    inner: Arc<ShutdownInner>,
-}
-
-#[derive(Default)]
-struct ShutdownInner {
-    flag: AtomicBool,
-    notify: tokio::sync::Notify,
-}
-
-impl std::fmt::Debug for Shutdown {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shutdown")
-            .field("requested", &self.is_requested())
-            .finish()
-    }
-}
-
-/// Exit code when a second signal ends the process at once (128 + SIGTERM).
-pub const EXIT_FORCED: i32 = 143;
-
-impl Shutdown {
-    /// Not requested yet.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Asks everything to stop; idempotent.
-    pub fn request(&self) {
-        self.inner.flag.store(true, Ordering::SeqCst);
-        self.inner.notify.notify_waiters();
-    }
-
-    /// Whether a stop was asked for.
-    pub fn is_requested(&self) -> bool {
-        self.inner.flag.load(Ordering::SeqCst)
-    }
-
-    /// Completes once a stop is asked for (at once if it already was).
-    pub async fn requested(&self) {
-        loop {
-            let notified = self.inner.notify.notified();
-            tokio::pin!(notified);
-            // Register before checking the flag, so a request in between is not lost.
-            notified.as_mut().enable();
-            if self.is_requested() {
-                return;
-            }
-            notified.await;
-        }
-    }
-
-    /// First SIGTERM/SIGINT: stop scheduling, let the running job finish, then return. A
-    /// second signal exits the process at once with 143; outputs are written atomically, so
-    /// nothing partial remains under a final name. Spawns a tokio task (call inside a runtime).
-    pub fn listen_for_signals(&self) {
-        use tokio::signal::unix::{signal, SignalKind};
-        // Registered before returning, so no signal slips through to the default action.
-        let (mut term, mut int) = match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(t), Ok(i)) => (t, i),
-            (Err(e), _) | (_, Err(e)) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM/SIGINT");
-                return;
-            }
-        };
-        let me = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let name = tokio::select! {
-                    _ = term.recv() => "SIGTERM",
-                    _ = int.recv() => "SIGINT",
-                };
-                if me.is_requested() {
-                    tracing::warn!(signal = name, "second signal: exiting now");
-                    std::process::exit(EXIT_FORCED);
-                }
-                tracing::info!(
-                    signal = name,
-                    "shutdown requested: no new runs; a running job finishes first (signal again to exit now)"
-                );
-                me.request();
-            }
-        });
-    }
-}
-
-/// The scheduler could not start.
-#[derive(Debug, thiserror::Error)]
-pub enum ScheduleError {
-    /// The status file could not be written at start (permissions, full disk…).
-    #[error("schedule status: {0}")]
-    Status(#[from] StatusError),
-    /// Another scheduler runs on the same data folder, or its lock cannot be taken.
-    #[error("cannot start the scheduler: {0}")]
-    AlreadyRunning(#[source] crate::job::lock::LockError),
-}
-
-/// Runs `jobs` at their fire times until shutdown.
-///
-/// One job at a time, whatever the merchants (each run is a heavy batch; running them in
-/// turn keeps memory and Xsolla's rate limits predictable). Sleeps until the next fire, waking
-/// at least every [`MAX_SLEEP`] and at once on shutdown. Before and after each run the status
-/// file is updated. At start, fires missed since the status file's `last_fire` (a run found
-/// still `running` counts as missed) are caught up once per job (`run_once`, for the latest
-/// missed fire) or skipped (`skip`, logged); on the very first start there is nothing to
-/// catch up. Fires that come due during a run are coalesced into one run for the latest.
-///
-/// Returns `Ok` once shutdown is requested and no job is running; fails at once when another
-/// scheduler holds `data_dir/locks/.scheduler.lock`.
-pub async fn run_scheduler<F, Fut>(
-    jobs: Vec<ScheduledJob>,
-    data_dir: &Path,
-    clock: &dyn Clock,
-    shutdown: Shutdown,
-    mut runner: F,
-) -> Result<(), ScheduleError>
-where
-    F: FnMut(ScheduledJob, Window, DateTime<Utc>) -> Fut,
-    Fut: Future<Output = JobOutcome>,
-{
-    let _instance = crate::job::lock::RunLock::acquire_scheduler(data_dir)
-        .map_err(ScheduleError::AlreadyRunning)?;
-    let mut status = match ScheduleStatus::load(data_dir) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "unreadable schedule status; starting afresh (no catch-up)");
-            ScheduleStatus::default()
-        }
-    };
-    let now = clock.now();
-    let mut pending: Vec<Option<DateTime<Utc>>> = Vec::with_capacity(jobs.len());
-    let mut catch_up: Vec<(DateTime<Utc>, usize)> = Vec::new();
-    for (i, job) in jobs.iter().enumerate() {
-        let entry = status.jobs.entry(job.name.clone()).or_default();
-        let since = match entry.last_outcome {
-            // It was interrupted: its own fire is missed too.
-            Some(Outcome::Running) => {
-                entry.last_outcome = Some(Outcome::Interrupted);
-                entry
-                    .last_fire
-                    .and_then(|f| f.checked_sub_signed(Duration::seconds(1)))
-            }
-            _ => entry.last_fire,
-        };
-        if let Some(since) = since {
-            let missed = missed_fires(job, since, now, MAX_MISSED_FIRES);
-            if let Some(&latest) = missed.last() {
-                match job.catch_up {
-                    CatchUp::RunOnce => {
-                        tracing::info!(job = %job.name, missed = missed.len(), fire = %latest, "catching up: one run for the latest missed fire");
-                        catch_up.push((latest, i));
-                    }
-                    CatchUp::Skip => {
-                        tracing::info!(job = %job.name, missed = missed.len(), first = %missed[0], latest = %latest, "skipping missed fires (catch_up = \"skip\")");
-                    }
-                }
-            }
-        }
-        let next = next_fire(job, now);
-        if next.is_none() {
-            tracing::warn!(job = %job.name, cron = %job.cron, "the job never fires again");
-        }
-        pending.push(next);
-        entry.merchant = job.merchant.clone();
-        entry.cron = job.cron.clone();
-        entry.time_zone = job.tz.name().to_owned();
-        entry.next_fire = next;
-    }
-    status
-        .jobs
-        .retain(|name, _| jobs.iter().any(|j| &j.name == name));
-    status.save(data_dir)?;
-    catch_up.sort();
-    let mut catch_up: VecDeque<(DateTime<Utc>, usize)> = catch_up.into();
-    if jobs.is_empty() {
-        tracing::warn!("no scheduled jobs; waiting for shutdown");
-    }
-
-    while !shutdown.is_requested() {
-        let now = clock.now();
-        let due = match catch_up.pop_front() {
-            Some((fire, i)) => Some((i, fire)),
-            None => pending
-                .iter()
-                .enumerate()
-                .filter_map(|(i, t)| t.filter(|t| *t <= now).map(|t| (i, t)))
-                .min_by_key(|&(_, t)| t)
-                .map(|(i, first)| {
-                    // Several fires passed (a long run, a suspend): one run, for the latest.
-                    let latest = missed_fires(&jobs[i], first, now, 1).pop().unwrap_or(first);
-                    (i, latest)
-                }),
-        };
-        let Some((i, fire)) = due else {
-            let next = pending.iter().flatten().min().copied();
-            let wait = next
-                .map(|t| (t - now).to_std().unwrap_or_default().min(MAX_SLEEP))
-                .unwrap_or(MAX_SLEEP);
-            tokio::select! {
-                _ = tokio::time::sleep(wait) => {}
-                _ = shutdown.requested() => {}
-            }
-            continue;
-        };
-        let job = &jobs[i];
-        pending[i] = next_fire(job, fire.max(now));
-        if job.catch_up == CatchUp::Skip && now - fire > SKIP_LATE_AFTER {
-            tracing::info!(job = %job.name, fire = %fire, late_by_secs = (now - fire).num_seconds(), "skipping a late fire (catch_up = \"skip\")");
-            if let Some(e) = status.jobs.get_mut(&job.name) {
-                e.next_fire = pending[i];
-            }
-            save_logged(&status, data_dir);
-            continue;
-        }
-        let window = window_for(job, fire);
-        {
-            let e = status.jobs.entry(job.name.clone()).or_default();
-            *e = JobStatus {
-                merchant: job.merchant.clone(),
-                cron: job.cron.clone(),
-                time_zone: job.tz.name().to_owned(),
-                last_fire: Some(fire),
-                last_started: Some(now),
-                last_outcome: Some(Outcome::Running),
-                next_fire: pending[i],
-                ..Default::default()
-            };
-        }
-        save_logged(&status, data_dir);
-        tracing::info!(job = %job.name, merchant = %job.merchant, fire = %fire, window = %window, "run starting");
-        let outcome = runner(job.clone(), window, fire).await;
-        let finished = clock.now();
-        let result = Outcome::from_exit_code(outcome.exit_code);
-        tracing::info!(job = %job.name, exit_code = outcome.exit_code, outcome = ?result, message = %outcome.message, "run finished");
-        if let Some(e) = status.jobs.get_mut(&job.name) {
-            e.last_finished = Some(finished);
-            e.last_outcome = Some(result);
-            e.last_exit_code = Some(outcome.exit_code);
-            e.last_message = Some(clip_message(&outcome.message));
-            e.last_run_dir = outcome.run_dir;
-            e.next_fire = pending[i];
-        }
-        save_logged(&status, data_dir);
-    }
-    tracing::info!("scheduler stopped");
-    Ok(())
-}
-
-/// Saves the status; a failure is logged, not fatal: the runs matter more than their record.
-fn save_logged(status: &ScheduleStatus, data_dir: &Path) {
-    if let Err(e) = status.save(data_dir) {
-        tracing::error!(error = %e, "cannot write the schedule status file");
-    }
 }
 
 /// The cron crate's errors span lines (the expression, a caret, the reason); a config

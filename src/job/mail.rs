@@ -1,0 +1,171 @@
+//! The mail step of a run, last of all so a mail failure never loses a report: the report's
+//! mail sent through SMTP, written as `email.eml` (the demo), or not sent, and never sent
+//! twice for the same report.
+
+use crate::deliver::{self, Attachment, Delivery, Inline, Mail, MessageStamp, NotifyError};
+use crate::domain::fsutil::FsError;
+use crate::job::config::{Config, MerchantConfig};
+use crate::job::manifest::MailStatus;
+use crate::job::run::MailMode;
+use crate::report::{ReportError, ReportInput};
+use chrono::{DateTime, Utc};
+use std::path::{Path, PathBuf};
+
+/// Where mail comes from when the config has no `[smtp]` (the demo's file transport).
+const DEFAULT_FROM: &str = "xsolla-recon <xsolla-recon@localhost>";
+
+/// The mail of one run: what to send, for which report, and how.
+pub(crate) struct RunMail<'a> {
+    /// The settings: `[smtp]` and `[report]`.
+    pub cfg: &'a Config,
+    /// Through SMTP, into a file, or not at all.
+    pub mode: &'a MailMode,
+    /// The merchant and its recipients.
+    pub merchant: &'a MerchantConfig,
+    /// The report the mail presents.
+    pub input: &'a ReportInput<'a>,
+    /// The run folder holding the report files (the attachments are read from it).
+    pub run_dir: &'a Path,
+    /// Whether the report found something (`all_clear = false` mails only then).
+    pub found: bool,
+    /// When the run started (the message's date).
+    pub started_at: DateTime<Utc>,
+}
+
+impl RunMail<'_> {
+    /// Sends (or writes, or skips) the mail. Sending is idempotent per report: the message id
+    /// is derived from the report id, and a run folder of the same window that already
+    /// records that message as sent means it is not sent again.
+    pub async fn deliver(&self) -> Result<MailStatus, MailError> {
+        if *self.mode == MailMode::DryRun {
+            return Ok(MailStatus::DryRun);
+        }
+        let recipients = &self.merchant.mail;
+        if *self.mode == MailMode::Smtp && !recipients.wants_mail(self.found) {
+            return Ok(MailStatus::NotNeeded {
+                reason: if recipients.is_empty() {
+                    format!("merchant {} has no mail recipients", self.merchant.name)
+                } else {
+                    "all clear, and all_clear mail is off".to_owned()
+                },
+            });
+        }
+        let from = self
+            .cfg
+            .smtp
+            .as_ref()
+            .map_or(DEFAULT_FROM, |s| s.from.as_str())
+            .to_owned();
+        let mail = compose_mail(self.input, &self.cfg.report, self.run_dir)?;
+        let stamp = MessageStamp::for_run(self.input.report_id, &from, self.started_at);
+        match self.mode {
+            MailMode::DryRun => unreachable!("handled above"),
+            MailMode::File => {
+                let path = deliver::write_eml(self.run_dir, &from, recipients, &mail, &stamp)?;
+                Ok(MailStatus::Written { path })
+            }
+            MailMode::Smtp => self.send_once(mail, stamp).await,
+        }
+    }
+
+    /// Sends through `[smtp]`, unless a run folder of the same window already sent this
+    /// message.
+    async fn send_once(&self, mail: Mail, stamp: MessageStamp) -> Result<MailStatus, MailError> {
+        let Some(smtp) = self.cfg.smtp.clone() else {
+            return Ok(MailStatus::NotNeeded {
+                reason: "the config has no [smtp] table".to_owned(),
+            });
+        };
+        let recipients = &self.merchant.mail;
+        let to = recipients.to.clone();
+        let server = smtp.server();
+        if let Some(previous) = sent_before(self.run_dir, &stamp.message_id) {
+            tracing::info!(previous = %previous.display(), "this report was already mailed; not sending it again");
+            return Ok(MailStatus::Sent { to, server });
+        }
+        let (dir, r) = (self.run_dir.to_owned(), recipients.clone());
+        let delivery = tokio::task::spawn_blocking(move || {
+            deliver::deliver_once(&dir, &smtp, &r, &mail, &stamp)
+        })
+        .await
+        .map_err(|e| MailError::Task(e.to_string()))??;
+        if matches!(delivery, Delivery::AlreadySent) {
+            tracing::info!("this run's mail was already sent");
+        }
+        Ok(MailStatus::Sent { to, server })
+    }
+}
+
+/// The mail of a run: the report's subject and bodies, the chart inline, the CSV and the
+/// XLSX attached (read back from the written folder: what is mailed is what is on disk).
+fn compose_mail(
+    input: &ReportInput<'_>,
+    settings: &crate::report::ReportSettings,
+    run_dir: &Path,
+) -> Result<Mail, MailError> {
+    let content = deliver::compose::compose(input, settings)?;
+    let mut attachments = Vec::new();
+    for (name, content_type) in [
+        ("discrepancies.csv", "text/csv; charset=utf-8"),
+        (
+            "discrepancies.xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ),
+    ] {
+        let path = run_dir.join(name);
+        let bytes = std::fs::read(&path).map_err(|e| FsError::new("read", &path, e))?;
+        attachments.push(Attachment {
+            filename: name.to_owned(),
+            content_type: content_type.to_owned(),
+            bytes,
+        });
+    }
+    Ok(Mail {
+        subject: content.subject,
+        html: content.html,
+        text: content.text,
+        inline: content
+            .chart_png
+            .map(|bytes| Inline {
+                content_id: deliver::compose::CHART_CID.to_owned(),
+                content_type: "image/png".to_owned(),
+                bytes,
+            })
+            .into_iter()
+            .collect(),
+        attachments,
+    })
+}
+
+/// Why the mail was not delivered.
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    /// The report's mail content.
+    #[error("composing the mail: {0}")]
+    Report(#[from] ReportError),
+    /// Reading an attachment.
+    #[error("composing the mail: {0}")]
+    Fs(#[from] FsError),
+    /// Sending or writing it.
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+    /// The sending thread died.
+    #[error("the mail task failed: {0}")]
+    Task(String),
+}
+
+/// A sibling run folder (same merchant and window) whose `mail.json` records `message_id`.
+fn sent_before(run_dir: &Path, message_id: &str) -> Option<PathBuf> {
+    let window_dir = run_dir.parent()?;
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(window_dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.as_path() != run_dir)
+        .collect();
+    dirs.sort();
+    // Bounded: a window folder holds one folder per run of that window.
+    dirs.into_iter().take(10_000).find(|d| {
+        std::fs::read_to_string(d.join("mail.json"))
+            .is_ok_and(|t| t.contains(&format!("\"{message_id}\"")))
+    })
+}
