@@ -64,6 +64,11 @@ impl Tables {
         self.0.get(name)
     }
 
+    /// The names of the tables held, in name order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
     /// Drops every table no rule in `later` mentions, except `keep`: a 10-million-row run
     /// cannot afford to hold each intermediate table to the end.
     pub fn drop_unused(&mut self, later: &[&Rule], keep: &[&str]) {
@@ -179,10 +184,8 @@ impl Rule {
                 file: self.file.clone(),
                 column,
                 tables: tables
-                    .0
-                    .keys()
+                    .names()
                     .filter(|t| self.mentions(t))
-                    .cloned()
                     .collect::<Vec<_>>()
                     .join(", "),
             },

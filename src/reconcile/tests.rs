@@ -959,3 +959,55 @@ fn every_built_in_class_says_where_it_goes_in_the_report() {
         );
     }
 }
+
+/// `sql/README.md` names every table a rule can start from and each of its columns, and every
+/// column of `matched`, so the contract cannot drift from what the engine builds.
+#[test]
+fn sql_readme_documents_every_input_table_and_column() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("sql/README.md")).unwrap();
+    // A rule naming every loaded column, so that none is pruned.
+    let mut every: Vec<String> = provider_schema()
+        .iter_names()
+        .chain(crate::domain::frames::ledger_schema().iter_names())
+        .map(|n| n.to_string())
+        .collect();
+    every.sort();
+    every.dedup();
+    let all = format!("SELECT {} FROM provider", every.join(", "));
+    let dir = custom_rules(&[("every_column", &all)]);
+    let rules = rules::RuleSet::load(Some(dir.path())).unwrap();
+    let i = input(
+        &[p(1, "10.00", "USD", "2026-10-05")],
+        &[l(1, "10.00", "USD", "2026-10-05")],
+    );
+    let built = inputs::build(i.clone(), &ReconcileSettings::default(), &rules).unwrap();
+    let names: Vec<String> = built.tables.names().map(str::to_owned).collect();
+    assert!(names.len() >= 8, "{names:?}");
+    for table in &names {
+        assert!(
+            readme.contains(&format!("### `{table}`")),
+            "sql/README.md: table {table}"
+        );
+        for c in built.tables.get(table).unwrap().get_column_names() {
+            assert!(
+                readme.contains(&format!("`{c}`")),
+                "sql/README.md: {table}.{c}"
+            );
+        }
+    }
+    let builtin = rules::RuleSet::load(None).unwrap();
+    let built = inputs::build(i, &ReconcileSettings::default(), &builtin).unwrap();
+    let (_, tables) = run::run_rules(&builtin, built.tables).unwrap();
+    let section = readme
+        .split("`matched`, read by most classes")
+        .nth(1)
+        .unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    for c in tables.get("matched").unwrap().get_column_names() {
+        assert!(
+            section.contains(&format!("`{c}`")),
+            "sql/README.md: matched.{c}"
+        );
+    }
+}
