@@ -2,9 +2,9 @@
 # Multi-stage: build with the Rust toolchain, run from a small Debian image as a non-root user.
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock ./
+COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
-# The SQL rules are embedded in the binary (include_str!).
+# The SQL rules are embedded in the binary (build.rs lists them for include_str!).
 COPY sql ./sql
 COPY build.rs* ./
 COPY config ./config

@@ -1,3 +1,4 @@
+-- report_order: 30
 -- amount_mismatch: both sides have the line in the same currency and the amounts differ by
 -- more than the currency's tolerance (config: reconcile.tolerance_minor_units).
 -- For cancellations the amount is the sum of the refunds/chargebacks of the transaction.

@@ -1,3 +1,4 @@
+-- report_order: 110
 -- breakdown_mismatch: for a request window and payment currency, the registry's sums differ
 -- from Xsolla's payouts breakdown by currency (payments amount or payout sum).
 SELECT

@@ -1,3 +1,4 @@
+-- report_order: 40
 -- currency_mismatch: both sides have the line, in different currencies. Amounts in two
 -- currencies cannot be compared, so no amount check is made on such a line.
 SELECT

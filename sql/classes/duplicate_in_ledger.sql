@@ -1,3 +1,4 @@
+-- report_order: 70
 -- duplicate_in_ledger: the ledger books the same payment (same transaction or order, amount,
 -- currency and date) more than once. Split bookings with different amounts are not
 -- duplicates; they are summed and compared as one.

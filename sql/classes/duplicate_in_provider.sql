@@ -1,3 +1,4 @@
+-- report_order: 60
 -- duplicate_in_provider:
 --   identical_payment_rows: the registry has the same payment row more than once;
 --   one_order_several_payments: several Xsolla transactions carry the same external_id (the

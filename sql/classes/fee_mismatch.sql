@@ -1,3 +1,4 @@
+-- report_order: 80
 -- fee_mismatch: the ledger carries fees or a net amount and they disagree with Xsolla's.
 --   fees: ledger fee vs the sum of Xsolla's fee columns (config reconcile.fee_columns), in the
 --     payment currency, within the currency's tolerance;

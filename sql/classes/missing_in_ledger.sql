@@ -1,3 +1,4 @@
+-- report_order: 10
 -- missing_in_ledger: Xsolla has a payment in the window and the ledger has no line for that
 -- transaction (by transaction id, or by order id = external_id).
 SELECT

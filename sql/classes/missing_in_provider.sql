@@ -1,3 +1,4 @@
+-- report_order: 20
 -- missing_in_provider: the ledger books a line in the window that Xsolla does not know at all
 -- (neither the transaction id nor the order id appears in Xsolla's registry).
 -- Ledger lines outside the window with no Xsolla counterpart are not judged: Xsolla's side was

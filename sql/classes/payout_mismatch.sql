@@ -1,3 +1,4 @@
+-- report_order: 100
 -- payout_mismatch: the registry rows of a payout (read per payout with the registry's
 -- transfer_id filter) do not add up to the payout's amount. Payouts without an amount (the
 -- field is not documented by Xsolla) cannot be checked and are counted, not reported.

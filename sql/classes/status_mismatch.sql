@@ -1,3 +1,4 @@
+-- report_order: 50
 -- status_mismatch: a refund or chargeback at Xsolla that the ledger has not booked, or the
 -- reverse. Three rules:
 --   xsolla_cancellation_not_in_ledger: Xsolla has a negative (cancellation) row, the ledger has

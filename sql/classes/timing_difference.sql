@@ -1,3 +1,4 @@
+-- report_order: 90
 -- timing_difference: the line matches in amount, but the ledger books (part of) it outside
 -- the window while Xsolla books it inside. It clears by itself when the later window is run.
 SELECT

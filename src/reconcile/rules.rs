@@ -1,43 +1,17 @@
 //! Loading and running the SQL rule files.
 //!
 //! The built-in rules are the files in `sql/`, compiled into the binary so the job needs no
-//! files next to it; `reconcile.sql_dir` points at a copy to run edited rules instead.
+//! files next to it; `reconcile.sql_dir` points at a copy to run edited rules instead. Both are
+//! put in order by `catalog`; what a rule may read and must output is `sql/README.md`.
 
-use super::ReconcileError;
+use super::{catalog, ReconcileError};
 use polars::prelude::*;
 use polars::sql::SQLContext;
 use std::path::Path;
 
-macro_rules! embedded {
-    ($dir:literal: $($name:literal),* $(,)?) => {
-        &[$(($name, include_str!(concat!("../../sql/", $dir, "/", $name, ".sql")))),*]
-    };
-}
-
-const PREPARE: &[(&str, &str)] = embedded!("prepare":
-    "05_breakdown_registry",
-    "10_provider_groups",
-    "20_provider_txn",
-    "30_ledger_keyed",
-    "40_ledger_groups",
-    "50_ledger_txn",
-    "60_pairs",
-    "70_matched",
-);
-
-const CLASSES: &[(&str, &str)] = embedded!("classes":
-    "missing_in_ledger",
-    "missing_in_provider",
-    "amount_mismatch",
-    "currency_mismatch",
-    "status_mismatch",
-    "duplicate_in_provider",
-    "duplicate_in_ledger",
-    "fee_mismatch",
-    "timing_difference",
-    "payout_mismatch",
-    "breakdown_mismatch",
-);
+// `PREPARE` and `CLASS_FILES`: `(file stem, text)` of every file in `sql/prepare/` (by name)
+// and `sql/classes/` (in report order), and `CLASS_NAMES`; written by `build.rs`.
+include!(concat!(env!("OUT_DIR"), "/sql_rules.rs"));
 
 /// One SQL file.
 #[derive(Debug, Clone)]
@@ -88,6 +62,11 @@ impl Tables {
     /// A table.
     pub fn get(&self, name: &str) -> Option<&DataFrame> {
         self.0.get(name)
+    }
+
+    /// The names of the tables held, in name order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
     }
 
     /// Drops every table no rule in `later` mentions, except `keep`: a 10-million-row run
@@ -185,10 +164,7 @@ impl Rule {
         let out = ctx
             .execute(&self.sql)
             .and_then(|lf| lf.collect())
-            .map_err(|e| ReconcileError::Rule {
-                file: self.file.clone(),
-                message: e.to_string(),
-            })?;
+            .map_err(|e| self.failure(e, tables))?;
         tracing::debug!(
             rule = %self.file,
             rows = out.height(),
@@ -198,6 +174,44 @@ impl Rule {
             "rule ran"
         );
         Ok(out)
+    }
+
+    /// The error of a failed query: a column no table has is named as such (Polars' own
+    /// words list only the columns carried, and the plan), anything else in Polars' words.
+    fn failure(&self, error: PolarsError, tables: &Tables) -> ReconcileError {
+        match missing_column(&error) {
+            Some(column) => ReconcileError::UnknownColumn {
+                file: self.file.clone(),
+                column,
+                tables: tables
+                    .names()
+                    .filter(|t| self.mentions(t))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            },
+            None => ReconcileError::Rule {
+                file: self.file.clone(),
+                message: error.to_string(),
+            },
+        }
+    }
+}
+
+/// The column a failed query could not find, from Polars' two ways of saying so: a
+/// `ColumnNotFound` error (`unable to find column "x"; …`, `"x" not found`) or, for a column
+/// read through a table name (`m.x`), the SQL layer's `no column named 'x' found in table 'm'`.
+fn missing_column(error: &PolarsError) -> Option<String> {
+    let quoted = |message: &str, quote: char| {
+        let name = message.split(quote).nth(1)?;
+        Some(name.to_owned()).filter(|n| !n.is_empty())
+    };
+    match error {
+        PolarsError::ColumnNotFound(message) => quoted(message, '"'),
+        PolarsError::SQLInterface(message) if message.starts_with("no column named '") => {
+            quoted(message, '\'')
+        }
+        PolarsError::Context { error, .. } => missing_column(error),
+        _ => None,
     }
 }
 
@@ -274,24 +288,35 @@ pub struct RuleSet {
 }
 
 impl RuleSet {
-    /// The built-in rules, or those of `dir` (`dir/prepare/*.sql`, `dir/classes/*.sql`).
+    /// The built-in rules, or those of `dir` (`dir/prepare/*.sql`, `dir/classes/*.sql`), in the
+    /// order `catalog` gives (prepare files by name, classes in report order).
     pub fn load(dir: Option<&Path>) -> Result<RuleSet, ReconcileError> {
-        match dir {
-            None => Ok(RuleSet {
+        let Some(dir) = dir else {
+            // build.rs has already put them in order.
+            return Ok(RuleSet {
                 prepare: PREPARE
                     .iter()
                     .map(|(n, s)| rule("prepare", n, s, true))
                     .collect(),
-                classes: CLASSES
+                classes: CLASS_FILES
                     .iter()
                     .map(|(n, s)| rule("classes", n, s, false))
                     .collect(),
-            }),
-            Some(dir) => Ok(RuleSet {
-                prepare: read_dir(&dir.join("prepare"), true)?,
-                classes: read_dir(&dir.join("classes"), false)?,
-            }),
-        }
+            });
+        };
+        let prepare = read_dir(&dir.join("prepare"), true)?;
+        let mut classes = read_dir(&dir.join("classes"), false)?;
+        catalog::sort_classes(&mut classes, |r| (r.table.as_str(), r.sql.as_str())).map_err(
+            |(class, message)| ReconcileError::Rule {
+                file: dir
+                    .join("classes")
+                    .join(format!("{class}.sql"))
+                    .display()
+                    .to_string(),
+                message,
+            },
+        )?;
+        Ok(RuleSet { prepare, classes })
     }
 }
 

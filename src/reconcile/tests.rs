@@ -1,7 +1,9 @@
 //! Hand-built scenarios, one or more per discrepancy class.
 
 use super::*;
-use crate::domain::frames::{decimal_column, money, provider_schema, MONEY_SCALE, RATE_SCALE};
+use crate::domain::frames::{
+    decimal_at, decimal_column, money, provider_schema, MONEY_SCALE, RATE_SCALE,
+};
 use std::str::FromStr;
 
 fn d(s: &str) -> Decimal {
@@ -817,18 +819,195 @@ mod property {
 #[test]
 fn all_distinct_finds_a_repeat_anywhere_and_nulls_count() {
     let ca = |v: &[Option<&str>]| StringChunked::new("s".into(), v);
-    assert!(super::all_distinct(&ca(&[])));
-    assert!(super::all_distinct(&ca(&[Some("a:1"), Some("a:2"), None])));
-    assert!(!super::all_distinct(&ca(&[
+    assert!(super::summary::all_distinct(&ca(&[])));
+    assert!(super::summary::all_distinct(&ca(&[
+        Some("a:1"),
+        Some("a:2"),
+        None
+    ])));
+    assert!(!super::summary::all_distinct(&ca(&[
         Some("a:1"),
         Some("a:2"),
         Some("a:1")
     ])));
-    assert!(!super::all_distinct(&ca(&[None, Some("x"), None])));
+    assert!(!super::summary::all_distinct(&ca(&[None, Some("x"), None])));
     let many: Vec<String> = (0..10_000).map(|i| format!("f.csv:{i}")).collect();
     let refs: Vec<Option<&str>> = many.iter().map(|s| Some(s.as_str())).collect();
-    assert!(super::all_distinct(&ca(&refs)));
+    assert!(super::summary::all_distinct(&ca(&refs)));
     let mut with_repeat = refs.clone();
     with_repeat.push(Some("f.csv:4711"));
-    assert!(!super::all_distinct(&ca(&with_repeat)));
+    assert!(!super::summary::all_distinct(&ca(&with_repeat)));
+}
+
+/// A copy of the built-in rules in a temporary folder, with `extra` class files added
+/// (`(file stem, sql)`), for `reconcile.sql_dir`.
+fn custom_rules(extra: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+    for sub in ["prepare", "classes"] {
+        std::fs::create_dir(dir.path().join(sub)).unwrap();
+        for e in std::fs::read_dir(sql.join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            std::fs::copy(&p, dir.path().join(sub).join(p.file_name().unwrap())).unwrap();
+        }
+    }
+    for (stem, text) in extra {
+        std::fs::write(dir.path().join(format!("classes/{stem}.sql")), text).unwrap();
+    }
+    dir
+}
+
+/// A class file in the discrepancy schema reading `matched`, with `expected` taken from
+/// `expected_column`.
+fn class_sql(expected_column: &str) -> String {
+    format!(
+        "-- a custom class\nSELECT 'x:' || CAST(transaction_id AS VARCHAR) AS key, 'r' AS rule,\n  \
+         p_currency AS currency, {expected_column} AS expected, l_amount AS actual, transaction_id,\n  \
+         order_id, provider_date, ledger_date, provider_rows, ledger_rows, 'd' AS detail\n\
+         FROM matched WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_amount <> l_amount"
+    )
+}
+
+#[test]
+fn a_rule_reading_a_column_no_table_has_names_the_file_and_the_column() {
+    let dir = custom_rules(&[("late_refund", &class_sql("p_amout"))]);
+    let settings = ReconcileSettings {
+        sql_dir: Some(dir.path().to_owned()),
+        ..ReconcileSettings::default()
+    };
+    let i = input(
+        &[p(1, "10.00", "USD", "2026-10-05")],
+        &[l(1, "10.00", "USD", "2026-10-05")],
+    );
+    let err = reconcile(&i, &settings).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(&err, ReconcileError::UnknownColumn { column, .. } if column == "p_amout"),
+        "{message}"
+    );
+    assert!(message.contains("classes/late_refund.sql"), "{message}");
+    assert!(message.contains("`p_amout`"), "{message}");
+    assert!(message.contains("tables it reads: matched"), "{message}");
+}
+
+#[test]
+fn a_class_file_without_an_output_column_is_named() {
+    let sql = class_sql("p_amount").replace(", 'd' AS detail", "");
+    let dir = custom_rules(&[("no_detail", &sql)]);
+    let settings = ReconcileSettings {
+        sql_dir: Some(dir.path().to_owned()),
+        ..ReconcileSettings::default()
+    };
+    let i = input(&[p(1, "10.00", "USD", "2026-10-05")], &[]);
+    let message = reconcile(&i, &settings).unwrap_err().to_string();
+    assert!(message.contains("classes/no_detail.sql"), "{message}");
+    assert!(
+        message.contains("does not output column `detail`"),
+        "{message}"
+    );
+}
+
+#[test]
+fn custom_classes_are_ordered_by_their_report_order_line_then_by_name() {
+    let placed = format!("-- report_order: 15\n{}", class_sql("p_amount"));
+    let unplaced = class_sql("p_amount");
+    let dir = custom_rules(&[
+        ("zz_placed", &placed),
+        ("b_unplaced", &unplaced),
+        ("a_unplaced", &unplaced),
+    ]);
+    let rules = rules::RuleSet::load(Some(dir.path())).unwrap();
+    let names: Vec<&str> = rules.classes.iter().map(|r| r.table.as_str()).collect();
+    let mut expected: Vec<&str> = CLASSES.to_vec();
+    expected.insert(1, "zz_placed");
+    expected.extend(["a_unplaced", "b_unplaced"]);
+    assert_eq!(names, expected);
+    // Custom classes run like the built-in ones.
+    let settings = ReconcileSettings {
+        sql_dir: Some(dir.path().to_owned()),
+        ..ReconcileSettings::default()
+    };
+    let i = input(
+        &[p(1, "10.00", "USD", "2026-10-05")],
+        &[l(1, "12.00", "USD", "2026-10-05")],
+    );
+    let out = reconcile(&i, &settings).unwrap();
+    for class in ["zz_placed", "a_unplaced", "b_unplaced", "amount_mismatch"] {
+        assert!(classes(&out).iter().any(|c| c == class), "{class}");
+    }
+}
+
+#[test]
+fn a_malformed_report_order_line_is_an_error_naming_the_file() {
+    let sql = format!("-- report_order: soon\n{}", class_sql("p_amount"));
+    let dir = custom_rules(&[("early", &sql)]);
+    let message = rules::RuleSet::load(Some(dir.path()))
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("classes/early.sql"), "{message}");
+    assert!(message.contains("report_order"), "{message}");
+}
+
+#[test]
+fn every_built_in_class_says_where_it_goes_in_the_report() {
+    for r in rules::RuleSet::load(None).unwrap().classes {
+        let order = catalog::report_order(&r.sql).unwrap();
+        assert!(
+            order.is_some(),
+            "{} has no `-- report_order: N` line",
+            r.file
+        );
+    }
+}
+
+/// `sql/README.md` names every table a rule can start from and each of its columns, and every
+/// column of `matched`, so the contract cannot drift from what the engine builds.
+#[test]
+fn sql_readme_documents_every_input_table_and_column() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("sql/README.md")).unwrap();
+    // A rule naming every loaded column, so that none is pruned.
+    let mut every: Vec<String> = provider_schema()
+        .iter_names()
+        .chain(crate::domain::frames::ledger_schema().iter_names())
+        .map(|n| n.to_string())
+        .collect();
+    every.sort();
+    every.dedup();
+    let all = format!("SELECT {} FROM provider", every.join(", "));
+    let dir = custom_rules(&[("every_column", &all)]);
+    let rules = rules::RuleSet::load(Some(dir.path())).unwrap();
+    let i = input(
+        &[p(1, "10.00", "USD", "2026-10-05")],
+        &[l(1, "10.00", "USD", "2026-10-05")],
+    );
+    let built = inputs::build(i.clone(), &ReconcileSettings::default(), &rules).unwrap();
+    let names: Vec<String> = built.tables.names().map(str::to_owned).collect();
+    assert!(names.len() >= 8, "{names:?}");
+    for table in &names {
+        assert!(
+            readme.contains(&format!("### `{table}`")),
+            "sql/README.md: table {table}"
+        );
+        for c in built.tables.get(table).unwrap().get_column_names() {
+            assert!(
+                readme.contains(&format!("`{c}`")),
+                "sql/README.md: {table}.{c}"
+            );
+        }
+    }
+    let builtin = rules::RuleSet::load(None).unwrap();
+    let built = inputs::build(i, &ReconcileSettings::default(), &builtin).unwrap();
+    let (_, tables) = run::run_rules(&builtin, built.tables).unwrap();
+    let section = readme
+        .split("`matched`, read by most classes")
+        .nth(1)
+        .unwrap();
+    let section = section.split("\n## ").next().unwrap();
+    for c in tables.get("matched").unwrap().get_column_names() {
+        assert!(
+            section.contains(&format!("`{c}`")),
+            "sql/README.md: matched.{c}"
+        );
+    }
 }

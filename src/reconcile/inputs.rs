@@ -1,0 +1,339 @@
+//! The tables the rules start from: the loaded frames cut to the window and scope, with the
+//! derived columns the SQL files read (day numbers, `in_window`, `fee_total`, tolerances,
+//! the `settings` switches). `sql/README.md` lists every table and column built here.
+
+use super::rules::{self, RuleSet};
+use super::{day, pl, typed, zero, Comparison, ReconcileError, ReconcileInput, ReconcileSettings};
+use crate::domain::frames::{self, decimal_column, money};
+use crate::domain::window::Window;
+use polars::prelude::*;
+use rust_decimal::Decimal;
+use std::collections::BTreeSet;
+
+/// What [`build`] gives the rest of the run.
+pub(super) struct InputTables {
+    /// `provider`, `provider_all`, `payout_rows`, `payouts`, `breakdown`, `ledger`,
+    /// `currencies`, `settings`.
+    pub tables: rules::Tables,
+    /// `currency, tolerance`, also read by the fuzzy rule.
+    pub currencies: DataFrame,
+    /// `source` (and `user_id` when the fuzzy rule is on) of the in-scope provider rows: what
+    /// the Rust code after the rules reads, so the full frame can go with its last rule.
+    pub provider_rows: DataFrame,
+    /// The same of the ledger rows near the window.
+    pub ledger_rows: DataFrame,
+}
+
+/// Builds the input tables, consuming the input so the loaded frames go as soon as the
+/// in-scope frames are made.
+pub(super) fn build(
+    input: ReconcileInput,
+    settings: &ReconcileSettings,
+    rules: &RuleSet,
+) -> Result<InputTables, ReconcileError> {
+    pl(
+        "provider",
+        frames::check_schema(&input.provider, &frames::provider_schema(), "provider"),
+    )?;
+    pl(
+        "ledger",
+        frames::check_schema(&input.ledger, &frames::ledger_schema(), "ledger"),
+    )?;
+    let prune = Pruner { rules };
+    let ReconcileInput {
+        window,
+        provider,
+        payout_rows,
+        payouts,
+        breakdown,
+        ledger,
+        project_ids,
+    } = input;
+    let (provider_all, provider) =
+        provider_tables(provider, &breakdown, &project_ids, settings, &prune)?;
+    let ledger = ledger_table(ledger, window, settings.ledger_margin_days, &prune)?;
+    let payouts = payout_tables(payout_rows, payouts, breakdown, settings.fx_tolerance)?;
+    let currencies = currency_table(&[&provider, &ledger], settings)?;
+    let provider_rows = rows_for_summary(&provider, settings.fuzzy.enabled)?;
+    let ledger_rows = rows_for_summary(&ledger, settings.fuzzy.enabled)?;
+
+    let mut tables = rules::Tables::default();
+    for (name, df) in [
+        ("provider", provider),
+        ("provider_all", provider_all),
+        ("payout_rows", payouts.rows),
+        ("payouts", payouts.payouts),
+        ("breakdown", payouts.breakdown),
+        ("ledger", ledger),
+        ("currencies", currencies.clone()),
+        ("settings", settings_table(settings)?),
+    ] {
+        tables.insert(name, df);
+    }
+    Ok(InputTables {
+        tables,
+        currencies,
+        provider_rows,
+        ledger_rows,
+    })
+}
+
+/// Keeps only the columns some rule mentions (or the Rust code after the rules reads): edited
+/// rules that name another column get it, the rest is never copied into a rule table. At 10M
+/// rows this is what keeps the run in memory.
+struct Pruner<'a> {
+    rules: &'a RuleSet,
+}
+
+impl Pruner<'_> {
+    /// Read by the row accounting (`source`) and the fuzzy rule (`user_id`).
+    const RUST_READS: [&'static str; 2] = ["source", "user_id"];
+
+    fn wanted(&self, column: &str) -> bool {
+        Self::RUST_READS.contains(&column)
+            || self
+                .rules
+                .prepare
+                .iter()
+                .chain(&self.rules.classes)
+                .any(|r| r.mentions(column))
+    }
+
+    fn keep(&self, what: &'static str, df: DataFrame) -> Result<DataFrame, ReconcileError> {
+        let names: Vec<PlSmallStr> = df
+            .get_column_names()
+            .into_iter()
+            .filter(|n| self.wanted(n.as_str()))
+            .cloned()
+            .collect();
+        let mut df = pl(what, df.select(names))?;
+        rules::align_shared_chunks(&mut df);
+        Ok(df)
+    }
+}
+
+/// `provider_all` (every non-test row of the merchant, with `transfer_day` and `chunk_from`,
+/// for the merchant-wide breakdown check) and `provider` (the rows in scope: not test, the
+/// configured projects, with `transfer_day` and `fee_total`).
+fn provider_tables(
+    full: DataFrame,
+    breakdown: &DataFrame,
+    project_ids: &[i64],
+    settings: &ReconcileSettings,
+    prune: &Pruner,
+) -> Result<(DataFrame, DataFrame), ReconcileError> {
+    let not_test = if settings.include_dry_run {
+        lit(true)
+    } else {
+        col("dry_run").fill_null(lit(false)).not()
+    };
+    let with_days = full.lazy().with_column(
+        col("transfer_date")
+            .cast(DataType::Int32)
+            .alias("transfer_day"),
+    );
+    let chunk_from = chunk_expr(breakdown)?;
+    let provider_all = pl(
+        "provider rows",
+        with_days
+            .clone()
+            .filter(not_test.clone())
+            .with_column(chunk_from.alias("chunk_from"))
+            .collect(),
+    )?;
+    let provider_all = prune.keep("provider rows", provider_all)?;
+    let mut scope = not_test;
+    if !project_ids.is_empty() {
+        let ids = Series::new("ids".into(), project_ids.to_vec());
+        scope = scope.and(col("project_id").is_in(lit(ids).implode(false), false));
+    }
+    let fee_total = settings
+        .fee_columns
+        .iter()
+        .fold(zero(), |acc, c| acc + col(c.as_str()).fill_null(zero()))
+        .cast(money());
+    let provider = pl(
+        "provider scope",
+        with_days
+            .filter(scope)
+            .with_column(fee_total.alias("fee_total"))
+            .collect(),
+    )?;
+    Ok((provider_all, prune.keep("provider scope", provider)?))
+}
+
+/// `ledger`: the lines booked at most `margin_days` outside the window, with `booked_day` and
+/// `in_window`.
+fn ledger_table(
+    full: DataFrame,
+    window: Window,
+    margin_days: u32,
+    prune: &Pruner,
+) -> Result<DataFrame, ReconcileError> {
+    let margin = i32::try_from(margin_days).unwrap_or(i32::MAX);
+    let (from, to) = (day(window.from), day(window.to));
+    let ledger_days = full
+        .lazy()
+        .with_column(col("booked_date").cast(DataType::Int32).alias("booked_day"));
+    let near = col("booked_day")
+        .gt_eq(lit(from - margin))
+        .and(col("booked_day").lt_eq(lit(to + margin)));
+    let ledger = pl(
+        "ledger",
+        ledger_days
+            .filter(near)
+            .with_column(
+                col("booked_day")
+                    .gt_eq(lit(from))
+                    .and(col("booked_day").lt_eq(lit(to)))
+                    .alias("in_window"),
+            )
+            .collect(),
+    )?;
+    prune.keep("ledger", ledger)
+}
+
+/// The payout-side tables.
+struct PayoutTables {
+    /// `payout_rows`: registry rows read per payout (empty when none were fetched).
+    rows: DataFrame,
+    /// `payouts`, with `checkable` and `fx_tolerance`.
+    payouts: DataFrame,
+    /// `breakdown`, with `fx_tolerance`.
+    breakdown: DataFrame,
+}
+
+fn payout_tables(
+    payout_rows: Option<DataFrame>,
+    payouts: DataFrame,
+    breakdown: DataFrame,
+    fx_tolerance: Decimal,
+) -> Result<PayoutTables, ReconcileError> {
+    let fx_tolerance = money_literal(fx_tolerance);
+    let payouts = pl(
+        "payouts",
+        payouts
+            .lazy()
+            .with_columns([
+                lit(payout_rows.is_some()).alias("checkable"),
+                fx_tolerance.clone().alias("fx_tolerance"),
+            ])
+            .collect(),
+    )?;
+    // The tolerance rides on the rows: Polars SQL loses a joined table's columns when a
+    // CROSS JOIN follows a LEFT JOIN.
+    let breakdown = pl(
+        "breakdown",
+        breakdown
+            .lazy()
+            .with_column(fx_tolerance.alias("fx_tolerance"))
+            .collect(),
+    )?;
+    Ok(PayoutTables {
+        rows: payout_rows.unwrap_or_else(|| frames::empty(&frames::provider_schema())),
+        payouts,
+        breakdown,
+    })
+}
+
+/// An amount as a money literal (`Decimal(38, 6)`).
+fn money_literal(amount: Decimal) -> Expr {
+    let mut scaled = amount;
+    scaled.rescale(frames::MONEY_SCALE as u32);
+    lit(Scalar::new(
+        money(),
+        AnyValue::Decimal(scaled.mantissa(), frames::PRECISION, frames::MONEY_SCALE),
+    ))
+}
+
+/// `source` (and `user_id` when the fuzzy rule reads it: ~160 MB a side at 10M rows).
+fn rows_for_summary(df: &DataFrame, with_users: bool) -> Result<DataFrame, ReconcileError> {
+    if with_users {
+        pl("rows", df.select(["source", "user_id"]))
+    } else {
+        pl("rows", df.select(["source"]))
+    }
+}
+
+/// `settings`: one row with `fx_tolerance` and a `cmp_*` switch per [`Comparison`].
+fn settings_table(settings: &ReconcileSettings) -> Result<DataFrame, ReconcileError> {
+    let fx_tolerance = decimal_column(
+        "fx_tolerance",
+        &[Some(settings.fx_tolerance)],
+        frames::MONEY_SCALE,
+    )?;
+    let switches = Comparison::ALL
+        .iter()
+        .map(|c| Column::new(c.column().into(), [settings.comparisons.contains(c)]));
+    pl(
+        "settings",
+        DataFrame::new_infer_height(std::iter::once(fx_tolerance).chain(switches).collect())
+            .and_then(|df| df.lazy().collect()),
+    )
+}
+
+/// First day of the breakdown window each transfer day falls in (null when none).
+fn chunk_expr(breakdown: &DataFrame) -> Result<Expr, ReconcileError> {
+    let windows = pl(
+        "breakdown windows",
+        breakdown
+            .clone()
+            .lazy()
+            .select([col("window_from"), col("window_to")])
+            .unique_stable(None, UniqueKeepStrategy::First)
+            .collect(),
+    )?;
+    let from = typed(&windows, "window_from", "breakdown windows", Column::date)?;
+    let to = typed(&windows, "window_to", "breakdown windows", Column::date)?;
+    let mut expr = lit(NULL).cast(DataType::Date);
+    for (f, t) in from.physical().iter().zip(to.physical().iter()) {
+        if let (Some(f), Some(t)) = (f, t) {
+            expr = when(
+                col("transfer_day")
+                    .gt_eq(lit(f))
+                    .and(col("transfer_day").lt_eq(lit(t))),
+            )
+            .then(lit(f).cast(DataType::Date))
+            .otherwise(expr);
+        }
+    }
+    Ok(expr)
+}
+
+/// `currency, tolerance` for every currency seen, tolerance = minor units × 10^-exponent.
+fn currency_table(
+    frames_in: &[&DataFrame],
+    settings: &ReconcileSettings,
+) -> Result<DataFrame, ReconcileError> {
+    let mut seen = BTreeSet::new();
+    for df in frames_in {
+        for name in ["payment_currency", "currency"] {
+            if let Ok(c) = df.column(name) {
+                let s = pl("currencies", c.str().cloned())?;
+                seen.extend(s.iter().flatten().map(str::to_owned));
+            }
+        }
+    }
+    let codes: Vec<String> = seen.into_iter().collect();
+    let tolerances: Vec<Option<Decimal>> = codes
+        .iter()
+        .map(|c| {
+            let minor = settings
+                .tolerance_minor_units
+                .get(c)
+                .copied()
+                .unwrap_or(settings.default_tolerance_minor_units);
+            Some(Decimal::new(
+                i64::from(minor),
+                crate::domain::money::exponent(c),
+            ))
+        })
+        .collect();
+    pl(
+        "currencies",
+        DataFrame::new_infer_height(vec![
+            Column::new("currency".into(), codes),
+            decimal_column("tolerance", &tolerances, frames::MONEY_SCALE)?,
+        ]),
+    )
+}

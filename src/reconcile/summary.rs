@@ -1,0 +1,216 @@
+//! The run's summary: findings per class and currency, the row accounting that proves no row
+//! was lost, and the matched lines and totals.
+
+use super::{pl, typed, ClassTotal, ReconcileError, RowCounts, Summary};
+use crate::domain::frames::decimal_at;
+use polars::prelude::*;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Rows given to the reconciliation, before any scope or window.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct RowsRead {
+    pub provider: usize,
+    pub ledger: usize,
+}
+
+/// The summary of findings `d`. `provider` and `ledger` are the `source`s of the rows in
+/// scope; `matched` is the prepare files' `matched` table.
+pub(super) fn summarize(
+    read: RowsRead,
+    provider: &DataFrame,
+    ledger: &DataFrame,
+    matched: &DataFrame,
+    d: &DataFrame,
+) -> Result<Summary, ReconcileError> {
+    // A row is reported when a finding names it. The reported sets are small (the findings'
+    // rows); the in-scope rows are streamed past them, never collected, so this costs no
+    // memory per row (a set of every source cost ~70 bytes a row at 10M rows).
+    let reported_p = sources(d, "provider_rows")?;
+    let reported_l = sources(d, "ledger_rows")?;
+    let rows = row_counts(read, provider, ledger, &reported_p, &reported_l)?;
+    let lines = matched_lines(matched, &reported_p)?;
+    Ok(Summary {
+        by_class: class_totals(d)?,
+        discrepancies: d.height() as u64,
+        provider_lines: lines.lines,
+        matched_lines: lines.matched,
+        match_rate_percent: match_rate(lines.matched, lines.lines),
+        matched_totals: lines.totals,
+        rows,
+    })
+}
+
+/// Count and sum of |difference| per class and currency.
+fn class_totals(
+    d: &DataFrame,
+) -> Result<BTreeMap<String, BTreeMap<String, ClassTotal>>, ReconcileError> {
+    let classes = typed(d, "class", "summary", Column::str)?;
+    let currencies = typed(d, "currency", "summary", Column::str)?;
+    let diff = pl("summary", d.column("difference").cloned())?;
+    let mut by_class: BTreeMap<String, BTreeMap<String, ClassTotal>> = BTreeMap::new();
+    for i in 0..d.height() {
+        let class = classes.get(i).unwrap_or_default().to_owned();
+        let cur = currencies.get(i).unwrap_or_default().to_owned();
+        let t = by_class.entry(class).or_default().entry(cur).or_default();
+        t.count += 1;
+        t.amount += pl("summary", decimal_at(&diff, i))?
+            .unwrap_or_default()
+            .abs();
+    }
+    Ok(by_class)
+}
+
+/// Every row read is out of scope, reported or matched; checks that they add up and that no
+/// two rows share a `source` (else a row could be counted for another).
+fn row_counts(
+    read: RowsRead,
+    provider: &DataFrame,
+    ledger: &DataFrame,
+    reported_p: &BTreeSet<String>,
+    reported_l: &BTreeSet<String>,
+) -> Result<RowCounts, ReconcileError> {
+    let mut r = RowCounts {
+        provider_rows: read.provider as u64,
+        ledger_rows: read.ledger as u64,
+        ..RowCounts::default()
+    };
+    r.provider_out_of_scope = r.provider_rows - provider.height() as u64;
+    r.provider_reported = count_in(provider, "source", reported_p)?;
+    r.provider_matched = provider.height() as u64 - r.provider_reported;
+    r.ledger_out_of_window = r.ledger_rows - ledger.height() as u64;
+    r.ledger_reported = count_in(ledger, "source", reported_l)?;
+    r.ledger_matched = ledger.height() as u64 - r.ledger_reported;
+    let unique = |df: &DataFrame| -> Result<bool, ReconcileError> {
+        Ok(all_distinct(&typed(df, "source", "summary", Column::str)?))
+    };
+    if !unique(provider)? || !unique(ledger)? {
+        return Err(ReconcileError::Invariant(
+            "row sources are not unique; rows could not be accounted for".into(),
+        ));
+    }
+    if r.provider_rows != r.provider_out_of_scope + r.provider_reported + r.provider_matched
+        || r.ledger_rows != r.ledger_out_of_window + r.ledger_reported + r.ledger_matched
+    {
+        return Err(ReconcileError::Invariant(format!(
+            "rows do not add up: {r:?}"
+        )));
+    }
+    Ok(r)
+}
+
+/// Provider lines (transaction × kind) and those no finding names.
+struct MatchedLines {
+    lines: u64,
+    matched: u64,
+    /// Matched Xsolla amount per currency, formatted in the currency's exponent.
+    totals: BTreeMap<String, String>,
+}
+
+/// Counts the provider lines of `matched` and sums the amounts of those whose rows no
+/// finding names (`reported`).
+fn matched_lines(
+    matched: &DataFrame,
+    reported: &BTreeSet<String>,
+) -> Result<MatchedLines, ReconcileError> {
+    let p_txn = typed(matched, "p_txn", "summary", Column::i64)?;
+    let p_rows = typed(matched, "provider_rows", "summary", Column::str)?;
+    let p_cur = typed(matched, "p_currency", "summary", Column::str)?;
+    let p_amount = typed(matched, "p_amount", "summary", Column::decimal)?;
+    let scale = p_amount.scale() as u32;
+    let mut out = MatchedLines {
+        lines: 0,
+        matched: 0,
+        totals: BTreeMap::new(),
+    };
+    // Iterators, not per-row lookups: this loop sees every line of a 10-million-row run.
+    let mut sums: BTreeMap<&str, i128> = BTreeMap::new();
+    let lines = p_txn
+        .iter()
+        .zip(p_rows.iter())
+        .zip(p_cur.iter())
+        .zip(p_amount.physical().iter());
+    for (((txn, rows), cur), amount) in lines {
+        if txn.is_none() {
+            continue;
+        }
+        out.lines += 1;
+        let rows = rows.unwrap_or_default();
+        if rows.split(';').all(|r| !reported.contains(r)) {
+            out.matched += 1;
+            let sum = sums.entry(cur.unwrap_or_default()).or_default();
+            *sum = sum
+                .checked_add(amount.unwrap_or_default())
+                .ok_or_else(|| ReconcileError::Invariant("matched total overflows".into()))?;
+        }
+    }
+    for (c, m) in sums {
+        let total = Decimal::try_from_i128_with_scale(m, scale)
+            .map_err(|e| ReconcileError::Invariant(format!("matched total of {c}: {e}")))?;
+        let formatted = crate::domain::money::format_amount(total, c);
+        out.totals.insert(c.to_owned(), formatted);
+    }
+    Ok(out)
+}
+
+/// matched / lines as a percentage with 2 decimals; 100.00 when there are no lines.
+fn match_rate(matched: u64, lines: u64) -> String {
+    if lines == 0 {
+        return "100.00".into();
+    }
+    let mut rate = Decimal::from(matched * 100) / Decimal::from(lines);
+    rate = rate.round_dp(2);
+    rate.rescale(2);
+    rate.to_string()
+}
+
+/// Every `source` named in column `column` of the findings (`;`-separated lists).
+fn sources(df: &DataFrame, column: &str) -> Result<BTreeSet<String>, ReconcileError> {
+    let c = typed(df, column, "sources", Column::str)?;
+    Ok(c.iter()
+        .flatten()
+        .flat_map(|s| s.split(';'))
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// Whether no value repeats (nulls included). Sorting 64-bit hashes and comparing the strings
+/// only where two hashes meet is several times faster than `n_unique` on 10 million sources.
+pub(super) fn all_distinct(c: &StringChunked) -> bool {
+    use std::hash::BuildHasher;
+    let state =
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default();
+    let mut hashed: Vec<(u64, usize)> = Vec::with_capacity(c.len());
+    for (i, v) in c.iter().enumerate() {
+        hashed.push((state.hash_one(v), i));
+    }
+    hashed.sort_unstable();
+    // Rows whose hashes meet are compared by value, so a collision is never taken for a repeat.
+    let mut i = 0;
+    while i < hashed.len() {
+        let mut j = i + 1;
+        while j < hashed.len() && hashed[j].0 == hashed[i].0 {
+            j += 1;
+        }
+        if j - i > 1 {
+            let mut values: Vec<Option<&str>> =
+                hashed[i..j].iter().map(|&(_, r)| c.get(r)).collect();
+            values.sort_unstable();
+            if values.windows(2).any(|w| w[0] == w[1]) {
+                return false;
+            }
+        }
+        i = j;
+    }
+    true
+}
+
+/// How many values of `column` are in `set`.
+fn count_in(df: &DataFrame, column: &str, set: &BTreeSet<String>) -> Result<u64, ReconcileError> {
+    if set.is_empty() {
+        return Ok(0);
+    }
+    let c = typed(df, column, "summary", Column::str)?;
+    Ok(c.iter().flatten().filter(|s| set.contains(*s)).count() as u64)
+}
