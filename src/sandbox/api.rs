@@ -75,7 +75,7 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
     let tx = "/merchant/v2/merchants/{merchant_id}/reports/transactions";
     Router::new()
         .route(&format!("{tx}/{{file}}"), get(transactions_file))
-        .route(&format!("{tx}/summary/transfer"), get(breakdown))
+        .route(&format!("{tx}/summary/transfer"), get(window_call(breakdown_json)))
         .route(&format!("{tx}/{{transaction_id}}/details"), get(details))
         .route(&format!("{tx}/{{transaction_id}}/refund"), put(refund))
         .route(
@@ -84,9 +84,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         )
         .route(
             "/merchant/v2/merchants/{merchant_id}/reports/transfers",
-            get(transfers),
+            get(window_call(transfers_json)),
         )
-        .route("/merchant/v2/merchants/{merchant_id}/reports", get(reports))
+        .route("/merchant/v2/merchants/{merchant_id}/reports", get(window_call(reports_json)))
         .route(
             "/merchant/v2/merchants/{merchant_id}/projects/{project_id}/payments/{transaction_id}/chargeback",
             post(chargeback),
@@ -104,96 +104,72 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 // ---------------------------------------------------------------------------------------------
 // Middleware: request log, faults, error bodies.
 
-async fn middleware(State(sh): State<Arc<Shared>>, mut req: Request, next: Next) -> Response {
+async fn middleware(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let no = sh.counter.fetch_add(1, Ordering::SeqCst) + 1;
-    let method = req.method().to_string();
-    let path = req.uri().path().to_owned();
-    let query = req.uri().query().map(str::to_owned);
-    let conn = req
-        .extensions()
-        .get::<ConnectInfo<ConnCtl>>()
-        .map(|c| c.0.clone());
-    let fault = if path.starts_with("/__sandbox") {
-        None
-    } else {
-        pick(
-            &mut sh.faults.lock().unwrap_or_else(|e| e.into_inner()),
-            &path,
-        )
-    };
+    let fault = sh.fault_for(req.uri().path());
     if let Some(f) = &fault {
-        tracing::debug!(request = no, fault = f.name(), %path, "sandbox fault");
+        tracing::debug!(
+            request = no,
+            fault = f.name(),
+            path = %req.uri().path(),
+            "sandbox fault"
+        );
     }
     // Logged even when the client gives up mid-way (a Slow fault past its timeout drops this
     // future): 499, "client closed request", until a real status is known.
     let mut log = LogOnDrop {
         shared: sh.clone(),
         record: Some(RequestRecord {
-            method,
-            path,
-            query,
+            method: req.method().to_string(),
+            path: req.uri().path().to_owned(),
+            query: req.uri().query().map(str::to_owned),
             status: 499,
             fault: fault.as_ref().map(|f| f.name().to_owned()),
         }),
     };
-    let mut status_override = None;
-    let resp = match &fault {
+    let (resp, status) = respond(fault, req, next, no).await;
+    if let Some(r) = log.record.as_mut() {
+        r.status = status;
+    }
+    drop(log);
+    resp
+}
+
+impl Shared {
+    /// The fault that fires on this request, if any; the admin routes never get one.
+    fn fault_for(&self, path: &str) -> Option<Fault> {
+        if path.starts_with("/__sandbox") {
+            return None;
+        }
+        pick(
+            &mut self.faults.lock().unwrap_or_else(|e| e.into_inner()),
+            path,
+        )
+    }
+}
+
+/// The response to a request under `fault`, and the status to log (0 when the connection
+/// was cut before any response).
+async fn respond(fault: Option<Fault>, mut req: Request, next: Next, no: u64) -> (Response, u16) {
+    let resp = match fault {
         None => finish(next.run(req).await, no),
         Some(Fault::Slow { millis }) => {
-            tokio::time::sleep(Duration::from_millis(*millis)).await;
+            tokio::time::sleep(Duration::from_millis(millis)).await;
             finish(next.run(req).await, no)
         }
-        Some(Fault::TooManyRequests { retry_after }) => {
-            let mut r = error_response(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests", no);
-            if let Some(v) = retry_after
-                .as_deref()
-                .and_then(|v| HeaderValue::from_str(v).ok())
-            {
-                r.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            r
-        }
+        Some(Fault::TooManyRequests { retry_after }) => too_many_requests(retry_after, no),
         Some(Fault::Status { code }) => {
-            let status = StatusCode::from_u16(*code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             error_response(status, status.canonical_reason().unwrap_or("Error"), no)
         }
         Some(Fault::DropConnection) => {
-            if let Some(c) = &conn {
-                c.kill();
+            if let Some(c) = req.extensions().get::<ConnectInfo<ConnCtl>>() {
+                c.0.kill();
             }
-            status_override = Some(0);
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            return (StatusCode::INTERNAL_SERVER_ERROR.into_response(), 0);
         }
-        Some(Fault::TruncateBody) => {
-            let inner = finish(next.run(req).await, no);
-            let (parts, body) = inner.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX)
-                .await
-                .unwrap_or_default();
-            let full = bytes.len();
-            let half = bytes.slice(..full / 2);
-            let stream = futures::stream::iter(vec![Ok::<Bytes, std::io::Error>(half)]).chain(
-                futures::stream::once(async {
-                    // Let the half body reach the socket before the connection is aborted.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    Err(std::io::Error::other("sandbox fault: body truncated"))
-                }),
-            );
-            let mut r = Response::from_parts(parts, Body::from_stream(stream));
-            r.headers_mut()
-                .insert(header::CONTENT_LENGTH, HeaderValue::from(full));
-            r
-        }
-        Some(Fault::TruncatedJson) => {
-            let inner = finish(next.run(req).await, no);
-            let (parts, body) = inner.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX)
-                .await
-                .unwrap_or_default();
-            let mut r = Response::from_parts(parts, Body::from(bytes.slice(..bytes.len() / 2)));
-            r.headers_mut().remove(header::CONTENT_LENGTH);
-            r
-        }
+        Some(Fault::TruncateBody) => cut_connection_mid_body(finish(next.run(req).await, no)).await,
+        Some(Fault::TruncatedJson) => half_body(finish(next.run(req).await, no)).await,
         Some(Fault::EmptyOk) => {
             ([(header::CONTENT_TYPE, "application/json")], Body::empty()).into_response()
         }
@@ -208,11 +184,53 @@ async fn middleware(State(sh): State<Arc<Shared>>, mut req: Request, next: Next)
             finish(next.run(req).await, no)
         }
     };
-    if let Some(r) = log.record.as_mut() {
-        r.status = status_override.unwrap_or(resp.status().as_u16());
+    let status = resp.status().as_u16();
+    (resp, status)
+}
+
+/// 429 with Xsolla's body, and the rule's `Retry-After` sent verbatim (when a valid header).
+fn too_many_requests(retry_after: Option<String>, no: u64) -> Response {
+    let mut r = error_response(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests", no);
+    if let Some(v) = retry_after
+        .as_deref()
+        .and_then(|v| HeaderValue::from_str(v).ok())
+    {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
     }
-    drop(log);
-    resp
+    r
+}
+
+/// The full headers (Content-Length of the whole body), half the body, then an I/O error
+/// that aborts the connection.
+async fn cut_connection_mid_body(inner: Response) -> Response {
+    let (parts, body) = inner.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let full = bytes.len();
+    let half = bytes.slice(..full / 2);
+    let stream = futures::stream::iter(vec![Ok::<Bytes, std::io::Error>(half)]).chain(
+        futures::stream::once(async {
+            // Let the half body reach the socket before the connection is aborted.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            Err(std::io::Error::other("sandbox fault: body truncated"))
+        }),
+    );
+    let mut r = Response::from_parts(parts, Body::from_stream(stream));
+    r.headers_mut()
+        .insert(header::CONTENT_LENGTH, HeaderValue::from(full));
+    r
+}
+
+/// A well-framed response whose body is the first half of the real one.
+async fn half_body(inner: Response) -> Response {
+    let (parts, body) = inner.into_parts();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
+    let mut r = Response::from_parts(parts, Body::from(bytes.slice(..bytes.len() / 2)));
+    r.headers_mut().remove(header::CONTENT_LENGTH);
+    r
 }
 
 /// Writes its request record to the log when dropped, whether the handler finished or not.
@@ -799,9 +817,25 @@ async fn chargeback(
 // ---------------------------------------------------------------------------------------------
 // Payouts, breakdown, reports.
 
-/// Window of the small report calls: both dates or neither (then everything), 92-day rule.
-fn small_window(p: &Params) -> Result<Option<(NaiveDate, NaiveDate)>, ApiError> {
-    p.window()
+/// The handler of a small report call (payouts, breakdown, reports): auth, the window (both
+/// dates or neither, then everything; 92-day rule), then what `answer` makes of the data.
+fn window_call(
+    answer: fn(&Dataset, Option<(NaiveDate, NaiveDate)>) -> Value,
+) -> impl Fn(State<Arc<Shared>>, Path<String>, RawQuery, HeaderMap) -> std::future::Ready<ApiResult>
+       + Clone
+       + Send
+       + Sync
+       + 'static {
+    move |State(sh), Path(merchant), RawQuery(q), headers| {
+        let answered = sh.authorize(&headers, &merchant).and_then(|()| {
+            let window = Params::parse(q.as_deref()).window()?;
+            Ok(json_response(render::value_bytes(&answer(
+                &sh.data(),
+                window,
+            ))))
+        });
+        std::future::ready(answered)
+    }
 }
 
 pub(crate) fn transfers_json(ds: &Dataset, window: Option<(NaiveDate, NaiveDate)>) -> Value {
@@ -834,18 +868,6 @@ pub(crate) fn transfers_json(ds: &Dataset, window: Option<(NaiveDate, NaiveDate)
         })
         .collect();
     Value::Array(items)
-}
-
-async fn transfers(
-    State(sh): State<Arc<Shared>>,
-    Path(merchant): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> ApiResult {
-    sh.authorize(&headers, &merchant)?;
-    let window = small_window(&Params::parse(q.as_deref()))?;
-    let v = transfers_json(&sh.data(), window);
-    Ok(json_response(render::value_bytes(&v)))
 }
 
 /// Per payment currency over fault-free registry rows in the window. Meanings chosen by the
@@ -914,18 +936,6 @@ impl RegistryQuery {
     }
 }
 
-async fn breakdown(
-    State(sh): State<Arc<Shared>>,
-    Path(merchant): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> ApiResult {
-    sh.authorize(&headers, &merchant)?;
-    let window = small_window(&Params::parse(q.as_deref()))?;
-    let v = breakdown_json(&sh.data(), window);
-    Ok(json_response(render::value_bytes(&v)))
-}
-
 const MONTHS: [&str; 12] = [
     "January",
     "February",
@@ -976,18 +986,6 @@ pub(crate) fn reports_json(ds: &Dataset, window: Option<(NaiveDate, NaiveDate)>)
             })
             .collect(),
     )
-}
-
-async fn reports(
-    State(sh): State<Arc<Shared>>,
-    Path(merchant): Path<String>,
-    RawQuery(q): RawQuery,
-    headers: HeaderMap,
-) -> ApiResult {
-    sh.authorize(&headers, &merchant)?;
-    let window = small_window(&Params::parse(q.as_deref()))?;
-    let v = reports_json(&sh.data(), window);
-    Ok(json_response(render::value_bytes(&v)))
 }
 
 // ---------------------------------------------------------------------------------------------

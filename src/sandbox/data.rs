@@ -51,6 +51,17 @@ pub(crate) struct Currency {
     chargeback_penalty: i64,
 }
 
+impl Currency {
+    /// Penalty of a refund that carries one, in this currency.
+    fn refund_penalty(&self) -> Decimal {
+        Decimal::new(self.refund_penalty, self.exp)
+    }
+    /// Penalty of every chargeback, in this currency.
+    fn chargeback_penalty(&self) -> Decimal {
+        Decimal::new(self.chargeback_penalty, self.exp)
+    }
+}
+
 /// Index of the payout currency (USD) in [`CURRENCIES`].
 pub(crate) const PAYOUT: usize = 0;
 
@@ -356,6 +367,13 @@ impl RevKind {
             RevKind::Chargeback => "Chargeback",
         }
     }
+    /// The payment's status once this reversal is booked.
+    fn status_after(self) -> Status {
+        match self {
+            RevKind::Refund | RevKind::Chargeback => Status::Refunded,
+            RevKind::Partial => Status::PartiallyRefunded,
+        }
+    }
 }
 
 /// A refund, partial refund or chargeback: one negative registry row.
@@ -551,118 +569,169 @@ pub(crate) fn generate(p: GenParams) -> Dataset {
     let days = (p.to - p.from).num_days() + 1;
     let users = (p.per_day.saturating_mul(20)).max(500);
     let ext_key = (splitmix(p.seed ^ 0xE7) & 0x0000_FFFF_FFFF_FFFF) as i64;
-    let mut txns = Vec::with_capacity((days as usize) * (p.per_day as usize) * 6 / 5);
-    let mut revs = Vec::new();
+    let mut draft = Draft {
+        seed: p.seed,
+        users,
+        per_day: p.per_day,
+        txns: Vec::with_capacity((days as usize) * (p.per_day as usize) * 6 / 5),
+        revs: Vec::new(),
+    };
     let mut rates = Vec::with_capacity(days as usize);
     for di in 0..days {
         let day = p.from + Duration::days(di);
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(splitmix(p.seed ^ splitmix(day_number(day) as u64)));
+        // The rates are drawn first: the day's payments come after them in the stream.
+        rates.push(daily_rates(&mut rng));
+        draft.draw_day(&mut rng, day);
+    }
+    let rows = registry_rows(&draft.txns, &draft.revs);
+    let mut ds = Dataset {
+        params: p,
+        txns: draft.txns,
+        revs: draft.revs,
+        rows,
+        rates,
+        users,
+        ext_key,
+        payouts: BTreeMap::new(),
+        api_reversals: 0,
+        quirks: super::DataQuirks::default(),
+    };
+    for i in 0..ds.rows.len() {
+        let r = ds.rows[i];
+        ds.add_to_payout(r);
+    }
+    ds
+}
+
+/// USD per unit of each currency on one day: the base rate with a ±1 % drift, exact.
+fn daily_rates(rng: &mut ChaCha8Rng) -> [Decimal; 6] {
+    let mut r = [Decimal::ZERO; 6];
+    for (i, c) in CURRENCIES.iter().enumerate() {
+        r[i] = if i == PAYOUT {
+            Decimal::ONE
+        } else {
+            let drift = Decimal::new(rng.random_range(-10_000..=10_000), 6);
+            (dec(c.base_rate) * (Decimal::ONE + drift)).round_dp(10)
+        };
+    }
+    r
+}
+
+/// The transactions and reversals generated so far, and what drawing more of them needs.
+///
+/// Every draw comes from the day's RNG in a fixed order: reordering or adding a draw changes
+/// every dataset (and the demo's reports) from that point on.
+struct Draft {
+    seed: u64,
+    users: u32,
+    per_day: u32,
+    txns: Vec<Txn>,
+    revs: Vec<Reversal>,
+}
+
+impl Draft {
+    /// One day's payment attempts in time order, some of them later refunded or charged back.
+    fn draw_day(&mut self, rng: &mut ChaCha8Rng, day: NaiveDate) {
         let dn = day_number(day);
-        let mut rng = ChaCha8Rng::seed_from_u64(splitmix(p.seed ^ splitmix(dn as u64)));
-        let mut r = [Decimal::ZERO; 6];
-        for (i, c) in CURRENCIES.iter().enumerate() {
-            r[i] = if i == PAYOUT {
-                Decimal::ONE
-            } else {
-                // ±1 % daily drift, exact.
-                let drift = Decimal::new(rng.random_range(-10_000..=10_000), 6);
-                (dec(c.base_rate) * (Decimal::ONE + drift)).round_dp(10)
-            };
-        }
-        rates.push(r);
-        let n = u64::from(p.per_day) * rng.random_range(80..=120) / 100;
+        let n = u64::from(self.per_day) * rng.random_range(80..=120) / 100;
         let mut secs: Vec<u32> = (0..n).map(|_| rng.random_range(0..86_400)).collect();
         secs.sort_unstable();
         let day_start = ts(day);
         for (seq, s) in secs.iter().enumerate() {
             let id = 700_000_000 + dn * 100_000 + seq as i64;
-            let user = rng.random_range(0..users);
-            let project = pick_weighted(&mut rng, PROJECTS, |p| p.weight) as u8;
-            let method = pick_weighted(&mut rng, METHODS, |m| m.weight) as u8;
-            let price = rng.random_range(0..6u8);
-            let roll = rng.random_range(0..1000u32);
-            let status = match roll {
-                0..=9 => Status::Created,
-                10..=24 => Status::Error,
-                25..=29 => Status::Canceled,
-                _ => Status::Done,
-            };
-            let dry_run = rng.random_range(0..100u32) < 3;
-            let direct = rng.random_range(0..100u32) < 5;
-            let done_after = if status.completed() {
-                rng.random_range(3..600u16)
-            } else {
-                0
-            };
-            let idx = txns.len() as u32;
-            let mut t = Txn {
-                id,
-                created: day_start + i64::from(*s),
-                done_after,
-                user,
-                price,
-                project,
-                method,
-                status,
-                dry_run,
-                direct,
-                reversal: None,
-            };
-            if status == Status::Done {
-                let rev_roll = rng.random_range(0..1000u32);
-                let kind = match rev_roll {
-                    0..=19 => Some(RevKind::Refund),
-                    20..=29 => Some(RevKind::Partial),
-                    30..=39 => Some(RevKind::Chargeback),
-                    _ => None,
-                };
-                if let Some(kind) = kind {
-                    let at = day_start
-                        + i64::from(*s)
-                        + rng.random_range(1..=20i64) * 86_400
-                        + rng.random_range(0..3_600i64);
-                    let pct = rng.random_range(10..=90i64);
-                    let with_penalty = rng.random_range(0..3u32) == 0;
-                    let cur = &CURRENCIES[COUNTRIES[user_country(p.seed, user)].currency];
-                    let payment = positive_money(&t, p.seed, Decimal::ONE).payment;
-                    let (amount, penalty, comment, status) = match kind {
-                        RevKind::Refund => (
-                            None,
-                            if with_penalty {
-                                Decimal::new(cur.refund_penalty, cur.exp)
-                            } else {
-                                Decimal::ZERO
-                            },
-                            "Player asked for a refund",
-                            Status::Refunded,
-                        ),
-                        RevKind::Partial => (
-                            Some(round_to_currency(payment * Decimal::new(pct, 2), cur.code)),
-                            Decimal::ZERO,
-                            "Goodwill partial refund",
-                            Status::PartiallyRefunded,
-                        ),
-                        RevKind::Chargeback => (
-                            None,
-                            Decimal::new(cur.chargeback_penalty, cur.exp),
-                            "Cardholder dispute",
-                            Status::Refunded,
-                        ),
-                    };
-                    t.status = status;
-                    t.reversal = Some(revs.len() as u32);
-                    revs.push(Reversal {
-                        txn: idx,
-                        at,
-                        kind,
-                        amount,
-                        penalty,
-                        comment: comment.into(),
-                    });
-                }
+            let mut t = draw_txn(rng, id, day_start + i64::from(*s), self.users);
+            if t.status == Status::Done {
+                self.maybe_reverse(rng, &mut t);
             }
-            txns.push(t);
+            self.txns.push(t);
         }
     }
+
+    /// About 4 % of completed payments get a refund, a partial refund or a chargeback, 1 to 20
+    /// days later. `t` is the transaction about to be pushed.
+    fn maybe_reverse(&mut self, rng: &mut ChaCha8Rng, t: &mut Txn) {
+        let kind = match rng.random_range(0..1000u32) {
+            0..=19 => RevKind::Refund,
+            20..=29 => RevKind::Partial,
+            30..=39 => RevKind::Chargeback,
+            _ => return,
+        };
+        let at = t.created + rng.random_range(1..=20i64) * 86_400 + rng.random_range(0..3_600i64);
+        let pct = rng.random_range(10..=90i64);
+        let with_penalty = rng.random_range(0..3u32) == 0;
+        let cur = &CURRENCIES[COUNTRIES[user_country(self.seed, t.user)].currency];
+        let (amount, penalty, comment) = match kind {
+            RevKind::Refund => (
+                None,
+                if with_penalty {
+                    cur.refund_penalty()
+                } else {
+                    Decimal::ZERO
+                },
+                "Player asked for a refund",
+            ),
+            RevKind::Partial => {
+                let payment = positive_money(t, self.seed, Decimal::ONE).payment;
+                (
+                    Some(round_to_currency(payment * Decimal::new(pct, 2), cur.code)),
+                    Decimal::ZERO,
+                    "Goodwill partial refund",
+                )
+            }
+            RevKind::Chargeback => (None, cur.chargeback_penalty(), "Cardholder dispute"),
+        };
+        let txn = self.txns.len() as u32;
+        t.status = kind.status_after();
+        t.reversal = Some(self.revs.len() as u32);
+        self.revs.push(Reversal {
+            txn,
+            at,
+            kind,
+            amount,
+            penalty,
+            comment: comment.into(),
+        });
+    }
+}
+
+/// One payment attempt created at `created`: who paid, for what, how, and how it ended.
+fn draw_txn(rng: &mut ChaCha8Rng, id: i64, created: i64, users: u32) -> Txn {
+    let user = rng.random_range(0..users);
+    let project = pick_weighted(rng, PROJECTS, |p| p.weight) as u8;
+    let method = pick_weighted(rng, METHODS, |m| m.weight) as u8;
+    let price = rng.random_range(0..6u8);
+    let status = match rng.random_range(0..1000u32) {
+        0..=9 => Status::Created,
+        10..=24 => Status::Error,
+        25..=29 => Status::Canceled,
+        _ => Status::Done,
+    };
+    let dry_run = rng.random_range(0..100u32) < 3;
+    let direct = rng.random_range(0..100u32) < 5;
+    let done_after = if status.completed() {
+        rng.random_range(3..600u16)
+    } else {
+        0
+    };
+    Txn {
+        id,
+        created,
+        done_after,
+        user,
+        price,
+        project,
+        method,
+        status,
+        dry_run,
+        direct,
+        reversal: None,
+    }
+}
+
+/// The registry: a row per completed payment and per reversal, in [`Dataset::rows`] order.
+fn registry_rows(txns: &[Txn], revs: &[Reversal]) -> Vec<RowRef> {
     let mut rows: Vec<RowRef> = Vec::with_capacity(txns.len() + revs.len());
     for (i, t) in txns.iter().enumerate() {
         if t.status.completed() {
@@ -681,23 +750,7 @@ pub(crate) fn generate(p: GenParams) -> Dataset {
         });
     }
     rows.sort_unstable_by_key(|r| (r.at, r.txn, r.rev.is_some()));
-    let mut ds = Dataset {
-        params: p,
-        txns,
-        revs,
-        rows,
-        rates,
-        users,
-        ext_key,
-        payouts: BTreeMap::new(),
-        api_reversals: 0,
-        quirks: super::DataQuirks::default(),
-    };
-    for i in 0..ds.rows.len() {
-        let r = ds.rows[i];
-        ds.add_to_payout(r);
-    }
-    ds
+    rows
 }
 
 /// Country index of a user; a pure function of (seed, user) so users need no storage.
@@ -911,22 +964,37 @@ impl Dataset {
         }
     }
 
-    fn next_reversal_time(&mut self, t: &Txn) -> i64 {
+    /// Books a reversal made through the API on transaction `idx`: a negative row at noon of
+    /// `today` (a second later for each one before it, never before the payment completed),
+    /// the new status, and the payout.
+    fn book_reversal(
+        &mut self,
+        idx: u32,
+        kind: RevKind,
+        amount: Option<Decimal>,
+        penalty: Decimal,
+        comment: &str,
+    ) {
         self.api_reversals += 1;
+        let t = &self.txns[idx as usize];
         let noon = ts(self.params.today) + 12 * 3_600 + self.api_reversals;
-        noon.max(t.created + i64::from(t.done_after) + 60)
-    }
-
-    fn add_reversal(&mut self, idx: u32, rev: Reversal, status: Status) {
+        let at = noon.max(t.created + i64::from(t.done_after) + 60);
         let ri = self.revs.len() as u32;
         let row = RowRef {
-            at: rev.at,
+            at,
             txn: idx,
             rev: Some(ri),
         };
-        self.revs.push(rev);
+        self.revs.push(Reversal {
+            txn: idx,
+            at,
+            kind,
+            amount,
+            penalty,
+            comment: comment.into(),
+        });
         let t = &mut self.txns[idx as usize];
-        t.status = status;
+        t.status = kind.status_after();
         t.reversal = Some(ri);
         let key = (row.at, row.txn, true);
         let pos = self
@@ -936,32 +1004,26 @@ impl Dataset {
         self.add_to_payout(row);
     }
 
+    /// Transaction `id` if it is `done` (the only status a reversal applies to), else `refusal`.
+    fn done_txn(&self, id: i64, refusal: &'static str) -> Result<(u32, &Txn), MutationError> {
+        let idx = self.find(id).ok_or(MutationError::NotFound)?;
+        let t = &self.txns[idx as usize];
+        if t.status != Status::Done {
+            return Err(MutationError::Unprocessable(refusal));
+        }
+        Ok((idx, t))
+    }
+
     /// Full refund through the API: `done` → `refunded` plus a negative row dated `today`.
     pub(crate) fn refund(&mut self, id: i64, comment: &str) -> Result<(), MutationError> {
-        let idx = self.find(id).ok_or(MutationError::NotFound)?;
-        let t = self.txns[idx as usize].clone();
-        if t.status != Status::Done {
-            return Err(MutationError::Unprocessable(
-                "Current transaction status does not allow refunds.",
-            ));
-        }
-        let cur = self.currency(&t);
+        let (idx, t) = self.done_txn(id, NO_REFUND)?;
         // Every third refund carries a penalty, deterministically.
         let penalty = if t.id % 3 == 0 {
-            Decimal::new(cur.refund_penalty, cur.exp)
+            self.currency(t).refund_penalty()
         } else {
             Decimal::ZERO
         };
-        let at = self.next_reversal_time(&t);
-        let rev = Reversal {
-            txn: idx,
-            at,
-            kind: RevKind::Refund,
-            amount: None,
-            penalty,
-            comment: comment.into(),
-        };
-        self.add_reversal(idx, rev, Status::Refunded);
+        self.book_reversal(idx, RevKind::Refund, None, penalty, comment);
         Ok(())
     }
 
@@ -972,15 +1034,9 @@ impl Dataset {
         amount: Decimal,
         comment: &str,
     ) -> Result<(), MutationError> {
-        let idx = self.find(id).ok_or(MutationError::NotFound)?;
-        let t = self.txns[idx as usize].clone();
-        if t.status != Status::Done {
-            return Err(MutationError::Unprocessable(
-                "Current transaction status does not allow refunds.",
-            ));
-        }
-        let cur = self.currency(&t);
-        let payment = self.txn_money(&t).payment;
+        let (idx, t) = self.done_txn(id, NO_REFUND)?;
+        let cur = self.currency(t);
+        let payment = self.txn_money(t).payment;
         if amount > payment {
             return Err(MutationError::Unprocessable(
                 "Requested partial refund amount exceeds payment amount.",
@@ -991,47 +1047,36 @@ impl Dataset {
                 "Requested partial refund amount is less than minimum amount specified by payment system.",
             ));
         }
-        let at = self.next_reversal_time(&t);
-        let rev = Reversal {
-            txn: idx,
-            at,
-            kind: RevKind::Partial,
-            amount: Some(amount),
-            penalty: Decimal::ZERO,
-            comment: comment.into(),
-        };
-        self.add_reversal(idx, rev, Status::PartiallyRefunded);
+        self.book_reversal(idx, RevKind::Partial, Some(amount), Decimal::ZERO, comment);
         Ok(())
     }
 
     /// Chargeback (sandbox "testing" call): `done` → `refunded`, reason "Chargeback".
     pub(crate) fn chargeback(&mut self, project_id: i64, id: i64) -> Result<(), MutationError> {
         let idx = self.find(id).ok_or(MutationError::NotFound)?;
-        let t = self.txns[idx as usize].clone();
-        if PROJECTS[t.project as usize].id != project_id {
+        if PROJECTS[self.txns[idx as usize].project as usize].id != project_id {
             return Err(MutationError::Unprocessable(
                 "Payment does not belong to this project.",
             ));
         }
-        if t.status != Status::Done {
-            return Err(MutationError::Unprocessable(
-                "Incorrect payment status. Chargeback is possible only for payments with “Completed” status.",
-            ));
-        }
-        let cur = self.currency(&t);
-        let at = self.next_reversal_time(&t);
-        let rev = Reversal {
-            txn: idx,
-            at,
-            kind: RevKind::Chargeback,
-            amount: None,
-            penalty: Decimal::new(cur.chargeback_penalty, cur.exp),
-            comment: "Chargeback requested through the sandbox".into(),
-        };
-        self.add_reversal(idx, rev, Status::Refunded);
+        let (idx, t) = self.done_txn(
+            id,
+            "Incorrect payment status. Chargeback is possible only for payments with “Completed” status.",
+        )?;
+        let penalty = self.currency(t).chargeback_penalty();
+        self.book_reversal(
+            idx,
+            RevKind::Chargeback,
+            None,
+            penalty,
+            "Chargeback requested through the sandbox",
+        );
         Ok(())
     }
 }
+
+/// Why a refund of a payment that is not `done` is refused.
+const NO_REFUND: &str = "Current transaction status does not allow refunds.";
 
 #[cfg(test)]
 mod tests {

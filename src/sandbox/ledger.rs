@@ -9,6 +9,7 @@ use crate::domain::window::Window;
 use crate::xsolla::model::{TransactionRow, REGISTRY_REQUIRED};
 use crate::xsolla::parse::json_record;
 use rust_decimal::Decimal;
+use std::collections::BTreeSet;
 
 /// Header of the generated CSV (a typical finance export, not Xsolla's names).
 pub const HEADER: [&str; 8] = [
@@ -44,6 +45,7 @@ pub struct LedgerExport {
     pub injected: Vec<InjectedFault>,
 }
 
+#[derive(Clone)]
 struct Line {
     date: chrono::NaiveDate,
     txn: Option<i64>,
@@ -150,28 +152,12 @@ fn line_of(r: &TransactionRow) -> Line {
     }
 }
 
+/// Applies the deliberate discrepancies, one per ledger-side class, and lists them in `out`.
+/// Lines are picked by position, so the same data always gets the same faults.
 fn inject_faults(lines: &mut Vec<Line>, window: Window, out: &mut Vec<InjectedFault>) {
-    let is_payment = |l: &Line| !l.gross.is_sign_negative();
-    // Transactions that have exactly one line (no refund) and are not on the window's edges;
-    // picked from the middle so they never meet the sandbox's duplicated-payment quirk.
-    let refunded: std::collections::BTreeSet<i64> = lines
-        .iter()
-        .filter(|l| !is_payment(l))
-        .filter_map(|l| l.txn)
-        .collect();
-    let mut plain: Vec<usize> = (0..lines.len())
-        .filter(|&i| {
-            let l = &lines[i];
-            is_payment(l)
-                && l.txn.is_some_and(|t| !refunded.contains(&t))
-                && l.date > window.from
-                && l.date < window.to
-        })
-        .collect();
-    let skip = plain.len() / 3;
-    plain.drain(..skip);
-    let mut take = || plain.remove(0);
-    let one = |c: &str| Decimal::new(100, crate::domain::money::exponent(c));
+    let refunded = refunded_txns(lines);
+    let mut plain = plain_payments(lines, window, &refunded).into_iter();
+    let mut take = || plain.next().expect("the window has enough plain payments");
     let mut remove = Vec::new();
 
     let i = take();
@@ -181,54 +167,24 @@ fn inject_faults(lines: &mut Vec<Line>, window: Window, out: &mut Vec<InjectedFa
         &lines[i],
         "payment line left out of the ledger",
     ));
-
+    out.push(raise(&mut lines[take()], "amount_mismatch", "gross", |l| {
+        &mut l.gross
+    }));
+    out.push(swap_currency(&mut lines[take()]));
     let i = take();
-    let c = lines[i].currency.clone();
-    lines[i].gross += one(&c);
-    out.push(fault(
-        "amount_mismatch",
-        &lines[i],
-        &format!("gross raised by {} {c}", one(&c)),
-    ));
-
-    let i = take();
-    lines[i].currency = if lines[i].currency == "EUR" {
-        "GBP"
-    } else {
-        "EUR"
-    }
-    .into();
-    out.push(fault(
-        "currency_mismatch",
-        &lines[i],
-        "booked in the wrong currency",
-    ));
-
-    let i = take();
-    let dup = Line {
-        note: "booked twice".into(),
-        ..clone_line(&lines[i])
-    };
     out.push(fault(
         "duplicate_in_ledger",
         &lines[i],
         "payment booked twice",
     ));
-    lines.push(dup);
-
-    let i = take();
-    let c = lines[i].currency.clone();
-    lines[i].fee += one(&c);
-    out.push(fault(
-        "fee_mismatch",
-        &lines[i],
-        &format!("fee raised by {} {c}", one(&c)),
-    ));
-
-    // A refund at Xsolla that the ledger does not book.
-    if let Some(i) =
-        (0..lines.len()).find(|&i| !is_payment(&lines[i]) && lines[i].status == "Refund")
-    {
+    lines.push(Line {
+        note: "booked twice".into(),
+        ..lines[i].clone()
+    });
+    out.push(raise(&mut lines[take()], "fee_mismatch", "fee", |l| {
+        &mut l.fee
+    }));
+    if let Some(i) = unbooked_refund(lines) {
         remove.push(i);
         out.push(fault(
             "status_mismatch",
@@ -236,20 +192,91 @@ fn inject_faults(lines: &mut Vec<Line>, window: Window, out: &mut Vec<InjectedFa
             "Xsolla refund not booked in the ledger",
         ));
     }
+    out.extend(book_late(lines, window, &refunded));
+    out.push(add_unknown_order(lines, window));
 
-    // A payment of the window's last day booked on the next day.
-    if let Some(i) = (0..lines.len()).rev().find(|&i| {
+    remove.sort_unstable();
+    for i in remove.into_iter().rev() {
+        lines.remove(i);
+    }
+    lines.sort_by(|a, b| (a.date, a.txn, &a.order).cmp(&(b.date, b.txn, &b.order)));
+}
+
+fn is_payment(l: &Line) -> bool {
+    !l.gross.is_sign_negative()
+}
+
+/// Transactions with a refund or chargeback line.
+fn refunded_txns(lines: &[Line]) -> BTreeSet<i64> {
+    lines
+        .iter()
+        .filter(|l| !is_payment(l))
+        .filter_map(|l| l.txn)
+        .collect()
+}
+
+/// Lines a fault may be put on: payments with no refund, off the window's edges, from the
+/// second third on so they never meet the sandbox's duplicated-payment quirk.
+fn plain_payments(lines: &[Line], window: Window, refunded: &BTreeSet<i64>) -> Vec<usize> {
+    let plain: Vec<usize> = (0..lines.len())
+        .filter(|&i| {
+            let l = &lines[i];
+            is_payment(l)
+                && l.txn.is_some_and(|t| !refunded.contains(&t))
+                && l.date > window.from
+                && l.date < window.to
+        })
+        .collect();
+    let skip = plain.len() / 3;
+    plain[skip..].to_vec()
+}
+
+/// Raises one money column of a line by 100 minor units of its currency.
+fn raise(
+    l: &mut Line,
+    class: &'static str,
+    column: &str,
+    field: fn(&mut Line) -> &mut Decimal,
+) -> InjectedFault {
+    let step = Decimal::new(100, crate::domain::money::exponent(&l.currency));
+    *field(l) += step;
+    fault(
+        class,
+        l,
+        &format!("{column} raised by {step} {}", l.currency),
+    )
+}
+
+fn swap_currency(l: &mut Line) -> InjectedFault {
+    l.currency = if l.currency == "EUR" { "GBP" } else { "EUR" }.into();
+    fault("currency_mismatch", l, "booked in the wrong currency")
+}
+
+/// A refund at Xsolla that the ledger does not book.
+fn unbooked_refund(lines: &[Line]) -> Option<usize> {
+    (0..lines.len()).find(|&i| !is_payment(&lines[i]) && lines[i].status == "Refund")
+}
+
+/// A payment of the window's last day booked on the next day.
+fn book_late(
+    lines: &mut [Line],
+    window: Window,
+    refunded: &BTreeSet<i64>,
+) -> Option<InjectedFault> {
+    let i = (0..lines.len()).rev().find(|&i| {
         let l = &lines[i];
         is_payment(l) && l.date == window.to && l.txn.is_some_and(|t| !refunded.contains(&t))
-    }) {
-        lines[i].date = window.to + chrono::Days::new(1);
-        out.push(fault(
-            "timing_difference",
-            &lines[i],
-            "booked one day after the window",
-        ));
-    }
+    })?;
+    lines[i].date = window.to + chrono::Days::new(1);
+    Some(fault(
+        "timing_difference",
+        &lines[i],
+        "booked one day after the window",
+    ))
+}
 
+/// A sale the merchant made outside Xsolla.
+fn add_unknown_order(lines: &mut Vec<Line>, window: Window) -> InjectedFault {
     lines.push(Line {
         date: window.from + chrono::Days::new(1),
         txn: None,
@@ -260,29 +287,10 @@ fn inject_faults(lines: &mut Vec<Line>, window: Window, out: &mut Vec<InjectedFa
         status: "Paid",
         note: "sold outside Xsolla".into(),
     });
-    out.push(InjectedFault {
+    InjectedFault {
         class: "missing_in_provider",
         transaction_id: None,
         what: "ledger line with an order Xsolla does not know".into(),
-    });
-
-    remove.sort_unstable();
-    for i in remove.into_iter().rev() {
-        lines.remove(i);
-    }
-    lines.sort_by(|a, b| (a.date, a.txn, &a.order).cmp(&(b.date, b.txn, &b.order)));
-}
-
-fn clone_line(l: &Line) -> Line {
-    Line {
-        date: l.date,
-        txn: l.txn,
-        order: l.order.clone(),
-        currency: l.currency.clone(),
-        gross: l.gross,
-        fee: l.fee,
-        status: l.status,
-        note: l.note.clone(),
     }
 }
 

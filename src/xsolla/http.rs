@@ -250,6 +250,14 @@ enum Failure {
     Decode(DecodeError),
 }
 
+/// What every attempt of one request sends.
+struct Call<'a> {
+    method: &'a Method,
+    url: &'a Url,
+    expect: Expect,
+    body: Option<Bytes>,
+}
+
 /// The facts every final error carries.
 struct Ctx<'a> {
     method: &'a str,
@@ -464,6 +472,8 @@ impl Transport {
         Ok(reply)
     }
 
+    /// The retry loop: one limited attempt after another until one decodes, a failure is
+    /// final, or the attempts or the time budget run out.
     async fn execute<T>(
         &self,
         method: Method,
@@ -474,26 +484,18 @@ impl Transport {
         decode: impl Fn(&Reply) -> Result<T, DecodeError>,
     ) -> Result<(Reply, T), XsollaError> {
         let url = self.request_url(&method, path, query)?;
-        let s = &self.settings;
-        let budget = Duration::from_millis(s.retry_budget_ms);
-        let body = body.map(Bytes::from);
+        let call = Call {
+            method: &method,
+            url: &url,
+            expect,
+            body: body.map(Bytes::from),
+        };
         // The budget clock starts with the first attempt, not while queued behind other tasks.
         let mut start: Option<Instant> = None;
         let mut attempt: u32 = 0;
         loop {
             attempt += 1;
-            // Never closed, so `ok()` only discards an impossible error.
-            let permit = self.in_flight.acquire().await.ok();
-            self.wait_for_slot().await;
-            let started = *start.get_or_insert_with(Instant::now);
-            let timeout = Duration::from_millis(s.request_timeout_ms)
-                .min(budget.saturating_sub(started.elapsed()))
-                .max(Duration::from_millis(1));
-            let outcome = self
-                .attempt(&method, &url, expect, body.clone(), timeout)
-                .await;
-            drop(permit);
-            let elapsed = started.elapsed();
+            let (outcome, elapsed) = self.limited_attempt(&call, &mut start).await;
             let failure = match outcome {
                 Ok(mut reply) => {
                     reply.attempts = attempt;
@@ -520,53 +522,86 @@ impl Transport {
                 merchant_id: self.merchant_id,
                 key_env: &self.key_env,
             };
-            if !failure.is_retryable() || attempt >= s.max_attempts {
-                return Err(failure.into_error(&ctx));
-            }
-            let remaining = budget.saturating_sub(elapsed);
-            let delay = match failure.retry_after() {
-                Some((status, wait)) if wait >= remaining => {
-                    return Err(XsollaError::RetryAfterBeyondBudget {
-                        method: method.to_string(),
-                        url: url.to_string(),
-                        status,
-                        attempts: attempt,
-                        retry_after: wait,
-                        remaining,
-                    });
-                }
-                // Xsolla's wish beats our backoff, even above backoff_max.
-                Some((_, wait)) => wait,
-                None => self.backoff(attempt),
-            };
-            if delay >= remaining {
-                return Err(XsollaError::RetryBudgetExhausted {
-                    method: method.to_string(),
-                    url: url.to_string(),
-                    attempts: attempt,
-                    elapsed,
-                    budget,
-                    last: Box::new(failure.into_error(&ctx)),
-                });
-            }
-            tracing::warn!(
-                method = %method, url = %url, attempt, max_attempts = s.max_attempts,
-                cause = %failure.cause(), delay_ms = delay.as_millis() as u64,
-                "Xsolla request failed; retrying"
-            );
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep(self.retry_delay(failure, &ctx)?).await;
         }
     }
 
-    /// One try: send, read the whole body, check status and content type.
-    async fn attempt(
+    /// One attempt under the concurrency and rate limits, its timeout cut to what is left of
+    /// the retry budget. Returns the outcome and the time since the first attempt started
+    /// (`start`, set by the first call).
+    async fn limited_attempt(
         &self,
-        method: &Method,
-        url: &Url,
-        expect: Expect,
-        body: Option<Bytes>,
-        timeout: Duration,
-    ) -> Result<Reply, Failure> {
+        call: &Call<'_>,
+        start: &mut Option<Instant>,
+    ) -> (Result<Reply, Failure>, Duration) {
+        // Never closed, so `ok()` only discards an impossible error.
+        let permit = self.in_flight.acquire().await.ok();
+        self.wait_for_slot().await;
+        let started = *start.get_or_insert_with(Instant::now);
+        let timeout = Duration::from_millis(self.settings.request_timeout_ms)
+            .min(self.budget().saturating_sub(started.elapsed()))
+            .max(Duration::from_millis(1));
+        let outcome = self.attempt(call, timeout).await;
+        drop(permit);
+        (outcome, started.elapsed())
+    }
+
+    /// How long to wait before the next attempt, or the final error: a failure that is not
+    /// transient, the last attempt, or a wait (Xsolla's `Retry-After` or our backoff) that
+    /// would not end inside the budget.
+    fn retry_delay(&self, failure: Failure, ctx: &Ctx<'_>) -> Result<Duration, XsollaError> {
+        let s = &self.settings;
+        if !failure.is_retryable() || ctx.attempts >= s.max_attempts {
+            return Err(failure.into_error(ctx));
+        }
+        let budget = self.budget();
+        let remaining = budget.saturating_sub(ctx.elapsed);
+        let delay = match failure.retry_after() {
+            Some((status, wait)) if wait >= remaining => {
+                return Err(XsollaError::RetryAfterBeyondBudget {
+                    method: ctx.method.to_owned(),
+                    url: ctx.url.to_owned(),
+                    status,
+                    attempts: ctx.attempts,
+                    retry_after: wait,
+                    remaining,
+                });
+            }
+            // Xsolla's wish beats our backoff, even above backoff_max.
+            Some((_, wait)) => wait,
+            None => self.backoff(ctx.attempts),
+        };
+        if delay >= remaining {
+            return Err(XsollaError::RetryBudgetExhausted {
+                method: ctx.method.to_owned(),
+                url: ctx.url.to_owned(),
+                attempts: ctx.attempts,
+                elapsed: ctx.elapsed,
+                budget,
+                last: Box::new(failure.into_error(ctx)),
+            });
+        }
+        tracing::warn!(
+            method = %ctx.method, url = %ctx.url, attempt = ctx.attempts,
+            max_attempts = s.max_attempts, cause = %failure.cause(),
+            delay_ms = delay.as_millis() as u64, "Xsolla request failed; retrying"
+        );
+        Ok(delay)
+    }
+
+    /// Total time allowed across the attempts of one request.
+    fn budget(&self) -> Duration {
+        Duration::from_millis(self.settings.retry_budget_ms)
+    }
+
+    /// One try: send, read the whole body, check status and content type.
+    async fn attempt(&self, call: &Call<'_>, timeout: Duration) -> Result<Reply, Failure> {
+        let Call {
+            method,
+            url,
+            expect,
+            ref body,
+        } = *call;
         let mut req = self
             .client
             .request(method.clone(), url.clone())
@@ -574,7 +609,7 @@ impl Transport {
             .header(ACCEPT, expect.accept())
             .timeout(timeout);
         if let Some(b) = body {
-            req = req.header(CONTENT_TYPE, "application/json").body(b);
+            req = req.header(CONTENT_TYPE, "application/json").body(b.clone());
         }
         let mut resp = req.send().await.map_err(Failure::transport)?;
         let status = resp.status();

@@ -203,8 +203,15 @@ pub async fn walk_registry(
     mut sink: impl FnMut(WalkedPage) -> Result<(), String>,
 ) -> Result<PagingStats, PagingError> {
     assert!(limits.page_limit > 0, "page_limit must be positive");
-    let mut stats = PagingStats::default();
-    let mut dedup = Deduper::new();
+    let mut walk = Walk {
+        client,
+        window,
+        filter,
+        format,
+        limits,
+        stats: PagingStats::default(),
+        dedup: Deduper::new(),
+    };
     let chunks: Vec<Option<Window>> = match window {
         Some(w) => w
             .chunks(limits.chunk_days.clamp(1, MAX_WINDOW_DAYS))
@@ -213,88 +220,138 @@ pub async fn walk_registry(
             .collect(),
         None => vec![None],
     };
-    let label = |w: Option<Window>| w.map_or_else(|| format!("{filter:?}"), |w| w.to_string());
     for chunk in chunks {
-        let mut previous_sha: Option<[u8; 32]> = None;
-        let mut index = 0u32;
-        loop {
-            if index >= limits.max_pages_per_chunk {
-                return Err(PagingError::TooManyPages {
-                    window: label(chunk),
-                    max: limits.max_pages_per_chunk,
-                    limit: limits.page_limit,
-                });
-            }
-            let offset = u64::from(index) * u64::from(limits.page_limit);
-            let pos = PagePos {
-                chunk,
-                index,
-                offset,
-                limit: limits.page_limit,
-            };
-            let mut tries = 0u32;
-            let page = loop {
-                tries += 1;
-                let page = client
-                    .registry_page(chunk, filter, format, offset, limits.page_limit)
-                    .await?;
-                let sha: [u8; 32] = Sha256::digest(&page.reply.body).into();
-                // Only a full previous page can be repeated by mistake (else we had stopped).
-                if previous_sha != Some(sha) || page.rows.is_empty() {
-                    previous_sha = Some(sha);
-                    break page;
-                }
-                if tries > limits.max_repeat_retries {
-                    return Err(PagingError::RepeatedPage {
-                        url: page.reply.url,
-                        offset,
-                        tries,
-                    });
-                }
-                stats.repeated_pages_refetched += 1;
-                tracing::warn!(url = %page.reply.url, offset, "page repeats the previous page; asking again");
-                let pause = client.transport().settings().backoff_initial_ms;
-                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
-            };
-            let n = page.rows.len();
-            if n > limits.page_limit as usize {
-                return Err(PagingError::Oversized {
-                    url: page.reply.url,
-                    got: n,
-                    limit: limits.page_limit,
-                });
-            }
-            let keep = dedup.page(&page.rows);
-            let kept = keep.iter().filter(|k| **k).count() as u64;
-            stats.pages += 1;
-            stats.rows_received += n as u64;
-            stats.rows_unique += kept;
-            stats.duplicates_skipped += n as u64 - kept;
-            stats.rows_outside_window += page
-                .rows
-                .iter()
-                .filter(|r| {
-                    chunk.is_some_and(|c| r.transfer_date.is_some_and(|d| !c.contains(d.date())))
-                })
-                .count() as u64;
-            if stats.rows_received > limits.max_rows {
-                return Err(PagingError::TooManyRows {
-                    window: label(window),
-                    max: limits.max_rows,
-                });
-            }
-            sink(WalkedPage { pos, page, keep }).map_err(PagingError::Sink)?;
-            if n < limits.page_limit as usize {
-                break;
-            }
-            index += 1;
-        }
+        walk.chunk(chunk, &mut sink).await?;
     }
+    let stats = walk.stats;
     debug_assert_eq!(
         stats.rows_received,
         stats.rows_unique + stats.duplicates_skipped
     );
     Ok(stats)
+}
+
+/// One paginated read in progress: what it asks for, and what it has counted so far.
+struct Walk<'a> {
+    client: &'a XsollaClient,
+    window: Option<Window>,
+    filter: &'a RegistryFilter,
+    format: Format,
+    limits: PagingLimits,
+    stats: PagingStats,
+    dedup: Deduper,
+}
+
+impl Walk<'_> {
+    /// Every page of one chunk, up to the first page shorter than `limit`.
+    async fn chunk(
+        &mut self,
+        chunk: Option<Window>,
+        sink: &mut impl FnMut(WalkedPage) -> Result<(), String>,
+    ) -> Result<(), PagingError> {
+        let limit = self.limits.page_limit;
+        let mut previous_sha: Option<[u8; 32]> = None;
+        let mut index = 0u32;
+        loop {
+            if index >= self.limits.max_pages_per_chunk {
+                return Err(PagingError::TooManyPages {
+                    window: self.label(chunk),
+                    max: self.limits.max_pages_per_chunk,
+                    limit,
+                });
+            }
+            let pos = PagePos {
+                chunk,
+                index,
+                offset: u64::from(index) * u64::from(limit),
+                limit,
+            };
+            let page = self.fresh_page(pos, &mut previous_sha).await?;
+            let n = page.rows.len();
+            if n > limit as usize {
+                return Err(PagingError::Oversized {
+                    url: page.reply.url,
+                    got: n,
+                    limit,
+                });
+            }
+            let keep = self.count(chunk, &page.rows)?;
+            sink(WalkedPage { pos, page, keep }).map_err(PagingError::Sink)?;
+            if n < limit as usize {
+                return Ok(());
+            }
+            index += 1;
+        }
+    }
+
+    /// The page at `pos`, asked again while it repeats the previous page byte for byte (up to
+    /// `max_repeat_retries` times). Only a full previous page can be repeated by mistake
+    /// (after a short one the chunk had ended), so an empty page is always new.
+    async fn fresh_page(
+        &mut self,
+        pos: PagePos,
+        previous_sha: &mut Option<[u8; 32]>,
+    ) -> Result<Page<TransactionRow>, PagingError> {
+        let mut tries = 0u32;
+        loop {
+            tries += 1;
+            let page = self
+                .client
+                .registry_page(pos.chunk, self.filter, self.format, pos.offset, pos.limit)
+                .await?;
+            let sha: [u8; 32] = Sha256::digest(&page.reply.body).into();
+            if *previous_sha != Some(sha) || page.rows.is_empty() {
+                *previous_sha = Some(sha);
+                return Ok(page);
+            }
+            if tries > self.limits.max_repeat_retries {
+                return Err(PagingError::RepeatedPage {
+                    url: page.reply.url,
+                    offset: pos.offset,
+                    tries,
+                });
+            }
+            self.stats.repeated_pages_refetched += 1;
+            tracing::warn!(url = %page.reply.url, offset = pos.offset, "page repeats the previous page; asking again");
+            let pause = self.client.transport().settings().backoff_initial_ms;
+            tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        }
+    }
+
+    /// Counts a page into the stats and decides which of its rows to keep; stops the read
+    /// once it is over `max_rows`.
+    fn count(
+        &mut self,
+        chunk: Option<Window>,
+        rows: &[TransactionRow],
+    ) -> Result<Vec<bool>, PagingError> {
+        let n = rows.len() as u64;
+        let keep = self.dedup.page(rows);
+        let kept = keep.iter().filter(|k| **k).count() as u64;
+        let stats = &mut self.stats;
+        stats.pages += 1;
+        stats.rows_received += n;
+        stats.rows_unique += kept;
+        stats.duplicates_skipped += n - kept;
+        stats.rows_outside_window += rows
+            .iter()
+            .filter(|r| {
+                chunk.is_some_and(|c| r.transfer_date.is_some_and(|d| !c.contains(d.date())))
+            })
+            .count() as u64;
+        if stats.rows_received > self.limits.max_rows {
+            return Err(PagingError::TooManyRows {
+                window: self.label(self.window),
+                max: self.limits.max_rows,
+            });
+        }
+        Ok(keep)
+    }
+
+    /// A chunk or the whole window for messages; the filter for reads without dates.
+    fn label(&self, w: Option<Window>) -> String {
+        w.map_or_else(|| format!("{:?}", self.filter), |w| w.to_string())
+    }
 }
 
 #[cfg(test)]
