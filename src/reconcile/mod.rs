@@ -55,6 +55,33 @@ pub struct ReconcileSettings {
     pub fuzzy: FuzzySettings,
     /// Folder with `prepare/` and `classes/` SQL files replacing the built-in rules.
     pub sql_dir: Option<PathBuf>,
+    /// Which side's date decides the run that judges a pair (its *governing date*): a run
+    /// reports a pair only when that date is inside its window, and only such a run may
+    /// resolve it. Default `provider` (Xsolla's `transfer_date`).
+    pub governing_date: GoverningDate,
+}
+
+/// The side whose date governs a pair (`reconcile.governing_date`). A pair is judged by the
+/// one run whose window holds its governing date, so a window edge, a sliding nightly window
+/// or a rerun never judges it twice or leaves it unjudged.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GoverningDate {
+    /// Xsolla's date (`transfer_date`); the ledger's date where Xsolla has no line.
+    #[default]
+    Provider,
+    /// The ledger's booking date; Xsolla's date where the ledger has no line.
+    Ledger,
+}
+
+impl GoverningDate {
+    /// The governing date of a pair with these two sides' dates.
+    pub fn of<D: Copy>(self, provider: Option<D>, ledger: Option<D>) -> Option<D> {
+        match self {
+            GoverningDate::Provider => provider.or(ledger),
+            GoverningDate::Ledger => ledger.or(provider),
+        }
+    }
 }
 
 impl Default for ReconcileSettings {
@@ -73,6 +100,7 @@ impl Default for ReconcileSettings {
             comparisons: vec![Comparison::Gross, Comparison::Fees, Comparison::NetVsPayout],
             fuzzy: FuzzySettings::default(),
             sql_dir: None,
+            governing_date: GoverningDate::Provider,
         }
     }
 }
