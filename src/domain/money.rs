@@ -139,6 +139,35 @@ fn cut_value(t: &str) -> String {
     }
 }
 
+impl MoneyError {
+    fn not_a_number(t: &str) -> Self {
+        MoneyError::NotANumber {
+            value: cut_value(t),
+        }
+    }
+
+    fn too_precise(t: &str) -> Self {
+        MoneyError::TooPrecise {
+            value: cut_value(t),
+        }
+    }
+
+    fn out_of_range(t: &str) -> Self {
+        MoneyError::OutOfRange {
+            value: cut_value(t),
+        }
+    }
+
+    /// Too many decimals when the exponent (or a division) is negative, too large otherwise.
+    fn beyond(negative: bool, t: &str) -> Self {
+        if negative {
+            Self::too_precise(t)
+        } else {
+            Self::out_of_range(t)
+        }
+    }
+}
+
 /// Parses a decimal written as plain text (`"12.50"`, `"-3"`, `"1e-7"`), exactly, or says why not.
 ///
 /// Accepted: `[+-]digits[.digits]`, optionally followed by an exponent `e`/`E[+-]digits`
@@ -154,97 +183,108 @@ pub fn parse_decimal_exact(text: &str) -> Result<Decimal, MoneyError> {
     if t.is_empty() {
         return Err(MoneyError::Empty);
     }
-    let not_a_number = || MoneyError::NotANumber {
-        value: cut_value(t),
-    };
-    let (base, exp) = match t.find(['e', 'E']) {
-        Some(i) => (&t[..i], Some(&t[i + 1..])),
-        None => (t, None),
-    };
-    // The plain part: sign, digits, at most one point, at least one digit.
-    let digits = base.strip_prefix(['+', '-']).unwrap_or(base);
-    let (int, frac) = match digits.split_once('.') {
-        Some((i, f)) => (i, f),
-        None => (digits, ""),
-    };
-    if int.is_empty() && frac.is_empty()
-        || !int.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-    {
-        return Err(not_a_number());
-    }
-    let exp: i64 = match exp {
+    let parts = DecimalText::split(t).ok_or_else(|| MoneyError::not_a_number(t))?;
+    let exp: i64 = match parts.exponent {
         None => 0,
         Some(e) => {
-            let body = e.strip_prefix(['+', '-']).unwrap_or(e);
-            if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(not_a_number());
-            }
-            let neg = e.starts_with('-');
-            let body = body.trim_start_matches('0');
-            let magnitude = if body.is_empty() {
-                0
-            } else if body.len() > 4 {
-                u32::MAX
-            } else {
-                body.parse::<u32>().unwrap_or(u32::MAX)
-            };
+            let (negative, magnitude) =
+                exponent_parts(e).ok_or_else(|| MoneyError::not_a_number(t))?;
             if magnitude > MAX_EXPONENT {
-                // Zero times any power of ten is still zero, exactly.
-                if int.bytes().chain(frac.bytes()).all(|b| b == b'0') {
-                    return Ok(Decimal::ZERO);
-                }
-                return Err(if neg {
-                    MoneyError::TooPrecise {
-                        value: cut_value(t),
-                    }
-                } else {
-                    MoneyError::OutOfRange {
-                        value: cut_value(t),
-                    }
-                });
+                return parts.beyond_any_exponent(negative, t);
             }
             let v = i64::from(magnitude);
-            if neg {
+            if negative {
                 -v
             } else {
                 v
             }
         }
     };
-    let significant_int = int.trim_start_matches('0').len();
-    let plain = base.strip_suffix('.').unwrap_or(base);
-    let d = Decimal::from_str_exact(plain).map_err(|_| {
-        if significant_int > 28 {
-            MoneyError::OutOfRange {
-                value: cut_value(t),
-            }
-        } else {
-            MoneyError::TooPrecise {
-                value: cut_value(t),
-            }
-        }
-    })?;
-    // The check that nothing was rounded: every decimal written is still there.
-    if d.scale() as usize != frac.len() {
-        return Err(MoneyError::TooPrecise {
-            value: cut_value(t),
-        });
-    }
+    let d = parts.exact_base(t)?;
     if exp == 0 {
         return Ok(d);
     }
-    scale_by_power_of_ten(d, exp).ok_or_else(|| {
-        if exp < 0 {
-            MoneyError::TooPrecise {
-                value: cut_value(t),
-            }
-        } else {
-            MoneyError::OutOfRange {
-                value: cut_value(t),
-            }
+    scale_by_power_of_ten(d, exp).ok_or_else(|| MoneyError::beyond(exp < 0, t))
+}
+
+/// A decimal text cut into its parts: `base` is `[+-]int[.frac]`, `exponent` what follows
+/// the `e`. Only ever borrows from the text: this runs on every money cell of a registry.
+struct DecimalText<'t> {
+    base: &'t str,
+    int: &'t str,
+    frac: &'t str,
+    exponent: Option<&'t str>,
+}
+
+impl<'t> DecimalText<'t> {
+    /// The parts of `t`, or None when the plain part is not sign, digits, at most one point
+    /// and at least one digit.
+    #[inline]
+    fn split(t: &'t str) -> Option<Self> {
+        let (base, exponent) = match t.find(['e', 'E']) {
+            Some(i) => (&t[..i], Some(&t[i + 1..])),
+            None => (t, None),
+        };
+        let digits = base.strip_prefix(['+', '-']).unwrap_or(base);
+        let (int, frac) = digits.split_once('.').unwrap_or((digits, ""));
+        let all_digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+        if int.is_empty() && frac.is_empty() || !all_digits(int) || !all_digits(frac) {
+            return None;
         }
-    })
+        Some(DecimalText {
+            base,
+            int,
+            frac,
+            exponent,
+        })
+    }
+
+    /// The answer for an exponent beyond [`MAX_EXPONENT`]: zero times any power of ten is
+    /// still zero, exactly; anything else cannot be an exact `Decimal`.
+    fn beyond_any_exponent(&self, negative: bool, t: &str) -> Result<Decimal, MoneyError> {
+        if self.int.bytes().chain(self.frac.bytes()).all(|b| b == b'0') {
+            return Ok(Decimal::ZERO);
+        }
+        Err(MoneyError::beyond(negative, t))
+    }
+
+    /// The plain part as a `Decimal`, checked that nothing was rounded.
+    #[inline]
+    fn exact_base(&self, t: &str) -> Result<Decimal, MoneyError> {
+        let significant_int = self.int.trim_start_matches('0').len();
+        let plain = self.base.strip_suffix('.').unwrap_or(self.base);
+        let d = Decimal::from_str_exact(plain).map_err(|_| {
+            if significant_int > 28 {
+                MoneyError::out_of_range(t)
+            } else {
+                MoneyError::too_precise(t)
+            }
+        })?;
+        // Every decimal written is still there.
+        if d.scale() as usize != self.frac.len() {
+            return Err(MoneyError::too_precise(t));
+        }
+        Ok(d)
+    }
+}
+
+/// The sign and magnitude of an exponent's text (`+7`, `-02`), or None when it is not
+/// `[+-]digits`. A magnitude too long to read is `u32::MAX`, beyond any exact amount.
+#[inline]
+fn exponent_parts(e: &str) -> Option<(bool, u32)> {
+    let body = e.strip_prefix(['+', '-']).unwrap_or(e);
+    if body.is_empty() || !body.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let body = body.trim_start_matches('0');
+    let magnitude = if body.is_empty() {
+        0
+    } else if body.len() > 4 {
+        u32::MAX
+    } else {
+        body.parse::<u32>().unwrap_or(u32::MAX)
+    };
+    Some((e.starts_with('-'), magnitude))
 }
 
 /// `d × 10^exp`, exactly, or None when the result does not fit a `Decimal` without rounding.

@@ -153,15 +153,86 @@ impl From<FetchError> for LoadError {
 /// registry pages in manifest order, skipping the rows the fetch marked as repeats.
 pub fn load_snapshot(dir: &Path) -> Result<ProviderData, LoadError> {
     let manifest = fetch::verify_snapshot(dir)?;
-    let mut counts = LoadCounts::default();
-    let mut tx = TxFrame::new();
-    let mut payout_tx = TxFrame::new();
-    let mut has_payout_rows = false;
-    let mut payout_counts = LoadCounts::default();
-    let mut payouts = PayoutSet::default();
-    let mut breakdown = FrameBuilder::new(frames::breakdown_schema());
-    let mut source = String::new();
+    let mut load = SnapshotLoad::new();
     for file in &manifest.files {
+        load.add_file(dir, manifest.format, file)?;
+    }
+    load.finish(dir, &manifest)
+}
+
+/// The frames of a snapshot while its files are replayed.
+struct SnapshotLoad {
+    /// The window's registry (the `registry` pages).
+    registry: RegistryRows,
+    /// Every registry row of the window's payouts (the `payout_registry` pages); its counts
+    /// are its own, the manifest's registry counts are of the window's rows only.
+    payout_registry: RegistryRows,
+    has_payout_rows: bool,
+    payout_rows_read: u64,
+    payouts: PayoutSet,
+    breakdown: FrameBuilder,
+    breakdown_rows: u64,
+}
+
+/// Registry rows kept from a series of pages.
+struct RegistryRows {
+    tx: TxFrame,
+    counts: LoadCounts,
+    /// Reused for each row's `source`, so a row allocates nothing.
+    source: String,
+}
+
+impl RegistryRows {
+    fn new() -> Self {
+        RegistryRows {
+            tx: TxFrame::new(),
+            counts: LoadCounts::default(),
+            source: String::new(),
+        }
+    }
+
+    /// Adds one page's rows, all but those the fetch marked as repeats (`keep` false).
+    fn push_page(
+        &mut self,
+        file: &SnapshotFile,
+        rows: &[TransactionRow],
+        keep: &[bool],
+    ) -> Result<(), LoadError> {
+        for (i, row) in rows.iter().enumerate() {
+            self.counts.registry_rows_read += 1;
+            if !keep[i] {
+                self.counts.duplicates_skipped += 1;
+                continue;
+            }
+            self.source.clear();
+            let _ = write!(self.source, "{}#{i}", file.path);
+            self.tx.push_record(row, &self.source)?;
+            self.counts.registry_rows_loaded += 1;
+        }
+        Ok(())
+    }
+}
+
+impl SnapshotLoad {
+    fn new() -> Self {
+        SnapshotLoad {
+            registry: RegistryRows::new(),
+            payout_registry: RegistryRows::new(),
+            has_payout_rows: false,
+            payout_rows_read: 0,
+            payouts: PayoutSet::default(),
+            breakdown: FrameBuilder::new(frames::breakdown_schema()),
+            breakdown_rows: 0,
+        }
+    }
+
+    /// Reads one stored file (already verified) into the frame its endpoint feeds.
+    fn add_file(
+        &mut self,
+        dir: &Path,
+        format: Format,
+        file: &SnapshotFile,
+    ) -> Result<(), LoadError> {
         let path = dir.join(&file.path);
         let body = std::fs::read(&path).map_err(|e| FsError::new("read", &path, e))?;
         let decode = |source| LoadError::Decode {
@@ -170,91 +241,94 @@ pub fn load_snapshot(dir: &Path) -> Result<ProviderData, LoadError> {
         };
         match file.endpoint.as_str() {
             endpoint @ ("registry" | "payout_registry") => {
-                let (tx, counts) = if endpoint == "registry" {
-                    (&mut tx, &mut counts)
-                } else {
-                    has_payout_rows = true;
-                    (&mut payout_tx, &mut payout_counts)
-                };
-                let rows: Vec<TransactionRow> = match manifest.format {
+                let rows: Vec<TransactionRow> = match format {
                     Format::Json => parse_json_rows(&body, REGISTRY_REQUIRED),
                     Format::Csv => parse_csv_rows(&body, REGISTRY_REQUIRED),
                 }
                 .map_err(decode)?;
                 check_row_count(&path, file, rows.len())?;
-                let mut keep = vec![true; rows.len()];
-                for &d in &file.duplicate_rows {
-                    match keep.get_mut(d as usize) {
-                        Some(k) => *k = false,
-                        None => {
-                            return Err(LoadError::Damaged {
-                                path,
-                                problem: format!(
-                                    "duplicate row index {d} but the page has {} rows",
-                                    rows.len()
-                                ),
-                            })
-                        }
-                    }
-                }
-                for (i, row) in rows.iter().enumerate() {
-                    counts.registry_rows_read += 1;
-                    if !keep[i] {
-                        counts.duplicates_skipped += 1;
-                        continue;
-                    }
-                    source.clear();
-                    let _ = write!(source, "{}#{i}", file.path);
-                    tx.push_record(row, &source)?;
-                    counts.registry_rows_loaded += 1;
-                }
+                let keep = kept_rows(&path, file, rows.len())?;
+                let side = if endpoint == "registry" {
+                    &mut self.registry
+                } else {
+                    self.has_payout_rows = true;
+                    &mut self.payout_registry
+                };
+                side.push_page(file, &rows, &keep)?;
             }
             "payouts" => {
                 let rows: Vec<Payout> = parse_json_rows(&body, PAYOUT_REQUIRED).map_err(decode)?;
                 check_row_count(&path, file, rows.len())?;
-                counts.payout_rows_read += rows.len() as u64;
+                self.payout_rows_read += rows.len() as u64;
                 for (i, row) in rows.iter().enumerate() {
-                    payouts.add(format!("{}#{i}", file.path), row)?;
+                    self.payouts.add(format!("{}#{i}", file.path), row)?;
                 }
             }
             "breakdown" => {
                 let rows: Vec<BreakdownRow> =
                     parse_json_rows(&body, BREAKDOWN_REQUIRED).map_err(decode)?;
                 check_row_count(&path, file, rows.len())?;
-                push_breakdown(&mut breakdown, &path, file, &rows)?;
-                counts.breakdown_rows += rows.len() as u64;
+                push_breakdown(&mut self.breakdown, &path, file, &rows)?;
+                self.breakdown_rows += rows.len() as u64;
             }
             // The reports list is not a frame (yet); it was verified with the rest.
             _ => {}
         }
+        Ok(())
     }
-    assert_eq!(
-        counts.registry_rows_read,
-        counts.registry_rows_loaded + counts.duplicates_skipped,
-        "every registry row is either loaded or a skipped duplicate"
-    );
-    check_against_manifest(dir, &manifest, &counts)?;
-    counts.payouts_loaded = payouts.len() as u64;
-    let data = ProviderData {
-        transactions: tx.finish()?,
-        payouts: payouts.finish()?,
-        breakdown: breakdown.finish("breakdown")?,
-        counts,
-        window: manifest.window,
-        payout_rows: if has_payout_rows || manifest.counts.payouts_unique == 0 {
-            Some(payout_tx.finish()?)
-        } else {
-            None
-        },
-    };
-    tracing::info!(
-        snapshot = %dir.display(),
-        rows = counts.registry_rows_loaded,
-        duplicates = counts.duplicates_skipped,
-        payouts = counts.payouts_loaded,
-        "loaded provider snapshot"
-    );
-    Ok(data)
+
+    /// The frames, once the counts agree with the manifest's.
+    fn finish(self, dir: &Path, manifest: &Manifest) -> Result<ProviderData, LoadError> {
+        let mut counts = LoadCounts {
+            payout_rows_read: self.payout_rows_read,
+            breakdown_rows: self.breakdown_rows,
+            ..self.registry.counts
+        };
+        assert_eq!(
+            counts.registry_rows_read,
+            counts.registry_rows_loaded + counts.duplicates_skipped,
+            "every registry row is either loaded or a skipped duplicate"
+        );
+        check_against_manifest(dir, manifest, &counts)?;
+        counts.payouts_loaded = self.payouts.len() as u64;
+        let data = ProviderData {
+            transactions: self.registry.tx.finish()?,
+            payouts: self.payouts.finish()?,
+            breakdown: self.breakdown.finish("breakdown")?,
+            counts,
+            window: manifest.window,
+            payout_rows: if self.has_payout_rows || manifest.counts.payouts_unique == 0 {
+                Some(self.payout_registry.tx.finish()?)
+            } else {
+                None
+            },
+        };
+        tracing::info!(
+            snapshot = %dir.display(),
+            rows = counts.registry_rows_loaded,
+            duplicates = counts.duplicates_skipped,
+            payouts = counts.payouts_loaded,
+            "loaded provider snapshot"
+        );
+        Ok(data)
+    }
+}
+
+/// Which rows of a page to keep: all but the repeats the fetch listed by index.
+fn kept_rows(path: &Path, file: &SnapshotFile, rows: usize) -> Result<Vec<bool>, LoadError> {
+    let mut keep = vec![true; rows];
+    for &d in &file.duplicate_rows {
+        match keep.get_mut(d as usize) {
+            Some(k) => *k = false,
+            None => {
+                return Err(LoadError::Damaged {
+                    path: path.to_path_buf(),
+                    problem: format!("duplicate row index {d} but the page has {rows} rows"),
+                })
+            }
+        }
+    }
+    Ok(keep)
 }
 
 fn check_row_count(path: &Path, file: &SnapshotFile, parsed: usize) -> Result<(), LoadError> {
@@ -838,44 +912,22 @@ impl ExportRows<'_> {
         rdr: &mut csv::Reader<LineCounter<R>>,
         tx: &mut TxFrame,
     ) -> Result<(u64, u64), LoadError> {
-        let (path, index) = (self.path, &self.index);
         let mut record = csv::ByteRecord::new();
         let mut source = String::new();
         let (mut read, mut outside) = (0u64, 0u64);
-        loop {
-            match rdr.read_byte_record(&mut record) {
-                Ok(false) => break,
-                Ok(true) => {}
-                Err(e) => return Err(export_csv_err(path, rdr, e)),
-            }
+        while let Some(line) = self.next_record(rdr, &mut record)? {
             read += 1;
-            let line = rdr
-                .get_mut()
-                .line_at(record.position().map_or(0, |p| p.byte()));
-            if record.len() != self.header_len {
-                return Err(LoadError::Csv {
-                    path: path.to_path_buf(),
-                    line,
-                    detail: unequal_lengths(record.len() as u64, self.header_len as u64),
-                });
-            }
-            let at = || format!("{}:{line}", path.display());
-            let text = |field: usize| -> Result<Option<&str>, LoadError> {
-                let Some(raw) = index[field].and_then(|i| record.get(i)) else {
-                    return Ok(None);
-                };
-                let t = std::str::from_utf8(raw).map_err(|_| LoadError::Cell {
-                    at: at(),
-                    column: TRANSACTION_COLUMNS[field].label().into(),
-                    value: String::from_utf8_lossy(raw).into_owned(),
-                    problem: "is not valid UTF-8 (export the file as UTF-8)".into(),
-                })?;
-                Ok((!t.trim().is_empty()).then_some(t))
+            let rec = ExportRecord {
+                rows: self,
+                record: &record,
+                line,
             };
             // The transfer date, parsed once for the window and the column.
             let mut transfer: Option<Option<NaiveDateTime>> = None;
             if let Some(w) = self.window {
-                let parsed = text(self.transfer_date)?.and_then(NaiveDateTime::parse_text);
+                let parsed = rec
+                    .text(self.transfer_date)?
+                    .and_then(NaiveDateTime::parse_text);
                 transfer = Some(parsed);
                 if parsed.is_some_and(|d| !w.contains(d.date())) {
                     outside += 1;
@@ -884,51 +936,11 @@ impl ExportRows<'_> {
             }
             for k in 0..tx.fields.len() {
                 let field = tx.fields[k];
-                let col = &TRANSACTION_COLUMNS[field];
-                let t = text(field)?;
-                let bad = |expected: &str| LoadError::Cell {
-                    at: at(),
-                    column: col.label().into(),
-                    value: t.unwrap_or_default().to_owned(),
-                    problem: format!("is not {expected}"),
-                };
-                let cell = match t {
-                    None if REGISTRY_REQUIRED.contains(&col.name) => {
-                        return Err(LoadError::Cell {
-                            at: at(),
-                            column: col.label().into(),
-                            value: String::new(),
-                            problem: "is required but empty".into(),
-                        })
-                    }
-                    None => CellRef::Null,
-                    Some(t) => match col.kind {
-                        Kind::Text => CellRef::Text(t),
-                        Kind::Int => {
-                            CellRef::Int(i64::parse_text(t).ok_or_else(|| bad(i64::EXPECTED))?)
-                        }
-                        Kind::Money | Kind::Rate => CellRef::Decimal(
-                            Decimal::parse_text(t).ok_or_else(|| bad(Decimal::EXPECTED))?,
-                        ),
-                        Kind::DateTime => CellRef::DateTime(
-                            match transfer.filter(|_| field == self.transfer_date) {
-                                Some(parsed) => parsed,
-                                None => NaiveDateTime::parse_text(t),
-                            }
-                            .ok_or_else(|| bad(NaiveDateTime::EXPECTED))?,
-                        ),
-                        Kind::Flag => {
-                            CellRef::Flag(bool::parse_text(t).ok_or_else(|| bad(bool::EXPECTED))?)
-                        }
-                    },
-                };
-                tx.cell(field, cell).map_err(|p| LoadError::Cell {
-                    at: at(),
-                    column: col.label().into(),
-                    // The text as written, not the parsed value, so the user can find it.
-                    value: t.unwrap_or_default().to_owned(),
-                    problem: p.problem,
-                })?;
+                let t = rec.text(field)?;
+                let cell = rec.typed(field, t, transfer)?;
+                // The text as written, not the parsed value, so the user can find it.
+                tx.cell(field, cell)
+                    .map_err(|p| rec.cell_error(field, t.unwrap_or_default(), p.problem))?;
             }
             source.clear();
             source.push_str(&self.name);
@@ -937,6 +949,100 @@ impl ExportRows<'_> {
             tx.end_row(&source);
         }
         Ok((read, outside))
+    }
+
+    /// Reads the next record into `record`: its line, or None at the end. A record with
+    /// another field count than the header is an error.
+    #[inline]
+    fn next_record<R: Read>(
+        &self,
+        rdr: &mut csv::Reader<LineCounter<R>>,
+        record: &mut csv::ByteRecord,
+    ) -> Result<Option<u64>, LoadError> {
+        match rdr.read_byte_record(record) {
+            Ok(false) => return Ok(None),
+            Ok(true) => {}
+            Err(e) => return Err(export_csv_err(self.path, rdr, e)),
+        }
+        let line = rdr
+            .get_mut()
+            .line_at(record.position().map_or(0, |p| p.byte()));
+        if record.len() != self.header_len {
+            return Err(LoadError::Csv {
+                path: self.path.to_path_buf(),
+                line,
+                detail: unequal_lengths(record.len() as u64, self.header_len as u64),
+            });
+        }
+        Ok(Some(line))
+    }
+}
+
+/// One record of a registry export, on its line.
+struct ExportRecord<'r> {
+    rows: &'r ExportRows<'r>,
+    record: &'r csv::ByteRecord,
+    line: u64,
+}
+
+impl<'r> ExportRecord<'r> {
+    /// The text of a [`TRANSACTION_COLUMNS`] field; None when the export has no such
+    /// column or the cell is blank.
+    #[inline]
+    fn text(&self, field: usize) -> Result<Option<&'r str>, LoadError> {
+        let Some(raw) = self.rows.index[field].and_then(|i| self.record.get(i)) else {
+            return Ok(None);
+        };
+        let t = std::str::from_utf8(raw).map_err(|_| {
+            let problem = "is not valid UTF-8 (export the file as UTF-8)".into();
+            self.cell_error(field, &String::from_utf8_lossy(raw), problem)
+        })?;
+        Ok((!t.trim().is_empty()).then_some(t))
+    }
+
+    /// A field's text `t` as the value its column's kind holds. `transfer` is the transfer
+    /// date when the window check has parsed it already.
+    #[inline]
+    fn typed(
+        &self,
+        field: usize,
+        t: Option<&'r str>,
+        transfer: Option<Option<NaiveDateTime>>,
+    ) -> Result<CellRef<'r>, LoadError> {
+        let col = &TRANSACTION_COLUMNS[field];
+        let Some(t) = t else {
+            if REGISTRY_REQUIRED.contains(&col.name) {
+                return Err(self.cell_error(field, "", "is required but empty".into()));
+            }
+            return Ok(CellRef::Null);
+        };
+        let bad = |expected: &str| self.cell_error(field, t, format!("is not {expected}"));
+        Ok(match col.kind {
+            Kind::Text => CellRef::Text(t),
+            Kind::Int => CellRef::Int(i64::parse_text(t).ok_or_else(|| bad(i64::EXPECTED))?),
+            Kind::Money | Kind::Rate => {
+                CellRef::Decimal(Decimal::parse_text(t).ok_or_else(|| bad(Decimal::EXPECTED))?)
+            }
+            Kind::DateTime => CellRef::DateTime(
+                match transfer.filter(|_| field == self.rows.transfer_date) {
+                    Some(parsed) => parsed,
+                    None => NaiveDateTime::parse_text(t),
+                }
+                .ok_or_else(|| bad(NaiveDateTime::EXPECTED))?,
+            ),
+            Kind::Flag => CellRef::Flag(bool::parse_text(t).ok_or_else(|| bad(bool::EXPECTED))?),
+        })
+    }
+
+    /// A value of this record that cannot be taken, named by `file:line` and column.
+    #[cold]
+    fn cell_error(&self, field: usize, value: &str, problem: String) -> LoadError {
+        LoadError::Cell {
+            at: format!("{}:{}", self.rows.path.display(), self.line),
+            column: TRANSACTION_COLUMNS[field].label().into(),
+            value: value.to_owned(),
+            problem,
+        }
     }
 }
 

@@ -24,7 +24,7 @@ use super::faults::{pick, Fault, FaultRule, RuleState};
 use super::render::{self, amount_number, number, RowView};
 use super::{ConnCtl, RequestRecord, Shared};
 
-/// The longest window the report calls accept (reference §1.1).
+/// The longest window the report calls accept (docs/xsolla-api.md §1.1).
 const MAX_WINDOW_DAYS: i64 = 92;
 
 /// An error answered with Xsolla's body. The body (which needs the request id) is written by
@@ -59,7 +59,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// `{"http_status_code", "message", "extended_message", "request_id"}` (reference §0.2).
+/// `{"http_status_code", "message", "extended_message", "request_id"}` (docs/xsolla-api.md §0.2).
 pub(crate) fn error_body(status: StatusCode, message: &str, request_no: u64) -> Vec<u8> {
     render::value_bytes(&json!({
         "http_status_code": status.as_u16(),
@@ -306,7 +306,7 @@ fn previous_page_uri(uri: &Uri) -> Uri {
 
 impl Shared {
     /// HTTP Basic `merchant_id:api_key`; the project key authenticates but may not read
-    /// reports (reference §0.1), and a path merchant other than the caller's is forbidden.
+    /// reports (docs/xsolla-api.md §0.1), and a path merchant other than the caller's is forbidden.
     fn authorize(&self, headers: &HeaderMap, path_merchant: &str) -> Result<(), ApiError> {
         let unauthorized =
             || ApiError::new(StatusCode::UNAUTHORIZED, "Invalid API key or merchant ID.");
@@ -491,8 +491,8 @@ async fn transactions_file(
     }
 }
 
-/// Registry filters (reference §1.1). `show_total` is accepted and ignored: the shape of the
-/// totals it adds is unknown ([U] in the reference), so the sandbox never invents one.
+/// Registry filters (docs/xsolla-api.md §1.1). `show_total` is accepted and ignored: the shape of the
+/// totals it adds is unknown ([U] in docs/xsolla-api.md), so the sandbox never invents one.
 pub(crate) struct RegistryQuery {
     pub window: Option<(NaiveDate, NaiveDate)>,
     pub in_transfer_currency: bool,
@@ -686,7 +686,7 @@ async fn details(
 // ---------------------------------------------------------------------------------------------
 // Refunds and chargebacks.
 
-/// PUT/POST bodies must be JSON (reference §0.1: 415 otherwise).
+/// PUT/POST bodies must be JSON (docs/xsolla-api.md §0.1: 415 otherwise).
 fn json_body(headers: &HeaderMap, body: &Bytes) -> Result<Value, ApiError> {
     let ct = headers
         .get(header::CONTENT_TYPE)

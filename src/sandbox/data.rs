@@ -303,7 +303,7 @@ pub(crate) fn country_sales_tax(c: &Country) -> Decimal {
     dec(c.sales_tax)
 }
 
-/// Current status of a transaction (reference §6).
+/// Current status of a transaction (docs/xsolla-api.md §6).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Status {
     Created,
@@ -338,7 +338,7 @@ impl Status {
 #[derive(Clone, Debug)]
 pub(crate) struct Txn {
     pub id: i64,
-    /// Creation time, Unix seconds (naive, no zone: [U] in the reference).
+    /// Creation time, Unix seconds (naive, no zone: [U] in docs/xsolla-api.md).
     pub created: i64,
     /// Seconds from creation to completion; the positive row's `transfer_date`.
     pub done_after: u16,

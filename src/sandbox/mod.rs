@@ -1,10 +1,10 @@
 //! An Xsolla-compatible Reports API server on loopback, for the demo, the tests and the
 //! benchmarks: the real Xsolla API is out of reach from these machines, so this serves the
-//! same paths, formats, auth and quirks (reference `shared/reference/xsolla-reports-api.md`)
+//! same paths, formats, auth and quirks (`docs/xsolla-api.md`)
 //! from deterministic generated data, and can inject the faults a real provider shows.
 //!
 //! Data: see [`data`] for the merchant and the exact money formula. Rendering: see [`render`].
-//! Facts the reference marks unknown are decided here and documented where they are made.
+//! Facts docs/xsolla-api.md marks unknown are decided here and documented where they are made.
 
 mod api;
 mod data;
@@ -34,7 +34,7 @@ pub struct SandboxConfig {
     pub merchant_id: i64,
     /// Company-level API key (accepted).
     pub api_key: String,
-    /// Project-level key: authenticates, but every Reports call gets 403 (reference §0.1).
+    /// Project-level key: authenticates, but every Reports call gets 403 (docs/xsolla-api.md §0.1).
     pub project_key: Option<String>,
     /// Same seed + same dates → byte-identical data.
     pub seed: u64,

@@ -220,7 +220,7 @@ async fn parameter_validation() {
     ] {
         error_json(c.get(&bad).await, 422).await;
     }
-    // `limit` alone is enough (reference §1.1) and `show_total` is accepted.
+    // `limit` alone is enough (docs/xsolla-api.md §1.1) and `show_total` is accepted.
     let rows = registry_rows(&c.ok(&format!("{reg}?limit=5&show_total=1")).await);
     assert_eq!(rows.len(), 5);
     // An empty window is an empty array / a CSV with only the header.

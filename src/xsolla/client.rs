@@ -59,7 +59,7 @@ pub struct Page<T> {
     pub rows: Vec<T>,
 }
 
-/// Filters of the transaction registry (§1.1 of the reference).
+/// Filters of the transaction registry (docs/xsolla-api.md §1.1).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RegistryFilter {
     /// Only this project.

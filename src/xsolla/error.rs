@@ -293,7 +293,7 @@ pub(crate) fn excerpt(body: &[u8], max_chars: usize) -> String {
     out
 }
 
-/// What to do about an error status; the 401 and 403 hints come from the reference §0.1.
+/// What to do about an error status; the 401 and 403 hints come from the docs/xsolla-api.md §0.1.
 pub(crate) fn status_hint(status: u16, merchant_id: i64, key_env: &str) -> String {
     match status {
         401 => format!(

@@ -2,7 +2,7 @@
 //!
 //! One place for what every endpoint needs: Basic auth, retries with backoff and `Retry-After`,
 //! a per-merchant request-rate and concurrency limit (Xsolla throttles under load and publishes
-//! no numbers, reference §0.3), a body size cap, and decoding inside the retry loop, so a cut or
+//! no numbers, docs/xsolla-api.md §0.3), a body size cap, and decoding inside the retry loop, so a cut or
 //! garbled body is fetched again instead of failing the night's run.
 
 use super::error::{excerpt, status_hint, ErrorBody, StatusError, XsollaError, EXCERPT_CHARS};
@@ -76,7 +76,7 @@ pub struct HttpSettings {
     /// budget without long idle gaps.
     pub backoff_max_ms: u64,
     /// Minimum start-to-start spacing of requests for this merchant. 500 ms: Xsolla rate-limits
-    /// under load without saying how much (reference §0.3); two requests a second is gentle.
+    /// under load without saying how much (docs/xsolla-api.md §0.3); two requests a second is gentle.
     pub min_request_interval_ms: u64,
     /// Requests in flight at once for this merchant. 2: one large export may stream while a
     /// small call (payouts, details) proceeds, without looking like a crawler.
@@ -459,7 +459,7 @@ impl Transport {
     ///
     /// Retrying a refund after a timeout could repeat it; a second refund of the same
     /// transaction is expected (not confirmed) to get a 422 "Current transaction status does not
-    /// allow refunds" (reference §8.2), which is not retried.
+    /// allow refunds" (docs/xsolla-api.md §8.2), which is not retried.
     pub async fn send_json(
         &self,
         method: Method,

@@ -1,6 +1,6 @@
 //! Xsolla Reports API v2: records, parsing and the HTTP client.
 //!
-//! Built to the facts in `shared/reference/xsolla-reports-api.md`; where the reference marks a
+//! Built to the facts in `docs/xsolla-api.md`; where docs/xsolla-api.md marks a
 //! fact inferred or unknown, the code is tolerant and says so where it matters.
 
 pub mod client;

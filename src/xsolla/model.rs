@@ -1,6 +1,6 @@
 //! The Reports API's records, declared once for JSON and CSV.
 //!
-//! Paths follow the official samples in `shared/reference/xsolla-reports-api.md` (§1.6, §5.1,
+//! Paths follow the official samples in `docs/xsolla-api.md` (§1.6, §5.1,
 //! §5.2, §4). CSV header names are only partly confirmed (§1.7: `Transaction ID`, the fee and
 //! VAT names); the rest are inferred, which is why CSV columns are matched by header name,
 //! unknown ones are kept in `extra`, and a missing required one is named in the error.

@@ -261,7 +261,7 @@ mod tests {
     use rust_decimal::Decimal;
     use std::str::FromStr;
 
-    /// The reference's registry sample (§1.6), completed with a `transaction` and `user`.
+    /// docs/xsolla-api.md's registry sample (§1.6), completed with a `transaction` and `user`.
     const REGISTRY_SAMPLE: &str = r#"[{
       "payment_details": {
         "chargebackPenalty": { "amount": 0 },

@@ -2,7 +2,7 @@
 //! header names, so JSON and CSV responses become the same rows by construction.
 //!
 //! Why not plain `#[derive(Deserialize)]`: the Reports API is only partly documented (see
-//! `shared/reference/xsolla-reports-api.md`), so the parser must (a) keep every field it does
+//! `docs/xsolla-api.md`), so the parser must (a) keep every field it does
 //! not know, (b) map CSV columns by header name, not position, and (c) never let a number pass
 //! through `f64`. `serde(flatten)` cannot be combined with serde_json's `arbitrary_precision`
 //! (numbers arrive as maps and integer fields fail), so rows are read from a `Value` by path.
@@ -24,7 +24,7 @@ pub enum Kind {
     Money,
     /// A rate or percentage, exact.
     Rate,
-    /// A date or date-time; time zone unknown ([U] in the reference), kept naive.
+    /// A date or date-time; time zone unknown ([U] in docs/xsolla-api.md), kept naive.
     DateTime,
     /// 0/1 or true/false.
     Flag,
@@ -131,7 +131,7 @@ impl CellValue for NaiveDateTime {
     }
 }
 
-/// Parses every date form seen in the reference: `2021-10-20`, `2023-02-11 15:32:46`,
+/// Parses every date form seen in docs/xsolla-api.md: `2021-10-20`, `2023-02-11 15:32:46`,
 /// ISO 8601 with `T` and an offset (converted to UTC), and `22.09.2022 14:05` ([I], from the
 /// internal SQL). The zone of offset-less values is unknown ([U]); they are kept as written.
 pub fn parse_xsolla_datetime(text: &str) -> Option<NaiveDateTime> {

@@ -21,108 +21,25 @@ const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// How much of the decoded start of a file is looked at to find the header line.
 const SNIFF_BYTES: usize = 64 * 1024;
 
+/// Reads one CSV ledger into `loader`: the text decoded, the delimiter and header found, then
+/// the rows (on every core when the file is large and UTF-8).
 pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result<(), LedgerError> {
-    let unreadable = |source| LedgerError::Unreadable {
-        file: label.to_owned(),
-        source,
-    };
     let dialect = &loader.cfg.csv;
-    let mut head = [0u8; 8];
-    let n =
-        read_up_to(&mut File::open(path).map_err(unreadable)?, &mut head).map_err(unreadable)?;
-    let kind = sniff_kind(&head[..n]);
-    if !kind.starts_with("text") {
-        return Err(LedgerError::WrongKind {
-            file: label.to_owned(),
-            expected: "CSV",
-            found: kind.to_owned(),
-        });
-    }
-    let has_bom = head[..n].starts_with(BOM);
-    let encoding = match dialect.encoding {
-        CsvEncoding::Auto if has_bom => CsvEncoding::Utf8,
-        CsvEncoding::Auto => {
-            if is_utf8(File::open(path).map_err(unreadable)?).map_err(unreadable)? {
-                CsvEncoding::Utf8
-            } else {
-                CsvEncoding::Windows1252
-            }
-        }
-        e => e,
-    };
-    tracing::debug!(file = %label.display(), ?encoding, has_bom, "ledger csv");
-    let mut file = BufReader::with_capacity(256 * 1024, File::open(path).map_err(unreadable)?);
-    if has_bom && encoding == CsvEncoding::Utf8 {
-        file.read_exact(&mut [0u8; 3]).map_err(unreadable)?;
-    }
-    let mut decoded: Box<dyn Read> = match encoding {
-        CsvEncoding::Windows1252 => Box::new(Win1252Reader::new(file)),
-        _ => Box::new(file),
-    };
-    let mut prefix = vec![0u8; SNIFF_BYTES];
-    let n = read_up_to(&mut decoded, &mut prefix).map_err(unreadable)?;
-    prefix.truncate(n);
-    if prefix.iter().all(u8::is_ascii_whitespace) {
-        return Err(LedgerError::Empty {
-            file: label.to_owned(),
-        });
-    }
+    let text = Decoded::open(path, label, dialect.encoding)?;
     let quote = dialect.quote as u8;
-    let delimiter = match dialect.delimiter {
-        Delimiter::Byte(b) => b,
-        Delimiter::Auto => sniff_delimiter(&prefix, quote).ok_or_else(|| {
-            let line = prefix
-                .split(|&b| b == b'\n' || b == b'\r')
-                .next()
-                .unwrap_or_default();
-            LedgerError::AmbiguousDelimiter {
-                file: label.to_owned(),
-                header: super::cut(String::from_utf8_lossy(line).trim_end()),
-            }
-        })?,
-    };
+    let delimiter = delimiter_of(dialect.delimiter, &text.prefix, quote, label)?;
     // The header as read from the first bytes, to name the column of a too-long field: the
     // csv reader reads ahead, so that error can come before it has returned the header.
-    let early_header: Vec<String> = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .delimiter(delimiter)
-        .quote(quote)
-        .from_reader(&prefix[..])
-        .byte_records()
-        .next()
-        .and_then(Result::ok)
-        .map(|r| {
-            r.iter()
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .collect()
-        })
-        .unwrap_or_default();
+    let early_header = first_record(&text.prefix, delimiter, quote);
+    let (encoding, has_bom) = (text.encoding, text.has_bom);
     let tracker = Tracker::new(
-        io::Cursor::new(prefix).chain(decoded),
+        text.into_reader(),
         delimiter,
         quote,
         loader.cfg.max_field_bytes,
     );
     let mut rdr = reader(delimiter, quote, tracker);
-
-    // Header.
-    let mut rec = csv::ByteRecord::new();
-    match rdr.read_byte_record(&mut rec) {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(LedgerError::Empty {
-                file: label.to_owned(),
-            })
-        }
-        Err(e) => return Err(csv_err(label, &rdr, e, &early_header)),
-    }
-    let header_line = rdr
-        .get_ref()
-        .line_at(rec.position().map_or(0, |p| p.byte()));
-    let header: Vec<String> = rec
-        .iter()
-        .map(|f| String::from_utf8_lossy(f).into_owned())
-        .collect();
+    let (header, header_line) = read_header(&mut rdr, label, &early_header)?;
     let idx = map_header(&header, &loader.names, label, header_line)?;
     let rows = Rows {
         label,
@@ -143,6 +60,153 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
         // the one reader below, still after the header, gives exactly what it always gave.
     }
     rows.read(loader, &mut rdr)
+}
+
+/// The error for an I/O failure on `label`.
+fn unreadable(label: &Path) -> impl Fn(io::Error) -> LedgerError + '_ {
+    move |source| LedgerError::Unreadable {
+        file: label.to_owned(),
+        source,
+    }
+}
+
+/// A CSV file opened as UTF-8 text: its BOM skipped, Windows-1252 decoded on the fly, and
+/// the first [`SNIFF_BYTES`] of the text already read (to find the delimiter and header).
+struct Decoded {
+    encoding: CsvEncoding,
+    has_bom: bool,
+    prefix: Vec<u8>,
+    rest: Box<dyn Read>,
+}
+
+impl Decoded {
+    /// Opens `path`, refusing a file that is not text or has nothing but blanks.
+    fn open(path: &Path, label: &Path, encoding: CsvEncoding) -> Result<Self, LedgerError> {
+        let has_bom = text_with_bom(path, label)?;
+        let encoding = match encoding {
+            CsvEncoding::Auto if has_bom => CsvEncoding::Utf8,
+            CsvEncoding::Auto => {
+                let file = File::open(path).map_err(unreadable(label))?;
+                if is_utf8(file).map_err(unreadable(label))? {
+                    CsvEncoding::Utf8
+                } else {
+                    CsvEncoding::Windows1252
+                }
+            }
+            e => e,
+        };
+        tracing::debug!(file = %label.display(), ?encoding, has_bom, "ledger csv");
+        let file = File::open(path).map_err(unreadable(label))?;
+        let mut file = BufReader::with_capacity(256 * 1024, file);
+        if has_bom && encoding == CsvEncoding::Utf8 {
+            file.read_exact(&mut [0u8; 3]).map_err(unreadable(label))?;
+        }
+        let mut rest: Box<dyn Read> = match encoding {
+            CsvEncoding::Windows1252 => Box::new(Win1252Reader::new(file)),
+            _ => Box::new(file),
+        };
+        let mut prefix = vec![0u8; SNIFF_BYTES];
+        let n = read_up_to(&mut rest, &mut prefix).map_err(unreadable(label))?;
+        prefix.truncate(n);
+        if prefix.iter().all(u8::is_ascii_whitespace) {
+            return Err(LedgerError::Empty {
+                file: label.to_owned(),
+            });
+        }
+        Ok(Decoded {
+            encoding,
+            has_bom,
+            prefix,
+            rest,
+        })
+    }
+
+    /// The whole text again, from its first byte after the BOM.
+    fn into_reader(self) -> impl Read {
+        io::Cursor::new(self.prefix).chain(self.rest)
+    }
+}
+
+/// Whether the file starts with a UTF-8 BOM, once its first bytes show it is text at all.
+fn text_with_bom(path: &Path, label: &Path) -> Result<bool, LedgerError> {
+    let mut head = [0u8; 8];
+    let mut file = File::open(path).map_err(unreadable(label))?;
+    let n = read_up_to(&mut file, &mut head).map_err(unreadable(label))?;
+    let kind = sniff_kind(&head[..n]);
+    if !kind.starts_with("text") {
+        return Err(LedgerError::WrongKind {
+            file: label.to_owned(),
+            expected: "CSV",
+            found: kind.to_owned(),
+        });
+    }
+    Ok(head[..n].starts_with(BOM))
+}
+
+/// The configured delimiter, or the one the header line shows.
+fn delimiter_of(
+    configured: Delimiter,
+    prefix: &[u8],
+    quote: u8,
+    label: &Path,
+) -> Result<u8, LedgerError> {
+    match configured {
+        Delimiter::Byte(b) => Ok(b),
+        Delimiter::Auto => sniff_delimiter(prefix, quote).ok_or_else(|| {
+            let line = prefix
+                .split(|&b| b == b'\n' || b == b'\r')
+                .next()
+                .unwrap_or_default();
+            LedgerError::AmbiguousDelimiter {
+                file: label.to_owned(),
+                header: super::cut(String::from_utf8_lossy(line).trim_end()),
+            }
+        }),
+    }
+}
+
+/// The fields of the first record in `text`, if it has a whole one.
+fn first_record(text: &[u8], delimiter: u8, quote: u8) -> Vec<String> {
+    csv::ReaderBuilder::new()
+        .has_headers(false)
+        .delimiter(delimiter)
+        .quote(quote)
+        .from_reader(text)
+        .byte_records()
+        .next()
+        .and_then(Result::ok)
+        .map(|r| {
+            r.iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Reads the header record: its names and its line.
+fn read_header<R: Read>(
+    rdr: &mut csv::Reader<Tracker<R>>,
+    label: &Path,
+    early_header: &[String],
+) -> Result<(Vec<String>, u64), LedgerError> {
+    let mut rec = csv::ByteRecord::new();
+    match rdr.read_byte_record(&mut rec) {
+        Ok(true) => {}
+        Ok(false) => {
+            return Err(LedgerError::Empty {
+                file: label.to_owned(),
+            })
+        }
+        Err(e) => return Err(csv_err(label, rdr, e, early_header)),
+    }
+    let line = rdr
+        .get_ref()
+        .line_at(rec.position().map_or(0, |p| p.byte()));
+    let header = rec
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect();
+    Ok((header, line))
 }
 
 fn reader<R: Read>(delimiter: u8, quote: u8, tracker: Tracker<R>) -> csv::Reader<Tracker<R>> {
@@ -190,7 +254,10 @@ fn csv_err<R: Read>(
 
 /// What one read of a record gave.
 enum Next {
-    Record,
+    /// A record, starting on physical line `line`.
+    Record {
+        line: u64,
+    },
     End,
     /// A record with another field count than the header, starting at byte `pos`.
     Unequal {
@@ -287,83 +354,108 @@ impl Rows<'_> {
         loader: &mut Loader<'_>,
         rdr: &mut csv::Reader<Tracker<R>>,
     ) -> Result<(), LedgerError> {
-        let (label, delimiter) = (self.label, self.delimiter);
         let mut rec = csv::ByteRecord::new();
         // Rows, one ahead: only after the next read do we know whether a record was the last
-        // one, and the last one may have been cut inside a quote.
+        // one, and the last one may have been cut inside a quote. `line` is `rec`'s line
+        // while `rec` waits to be handed on.
         let mut next = csv::ByteRecord::new();
-        let mut have = false;
-        let mut line = 0u64;
+        let mut line: Option<u64> = None;
         loop {
-            let res = match rdr.read_byte_record(&mut next) {
-                Ok(true) if next.len() != self.header.len() => Next::Unequal {
-                    pos: next.position().map_or(0, |p| p.byte()),
-                    len: next.len(),
-                },
-                Ok(true) => Next::Record,
-                Ok(false) => Next::End,
-                Err(e) => Next::Failed(e),
-            };
-            let next_line = match &res {
-                Next::Record => rdr
-                    .get_ref()
-                    .line_at(next.position().map_or(0, |p| p.byte())),
-                _ => 0,
-            };
-            if have {
-                let last = matches!(res, Next::End);
-                let truncated = last && rdr.get_ref().ended_in_quote();
-                loader.count_row(label, line)?;
-                if truncated {
-                    loader.bad_row(BadRow {
-                        file: label.to_owned(),
-                        line,
-                        column: "*".to_owned(),
-                        value: super::cut(
-                            &rec.iter()
-                                .map(String::from_utf8_lossy)
-                                .collect::<Vec<_>>()
-                                .join(&(delimiter as char).to_string()),
-                        ),
-                        problem: "is truncated: the file ends inside a quoted field".to_owned(),
-                    })?;
-                } else {
-                    row(loader, label, &self.source, line, &rec, &self.idx)?;
-                }
-                have = false;
+            let res = self.read_next(rdr, &mut next);
+            if let Some(line) = line.take() {
+                let truncated = matches!(res, Next::End) && rdr.get_ref().ended_in_quote();
+                self.add_record(loader, &rec, line, truncated)?;
             }
             match res {
-                Next::Record => {
+                Next::Record { line: next_line } => {
                     std::mem::swap(&mut rec, &mut next);
-                    line = next_line;
-                    have = true;
+                    line = Some(next_line);
                 }
                 Next::End => break,
                 Next::Unequal { pos, len } => {
-                    let l = rdr.get_ref().line_at(pos);
-                    loader.count_row(label, l)?;
-                    let value = super::cut(
-                        &next
-                            .iter()
-                            .map(String::from_utf8_lossy)
-                            .collect::<Vec<_>>()
-                            .join(&(delimiter as char).to_string()),
-                    );
-                    let expected_len = self.header.len();
-                    loader.bad_row(BadRow {
-                        file: label.to_owned(),
-                        line: l,
-                        column: "*".to_owned(),
-                        value,
-                        problem: format!(
-                            "has {len} fields where the header has {expected_len} (a stray delimiter or quote?)"
-                        ),
-                    })?;
+                    let line = rdr.get_ref().line_at(pos);
+                    self.unequal(loader, &next, line, len)?;
                 }
-                Next::Failed(e) => return Err(csv_err(label, rdr, e, &self.header)),
+                Next::Failed(e) => return Err(csv_err(self.label, rdr, e, &self.header)),
             }
         }
         Ok(())
+    }
+
+    /// Reads the next record into `rec` and says what it was.
+    #[inline]
+    fn read_next<R: Read>(
+        &self,
+        rdr: &mut csv::Reader<Tracker<R>>,
+        rec: &mut csv::ByteRecord,
+    ) -> Next {
+        let pos = |rec: &csv::ByteRecord| rec.position().map_or(0, |p| p.byte());
+        match rdr.read_byte_record(rec) {
+            Ok(true) if rec.len() != self.header.len() => Next::Unequal {
+                pos: pos(rec),
+                len: rec.len(),
+            },
+            Ok(true) => Next::Record {
+                line: rdr.get_ref().line_at(pos(rec)),
+            },
+            Ok(false) => Next::End,
+            Err(e) => Next::Failed(e),
+        }
+    }
+
+    /// Hands a counted record to the loader, or sets it aside when the file ended inside
+    /// one of its quoted fields.
+    #[inline]
+    fn add_record(
+        &self,
+        loader: &mut Loader<'_>,
+        rec: &csv::ByteRecord,
+        line: u64,
+        truncated: bool,
+    ) -> Result<(), LedgerError> {
+        loader.count_row(self.label, line)?;
+        if truncated {
+            return loader.bad_row(BadRow {
+                file: self.label.to_owned(),
+                line,
+                column: "*".to_owned(),
+                value: self.whole_record(rec),
+                problem: "is truncated: the file ends inside a quoted field".to_owned(),
+            });
+        }
+        row(loader, self.label, &self.source, line, rec, &self.idx)
+    }
+
+    /// Counts and sets aside a record with another field count than the header.
+    #[cold]
+    fn unequal(
+        &self,
+        loader: &mut Loader<'_>,
+        rec: &csv::ByteRecord,
+        line: u64,
+        len: usize,
+    ) -> Result<(), LedgerError> {
+        loader.count_row(self.label, line)?;
+        let expected_len = self.header.len();
+        loader.bad_row(BadRow {
+            file: self.label.to_owned(),
+            line,
+            column: "*".to_owned(),
+            value: self.whole_record(rec),
+            problem: format!(
+                "has {len} fields where the header has {expected_len} (a stray delimiter or quote?)"
+            ),
+        })
+    }
+
+    /// A record written out again, cut, for a row set aside as a whole.
+    fn whole_record(&self, rec: &csv::ByteRecord) -> String {
+        super::cut(
+            &rec.iter()
+                .map(String::from_utf8_lossy)
+                .collect::<Vec<_>>()
+                .join(&(self.delimiter as char).to_string()),
+        )
     }
 }
 

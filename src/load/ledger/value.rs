@@ -36,10 +36,29 @@ impl AmountFormat {
 /// (`(12.50)`); thousands groups must be of three digits. Currency symbols or codes are not
 /// stripped: guessing which of `€12,50` / `12.50 USD` is meant is how money goes wrong.
 pub(crate) fn parse_amount(text: &str, f: &AmountFormat) -> Result<i128, &'static str> {
-    let mut s = text.trim().as_bytes();
+    let s = text.trim().as_bytes();
     if s.is_empty() {
         return Err("is empty");
     }
+    let (neg, s) = strip_sign(s)?;
+    if s.is_empty() {
+        return Err("has no digits");
+    }
+    let (int, end) = integer_part(s, f)?;
+    let (mantissa, decimals) = match s.get(end..) {
+        // s[end] is the decimal separator.
+        Some([_, frac @ ..]) => fraction_part(int, frac, &f.thousands)?,
+        _ if end == 0 => return Err("has no digits"),
+        _ => (int, 0),
+    };
+    let mantissa = mantissa * 10i128.pow((MONEY_SCALE - decimals) as u32);
+    Ok(if neg { -mantissa } else { mantissa })
+}
+
+/// Takes off the one sign an amount may have: accounting parentheses, a leading `+`/`-` or
+/// a trailing `-`. Whether it is negative, and the rest.
+#[inline]
+fn strip_sign(mut s: &[u8]) -> Result<(bool, &[u8]), &'static str> {
     let mut neg = false;
     let mut signs = 0;
     if s.len() >= 2 && s[0] == b'(' && s[s.len() - 1] == b')' {
@@ -67,15 +86,18 @@ pub(crate) fn parse_amount(text: &str, f: &AmountFormat) -> Result<i128, &'stati
     if signs > 1 {
         return Err("has more than one sign");
     }
-    if s.is_empty() {
-        return Err("has no digits");
-    }
+    Ok((neg, s))
+}
+
+/// Reads the digits before the decimal separator, checking the thousands groups and the
+/// size: the integer value, and where it stopped (the end, or the decimal separator).
+#[inline]
+fn integer_part(s: &[u8], f: &AmountFormat) -> Result<(i128, usize), &'static str> {
+    let ts = f.thousands.as_slice();
     let mut mantissa: i128 = 0;
     let mut int_digits = 0usize;
-    let mut group = 0usize; // digits since the last thousands separator
-    let mut groups = 0usize; // thousands separators seen
+    let mut groups = ThousandsGroups::default();
     let mut i = 0;
-    let ts = f.thousands.as_slice();
     while i < s.len() {
         let b = s[i];
         if b.is_ascii_digit() {
@@ -83,64 +105,109 @@ pub(crate) fn parse_amount(text: &str, f: &AmountFormat) -> Result<i128, &'stati
                 int_digits += 1;
             }
             mantissa = mantissa * 10 + i128::from(b - b'0');
-            group += 1;
+            groups.digit();
             i += 1;
         } else if !ts.is_empty() && s[i..].starts_with(ts) {
-            if (groups == 0 && !(1..=3).contains(&group)) || (groups > 0 && group != 3) {
-                return Err("has misplaced thousands separators");
-            }
-            groups += 1;
-            group = 0;
+            groups.separator()?;
             i += ts.len();
         } else if b == f.decimal {
             break;
-        } else if (b == b'e' || b == b'E') && i > 0 && s[i - 1].is_ascii_digit() {
-            return Err(SCIENTIFIC);
-        } else if b.is_ascii_alphabetic() && is_non_finite(s) {
-            return Err("is not a finite number");
-        } else if b.is_ascii_alphabetic() || !b.is_ascii() || b"$%".contains(&b) {
-            return Err("is not a plain number (currency symbols and codes are not stripped)");
         } else {
-            return Err("is not a number");
+            return Err(not_a_digit(s, i));
         }
         if int_digits > MAX_INT_DIGITS {
             return Err("is too large for Decimal(38, 6)");
         }
     }
-    if groups > 0 && group != 3 {
-        return Err("has misplaced thousands separators");
+    groups.end()?;
+    Ok((mantissa, i))
+}
+
+/// Why byte `i` of an amount's integer part, neither digit nor separator, makes it no number.
+#[cold]
+fn not_a_digit(s: &[u8], i: usize) -> &'static str {
+    let b = s[i];
+    if (b == b'e' || b == b'E') && i > 0 && s[i - 1].is_ascii_digit() {
+        SCIENTIFIC
+    } else if b.is_ascii_alphabetic() && is_non_finite(s) {
+        "is not a finite number"
+    } else if b.is_ascii_alphabetic() || !b.is_ascii() || b"$%".contains(&b) {
+        "is not a plain number (currency symbols and codes are not stripped)"
+    } else {
+        "is not a number"
     }
-    let saw_int = i > 0;
-    let mut frac = 0usize;
-    if i < s.len() {
-        // s[i] is the decimal separator
-        i += 1;
-        if i == s.len() {
-            return Err("ends with the decimal separator");
-        }
-        for (k, &b) in s[i..].iter().enumerate() {
-            if (b == b'e' || b == b'E') && k > 0 {
-                return Err(SCIENTIFIC);
-            }
-            if !b.is_ascii_digit() {
-                return Err(if ts.contains(&b) || b == b'.' || b == b',' {
-                    "has separators after the decimal separator"
-                } else {
-                    "is not a number"
-                });
-            }
-            if frac < MONEY_SCALE {
-                mantissa = mantissa * 10 + i128::from(b - b'0');
-                frac += 1;
-            } else if b != b'0' {
-                return Err("has more than 6 decimals (money is kept to 6, exactly)");
-            }
-        }
-    } else if !saw_int {
-        return Err("has no digits");
+}
+
+/// Where the thousands separators of an integer part fall: the first group has 1 to 3
+/// digits, every later one exactly 3.
+#[derive(Default)]
+struct ThousandsGroups {
+    /// Digits since the last separator.
+    digits: usize,
+    /// Separators seen.
+    separators: usize,
+}
+
+impl ThousandsGroups {
+    #[inline]
+    fn digit(&mut self) {
+        self.digits += 1;
     }
-    mantissa *= 10i128.pow((MONEY_SCALE - frac) as u32);
-    Ok(if neg { -mantissa } else { mantissa })
+
+    #[inline]
+    fn separator(&mut self) -> Result<(), &'static str> {
+        let first = self.separators == 0;
+        if (first && !(1..=3).contains(&self.digits)) || (!first && self.digits != 3) {
+            return Err(MISPLACED_THOUSANDS);
+        }
+        self.separators += 1;
+        self.digits = 0;
+        Ok(())
+    }
+
+    /// The last group, once the integer part ends.
+    #[inline]
+    fn end(&self) -> Result<(), &'static str> {
+        if self.separators > 0 && self.digits != 3 {
+            return Err(MISPLACED_THOUSANDS);
+        }
+        Ok(())
+    }
+}
+
+const MISPLACED_THOUSANDS: &str = "has misplaced thousands separators";
+
+/// Appends the decimals after the separator to `mantissa`: the result and how many decimals
+/// it holds (at most 6; further decimals must be zeros, money is never rounded).
+#[inline]
+fn fraction_part(
+    mut mantissa: i128,
+    frac: &[u8],
+    thousands: &[u8],
+) -> Result<(i128, usize), &'static str> {
+    if frac.is_empty() {
+        return Err("ends with the decimal separator");
+    }
+    let mut decimals = 0usize;
+    for (k, &b) in frac.iter().enumerate() {
+        if (b == b'e' || b == b'E') && k > 0 {
+            return Err(SCIENTIFIC);
+        }
+        if !b.is_ascii_digit() {
+            return Err(if thousands.contains(&b) || b == b'.' || b == b',' {
+                "has separators after the decimal separator"
+            } else {
+                "is not a number"
+            });
+        }
+        if decimals < MONEY_SCALE {
+            mantissa = mantissa * 10 + i128::from(b - b'0');
+            decimals += 1;
+        } else if b != b'0' {
+            return Err("has more than 6 decimals (money is kept to 6, exactly)");
+        }
+    }
+    Ok((mantissa, decimals))
 }
 
 /// Why scientific notation is refused in a ledger rather than read: a spreadsheet writes

@@ -8,6 +8,49 @@ use std::io::Cursor;
 use std::path::Path;
 
 pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result<(), LedgerError> {
+    let bytes = workbook_bytes(path, label)?;
+    let malformed = |e: calamine::Error| LedgerError::Malformed {
+        file: label.to_owned(),
+        message: e.to_string(),
+    };
+    let mut wb = calamine::open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(malformed)?;
+    let name = sheet_name(&wb.sheet_names(), loader, label)?;
+    let range = wb.worksheet_range(&name).map_err(malformed)?;
+    let Some((row0, col0)) = range.start() else {
+        return Err(LedgerError::Empty {
+            file: label.to_owned(),
+        });
+    };
+    if col0 > 0 {
+        tracing::debug!(col0, "sheet's used range starts right of column A");
+    }
+    let sheet = Sheet {
+        label,
+        header_row: u64::from(loader.cfg.xlsx.header_row),
+        source: format!("{}:{name}", label.display()),
+        name,
+    };
+    let mut idx: Option<[Option<usize>; N_FIELDS]> = None;
+    for (i, cells) in range.rows().enumerate() {
+        let row = u64::from(row0) + i as u64 + 1;
+        if row < sheet.header_row {
+            continue;
+        }
+        match &idx {
+            None => idx = Some(sheet.header(loader, row, cells)?),
+            Some(idx) => sheet.data_row(loader, row, cells, idx)?,
+        }
+    }
+    if idx.is_none() {
+        return Err(LedgerError::Empty {
+            file: label.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The whole file, once it is known to be a workbook (a ZIP or OLE container) at all.
+fn workbook_bytes(path: &Path, label: &Path) -> Result<Vec<u8>, LedgerError> {
     let bytes = std::fs::read(path).map_err(|source| LedgerError::Unreadable {
         file: label.to_owned(),
         source,
@@ -25,77 +68,81 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
             found: kind.to_owned(),
         });
     }
-    let malformed = |e: calamine::Error| LedgerError::Malformed {
-        file: label.to_owned(),
-        message: e.to_string(),
-    };
-    let mut wb = calamine::open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(malformed)?;
-    let names = wb.sheet_names();
-    let sheet = match &loader.cfg.xlsx.sheet {
+    Ok(bytes)
+}
+
+/// The configured sheet (`xlsx.sheet`), or the first one.
+fn sheet_name(names: &[String], loader: &Loader<'_>, label: &Path) -> Result<String, LedgerError> {
+    match &loader.cfg.xlsx.sheet {
         Some(s) => names.iter().find(|n| *n == s).cloned().ok_or_else(|| {
             LedgerError::Config(format!(
                 "{}: no sheet {s:?}; the workbook has {names:?}",
                 label.display()
             ))
-        })?,
+        }),
         None => names.first().cloned().ok_or_else(|| LedgerError::Empty {
             file: label.to_owned(),
-        })?,
-    };
-    let range = wb.worksheet_range(&sheet).map_err(malformed)?;
-    let Some((row0, col0)) = range.start() else {
-        return Err(LedgerError::Empty {
-            file: label.to_owned(),
-        });
-    };
-    if col0 > 0 {
-        tracing::debug!(col0, "sheet's used range starts right of column A");
+        }),
     }
-    let header_row = u64::from(loader.cfg.xlsx.header_row);
-    let source = format!("{}:{sheet}", label.display());
-    let mut idx: Option<[Option<usize>; N_FIELDS]> = None;
-    for (i, cells) in range.rows().enumerate() {
-        let row = u64::from(row0) + i as u64 + 1;
-        if row < header_row {
-            continue;
+}
+
+/// The sheet being read, and what every row of it shares.
+struct Sheet<'a> {
+    label: &'a Path,
+    name: String,
+    /// 1-based row of the header (`xlsx.header_row`).
+    header_row: u64,
+    /// Prefix of the `source` column: `file:sheet`.
+    source: String,
+}
+
+impl Sheet<'_> {
+    /// Maps the header, found on `row`: the first row at or after `header_row`, which must be
+    /// `header_row` itself.
+    fn header(
+        &self,
+        loader: &Loader<'_>,
+        row: u64,
+        cells: &[Data],
+    ) -> Result<[Option<usize>; N_FIELDS], LedgerError> {
+        if row != self.header_row {
+            return Err(LedgerError::Malformed {
+                file: self.label.to_owned(),
+                message: format!(
+                    "sheet {:?}: header row {} is empty; the table starts on row {row} (set xlsx.header_row)",
+                    self.name, self.header_row
+                ),
+            });
         }
-        let Some(idx) = &idx else {
-            // The first row at or after header_row: it must be the header row itself.
-            if row != header_row {
-                return Err(LedgerError::Malformed {
-                    file: label.to_owned(),
-                    message: format!(
-                        "sheet {sheet:?}: header row {header_row} is empty; the table starts on row {row} (set xlsx.header_row)"
-                    ),
-                });
-            }
-            let header: Vec<String> = cells.iter().map(header_text).collect();
-            if header.iter().all(|h| h.trim().is_empty()) {
-                return Err(LedgerError::Empty {
-                    file: label.to_owned(),
-                });
-            }
-            idx = Some(map_header(&header, &loader.names, label, row)?);
-            continue;
-        };
+        let header: Vec<String> = cells.iter().map(header_text).collect();
+        if header.iter().all(|h| h.trim().is_empty()) {
+            return Err(LedgerError::Empty {
+                file: self.label.to_owned(),
+            });
+        }
+        map_header(&header, &loader.names, self.label, row)
+    }
+
+    /// Hands one data row's cells to the loader; an empty row is skipped, not counted.
+    fn data_row(
+        &self,
+        loader: &mut Loader<'_>,
+        row: u64,
+        cells: &[Data],
+        idx: &[Option<usize>; N_FIELDS],
+    ) -> Result<(), LedgerError> {
         if cells.iter().all(|c| matches!(c, Data::Empty)) {
-            continue;
+            return Ok(());
         }
-        loader.count_row(label, row)?;
+        loader.count_row(self.label, row)?;
         let mut out: [Cell<'_>; N_FIELDS] = Default::default();
         for (k, i) in idx.iter().enumerate() {
             if let Some(i) = i {
                 out[k] = cell(cells.get(*i).unwrap_or(&Data::Empty));
             }
         }
-        loader.row(label, &source, row, &out)?;
+        loader.row(self.label, &self.source, row, &out)
     }
-    if idx.is_none() {
-        return Err(LedgerError::Empty {
-            file: label.to_owned(),
-        });
-    }
-    Ok(())
 }
 
 fn header_text(c: &Data) -> String {
