@@ -29,8 +29,14 @@ pub struct FetchSettings {
     /// Registry format: `json` (default) or `csv`. Both give the same rows.
     pub format: Format,
     /// Rows per registry page (`limit`). Xsolla documents no maximum ([U]); 500 matches the
-    /// page size hinted by its internal query ([I]). The short-page rule ends a chunk.
+    /// page size hinted by its internal query ([I]). A server that caps pages below it costs
+    /// requests, not rows (see `end_on_short_page`).
     pub page_limit: u32,
+    /// End a chunk at the first page shorter than `page_limit`, saving one request per chunk.
+    /// Only for a server known not to cap pages: with a cap below `page_limit`, every row
+    /// after the first page of each chunk would be lost. Default false: read on until an
+    /// empty page, and record a cap if one shows.
+    pub end_on_short_page: bool,
     /// Pages per 92-day chunk before the fetch stops with an error.
     pub max_pages_per_chunk: u32,
     /// Registry rows per fetch before it stops with an error.
@@ -52,6 +58,7 @@ impl Default for FetchSettings {
         FetchSettings {
             format: Format::Json,
             page_limit: p.page_limit,
+            end_on_short_page: p.end_on_short_page,
             max_pages_per_chunk: p.max_pages_per_chunk,
             max_rows: p.max_rows,
             max_repeat_retries: p.max_repeat_retries,
@@ -71,6 +78,7 @@ impl FetchSettings {
             max_rows: self.max_rows,
             max_repeat_retries: self.max_repeat_retries,
             chunk_days: self.chunk_days,
+            end_on_short_page: self.end_on_short_page,
         }
     }
 }
@@ -140,6 +148,10 @@ pub struct FetchCounts {
     pub requests: u64,
     /// Requests that needed more than one attempt.
     pub requests_retried: u64,
+    /// The server's page cap, when any registry read of the fetch (window or payout rows)
+    /// showed one: the smallest short page that more rows followed. `None`: none seen.
+    #[serde(default)]
+    pub page_cap_detected: Option<u32>,
 }
 
 /// The last file written into a snapshot; its presence means the snapshot is complete.
@@ -420,6 +432,8 @@ async fn fetch_into(
         progress,
     )
     .await?;
+    let cap = counts.registry.page_cap_detected;
+    note_page_cap(&mut counts, cap);
 
     // Payouts, breakdown and reports are small and not paginated: one call per chunk each.
     let mut payout_ids = BTreeSet::new();
@@ -465,6 +479,7 @@ async fn fetch_into(
             )
             .await?;
             counts.payout_registry_rows += stats.rows_unique;
+            note_page_cap(&mut counts, stats.page_cap_detected);
         }
     }
     counts.payouts_unique = payout_ids.len() as u64;
@@ -472,6 +487,18 @@ async fn fetch_into(
     counts.requests = tally.requests;
     counts.requests_retried = tally.retried;
     Ok(counts)
+}
+
+/// Records a page cap a registry read saw, warning once per fetch.
+fn note_page_cap(counts: &mut FetchCounts, seen: Option<u32>) {
+    let Some(cap) = seen else { return };
+    if counts.page_cap_detected.is_none() {
+        tracing::warn!(
+            cap,
+            "Xsolla capped registry pages at {cap} rows, below fetch.page_limit: no rows were lost (offsets followed the rows received), but set fetch.page_limit = {cap} to save requests"
+        );
+    }
+    counts.page_cap_detected = Some(counts.page_cap_detected.map_or(cap, |c| c.min(cap)));
 }
 
 fn store_small<T>(
