@@ -346,7 +346,8 @@ impl Walk<'_> {
             );
         }
         let cap = u32::try_from(cap).unwrap_or(u32::MAX);
-        self.stats.page_cap_detected = Some(self.stats.page_cap_detected.map_or(cap, |c| c.min(cap)));
+        self.stats.page_cap_detected =
+            Some(self.stats.page_cap_detected.map_or(cap, |c| c.min(cap)));
     }
 
     /// The page at `pos`, asked again while it repeats the previous page byte for byte (up to
