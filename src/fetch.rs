@@ -340,6 +340,8 @@ struct Tally {
     requests: u64,
     retried: u64,
     registry_rows: u64,
+    /// Smallest page cap any registry read met.
+    page_cap: Option<u32>,
 }
 
 impl Tally {
@@ -398,7 +400,10 @@ async fn store_registry(
     )
     .await;
     match walked {
-        Ok(s) => Ok(s),
+        Ok(s) => {
+            note_page_cap(tally, s.page_cap_detected);
+            Ok(s)
+        }
         Err(PagingError::Sink(_)) if sink_error.is_some() => {
             Err(sink_error.take().expect("checked").into())
         }
@@ -432,8 +437,6 @@ async fn fetch_into(
         progress,
     )
     .await?;
-    let cap = counts.registry.page_cap_detected;
-    note_page_cap(&mut counts, cap);
 
     // Payouts, breakdown and reports are small and not paginated: one call per chunk each.
     let mut payout_ids = BTreeSet::new();
@@ -479,26 +482,26 @@ async fn fetch_into(
             )
             .await?;
             counts.payout_registry_rows += stats.rows_unique;
-            note_page_cap(&mut counts, stats.page_cap_detected);
         }
     }
     counts.payouts_unique = payout_ids.len() as u64;
     counts.reports_unique = report_ids.len() as u64;
     counts.requests = tally.requests;
     counts.requests_retried = tally.retried;
+    counts.page_cap_detected = tally.page_cap;
     Ok(counts)
 }
 
 /// Records a page cap a registry read saw, warning once per fetch.
-fn note_page_cap(counts: &mut FetchCounts, seen: Option<u32>) {
+fn note_page_cap(tally: &mut Tally, seen: Option<u32>) {
     let Some(cap) = seen else { return };
-    if counts.page_cap_detected.is_none() {
+    if tally.page_cap.is_none() {
         tracing::warn!(
             cap,
             "Xsolla capped registry pages at {cap} rows, below fetch.page_limit: no rows were lost (offsets followed the rows received), but set fetch.page_limit = {cap} to save requests"
         );
     }
-    counts.page_cap_detected = Some(counts.page_cap_detected.map_or(cap, |c| c.min(cap)));
+    tally.page_cap = Some(tally.page_cap.map_or(cap, |c| c.min(cap)));
 }
 
 fn store_small<T>(
