@@ -29,8 +29,14 @@ pub struct FetchSettings {
     /// Registry format: `json` (default) or `csv`. Both give the same rows.
     pub format: Format,
     /// Rows per registry page (`limit`). Xsolla documents no maximum ([U]); 500 matches the
-    /// page size hinted by its internal query ([I]). The short-page rule ends a chunk.
+    /// page size hinted by its internal query ([I]). A server that caps pages below it costs
+    /// requests, not rows (see `end_on_short_page`).
     pub page_limit: u32,
+    /// End a chunk at the first page shorter than `page_limit`, saving one request per chunk.
+    /// Only for a server known not to cap pages: with a cap below `page_limit`, every row
+    /// after the first page of each chunk would be lost. Default false: read on until an
+    /// empty page, and record a cap if one shows.
+    pub end_on_short_page: bool,
     /// Pages per 92-day chunk before the fetch stops with an error.
     pub max_pages_per_chunk: u32,
     /// Registry rows per fetch before it stops with an error.
@@ -52,6 +58,7 @@ impl Default for FetchSettings {
         FetchSettings {
             format: Format::Json,
             page_limit: p.page_limit,
+            end_on_short_page: p.end_on_short_page,
             max_pages_per_chunk: p.max_pages_per_chunk,
             max_rows: p.max_rows,
             max_repeat_retries: p.max_repeat_retries,
@@ -71,6 +78,7 @@ impl FetchSettings {
             max_rows: self.max_rows,
             max_repeat_retries: self.max_repeat_retries,
             chunk_days: self.chunk_days,
+            end_on_short_page: self.end_on_short_page,
         }
     }
 }
@@ -140,6 +148,10 @@ pub struct FetchCounts {
     pub requests: u64,
     /// Requests that needed more than one attempt.
     pub requests_retried: u64,
+    /// The server's page cap, when any registry read of the fetch (window or payout rows)
+    /// showed one: the smallest short page that more rows followed. `None`: none seen.
+    #[serde(default)]
+    pub page_cap_detected: Option<u32>,
 }
 
 /// The last file written into a snapshot; its presence means the snapshot is complete.
@@ -328,6 +340,8 @@ struct Tally {
     requests: u64,
     retried: u64,
     registry_rows: u64,
+    /// Smallest page cap any registry read met.
+    page_cap: Option<u32>,
 }
 
 impl Tally {
@@ -386,7 +400,10 @@ async fn store_registry(
     )
     .await;
     match walked {
-        Ok(s) => Ok(s),
+        Ok(s) => {
+            note_page_cap(tally, s.page_cap_detected);
+            Ok(s)
+        }
         Err(PagingError::Sink(_)) if sink_error.is_some() => {
             Err(sink_error.take().expect("checked").into())
         }
@@ -471,7 +488,20 @@ async fn fetch_into(
     counts.reports_unique = report_ids.len() as u64;
     counts.requests = tally.requests;
     counts.requests_retried = tally.retried;
+    counts.page_cap_detected = tally.page_cap;
     Ok(counts)
+}
+
+/// Records a page cap a registry read saw, warning once per fetch.
+fn note_page_cap(tally: &mut Tally, seen: Option<u32>) {
+    let Some(cap) = seen else { return };
+    if tally.page_cap.is_none() {
+        tracing::warn!(
+            cap,
+            "Xsolla capped registry pages at {cap} rows, below fetch.page_limit: no rows were lost (offsets followed the rows received), but set fetch.page_limit = {cap} to save requests"
+        );
+    }
+    tally.page_cap = Some(tally.page_cap.map_or(cap, |c| c.min(cap)));
 }
 
 fn store_small<T>(

@@ -28,6 +28,10 @@ pub(crate) struct SandboxArgs {
     /// Merchant id served.
     #[arg(long)]
     pub(crate) merchant_id: Option<i64>,
+    /// Serve at most N rows per registry and search page, whatever `limit` asks for (a server
+    /// with a page cap: its short pages are not the last).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) page_cap: Option<u32>,
     /// JSON file with fault rules to inject (see the sandbox docs).
     #[arg(long)]
     pub(crate) faults: Option<PathBuf>,
@@ -36,6 +40,7 @@ pub(crate) struct SandboxArgs {
 pub(crate) async fn cmd_sandbox(a: SandboxArgs) -> anyhow::Result<u8> {
     let mut cfg = sandbox::SandboxConfig {
         seed: a.seed,
+        page_cap: a.page_cap,
         ..Default::default()
     };
     if let Some(d) = a.from {

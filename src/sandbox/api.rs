@@ -388,8 +388,9 @@ impl Params {
             })
             .transpose()
     }
-    /// `offset` and `limit`, with the page-size cap.
-    fn page(&self, max: u32) -> Result<(usize, Option<usize>), ApiError> {
+    /// `offset` and `limit`: a `limit` over `max` is refused (422); one over `cap` is quietly
+    /// served as `cap` rows, as a server with an undocumented page cap would.
+    fn page(&self, max: u32, cap: Option<u32>) -> Result<(usize, Option<usize>), ApiError> {
         let offset = self.int("offset")?.unwrap_or(0);
         if offset < 0 {
             return Err(invalid("offset", &offset.to_string(), "a number from 0"));
@@ -402,6 +403,11 @@ impl Params {
                 )));
             }
         }
+        let limit = match (limit, cap) {
+            (Some(l), Some(c)) => Some(l.min(i64::from(c))),
+            (None, Some(c)) => Some(i64::from(c)),
+            (l, None) => l,
+        };
         Ok((offset as usize, limit.map(|l| l as usize)))
     }
     /// `datetime_from`/`datetime_to` as YYYY-MM-DD with the 92-day rule; `None` when both absent.
@@ -507,9 +513,9 @@ pub(crate) struct RegistryQuery {
 }
 
 impl RegistryQuery {
-    fn parse(p: &Params, max_limit: u32) -> Result<Self, ApiError> {
+    fn parse(p: &Params, max_limit: u32, cap: Option<u32>) -> Result<Self, ApiError> {
         let window = p.window()?;
-        let (offset, limit) = p.page(max_limit)?;
+        let (offset, limit) = p.page(max_limit, cap)?;
         let transfer_id = p.int("transfer_id")?;
         let report_id = p.int("report_id")?;
         if window.is_none() && limit.is_none() && transfer_id.is_none() && report_id.is_none() {
@@ -581,7 +587,7 @@ impl RegistryQuery {
 }
 
 fn registry(sh: &Shared, fmt: Format, p: &Params) -> ApiResult {
-    let q = RegistryQuery::parse(p, sh.max_page_limit)?;
+    let q = RegistryQuery::parse(p, sh.max_page_limit, sh.page_cap)?;
     let ds = sh.data();
     let rows = q.select(&ds);
     let views = rows
@@ -604,7 +610,7 @@ fn search_bound(p: &Params, k: &str, end: bool) -> Result<Option<i64>, ApiError>
 fn search(sh: &Shared, fmt: Format, p: &Params) -> ApiResult {
     let from = search_bound(p, "datetime_from", false)?;
     let to = search_bound(p, "datetime_to", true)?;
-    let (offset, limit) = p.page(sh.max_page_limit)?;
+    let (offset, limit) = p.page(sh.max_page_limit, sh.page_cap)?;
     let project_id = p.int("project_id")?;
     let transaction_id = p.int("transaction_id")?;
     let kind = p.str("type").unwrap_or("all");

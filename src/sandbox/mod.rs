@@ -48,6 +48,10 @@ pub struct SandboxConfig {
     pub today: Option<NaiveDate>,
     /// Largest accepted `limit`; larger gets 422.
     pub max_page_limit: u32,
+    /// Rows per registry and search page at most, whatever `limit` asks for (`None`, the
+    /// default: no cap). Xsolla documents no cap ([U]); a server that has one answers a larger
+    /// `limit` with a short page that is not the last, which this reproduces.
+    pub page_cap: Option<u32>,
     /// Faults active from the start.
     pub faults: Vec<FaultRule>,
     /// Deliberate inconsistencies in the served data (none by default).
@@ -79,6 +83,7 @@ impl Default for SandboxConfig {
             transactions_per_day: 40,
             today: None,
             max_page_limit: 1000,
+            page_cap: None,
             faults: Vec::new(),
             quirks: DataQuirks::default(),
         }
@@ -132,6 +137,7 @@ pub(crate) struct Shared {
     pub(crate) api_key: String,
     pub(crate) project_key: Option<String>,
     pub(crate) max_page_limit: u32,
+    pub(crate) page_cap: Option<u32>,
     pub(crate) data: RwLock<data::Dataset>,
     pub(crate) faults: Mutex<Vec<faults::RuleState>>,
     pub(crate) requests: Mutex<Vec<RequestRecord>>,
@@ -172,6 +178,9 @@ fn validate(cfg: &SandboxConfig) -> Result<(), SandboxError> {
     }
     if cfg.max_page_limit == 0 {
         return bad("max_page_limit must be at least 1");
+    }
+    if cfg.page_cap == Some(0) {
+        return bad("page_cap must be at least 1");
     }
     if cfg.api_key.is_empty() || cfg.project_key.as_deref() == Some(cfg.api_key.as_str()) {
         return bad("api_key must be non-empty and differ from project_key");
@@ -216,6 +225,7 @@ impl Sandbox {
             api_key: cfg.api_key,
             project_key: cfg.project_key,
             max_page_limit: cfg.max_page_limit,
+            page_cap: cfg.page_cap,
             data: RwLock::new(dataset),
             faults: Mutex::new(cfg.faults.into_iter().map(faults::RuleState::new).collect()),
             requests: Mutex::new(Vec::new()),

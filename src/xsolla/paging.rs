@@ -1,12 +1,23 @@
 //! Reading a whole window: 92-day chunks × `limit`/`offset` pages, with the checks that keep
 //! pagination from losing or doubling rows.
 //!
-//! Responses are bare arrays with no total or cursor ([C]), so a chunk ends at the first page
-//! shorter than `limit` ([I], as PostHog does). Offsets over live data can shift between two
-//! requests, so a row already seen on an earlier page is counted as a duplicate and skipped,
-//! while identical rows inside one page are all kept (two equal partial refunds on one day are
-//! legitimate). A page that repeats the previous page byte for byte is a server fault: it is
-//! re-requested, and never silently accepted, because accepting it would skip a page.
+//! Responses are bare arrays with no total or cursor ([C]), and Xsolla documents no maximum
+//! `limit` ([U]; a cap of 500 is suspected, [I]). So a page shorter than `limit` does not end a
+//! chunk: the next offset is read, and only an empty page ends it. A short page followed by
+//! more rows is a server-side page cap; it is recorded (`page_cap_detected`) and offsets
+//! advance by the rows actually received, so the cap costs requests, never rows. The old
+//! rule (end at the first short page, as PostHog does) is `end_on_short_page`, only for
+//! servers known not to cap.
+//!
+//! Duplicates are about offsets, not content: equal rows at different offsets are different
+//! rows (two equal partial refunds on one day, or a payment Xsolla serves twice, which the
+//! reconciliation must see). A row is skipped as a repeat only when one offset was served
+//! twice: when rows are inserted ahead of the read, the next page starts with the end of the
+//! previous one. Equal rows at a page boundary look the same, so then the previous page is
+//! read again: unchanged, the rows are two rows and all are kept; moved, the offsets shifted
+//! and the start of the new page is skipped (and counted). A page that repeats the previous
+//! page byte for byte is a server fault: it is re-requested, and never silently accepted,
+//! because accepting it would skip a page.
 
 use super::client::{Format, Page, RegistryFilter, XsollaClient};
 use super::error::XsollaError;
@@ -14,7 +25,6 @@ use super::model::TransactionRow;
 use super::record::CellRef;
 use crate::domain::window::{Window, MAX_WINDOW_DAYS};
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
 
 /// Limits of one paginated read; every loop here is bounded.
 #[derive(Debug, Clone, Copy)]
@@ -29,6 +39,10 @@ pub struct PagingLimits {
     pub max_repeat_retries: u32,
     /// Days per chunk (at most 92).
     pub chunk_days: u32,
+    /// End a chunk at the first page shorter than `page_limit` (the short-page rule). Only for
+    /// servers known not to cap pages: with a cap, every row after the first page is lost.
+    /// Default false: read on until an empty page.
+    pub end_on_short_page: bool,
 }
 
 impl Default for PagingLimits {
@@ -39,6 +53,7 @@ impl Default for PagingLimits {
             max_rows: 100_000_000,
             max_repeat_retries: 3,
             chunk_days: MAX_WINDOW_DAYS,
+            end_on_short_page: false,
         }
     }
 }
@@ -121,6 +136,14 @@ pub struct PagingStats {
     pub rows_outside_window: u64,
     /// Pages re-requested because they repeated the previous page.
     pub repeated_pages_refetched: u64,
+    /// Previous pages read again (not stored) because equal rows met at a page boundary: to
+    /// tell two equal rows from one row served at two offsets.
+    #[serde(default)]
+    pub boundary_rereads: u64,
+    /// Rows of the first short page that more rows followed: the server's page cap, when it
+    /// has one below `limit` (`None`: no cap seen).
+    #[serde(default)]
+    pub page_cap_detected: Option<u32>,
 }
 
 /// Identity of a registry row: a hash of every typed value and every unknown field.
@@ -153,30 +176,34 @@ pub fn row_identity(row: &TransactionRow) -> [u8; 16] {
     out
 }
 
-/// Decides which rows of a sequence of pages are repeats from earlier pages.
-///
-/// The loader replays the same decisions over stored pages, so fetch and load agree.
-#[derive(Debug, Default)]
-pub struct Deduper {
-    first_page: HashMap<[u8; 16], u64>,
-    page: u64,
+/// Length of the longest run that ends `previous` and starts `next`: the rows a shift of
+/// offsets would serve twice (or equal rows that met at the boundary).
+fn boundary_overlap(previous: &[RowId], next: &[RowId]) -> usize {
+    (1..=previous.len().min(next.len()))
+        .rev()
+        .find(|&m| previous[previous.len() - m..] == next[..m])
+        .unwrap_or(0)
 }
 
-impl Deduper {
-    /// A fresh deduper.
-    pub fn new() -> Self {
-        Self::default()
+/// By how many rows a page moved between two reads of one offset: the smallest `s` with
+/// `again[s..]` equal to the start of `before` (0 when unchanged, `None` when it changed
+/// some other way).
+fn measured_shift(before: &[RowId], again: &[RowId]) -> Option<usize> {
+    if before == again {
+        return Some(0);
     }
-
-    /// Returns, for each row of the next page, whether to keep it.
-    pub fn page(&mut self, rows: &[TransactionRow]) -> Vec<bool> {
-        let page = self.page;
-        self.page += 1;
-        rows.iter()
-            .map(|r| *self.first_page.entry(row_identity(r)).or_insert(page) == page)
-            .collect()
-    }
+    (1..again.len()).find(|&s| {
+        let n = (again.len() - s).min(before.len());
+        again[s..s + n] == before[..n]
+    })
 }
+
+/// Identity of each row of a page.
+fn identities(rows: &[TransactionRow]) -> Vec<RowId> {
+    rows.iter().map(row_identity).collect()
+}
+
+type RowId = [u8; 16];
 
 /// A page handed to the consumer, with which rows to keep.
 #[derive(Debug)]
@@ -185,7 +212,7 @@ pub struct WalkedPage {
     pub pos: PagePos,
     /// The response and its rows.
     pub page: Page<TransactionRow>,
-    /// `keep[i]` is false for rows an earlier page already had.
+    /// `keep[i]` is false for rows the previous page already had at a shifted offset.
     pub keep: Vec<bool>,
 }
 
@@ -210,7 +237,6 @@ pub async fn walk_registry(
         format,
         limits,
         stats: PagingStats::default(),
-        dedup: Deduper::new(),
     };
     let chunks: Vec<Option<Window>> = match window {
         Some(w) => w
@@ -239,20 +265,32 @@ struct Walk<'a> {
     format: Format,
     limits: PagingLimits,
     stats: PagingStats,
-    dedup: Deduper,
+}
+
+/// The page before the one being read, for the boundary checks.
+struct Previous {
+    /// `offset` it was read at.
+    offset: u64,
+    /// sha256 of its body.
+    sha: [u8; 32],
+    /// Its rows' identities.
+    ids: Vec<RowId>,
 }
 
 impl Walk<'_> {
-    /// Every page of one chunk, up to the first page shorter than `limit`.
+    /// Every page of one chunk, up to the first empty page (or the first short page, with
+    /// `end_on_short_page`). Offsets advance by the rows each page actually had.
     async fn chunk(
         &mut self,
         chunk: Option<Window>,
         sink: &mut impl FnMut(WalkedPage) -> Result<(), String>,
     ) -> Result<(), PagingError> {
         let limit = self.limits.page_limit;
-        let mut previous_sha: Option<[u8; 32]> = None;
-        let mut index = 0u32;
-        loop {
+        let mut previous: Option<Previous> = None;
+        // Rows of the last page when it was short: more rows after it reveal a page cap.
+        let mut short: Option<usize> = None;
+        let mut offset = 0u64;
+        for index in 0.. {
             if index >= self.limits.max_pages_per_chunk {
                 return Err(PagingError::TooManyPages {
                     window: self.label(chunk),
@@ -263,10 +301,10 @@ impl Walk<'_> {
             let pos = PagePos {
                 chunk,
                 index,
-                offset: u64::from(index) * u64::from(limit),
+                offset,
                 limit,
             };
-            let page = self.fresh_page(pos, &mut previous_sha).await?;
+            let page = self.fresh_page(pos, previous.as_ref()).await?;
             let n = page.rows.len();
             if n > limit as usize {
                 return Err(PagingError::Oversized {
@@ -275,22 +313,49 @@ impl Walk<'_> {
                     limit,
                 });
             }
-            let keep = self.count(chunk, &page.rows)?;
-            sink(WalkedPage { pos, page, keep }).map_err(PagingError::Sink)?;
-            if n < limit as usize {
-                return Ok(());
+            if let (Some(cap), true) = (short, n > 0) {
+                self.cap_seen(cap, &page.reply.url);
             }
-            index += 1;
+            let ids = identities(&page.rows);
+            let repeats = match &previous {
+                Some(p) => self.boundary_repeats(chunk, p, &ids).await?,
+                None => 0,
+            };
+            let keep = self.count(chunk, &page.rows, repeats)?;
+            let sha = Sha256::digest(&page.reply.body).into();
+            sink(WalkedPage { pos, page, keep }).map_err(PagingError::Sink)?;
+            if n == 0 || (n < limit as usize && self.limits.end_on_short_page) {
+                break;
+            }
+            short = (n < limit as usize).then_some(n);
+            previous = Some(Previous { offset, sha, ids });
+            offset += n as u64;
         }
+        Ok(())
+    }
+
+    /// Records a server-side page cap (the fetch warns about it, once per fetch).
+    fn cap_seen(&mut self, cap: usize, url: &str) {
+        if self.stats.page_cap_detected.is_none() {
+            tracing::debug!(
+                cap,
+                limit = self.limits.page_limit,
+                url,
+                "the server sends at most {cap} rows per page although {} were asked for; reading on with offsets advancing by the rows received",
+                self.limits.page_limit
+            );
+        }
+        let cap = u32::try_from(cap).unwrap_or(u32::MAX);
+        self.stats.page_cap_detected =
+            Some(self.stats.page_cap_detected.map_or(cap, |c| c.min(cap)));
     }
 
     /// The page at `pos`, asked again while it repeats the previous page byte for byte (up to
-    /// `max_repeat_retries` times). Only a full previous page can be repeated by mistake
-    /// (after a short one the chunk had ended), so an empty page is always new.
+    /// `max_repeat_retries` times). An empty page is always new: the chunk ends at one.
     async fn fresh_page(
         &mut self,
         pos: PagePos,
-        previous_sha: &mut Option<[u8; 32]>,
+        previous: Option<&Previous>,
     ) -> Result<Page<TransactionRow>, PagingError> {
         let mut tries = 0u32;
         loop {
@@ -300,8 +365,7 @@ impl Walk<'_> {
                 .registry_page(pos.chunk, self.filter, self.format, pos.offset, pos.limit)
                 .await?;
             let sha: [u8; 32] = Sha256::digest(&page.reply.body).into();
-            if *previous_sha != Some(sha) || page.rows.is_empty() {
-                *previous_sha = Some(sha);
+            if previous.is_none_or(|p| p.sha != sha) || page.rows.is_empty() {
                 return Ok(page);
             }
             if tries > self.limits.max_repeat_retries {
@@ -318,15 +382,52 @@ impl Walk<'_> {
         }
     }
 
-    /// Counts a page into the stats and decides which of its rows to keep; stops the read
-    /// once it is over `max_rows`.
+    /// How many rows at the start of a page are the end of the previous page served again
+    /// because offsets shifted. Equal rows at the boundary send the previous page again: if it
+    /// has not moved, they are different rows and all are kept.
+    async fn boundary_repeats(
+        &mut self,
+        chunk: Option<Window>,
+        previous: &Previous,
+        ids: &[RowId],
+    ) -> Result<usize, PagingError> {
+        let overlap = boundary_overlap(&previous.ids, ids);
+        if overlap == 0 {
+            return Ok(0);
+        }
+        self.stats.boundary_rereads += 1;
+        let limit = self.limits.page_limit;
+        let again = self
+            .client
+            .registry_page(chunk, self.filter, self.format, previous.offset, limit)
+            .await?;
+        let repeats = match measured_shift(&previous.ids, &identities(&again.rows)) {
+            Some(0) => 0,
+            // Rows were inserted ahead of the read: the first `s` rows were served twice.
+            Some(s) if s <= overlap && previous.ids[previous.ids.len() - s..] == ids[..s] => s,
+            _ => overlap,
+        };
+        if repeats > 0 {
+            tracing::warn!(
+                url = %again.reply.url,
+                offset = previous.offset,
+                repeats,
+                "offsets shifted during the read: rows at the start of the next page repeat the previous page and are skipped"
+            );
+        }
+        Ok(repeats)
+    }
+
+    /// Counts a page into the stats and decides which of its rows to keep (all but the first
+    /// `repeats`); stops the read once it is over `max_rows`.
     fn count(
         &mut self,
         chunk: Option<Window>,
         rows: &[TransactionRow],
+        repeats: usize,
     ) -> Result<Vec<bool>, PagingError> {
         let n = rows.len() as u64;
-        let keep = self.dedup.page(rows);
+        let keep: Vec<bool> = (0..rows.len()).map(|i| i >= repeats).collect();
         let kept = keep.iter().filter(|k| **k).count() as u64;
         let stats = &mut self.stats;
         stats.pages += 1;
@@ -375,14 +476,26 @@ mod tests {
         assert_ne!(row_identity(&with_extra), row_identity(&row(1, "10")));
     }
 
+    fn ids(tags: &[u8]) -> Vec<RowId> {
+        tags.iter().map(|t| [*t; 16]).collect()
+    }
+
     #[test]
-    fn twins_in_one_page_are_kept_repeats_across_pages_are_not() {
-        let mut d = Deduper::new();
-        assert_eq!(
-            d.page(&[row(1, "-5"), row(1, "-5"), row(2, "3")]),
-            vec![true; 3]
-        );
-        assert_eq!(d.page(&[row(2, "3"), row(3, "4")]), vec![false, true]);
-        assert_eq!(d.page(&[row(1, "-5")]), vec![false]);
+    fn overlap_is_the_longest_end_that_starts_the_next_page() {
+        assert_eq!(boundary_overlap(&ids(b"abc"), &ids(b"def")), 0);
+        assert_eq!(boundary_overlap(&ids(b"abc"), &ids(b"cde")), 1);
+        assert_eq!(boundary_overlap(&ids(b"abc"), &ids(b"bcd")), 2);
+        assert_eq!(boundary_overlap(&ids(b"axx"), &ids(b"xxb")), 2);
+        assert_eq!(boundary_overlap(&ids(b""), &ids(b"a")), 0);
+    }
+
+    #[test]
+    fn shift_is_measured_from_a_second_read_of_the_same_offset() {
+        assert_eq!(measured_shift(&ids(b"abcd"), &ids(b"abcd")), Some(0));
+        assert_eq!(measured_shift(&ids(b"abcd"), &ids(b"zabc")), Some(1));
+        assert_eq!(measured_shift(&ids(b"abcd"), &ids(b"yzab")), Some(2));
+        // A short second read (the data ended) still measures.
+        assert_eq!(measured_shift(&ids(b"abcd"), &ids(b"za")), Some(1));
+        assert_eq!(measured_shift(&ids(b"abcd"), &ids(b"wxyz")), None);
     }
 }

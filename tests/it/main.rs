@@ -12,6 +12,7 @@ mod fetch_cli;
 mod fuzz;
 mod job_cli;
 mod notify;
+mod paging;
 mod reconcile_e2e;
 mod reliability;
 mod report;
