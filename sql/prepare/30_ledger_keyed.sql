@@ -1,7 +1,10 @@
 -- Every ledger row with the Xsolla transaction it belongs to: its own transaction id when the
 -- ledger has one (rule match_by_transaction_id), else the provider transaction whose
 -- external_id equals the ledger's order id (rule match_by_external_id).
--- `okey` keys a row no transaction claims: its order id, else the row itself.
+-- `okey` keys a row no transaction claims: its order id, else the row's content and its
+-- occurrence among identical lines (`row:<date>:<currency>:<amount>:<note>:<n>`), never its
+-- file name or line, so renaming or reordering the export keeps the key. Identical lines are
+-- numbered by status, fee and net (then source, which only orders lines identical in all).
 -- `key_rows` is how many ledger rows share the row's key: rows alone on their key skip the
 -- grouping in the next two files.
 WITH by_order AS (
@@ -9,6 +12,16 @@ WITH by_order AS (
   FROM provider
   WHERE external_id IN (SELECT order_id FROM ledger WHERE transaction_id IS NULL)
   GROUP BY external_id
+),
+unclaimed AS (
+  SELECT
+    *,
+    ROW_NUMBER() OVER (
+      PARTITION BY order_id, booked_date, currency, amount, note
+      ORDER BY status, fee, net, source
+    ) AS occurrence
+  FROM ledger
+  WHERE transaction_id IS NULL
 ),
 keyed AS (
   SELECT
@@ -40,11 +53,13 @@ keyed AS (
     l.fee,
     l.net,
     x.transaction_id AS txn,
-    CASE WHEN x.transaction_id IS NULL THEN COALESCE('order:' || l.order_id, 'row:' || l.source) END AS okey,
+    CASE WHEN x.transaction_id IS NULL THEN COALESCE('order:' || l.order_id, 'row:'
+      || COALESCE(CAST(l.booked_date AS VARCHAR), '') || ':' || COALESCE(l.currency, '') || ':'
+      || COALESCE(CAST(l.amount AS VARCHAR), '') || ':' || COALESCE(l.note, '') || ':'
+      || CAST(l.occurrence AS VARCHAR)) END AS okey,
     CASE WHEN x.transaction_id IS NOT NULL THEN 'match_by_external_id' ELSE 'unmatched' END AS match_rule
-  FROM ledger l
+  FROM unclaimed l
   LEFT JOIN by_order x ON l.order_id = x.external_id
-  WHERE l.transaction_id IS NULL
 )
 SELECT
   *,

@@ -25,6 +25,11 @@ pub(crate) struct RunArgs {
     /// The last N days, ending yesterday (UTC).
     #[arg(long, value_name = "N")]
     pub(crate) last: Option<u32>,
+    /// Pretend today is DATE (YYYY-MM-DD, UTC): the day --yesterday and --last count back
+    /// from, for replaying past nights. Open items are dated by the window's last day, so they
+    /// follow it.
+    #[arg(long, value_name = "DATE", conflicts_with = "from")]
+    pub(crate) today: Option<NaiveDate>,
     /// Days before yesterday that --yesterday re-checks, overriding `[run] lookback_days`.
     #[arg(long, requires = "yesterday")]
     pub(crate) lookback: Option<u32>,
@@ -84,7 +89,9 @@ pub(crate) async fn cmd_run(a: RunArgs) -> anyhow::Result<u8> {
 impl RunArgs {
     /// `--from/--to`, or the nightly window of `--yesterday` or `--last N`.
     fn window(&self, cfg: &Config) -> Result<Window, ConfigError> {
-        let today = chrono::Utc::now().date_naive();
+        let today = self
+            .today
+            .unwrap_or_else(|| chrono::Utc::now().date_naive());
         match (self.from, self.to, self.yesterday, self.last) {
             (Some(from), Some(to), _, _) => Window::new(from, to)
                 .ok_or_else(|| ConfigError::Usage(format!("--from {from} is after --to {to}"))),

@@ -10,7 +10,7 @@ use crate::domain::window::Window;
 use crate::job::config::{Config, MerchantConfig};
 use crate::load::ledger::{self, BadRow, LedgerCounts, LedgerError, LedgerLoad};
 use crate::load::{self, LoadCounts, LoadError};
-use crate::reconcile::open_items::{ItemStatus, OpenItems, StateError, StateUpdate};
+use crate::reconcile::open_items::{ItemStatus, OpenItems, RunRef, StateError, StateUpdate};
 use crate::reconcile::{self, ReconcileError, ReconcileInput, ReconcileOutput};
 use crate::report::{OpenItemCounts, ReportInput};
 use chrono::NaiveDate;
@@ -247,7 +247,13 @@ fn carry_open_items(
 ) -> Result<CarriedItems, PipelineError> {
     let (data_dir, merchant) = (&req.cfg.data_dir, &req.merchant.name);
     let mut items = OpenItems::load(data_dir, merchant)?;
-    let state = items.update(found, req.window, req.run_id, as_of)?;
+    let run = RunRef {
+        id: req.run_id,
+        date: as_of,
+        window: req.window,
+        governing: req.cfg.reconcile.governing_date,
+    };
+    let state = items.update(found, run)?;
     let discrepancies = items.with_age(found, as_of)?;
     let counts = open_item_counts(&items, &discrepancies, as_of)?;
     items.save(data_dir, merchant)?;

@@ -2,8 +2,21 @@
 //!
 //! A discrepancy found tonight is usually still there tomorrow; finance needs to know how old
 //! it is and when it went away. Each merchant's findings are kept by their stable `key` in
-//! `<data_dir>/state/<merchant>/open_items.json`. An item absent from a run is marked resolved
-//! only if that run re-checked its dates: a run over another window says nothing about it.
+//! `<data_dir>/state/<merchant>/open_items.json`.
+//!
+//! How an item ends (the README's "Across nights" says the same for finance):
+//! - it is resolved only by a run whose window holds its *governing date*
+//!   ([`GoverningDate`], `reconcile.governing_date`): that run saw both sides of the pair. A
+//!   run over other dates (a sliding nightly window that has moved on) says nothing about it.
+//!   An item without any date cannot be placed, so any run that no longer finds it resolves it;
+//! - when such a run finds the same subject (Xsolla transaction, ledger order or row) under
+//!   another class, the old item is resolved as `superseded` naming the new key, and the new
+//!   item lists it in `supersedes`: the finding changed, it did not go away;
+//! - a rerun of an old range (its run date before the latest run recorded) confirms and may
+//!   resolve items, but a resolution is never dated before the item's `last_seen`, and
+//!   `last_seen` never moves back, so ages stay monotone.
+
+use crate::reconcile::GoverningDate;
 
 use crate::domain::fsutil::{self, FsError};
 use crate::domain::window::Window;
@@ -14,8 +27,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Version of the state file layout; bumped when it changes incompatibly.
-pub const STATE_SCHEMA: u32 = 1;
+/// Version of the state file layout; bumped when it changes incompatibly. Version 1 files
+/// (no resolution reasons, no run lists) are read as version 2 with the missing fields empty
+/// (a resolution then reads as `not_found`) and written back as version 2.
+pub const STATE_SCHEMA: u32 = 2;
+
+/// Runs listed per item in `seen_by` (the newest kept; `first_run_id` keeps the first).
+pub const MAX_RUNS_PER_ITEM: usize = 10;
 
 /// Resolved items kept as history (the newest by resolution date); older ones are dropped so
 /// the file cannot grow without bound.
@@ -59,13 +77,31 @@ pub enum StateError {
 pub enum ItemStatus {
     /// Seen in the latest run that covered it.
     Open,
-    /// Absent from a run that re-checked its dates.
+    /// Absent from a run that re-checked its governing date.
     Resolved {
-        /// Date of that run.
+        /// Date of that run, or the item's `last_seen` when a rerun of an old range resolved
+        /// it (never earlier than the last sighting).
         on: NaiveDate,
         /// Id of that run.
         run_id: String,
+        /// Why it ended (`not_found` in files written before reasons were kept).
+        #[serde(default)]
+        reason: Resolution,
+        /// With `superseded`: the key of the finding that took its place.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        superseded_by: Option<String>,
     },
+}
+
+/// Why an item was resolved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    /// A run that re-checked its governing date no longer finds it.
+    #[default]
+    NotFound,
+    /// That run finds the same subject under another class (`superseded_by`).
+    Superseded,
 }
 
 /// One finding followed across runs.
@@ -98,20 +134,57 @@ pub struct OpenItem {
     pub ledger_date: Option<NaiveDate>,
     /// Open or resolved.
     pub status: ItemStatus,
+    /// Keys of the items this one replaced when the same subject changed class.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub supersedes: Vec<String>,
+    /// Ids of the runs that saw it, oldest first, the newest [`MAX_RUNS_PER_ITEM`] kept.
+    #[serde(default)]
+    pub seen_by: Vec<String>,
 }
 
 impl OpenItem {
-    /// Whether a run over `checked` looked at this item's dates again. An item without dates
-    /// cannot be placed, so every run counts as covering it.
-    fn covered_by(&self, checked: Window) -> bool {
-        let dates = [self.provider_date, self.ledger_date];
-        let (Some(lo), Some(hi)) = (
-            dates.iter().flatten().min().copied(),
-            dates.iter().flatten().max().copied(),
-        ) else {
-            return true;
-        };
-        lo <= checked.to && checked.from <= hi
+    /// The date that decides which run judges this item.
+    pub fn governing_date(&self, governing: GoverningDate) -> Option<NaiveDate> {
+        governing.of(self.provider_date, self.ledger_date)
+    }
+
+    /// Whether a run over `checked` judges this item: its window holds the governing date.
+    /// An item without dates cannot be placed, so every run counts as covering it.
+    fn covered_by(&self, checked: Window, governing: GoverningDate) -> bool {
+        self.governing_date(governing)
+            .is_none_or(|d| checked.contains(d))
+    }
+
+    /// What the item is about: its Xsolla transaction, its order id, its ledger row key. Two
+    /// findings sharing one of these are about the same thing.
+    fn subjects(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(t) = self.transaction_id {
+            out.push(format!("tx:{t}"));
+        }
+        if let Some(o) = self.order_id.as_deref().filter(|o| !o.is_empty()) {
+            out.push(format!("order:{o}"));
+        }
+        // `<class>:row:<…>:<payment|cancellation>`: the ledger row key.
+        if let Some((_, body)) = self.key.split_once(':') {
+            if body.starts_with("row:") {
+                let row = body
+                    .strip_suffix(":payment")
+                    .or_else(|| body.strip_suffix(":cancellation"))
+                    .unwrap_or(body);
+                out.push(row.to_owned());
+            }
+        }
+        out
+    }
+
+    /// Records that run `run_id` saw it.
+    fn seen_by_run(&mut self, run_id: &str) {
+        if self.seen_by.last().map(String::as_str) != Some(run_id) {
+            self.seen_by.push(run_id.to_owned());
+        }
+        let extra = self.seen_by.len().saturating_sub(MAX_RUNS_PER_ITEM);
+        self.seen_by.drain(..extra);
     }
 
     fn is_open(&self) -> bool {
@@ -135,6 +208,29 @@ pub struct StateUpdate {
 pub struct OpenItems {
     merchant: String,
     items: BTreeMap<String, OpenItem>,
+    runs: RunLog,
+}
+
+/// The runs recorded in the store, to tell a rerun of an old range from a new night.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct RunLog {
+    /// The run that updated the store last.
+    pub last_run_id: Option<String>,
+    /// The latest run date recorded (a run dated before it is a rerun of an old range).
+    pub latest_run_date: Option<NaiveDate>,
+}
+
+/// One run as the store records it.
+#[derive(Debug, Clone, Copy)]
+pub struct RunRef<'a> {
+    /// The run id.
+    pub id: &'a str,
+    /// Its run date (the date items are seen and resolved on).
+    pub date: NaiveDate,
+    /// The window it checked.
+    pub window: Window,
+    /// Which side's date decides whether it judges an item.
+    pub governing: GoverningDate,
 }
 
 /// The file's layout.
@@ -143,6 +239,8 @@ pub struct OpenItems {
 struct StateFile {
     schema: u32,
     merchant: String,
+    #[serde(default)]
+    runs: RunLog,
     items: BTreeMap<String, OpenItem>,
 }
 
@@ -174,6 +272,7 @@ impl OpenItems {
         OpenItems {
             merchant: merchant.to_owned(),
             items: BTreeMap::new(),
+            runs: RunLog::default(),
         }
     }
 
@@ -192,7 +291,8 @@ impl OpenItems {
             problem,
         };
         let file: StateFile = serde_json::from_slice(&bytes).map_err(|e| damaged(e.to_string()))?;
-        if file.schema != STATE_SCHEMA {
+        // Version 1 lacks only fields that default (see STATE_SCHEMA).
+        if file.schema != STATE_SCHEMA && file.schema != 1 {
             return Err(damaged(format!(
                 "layout version {} (this build reads {STATE_SCHEMA})",
                 file.schema
@@ -210,6 +310,7 @@ impl OpenItems {
         Ok(OpenItems {
             merchant: file.merchant,
             items: file.items,
+            runs: file.runs,
         })
     }
 
@@ -219,6 +320,7 @@ impl OpenItems {
         let file = StateFile {
             schema: STATE_SCHEMA,
             merchant: merchant.to_owned(),
+            runs: self.runs.clone(),
             items: self.items.clone(),
         };
         let mut bytes = serde_json::to_vec_pretty(&file).expect("state serializes");
@@ -242,16 +344,24 @@ impl OpenItems {
         self.items.values().filter(|i| i.is_open()).count()
     }
 
+    /// The runs recorded so far.
+    pub fn runs(&self) -> &RunLog {
+        &self.runs
+    }
+
     /// Records one run's findings: `discrepancies` (schema [`crate::domain::frames::discrepancy_schema`])
-    /// found by run `run_id` on `run_date` over the window `checked`.
+    /// found by `run`. Open items it does not find are resolved when it judges them (see the
+    /// module doc): superseded when it finds their subject under a new class, else not found.
     pub fn update(
         &mut self,
         discrepancies: &DataFrame,
-        checked: Window,
-        run_id: &str,
-        run_date: NaiveDate,
+        run: RunRef<'_>,
     ) -> Result<StateUpdate, StateError> {
         let rows = read_rows(discrepancies)?;
+        if self.runs.latest_run_date.is_some_and(|d| run.date < d) {
+            tracing::info!(run_id = run.id, run_date = %run.date, window = %run.window,
+                "a rerun of an old range: its resolutions are dated no earlier than each item's last sighting");
+        }
         let mut out = StateUpdate::default();
         let mut seen = std::collections::HashSet::new();
         for r in rows {
@@ -259,58 +369,115 @@ impl OpenItems {
                 tracing::warn!(key = %r.key, "two discrepancies share a key; tracking the first");
                 continue;
             }
-            match self.items.get_mut(&r.key) {
-                Some(item) if item.is_open() => {
-                    item.last_seen = run_date;
-                    item.last_run_id = run_id.to_owned();
-                    item.class = r.class;
-                    item.currency = r.currency;
-                    item.difference = r.difference;
-                    item.transaction_id = r.transaction_id;
-                    item.order_id = r.order_id;
-                    item.provider_date = r.provider_date;
-                    item.ledger_date = r.ledger_date;
-                    out.still_open.push(r.key);
-                }
-                previous => {
-                    if previous.is_some() {
-                        // Came back after being resolved: a new occurrence, aged from today.
-                        tracing::info!(key = %r.key, "a resolved discrepancy is back");
-                    }
-                    let item = OpenItem {
-                        key: r.key.clone(),
-                        class: r.class,
-                        first_seen: run_date,
-                        last_seen: run_date,
-                        first_run_id: run_id.to_owned(),
-                        last_run_id: run_id.to_owned(),
-                        currency: r.currency,
-                        difference: r.difference,
-                        transaction_id: r.transaction_id,
-                        order_id: r.order_id,
-                        provider_date: r.provider_date,
-                        ledger_date: r.ledger_date,
-                        status: ItemStatus::Open,
-                    };
-                    self.items.insert(r.key.clone(), item);
-                    out.new.push(r.key);
-                }
-            }
+            self.record(r, run, &mut out);
         }
-        for item in self.items.values_mut() {
-            if item.is_open() && !seen.contains(&item.key) && item.covered_by(checked) {
-                item.status = ItemStatus::Resolved {
-                    on: run_date,
-                    run_id: run_id.to_owned(),
-                };
-                out.resolved.push(item.key.clone());
-            }
-        }
+        self.resolve_unseen(&seen, run, &mut out);
+        self.runs.last_run_id = Some(run.id.to_owned());
+        self.runs.latest_run_date = self.runs.latest_run_date.max(Some(run.date));
         self.prune_resolved(MAX_RESOLVED);
         out.new.sort();
         out.still_open.sort();
         out.resolved.sort();
         Ok(out)
+    }
+
+    /// Records one finding of `run`: an open item seen again, or a new one.
+    fn record(&mut self, r: Row, run: RunRef<'_>, out: &mut StateUpdate) {
+        match self.items.get_mut(&r.key) {
+            Some(item) if item.is_open() => {
+                // A rerun of an old range confirms the item without moving `last_seen` back.
+                item.last_seen = item.last_seen.max(run.date);
+                item.last_run_id = run.id.to_owned();
+                item.seen_by_run(run.id);
+                item.class = r.class;
+                item.currency = r.currency;
+                item.difference = r.difference;
+                item.transaction_id = r.transaction_id;
+                item.order_id = r.order_id;
+                item.provider_date = r.provider_date;
+                item.ledger_date = r.ledger_date;
+                out.still_open.push(r.key);
+            }
+            previous => {
+                if previous.is_some() {
+                    // Came back after being resolved: a new occurrence, aged from this run.
+                    tracing::info!(key = %r.key, "a resolved discrepancy is back");
+                }
+                let item = OpenItem {
+                    key: r.key.clone(),
+                    class: r.class,
+                    first_seen: run.date,
+                    last_seen: run.date,
+                    first_run_id: run.id.to_owned(),
+                    last_run_id: run.id.to_owned(),
+                    currency: r.currency,
+                    difference: r.difference,
+                    transaction_id: r.transaction_id,
+                    order_id: r.order_id,
+                    provider_date: r.provider_date,
+                    ledger_date: r.ledger_date,
+                    status: ItemStatus::Open,
+                    supersedes: Vec::new(),
+                    seen_by: vec![run.id.to_owned()],
+                };
+                self.items.insert(r.key.clone(), item);
+                out.new.push(r.key);
+            }
+        }
+    }
+
+    /// Resolves the open items `run` judges and did not find (`seen` holds what it found):
+    /// superseded by a new finding of the same subject under another class, else not found.
+    fn resolve_unseen(
+        &mut self,
+        seen: &std::collections::HashSet<String>,
+        run: RunRef<'_>,
+        out: &mut StateUpdate,
+    ) {
+        // Subject → the new findings about it, in key order (`out.new` is not sorted yet).
+        let mut new_about: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        for key in &out.new {
+            let item = &self.items[key];
+            for s in item.subjects() {
+                let v = new_about.entry(s).or_default();
+                v.push((key.clone(), item.class.clone()));
+                v.sort();
+            }
+        }
+        let ending: Vec<(String, Option<String>)> = self
+            .items
+            .values()
+            .filter(|i| i.is_open() && !seen.contains(&i.key))
+            .filter(|i| i.covered_by(run.window, run.governing))
+            .map(|i| {
+                let by = i.subjects().iter().find_map(|s| {
+                    new_about
+                        .get(s)?
+                        .iter()
+                        .find(|(_, class)| *class != i.class)
+                        .map(|(k, _)| k.clone())
+                });
+                (i.key.clone(), by)
+            })
+            .collect();
+        for (key, by) in ending {
+            if let Some(new_key) = &by {
+                tracing::info!(old = %key, new = %new_key, "a finding changed class");
+                let new = self.items.get_mut(new_key).expect("a new item");
+                new.supersedes.push(key.clone());
+            }
+            let item = self.items.get_mut(&key).expect("an open item");
+            item.status = ItemStatus::Resolved {
+                on: run.date.max(item.last_seen),
+                run_id: run.id.to_owned(),
+                reason: match by {
+                    Some(_) => Resolution::Superseded,
+                    None => Resolution::NotFound,
+                },
+                superseded_by: by,
+            };
+            out.resolved.push(key);
+        }
     }
 
     /// Drops the oldest resolved items beyond `keep`.
@@ -341,7 +508,8 @@ impl OpenItems {
             ItemStatus::Open => today,
             ItemStatus::Resolved { on, .. } => *on,
         };
-        Some((end - item.first_seen).num_days())
+        // A rerun of an old range may age an item first seen after its run date: 0, not < 0.
+        Some((end - item.first_seen).num_days().max(0))
     }
 
     /// `discrepancies` with `first_seen` (date) and `age_days` (i64) appended. A finding the

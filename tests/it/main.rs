@@ -11,6 +11,7 @@ mod client;
 mod fetch_cli;
 mod fuzz;
 mod job_cli;
+mod nights;
 mod notify;
 mod paging;
 mod reconcile_e2e;
