@@ -45,6 +45,7 @@ pub(super) fn build(
     let prune = Pruner { rules };
     let ReconcileInput {
         window,
+        provider_window,
         provider,
         payout_rows,
         payouts,
@@ -52,10 +53,23 @@ pub(super) fn build(
         ledger,
         project_ids,
     } = input;
+    log_margins(&provider, window, provider_window)?;
     let (provider_all, provider) =
         provider_tables(provider, &breakdown, &project_ids, window, settings, &prune)?;
-    let ledger = ledger_table(ledger, &provider, window, settings.ledger_margin_days, &prune)?;
-    let payouts = payout_tables(payout_rows, payouts, breakdown, window, settings.fx_tolerance)?;
+    let ledger = ledger_table(
+        ledger,
+        &provider,
+        window,
+        settings.ledger_margin_days,
+        &prune,
+    )?;
+    let payouts = payout_tables(
+        payout_rows,
+        payouts,
+        breakdown,
+        window,
+        settings.fx_tolerance,
+    )?;
     let currencies = currency_table(&[&provider, &ledger], settings)?;
     let provider_rows = rows_for_summary(&provider, settings.fuzzy.enabled)?;
     let ledger_rows = rows_for_summary(&ledger, settings.fuzzy.enabled)?;
@@ -259,6 +273,31 @@ fn refunded_keys(
         txns: unique("transaction_id")?,
         orders: unique("order_id")?,
     })
+}
+
+/// Logs how many days of margin the Xsolla rows cover on each side of the window: a snapshot
+/// covers what was fetched, a hand export what it holds.
+fn log_margins(
+    provider: &DataFrame,
+    window: Window,
+    provider_window: Window,
+) -> Result<(), ReconcileError> {
+    let dates = typed(provider, "transfer_date", "provider margins", Column::date)?;
+    let (first, last) = (dates.physical().min(), dates.physical().max());
+    let (from, to) = (day(window.from), day(window.to));
+    let before = first.map_or(0, |f| (from - f).max(0));
+    let after = last.map_or(0, |l| (l - to).max(0));
+    tracing::info!(
+        window = %window,
+        provider_window = %provider_window,
+        days_before = before,
+        days_after = after,
+        "Xsolla rows cover {before} days before and {after} days after the window (margins \
+         asked for: {} and {}); rows outside the window take part in matching only",
+        from - day(provider_window.from),
+        day(provider_window.to) - to,
+    );
+    Ok(())
 }
 
 /// Whether day column `day_col` lies inside the window (both ends included).

@@ -205,9 +205,13 @@ impl Default for FuzzySettings {
 /// What the reconciliation reads.
 #[derive(Debug, Clone)]
 pub struct ReconcileInput {
-    /// The window reconciled.
+    /// The window reconciled (reported on).
     pub window: Window,
-    /// Registry rows of the window ([`frames::provider_schema`]).
+    /// The window Xsolla's side was read for: `window` widened by
+    /// [`ReconcileSettings::provider_margin`] (a hand export may cover less, or more).
+    pub provider_window: Window,
+    /// Registry rows ([`frames::provider_schema`]): the window's, the margins' and any row
+    /// looked up for a refund. Rows outside `window` take part in matching only.
     pub provider: DataFrame,
     /// Registry rows read per payout (`transfer_id` filter), when fetched; `None` when the
     /// provider side is a hand export (payouts cannot be checked then).

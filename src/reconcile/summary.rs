@@ -125,12 +125,14 @@ fn matched_lines(
         Ok(c) => Some(pl("summary", c.cast(&DataType::Int32))?),
         Err(_) => None,
     };
-    let p_pos = p_pos.as_ref().map(|c| c.i32()).transpose().map_err(|source| {
-        ReconcileError::Polars {
+    let p_pos = p_pos
+        .as_ref()
+        .map(|c| c.i32())
+        .transpose()
+        .map_err(|source| ReconcileError::Polars {
             what: "summary",
             source,
-        }
-    })?;
+        })?;
     let scale = p_amount.scale() as u32;
     let mut out = MatchedLines {
         lines: 0,

@@ -193,6 +193,7 @@ pub(crate) fn ledger(rows: &[L]) -> DataFrame {
 pub(crate) fn input(provider_rows: &[P], ledger_rows: &[L]) -> ReconcileInput {
     ReconcileInput {
         window: Window::new(date("2026-10-01"), date("2026-10-31")).unwrap(),
+        provider_window: Window::new(date("2026-09-24"), date("2026-11-07")).unwrap(),
         provider: provider(provider_rows),
         payout_rows: None,
         payouts: crate::domain::frames::empty(&crate::domain::frames::payouts_schema()),
@@ -1021,6 +1022,7 @@ fn night(today: &str) -> Window {
 fn in_window(w: Window, provider_rows: &[P], ledger_rows: &[L]) -> ReconcileInput {
     ReconcileInput {
         window: w,
+        provider_window: ReconcileSettings::default().provider_window(w),
         ..input(provider_rows, ledger_rows)
     }
 }
@@ -1136,7 +1138,11 @@ fn a_pair_across_the_first_day_is_matched_silently() {
             &[p(1, "10.00", "USD", p_date)],
             &[l(1, "10.00", "USD", l_date)],
         ));
-        assert!(findings(&out).is_empty(), "{p_date}/{l_date}: {:?}", findings(&out));
+        assert!(
+            findings(&out).is_empty(),
+            "{p_date}/{l_date}: {:?}",
+            findings(&out)
+        );
         let r = &out.summary.rows;
         assert_eq!(r.provider_matched + r.ledger_matched, 1);
         assert_eq!(r.provider_in_margin + r.ledger_in_margin, 1);
@@ -1149,7 +1155,10 @@ fn a_pair_across_the_first_day_is_matched_silently() {
 #[test]
 fn sliding_nights_report_an_edge_pair_once() {
     for (p_date, l_date) in [("2026-10-16", "2026-10-15"), ("2026-10-15", "2026-10-16")] {
-        let rows = ([p(1, "10.00", "USD", p_date)], [l(1, "10.00", "USD", l_date)]);
+        let rows = (
+            [p(1, "10.00", "USD", p_date)],
+            [l(1, "10.00", "USD", l_date)],
+        );
         let mut reported = Vec::new();
         for today in 10..=30 {
             let w = night(&format!("2026-10-{today:02}"));
@@ -1178,7 +1187,10 @@ fn the_payment_of_a_refund_in_the_window_is_kept_however_old() {
     // A ledger refund line in the window keeps its old payment too (and matches Xsolla's).
     let out = run(&input(
         &[p(2, "-10.00", "USD", "2026-10-05")],
-        &[l(2, "10.00", "USD", "2026-05-01"), l(2, "-10.00", "USD", "2026-10-05")],
+        &[
+            l(2, "10.00", "USD", "2026-05-01"),
+            l(2, "-10.00", "USD", "2026-10-05"),
+        ],
     ));
     assert!(findings(&out).is_empty(), "{:?}", findings(&out));
     assert_eq!(out.summary.rows.ledger_in_margin, 1);
