@@ -811,8 +811,8 @@ mod property {
             injected.sort();
             prop_assert_eq!(found, injected);
             let r = &out.summary.rows;
-            prop_assert_eq!(r.provider_rows, r.provider_out_of_scope + r.provider_reported + r.provider_matched);
-            prop_assert_eq!(r.ledger_rows, r.ledger_out_of_window + r.ledger_reported + r.ledger_matched);
+            prop_assert_eq!(r.provider_rows, r.provider_out_of_scope + r.provider_reported + r.provider_in_margin + r.provider_matched);
+            prop_assert_eq!(r.ledger_rows, r.ledger_out_of_window + r.ledger_reported + r.ledger_in_margin + r.ledger_matched);
         }
     }
 }
