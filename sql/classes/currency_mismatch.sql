@@ -15,4 +15,4 @@ SELECT
   ledger_rows,
   'Xsolla reports ' || p_currency || ', the ledger books ' || l_currency AS detail
 FROM matched
-WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency <> l_currency
+WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency <> l_currency AND gov_pos = 0

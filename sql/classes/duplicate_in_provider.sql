@@ -3,6 +3,8 @@
 --   identical_payment_rows: the registry has the same payment row more than once;
 --   one_order_several_payments: several Xsolla transactions carry the same external_id (the
 --     same order paid twice).
+-- Only where the (first) transfer date is inside the window: rows in the margins are read for
+-- matching only.
 SELECT
   'duplicate_in_provider:tx:' || CAST(transaction_id AS VARCHAR) AS key,
   'identical_payment_rows' AS rule,
@@ -17,7 +19,7 @@ SELECT
   CAST(NULL AS VARCHAR) AS ledger_rows,
   'Xsolla reports this payment ' || CAST(copies AS VARCHAR) || ' times' AS detail
 FROM provider_groups
-WHERE row_kind = 'payment' AND copies > 1
+WHERE row_kind = 'payment' AND copies > 1 AND window_pos = 0
 UNION ALL
 SELECT
   'duplicate_in_provider:order:' || external_id AS key,
@@ -36,9 +38,10 @@ FROM (
   -- Counting per order id first keeps the grouping to the orders that repeat.
   SELECT
     external_id, currency, amount, transaction_id, provider_date, provider_rows,
-    COUNT(*) OVER (PARTITION BY external_id) AS payments
+    COUNT(*) OVER (PARTITION BY external_id) AS payments,
+    MIN(p_pos) OVER (PARTITION BY external_id) AS first_pos
   FROM provider_txn
   WHERE row_kind = 'payment' AND external_id IS NOT NULL
 ) t
-WHERE payments > 1
+WHERE payments > 1 AND first_pos = 0
 GROUP BY external_id

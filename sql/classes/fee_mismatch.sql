@@ -26,7 +26,7 @@ SELECT
   'The ledger books other fees than Xsolla charges' AS detail
 FROM (
   SELECT * FROM matched
-  WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
+  WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency AND gov_pos = 0
     AND l_fee IS NOT NULL
     AND ABS(l_fee - COALESCE(p_fee, CAST(0 AS DECIMAL(38, 6)))) > tolerance
 ) m, settings
@@ -48,7 +48,7 @@ SELECT
   'The ledger''s net amount differs from Xsolla''s payout amount' AS detail
 FROM (
   SELECT * FROM matched
-  WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
+  WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency AND gov_pos = 0
     AND l_net IS NOT NULL
     AND l_net <> p_payout
 ) m, settings
@@ -71,7 +71,7 @@ SELECT
   'The ledger''s net amount differs from Xsolla''s payment minus fees' AS detail
 FROM (
   SELECT * FROM matched
-  WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
+  WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency AND gov_pos = 0
     AND l_net IS NOT NULL
     AND ABS(l_net - (p_amount - COALESCE(p_fee, CAST(0 AS DECIMAL(38, 6))))) > tolerance
 ) m, settings

@@ -1,6 +1,7 @@
 -- report_order: 10
 -- missing_in_ledger: Xsolla has a payment in the window and the ledger has no line for that
--- transaction (by transaction id, or by order id = external_id).
+-- transaction (by transaction id, or by order id = external_id). Xsolla lines in the margins
+-- (gov_pos <> 0) take part in matching only.
 SELECT
   'missing_in_ledger:tx:' || CAST(transaction_id AS VARCHAR) AS key,
   'provider_payment_without_ledger_line' AS rule,
@@ -15,4 +16,4 @@ SELECT
   CAST(NULL AS VARCHAR) AS ledger_rows,
   'Xsolla reports this payment; the ledger has no line for it' AS detail
 FROM matched
-WHERE row_kind = 'payment' AND l_key IS NULL
+WHERE row_kind = 'payment' AND l_key IS NULL AND gov_pos = 0

@@ -1,7 +1,8 @@
 -- report_order: 100
 -- payout_mismatch: the registry rows of a payout (read per payout with the registry's
 -- transfer_id filter) do not add up to the payout's amount. Payouts without an amount (the
--- field is not documented by Xsolla) cannot be checked and are counted, not reported.
+-- field is not documented by Xsolla) cannot be checked and are counted, not reported. Payouts
+-- dated in the margins (fetched with them) are left to the run whose window holds their date.
 SELECT
   'payout_mismatch:payout:' || CAST(po.payout_id AS VARCHAR) AS key,
   'payout_rows_sum' AS rule,
@@ -22,5 +23,5 @@ LEFT JOIN (
   FROM payout_rows
   GROUP BY transfer_id
 ) r ON po.payout_id = r.transfer_id
-WHERE po.amount IS NOT NULL AND po.canceled = FALSE AND po.checkable = TRUE
+WHERE po.amount IS NOT NULL AND po.canceled = FALSE AND po.checkable = TRUE AND po.in_window
   AND ABS(COALESCE(r.total, CAST(0 AS DECIMAL(38, 6))) - po.amount) > po.fx_tolerance

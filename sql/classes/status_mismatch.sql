@@ -7,6 +7,7 @@
 --     transaction Xsolla knows, and Xsolla has no cancellation for it;
 --   ledger_says_refunded_xsolla_done: the ledger marks the payment refunded or charged back,
 --     Xsolla still reports it done.
+-- Each only for lines whose governing date is inside the window (gov_pos = 0).
 SELECT
   'status_mismatch:tx:' || CAST(transaction_id AS VARCHAR) || ':cancellation' AS key,
   'xsolla_cancellation_not_in_ledger' AS rule,
@@ -21,7 +22,8 @@ SELECT
   CAST(NULL AS VARCHAR) AS ledger_rows,
   'Xsolla refunded or charged back (status ' || p_status || '); the ledger has not booked it' AS detail
 FROM matched
-WHERE row_kind = 'cancellation' AND l_key IS NULL AND COALESCE(ledger_payment_status, 0) < 3
+WHERE row_kind = 'cancellation' AND l_key IS NULL AND gov_pos = 0
+  AND COALESCE(ledger_payment_status, 0) < 3
 UNION ALL
 SELECT
   'status_mismatch:' || l_key || ':cancellation' AS key,
@@ -37,7 +39,7 @@ SELECT
   ledger_rows,
   'The ledger books a refund; Xsolla reports no refund or chargeback for this transaction' AS detail
 FROM matched
-WHERE row_kind = 'cancellation' AND p_txn IS NULL AND l_any_in_window = 1 AND provider_has_payment = 1
+WHERE row_kind = 'cancellation' AND p_txn IS NULL AND gov_pos = 0 AND provider_has_payment = 1
 UNION ALL
 SELECT
   'status_mismatch:tx:' || CAST(transaction_id AS VARCHAR) || ':payment' AS key,
@@ -54,4 +56,4 @@ SELECT
   'The ledger marks this payment refunded; Xsolla reports it done' AS detail
 FROM matched
 WHERE row_kind = 'payment' AND p_txn IS NOT NULL AND l_key IS NOT NULL
-  AND p_status = 'done' AND COALESCE(l_status_rank, 0) >= 3
+  AND p_status = 'done' AND COALESCE(l_status_rank, 0) >= 3 AND gov_pos = 0

@@ -4,6 +4,8 @@
 -- Cancellation rows are never folded: two equal partial refunds on one day are legitimate.
 -- `txn_rows` is how many registry rows the transaction has: nearly every transaction has one,
 -- and those rows skip the grouping (at 10 million rows the grouping is what costs).
+-- `window_pos` is where the row's transfer date lies: -1 before the window, 0 inside, 1 after
+-- (rows in the margins are read for matching only).
 WITH counted AS (
   SELECT *, COUNT(*) OVER (PARTITION BY transaction_id) AS txn_rows
   FROM provider
@@ -20,6 +22,7 @@ SELECT
   payout_amount,
   payout_currency,
   fee_total,
+  window_pos,
   1 AS copies,
   source AS sources,
   txn_rows
@@ -38,6 +41,7 @@ SELECT
   MIN(payout_amount) AS payout_amount,
   MIN(payout_currency) AS payout_currency,
   MIN(fee_total) AS fee_total,
+  MIN(window_pos) AS window_pos,
   COUNT(*) AS copies,
   STRING_AGG(source, ';') AS sources,
   MIN(txn_rows) AS txn_rows

@@ -1,6 +1,8 @@
 -- One line per (transaction, kind): the payment, and the sum of its cancellations
 -- (refunds, partial refunds, chargebacks), each with the rows it came from.
 -- A transaction with one registry row is its own line (no grouping needed).
+-- `p_pos` is where `provider_date` (the first transfer date) lies against the window: -1
+-- before, 0 inside, 1 after; the first date's position is the smallest of its rows'.
 -- Only columns a later file reads are kept: at 10 million lines each costs 40-160 MB.
 SELECT
   transaction_id,
@@ -12,6 +14,7 @@ SELECT
   payout_currency,
   fee_total,
   transfer_date AS provider_date,
+  window_pos AS p_pos,
   status,
   sources AS provider_rows
 FROM provider_groups
@@ -27,6 +30,7 @@ SELECT
   MIN(payout_currency) AS payout_currency,
   SUM(fee_total) AS fee_total,
   MIN(transfer_date) AS provider_date,
+  MIN(window_pos) AS p_pos,
   MIN(status) AS status,
   STRING_AGG(sources, ';') AS provider_rows
 FROM provider_groups

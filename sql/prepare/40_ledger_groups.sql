@@ -15,6 +15,7 @@ SELECT
   fee,
   net,
   CASE WHEN in_window THEN 1 ELSE 0 END AS in_window,
+  window_pos,
   1 AS copies,
   source AS sources,
   key_rows
@@ -35,6 +36,7 @@ SELECT
   MIN(fee) AS fee,
   MIN(net) AS net,
   MAX(CASE WHEN in_window THEN 1 ELSE 0 END) AS in_window,
+  MIN(window_pos) AS window_pos,
   COUNT(*) AS copies,
   STRING_AGG(source, ';') AS sources,
   MIN(key_rows) AS key_rows

@@ -2,6 +2,8 @@
 -- `lkey` names the key in findings: `tx:<transaction>`, `order:<order id>` or `row:<row>`.
 -- status_rank: the strongest status wins (chargeback > refunded > partially_refunded > paid).
 -- A key with one ledger row is its own line.
+-- `pos` / `last_pos`: where the first / last booking date lies against the window (-1 before,
+-- 0 inside, 1 after).
 -- Only columns a later file reads are kept: at 10 million lines each costs 40-160 MB.
 SELECT
   COALESCE('tx:' || CAST(txn AS VARCHAR), okey) AS lkey,
@@ -13,6 +15,8 @@ SELECT
   CASE WHEN in_window = 1 THEN amount ELSE CAST(0 AS DECIMAL(38, 6)) END AS amount_in_window,
   in_window AS any_in_window,
   in_window AS all_in_window,
+  window_pos AS pos,
+  window_pos AS last_pos,
   fee,
   net,
   booked_date AS ledger_date,
@@ -37,6 +41,8 @@ SELECT
   SUM(CASE WHEN in_window = 1 THEN amount ELSE CAST(0 AS DECIMAL(38, 6)) END) AS amount_in_window,
   MAX(in_window) AS any_in_window,
   MIN(in_window) AS all_in_window,
+  MIN(window_pos) AS pos,
+  MAX(window_pos) AS last_pos,
   SUM(fee) AS fee,
   SUM(net) AS net,
   MIN(booked_date) AS ledger_date,

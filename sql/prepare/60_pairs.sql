@@ -6,6 +6,8 @@
 -- `ledger_payment_status` is the status the ledger gives the payment itself (some ledgers mark
 -- a refund on the payment row instead of booking a negative line), `provider_has_payment`
 -- whether Xsolla knows the transaction at all.
+-- `p_pos`, `l_pos` (first booking) and `l_last_pos` (last booking) say where each side's
+-- date lies against the window: -1 before, 0 inside, 1 after.
 -- Each half names its kind as a constant: coalescing the two sides' row_kind would hold two
 -- more 10-million-row columns at the run's memory peak.
 SELECT
@@ -20,6 +22,7 @@ SELECT
   p.payout_currency AS p_payout_currency,
   p.fee_total AS p_fee,
   p.provider_date,
+  p.p_pos,
   p.status AS p_status,
   p.provider_rows,
   l.currency AS l_currency,
@@ -30,6 +33,8 @@ SELECT
   l.fee AS l_fee,
   l.net AS l_net,
   l.ledger_date,
+  l.pos AS l_pos,
+  l.last_pos AS l_last_pos,
   l.status_rank AS l_status_rank,
   l.ledger_rows,
   l.status_rank AS ledger_payment_status,
@@ -54,6 +59,7 @@ FROM (
   p.payout_currency AS p_payout_currency,
   p.fee_total AS p_fee,
   p.provider_date,
+  p.p_pos,
   p.status AS p_status,
   p.provider_rows,
   l.currency AS l_currency,
@@ -64,6 +70,8 @@ FROM (
   l.fee AS l_fee,
   l.net AS l_net,
   l.ledger_date,
+  l.pos AS l_pos,
+  l.last_pos AS l_last_pos,
   l.status_rank AS l_status_rank,
   l.ledger_rows
   FROM (SELECT * FROM provider_txn WHERE row_kind = 'cancellation') p

@@ -2,6 +2,7 @@
 //! nothing fails before any request) and the Xsolla snapshot (reused, stored or fetched now),
 //! each with its digest, and the report id those digests give.
 
+use crate::domain::window::Window;
 use crate::fetch::{self, FetchError, Manifest, Progress};
 use crate::job::config::{Config, MerchantConfig};
 use crate::job::manifest::{hash_file, hash_files, InputFile};
@@ -128,11 +129,13 @@ async fn snapshot_for(
         None => merchant.api_key()?,
     };
     let client = xsolla_client(cfg, merchant, key)?;
+    // Xsolla's side is fetched with margins, so a payment dated across midnight from its ledger
+    // line still meets it (`reconcile.provider_margin_days`).
     let (dir, manifest) = fetch::fetch_window(
         &client,
         &cfg.data_dir,
         merchant.fetch_target(),
-        req.window,
+        cfg.reconcile.provider_window(req.window),
         &cfg.fetch,
         progress,
     )
@@ -153,16 +156,22 @@ fn stored_snapshot(
     req: &RunRequest,
     merchant: &MerchantConfig,
 ) -> Result<Option<Snapshot>, FetchError> {
-    let stored = || fetch::find_snapshot(&cfg.data_dir, &merchant.name, req.window);
+    let provider_window = cfg.reconcile.provider_window(req.window);
+    let widened = || fetch::find_snapshot(&cfg.data_dir, &merchant.name, provider_window);
     let reused = |(dir, manifest)| Snapshot {
         dir,
         manifest,
         fetched: false,
     };
     match req.fetch {
-        FetchMode::Offline => Ok(Some(reused(stored()?))),
+        FetchMode::Offline => Ok(Some(reused(find_provider_snapshot(
+            cfg,
+            &merchant.name,
+            req.window,
+        )?))),
+        // Only a snapshot with the margins is reused: a newer fetch would have them.
         FetchMode::Auto if cfg.run.reuse_snapshot_minutes > 0 => {
-            let Ok((dir, m)) = stored() else {
+            let Ok((dir, m)) = widened() else {
                 return Ok(None);
             };
             let age = (Utc::now() - m.finished_at).num_minutes();
@@ -173,6 +182,30 @@ fn stored_snapshot(
             Ok(None)
         }
         _ => Ok(None),
+    }
+}
+
+/// The newest stored snapshot for a run of `window`: one of the window with its margins
+/// (`reconcile.provider_margin_days`), as a run fetches it, else one of the window alone (as
+/// `fetch` stores a window asked for by hand, or a snapshot stored before the margins),
+/// whose reconciliation then has no margins on Xsolla's side. The error names the window with
+/// its margins.
+pub fn find_provider_snapshot(
+    cfg: &Config,
+    merchant: &str,
+    window: Window,
+) -> Result<(PathBuf, Manifest), FetchError> {
+    let provider_window = cfg.reconcile.provider_window(window);
+    match fetch::find_snapshot(&cfg.data_dir, merchant, provider_window) {
+        Err(FetchError::NoSnapshot { .. }) if provider_window != window => {
+            let found = fetch::find_snapshot(&cfg.data_dir, merchant, window);
+            if found.is_ok() {
+                tracing::warn!(window = %window, "no stored snapshot with margins ({provider_window}); using one of the window alone, without margins on Xsolla's side");
+                return found;
+            }
+            fetch::find_snapshot(&cfg.data_dir, merchant, provider_window)
+        }
+        other => other,
     }
 }
 

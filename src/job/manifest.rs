@@ -79,8 +79,12 @@ pub struct RunManifest {
     pub version: String,
     /// Merchant name.
     pub merchant: String,
-    /// The window.
+    /// The window reported on.
     pub window: Window,
+    /// The window Xsolla's side was read for: the snapshot's, normally `window` widened by
+    /// `reconcile.provider_margin_days` on both sides (rows in the margins match only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_window: Option<Window>,
     /// Start.
     pub started_at: DateTime<Utc>,
     /// End.

@@ -153,10 +153,12 @@ fn reconcile_as_of(
     req: &ReconcileRequest<'_>,
     as_of: NaiveDate,
 ) -> Result<RunResult, PipelineError> {
-    let provider = load_provider(req.provider, req.window)?;
+    let provider_window = req.cfg.reconcile.provider_window(req.window);
+    let provider = load_provider(req.provider, provider_window)?;
     let ledger = load_ledger(req)?;
     let input = ReconcileInput {
         window: req.window,
+        provider_window,
         provider: provider.transactions,
         payout_rows: provider.payout_rows,
         payouts: provider.payouts,
@@ -190,9 +192,14 @@ struct ProviderSide {
     counts: Option<LoadCounts>,
 }
 
-/// Loads Xsolla's side: a snapshot whole, or a hand export's registry rows of the window
-/// (it has no payouts or breakdown, so those are empty and go unchecked).
-fn load_provider(source: &ProviderSource, window: Window) -> Result<ProviderSide, LoadError> {
+/// Loads Xsolla's side: a snapshot whole (fetched for the window and its margins), or a hand
+/// export's registry rows of `provider_window`, the window with its margins (it has no payouts
+/// or breakdown, so those are empty and go unchecked). Rows outside the window take part in
+/// matching only; the reconciliation logs which margins they cover.
+fn load_provider(
+    source: &ProviderSource,
+    provider_window: Window,
+) -> Result<ProviderSide, LoadError> {
     match source {
         ProviderSource::Snapshot(dir) => {
             let data = timed("load snapshot", || load::load_snapshot(dir))?;
@@ -206,7 +213,7 @@ fn load_provider(source: &ProviderSource, window: Window) -> Result<ProviderSide
         }
         ProviderSource::Export(path) => Ok(ProviderSide {
             transactions: timed("load registry export", || {
-                load::load_registry_export(path, Some(window))
+                load::load_registry_export(path, Some(provider_window))
             })?,
             payout_rows: None,
             payouts: frames::empty(&frames::payouts_schema()),

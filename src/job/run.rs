@@ -339,6 +339,7 @@ impl<'a> Run<'a> {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             merchant: self.merchant.name.clone(),
             window: self.req.window,
+            provider_window: Some(inputs.snapshot.manifest.window),
             started_at: self.started_at,
             finished_at: Utc::now(),
             config_sha256: self.req.config_sha256.clone(),

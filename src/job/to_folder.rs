@@ -7,7 +7,7 @@
 
 use crate::domain::fsutil;
 use crate::domain::window::Window;
-use crate::fetch::{self, FetchError};
+use crate::fetch::FetchError;
 use crate::job::config::{Config, MerchantConfig};
 use crate::job::exit;
 use crate::job::pipeline::{self, PipelineError, ProviderSource, ReconcileRequest, RunResult};
@@ -92,7 +92,7 @@ pub fn reconcile_to_folder(req: &FolderRequest<'_>) -> Result<FolderOutcome, Fol
     let provider = match req.registry_export {
         Some(p) => ProviderSource::Export(p.to_owned()),
         None => ProviderSource::Snapshot(
-            fetch::find_snapshot(&req.cfg.data_dir, &merchant.name, window)
+            crate::job::inputs::find_provider_snapshot(req.cfg, &merchant.name, window)
                 .map_err(|e| FolderError::Snapshot(Box::new(e)))?
                 .0,
         ),

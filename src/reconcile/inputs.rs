@@ -3,7 +3,10 @@
 //! the `settings` switches). `sql/README.md` lists every table and column built here.
 
 use super::rules::{self, RuleSet};
-use super::{day, pl, typed, zero, Comparison, ReconcileError, ReconcileInput, ReconcileSettings};
+use super::{
+    day, pl, typed, zero, Comparison, GoverningDate, ReconcileError, ReconcileInput,
+    ReconcileSettings,
+};
 use crate::domain::frames::{self, decimal_column, money};
 use crate::domain::window::Window;
 use polars::prelude::*;
@@ -42,6 +45,7 @@ pub(super) fn build(
     let prune = Pruner { rules };
     let ReconcileInput {
         window,
+        provider_window,
         provider,
         payout_rows,
         payouts,
@@ -49,10 +53,23 @@ pub(super) fn build(
         ledger,
         project_ids,
     } = input;
+    log_margins(&provider, window, provider_window)?;
     let (provider_all, provider) =
-        provider_tables(provider, &breakdown, &project_ids, settings, &prune)?;
-    let ledger = ledger_table(ledger, window, settings.ledger_margin_days, &prune)?;
-    let payouts = payout_tables(payout_rows, payouts, breakdown, settings.fx_tolerance)?;
+        provider_tables(provider, &breakdown, &project_ids, window, settings, &prune)?;
+    let ledger = ledger_table(
+        ledger,
+        &provider,
+        window,
+        settings.ledger_margin_days,
+        &prune,
+    )?;
+    let payouts = payout_tables(
+        payout_rows,
+        payouts,
+        breakdown,
+        window,
+        settings.fx_tolerance,
+    )?;
     let currencies = currency_table(&[&provider, &ledger], settings)?;
     let provider_rows = rows_for_summary(&provider, settings.fuzzy.enabled)?;
     let ledger_rows = rows_for_summary(&ledger, settings.fuzzy.enabled)?;
@@ -86,8 +103,8 @@ struct Pruner<'a> {
 }
 
 impl Pruner<'_> {
-    /// Read by the row accounting (`source`) and the fuzzy rule (`user_id`).
-    const RUST_READS: [&'static str; 2] = ["source", "user_id"];
+    /// Read by the row accounting (`source`, `in_window`) and the fuzzy rule (`user_id`).
+    const RUST_READS: [&'static str; 3] = ["source", "user_id", "in_window"];
 
     fn wanted(&self, column: &str) -> bool {
         Self::RUST_READS.contains(&column)
@@ -114,11 +131,14 @@ impl Pruner<'_> {
 
 /// `provider_all` (every non-test row of the merchant, with `transfer_day` and `chunk_from`,
 /// for the merchant-wide breakdown check) and `provider` (the rows in scope: not test, the
-/// configured projects, with `transfer_day` and `fee_total`).
+/// configured projects, with `transfer_day`, `fee_total`, `in_window` and `window_pos`).
+/// Rows outside the window (the margins, payments looked up for a refund) stay: they take
+/// part in matching only.
 fn provider_tables(
     full: DataFrame,
     breakdown: &DataFrame,
     project_ids: &[i64],
+    window: Window,
     settings: &ReconcileSettings,
     prune: &Pruner,
 ) -> Result<(DataFrame, DataFrame), ReconcileError> {
@@ -156,16 +176,23 @@ fn provider_tables(
         "provider scope",
         with_days
             .filter(scope)
-            .with_column(fee_total.alias("fee_total"))
+            .with_columns([
+                fee_total.alias("fee_total"),
+                in_window("transfer_day", window).alias("in_window"),
+                window_pos("transfer_day", window).alias("window_pos"),
+            ])
             .collect(),
     )?;
     Ok((provider_all, prune.keep("provider scope", provider)?))
 }
 
-/// `ledger`: the lines booked at most `margin_days` outside the window, with `booked_day` and
-/// `in_window`.
+/// `ledger`: the lines booked at most `margin_days` outside the window, and the payment lines
+/// of transactions or orders with a cancellation in the window on either side (a refund is
+/// judged against its payment, however long ago it was booked), with `booked_day`,
+/// `in_window` and `window_pos`.
 fn ledger_table(
     full: DataFrame,
+    provider: &DataFrame,
     window: Window,
     margin_days: u32,
     prune: &Pruner,
@@ -176,21 +203,121 @@ fn ledger_table(
         .lazy()
         .with_column(col("booked_date").cast(DataType::Int32).alias("booked_day"));
     let near = col("booked_day")
-        .gt_eq(lit(from - margin))
-        .and(col("booked_day").lt_eq(lit(to + margin)));
+        .gt_eq(lit(from.saturating_sub(margin)))
+        .and(col("booked_day").lt_eq(lit(to.saturating_add(margin))));
+    let refunded = refunded_keys(ledger_days.clone(), provider, window)?;
+    let payment_of_refund = col("amount")
+        .gt_eq(zero())
+        .and(
+            col("transaction_id")
+                .is_in(lit(refunded.txns).implode(false), false)
+                .or(col("order_id").is_in(lit(refunded.orders).implode(false), false)),
+        )
+        .fill_null(lit(false));
     let ledger = pl(
         "ledger",
         ledger_days
-            .filter(near)
-            .with_column(
-                col("booked_day")
-                    .gt_eq(lit(from))
-                    .and(col("booked_day").lt_eq(lit(to)))
-                    .alias("in_window"),
-            )
+            .filter(near.or(payment_of_refund))
+            .with_columns([
+                in_window("booked_day", window).alias("in_window"),
+                window_pos("booked_day", window).alias("window_pos"),
+            ])
             .collect(),
     )?;
     prune.keep("ledger", ledger)
+}
+
+/// Transactions and orders with a cancellation inside the window: an Xsolla cancellation
+/// row, or a ledger line that is negative or marked refunded or charged back.
+struct RefundedKeys {
+    txns: Series,
+    orders: Series,
+}
+
+fn refunded_keys(
+    ledger: LazyFrame,
+    provider: &DataFrame,
+    window: Window,
+) -> Result<RefundedKeys, ReconcileError> {
+    let what = "cancellations in the window";
+    let statuses = Series::new("s".into(), ["refunded", "partially_refunded", "chargeback"]);
+    let cancelled = col("amount")
+        .lt(zero())
+        .or(col("status").is_in(lit(statuses).implode(false), false));
+    let mut parts = vec![ledger
+        .filter(in_window("booked_day", window).and(cancelled))
+        .select([col("transaction_id"), col("order_id")])];
+    // Edited rules may leave these columns out of `provider`: then only the ledger's count.
+    let has = |c: &str| provider.column(c).is_ok();
+    if ["row_kind", "transaction_id", "external_id", "in_window"]
+        .iter()
+        .all(|c| has(c))
+    {
+        parts.push(
+            provider
+                .clone()
+                .lazy()
+                .filter(col("in_window").and(col("row_kind").eq(lit("cancellation"))))
+                .select([col("transaction_id"), col("external_id").alias("order_id")]),
+        );
+    }
+    let keys = pl(
+        what,
+        concat(parts, UnionArgs::default()).and_then(|lf| lf.collect()),
+    )?;
+    let unique = |name: &str| -> Result<Series, ReconcileError> {
+        let c = pl(what, keys.column(name).cloned())?;
+        pl(what, c.drop_nulls().as_materialized_series().unique())
+    };
+    Ok(RefundedKeys {
+        txns: unique("transaction_id")?,
+        orders: unique("order_id")?,
+    })
+}
+
+/// Logs how many days of margin the Xsolla rows cover on each side of the window: a snapshot
+/// covers what was fetched, a hand export what it holds.
+fn log_margins(
+    provider: &DataFrame,
+    window: Window,
+    provider_window: Window,
+) -> Result<(), ReconcileError> {
+    let dates = typed(provider, "transfer_date", "provider margins", Column::date)?;
+    let (first, last) = (dates.physical().min(), dates.physical().max());
+    let (from, to) = (day(window.from), day(window.to));
+    let before = first.map_or(0, |f| (from - f).max(0));
+    let after = last.map_or(0, |l| (l - to).max(0));
+    tracing::info!(
+        window = %window,
+        provider_window = %provider_window,
+        days_before = before,
+        days_after = after,
+        "Xsolla rows cover {before} days before and {after} days after the window (margins \
+         asked for: {} and {}); rows outside the window take part in matching only",
+        from - day(provider_window.from),
+        day(provider_window.to) - to,
+    );
+    Ok(())
+}
+
+/// Whether day column `day_col` lies inside the window (both ends included).
+fn in_window(day_col: &str, window: Window) -> Expr {
+    col(day_col)
+        .gt_eq(lit(day(window.from)))
+        .and(col(day_col).lt_eq(lit(day(window.to))))
+}
+
+/// Where day column `day_col` lies: -1 before the window, 0 inside, 1 after (0 when null).
+/// One small integer carries both flags the rules need, and the position of a group's first
+/// date is the smallest position of its rows.
+fn window_pos(day_col: &str, window: Window) -> Expr {
+    let d = col(day_col).cast(DataType::Int32);
+    when(d.clone().lt(lit(day(window.from))))
+        .then(lit(-1i32))
+        .when(d.gt(lit(day(window.to))))
+        .then(lit(1i32))
+        .otherwise(lit(0i32))
+        .cast(DataType::Int8)
 }
 
 /// The payout-side tables.
@@ -207,6 +334,7 @@ fn payout_tables(
     payout_rows: Option<DataFrame>,
     payouts: DataFrame,
     breakdown: DataFrame,
+    window: Window,
     fx_tolerance: Decimal,
 ) -> Result<PayoutTables, ReconcileError> {
     let fx_tolerance = money_literal(fx_tolerance);
@@ -217,6 +345,10 @@ fn payout_tables(
             .with_columns([
                 lit(payout_rows.is_some()).alias("checkable"),
                 fx_tolerance.clone().alias("fx_tolerance"),
+                // Payouts dated in the margins were fetched with them; their own run checks them.
+                window_pos("payout_date", window)
+                    .eq(lit(0i32))
+                    .alias("in_window"),
             ])
             .collect(),
     )?;
@@ -246,12 +378,13 @@ fn money_literal(amount: Decimal) -> Expr {
     ))
 }
 
-/// `source` (and `user_id` when the fuzzy rule reads it: ~160 MB a side at 10M rows).
+/// `source` and `in_window` (and `user_id` when the fuzzy rule reads it: ~160 MB a side at
+/// 10M rows).
 fn rows_for_summary(df: &DataFrame, with_users: bool) -> Result<DataFrame, ReconcileError> {
     if with_users {
-        pl("rows", df.select(["source", "user_id"]))
+        pl("rows", df.select(["source", "in_window", "user_id"]))
     } else {
-        pl("rows", df.select(["source"]))
+        pl("rows", df.select(["source", "in_window"]))
     }
 }
 
@@ -329,11 +462,16 @@ fn currency_table(
             ))
         })
         .collect();
+    // The governing side rides on these rows: `70_matched` joins them to every pair anyway,
+    // and a join to `settings` there would copy the run's largest table.
+    let ledger_governs = settings.governing_date == GoverningDate::Ledger;
+    let n = codes.len();
     pl(
         "currencies",
         DataFrame::new_infer_height(vec![
             Column::new("currency".into(), codes),
             decimal_column("tolerance", &tolerances, frames::MONEY_SCALE)?,
+            Column::new("ledger_governs".into(), vec![ledger_governs; n]),
         ]),
     )
 }

@@ -43,9 +43,16 @@ pub struct ReconcileSettings {
     pub fx_tolerance: Decimal,
     /// Xsolla fee columns whose sum is compared with the ledger's fee column.
     pub fee_columns: Vec<String>,
-    /// Ledger lines up to this many days outside the window still match (and are reported as
-    /// timing differences) instead of being ignored. Default 7.
+    /// Ledger lines up to this many days outside the window still match (lines in these
+    /// margins take part in matching only: see `provider_margin_days`) instead of being
+    /// ignored. Default 7.
     pub ledger_margin_days: u32,
+    /// Days before and after the window whose Xsolla rows are fetched too, so a payment dated
+    /// on the other side of midnight by one side still meets its other side. Lines in these
+    /// margins take part in matching only: they are never reported on their own, and a pair
+    /// across the window's last day is a `timing_difference`. Default (unset): the
+    /// `ledger_margin_days`. 0 fetches the window alone.
+    pub provider_margin_days: Option<u32>,
     /// Include Xsolla test (dry-run) transactions. Default false.
     pub include_dry_run: bool,
     /// The amounts compared on every matched line, in the order they are checked. Default
@@ -84,6 +91,24 @@ impl GoverningDate {
     }
 }
 
+impl ReconcileSettings {
+    /// Days of Xsolla rows read on each side of the window (`provider_margin_days`, else
+    /// `ledger_margin_days`).
+    pub fn provider_margin(&self) -> u32 {
+        self.provider_margin_days.unwrap_or(self.ledger_margin_days)
+    }
+
+    /// The window whose Xsolla rows a run of `window` reads: `window` widened by
+    /// [`provider_margin`](Self::provider_margin) days on both sides.
+    pub fn provider_window(&self, window: Window) -> Window {
+        let margin = chrono::Days::new(u64::from(self.provider_margin()));
+        Window {
+            from: window.from.checked_sub_days(margin).unwrap_or(window.from),
+            to: window.to.checked_add_days(margin).unwrap_or(window.to),
+        }
+    }
+}
+
 impl Default for ReconcileSettings {
     fn default() -> Self {
         ReconcileSettings {
@@ -96,6 +121,7 @@ impl Default for ReconcileSettings {
                 "commission_agent".into(),
             ],
             ledger_margin_days: 7,
+            provider_margin_days: None,
             include_dry_run: false,
             comparisons: vec![Comparison::Gross, Comparison::Fees, Comparison::NetVsPayout],
             fuzzy: FuzzySettings::default(),
@@ -179,9 +205,13 @@ impl Default for FuzzySettings {
 /// What the reconciliation reads.
 #[derive(Debug, Clone)]
 pub struct ReconcileInput {
-    /// The window reconciled.
+    /// The window reconciled (reported on).
     pub window: Window,
-    /// Registry rows of the window ([`frames::provider_schema`]).
+    /// The window Xsolla's side was read for: `window` widened by
+    /// [`ReconcileSettings::provider_margin`] (a hand export may cover less, or more).
+    pub provider_window: Window,
+    /// Registry rows ([`frames::provider_schema`]): the window's, the margins' and any row
+    /// looked up for a refund. Rows outside `window` take part in matching only.
     pub provider: DataFrame,
     /// Registry rows read per payout (`transfer_id` filter), when fetched; `None` when the
     /// provider side is a hand export (payouts cannot be checked then).
@@ -206,7 +236,8 @@ pub struct ClassTotal {
     pub amount: Decimal,
 }
 
-/// Counts that prove nothing was lost: every row read is matched, reported or out of scope.
+/// Counts that prove nothing was lost: every row read is matched, reported, in a margin or
+/// out of scope.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RowCounts {
     /// Provider rows given.
@@ -215,16 +246,28 @@ pub struct RowCounts {
     pub provider_out_of_scope: u64,
     /// … of which in a reported discrepancy.
     pub provider_reported: u64,
-    /// … of which matched cleanly.
+    /// … of which matched cleanly (dated inside the window).
     pub provider_matched: u64,
+    /// … of which dated outside the window (the margins fetched around it, payments looked up
+    /// for a refund) and named by no finding: read for matching only.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub provider_in_margin: u64,
     /// Ledger rows given.
     pub ledger_rows: u64,
     /// … of which booked too far outside the window to be compared.
     pub ledger_out_of_window: u64,
     /// … of which in a reported discrepancy.
     pub ledger_reported: u64,
-    /// … of which matched cleanly.
+    /// … of which matched cleanly (booked inside the window).
     pub ledger_matched: u64,
+    /// … of which booked outside the window but near it (`ledger_margin_days`, or the payment
+    /// of a refund in the window) and named by no finding: read for matching only.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ledger_in_margin: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The run's summary.
@@ -234,7 +277,7 @@ pub struct Summary {
     pub by_class: BTreeMap<String, BTreeMap<String, ClassTotal>>,
     /// Total findings.
     pub discrepancies: u64,
-    /// Provider lines (transaction × payment/cancellation) in scope.
+    /// Provider lines (transaction × payment/cancellation) in scope, dated inside the window.
     pub provider_lines: u64,
     /// … of those with no finding.
     pub matched_lines: u64,

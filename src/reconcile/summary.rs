@@ -76,11 +76,11 @@ fn row_counts(
         ..RowCounts::default()
     };
     r.provider_out_of_scope = r.provider_rows - provider.height() as u64;
-    r.provider_reported = count_in(provider, "source", reported_p)?;
-    r.provider_matched = provider.height() as u64 - r.provider_reported;
+    (r.provider_reported, r.provider_in_margin) = reported_and_margin(provider, reported_p)?;
+    r.provider_matched = provider.height() as u64 - r.provider_reported - r.provider_in_margin;
     r.ledger_out_of_window = r.ledger_rows - ledger.height() as u64;
-    r.ledger_reported = count_in(ledger, "source", reported_l)?;
-    r.ledger_matched = ledger.height() as u64 - r.ledger_reported;
+    (r.ledger_reported, r.ledger_in_margin) = reported_and_margin(ledger, reported_l)?;
+    r.ledger_matched = ledger.height() as u64 - r.ledger_reported - r.ledger_in_margin;
     let unique = |df: &DataFrame| -> Result<bool, ReconcileError> {
         Ok(all_distinct(&typed(df, "source", "summary", Column::str)?))
     };
@@ -89,8 +89,10 @@ fn row_counts(
             "row sources are not unique; rows could not be accounted for".into(),
         ));
     }
-    if r.provider_rows != r.provider_out_of_scope + r.provider_reported + r.provider_matched
-        || r.ledger_rows != r.ledger_out_of_window + r.ledger_reported + r.ledger_matched
+    if r.provider_rows
+        != r.provider_out_of_scope + r.provider_reported + r.provider_in_margin + r.provider_matched
+        || r.ledger_rows
+            != r.ledger_out_of_window + r.ledger_reported + r.ledger_in_margin + r.ledger_matched
     {
         return Err(ReconcileError::Invariant(format!(
             "rows do not add up: {r:?}"
@@ -107,8 +109,8 @@ struct MatchedLines {
     totals: BTreeMap<String, String>,
 }
 
-/// Counts the provider lines of `matched` and sums the amounts of those whose rows no
-/// finding names (`reported`).
+/// Counts the provider lines of `matched` dated inside the window and sums the amounts of
+/// those whose rows no finding names (`reported`).
 fn matched_lines(
     matched: &DataFrame,
     reported: &BTreeSet<String>,
@@ -117,6 +119,20 @@ fn matched_lines(
     let p_rows = typed(matched, "provider_rows", "summary", Column::str)?;
     let p_cur = typed(matched, "p_currency", "summary", Column::str)?;
     let p_amount = typed(matched, "p_amount", "summary", Column::decimal)?;
+    // Lines dated outside the window are read for matching only (rule sets without `p_pos`
+    // count every line, as before it existed).
+    let p_pos = match matched.column("p_pos") {
+        Ok(c) => Some(pl("summary", c.cast(&DataType::Int32))?),
+        Err(_) => None,
+    };
+    let p_pos = p_pos
+        .as_ref()
+        .map(|c| c.i32())
+        .transpose()
+        .map_err(|source| ReconcileError::Polars {
+            what: "summary",
+            source,
+        })?;
     let scale = p_amount.scale() as u32;
     let mut out = MatchedLines {
         lines: 0,
@@ -130,8 +146,10 @@ fn matched_lines(
         .zip(p_rows.iter())
         .zip(p_cur.iter())
         .zip(p_amount.physical().iter());
+    let mut outside = p_pos.map(|c| c.iter());
     for (((txn, rows), cur), amount) in lines {
-        if txn.is_none() {
+        let pos = outside.as_mut().and_then(|i| i.next()).flatten();
+        if txn.is_none() || pos.is_some_and(|p| p != 0) {
             continue;
         }
         out.lines += 1;
@@ -206,11 +224,21 @@ pub(super) fn all_distinct(c: &StringChunked) -> bool {
     true
 }
 
-/// How many values of `column` are in `set`.
-fn count_in(df: &DataFrame, column: &str, set: &BTreeSet<String>) -> Result<u64, ReconcileError> {
-    if set.is_empty() {
-        return Ok(0);
+/// Rows whose `source` is in `reported`, and the other rows dated outside the window
+/// (`in_window` false: read for matching only).
+fn reported_and_margin(
+    df: &DataFrame,
+    reported: &BTreeSet<String>,
+) -> Result<(u64, u64), ReconcileError> {
+    let sources = typed(df, "source", "summary", Column::str)?;
+    let inside = typed(df, "in_window", "summary", Column::bool)?;
+    let (mut rep, mut margin) = (0, 0);
+    for (s, w) in sources.iter().zip(inside.iter()) {
+        if s.is_some_and(|s| !reported.is_empty() && reported.contains(s)) {
+            rep += 1;
+        } else if w == Some(false) {
+            margin += 1;
+        }
     }
-    let c = typed(df, column, "summary", Column::str)?;
-    Ok(c.iter().flatten().filter(|s| set.contains(*s)).count() as u64)
+    Ok((rep, margin))
 }

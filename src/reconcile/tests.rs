@@ -193,6 +193,7 @@ pub(crate) fn ledger(rows: &[L]) -> DataFrame {
 pub(crate) fn input(provider_rows: &[P], ledger_rows: &[L]) -> ReconcileInput {
     ReconcileInput {
         window: Window::new(date("2026-10-01"), date("2026-10-31")).unwrap(),
+        provider_window: Window::new(date("2026-09-24"), date("2026-11-07")).unwrap(),
         provider: provider(provider_rows),
         payout_rows: None,
         payouts: crate::domain::frames::empty(&crate::domain::frames::payouts_schema()),
@@ -810,8 +811,8 @@ mod property {
             injected.sort();
             prop_assert_eq!(found, injected);
             let r = &out.summary.rows;
-            prop_assert_eq!(r.provider_rows, r.provider_out_of_scope + r.provider_reported + r.provider_matched);
-            prop_assert_eq!(r.ledger_rows, r.ledger_out_of_window + r.ledger_reported + r.ledger_matched);
+            prop_assert_eq!(r.provider_rows, r.provider_out_of_scope + r.provider_reported + r.provider_in_margin + r.provider_matched);
+            prop_assert_eq!(r.ledger_rows, r.ledger_out_of_window + r.ledger_reported + r.ledger_in_margin + r.ledger_matched);
         }
     }
 }
@@ -1010,4 +1011,190 @@ fn sql_readme_documents_every_input_table_and_column() {
             "sql/README.md: matched.{c}"
         );
     }
+}
+
+/// The window of the night that runs on `today`: yesterday and the 7 days before.
+fn night(today: &str) -> Window {
+    let to = date(today) - chrono::Days::new(1);
+    Window::new(to - chrono::Days::new(7), to).unwrap()
+}
+
+fn in_window(w: Window, provider_rows: &[P], ledger_rows: &[L]) -> ReconcileInput {
+    ReconcileInput {
+        window: w,
+        provider_window: ReconcileSettings::default().provider_window(w),
+        ..input(provider_rows, ledger_rows)
+    }
+}
+
+/// (provider_date, ledger_date) of the only finding.
+fn dates_of_only(out: &ReconcileOutput) -> (Option<i32>, Option<i32>) {
+    let d = &out.discrepancies;
+    assert_eq!(d.height(), 1, "{:?}", findings(out));
+    let at = |c: &str| d.column(c).unwrap().date().unwrap().physical().get(0);
+    (at("provider_date"), at("ledger_date"))
+}
+
+fn check_rows_add_up(out: &ReconcileOutput) {
+    let r = &out.summary.rows;
+    assert_eq!(
+        r.provider_rows,
+        r.provider_out_of_scope + r.provider_reported + r.provider_in_margin + r.provider_matched
+    );
+    assert_eq!(
+        r.ledger_rows,
+        r.ledger_out_of_window + r.ledger_reported + r.ledger_in_margin + r.ledger_matched
+    );
+}
+
+#[test]
+fn unmatched_lines_in_the_margins_are_never_reported_and_counted_in_margin() {
+    let out = run(&input(
+        &[
+            p(1, "10.00", "USD", "2026-09-28"),
+            p(2, "10.00", "USD", "2026-11-03"),
+            p(3, "10.00", "USD", "2026-10-10"),
+        ],
+        &[
+            l(7, "5.00", "USD", "2026-09-29"),
+            l(8, "5.00", "USD", "2026-11-02"),
+            l(3, "10.00", "USD", "2026-10-10"),
+        ],
+    ));
+    assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+    let r = &out.summary.rows;
+    assert_eq!((r.provider_in_margin, r.provider_matched), (2, 1));
+    assert_eq!((r.ledger_in_margin, r.ledger_matched), (2, 1));
+    check_rows_add_up(&out);
+    // The match rate is over the window's lines only.
+    assert_eq!(out.summary.provider_lines, 1);
+    assert_eq!(out.summary.matched_lines, 1);
+}
+
+#[test]
+fn a_pair_is_reported_only_when_its_governing_date_is_inside_the_window() {
+    // Amounts differ; Xsolla's date governs by default.
+    let inside = [p(1, "10.00", "USD", "2026-10-31")];
+    let late_ledger = [l(1, "12.00", "USD", "2026-11-01")];
+    assert_eq!(
+        classes(&run(&input(&inside, &late_ledger))),
+        vec!["amount_mismatch"]
+    );
+    let after = [p(1, "10.00", "USD", "2026-11-01")];
+    let ledger_inside = [l(1, "12.00", "USD", "2026-10-31")];
+    let out = run(&input(&after, &ledger_inside));
+    assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+    check_rows_add_up(&out);
+    // governing_date = "ledger": the other way round.
+    let by_ledger = ReconcileSettings {
+        governing_date: GoverningDate::Ledger,
+        ..ReconcileSettings::default()
+    };
+    let out = reconcile(&input(&after, &ledger_inside), &by_ledger).unwrap();
+    assert_eq!(classes(&out), vec!["amount_mismatch"]);
+    let out = reconcile(&input(&inside, &late_ledger), &by_ledger).unwrap();
+    assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+}
+
+#[test]
+fn a_pair_across_the_last_day_is_a_timing_difference_whichever_side_is_later() {
+    // Booked at 23:50 on the last day, dated 00:07 the next day by Xsolla.
+    let out = run(&input(
+        &[p(1, "10.00", "USD", "2026-11-01")],
+        &[l(1, "10.00", "USD", "2026-10-31")],
+    ));
+    assert_eq!(classes(&out), vec!["timing_difference"]);
+    let nov1 = Some(day(date("2026-11-01")));
+    let oct31 = Some(day(date("2026-10-31")));
+    assert_eq!(dates_of_only(&out), (nov1, oct31));
+    check_rows_add_up(&out);
+    // The ledger books it after the window.
+    let out = run(&input(
+        &[p(1, "10.00", "USD", "2026-10-31")],
+        &[l(1, "10.00", "USD", "2026-11-01")],
+    ));
+    assert_eq!(classes(&out), vec!["timing_difference"]);
+    assert_eq!(dates_of_only(&out), (oct31, nov1));
+    // The same with the ledger's date governing.
+    let by_ledger = ReconcileSettings {
+        governing_date: GoverningDate::Ledger,
+        ..ReconcileSettings::default()
+    };
+    let out = reconcile(
+        &input(
+            &[p(1, "10.00", "USD", "2026-11-01")],
+            &[l(1, "10.00", "USD", "2026-10-31")],
+        ),
+        &by_ledger,
+    )
+    .unwrap();
+    assert_eq!(classes(&out), vec!["timing_difference"]);
+}
+
+#[test]
+fn a_pair_across_the_first_day_is_matched_silently() {
+    for (p_date, l_date) in [("2026-09-30", "2026-10-01"), ("2026-10-01", "2026-09-30")] {
+        let out = run(&input(
+            &[p(1, "10.00", "USD", p_date)],
+            &[l(1, "10.00", "USD", l_date)],
+        ));
+        assert!(
+            findings(&out).is_empty(),
+            "{p_date}/{l_date}: {:?}",
+            findings(&out)
+        );
+        let r = &out.summary.rows;
+        assert_eq!(r.provider_matched + r.ledger_matched, 1);
+        assert_eq!(r.provider_in_margin + r.ledger_in_margin, 1);
+        check_rows_add_up(&out);
+    }
+}
+
+/// Night after night over sliding windows, a payment booked on one side of midnight and dated
+/// on the other is reported once, then matched cleanly, then silently, never again.
+#[test]
+fn sliding_nights_report_an_edge_pair_once() {
+    for (p_date, l_date) in [("2026-10-16", "2026-10-15"), ("2026-10-15", "2026-10-16")] {
+        let rows = (
+            [p(1, "10.00", "USD", p_date)],
+            [l(1, "10.00", "USD", l_date)],
+        );
+        let mut reported = Vec::new();
+        for today in 10..=30 {
+            let w = night(&format!("2026-10-{today:02}"));
+            let out = run(&in_window(w, &rows.0, &rows.1));
+            check_rows_add_up(&out);
+            if !findings(&out).is_empty() {
+                assert_eq!(classes(&out), vec!["timing_difference"]);
+                reported.push(w.to);
+            }
+        }
+        assert_eq!(reported, vec![date("2026-10-15")], "{p_date}/{l_date}");
+    }
+}
+
+#[test]
+fn the_payment_of_a_refund_in_the_window_is_kept_however_old() {
+    // The ledger marks the payment refunded on its June line; Xsolla books the refund in
+    // October. Without the June line the refund would look unbooked in the ledger.
+    let mut paid = l(1, "10.00", "USD", "2026-06-01");
+    paid.status = "refunded";
+    let out = run(&input(&[p(1, "-10.00", "USD", "2026-10-05")], &[paid]));
+    assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+    assert_eq!(out.summary.rows.ledger_in_margin, 1);
+    assert_eq!(out.summary.rows.ledger_out_of_window, 0);
+    check_rows_add_up(&out);
+    // A ledger refund line in the window keeps its old payment too (and matches Xsolla's).
+    let out = run(&input(
+        &[p(2, "-10.00", "USD", "2026-10-05")],
+        &[
+            l(2, "10.00", "USD", "2026-05-01"),
+            l(2, "-10.00", "USD", "2026-10-05"),
+        ],
+    ));
+    assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+    assert_eq!(out.summary.rows.ledger_in_margin, 1);
+    // An old payment without a refund in the window is still out of window.
+    let out = run(&input(&[], &[l(3, "10.00", "USD", "2026-05-01")]));
+    assert_eq!(out.summary.rows.ledger_out_of_window, 1);
 }

@@ -428,6 +428,15 @@ fn summary_counts(input: &ReportInput<'_>) -> Vec<(&'static str, u64)> {
         ("provider rows reported", s.rows.provider_reported),
         ("provider rows out of scope", s.rows.provider_out_of_scope),
     ];
+    // Rows outside the window, read for matching only (listed when there are any).
+    for (name, n) in [
+        ("ledger rows in margin", s.rows.ledger_in_margin),
+        ("provider rows in margin", s.rows.provider_in_margin),
+    ] {
+        if n > 0 {
+            counts.push((name, n));
+        }
+    }
     if let Some(p) = input.provider {
         counts.push(("registry rows read", p.registry_rows_read));
         counts.push(("registry rows loaded", p.registry_rows_loaded));

@@ -83,11 +83,38 @@ pub fn ledger_config(path: &std::path::Path) -> crate::load::ledger::LedgerConfi
     toml::from_str(&text).expect("the export's ledger mapping is valid")
 }
 
+/// How [`ledger_export_with`] books Xsolla's rows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExportOptions {
+    /// Apply one deliberate discrepancy per ledger-side class.
+    pub inject: bool,
+    /// The *next-day evening* quirk: the merchant books each row at Xsolla's `transfer_date`
+    /// plus this many hours (its books keep another zone). At -2, a payment the merchant
+    /// books at 23:50 is one Xsolla dates 01:50 the next day; at +2, one Xsolla dates 23:00
+    /// is booked the next morning. 0 (the default): the ledger books Xsolla's date.
+    pub booking_offset_hours: i32,
+}
+
 /// Builds the ledger of `window` from the sandbox's registry (test payments excluded), and
 /// with `inject` applies one deliberate discrepancy per ledger-side class.
 pub fn ledger_export(view: &DatasetView, window: Window, inject: bool) -> LedgerExport {
+    ledger_export_with(
+        view,
+        window,
+        ExportOptions {
+            inject,
+            ..ExportOptions::default()
+        },
+    )
+}
+
+/// [`ledger_export`] with [`ExportOptions`]: with a booking offset, the lines are the rows
+/// whose shifted date falls in `window` (read from a day around it).
+pub fn ledger_export_with(view: &DatasetView, window: Window, opts: ExportOptions) -> LedgerExport {
+    let offset = chrono::Duration::hours(i64::from(opts.booking_offset_hours));
+    let around = chrono::Days::new(u64::from(opts.booking_offset_hours != 0));
     let rows: Vec<TransactionRow> = view
-        .registry_json(window.from, window.to)
+        .registry_json(window.from - around, window.to + around)
         .iter()
         .filter_map(|v| json_record(v, REGISTRY_REQUIRED).ok())
         .collect();
@@ -99,10 +126,11 @@ pub fn ledger_export(view: &DatasetView, window: Window, inject: bool) -> Ledger
         .filter(|(i, r)| {
             *i == 0 || r.payment_amount.is_some_and(|a| a.is_sign_negative()) || rows[i - 1] != **r
         })
-        .map(|(_, r)| line_of(r))
+        .map(|(_, r)| line_of(r, offset))
+        .filter(|l| opts.booking_offset_hours == 0 || window.contains(l.date))
         .collect();
     let mut injected = Vec::new();
-    if inject {
+    if opts.inject {
         inject_faults(&mut lines, window, &mut injected);
     }
     let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
@@ -127,7 +155,7 @@ pub fn ledger_export(view: &DatasetView, window: Window, inject: bool) -> Ledger
     }
 }
 
-fn line_of(r: &TransactionRow) -> Line {
+fn line_of(r: &TransactionRow, offset: chrono::Duration) -> Line {
     let gross = r.payment_amount.unwrap_or_default();
     let fee = [r.commission_xsolla, r.commission_ps, r.commission_agent]
         .iter()
@@ -141,7 +169,10 @@ fn line_of(r: &TransactionRow) -> Line {
         "Refund"
     };
     Line {
-        date: r.transfer_date.map(|d| d.date()).unwrap_or_default(),
+        date: r
+            .transfer_date
+            .map(|d| (d + offset).date())
+            .unwrap_or_default(),
         txn: r.transaction_id,
         order: r.external_id.clone().unwrap_or_default(),
         currency: r.payment_currency.clone().unwrap_or_default(),

@@ -19,3 +19,4 @@ mod reliability;
 mod report;
 mod schedule;
 mod support;
+mod window_edges;

@@ -195,7 +195,7 @@ async fn reliability_sigkill_at_every_crash_point_leaves_no_partial_output() {
     let points = [
         "stage:p*".to_owned(),              // fetch: a registry page
         "write:manifest.json".to_owned(),   // fetch: the snapshot's manifest
-        "publish:2026-10-01_*".to_owned(),  // fetch: the snapshot folder
+        "publish:2026-09-24_*".to_owned(),  // fetch: the snapshot folder (October ± 7 days)
         "write:open_items.json".to_owned(), // reconcile: the state store
         "stage:summary.json".to_owned(),    // report: a file in the staging folder
         run_folder,                         // report: the run folder
