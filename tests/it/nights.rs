@@ -411,6 +411,7 @@ fn ledger_rows_without_ids_are_keyed_by_content_not_by_file_or_line() {
         use xsolla_recon::domain::frames;
         let input = xsolla_recon::reconcile::ReconcileInput {
             window: window("2026-10-01", "2026-10-31"),
+            provider_window: window("2026-10-01", "2026-10-31"),
             provider: frames::empty(&frames::provider_schema()),
             payout_rows: None,
             payouts: frames::empty(&frames::payouts_schema()),
