@@ -13,6 +13,7 @@ mod fuzz;
 mod job_cli;
 mod notify;
 mod reconcile_e2e;
+mod refunds_across_windows;
 mod reliability;
 mod report;
 mod schedule;
