@@ -7,6 +7,7 @@
 
 mod architecture;
 mod bad_input;
+mod breakdown_days;
 mod client;
 mod fetch_cli;
 mod fuzz;
