@@ -497,7 +497,9 @@ async fn store_breakdown(
     tally: &mut Tally,
 ) -> Result<(), FetchError> {
     let days = window.chunks(1);
-    let skip = days.len().saturating_sub(settings.breakdown_max_days as usize);
+    let skip = days
+        .len()
+        .saturating_sub(settings.breakdown_max_days as usize);
     if skip > 0 {
         tracing::warn!(
             %window,
@@ -749,11 +751,10 @@ pub fn read_lookups(dir: &Path) -> Result<Option<LookupRecord>, FetchError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(FsError::new("read", &path, e).into()),
     };
-    let record: LookupRecord =
-        serde_json::from_slice(&bytes).map_err(|e| FetchError::Damaged {
-            path: path.clone(),
-            problem: e.to_string(),
-        })?;
+    let record: LookupRecord = serde_json::from_slice(&bytes).map_err(|e| FetchError::Damaged {
+        path: path.clone(),
+        problem: e.to_string(),
+    })?;
     if record.schema != LOOKUPS_SCHEMA {
         return Err(FetchError::Damaged {
             path,
@@ -866,7 +867,10 @@ fn search_snapshots(
         .map(|rd| rd.flatten().map(|e| e.path()).collect::<Vec<_>>())
         .unwrap_or_default()
         .into_iter()
-        .filter(|p| p.file_name().is_some_and(|n| !n.to_string_lossy().starts_with('.')))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+        })
         .filter_map(|p| {
             let bytes = std::fs::read(p.join("manifest.json")).ok()?;
             let m: Manifest = serde_json::from_slice(&bytes).ok()?;
@@ -920,7 +924,9 @@ fn payments_in(
             problem: e.to_string(),
         })?;
         for (i, row) in rows.iter().enumerate() {
-            let Some(id) = row.transaction_id else { continue };
+            let Some(id) = row.transaction_id else {
+                continue;
+            };
             let payment = row.payment_amount.is_some_and(|a| !a.is_sign_negative());
             if payment && !file.duplicate_rows.contains(&(i as u32)) && open.remove(&id) {
                 found.push(PaymentLookup {
@@ -972,7 +978,10 @@ async fn details_lookup(
         Err(e) => {
             return Ok(PaymentLookup {
                 url,
-                ..not_checked(id, format!("the details of {id} lack the registry's fields: {e}"))
+                ..not_checked(
+                    id,
+                    format!("the details of {id} lack the registry's fields: {e}"),
+                )
             })
         }
     };

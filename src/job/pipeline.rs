@@ -277,9 +277,8 @@ fn append_looked_up_payments(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let record = crate::fetch::read_lookups(&crate::fetch::lookups_dir(
-        data_dir, merchant, &fetch_id,
-    ))?;
+    let record =
+        crate::fetch::read_lookups(&crate::fetch::lookups_dir(data_dir, merchant, &fetch_id))?;
     let lookups = load::provider::append_looked_up(
         &mut provider.transactions,
         data_dir,

@@ -276,7 +276,10 @@ pub fn wanted_payments(
         what: "payment lookups",
         source,
     };
-    let ids = tx.column("transaction_id").and_then(|c| c.i64()).map_err(frame)?;
+    let ids = tx
+        .column("transaction_id")
+        .and_then(|c| c.i64())
+        .map_err(frame)?;
     let kinds = tx.column("row_kind").and_then(|c| c.str()).map_err(frame)?;
     let mut paid = BTreeSet::new();
     let mut wanted = BTreeSet::new();
@@ -288,12 +291,28 @@ pub fn wanted_payments(
             paid.insert(id);
         }
     }
-    let ids = ledger.column("transaction_id").and_then(|c| c.i64()).map_err(frame)?;
-    let status = ledger.column("status").and_then(|c| c.str()).map_err(frame)?;
-    let booked = ledger.column("booked_date").and_then(|c| c.date()).map_err(frame)?;
+    let ids = ledger
+        .column("transaction_id")
+        .and_then(|c| c.i64())
+        .map_err(frame)?;
+    let status = ledger
+        .column("status")
+        .and_then(|c| c.str())
+        .map_err(frame)?;
+    let booked = ledger
+        .column("booked_date")
+        .and_then(|c| c.date())
+        .map_err(frame)?;
     let amount = ledger.column("amount").map_err(frame)?;
-    for (i, ((id, st), day)) in ids.iter().zip(status.iter()).zip(booked.as_date_iter()).enumerate() {
-        let (Some(id), Some(day)) = (id, day) else { continue };
+    for (i, ((id, st), day)) in ids
+        .iter()
+        .zip(status.iter())
+        .zip(booked.as_date_iter())
+        .enumerate()
+    {
+        let (Some(id), Some(day)) = (id, day) else {
+            continue;
+        };
         let negative = frames::decimal_at(amount, i)
             .map_err(frame)?
             .is_some_and(|a| a.is_sign_negative() && !a.is_zero());
@@ -340,7 +359,9 @@ pub fn append_looked_up(
         if let (Some(rel), Some(row)) = (&l.path, l.row) {
             let (path, source) = match (&l.snapshot, record) {
                 (Some(snap), _) => (
-                    fetch::snapshots_dir(data_dir, merchant).join(snap).join(rel),
+                    fetch::snapshots_dir(data_dir, merchant)
+                        .join(snap)
+                        .join(rel),
                     format!("{snap}/{rel}#{row}"),
                 ),
                 (None, Some(r)) => (
@@ -385,10 +406,12 @@ fn looked_up_row(path: &Path, sha256: Option<&str>, row: u32) -> Result<Transact
         parse_json_rows(&body, REGISTRY_REQUIRED).map_err(decode)?
     };
     let n = rows.len();
-    rows.into_iter().nth(row as usize).ok_or_else(|| LoadError::Damaged {
-        path: path.to_path_buf(),
-        problem: format!("row {row} looked up, the file has {n} rows"),
-    })
+    rows.into_iter()
+        .nth(row as usize)
+        .ok_or_else(|| LoadError::Damaged {
+            path: path.to_path_buf(),
+            problem: format!("row {row} looked up, the file has {n} rows"),
+        })
 }
 
 fn check_row_count(path: &Path, file: &SnapshotFile, parsed: usize) -> Result<(), LoadError> {

@@ -914,7 +914,11 @@ impl Dataset {
             return;
         }
         let n = n.min(50_000);
-        let day = self.params.from.pred_opt().expect("far from chrono's limits");
+        let day = self
+            .params
+            .from
+            .pred_opt()
+            .expect("far from chrono's limits");
         let dn = day_number(day);
         let mut rng =
             ChaCha8Rng::seed_from_u64(splitmix(self.params.seed ^ 0xEA51 ^ splitmix(dn as u64)));
@@ -950,7 +954,8 @@ impl Dataset {
             };
             let at = ts(self.params.from) + (i64::from(i) % days) * 86_400 + 7_200 + i64::from(i);
             let penalty = match kind {
-                RevKind::Chargeback => CURRENCIES[COUNTRIES[user_country(self.params.seed, t.user)].currency]
+                RevKind::Chargeback => CURRENCIES
+                    [COUNTRIES[user_country(self.params.seed, t.user)].currency]
                     .chargeback_penalty(),
                 _ => Decimal::ZERO,
             };

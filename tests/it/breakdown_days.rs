@@ -56,11 +56,20 @@ fn breakdown_findings(out: &RunOutcome) -> Vec<(String, String)> {
     let d = &out.result.discrepancies;
     let class = d.column("class").unwrap().str().unwrap().clone();
     let key = d.column("key").unwrap().str().unwrap().clone();
-    let seen = d.column("first_seen").unwrap().cast(&polars::prelude::DataType::String).unwrap();
+    let seen = d
+        .column("first_seen")
+        .unwrap()
+        .cast(&polars::prelude::DataType::String)
+        .unwrap();
     let seen = seen.str().unwrap().clone();
     (0..d.height())
         .filter(|i| class.get(*i) == Some("breakdown_mismatch"))
-        .map(|i| (key.get(i).unwrap().to_owned(), seen.get(i).unwrap().to_owned()))
+        .map(|i| {
+            (
+                key.get(i).unwrap().to_owned(),
+                seen.get(i).unwrap().to_owned(),
+            )
+        })
         .collect()
 }
 
@@ -87,13 +96,20 @@ async fn a_breakdown_difference_keeps_its_key_across_overlapping_windows() {
     assert_eq!(seen, "2026-10-04");
     // One breakdown request per day of the window.
     let manifest = xsolla_recon::fetch::verify_snapshot(&first.manifest.snapshot.path).unwrap();
-    let days = manifest.files.iter().filter(|f| f.endpoint == "breakdown").count();
+    let days = manifest
+        .files
+        .iter()
+        .filter(|f| f.endpoint == "breakdown")
+        .count();
     assert_eq!(days, 7);
 
     // The next night's window still holds the day: the same key, still open since the first.
     let second = run_window(&cfg, &sb, window("2026-10-01", "2026-10-07")).await;
     assert_eq!(breakdown_findings(&second), found);
-    assert_eq!(second.result.open_items.new, 0, "nothing new in the second window");
+    assert_eq!(
+        second.result.open_items.new, 0,
+        "nothing new in the second window"
+    );
 
     // A window without that day has no breakdown finding.
     let later = run_window(&cfg, &sb, window("2026-10-02", "2026-10-08")).await;

@@ -161,7 +161,10 @@ async fn a_refund_of_a_payment_before_the_window_is_judged_against_it_via_the_de
     assert_eq!(findings_on(&out, &ids), expected);
     assert_eq!(details_calls(&sb), 3, "one details call per early payment");
     let c = out.result.provider.unwrap().payment_lookups;
-    assert_eq!((c.wanted, c.found_by_details, c.found_in_snapshots), (3, 3, 0));
+    assert_eq!(
+        (c.wanted, c.found_by_details, c.found_in_snapshots),
+        (3, 3, 0)
+    );
 
     // --offline reads the stored lookups: same answer, no request.
     let before = sb.requests().len();
@@ -195,9 +198,19 @@ async fn a_refund_of_a_payment_before_the_window_is_found_in_an_earlier_snapshot
     let tmp = tempfile::tempdir().unwrap();
     let cfg = config(tmp.path(), &sb, &csv, 1000);
     // The week before holds the payments.
-    run_window(&cfg, &sb, window("2026-09-24", "2026-09-30"), FetchMode::Refetch).await;
+    run_window(
+        &cfg,
+        &sb,
+        window("2026-09-24", "2026-09-30"),
+        FetchMode::Refetch,
+    )
+    .await;
     let out = run_window(&cfg, &sb, october_week(), FetchMode::Refetch).await;
-    assert_eq!(details_calls(&sb), 0, "every payment came from the earlier snapshot");
+    assert_eq!(
+        details_calls(&sb),
+        0,
+        "every payment came from the earlier snapshot"
+    );
     let c = out.result.provider.unwrap().payment_lookups;
     assert_eq!((c.wanted, c.found_in_snapshots), (3, 3));
     assert_eq!(
@@ -216,10 +229,22 @@ async fn a_booked_refund_of_a_payment_before_the_window_is_no_finding() {
     let ids = [refunded, charged_back, plain];
     // A negative line for each reversal: the clean ledger.
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = config(tmp.path(), &sb, &ledger(&sb, |_, _, l| vec![l.to_owned()]), 1000);
+    let cfg = config(
+        tmp.path(),
+        &sb,
+        &ledger(&sb, |_, _, l| vec![l.to_owned()]),
+        1000,
+    );
     let out = run_window(&cfg, &sb, october_week(), FetchMode::Refetch).await;
     assert_eq!(findings_on(&out, &ids), Vec::<String>::new());
-    assert_eq!(out.result.provider.unwrap().payment_lookups.found_by_details, 2);
+    assert_eq!(
+        out.result
+            .provider
+            .unwrap()
+            .payment_lookups
+            .found_by_details,
+        2
+    );
 
     // The payment line marked refunded (or charged back) instead of a negative line.
     let marked = ledger(&sb, |id, negative, line| match (negative, id) {
