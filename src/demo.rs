@@ -93,6 +93,7 @@ pub async fn run(out_dir: &Path, progress: &dyn Progress) -> Result<DemoOutcome,
             duplicated_payments: 1,
             payout_amount_delta: Some(Decimal::new(5, 2)),
             breakdown_payments_delta: Some(Decimal::ONE),
+            ..Default::default()
         },
         ..SandboxConfig::default()
     };

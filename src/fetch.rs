@@ -7,7 +7,7 @@
 //! as they arrive; memory holds one page plus 16 bytes per row for duplicate detection.
 //!
 //! Layout: `<data_dir>/snapshots/<merchant>/<from>_<to>-<utc time>/`
-//! `registry/<chunk>/p000000.json`, `payouts/<chunk>.json`, `breakdown/<chunk>.json`,
+//! `registry/<chunk>/p000000.json`, `payouts/<chunk>.json`, `breakdown/<day>_<day>.json`,
 //! `reports/<chunk>.json`, and `manifest.json`.
 
 use crate::domain::fsutil::{self, FsError};
@@ -50,6 +50,16 @@ pub struct FetchSettings {
     /// Also read every registry row of each payout in the window (`transfer_id` filter, no
     /// dates), so payouts can be checked against their rows exactly. Default true.
     pub payout_rows: bool,
+    /// The payouts breakdown is requested once per calendar day of the window, so a
+    /// difference is keyed by its day whatever window finds it (Xsolla's breakdown has no
+    /// period of its own: it sums the period asked for, docs/xsolla-api.md §3). This bounds
+    /// those requests: only the last N days of a longer window are requested, and the rest
+    /// are counted as `breakdown_days_skipped` (their rows go unchecked). Default 92.
+    pub breakdown_max_days: u32,
+    /// Payments looked up per run for cancellations in the window whose payment is not in it
+    /// (earlier snapshots first, then Xsolla's transaction details call); the rest are
+    /// reported as not looked up. 0 switches the lookup off. Default 1000.
+    pub max_payment_lookups: u32,
 }
 
 impl Default for FetchSettings {
@@ -65,6 +75,8 @@ impl Default for FetchSettings {
             chunk_days: p.chunk_days,
             show_dry_run: false,
             payout_rows: true,
+            breakdown_max_days: 92,
+            max_payment_lookups: 1000,
         }
     }
 }
@@ -137,6 +149,9 @@ pub struct FetchCounts {
     pub payouts_unique: u64,
     /// Breakdown rows received.
     pub breakdown_rows: u64,
+    /// Days of the window whose breakdown was not requested (`breakdown_max_days`).
+    #[serde(default)]
+    pub breakdown_days_skipped: u64,
     /// Report rows received.
     pub reports_received: u64,
     /// Distinct report ids.
@@ -438,28 +453,24 @@ async fn fetch_into(
     )
     .await?;
 
-    // Payouts, breakdown and reports are small and not paginated: one call per chunk each.
+    // Payouts and reports are small and not paginated: one call per chunk each.
     let mut payout_ids = BTreeSet::new();
     let mut report_ids = BTreeSet::new();
     for chunk in window.chunks(settings.chunk_days) {
-        let (payouts, breakdown, reports) = tokio::try_join!(
-            client.payouts(chunk),
-            client.payout_breakdown(chunk),
-            client.reports(chunk)
-        )?;
+        let (payouts, reports) = tokio::try_join!(client.payouts(chunk), client.reports(chunk))?;
         counts.payouts_received += payouts.rows.len() as u64;
         payout_ids.extend(payouts.rows.iter().filter_map(|p| p.payout_id));
-        counts.breakdown_rows += breakdown.rows.len() as u64;
         counts.reports_received += reports.rows.len() as u64;
         report_ids.extend(reports.rows.iter().filter_map(|r| r.report_id));
         store_small(staging, "payouts", chunk, &payouts)?;
-        store_small(staging, "breakdown", chunk, &breakdown)?;
         store_small(staging, "reports", chunk, &reports)?;
-        for r in [&payouts.reply, &breakdown.reply, &reports.reply] {
+        for r in [&payouts.reply, &reports.reply] {
             tally.count(r);
         }
         progress.stored("payouts", tally.registry_rows, tally.requests);
     }
+    store_breakdown(client, staging, window, settings, &mut counts, &mut tally).await?;
+    progress.stored("breakdown", tally.registry_rows, tally.requests);
     // Every row of each payout, whatever its date, so payouts can be checked exactly: the
     // window alone may hold only part of a payout's rows.
     if settings.payout_rows {
@@ -502,6 +513,39 @@ fn note_page_cap(tally: &mut Tally, seen: Option<u32>) {
         );
     }
     tally.page_cap = Some(tally.page_cap.map_or(cap, |c| c.min(cap)));
+}
+
+/// The payouts breakdown, one request per calendar day (the last `breakdown_max_days` days),
+/// so each day's sums are compared with that day's registry rows and a difference keeps its
+/// key (`breakdown_mismatch:<day>:…`) in every window that holds the day.
+async fn store_breakdown(
+    client: &XsollaClient,
+    staging: &mut Staging,
+    window: Window,
+    settings: &FetchSettings,
+    counts: &mut FetchCounts,
+    tally: &mut Tally,
+) -> Result<(), FetchError> {
+    let days = window.chunks(1);
+    let skip = days
+        .len()
+        .saturating_sub(settings.breakdown_max_days as usize);
+    if skip > 0 {
+        tracing::warn!(
+            %window,
+            days_skipped = skip,
+            max = settings.breakdown_max_days,
+            "payouts breakdown not requested for the first days of a long window; their rows go unchecked"
+        );
+    }
+    counts.breakdown_days_skipped = skip as u64;
+    for day in &days[skip..] {
+        let breakdown = client.payout_breakdown(*day).await?;
+        counts.breakdown_rows += breakdown.rows.len() as u64;
+        store_small(staging, "breakdown", *day, &breakdown)?;
+        tally.count(&breakdown.reply);
+    }
+    Ok(())
 }
 
 fn store_small<T>(
@@ -611,4 +655,387 @@ pub fn verify_snapshot(dir: &Path) -> Result<Manifest, FetchError> {
         }
     }
     Ok(manifest)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Payments of in-window cancellations (docs/xsolla-api.md §12.6).
+
+/// Layout version of a lookups record.
+pub const LOOKUPS_SCHEMA: u32 = 1;
+
+/// Folder holding the payment lookups made for one snapshot:
+/// `<data_dir>/lookups/<merchant>/<fetch_id>/` with `lookups.json` (the record, written last)
+/// and `details/<transaction id>.json` (Xsolla's details responses, verbatim).
+pub fn lookups_dir(data_dir: &Path, merchant: &str, fetch_id: &str) -> PathBuf {
+    data_dir.join("lookups").join(merchant).join(fetch_id)
+}
+
+/// How the payment of one transaction was found, or why not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LookupOutcome {
+    /// A payment row in an earlier stored snapshot of the merchant.
+    Snapshot,
+    /// Xsolla's transaction details call.
+    Details,
+    /// Neither has it (the details call answered 404 or with no row).
+    NotFound,
+    /// The lookup failed (network, a details row without the registry's fields, `--offline`
+    /// with nothing stored); `reason` says why. The transaction stays unchecked.
+    NotChecked,
+    /// Beyond `fetch.max_payment_lookups`.
+    NotLookedUp,
+}
+
+impl LookupOutcome {
+    /// Whether a later run may reuse it as it is (a failure is tried again).
+    fn is_final(self) -> bool {
+        matches!(
+            self,
+            LookupOutcome::Snapshot | LookupOutcome::Details | LookupOutcome::NotFound
+        )
+    }
+}
+
+/// One looked-up transaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentLookup {
+    /// Xsolla transaction id.
+    pub transaction_id: i64,
+    /// What came of it.
+    pub outcome: LookupOutcome,
+    /// The earlier snapshot's folder name (`snapshot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<String>,
+    /// The file holding the row: relative to that snapshot, or to the lookups folder
+    /// (`details/<id>.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// 0-based row of the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub row: Option<u32>,
+    /// Hex sha256 of the file, checked when the row is read back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Request URL of a details call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Why it was not found or not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Counts of a lookups record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupCounts {
+    /// Transactions whose payment was wanted.
+    pub wanted: u64,
+    /// Found in an earlier snapshot.
+    pub found_in_snapshots: u64,
+    /// Found by the details call.
+    pub found_by_details: u64,
+    /// Looked up and not found.
+    pub not_found: u64,
+    /// The lookup failed.
+    pub not_checked: u64,
+    /// Beyond the bound.
+    pub not_looked_up: u64,
+}
+
+impl LookupCounts {
+    /// Counts of `lookups`.
+    pub fn of<'a>(lookups: impl IntoIterator<Item = &'a PaymentLookup>) -> Self {
+        let mut c = LookupCounts::default();
+        for l in lookups {
+            c.wanted += 1;
+            *match l.outcome {
+                LookupOutcome::Snapshot => &mut c.found_in_snapshots,
+                LookupOutcome::Details => &mut c.found_by_details,
+                LookupOutcome::NotFound => &mut c.not_found,
+                LookupOutcome::NotChecked => &mut c.not_checked,
+                LookupOutcome::NotLookedUp => &mut c.not_looked_up,
+            } += 1;
+        }
+        c
+    }
+}
+
+/// `lookups.json`: every lookup made for one snapshot, by transaction id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LookupRecord {
+    /// Layout version.
+    pub schema: u32,
+    /// The snapshot the lookups were made for.
+    pub fetch_id: String,
+    /// Counts of `lookups`.
+    pub counts: LookupCounts,
+    /// The lookups, by transaction id.
+    pub lookups: Vec<PaymentLookup>,
+}
+
+/// Reads the lookups record of a snapshot; `None` when no lookup was ever stored.
+pub fn read_lookups(dir: &Path) -> Result<Option<LookupRecord>, FetchError> {
+    let path = dir.join("lookups.json");
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(FsError::new("read", &path, e).into()),
+    };
+    let record: LookupRecord = serde_json::from_slice(&bytes).map_err(|e| FetchError::Damaged {
+        path: path.clone(),
+        problem: e.to_string(),
+    })?;
+    if record.schema != LOOKUPS_SCHEMA {
+        return Err(FetchError::Damaged {
+            path,
+            problem: format!(
+                "layout version {} (this build reads {LOOKUPS_SCHEMA})",
+                record.schema
+            ),
+        });
+    }
+    Ok(Some(record))
+}
+
+/// Where and how to look payments up for one snapshot.
+pub struct LookupRequest<'a> {
+    /// The data folder.
+    pub data_dir: &'a Path,
+    /// The merchant's snapshot folder name.
+    pub merchant: &'a str,
+    /// The snapshot the run reads.
+    pub current: &'a Manifest,
+    /// The details call; `None` with `--offline` (what is not stored stays not checked).
+    pub client: Option<&'a XsollaClient>,
+    /// `fetch.max_payment_lookups`.
+    pub max: u32,
+}
+
+/// Looks up the payments of `wanted` (transactions with a cancellation in the window and no
+/// payment row in it): what the stored record already has is kept, then the first
+/// `max` ids (ascending) are searched in earlier snapshots (newest first) and the rest with
+/// Xsolla's details call. The record is rewritten when it changed, and returned.
+pub async fn look_up_payments(
+    req: &LookupRequest<'_>,
+    wanted: &BTreeSet<i64>,
+) -> Result<LookupRecord, FetchError> {
+    let dir = lookups_dir(req.data_dir, req.merchant, &req.current.fetch_id);
+    let stored = read_lookups(&dir)?;
+    let mut known: std::collections::BTreeMap<i64, PaymentLookup> = stored
+        .iter()
+        .flat_map(|r| r.lookups.iter())
+        .filter(|l| l.outcome.is_final())
+        .map(|l| (l.transaction_id, l.clone()))
+        .collect();
+    let eligible: BTreeSet<i64> = wanted.iter().copied().take(req.max as usize).collect();
+    let mut open: BTreeSet<i64> = eligible
+        .iter()
+        .copied()
+        .filter(|id| !known.contains_key(id))
+        .collect();
+    if !open.is_empty() {
+        for l in search_snapshots(req, &mut open)? {
+            known.insert(l.transaction_id, l);
+        }
+    }
+    for id in open {
+        let l = match req.client {
+            Some(client) => details_lookup(client, &dir, id).await?,
+            None => not_checked(id, "--offline, and no stored lookup".into()),
+        };
+        known.insert(id, l);
+    }
+    let lookups: Vec<PaymentLookup> = wanted
+        .iter()
+        .map(|id| match known.get(id).filter(|_| eligible.contains(id)) {
+            Some(l) => l.clone(),
+            None => PaymentLookup {
+                outcome: LookupOutcome::NotLookedUp,
+                ..not_checked(
+                    *id,
+                    format!("beyond fetch.max_payment_lookups = {}", req.max),
+                )
+            },
+        })
+        .collect();
+    let record = LookupRecord {
+        schema: LOOKUPS_SCHEMA,
+        fetch_id: req.current.fetch_id.clone(),
+        counts: LookupCounts::of(&lookups),
+        lookups,
+    };
+    if stored.as_ref() != Some(&record) && !wanted.is_empty() {
+        std::fs::create_dir_all(&dir).map_err(|e| FsError::new("create folder", &dir, e))?;
+        let bytes = serde_json::to_vec_pretty(&record).expect("lookups serialize");
+        fsutil::write_atomic(&dir.join("lookups.json"), &bytes)?;
+    }
+    Ok(record)
+}
+
+fn not_checked(id: i64, reason: String) -> PaymentLookup {
+    PaymentLookup {
+        transaction_id: id,
+        outcome: LookupOutcome::NotChecked,
+        snapshot: None,
+        path: None,
+        row: None,
+        sha256: None,
+        url: None,
+        reason: Some(reason),
+    }
+}
+
+/// Earlier complete snapshots of the merchant (fetched before `current` started), newest
+/// first: each is verified before its pages are read, and the search stops once every id in
+/// `open` is found (found ids are removed from it).
+fn search_snapshots(
+    req: &LookupRequest<'_>,
+    open: &mut BTreeSet<i64>,
+) -> Result<Vec<PaymentLookup>, FetchError> {
+    let root = snapshots_dir(req.data_dir, req.merchant);
+    let mut earlier: Vec<(DateTime<Utc>, PathBuf)> = std::fs::read_dir(&root)
+        .map(|rd| rd.flatten().map(|e| e.path()).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+        })
+        .filter_map(|p| {
+            let bytes = std::fs::read(p.join("manifest.json")).ok()?;
+            let m: Manifest = serde_json::from_slice(&bytes).ok()?;
+            (m.finished_at <= req.current.started_at && m.fetch_id != req.current.fetch_id)
+                .then_some((m.finished_at, p))
+        })
+        .collect();
+    earlier.sort_by(|a, b| b.cmp(a));
+    let mut found = Vec::new();
+    for (_, dir) in earlier {
+        if open.is_empty() {
+            break;
+        }
+        let manifest = match verify_snapshot(&dir) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(snapshot = %dir.display(), error = %e, "skipping a damaged snapshot in the payment lookup");
+                continue;
+            }
+        };
+        found.extend(payments_in(&dir, &manifest, open)?);
+    }
+    Ok(found)
+}
+
+/// Payment rows of `open` ids in one verified snapshot's registry pages (found ids leave
+/// `open`; rows the fetch marked as repeats are skipped).
+fn payments_in(
+    dir: &Path,
+    manifest: &Manifest,
+    open: &mut BTreeSet<i64>,
+) -> Result<Vec<PaymentLookup>, FetchError> {
+    use crate::xsolla::model::{TransactionRow, REGISTRY_REQUIRED};
+    let mut found = Vec::new();
+    let registry = manifest
+        .files
+        .iter()
+        .filter(|f| matches!(f.endpoint.as_str(), "registry" | "payout_registry"));
+    for file in registry {
+        if open.is_empty() {
+            break;
+        }
+        let path = dir.join(&file.path);
+        let body = std::fs::read(&path).map_err(|e| FsError::new("read", &path, e))?;
+        let rows: Vec<TransactionRow> = match manifest.format {
+            Format::Json => crate::xsolla::parse::parse_json_rows(&body, REGISTRY_REQUIRED),
+            Format::Csv => crate::xsolla::parse::parse_csv_rows(&body, REGISTRY_REQUIRED),
+        }
+        .map_err(|e| FetchError::Damaged {
+            path: path.clone(),
+            problem: e.to_string(),
+        })?;
+        for (i, row) in rows.iter().enumerate() {
+            let Some(id) = row.transaction_id else {
+                continue;
+            };
+            let payment = row.payment_amount.is_some_and(|a| !a.is_sign_negative());
+            if payment && !file.duplicate_rows.contains(&(i as u32)) && open.remove(&id) {
+                found.push(PaymentLookup {
+                    transaction_id: id,
+                    outcome: LookupOutcome::Snapshot,
+                    snapshot: Some(manifest.fetch_id.clone()),
+                    path: Some(file.path.clone()),
+                    row: Some(i as u32),
+                    sha256: Some(file.sha256.clone()),
+                    url: None,
+                    reason: None,
+                });
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// One details call: the response stored verbatim under `details/<id>.json` when it holds a
+/// payment with the registry's fields; a 404 or an empty answer is "not found", any other
+/// failure "not checked" with its reason.
+async fn details_lookup(
+    client: &XsollaClient,
+    dir: &Path,
+    id: i64,
+) -> Result<PaymentLookup, FetchError> {
+    use crate::xsolla::model::{TransactionRow, REGISTRY_REQUIRED};
+    let page = match client.transaction_details(id).await {
+        Ok(p) => p,
+        Err(e) if e.status() == Some(404) => {
+            return Ok(PaymentLookup {
+                outcome: LookupOutcome::NotFound,
+                reason: Some(e.to_string()),
+                ..not_checked(id, String::new())
+            })
+        }
+        Err(e) => {
+            tracing::warn!(transaction_id = id, error = %e, "payment lookup failed; the transaction is not checked");
+            return Ok(not_checked(id, e.to_string()));
+        }
+    };
+    let url = Some(page.reply.url.clone());
+    let usable: Result<Vec<TransactionRow>, _> =
+        crate::xsolla::parse::parse_json_rows(&page.reply.body, REGISTRY_REQUIRED);
+    let row = match usable {
+        Ok(rows) => rows.iter().position(|r| {
+            r.transaction_id == Some(id) && r.payment_amount.is_some_and(|a| !a.is_sign_negative())
+        }),
+        Err(e) => {
+            return Ok(PaymentLookup {
+                url,
+                ..not_checked(
+                    id,
+                    format!("the details of {id} lack the registry's fields: {e}"),
+                )
+            })
+        }
+    };
+    let Some(row) = row else {
+        return Ok(PaymentLookup {
+            outcome: LookupOutcome::NotFound,
+            url,
+            reason: Some("the details call returned no payment row".into()),
+            ..not_checked(id, String::new())
+        });
+    };
+    let rel = format!("details/{id}.json");
+    let path = dir.join(&rel);
+    std::fs::create_dir_all(dir.join("details"))
+        .map_err(|e| FsError::new("create folder", dir.join("details"), e))?;
+    fsutil::write_atomic(&path, &page.reply.body)?;
+    Ok(PaymentLookup {
+        transaction_id: id,
+        outcome: LookupOutcome::Details,
+        snapshot: None,
+        path: Some(rel),
+        row: Some(row as u32),
+        sha256: Some(hex::encode(Sha256::digest(&page.reply.body))),
+        url,
+        reason: None,
+    })
 }

@@ -1,6 +1,10 @@
 -- report_order: 110
--- breakdown_mismatch: for a request window and payment currency, the registry's sums differ
--- from Xsolla's payouts breakdown by currency (payments amount or payout sum).
+-- breakdown_mismatch: for a day and payment currency, the registry's sums differ from Xsolla's
+-- payouts breakdown by currency (payments amount or payout sum). The breakdown is requested per
+-- calendar day, so `window_from` is the day and the key, `breakdown_mismatch:<day>:<currency>:
+-- <field>`, is the same in every run whose window holds that day: an unchanged difference stays
+-- one open item instead of being new one night and resolved the next. Days of the margins
+-- are fetched with the window; only the run whose window holds a day reports it.
 SELECT
   'breakdown_mismatch:' || CAST(b.window_from AS VARCHAR) || ':' || b.currency || ':payments' AS key,
   'payments_amount' AS rule,
@@ -13,10 +17,10 @@ SELECT
   CAST(NULL AS DATE) AS ledger_date,
   b.source AS provider_rows,
   CAST(NULL AS VARCHAR) AS ledger_rows,
-  'Registry payments in ' || b.currency || ' do not add up to the breakdown' AS detail
+  'Registry payments in ' || b.currency || ' on ' || CAST(b.window_from AS VARCHAR) || ' do not add up to the breakdown' AS detail
 FROM breakdown b
 LEFT JOIN breakdown_registry r ON b.window_from = r.chunk_from AND b.currency = r.currency
-WHERE COALESCE(r.payments, CAST(0 AS DECIMAL(38, 6))) <> b.payments_amount
+WHERE b.in_window AND COALESCE(r.payments, CAST(0 AS DECIMAL(38, 6))) <> b.payments_amount
 UNION ALL
 SELECT
   'breakdown_mismatch:' || CAST(b.window_from AS VARCHAR) || ':' || b.currency || ':payout' AS key,
@@ -30,7 +34,7 @@ SELECT
   CAST(NULL AS DATE) AS ledger_date,
   b.source AS provider_rows,
   CAST(NULL AS VARCHAR) AS ledger_rows,
-  'Registry payouts for ' || b.currency || ' payments do not add up to the breakdown' AS detail
+  'Registry payouts for ' || b.currency || ' payments on ' || CAST(b.window_from AS VARCHAR) || ' do not add up to the breakdown' AS detail
 FROM breakdown b
 LEFT JOIN breakdown_registry r ON b.window_from = r.chunk_from AND b.currency = r.currency
-WHERE ABS(COALESCE(r.payout, CAST(0 AS DECIMAL(38, 6))) - b.sum_payout) > b.fx_tolerance
+WHERE b.in_window AND ABS(COALESCE(r.payout, CAST(0 AS DECIMAL(38, 6))) - b.sum_payout) > b.fx_tolerance

@@ -3,10 +3,10 @@
 //! each with its digest, and the report id those digests give.
 
 use crate::domain::window::Window;
-use crate::fetch::{self, FetchError, Manifest, Progress};
+use crate::fetch::{self, FetchError, LookupRecord, LookupRequest, Manifest, Progress};
 use crate::job::config::{Config, MerchantConfig};
 use crate::job::manifest::{hash_file, hash_files, InputFile};
-use crate::job::pipeline::PipelineError;
+use crate::job::pipeline::{self, PipelineError, ProviderSource, ReconcileRequest};
 use crate::job::run::{FetchMode, JobError, RunRequest};
 use crate::xsolla::{ApiKey, Transport, XsollaClient, XsollaError};
 use chrono::Utc;
@@ -33,6 +33,9 @@ pub struct RunInputs {
     pub snapshot_file: InputFile,
     /// The ledger files.
     pub ledger_files: Vec<InputFile>,
+    /// The payments looked up for cancellations whose payment is not in the window (`None`
+    /// when none was wanted or the lookup is off).
+    pub payment_lookups: Option<LookupRecord>,
 }
 
 impl RunInputs {
@@ -49,10 +52,12 @@ impl RunInputs {
             path: snapshot.dir.clone(),
             ..hash_file(&snapshot.dir.join("manifest.json"))?
         };
+        let payment_lookups = look_up_payments(cfg, req, merchant, &snapshot).await?;
         Ok(RunInputs {
             snapshot,
             snapshot_file,
             ledger_files,
+            payment_lookups,
         })
     }
 
@@ -78,6 +83,10 @@ impl RunInputs {
         }
         for f in &self.ledger_files {
             h.update(f.sha256.as_bytes());
+        }
+        // The looked-up payments are inputs too (their files' digests are in the record).
+        if let Some(record) = &self.payment_lookups {
+            h.update(serde_json::to_vec(&record.lookups).unwrap_or_default());
         }
         // The settings that shape the results (not secrets, not the SMTP server).
         h.update(serde_json::to_vec(&cfg.reconcile).unwrap_or_default());
@@ -107,6 +116,65 @@ fn ledger_inputs(merchant: &MerchantConfig, req: &RunRequest) -> Result<Vec<Inpu
     let files = crate::load::ledger::ledger_files(&pattern, &req.base_dir)
         .map_err(|e| reconcile_err(PipelineError::Ledger(e)))?;
     Ok(hash_files(&files)?)
+}
+
+/// The payment-lookup step: for the cancellations of the window (Xsolla's, and the ledger's
+/// refunds with a transaction id) whose payment row is not in the snapshot, finds the payment
+/// in earlier snapshots, then with Xsolla's details call (never with `--offline`), within
+/// `fetch.max_payment_lookups`, and stores what it found beside the snapshot for the reconcile
+/// step. What is already stored is reused, so a rerun gives the same answer.
+async fn look_up_payments(
+    cfg: &Config,
+    req: &RunRequest,
+    merchant: &MerchantConfig,
+    snapshot: &Snapshot,
+) -> Result<Option<LookupRecord>, JobError> {
+    if cfg.fetch.max_payment_lookups == 0 {
+        return Ok(None);
+    }
+    let provider = ProviderSource::Snapshot(snapshot.dir.clone());
+    let wanted = pipeline::payments_to_look_up(&ReconcileRequest {
+        cfg,
+        merchant,
+        window: req.window,
+        provider: &provider,
+        ledger: req.ledger.as_deref(),
+        base_dir: &req.base_dir,
+        run_id: "",
+    })
+    .map_err(|source| JobError::Reconcile {
+        merchant: merchant.name.clone(),
+        window: req.window,
+        source: Box::new(source),
+    })?;
+    if wanted.is_empty() {
+        return Ok(None);
+    }
+    let client = match req.fetch {
+        FetchMode::Offline => None,
+        _ => {
+            let key = match &req.api_key {
+                Some(k) => k.clone(),
+                None => merchant.api_key()?,
+            };
+            Some(xsolla_client(cfg, merchant, key)?)
+        }
+    };
+    let lookup = LookupRequest {
+        data_dir: &cfg.data_dir,
+        merchant: &merchant.name,
+        current: &snapshot.manifest,
+        client: client.as_ref(),
+        max: cfg.fetch.max_payment_lookups,
+    };
+    let record = fetch::look_up_payments(&lookup, &wanted)
+        .await
+        .map_err(|source| JobError::Fetch {
+            merchant: merchant.name.clone(),
+            window: req.window,
+            source: Box::new(source),
+        })?;
+    Ok(Some(record))
 }
 
 /// The snapshot this run reads: reused, stored (`--offline`) or fetched now.

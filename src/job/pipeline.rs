@@ -154,8 +154,11 @@ fn reconcile_as_of(
     as_of: NaiveDate,
 ) -> Result<RunResult, PipelineError> {
     let provider_window = req.cfg.reconcile.provider_window(req.window);
-    let provider = load_provider(req.provider, provider_window)?;
+    let mut provider = load_provider(req.provider, provider_window)?;
     let ledger = load_ledger(req)?;
+    if let ProviderSource::Snapshot(dir) = req.provider {
+        append_looked_up_payments(req, dir, &mut provider, &ledger.frame)?;
+    }
     let input = ReconcileInput {
         window: req.window,
         provider_window,
@@ -220,6 +223,103 @@ fn load_provider(
             breakdown: frames::empty(&frames::breakdown_schema()),
             counts: None,
         }),
+    }
+}
+
+/// The days whose ledger refund lines want their payment looked up: the window and the ledger
+/// margin around it (the lines the reconciliation compares).
+pub(crate) fn lookup_days(cfg: &Config, window: Window) -> Window {
+    let margin = chrono::Duration::days(i64::from(cfg.reconcile.ledger_margin_days));
+    Window::new(window.from - margin, window.to + margin).unwrap_or(window)
+}
+
+/// The transactions whose payment the run wants looked up (see
+/// [`crate::load::provider::wanted_payments`]): loads the snapshot and the ledger as the
+/// reconcile step will (the inputs step calls this before reconciling).
+pub(crate) fn payments_to_look_up(
+    req: &ReconcileRequest<'_>,
+) -> Result<std::collections::BTreeSet<i64>, PipelineError> {
+    let provider = load_provider(req.provider, req.window)?;
+    let ledger = load_ledger(req)?;
+    Ok(load::provider::wanted_payments(
+        &provider.transactions,
+        &ledger.frame,
+        lookup_days(req.cfg, req.window),
+    )?)
+}
+
+/// The payment-lookup step: appends the payments that the inputs step looked up (stored with
+/// the snapshot, see [`crate::fetch::look_up_payments`]) for cancellations whose payment is
+/// not in the window, so a refund is judged against its payment. Network-free: `--offline`
+/// and the `reconcile` command read the same stored lookups. Off with
+/// `fetch.max_payment_lookups = 0`.
+fn append_looked_up_payments(
+    req: &ReconcileRequest<'_>,
+    dir: &Path,
+    provider: &mut ProviderSide,
+    ledger: &DataFrame,
+) -> Result<(), LoadError> {
+    let Some(counts) = provider.counts.as_mut() else {
+        return Ok(());
+    };
+    let wanted = load::provider::wanted_payments(
+        &provider.transactions,
+        ledger,
+        lookup_days(req.cfg, req.window),
+    )?;
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let (data_dir, merchant) = (&req.cfg.data_dir, &req.merchant.name);
+    if req.cfg.fetch.max_payment_lookups == 0 {
+        counts.payment_lookups = crate::fetch::LookupCounts {
+            wanted: wanted.len() as u64,
+            not_looked_up: wanted.len() as u64,
+            ..Default::default()
+        };
+        tracing::info!(wanted = wanted.len(), "payment lookup off (fetch.max_payment_lookups = 0): refunds of payments outside the window are judged without them");
+        return Ok(());
+    }
+    let fetch_id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let record =
+        crate::fetch::read_lookups(&crate::fetch::lookups_dir(data_dir, merchant, &fetch_id))?;
+    let lookups = load::provider::append_looked_up(
+        &mut provider.transactions,
+        data_dir,
+        merchant,
+        record.as_ref(),
+        &wanted,
+    )?;
+    counts.payment_lookups = crate::fetch::LookupCounts::of(&lookups);
+    log_lookups(&counts.payment_lookups, &lookups);
+    Ok(())
+}
+
+/// One line with the lookup counts, and one per transaction left unchecked, with its reason.
+fn log_lookups(c: &crate::fetch::LookupCounts, lookups: &[crate::fetch::PaymentLookup]) {
+    tracing::info!(
+        wanted = c.wanted,
+        found_in_snapshots = c.found_in_snapshots,
+        found_by_details = c.found_by_details,
+        not_found = c.not_found,
+        not_checked = c.not_checked,
+        not_looked_up = c.not_looked_up,
+        "payments of cancellations outside the window looked up"
+    );
+    for l in lookups {
+        if matches!(
+            l.outcome,
+            crate::fetch::LookupOutcome::NotChecked | crate::fetch::LookupOutcome::NotLookedUp
+        ) {
+            tracing::warn!(
+                transaction_id = l.transaction_id,
+                reason = l.reason.as_deref().unwrap_or_default(),
+                "payment not checked: its refund is judged without it"
+            );
+        }
     }
 }
 

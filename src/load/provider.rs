@@ -11,7 +11,10 @@ use crate::domain::frames;
 use crate::domain::fsutil::FsError;
 use crate::domain::text::push_u64;
 use crate::domain::window::Window;
-use crate::fetch::{self, FetchError, Manifest, SnapshotFile};
+use crate::fetch::{
+    self, FetchError, LookupCounts, LookupOutcome, LookupRecord, Manifest, PaymentLookup,
+    SnapshotFile,
+};
 use crate::xsolla::client::Format;
 use crate::xsolla::model::{
     BreakdownRow, Payout, TransactionRow, BREAKDOWN_REQUIRED, PAYOUT_REQUIRED, REGISTRY_REQUIRED,
@@ -22,7 +25,7 @@ use crate::xsolla::record::{CellRef, CellValue, Kind};
 use chrono::{NaiveDate, NaiveDateTime};
 use polars::prelude::*;
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fmt::Write as _;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -61,6 +64,10 @@ pub struct LoadCounts {
     pub payouts_loaded: u64,
     /// Breakdown rows kept.
     pub breakdown_rows: u64,
+    /// Payments of in-window cancellations looked up outside the window; the found ones are
+    /// appended to the transactions (see [`append_looked_up`]).
+    #[serde(default)]
+    pub payment_lookups: LookupCounts,
 }
 
 /// Why provider data could not be loaded. Every variant names the file (and row or line).
@@ -329,6 +336,156 @@ fn kept_rows(path: &Path, file: &SnapshotFile, rows: usize) -> Result<Vec<bool>,
         }
     }
     Ok(keep)
+}
+
+/// Transactions whose payment is wanted but not among `tx`'s rows: those with a cancellation
+/// row in `tx`, and those the ledger refunds (a negative line, or a refunded, partially
+/// refunded or charged-back status, with a transaction id) on a day in `days`.
+pub fn wanted_payments(
+    tx: &DataFrame,
+    ledger: &DataFrame,
+    days: Window,
+) -> Result<BTreeSet<i64>, LoadError> {
+    let frame = |source| LoadError::Frame {
+        what: "payment lookups",
+        source,
+    };
+    let ids = tx
+        .column("transaction_id")
+        .and_then(|c| c.i64())
+        .map_err(frame)?;
+    let kinds = tx.column("row_kind").and_then(|c| c.str()).map_err(frame)?;
+    let mut paid = BTreeSet::new();
+    let mut wanted = BTreeSet::new();
+    for (id, kind) in ids.iter().zip(kinds.iter()) {
+        let Some(id) = id else { continue };
+        if kind == Some("cancellation") {
+            wanted.insert(id);
+        } else {
+            paid.insert(id);
+        }
+    }
+    let ids = ledger
+        .column("transaction_id")
+        .and_then(|c| c.i64())
+        .map_err(frame)?;
+    let status = ledger
+        .column("status")
+        .and_then(|c| c.str())
+        .map_err(frame)?;
+    let booked = ledger
+        .column("booked_date")
+        .and_then(|c| c.date())
+        .map_err(frame)?;
+    let amount = ledger.column("amount").map_err(frame)?;
+    for (i, ((id, st), day)) in ids
+        .iter()
+        .zip(status.iter())
+        .zip(booked.as_date_iter())
+        .enumerate()
+    {
+        let (Some(id), Some(day)) = (id, day) else {
+            continue;
+        };
+        let negative = frames::decimal_at(amount, i)
+            .map_err(frame)?
+            .is_some_and(|a| a.is_sign_negative() && !a.is_zero());
+        let refund_status = matches!(st, Some("refunded" | "partially_refunded" | "chargeback"));
+        if (negative || refund_status) && days.contains(day) {
+            wanted.insert(id);
+        }
+    }
+    Ok(wanted.difference(&paid).copied().collect())
+}
+
+/// Appends to `transactions` the payment rows `record` found for `wanted` ids (their
+/// dates are outside the window: they are matched, never reported missing), reading each
+/// file again and checking its sha256. Returns one lookup per wanted id: the record's, or "not
+/// checked" when the record has none (no lookup was made for this snapshot).
+pub fn append_looked_up(
+    transactions: &mut DataFrame,
+    data_dir: &Path,
+    merchant: &str,
+    record: Option<&LookupRecord>,
+    wanted: &BTreeSet<i64>,
+) -> Result<Vec<PaymentLookup>, LoadError> {
+    let by_id: BTreeMap<i64, &PaymentLookup> = record
+        .iter()
+        .flat_map(|r| r.lookups.iter())
+        .map(|l| (l.transaction_id, l))
+        .collect();
+    let mut tx = TxFrame::new();
+    let mut out = Vec::with_capacity(wanted.len());
+    for id in wanted {
+        let Some(l) = by_id.get(id) else {
+            out.push(PaymentLookup {
+                transaction_id: *id,
+                outcome: LookupOutcome::NotChecked,
+                snapshot: None,
+                path: None,
+                row: None,
+                sha256: None,
+                url: None,
+                reason: Some("no payment lookup stored for this snapshot".into()),
+            });
+            continue;
+        };
+        if let (Some(rel), Some(row)) = (&l.path, l.row) {
+            let (path, source) = match (&l.snapshot, record) {
+                (Some(snap), _) => (
+                    fetch::snapshots_dir(data_dir, merchant)
+                        .join(snap)
+                        .join(rel),
+                    format!("{snap}/{rel}#{row}"),
+                ),
+                (None, Some(r)) => (
+                    fetch::lookups_dir(data_dir, merchant, &r.fetch_id).join(rel),
+                    format!("lookups/{}/{rel}#{row}", r.fetch_id),
+                ),
+                (None, None) => unreachable!("a lookup comes from a record"),
+            };
+            let found = looked_up_row(&path, l.sha256.as_deref(), row)?;
+            tx.push_record(&found, &source)?;
+        }
+        out.push((*l).clone());
+    }
+    let extra = tx.finish()?;
+    transactions
+        .vstack_mut_owned(extra)
+        .map_err(|source| LoadError::Frame {
+            what: "transactions",
+            source,
+        })?;
+    Ok(out)
+}
+
+/// Row `row` of a stored registry page or details response, after checking its sha256.
+fn looked_up_row(path: &Path, sha256: Option<&str>, row: u32) -> Result<TransactionRow, LoadError> {
+    use sha2::{Digest, Sha256};
+    let body = std::fs::read(path).map_err(|e| FsError::new("read", path, e))?;
+    let sha = hex::encode(Sha256::digest(&body));
+    if sha256.is_some_and(|s| s != sha) {
+        return Err(LoadError::Damaged {
+            path: path.to_path_buf(),
+            problem: format!("sha256 {sha}, the lookups record says {sha256:?}"),
+        });
+    }
+    let decode = |source| LoadError::Decode {
+        path: path.to_path_buf(),
+        source,
+    };
+    let rows: Vec<TransactionRow> = if path.extension().is_some_and(|e| e == "csv") {
+        parse_csv_rows(&body, REGISTRY_REQUIRED).map_err(decode)?
+    } else {
+        parse_json_rows(&body, REGISTRY_REQUIRED).map_err(decode)?
+    };
+    let n = rows.len();
+    rows.into_iter()
+        .nth(row as usize)
+        .ok_or_else(|| LoadError::Damaged {
+            path: path.to_path_buf(),
+            problem: format!("row {row} looked up, the file has {n} rows"),
+        })
 }
 
 fn check_row_count(path: &Path, file: &SnapshotFile, parsed: usize) -> Result<(), LoadError> {

@@ -358,7 +358,13 @@ fn payout_tables(
         "breakdown",
         breakdown
             .lazy()
-            .with_column(fx_tolerance.alias("fx_tolerance"))
+            .with_columns([
+                fx_tolerance.alias("fx_tolerance"),
+                // Days of the margins are fetched too; the run whose window holds a day judges it.
+                window_pos("window_from", window)
+                    .eq(lit(0i32))
+                    .alias("in_window"),
+            ])
             .collect(),
     )?;
     Ok(PayoutTables {

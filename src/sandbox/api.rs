@@ -909,9 +909,15 @@ pub(crate) fn breakdown_json(ds: &Dataset, window: Option<(NaiveDate, NaiveDate)
         e.taxes += m.vat + m.sales_tax;
     }
     let usd = CURRENCIES[PAYOUT].exp;
-    if let (Some(delta), Some((_, (_, first)))) =
-        (ds.quirks.breakdown_payments_delta, by.iter_mut().next())
-    {
+    // The phantom amount belongs to the data set's first day: every range holding that day
+    // shows it, so it is one difference whichever window finds it.
+    let first_day = ds.params.from;
+    let holds_first_day = window.is_none_or(|(f, t)| f <= first_day && first_day <= t);
+    if let (Some(delta), true, Some((_, (_, first)))) = (
+        ds.quirks.breakdown_payments_delta,
+        holds_first_day,
+        by.iter_mut().next(),
+    ) {
         first.payments += delta;
     }
     Value::Array(

@@ -901,6 +901,87 @@ impl Dataset {
         {
             first.amount += delta;
         }
+        // Last: the quirks above pick the data set's first rows and payout.
+        self.add_early_refunds(q.early_refunds);
+    }
+
+    /// [`super::DataQuirks::early_refunds`]: `n` completed payments on the day before `from`,
+    /// drawn from their own stream (the rest of the data is unchanged). Payment `i` is refunded
+    /// (`i % 3 == 0`) or charged back (`i % 3 == 1`) on day `i % 5` of the data set, or left
+    /// alone (`i % 3 == 2`: a payment before any window with no reversal at all).
+    fn add_early_refunds(&mut self, n: u32) {
+        if n == 0 {
+            return;
+        }
+        let n = n.min(50_000);
+        let day = self
+            .params
+            .from
+            .pred_opt()
+            .expect("far from chrono's limits");
+        let dn = day_number(day);
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(splitmix(self.params.seed ^ 0xEA51 ^ splitmix(dn as u64)));
+        // The new payments go first (ids are sorted), so every index moves up by `n`.
+        for r in &mut self.rows {
+            r.txn += n;
+        }
+        for v in &mut self.revs {
+            v.txn += n;
+        }
+        let days = (self.params.to - self.params.from).num_days().clamp(0, 4) + 1;
+        let mut early = Vec::with_capacity(n as usize);
+        let mut new_rows = Vec::new();
+        for i in 0..n {
+            let created = ts(day) + 3_600 + i64::from(i) * 79_000 / i64::from(n);
+            let id = 700_000_000 + dn * 100_000 + i64::from(i);
+            let mut t = draw_txn(&mut rng, id, created, self.users);
+            t.status = Status::Done;
+            t.dry_run = false;
+            t.done_after = rng.random_range(3..600u16);
+            new_rows.push(RowRef {
+                at: created + i64::from(t.done_after),
+                txn: i,
+                rev: None,
+            });
+            let kind = match i % 3 {
+                0 => RevKind::Refund,
+                1 => RevKind::Chargeback,
+                _ => {
+                    early.push(t);
+                    continue;
+                }
+            };
+            let at = ts(self.params.from) + (i64::from(i) % days) * 86_400 + 7_200 + i64::from(i);
+            let penalty = match kind {
+                RevKind::Chargeback => CURRENCIES
+                    [COUNTRIES[user_country(self.params.seed, t.user)].currency]
+                    .chargeback_penalty(),
+                _ => Decimal::ZERO,
+            };
+            t.status = kind.status_after();
+            t.reversal = Some(self.revs.len() as u32);
+            self.revs.push(Reversal {
+                txn: i,
+                at,
+                kind,
+                amount: None,
+                penalty,
+                comment: "Refund of a payment from before the data set".into(),
+            });
+            new_rows.push(RowRef {
+                at,
+                txn: i,
+                rev: t.reversal,
+            });
+            early.push(t);
+        }
+        self.txns.splice(0..0, early);
+        for r in new_rows {
+            self.rows.push(r);
+            self.add_to_payout(r);
+        }
+        self.rows.sort_by_key(|r| (r.at, r.txn, r.rev.is_some()));
     }
 
     fn add_to_payout(&mut self, r: RowRef) {

@@ -67,8 +67,13 @@ pub struct DataQuirks {
     pub duplicated_payments: u32,
     /// Added to the `amount` of the first payout served.
     pub payout_amount_delta: Option<rust_decimal::Decimal>,
-    /// Added to `PaymentsAmount` of the first currency of every breakdown response.
+    /// Added to `PaymentsAmount` of the first currency of every breakdown response whose
+    /// range holds the data set's first day (`from`).
     pub breakdown_payments_delta: Option<rust_decimal::Decimal>,
+    /// Refunds and chargebacks of payments dated before the data set: N payments on the day
+    /// before `from` (served by the registry for that day and by `details`), about two of
+    /// three reversed on one of the first days of the data set (see `Dataset::add_early_refunds`).
+    pub early_refunds: u32,
 }
 
 impl Default for SandboxConfig {

@@ -7,6 +7,7 @@
 
 mod architecture;
 mod bad_input;
+mod breakdown_days;
 mod client;
 mod fetch_cli;
 mod fuzz;
@@ -15,6 +16,7 @@ mod nights;
 mod notify;
 mod paging;
 mod reconcile_e2e;
+mod refunds_across_windows;
 mod reliability;
 mod report;
 mod schedule;

@@ -15,6 +15,7 @@ async fn every_class_is_found_end_to_end_and_nothing_else() {
             duplicated_payments: 1,
             payout_amount_delta: Some(Decimal::new(5, 2)),
             breakdown_payments_delta: Some(Decimal::ONE),
+            ..Default::default()
         },
         ..small_config()
     })

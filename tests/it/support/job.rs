@@ -35,6 +35,7 @@ pub async fn quirky_sandbox(api_key: &str) -> Sandbox {
             duplicated_payments: 1,
             payout_amount_delta: Some(Decimal::new(5, 2)),
             breakdown_payments_delta: Some(Decimal::ONE),
+            ..Default::default()
         },
         ..small_config()
     })
