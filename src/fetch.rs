@@ -44,6 +44,14 @@ pub struct FetchSettings {
     /// Also read every registry row of each payout in the window (`transfer_id` filter, no
     /// dates), so payouts can be checked against their rows exactly. Default true.
     pub payout_rows: bool,
+    /// IANA zone of Xsolla's dates: the zone its zone-less response times
+    /// (`2023-02-11 15:32:46`) are read in, and in which the registry's request days are
+    /// drawn. Xsolla documents neither (docs/xsolla-api.md §0.4, [U]); `UTC` is the default
+    /// because it is the usual zone of server-side reports and the only one that needs no
+    /// guess about DST. Check it on a real export: a payment whose time you know (the
+    /// player's receipt, the game's log) shows the offset. Default `UTC`.
+    #[serde(with = "crate::domain::window::tz_serde")]
+    pub xsolla_timezone: chrono_tz::Tz,
 }
 
 impl Default for FetchSettings {
@@ -58,6 +66,7 @@ impl Default for FetchSettings {
             chunk_days: p.chunk_days,
             show_dry_run: false,
             payout_rows: true,
+            xsolla_timezone: chrono_tz::Tz::UTC,
         }
     }
 }
