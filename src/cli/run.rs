@@ -19,10 +19,13 @@ pub(crate) struct RunArgs {
     /// Last day of the window (YYYY-MM-DD), included.
     #[arg(long, requires = "from")]
     pub(crate) to: Option<NaiveDate>,
-    /// The nightly window: yesterday (UTC) plus `[run] lookback_days` days before it.
+    /// The nightly window: yesterday in `[run] reporting_timezone` plus `[run] lookback_days`
+    /// days before it; ends a day earlier (logged) while yesterday has not ended in
+    /// `[fetch] xsolla_timezone`.
     #[arg(long)]
     pub(crate) yesterday: bool,
-    /// The last N days, ending yesterday (UTC).
+    /// The last N days, ending yesterday in `[run] reporting_timezone` (shortened as
+    /// --yesterday is).
     #[arg(long, value_name = "N")]
     pub(crate) last: Option<u32>,
     /// Days before yesterday that --yesterday re-checks, overriding `[run] lookback_days`.
@@ -82,17 +85,25 @@ pub(crate) async fn cmd_run(a: RunArgs) -> anyhow::Result<u8> {
 }
 
 impl RunArgs {
-    /// `--from/--to`, or the nightly window of `--yesterday` or `--last N`.
+    /// `--from/--to` (refused while its last day has not ended in Xsolla's zone), or the
+    /// nightly window of `--yesterday` or `--last N` (shortened then).
     fn window(&self, cfg: &Config) -> Result<Window, ConfigError> {
-        let today = chrono::Utc::now().date_naive();
+        let now = chrono::Utc::now();
+        let zones = cfg.date_zones();
         match (self.from, self.to, self.yesterday, self.last) {
-            (Some(from), Some(to), _, _) => Window::new(from, to)
-                .ok_or_else(|| ConfigError::Usage(format!("--from {from} is after --to {to}"))),
-            (_, _, true, _) => Ok(job::nightly_window(
-                today,
+            (Some(from), Some(to), _, _) => {
+                let w = Window::new(from, to).ok_or_else(|| {
+                    ConfigError::Usage(format!("--from {from} is after --to {to}"))
+                })?;
+                job::check_window_complete(w, now, zones)?;
+                Ok(w)
+            }
+            (_, _, true, _) => Ok(job::nightly_window_at(
+                now,
+                zones,
                 self.lookback.unwrap_or(cfg.run.lookback_days),
             )),
-            (_, _, _, Some(n)) if n >= 1 => Ok(job::nightly_window(today, n - 1)),
+            (_, _, _, Some(n)) if n >= 1 => Ok(job::nightly_window_at(now, zones, n - 1)),
             _ => Err(ConfigError::Usage("--last needs at least 1 day".into())),
         }
     }

@@ -132,7 +132,7 @@ async fn snapshot_for(
         &client,
         &cfg.data_dir,
         merchant.fetch_target(),
-        req.window,
+        cfg.xsolla_days(req.window),
         &cfg.fetch,
         progress,
     )
@@ -153,7 +153,7 @@ fn stored_snapshot(
     req: &RunRequest,
     merchant: &MerchantConfig,
 ) -> Result<Option<Snapshot>, FetchError> {
-    let stored = || fetch::find_snapshot(&cfg.data_dir, &merchant.name, req.window);
+    let stored = || fetch::find_snapshot(&cfg.data_dir, &merchant.name, cfg.xsolla_days(req.window));
     let reused = |(dir, manifest)| Snapshot {
         dir,
         manifest,

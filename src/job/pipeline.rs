@@ -153,7 +153,7 @@ fn reconcile_as_of(
     req: &ReconcileRequest<'_>,
     as_of: NaiveDate,
 ) -> Result<RunResult, PipelineError> {
-    let provider = load_provider(req.provider, req.window)?;
+    let provider = load_provider(req.provider, req.window, req.cfg.date_zones())?;
     let ledger = load_ledger(req)?;
     let input = ReconcileInput {
         window: req.window,
@@ -191,11 +191,18 @@ struct ProviderSide {
 }
 
 /// Loads Xsolla's side: a snapshot whole, or a hand export's registry rows of the window
-/// (it has no payouts or breakdown, so those are empty and go unchecked).
-fn load_provider(source: &ProviderSource, window: Window) -> Result<ProviderSide, LoadError> {
+/// (it has no payouts or breakdown, so those are empty and go unchecked). Dates are converted
+/// to the reporting zone; when it is not Xsolla's, the snapshot covers Xsolla's days around
+/// the window, and its rows outside the window are left out and counted.
+fn load_provider(
+    source: &ProviderSource,
+    window: Window,
+    zones: load::DateZones,
+) -> Result<ProviderSide, LoadError> {
     match source {
         ProviderSource::Snapshot(dir) => {
-            let data = timed("load snapshot", || load::load_snapshot(dir))?;
+            let keep = (!zones.same()).then_some(window);
+            let data = timed("load snapshot", || load::load_snapshot_in(dir, zones, keep))?;
             Ok(ProviderSide {
                 transactions: data.transactions,
                 payout_rows: data.payout_rows,
@@ -206,7 +213,7 @@ fn load_provider(source: &ProviderSource, window: Window) -> Result<ProviderSide
         }
         ProviderSource::Export(path) => Ok(ProviderSide {
             transactions: timed("load registry export", || {
-                load::load_registry_export(path, Some(window))
+                load::load_registry_export_in(path, Some(window), zones)
             })?,
             payout_rows: None,
             payouts: frames::empty(&frames::payouts_schema()),
@@ -227,7 +234,7 @@ fn load_ledger(req: &ReconcileRequest<'_>) -> Result<LedgerLoad, PipelineError> 
         ledger_cfg.path = p.display().to_string();
     }
     Ok(timed("load ledger", || {
-        ledger::load_ledger(&ledger_cfg, req.base_dir)
+        ledger::load_ledger_in(&ledger_cfg, req.base_dir, req.cfg.run.reporting_timezone)
     })?)
 }
 

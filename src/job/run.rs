@@ -422,7 +422,15 @@ pub fn last_complete_day(now: DateTime<Utc>, zones: DateZones) -> NaiveDate {
 /// shortened to end on [`last_complete_day`] when yesterday is not over in Xsolla's zone yet;
 /// the shortening is logged.
 pub fn nightly_window_at(now: DateTime<Utc>, zones: DateZones, lookback_days: u32) -> Window {
-    let w = nightly_window(reporting_today(now, zones), lookback_days);
+    shorten_to_complete(
+        nightly_window(reporting_today(now, zones), lookback_days),
+        now,
+        zones,
+    )
+}
+
+/// `w` ending on [`last_complete_day`] at `now` when it ends later (logged), else `w`.
+pub fn shorten_to_complete(w: Window, now: DateTime<Utc>, zones: DateZones) -> Window {
     let last = last_complete_day(now, zones);
     if w.to <= last {
         return w;
