@@ -17,3 +17,4 @@ mod reliability;
 mod report;
 mod schedule;
 mod support;
+mod time_zones;
