@@ -117,7 +117,8 @@ impl Window {
             return *self;
         }
         let first = today_in(start_of_day(from, self.from), to);
-        let end = start_of_day(from, self.to + chrono::Days::new(1)) - chrono::Duration::milliseconds(1);
+        let end =
+            start_of_day(from, self.to + chrono::Days::new(1)) - chrono::Duration::milliseconds(1);
         let last = today_in(end, to);
         Window::new(first, last.max(first)).expect("first <= last")
     }

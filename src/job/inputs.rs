@@ -153,7 +153,8 @@ fn stored_snapshot(
     req: &RunRequest,
     merchant: &MerchantConfig,
 ) -> Result<Option<Snapshot>, FetchError> {
-    let stored = || fetch::find_snapshot(&cfg.data_dir, &merchant.name, cfg.xsolla_days(req.window));
+    let stored =
+        || fetch::find_snapshot(&cfg.data_dir, &merchant.name, cfg.xsolla_days(req.window));
     let reused = |(dir, manifest)| Snapshot {
         dir,
         manifest,

@@ -13,6 +13,7 @@
 //! a killed run leaves either a complete run folder or none.
 
 use crate::domain::fsutil::FsError;
+use crate::domain::window;
 use crate::domain::window::Window;
 use crate::fetch::{FetchError, Progress};
 use crate::job::config::{Config, ConfigError, MerchantConfig};
@@ -21,10 +22,9 @@ use crate::job::lock::{LockError, RunLock};
 use crate::job::mail::{MailError, RunMail};
 use crate::job::manifest::{hash_files, MailStatus, Outcome, RunCounts, RunManifest, Timings};
 use crate::job::pipeline::{self, PipelineError, ProviderSource, ReconcileRequest, RunResult};
+use crate::load::DateZones;
 use crate::report::{self, ReportError, ReportFiles, ReportInput};
 use crate::xsolla::{ApiKey, XsollaError};
-use crate::domain::window;
-use crate::load::DateZones;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -523,11 +523,23 @@ mod tests {
         assert_eq!((w.from, w.to), (d("2026-11-14"), d("2026-11-20")));
         let w = nightly_window_at(now, z, 0);
         assert_eq!((w.from, w.to), (d("2026-11-20"), d("2026-11-20")));
-        let e = check_window_complete(Window::new(d("2026-11-21"), d("2026-11-21")).unwrap(), now, z)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("Asia/Tokyo") && e.contains("2026-11-22 14:00"), "{e}");
-        assert!(check_window_complete(Window::new(d("2026-11-20"), d("2026-11-20")).unwrap(), now, z).is_ok());
+        let e = check_window_complete(
+            Window::new(d("2026-11-21"), d("2026-11-21")).unwrap(),
+            now,
+            z,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("Asia/Tokyo") && e.contains("2026-11-22 14:00"),
+            "{e}"
+        );
+        assert!(check_window_complete(
+            Window::new(d("2026-11-20"), d("2026-11-20")).unwrap(),
+            now,
+            z
+        )
+        .is_ok());
         // After 15:00 UTC Tokyo's 22nd is over: the 21st is complete.
         assert_eq!(
             last_complete_day(at("2026-11-22T15:00:00Z"), z),
@@ -536,11 +548,20 @@ mod tests {
         // Xsolla west of the reporting zone: UTC's 21st ends at 19:00 in New York, whose
         // 21st ends at 05:00 UTC on the 22nd.
         let z = zones("America/New_York", "UTC");
-        assert_eq!(last_complete_day(at("2026-11-22T04:59:00Z"), z), d("2026-11-20"));
-        assert_eq!(last_complete_day(at("2026-11-22T05:00:00Z"), z), d("2026-11-21"));
+        assert_eq!(
+            last_complete_day(at("2026-11-22T04:59:00Z"), z),
+            d("2026-11-20")
+        );
+        assert_eq!(
+            last_complete_day(at("2026-11-22T05:00:00Z"), z),
+            d("2026-11-21")
+        );
         // Same zones: yesterday is always complete.
         let z = zones("UTC", "UTC");
-        assert_eq!(last_complete_day(at("2026-11-22T00:00:00Z"), z), d("2026-11-21"));
+        assert_eq!(
+            last_complete_day(at("2026-11-22T00:00:00Z"), z),
+            d("2026-11-21")
+        );
     }
 
     #[test]

@@ -260,21 +260,7 @@ fn load_snapshot_rows(
                 }
                 .map_err(decode)?;
                 check_row_count(&path, file, rows.len())?;
-                let mut keep = vec![true; rows.len()];
-                for &d in &file.duplicate_rows {
-                    match keep.get_mut(d as usize) {
-                        Some(k) => *k = false,
-                        None => {
-                            return Err(LoadError::Damaged {
-                                path,
-                                problem: format!(
-                                    "duplicate row index {d} but the page has {} rows",
-                                    rows.len()
-                                ),
-                            })
-                        }
-                    }
-                }
+                let keep = kept_rows(&path, file, rows.len())?;
                 for (i, row) in rows.iter().enumerate() {
                     counts.registry_rows_read += 1;
                     if !keep[i] {
@@ -337,6 +323,23 @@ fn load_snapshot_rows(
         "loaded provider snapshot"
     );
     Ok(data)
+}
+
+/// Which rows of a page to keep: all but those the fetch marked as repeats.
+fn kept_rows(path: &Path, file: &SnapshotFile, rows: usize) -> Result<Vec<bool>, LoadError> {
+    let mut keep = vec![true; rows];
+    for &d in &file.duplicate_rows {
+        match keep.get_mut(d as usize) {
+            Some(k) => *k = false,
+            None => {
+                return Err(LoadError::Damaged {
+                    path: path.to_path_buf(),
+                    problem: format!("duplicate row index {d} but the page has {rows} rows"),
+                })
+            }
+        }
+    }
+    Ok(keep)
 }
 
 /// Whether a row's transfer date, in the reporting zone, falls outside `window`.

@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::data::{
-    payout_date, report_id_of, report_month, Dataset, MutationError, RowRef, Status,
-    CURRENCIES, PAYOUT, PROJECTS,
+    payout_date, report_id_of, report_month, Dataset, MutationError, RowRef, Status, CURRENCIES,
+    PAYOUT, PROJECTS,
 };
 use super::faults::{pick, Fault, FaultRule, RuleState};
 use super::render::{self, amount_number, number, RowView};

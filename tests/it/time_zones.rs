@@ -114,7 +114,14 @@ async fn a_sandbox_in_tokyo_with_xsolla_timezone_set_matches_a_utc_ledger_with_n
         dir.path(),
         KEY,
         &[
-            "run", "--config", cfg, "--from", "2026-10-10", "--to", "2026-10-12", "--dry-run",
+            "run",
+            "--config",
+            cfg,
+            "--from",
+            "2026-10-10",
+            "--to",
+            "2026-10-12",
+            "--dry-run",
         ],
     )
     .await;
@@ -132,7 +139,9 @@ async fn a_sandbox_in_tokyo_with_xsolla_timezone_set_matches_a_utc_ledger_with_n
         .filter_map(|r| r.query)
         .collect();
     assert!(
-        requested.iter().any(|r| r.contains("datetime_to=2026-10-13")),
+        requested
+            .iter()
+            .any(|r| r.contains("datetime_to=2026-10-13")),
         "{requested:?}"
     );
     sb.shutdown().await;
@@ -151,7 +160,14 @@ async fn a_sandbox_in_tokyo_read_as_utc_misdates_the_late_payments() {
         dir.path(),
         KEY,
         &[
-            "run", "--config", cfg, "--from", "2026-10-10", "--to", "2026-10-12", "--dry-run",
+            "run",
+            "--config",
+            cfg,
+            "--from",
+            "2026-10-10",
+            "--to",
+            "2026-10-12",
+            "--dry-run",
         ],
     )
     .await;

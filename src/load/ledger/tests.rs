@@ -1048,7 +1048,8 @@ fn tricky_cfg(mode: OnBadRow) -> LedgerConfig {
 /// Loads with one reader and with many small chunks on 3 threads, asserting the same result
 /// (or the same error); returns the one reader's.
 fn same_in_parallel(c: &LedgerConfig, dir: &TempDir) -> Result<LedgerLoad, String> {
-    let seq = load_ledger_split(c, dir.path(), None, Split::sequential()).map_err(|e| e.to_string());
+    let seq =
+        load_ledger_split(c, dir.path(), None, Split::sequential()).map_err(|e| e.to_string());
     for block in [1, 2, 5, 17, 64, 100, 333, 1000, 1 << 20] {
         let split = Split {
             block_bytes: block,
