@@ -74,39 +74,48 @@ pub fn start_of_day(tz: Tz, day: NaiveDate) -> DateTime<Utc> {
     // A gap is at most a few hours; try each minute after midnight until one exists.
     (0..24 * 60)
         .find_map(|m| {
-            tz.from_local_datetime(&(midnight + chrono::Duration::minutes(m)))
+            let t = midnight.checked_add_signed(chrono::Duration::minutes(m))?;
+            tz.offset_from_local_datetime(&t)
                 .earliest()
+                .and_then(|o| t.checked_sub_offset(chrono::Offset::fix(&o)))
         })
-        .map(|t| t.with_timezone(&Utc))
+        .map(|t| t.and_utc())
         .unwrap_or_else(|| midnight.and_utc())
 }
 
 /// The calendar date in `tz` at the instant `now`. Every "today" of the job comes from here,
 /// so a run, the scheduler and a replay agree on what yesterday was.
 pub fn today_in(now: DateTime<Utc>, tz: Tz) -> NaiveDate {
-    now.with_timezone(&tz).date_naive()
+    // Checked: at the edge of chrono's range the local time may not exist.
+    let utc = now.naive_utc();
+    utc.checked_add_offset(chrono::Offset::fix(&tz.offset_from_utc_datetime(&utc)))
+        .map_or(utc.date(), |t| t.date())
 }
 
 /// Re-reads a local time of zone `from` as a local time of zone `to` (the same instant).
 /// A local time that does not exist in `from` (a DST gap) is read with the offset before
 /// the gap; one that happens twice is read as its first occurrence.
 pub fn convert_local(t: NaiveDateTime, from: Tz, to: Tz) -> NaiveDateTime {
+    use chrono::{LocalResult, Offset};
     if from == to {
         return t;
     }
-    let instant = match from.from_local_datetime(&t) {
-        chrono::LocalResult::Single(x) | chrono::LocalResult::Ambiguous(x, _) => x,
-        chrono::LocalResult::None => {
-            let before = from.offset_from_utc_datetime(&(t - chrono::Duration::hours(3)));
-            use chrono::Offset;
-            let off = before.fix();
-            match t.checked_sub_offset(off) {
-                Some(utc) => from.from_utc_datetime(&utc),
-                None => return t,
-            }
+    // Checked arithmetic throughout: at the edges of chrono's range a shifted time does not
+    // exist, and such a value is kept as written rather than panicking.
+    let off = match from.offset_from_local_datetime(&t) {
+        LocalResult::Single(o) | LocalResult::Ambiguous(o, _) => o.fix(),
+        LocalResult::None => {
+            let before = t
+                .checked_sub_signed(chrono::Duration::hours(3))
+                .unwrap_or(t);
+            from.offset_from_utc_datetime(&before).fix()
         }
     };
-    instant.with_timezone(&to).naive_local()
+    let Some(utc) = t.checked_sub_offset(off) else {
+        return t;
+    };
+    utc.checked_add_offset(to.offset_from_utc_datetime(&utc).fix())
+        .unwrap_or(t)
 }
 
 impl Window {
@@ -117,9 +126,13 @@ impl Window {
             return *self;
         }
         let first = today_in(start_of_day(from, self.from), to);
-        let end =
-            start_of_day(from, self.to + chrono::Days::new(1)) - chrono::Duration::milliseconds(1);
-        let last = today_in(end, to);
+        let last = match self.to.succ_opt() {
+            Some(next) => today_in(
+                start_of_day(from, next) - chrono::Duration::milliseconds(1),
+                to,
+            ),
+            None => self.to,
+        };
         Window::new(first, last.max(first)).expect("first <= last")
     }
 }
@@ -211,6 +224,20 @@ mod tests {
         assert_eq!(today_in(now, utc), d("2026-10-10"));
         assert_eq!(today_in(now, tokyo), d("2026-10-11"));
         assert_eq!(today_in(now, tz("America/Los_Angeles")), d("2026-10-10"));
+        // At the edges of chrono's range the value is kept, never a panic.
+        let ny = tz("America/New_York");
+        assert_eq!(
+            convert_local(NaiveDateTime::MAX, ny, tokyo),
+            NaiveDateTime::MAX
+        );
+        assert_eq!(
+            convert_local(NaiveDateTime::MIN, tokyo, ny),
+            NaiveDateTime::MIN
+        );
+        assert!(convert_local(NaiveDateTime::MAX, tokyo, ny) < NaiveDateTime::MAX);
+        let last = Window::new(NaiveDate::MAX, NaiveDate::MAX).unwrap();
+        assert_eq!(last.covering_in(utc, tokyo).to, NaiveDate::MAX);
+        assert_eq!(today_in(DateTime::<Utc>::MAX_UTC, tokyo), NaiveDate::MAX);
         // Sao Paulo skipped midnight on 2018-11-04 (00:00 -> 01:00).
         assert_eq!(
             start_of_day(tz("America/Sao_Paulo"), d("2018-11-04")),

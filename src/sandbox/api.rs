@@ -596,7 +596,7 @@ fn search_bound(p: &Params, k: &str, end: bool, ds: &Dataset) -> Result<Option<i
     let Some(v) = p.str(k) else { return Ok(None) };
     if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
         return Ok(Some(if end {
-            ds.day_start(d + chrono::Days::new(1)) - 1
+            d.succ_opt().map_or(i64::MAX, |n| ds.day_start(n) - 1)
         } else {
             ds.day_start(d)
         }));

@@ -984,7 +984,7 @@ impl Dataset {
             None => &self.rows,
             Some((from, to)) => {
                 let lo = self.day_start(from);
-                let hi = self.day_start(to + Duration::days(1));
+                let hi = to.succ_opt().map_or(i64::MAX, |n| self.day_start(n));
                 let a = self.rows.partition_point(|r| r.at < lo);
                 let b = self.rows.partition_point(|r| r.at < hi);
                 &self.rows[a..b.max(a)]
