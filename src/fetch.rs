@@ -60,6 +60,14 @@ pub struct FetchSettings {
     /// (earlier snapshots first, then Xsolla's transaction details call); the rest are
     /// reported as not looked up. 0 switches the lookup off. Default 1000.
     pub max_payment_lookups: u32,
+    /// IANA zone of Xsolla's dates: the zone its zone-less response times
+    /// (`2023-02-11 15:32:46`) are read in, and in which the registry's request days are
+    /// drawn. Xsolla documents neither (docs/xsolla-api.md §0.4, [U]); `UTC` is the default
+    /// because it is the usual zone of server-side reports and the only one that needs no
+    /// guess about DST. Check it on a real export: a payment whose time you know (the
+    /// player's receipt, the game's log) shows the offset. Default `UTC`.
+    #[serde(with = "crate::domain::window::tz_serde")]
+    pub xsolla_timezone: chrono_tz::Tz,
 }
 
 impl Default for FetchSettings {
@@ -77,6 +85,7 @@ impl Default for FetchSettings {
             payout_rows: true,
             breakdown_max_days: 92,
             max_payment_lookups: 1000,
+            xsolla_timezone: chrono_tz::Tz::UTC,
         }
     }
 }

@@ -19,14 +19,17 @@ pub(crate) struct RunArgs {
     /// Last day of the window (YYYY-MM-DD), included.
     #[arg(long, requires = "from")]
     pub(crate) to: Option<NaiveDate>,
-    /// The nightly window: yesterday (UTC) plus `[run] lookback_days` days before it.
+    /// The nightly window: yesterday in `[run] reporting_timezone` plus `[run] lookback_days`
+    /// days before it; ends a day earlier (logged) while yesterday has not ended in
+    /// `[fetch] xsolla_timezone`.
     #[arg(long)]
     pub(crate) yesterday: bool,
-    /// The last N days, ending yesterday (UTC).
+    /// The last N days, ending yesterday in `[run] reporting_timezone` (shortened as
+    /// --yesterday is).
     #[arg(long, value_name = "N")]
     pub(crate) last: Option<u32>,
-    /// Pretend today is DATE (YYYY-MM-DD, UTC): the day --yesterday and --last count back
-    /// from, for replaying past nights. Open items are dated by the window's last day, so they
+    /// Pretend today is DATE (YYYY-MM-DD, in `[run] reporting_timezone`; as if run at noon):
+    /// the day --yesterday and --last count back from, for replaying past nights. Open items are dated by the window's last day, so they
     /// follow it.
     #[arg(long, value_name = "DATE", conflicts_with = "from")]
     pub(crate) today: Option<NaiveDate>,
@@ -87,19 +90,32 @@ pub(crate) async fn cmd_run(a: RunArgs) -> anyhow::Result<u8> {
 }
 
 impl RunArgs {
-    /// `--from/--to`, or the nightly window of `--yesterday` or `--last N`.
+    /// `--from/--to` (refused while its last day has not ended in Xsolla's zone), or the
+    /// nightly window of `--yesterday` or `--last N` (shortened then).
     fn window(&self, cfg: &Config) -> Result<Window, ConfigError> {
-        let today = self
-            .today
-            .unwrap_or_else(|| chrono::Utc::now().date_naive());
+        let zones = cfg.date_zones();
+        // A replay (`--today D`) runs as if at noon of D in the reporting zone.
+        let now = match self.today {
+            Some(d) => {
+                xsolla_recon::domain::window::start_of_day(zones.reporting, d)
+                    + chrono::Duration::hours(12)
+            }
+            None => chrono::Utc::now(),
+        };
         match (self.from, self.to, self.yesterday, self.last) {
-            (Some(from), Some(to), _, _) => Window::new(from, to)
-                .ok_or_else(|| ConfigError::Usage(format!("--from {from} is after --to {to}"))),
-            (_, _, true, _) => Ok(job::nightly_window(
-                today,
+            (Some(from), Some(to), _, _) => {
+                let w = Window::new(from, to).ok_or_else(|| {
+                    ConfigError::Usage(format!("--from {from} is after --to {to}"))
+                })?;
+                job::check_window_complete(w, now, zones)?;
+                Ok(w)
+            }
+            (_, _, true, _) => Ok(job::nightly_window_at(
+                now,
+                zones,
                 self.lookback.unwrap_or(cfg.run.lookback_days),
             )),
-            (_, _, _, Some(n)) if n >= 1 => Ok(job::nightly_window(today, n - 1)),
+            (_, _, _, Some(n)) if n >= 1 => Ok(job::nightly_window_at(now, zones, n - 1)),
             _ => Err(ConfigError::Usage("--last needs at least 1 day".into())),
         }
     }

@@ -35,12 +35,22 @@ pub(crate) struct SandboxArgs {
     /// JSON file with fault rules to inject (see the sandbox docs).
     #[arg(long)]
     pub(crate) faults: Option<PathBuf>,
+    /// IANA zone the served dates are in (times shown as its local times, day filters drawn
+    /// on its days), to rehearse `[fetch] xsolla_timezone`.
+    #[arg(long, default_value = "UTC", value_parser = parse_tz)]
+    pub(crate) timezone: chrono_tz::Tz,
+}
+
+fn parse_tz(s: &str) -> Result<chrono_tz::Tz, String> {
+    s.parse()
+        .map_err(|_| format!("{s:?} is not an IANA time zone name (e.g. \"Asia/Tokyo\")"))
 }
 
 pub(crate) async fn cmd_sandbox(a: SandboxArgs) -> anyhow::Result<u8> {
     let mut cfg = sandbox::SandboxConfig {
         seed: a.seed,
         page_cap: a.page_cap,
+        timezone: a.timezone,
         ..Default::default()
     };
     if let Some(d) = a.from {

@@ -62,6 +62,10 @@ fn compile(cfg: &Config, path: &Path) -> Result<Vec<ScheduledJob>, ConfigError> 
             )
         },
     )?;
+    let jobs: Vec<ScheduledJob> = jobs
+        .into_iter()
+        .map(|j| j.in_zones(cfg.date_zones()))
+        .collect();
     if jobs.is_empty() {
         return Err(ConfigError::Usage(format!(
             "{} has no [[schedule]] jobs (see config/xsolla-recon.example.toml)",

@@ -177,6 +177,22 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// Xsolla's zone (`fetch.xsolla_timezone`) and the reporting zone
+    /// (`run.reporting_timezone`).
+    pub fn date_zones(&self) -> crate::load::DateZones {
+        crate::load::DateZones {
+            xsolla: self.fetch.xsolla_timezone,
+            reporting: self.run.reporting_timezone,
+        }
+    }
+
+    /// The Xsolla days to fetch for a window of reporting days: the same window when the
+    /// zones agree, else the Xsolla days that cover it (one more day on one side).
+    pub fn xsolla_days(&self, w: crate::domain::window::Window) -> crate::domain::window::Window {
+        let z = self.date_zones();
+        w.covering_in(z.reporting, z.xsolla)
+    }
+
     /// Reads and validates a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {

@@ -203,7 +203,7 @@ async fn snapshot_for(
         &client,
         &cfg.data_dir,
         merchant.fetch_target(),
-        cfg.reconcile.provider_window(req.window),
+        cfg.xsolla_days(cfg.reconcile.provider_window(req.window)),
         &cfg.fetch,
         progress,
     )
@@ -225,7 +225,13 @@ fn stored_snapshot(
     merchant: &MerchantConfig,
 ) -> Result<Option<Snapshot>, FetchError> {
     let provider_window = cfg.reconcile.provider_window(req.window);
-    let widened = || fetch::find_snapshot(&cfg.data_dir, &merchant.name, provider_window);
+    let widened = || {
+        fetch::find_snapshot(
+            &cfg.data_dir,
+            &merchant.name,
+            cfg.xsolla_days(provider_window),
+        )
+    };
     let reused = |(dir, manifest)| Snapshot {
         dir,
         manifest,
@@ -263,10 +269,12 @@ pub fn find_provider_snapshot(
     merchant: &str,
     window: Window,
 ) -> Result<(PathBuf, Manifest), FetchError> {
-    let provider_window = cfg.reconcile.provider_window(window);
+    // Snapshots are filed by the Xsolla days fetched (`Config::xsolla_days`).
+    let provider_window = cfg.xsolla_days(cfg.reconcile.provider_window(window));
+    let alone = cfg.xsolla_days(window);
     match fetch::find_snapshot(&cfg.data_dir, merchant, provider_window) {
-        Err(FetchError::NoSnapshot { .. }) if provider_window != window => {
-            let found = fetch::find_snapshot(&cfg.data_dir, merchant, window);
+        Err(FetchError::NoSnapshot { .. }) if provider_window != alone => {
+            let found = fetch::find_snapshot(&cfg.data_dir, merchant, alone);
             if found.is_ok() {
                 tracing::warn!(window = %window, "no stored snapshot with margins ({provider_window}); using one of the window alone, without margins on Xsolla's side");
                 return found;

@@ -154,7 +154,7 @@ fn reconcile_as_of(
     as_of: NaiveDate,
 ) -> Result<RunResult, PipelineError> {
     let provider_window = req.cfg.reconcile.provider_window(req.window);
-    let mut provider = load_provider(req.provider, provider_window)?;
+    let mut provider = load_provider(req.provider, provider_window, req.cfg.date_zones())?;
     let ledger = load_ledger(req)?;
     if let ProviderSource::Snapshot(dir) = req.provider {
         append_looked_up_payments(req, dir, &mut provider, &ledger.frame)?;
@@ -195,17 +195,21 @@ struct ProviderSide {
     counts: Option<LoadCounts>,
 }
 
-/// Loads Xsolla's side: a snapshot whole (fetched for the window and its margins), or a hand
-/// export's registry rows of `provider_window`, the window with its margins (it has no payouts
-/// or breakdown, so those are empty and go unchecked). Rows outside the window take part in
-/// matching only; the reconciliation logs which margins they cover.
+/// Loads Xsolla's side: a snapshot (fetched for the window and its margins), or a hand
+/// export's registry rows, each kept when dated inside `provider_window`, the window with its
+/// margins (an export has no payouts or breakdown, so those are empty and go unchecked). Dates
+/// are converted to the reporting zone; rows outside `provider_window` after conversion are
+/// left out and counted. Rows outside the window take part in matching only; the
+/// reconciliation logs which margins they cover.
 fn load_provider(
     source: &ProviderSource,
     provider_window: Window,
+    zones: load::DateZones,
 ) -> Result<ProviderSide, LoadError> {
     match source {
         ProviderSource::Snapshot(dir) => {
-            let data = timed("load snapshot", || load::load_snapshot(dir))?;
+            let keep = (!zones.same()).then_some(provider_window);
+            let data = timed("load snapshot", || load::load_snapshot_in(dir, zones, keep))?;
             Ok(ProviderSide {
                 transactions: data.transactions,
                 payout_rows: data.payout_rows,
@@ -216,7 +220,7 @@ fn load_provider(
         }
         ProviderSource::Export(path) => Ok(ProviderSide {
             transactions: timed("load registry export", || {
-                load::load_registry_export(path, Some(provider_window))
+                load::load_registry_export_in(path, Some(provider_window), zones)
             })?,
             payout_rows: None,
             payouts: frames::empty(&frames::payouts_schema()),
@@ -239,7 +243,8 @@ pub(crate) fn lookup_days(cfg: &Config, window: Window) -> Window {
 pub(crate) fn payments_to_look_up(
     req: &ReconcileRequest<'_>,
 ) -> Result<std::collections::BTreeSet<i64>, PipelineError> {
-    let provider = load_provider(req.provider, req.window)?;
+    let provider_window = req.cfg.reconcile.provider_window(req.window);
+    let provider = load_provider(req.provider, provider_window, req.cfg.date_zones())?;
     let ledger = load_ledger(req)?;
     Ok(load::provider::wanted_payments(
         &provider.transactions,
@@ -334,7 +339,7 @@ fn load_ledger(req: &ReconcileRequest<'_>) -> Result<LedgerLoad, PipelineError> 
         ledger_cfg.path = p.display().to_string();
     }
     Ok(timed("load ledger", || {
-        ledger::load_ledger(&ledger_cfg, req.base_dir)
+        ledger::load_ledger_in(&ledger_cfg, req.base_dir, req.cfg.run.reporting_timezone)
     })?)
 }
 

@@ -13,6 +13,7 @@
 //! a killed run leaves either a complete run folder or none.
 
 use crate::domain::fsutil::FsError;
+use crate::domain::window;
 use crate::domain::window::Window;
 use crate::fetch::{FetchError, Progress};
 use crate::job::config::{Config, ConfigError, MerchantConfig};
@@ -21,6 +22,7 @@ use crate::job::lock::{LockError, RunLock};
 use crate::job::mail::{MailError, RunMail};
 use crate::job::manifest::{hash_files, MailStatus, Outcome, RunCounts, RunManifest, Timings};
 use crate::job::pipeline::{self, PipelineError, ProviderSource, ReconcileRequest, RunResult};
+use crate::load::DateZones;
 use crate::report::{self, ReportError, ReportFiles, ReportInput};
 use crate::xsolla::{ApiKey, XsollaError};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -46,6 +48,12 @@ pub struct RunSettings {
     /// How long a run waits for another run of the same merchant to finish before giving up,
     /// in seconds. 0 refuses at once. Default 0.
     pub lock_wait_seconds: u64,
+    /// IANA zone in which a window's days are counted, on both sides: Xsolla's times are
+    /// converted to it from `fetch.xsolla_timezone`, ledger times from
+    /// `merchant.ledger.timezone`, and "yesterday" (`--yesterday`, `--last`, the scheduler)
+    /// is yesterday here. Date-only values are taken as days of this zone. Default `UTC`.
+    #[serde(with = "crate::domain::window::tz_serde")]
+    pub reporting_timezone: chrono_tz::Tz,
 }
 
 impl Default for RunSettings {
@@ -55,6 +63,7 @@ impl Default for RunSettings {
             reports_dir: PathBuf::from("reports"),
             reuse_snapshot_minutes: 360,
             lock_wait_seconds: 0,
+            reporting_timezone: chrono_tz::Tz::UTC,
         }
     }
 }
@@ -393,6 +402,72 @@ pub fn nightly_window(today: NaiveDate, lookback_days: u32) -> Window {
     Window::new(from, to).expect("from <= to")
 }
 
+/// "Today" in the reporting zone at the instant `now`: the one place the nightly windows
+/// (`--yesterday`, `--last`, the scheduler) take their today from, so a replay that passes
+/// another clock gets the same window.
+pub fn reporting_today(now: DateTime<Utc>, zones: DateZones) -> NaiveDate {
+    window::today_in(now, zones.reporting)
+}
+
+/// The last reporting day whose Xsolla data is complete at `now`: every Xsolla day that
+/// covers it has ended in Xsolla's zone. Yesterday when both zones are the same; a day
+/// earlier when Xsolla's today still covers part of yesterday.
+pub fn last_complete_day(now: DateTime<Utc>, zones: DateZones) -> NaiveDate {
+    let xsolla_today = window::start_of_day(zones.xsolla, window::today_in(now, zones.xsolla));
+    window::today_in(xsolla_today, zones.reporting)
+        .pred_opt()
+        .expect("dates are far from chrono's limits")
+}
+
+/// The nightly window at `now` (yesterday in the reporting zone plus `lookback_days`),
+/// shortened to end on [`last_complete_day`] when yesterday is not over in Xsolla's zone yet;
+/// the shortening is logged.
+pub fn nightly_window_at(now: DateTime<Utc>, zones: DateZones, lookback_days: u32) -> Window {
+    shorten_to_complete(
+        nightly_window(reporting_today(now, zones), lookback_days),
+        now,
+        zones,
+    )
+}
+
+/// `w` ending on [`last_complete_day`] at `now` when it ends later (logged), else `w`.
+pub fn shorten_to_complete(w: Window, now: DateTime<Utc>, zones: DateZones) -> Window {
+    let last = last_complete_day(now, zones);
+    if w.to <= last {
+        return w;
+    }
+    let shortened = Window::new(w.from.min(last), last).expect("from <= to");
+    tracing::warn!(
+        window = %w,
+        shortened = %shortened,
+        xsolla_timezone = %zones.xsolla,
+        xsolla_now = %now.with_timezone(&zones.xsolla).format("%Y-%m-%d %H:%M"),
+        "the window's last day has not ended in Xsolla's zone yet; ending the window the day before"
+    );
+    shortened
+}
+
+/// Refuses a window whose last day has not ended in Xsolla's zone at `now` (some of its
+/// Xsolla data may still come): the message names the zone and the time there.
+pub fn check_window_complete(
+    w: Window,
+    now: DateTime<Utc>,
+    zones: DateZones,
+) -> Result<(), ConfigError> {
+    let last = last_complete_day(now, zones);
+    if w.to <= last {
+        return Ok(());
+    }
+    Err(ConfigError::Usage(format!(
+        "the window {w} ends after {last}, the last day whose Xsolla data is complete: it is {} \
+         in Xsolla's zone ({}, fetch.xsolla_timezone), so Xsolla's day {} has not ended; \
+         end the window on {last} or earlier",
+        now.with_timezone(&zones.xsolla).format("%Y-%m-%d %H:%M"),
+        zones.xsolla,
+        w.covering_in(zones.reporting, zones.xsolla).to,
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -404,6 +479,90 @@ mod tests {
         assert_eq!((w.from, w.to), (d("2026-11-14"), d("2026-11-21")));
         let w = nightly_window(d("2026-03-01"), 0);
         assert_eq!((w.from, w.to), (d("2026-02-28"), d("2026-02-28")));
+    }
+
+    fn zones(xsolla: &str, reporting: &str) -> DateZones {
+        DateZones {
+            xsolla: xsolla.parse().unwrap(),
+            reporting: reporting.parse().unwrap(),
+        }
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn nightly_windows_take_yesterday_in_the_reporting_zone() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        // 23:30 UTC on the 21st: the 22nd in Tokyo, still the 21st in UTC and New York.
+        let now = at("2026-11-21T23:30:00Z");
+        let w = nightly_window_at(now, zones("Asia/Tokyo", "Asia/Tokyo"), 0);
+        assert_eq!((w.from, w.to), (d("2026-11-21"), d("2026-11-21")));
+        let w = nightly_window_at(now, zones("UTC", "UTC"), 0);
+        assert_eq!((w.from, w.to), (d("2026-11-20"), d("2026-11-20")));
+        let w = nightly_window_at(now, zones("America/New_York", "America/New_York"), 2);
+        assert_eq!((w.from, w.to), (d("2026-11-18"), d("2026-11-20")));
+        // 00:30 UTC on the 22nd: the 21st (19:30) in New York.
+        let w = nightly_window_at(
+            at("2026-11-22T00:30:00Z"),
+            zones("America/New_York", "America/New_York"),
+            0,
+        );
+        assert_eq!((w.from, w.to), (d("2026-11-20"), d("2026-11-20")));
+    }
+
+    #[test]
+    fn a_yesterday_not_over_in_xsollas_zone_is_shortened_and_an_explicit_one_refused() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        // 05:00 UTC on the 22nd is 14:00 in Tokyo: the UTC 21st runs to 09:00 on Tokyo's
+        // 22nd, which has not ended, so yesterday (the 21st) is not complete.
+        let now = at("2026-11-22T05:00:00Z");
+        let z = zones("Asia/Tokyo", "UTC");
+        assert_eq!(last_complete_day(now, z), d("2026-11-20"));
+        let w = nightly_window_at(now, z, 7);
+        assert_eq!((w.from, w.to), (d("2026-11-14"), d("2026-11-20")));
+        let w = nightly_window_at(now, z, 0);
+        assert_eq!((w.from, w.to), (d("2026-11-20"), d("2026-11-20")));
+        let e = check_window_complete(
+            Window::new(d("2026-11-21"), d("2026-11-21")).unwrap(),
+            now,
+            z,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("Asia/Tokyo") && e.contains("2026-11-22 14:00"),
+            "{e}"
+        );
+        assert!(check_window_complete(
+            Window::new(d("2026-11-20"), d("2026-11-20")).unwrap(),
+            now,
+            z
+        )
+        .is_ok());
+        // After 15:00 UTC Tokyo's 22nd is over: the 21st is complete.
+        assert_eq!(
+            last_complete_day(at("2026-11-22T15:00:00Z"), z),
+            d("2026-11-21")
+        );
+        // Xsolla west of the reporting zone: UTC's 21st ends at 19:00 in New York, whose
+        // 21st ends at 05:00 UTC on the 22nd.
+        let z = zones("America/New_York", "UTC");
+        assert_eq!(
+            last_complete_day(at("2026-11-22T04:59:00Z"), z),
+            d("2026-11-20")
+        );
+        assert_eq!(
+            last_complete_day(at("2026-11-22T05:00:00Z"), z),
+            d("2026-11-21")
+        );
+        // Same zones: yesterday is always complete.
+        let z = zones("UTC", "UTC");
+        assert_eq!(
+            last_complete_day(at("2026-11-22T00:00:00Z"), z),
+            d("2026-11-21")
+        );
     }
 
     #[test]

@@ -6,4 +6,7 @@
 pub mod ledger;
 pub mod provider;
 
-pub use provider::{load_registry_export, load_snapshot, LoadCounts, LoadError, ProviderData};
+pub use provider::{
+    load_registry_export, load_registry_export_in, load_snapshot, load_snapshot_in, DateZones,
+    LoadCounts, LoadError, ProviderData,
+};

@@ -10,7 +10,7 @@ use crate::domain::csvsplit::{self, Chunk, LineEnds, Split, Splitter, Stopped};
 use crate::domain::frames;
 use crate::domain::fsutil::FsError;
 use crate::domain::text::push_u64;
-use crate::domain::window::Window;
+use crate::domain::window::{self, Window};
 use crate::fetch::{
     self, FetchError, LookupCounts, LookupOutcome, LookupRecord, Manifest, PaymentLookup,
     SnapshotFile,
@@ -22,7 +22,8 @@ use crate::xsolla::model::{
 };
 use crate::xsolla::parse::{parse_csv_rows, parse_json_rows, DecodeError};
 use crate::xsolla::record::{CellRef, CellValue, Kind};
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use chrono_tz::Tz;
 use polars::prelude::*;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -49,6 +50,43 @@ pub struct ProviderData {
     pub payout_rows: Option<DataFrame>,
 }
 
+/// The zone Xsolla's dates are written in and the zone the report counts days in
+/// (docs/xsolla-api.md §12.2). Every provider date-time goes through [`DateZones::to_reporting`]
+/// before its day is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DateZones {
+    /// `fetch.xsolla_timezone`.
+    pub xsolla: Tz,
+    /// `run.reporting_timezone`.
+    pub reporting: Tz,
+}
+
+impl Default for DateZones {
+    fn default() -> Self {
+        DateZones {
+            xsolla: Tz::UTC,
+            reporting: Tz::UTC,
+        }
+    }
+}
+
+impl DateZones {
+    /// Whether dates are taken as written (both zones the same).
+    pub fn same(&self) -> bool {
+        self.xsolla == self.reporting
+    }
+
+    /// A provider date-time (a local time of Xsolla's zone) as a local time of the reporting
+    /// zone. A value at midnight exactly is a plain date (`2021-10-20`: the parser gives it
+    /// 00:00, and payouts carry only dates), so it is kept as that day, not moved.
+    pub fn to_reporting(&self, t: NaiveDateTime) -> NaiveDateTime {
+        if self.same() || t.time() == NaiveTime::MIN {
+            return t;
+        }
+        window::convert_local(t, self.xsolla, self.reporting)
+    }
+}
+
 /// Row counts of a load; `registry_rows_read == registry_rows_loaded + duplicates_skipped`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LoadCounts {
@@ -64,10 +102,19 @@ pub struct LoadCounts {
     pub payouts_loaded: u64,
     /// Breakdown rows kept.
     pub breakdown_rows: u64,
+    /// Registry rows whose transfer date, in the reporting zone, falls outside the window
+    /// loaded (only when Xsolla's zone differs from it: the fetch then asks for the Xsolla
+    /// days that cover the window, which reach into the days on either side).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub outside_window: u64,
     /// Payments of in-window cancellations looked up outside the window; the found ones are
     /// appended to the transactions (see [`append_looked_up`]).
     #[serde(default)]
     pub payment_lookups: LookupCounts,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Why provider data could not be loaded. Every variant names the file (and row or line).
@@ -157,14 +204,36 @@ impl From<FetchError> for LoadError {
 }
 
 /// Loads a snapshot folder: checks every file against the manifest first, then replays the
-/// registry pages in manifest order, skipping the rows the fetch marked as repeats.
+/// registry pages in manifest order, skipping the rows the fetch marked as repeats. Dates are
+/// taken as written (Xsolla's zone and the reporting zone both UTC).
 pub fn load_snapshot(dir: &Path) -> Result<ProviderData, LoadError> {
+    load_snapshot_in(dir, DateZones::default(), None)
+}
+
+/// [`load_snapshot`] with Xsolla's dates converted to the reporting zone. With `window`,
+/// registry rows whose converted transfer date falls outside it are left out and counted
+/// (`outside_window`). When the zones differ, the breakdown is left out: its request windows
+/// are Xsolla's days, which the rows' reporting days cannot be summed against.
+pub fn load_snapshot_in(
+    dir: &Path,
+    zones: DateZones,
+    window: Option<Window>,
+) -> Result<ProviderData, LoadError> {
     let manifest = fetch::verify_snapshot(dir)?;
-    let mut load = SnapshotLoad::new();
+    let mut load = SnapshotLoad::new(zones, window);
     for file in &manifest.files {
         load.add_file(dir, manifest.format, file)?;
     }
-    load.finish(dir, &manifest)
+    let mut data = load.finish(dir, &manifest)?;
+    if !zones.same() && data.breakdown.height() > 0 {
+        tracing::warn!(
+            xsolla = %zones.xsolla,
+            reporting = %zones.reporting,
+            "payouts breakdown not checked: its windows are Xsolla's days, not the reporting zone's"
+        );
+        data.breakdown = frames::empty(&frames::breakdown_schema());
+    }
+    Ok(data)
 }
 
 /// The frames of a snapshot while its files are replayed.
@@ -187,14 +256,19 @@ struct RegistryRows {
     counts: LoadCounts,
     /// Reused for each row's `source`, so a row allocates nothing.
     source: String,
+    /// Rows dated outside it (in the reporting zone) are left out and counted.
+    window: Option<Window>,
+    zones: DateZones,
 }
 
 impl RegistryRows {
-    fn new() -> Self {
+    fn new(zones: DateZones, window: Option<Window>) -> Self {
         RegistryRows {
-            tx: TxFrame::new(),
+            tx: TxFrame::new().in_zones(zones),
             counts: LoadCounts::default(),
             source: String::new(),
+            window,
+            zones,
         }
     }
 
@@ -211,6 +285,10 @@ impl RegistryRows {
                 self.counts.duplicates_skipped += 1;
                 continue;
             }
+            if outside(self.window, self.zones, row.transfer_date) {
+                self.counts.outside_window += 1;
+                continue;
+            }
             self.source.clear();
             let _ = write!(self.source, "{}#{i}", file.path);
             self.tx.push_record(row, &self.source)?;
@@ -221,10 +299,11 @@ impl RegistryRows {
 }
 
 impl SnapshotLoad {
-    fn new() -> Self {
+    /// Registry rows outside `window` are left out (a payout's rows are all kept).
+    fn new(zones: DateZones, window: Option<Window>) -> Self {
         SnapshotLoad {
-            registry: RegistryRows::new(),
-            payout_registry: RegistryRows::new(),
+            registry: RegistryRows::new(zones, window),
+            payout_registry: RegistryRows::new(zones, None),
             has_payout_rows: false,
             payout_rows_read: 0,
             payouts: PayoutSet::default(),
@@ -293,8 +372,8 @@ impl SnapshotLoad {
         };
         assert_eq!(
             counts.registry_rows_read,
-            counts.registry_rows_loaded + counts.duplicates_skipped,
-            "every registry row is either loaded or a skipped duplicate"
+            counts.registry_rows_loaded + counts.duplicates_skipped + counts.outside_window,
+            "every registry row is loaded, a skipped duplicate or outside the window"
         );
         check_against_manifest(dir, manifest, &counts)?;
         counts.payouts_loaded = self.payouts.len() as u64;
@@ -336,6 +415,14 @@ fn kept_rows(path: &Path, file: &SnapshotFile, rows: usize) -> Result<Vec<bool>,
         }
     }
     Ok(keep)
+}
+
+/// Whether a row's transfer date, in the reporting zone, falls outside `window`.
+fn outside(window: Option<Window>, zones: DateZones, transfer: Option<NaiveDateTime>) -> bool {
+    match (window, transfer) {
+        (Some(w), Some(t)) => !w.contains(zones.to_reporting(t).date()),
+        _ => false,
+    }
 }
 
 /// Transactions whose payment is wanted but not among `tx`'s rows: those with a cancellation
@@ -817,6 +904,8 @@ struct TxFrame {
     row_kind: usize,
     payment_amount: usize,
     negative: bool,
+    /// Date-times are converted from Xsolla's zone to the reporting zone.
+    zones: DateZones,
 }
 
 impl TxFrame {
@@ -841,7 +930,14 @@ impl TxFrame {
             target,
             fields,
             negative: false,
+            zones: DateZones::default(),
         }
+    }
+
+    /// The same, converting date-times between `zones`.
+    fn in_zones(mut self, zones: DateZones) -> Self {
+        self.zones = zones;
+        self
     }
 
     /// Pushes field `field` (index in [`TRANSACTION_COLUMNS`]) of the current row.
@@ -853,6 +949,10 @@ impl TxFrame {
             self.negative =
                 matches!(cell, CellRef::Decimal(d) if d.is_sign_negative() && !d.is_zero());
         }
+        let cell = match cell {
+            CellRef::DateTime(t) => CellRef::DateTime(self.zones.to_reporting(t)),
+            other => other,
+        };
         self.frame.push(out, cell)
     }
 
@@ -904,13 +1004,24 @@ impl TxFrame {
 /// date falls outside it are left out. Sources are `<file name>:<line>`; errors name the
 /// file, line, column and value.
 pub fn load_registry_export(path: &Path, window: Option<Window>) -> Result<DataFrame, LoadError> {
-    load_registry_export_split(path, window, &Split::default())
+    load_registry_export_in(path, window, DateZones::default())
+}
+
+/// [`load_registry_export`] with Xsolla's dates converted to the reporting zone before the
+/// window is applied.
+pub fn load_registry_export_in(
+    path: &Path,
+    window: Option<Window>,
+    zones: DateZones,
+) -> Result<DataFrame, LoadError> {
+    load_registry_export_split(path, window, zones, &Split::default())
 }
 
 /// [`load_registry_export`] with the chunking spelled out (tests force small chunks).
 pub(crate) fn load_registry_export_split(
     path: &Path,
     window: Option<Window>,
+    zones: DateZones,
     split: &Split,
 ) -> Result<DataFrame, LoadError> {
     let file = std::fs::File::open(path).map_err(|e| FsError::new("open", path, e))?;
@@ -930,6 +1041,7 @@ pub(crate) fn load_registry_export_split(
         index: map_header(path, &header)?,
         header_len: header.len(),
         window,
+        zones,
         transfer_date: TRANSACTION_COLUMNS
             .iter()
             .position(|c| c.name == "transfer_date")
@@ -942,10 +1054,10 @@ pub(crate) fn load_registry_export_split(
         match ctx.parallel(start, split)? {
             Some(done) => done,
             // The file cannot be cut (or reading it failed): one reader says what happens.
-            None => return load_registry_export_split(path, window, &Split::sequential()),
+            None => return load_registry_export_split(path, window, zones, &Split::sequential()),
         }
     } else {
-        let mut tx = TxFrame::new();
+        let mut tx = TxFrame::new().in_zones(zones);
         let (read, outside) = ctx.rows(&mut rdr, &mut tx)?;
         (tx.finish()?, read, outside)
     };
@@ -1007,6 +1119,8 @@ struct ExportRows<'a> {
     index: Vec<Option<usize>>,
     header_len: usize,
     window: Option<Window>,
+    /// Xsolla's zone and the reporting zone.
+    zones: DateZones,
     /// The [`TRANSACTION_COLUMNS`] entry of the transfer date.
     transfer_date: usize,
 }
@@ -1027,7 +1141,7 @@ impl ExportRows<'_> {
         let parts = csvsplit::parse_chunks(splitter, split.threads, |chunk: Chunk| {
             let counter = LineCounter::starting_at(&chunk.bytes[..], chunk.lines_before + 1);
             let mut rdr = export_reader(false, counter);
-            let mut tx = TxFrame::with_capacity(chunk.max_records());
+            let mut tx = TxFrame::with_capacity(chunk.max_records()).in_zones(self.zones);
             let (read, outside) = self.rows(&mut rdr, &mut tx)?;
             Ok::<_, LoadError>((tx.finish()?, read, outside))
         });
@@ -1086,7 +1200,7 @@ impl ExportRows<'_> {
                     .text(self.transfer_date)?
                     .and_then(NaiveDateTime::parse_text);
                 transfer = Some(parsed);
-                if parsed.is_some_and(|d| !w.contains(d.date())) {
+                if parsed.is_some_and(|d| !w.contains(self.zones.to_reporting(d).date())) {
                     outside += 1;
                     continue;
                 }

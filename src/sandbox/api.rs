@@ -17,8 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::data::{
-    payout_date, report_id_of, report_month, ts, Dataset, MutationError, RowRef, Status,
-    CURRENCIES, PAYOUT, PROJECTS,
+    payout_date, report_id_of, report_month, Dataset, MutationError, RowRef, Status, CURRENCIES,
+    PAYOUT, PROJECTS,
 };
 use super::faults::{pick, Fault, FaultRule, RuleState};
 use super::render::{self, amount_number, number, RowView};
@@ -596,11 +596,16 @@ fn registry(sh: &Shared, fmt: Format, p: &Params) -> ApiResult {
     Ok(render_rows(fmt, views))
 }
 
-/// `datetime_from`/`datetime_to` of search: a date (whole day) or a date-time.
-fn search_bound(p: &Params, k: &str, end: bool) -> Result<Option<i64>, ApiError> {
+/// `datetime_from`/`datetime_to` of search: a date (a whole day of the served zone) or a
+/// date-time (UTC unless it has an offset, as the client sends them).
+fn search_bound(p: &Params, k: &str, end: bool, ds: &Dataset) -> Result<Option<i64>, ApiError> {
     let Some(v) = p.str(k) else { return Ok(None) };
     if let Ok(d) = NaiveDate::parse_from_str(v, "%Y-%m-%d") {
-        return Ok(Some(if end { ts(d) + 86_399 } else { ts(d) }));
+        return Ok(Some(if end {
+            d.succ_opt().map_or(i64::MAX, |n| ds.day_start(n) - 1)
+        } else {
+            ds.day_start(d)
+        }));
     }
     crate::xsolla::record::parse_xsolla_datetime(v)
         .map(|dt: NaiveDateTime| Some(dt.and_utc().timestamp()))
@@ -608,8 +613,9 @@ fn search_bound(p: &Params, k: &str, end: bool) -> Result<Option<i64>, ApiError>
 }
 
 fn search(sh: &Shared, fmt: Format, p: &Params) -> ApiResult {
-    let from = search_bound(p, "datetime_from", false)?;
-    let to = search_bound(p, "datetime_to", true)?;
+    let ds = sh.data();
+    let from = search_bound(p, "datetime_from", false, &ds)?;
+    let to = search_bound(p, "datetime_to", true, &ds)?;
     let (offset, limit) = p.page(sh.max_page_limit, sh.page_cap)?;
     let project_id = p.int("project_id")?;
     let transaction_id = p.int("transaction_id")?;
@@ -621,7 +627,6 @@ fn search(sh: &Shared, fmt: Format, p: &Params) -> ApiResult {
     let email = p.str("email");
     let external_id = p.str("external_id");
     let status = p.str("status");
-    let ds = sh.data();
     let lo = from.map_or(0, |f| ds.txns.partition_point(|t| t.created < f));
     let hi = to.map_or(ds.txns.len(), |t| {
         ds.txns.partition_point(|x| x.created <= t)

@@ -461,6 +461,9 @@ pub(crate) struct GenParams {
     pub to: NaiveDate,
     pub today: NaiveDate,
     pub per_day: u32,
+    /// The zone dates are served in: date-times are shown as its local times, and day
+    /// filters, payout periods and reports use its days.
+    pub tz: chrono_tz::Tz,
 }
 
 /// The whole truth the server answers from.
@@ -872,10 +875,10 @@ impl Dataset {
     }
     /// Payout id of a row, `None` for test payments (they are never paid out).
     pub(crate) fn row_payout(&self, r: RowRef) -> Option<i64> {
-        (!self.txns[r.txn as usize].dry_run).then(|| period_of(date_of(r.at)).0)
+        (!self.txns[r.txn as usize].dry_run).then(|| period_of(self.local_date(r.at)).0)
     }
     pub(crate) fn row_report(&self, r: RowRef) -> Option<i64> {
-        (!self.txns[r.txn as usize].dry_run).then(|| report_id_of(date_of(r.at)))
+        (!self.txns[r.txn as usize].dry_run).then(|| report_id_of(self.local_date(r.at)))
     }
     /// Applies [`super::DataQuirks`] after generation.
     pub(crate) fn apply_quirks(&mut self, q: &super::DataQuirks) {
@@ -989,7 +992,7 @@ impl Dataset {
             return;
         }
         let amount = self.row_money(r).payout;
-        let (id, start, end) = period_of(date_of(r.at));
+        let (id, start, end) = period_of(self.local_date(r.at));
         let agg = self.payouts.entry(id).or_insert(PayoutAgg {
             start,
             end,
@@ -1031,13 +1034,38 @@ impl Dataset {
     pub(crate) fn users(&self) -> u32 {
         self.users
     }
-    /// Registry rows with `at` in `[from, to]` days inclusive (all rows when `None`).
+    /// The instant (Unix seconds) as a local time of the served zone, in seconds: what
+    /// [`datetime`] of it shows is the local time.
+    pub(crate) fn local(&self, secs: i64) -> i64 {
+        use chrono::{Offset, TimeZone};
+        let utc = datetime(secs);
+        secs + i64::from(
+            self.params
+                .tz
+                .offset_from_utc_datetime(&utc)
+                .fix()
+                .local_minus_utc(),
+        )
+    }
+
+    /// The date of an instant in the served zone.
+    pub(crate) fn local_date(&self, secs: i64) -> NaiveDate {
+        date_of(self.local(secs))
+    }
+
+    /// The instant (Unix seconds) day `d` starts in the served zone.
+    pub(crate) fn day_start(&self, d: NaiveDate) -> i64 {
+        crate::domain::window::start_of_day(self.params.tz, d).timestamp()
+    }
+
+    /// Registry rows with `at` in `[from, to]` days of the served zone, inclusive (all rows
+    /// when `None`).
     pub(crate) fn rows_in(&self, range: Option<(NaiveDate, NaiveDate)>) -> &[RowRef] {
         match range {
             None => &self.rows,
             Some((from, to)) => {
-                let lo = ts(from);
-                let hi = ts(to) + 86_400;
+                let lo = self.day_start(from);
+                let hi = to.succ_opt().map_or(i64::MAX, |n| self.day_start(n));
                 let a = self.rows.partition_point(|r| r.at < lo);
                 let b = self.rows.partition_point(|r| r.at < hi);
                 &self.rows[a..b.max(a)]
@@ -1172,6 +1200,7 @@ mod tests {
             to,
             today: to,
             per_day: 40,
+            tz: chrono_tz::Tz::UTC,
         }
     }
 

@@ -56,6 +56,11 @@ pub struct SandboxConfig {
     pub faults: Vec<FaultRule>,
     /// Deliberate inconsistencies in the served data (none by default).
     pub quirks: DataQuirks,
+    /// The zone the served dates are in (docs/xsolla-api.md §12.2: Xsolla's is [U]):
+    /// date-times are its local times without an offset, and `datetime_from`/`datetime_to`,
+    /// payout periods and reports use its days. Payments are generated on the UTC days
+    /// `from..to` either way, so one seed gives the same payments in every zone. Default UTC.
+    pub timezone: chrono_tz::Tz,
 }
 
 /// Deliberate inconsistencies in Xsolla's own data, so the demo and the tests can show that
@@ -91,6 +96,7 @@ impl Default for SandboxConfig {
             page_cap: None,
             faults: Vec::new(),
             quirks: DataQuirks::default(),
+            timezone: chrono_tz::Tz::UTC,
         }
     }
 }
@@ -203,6 +209,7 @@ impl Sandbox {
             to: cfg.to,
             today: cfg.today.unwrap_or(cfg.to),
             per_day: cfg.transactions_per_day,
+            tz: cfg.timezone,
         };
         let started = std::time::Instant::now();
         let quirks = cfg.quirks.clone();

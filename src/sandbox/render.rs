@@ -27,7 +27,8 @@ pub(crate) enum V<'a> {
     /// Rate or percent, shown normalized.
     Rate(Decimal),
     Flag(bool),
-    /// Unix seconds, shown `YYYY-MM-DD HH:MM:SS`.
+    /// Unix seconds already shifted to the served zone ([`Dataset::local`]), shown
+    /// `YYYY-MM-DD HH:MM:SS` with no offset, as Xsolla shows its times.
     Time(i64),
 }
 
@@ -205,17 +206,17 @@ pub(crate) static FIELDS: &[Field] = &[
         V::Str(r.txn.status.as_str())
     }),
     f("transaction.create_date", Some("Transaction date"), |r| {
-        V::Time(r.txn.created)
+        V::Time(r.ds.local(r.txn.created))
     }),
     f("transaction.payment_date", Some("Payment date"), |r| {
         if r.completed() {
-            V::Time(r.txn.created + i64::from(r.txn.done_after))
+            V::Time(r.ds.local(r.txn.created + i64::from(r.txn.done_after)))
         } else {
             V::Null
         }
     }),
     f("transaction.transfer_date", Some("Transfer date"), |r| {
-        r.at.map_or(V::Null, V::Time)
+        r.at.map_or(V::Null, |t| V::Time(r.ds.local(t)))
     }),
     f("transaction.transfer_id", Some("Payout ID"), |r| {
         r.transfer_id.map_or(V::Null, V::Int)

@@ -21,4 +21,5 @@ mod reliability;
 mod report;
 mod schedule;
 mod support;
+mod time_zones;
 mod window_edges;

@@ -138,14 +138,26 @@ fn window_for_uses_the_local_date_of_the_fire() {
         window_for(&j, t("2026-11-25T05:00:00Z")),
         window("2026-11-22", "2026-11-24")
     );
-    // 2026-11-25T23:30Z is 05:00 on the 26th in Kolkata: today is the 26th there.
+    // The day is the reporting zone's (UTC by default), not the cron's zone: 2026-11-25T23:30Z
+    // is 05:00 on the 26th in Kolkata but still the 25th in UTC.
     let j = job_with("0 5 * * *", "Asia/Kolkata", |s| s.lookback_days = Some(2));
+    assert_eq!(
+        window_for(&j, t("2026-11-25T23:30:00Z")),
+        window("2026-11-22", "2026-11-24")
+    );
+    // With Kolkata as the reporting (and Xsolla's) zone, today is the 26th there.
+    let zones = |tz: &str| xsolla_recon::load::DateZones {
+        xsolla: tz.parse().unwrap(),
+        reporting: tz.parse().unwrap(),
+    };
+    let j = j.in_zones(zones("Asia/Kolkata"));
     assert_eq!(
         window_for(&j, t("2026-11-25T23:30:00Z")),
         window("2026-11-23", "2026-11-25")
     );
     // 2026-11-26T03:00Z is still the 25th in Los Angeles (19:00 PST).
-    let j = job_with("0 19 * * *", "America/Los_Angeles", |s| s.days = Some(1));
+    let j = job_with("0 19 * * *", "America/Los_Angeles", |s| s.days = Some(1))
+        .in_zones(zones("America/Los_Angeles"));
     assert_eq!(
         window_for(&j, t("2026-11-26T03:00:00Z")),
         window("2026-11-24", "2026-11-24")

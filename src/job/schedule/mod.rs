@@ -35,6 +35,8 @@ pub mod status;
 pub use runner::*;
 
 use crate::domain::window::Window;
+use crate::job::run;
+use crate::load::DateZones;
 use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use cron::TimeUnitSpec;
@@ -88,8 +90,8 @@ pub struct JobSchedule {
     /// fields with seconds first use the `cron` crate's dialect (1 = Sunday). Default
     /// `0 5 * * *`.
     pub cron: String,
-    /// IANA time zone the expression is read in, and whose local date decides the window.
-    /// Default `UTC`.
+    /// IANA time zone the expression is read in. The window is yesterday in
+    /// `[run] reporting_timezone` at the fire, not in this zone. Default `UTC`.
     pub time_zone: String,
     /// Days before yesterday also re-checked (late settlements). Default: `[run]`'s value.
     pub lookback_days: Option<u32>,
@@ -135,8 +137,11 @@ pub struct ScheduledJob {
     pub merchant: String,
     /// The cron expression as configured.
     pub cron: String,
-    /// The zone the expression and the window are read in.
+    /// The zone the expression is read in.
     pub tz: Tz,
+    /// The zones that decide the window: yesterday in the reporting zone, ended in Xsolla's
+    /// (UTC and UTC unless [`ScheduledJob::in_zones`] says otherwise).
+    pub zones: DateZones,
     /// Days before yesterday in the window (nightly rule).
     pub lookback_days: u32,
     /// Window length ending yesterday, when set (overrides the nightly rule).
@@ -146,6 +151,15 @@ pub struct ScheduledJob {
     schedule: cron::Schedule,
     /// Both passes of a repeated local hour fire (the hour field is `*`).
     every_hour: bool,
+}
+
+impl ScheduledJob {
+    /// The same job with its windows counted in `zones` (the config's
+    /// `run.reporting_timezone` and `fetch.xsolla_timezone`).
+    pub fn in_zones(mut self, zones: DateZones) -> Self {
+        self.zones = zones;
+        self
+    }
 }
 
 /// One problem in a `[[schedule]]` table.
@@ -207,6 +221,7 @@ pub fn compile_jobs(
                 lookback_days,
                 days: j.days,
                 catch_up: j.catch_up,
+                zones: DateZones::default(),
                 every_hour: schedule.hours().is_all(),
                 schedule,
             });
@@ -415,18 +430,20 @@ pub fn missed_fires(
     }
 }
 
-/// The window a fire covers. `today` is the fire's local date in the job's zone; the window is
+/// The window a fire covers. `today` is the fire's date in the reporting zone; the window is
 /// `[today − 1 − lookback, today − 1]` (yesterday plus `lookback_days` before it), or with
-/// `days = Some(n)`, `[today − n, today − 1]`.
+/// `days = Some(n)`, `[today − n, today − 1]`, ending a day earlier (logged) while yesterday
+/// has not ended in Xsolla's zone at the fire.
 pub fn window_for(job: &ScheduledJob, fire: DateTime<Utc>) -> Window {
-    let today = fire.with_timezone(&job.tz).date_naive();
+    let today = run::reporting_today(fire, job.zones);
     let back = |d: NaiveDate, n: u32| d.checked_sub_days(Days::new(u64::from(n))).unwrap_or(d);
     let to = back(today, 1);
     let from = match job.days {
         Some(n) => back(today, n.max(1)),
         None => back(to, job.lookback_days),
     };
-    Window::new(from, to).unwrap_or(Window { from: to, to })
+    let w = Window::new(from, to).unwrap_or(Window { from: to, to });
+    run::shorten_to_complete(w, fire, job.zones)
 }
 
 /// The cron crate's errors span lines (the expression, a caret, the reason); a config

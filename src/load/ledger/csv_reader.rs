@@ -292,6 +292,7 @@ impl Rows<'_> {
     ) -> Result<bool, LedgerError> {
         let cfg = loader.cfg;
         let split = loader.split;
+        let reporting = loader.dates.reporting;
         let Ok(mut file) = File::open(path) else {
             return Ok(false);
         };
@@ -315,6 +316,7 @@ impl Rows<'_> {
         };
         let parts = csvsplit::parse_chunks(splitter, split.threads, |chunk: Chunk| {
             let mut part = Loader::new(cfg)?;
+            part.dates.reporting = reporting;
             part.reserve(chunk.max_records());
             let tracker = Tracker::starting_at(
                 &chunk.bytes[..],

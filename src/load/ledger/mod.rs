@@ -715,7 +715,7 @@ impl<'c> Loader<'c> {
             Cell::Empty => return Err("is empty"),
             Cell::Text(t) => self.dates.parse(t)?,
             Cell::Date(d) => *d,
-            Cell::NaiveDateTime(d) => d.date(),
+            Cell::NaiveDateTime(d) => self.dates.date_of_local(*d),
             Cell::UtcDateTime(d) => self.dates.date_of_utc(*d)?,
             Cell::Int(_) | Cell::Float(_) | Cell::Decimal(..) => {
                 return Err("is a number where a date is expected (format the column as dates)")
@@ -825,16 +825,32 @@ pub(crate) fn sniff_kind(head: &[u8]) -> &'static str {
 /// Relative paths are taken from `base_dir` (the config file's folder). Large UTF-8 CSV
 /// files are parsed on every core ([`crate::domain::csvsplit`]), with the same result as one reader.
 pub fn load_ledger(cfg: &LedgerConfig, base_dir: &Path) -> Result<LedgerLoad, LedgerError> {
-    load_ledger_split(cfg, base_dir, Split::default())
+    load_ledger_split(cfg, base_dir, None, Split::default())
 }
 
-/// [`load_ledger`] with the CSV chunking spelled out (tests force small chunks).
+/// [`load_ledger`] with booking date-times placed on the days of `reporting`
+/// (`run.reporting_timezone`): naive ones are read in `timezone` and converted, ones with an
+/// offset are converted; date-only values are taken as reporting days as written.
+pub fn load_ledger_in(
+    cfg: &LedgerConfig,
+    base_dir: &Path,
+    reporting: chrono_tz::Tz,
+) -> Result<LedgerLoad, LedgerError> {
+    load_ledger_split(cfg, base_dir, Some(reporting), Split::default())
+}
+
+/// [`load_ledger`] with the reporting zone (default: the ledger's own) and the CSV chunking
+/// spelled out (tests force small chunks).
 pub(crate) fn load_ledger_split(
     cfg: &LedgerConfig,
     base_dir: &Path,
+    reporting: Option<chrono_tz::Tz>,
     split: Split,
 ) -> Result<LedgerLoad, LedgerError> {
     let mut loader = Loader::new(cfg)?;
+    if let Some(tz) = reporting {
+        loader.dates.reporting = tz;
+    }
     loader.split = split;
     let files = resolve_files(&cfg.path, base_dir)?;
     for (path, label) in &files {

@@ -1048,7 +1048,8 @@ fn tricky_cfg(mode: OnBadRow) -> LedgerConfig {
 /// Loads with one reader and with many small chunks on 3 threads, asserting the same result
 /// (or the same error); returns the one reader's.
 fn same_in_parallel(c: &LedgerConfig, dir: &TempDir) -> Result<LedgerLoad, String> {
-    let seq = load_ledger_split(c, dir.path(), Split::sequential()).map_err(|e| e.to_string());
+    let seq =
+        load_ledger_split(c, dir.path(), None, Split::sequential()).map_err(|e| e.to_string());
     for block in [1, 2, 5, 17, 64, 100, 333, 1000, 1 << 20] {
         let split = Split {
             block_bytes: block,
@@ -1056,7 +1057,7 @@ fn same_in_parallel(c: &LedgerConfig, dir: &TempDir) -> Result<LedgerLoad, Strin
             min_file_bytes: 0,
         };
         let before = crate::domain::csvsplit::PARALLEL_READS.with(|n| n.get());
-        let par = load_ledger_split(c, dir.path(), split).map_err(|e| e.to_string());
+        let par = load_ledger_split(c, dir.path(), None, split).map_err(|e| e.to_string());
         match (&seq, &par) {
             (Ok(s), Ok(p)) => {
                 // Every UTF-8 file went through the parallel reader.

@@ -297,11 +297,14 @@ enum DateKind {
     Offset,
 }
 
-/// The configured date formats, pre-parsed once, and the zone naive values are in.
+/// The configured date formats, pre-parsed once, the zone naive values are in, and the
+/// reporting zone whose day a date-time is placed on.
 #[derive(Debug, Clone)]
 pub(crate) struct DateParser {
     formats: Vec<(Vec<Item<'static>>, DateKind)>,
     pub tz: Tz,
+    /// `run.reporting_timezone`; the ledger's zone until the job says otherwise.
+    pub reporting: Tz,
 }
 
 impl DateParser {
@@ -334,7 +337,11 @@ impl DateParser {
             }
             out.push((items, kind));
         }
-        Ok(DateParser { formats: out, tz })
+        Ok(DateParser {
+            formats: out,
+            tz,
+            reporting: tz,
+        })
     }
 
     /// The booking date of a text cell: the first format that reads the whole text wins.
@@ -350,9 +357,10 @@ impl DateParser {
             }
             let r = match kind {
                 DateKind::Date => p.to_naive_date().ok(),
-                DateKind::NaiveDateTime => {
-                    p.to_naive_datetime_with_offset(0).ok().map(|d| d.date())
-                }
+                DateKind::NaiveDateTime => p
+                    .to_naive_datetime_with_offset(0)
+                    .ok()
+                    .map(|d| self.date_of_local(d)),
                 DateKind::Offset => match p.to_datetime() {
                     Ok(d) => Some(self.date_of_utc(d.naive_utc())?),
                     Err(_) => None,
@@ -365,13 +373,19 @@ impl DateParser {
         Err("matches none of the date_formats")
     }
 
-    /// The date of an instant (UTC) in the configured zone.
+    /// The reporting-zone date of a local time of the ledger's zone (a date-only value never
+    /// gets here: it is a reporting day as written).
+    pub fn date_of_local(&self, t: chrono::NaiveDateTime) -> NaiveDate {
+        crate::domain::window::convert_local(t, self.tz, self.reporting).date()
+    }
+
+    /// The date of an instant (UTC) in the reporting zone.
     ///
     /// Checked: at the edge of chrono's range (`+262142-12-31T23:59:59Z` in a zone east of
     /// UTC) the local time does not exist, and `from_utc_datetime(..).date_naive()` panics.
     pub fn date_of_utc(&self, utc: chrono::NaiveDateTime) -> Result<NaiveDate, &'static str> {
         use chrono::Offset;
-        let offset = self.tz.offset_from_utc_datetime(&utc).fix();
+        let offset = self.reporting.offset_from_utc_datetime(&utc).fix();
         utc.checked_add_offset(offset)
             .map(|d| d.date())
             .ok_or("is out of the supported date range")

@@ -546,7 +546,9 @@ fn parallel_export_load_equals_the_sequential_one() {
         let p = tricky_export(tmp.path(), eol, 120, &[]);
         let len = std::fs::metadata(&p).unwrap().len() as usize;
         for window in [None, Some(w)] {
-            let seq = load_registry_export_split(&p, window, &Split::sequential()).unwrap();
+            let seq =
+                load_registry_export_split(&p, window, DateZones::default(), &Split::sequential())
+                    .unwrap();
             assert!(seq.height() > 50);
             if eol == "\n" && window.is_none() {
                 // Sources count physical lines: quoted breaks and blank lines included.
@@ -554,7 +556,13 @@ fn parallel_export_load_equals_the_sequential_one() {
             }
             for block in [1, 2, 3, 5, 17, 64, 100, 333, 1000, len / 2, len] {
                 let before = crate::domain::csvsplit::PARALLEL_READS.with(|n| n.get());
-                let par = load_registry_export_split(&p, window, &small_chunks(block)).unwrap();
+                let par = load_registry_export_split(
+                    &p,
+                    window,
+                    DateZones::default(),
+                    &small_chunks(block),
+                )
+                .unwrap();
                 assert_eq!(
                     crate::domain::csvsplit::PARALLEL_READS.with(|n| n.get()),
                     before + 1,
@@ -585,14 +593,20 @@ fn parallel_export_load_reports_the_first_error_in_file_order() {
     for eol in ["\n", "\r\n"] {
         for bad in cases {
             let p = tricky_export(tmp.path(), eol, 120, bad);
-            let seq = load_registry_export_split(&p, None, &Split::sequential())
-                .unwrap_err()
-                .to_string();
-            assert!(seq.contains("tricky.csv:"), "{seq}");
-            for block in [1, 7, 64, 300, 2000] {
-                let par = load_registry_export_split(&p, None, &small_chunks(block))
+            let seq =
+                load_registry_export_split(&p, None, DateZones::default(), &Split::sequential())
                     .unwrap_err()
                     .to_string();
+            assert!(seq.contains("tricky.csv:"), "{seq}");
+            for block in [1, 7, 64, 300, 2000] {
+                let par = load_registry_export_split(
+                    &p,
+                    None,
+                    DateZones::default(),
+                    &small_chunks(block),
+                )
+                .unwrap_err()
+                .to_string();
                 assert_eq!(par, seq, "eol {eol:?} block {block}");
             }
         }
