@@ -32,7 +32,7 @@ pub struct Config {
     pub reconcile: crate::reconcile::ReconcileSettings,
     /// How `run` and the scheduler pick windows and inputs, and where run folders go.
     #[serde(default)]
-    pub run: crate::job::RunSettings,
+    pub run: RunSettings,
     /// Report files: CSV dialect, chart, row limits.
     #[serde(default)]
     pub report: crate::report::ReportSettings,
@@ -62,7 +62,7 @@ impl Default for Config {
             http: HttpSettings::default(),
             fetch: FetchSettings::default(),
             reconcile: crate::reconcile::ReconcileSettings::default(),
-            run: crate::job::RunSettings::default(),
+            run: RunSettings::default(),
             report: crate::report::ReportSettings::default(),
             smtp: None,
             scheduler: crate::job::schedule::ScheduleSettings::default(),
@@ -124,6 +124,43 @@ impl MerchantConfig {
                 merchant: self.name.clone(),
                 var: self.api_key_env.clone(),
             }),
+        }
+    }
+}
+
+/// `[run]`: how `run` and the scheduler pick their inputs and where reports go.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunSettings {
+    /// Days before yesterday that a nightly run (`--yesterday`, the scheduler) re-checks, so
+    /// late refunds and chargebacks are caught. Default 7.
+    pub lookback_days: u32,
+    /// Folder for run folders (`<reports_dir>/<merchant>/<from>_<to>/<run id>/`). Relative
+    /// paths are relative to the folder the job runs in. Default `reports`.
+    pub reports_dir: PathBuf,
+    /// A snapshot of the same window fetched at most this many minutes ago is reused instead
+    /// of fetching again (a rerun the same morning sees the same inputs and gives the same
+    /// reports). `--refetch` ignores it; 0 always fetches. Default 360.
+    pub reuse_snapshot_minutes: u64,
+    /// How long a run waits for another run of the same merchant to finish before giving up,
+    /// in seconds. 0 refuses at once. Default 0.
+    pub lock_wait_seconds: u64,
+    /// IANA zone in which a window's days are counted, on both sides: Xsolla's times are
+    /// converted to it from `fetch.xsolla_timezone`, ledger times from
+    /// `merchant.ledger.timezone`, and "yesterday" (`--yesterday`, `--last`, the scheduler)
+    /// is yesterday here. Date-only values are taken as days of this zone. Default `UTC`.
+    #[serde(with = "crate::domain::window::tz_serde")]
+    pub reporting_timezone: chrono_tz::Tz,
+}
+
+impl Default for RunSettings {
+    fn default() -> Self {
+        RunSettings {
+            lookback_days: 7,
+            reports_dir: PathBuf::from("reports"),
+            reuse_snapshot_minutes: 360,
+            lock_wait_seconds: 0,
+            reporting_timezone: chrono_tz::Tz::UTC,
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::fetch::{self, FetchError, LookupRecord, LookupRequest, Manifest, Prog
 use crate::job::config::{Config, MerchantConfig};
 use crate::job::manifest::{hash_file, hash_files, InputFile};
 use crate::job::pipeline::{self, PipelineError, ProviderSource, ReconcileRequest};
-use crate::job::run::{FetchMode, JobError, RunRequest};
+use crate::job::request::{FetchMode, JobError, RunRequest};
 use crate::xsolla::{ApiKey, Transport, XsollaClient, XsollaError};
 use chrono::Utc;
 use sha2::{Digest, Sha256};

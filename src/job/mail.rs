@@ -5,11 +5,51 @@
 use crate::deliver::{self, Attachment, Delivery, Inline, Mail, MessageStamp, NotifyError};
 use crate::domain::fsutil::FsError;
 use crate::job::config::{Config, MerchantConfig};
-use crate::job::manifest::MailStatus;
-use crate::job::run::MailMode;
 use crate::report::{ReportError, ReportInput};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+/// What mail the run sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MailMode {
+    /// Through the configured SMTP server (`[smtp]`, `[merchant.mail]`).
+    Smtp,
+    /// No mail (`--dry-run`).
+    DryRun,
+    /// Written as `email.eml` into the run folder (the demo).
+    File,
+}
+
+/// What happened to the mail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum MailStatus {
+    /// Sent (or found already sent for this run).
+    Sent {
+        /// Recipients.
+        to: Vec<String>,
+        /// `host:port`.
+        server: String,
+    },
+    /// Written to a file.
+    Written {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Not sent: `--dry-run`.
+    DryRun,
+    /// Not sent: the merchant has no recipients, or all is clear and `all_clear` is off.
+    NotNeeded {
+        /// Why.
+        reason: String,
+    },
+    /// Sending failed.
+    Failed {
+        /// The error.
+        error: String,
+    },
+}
 
 /// Where mail comes from when the config has no `[smtp]` (the demo's file transport).
 const DEFAULT_FROM: &str = "xsolla-recon <xsolla-recon@localhost>";

@@ -5,7 +5,7 @@
 use crate::domain::fsutil::{self, FsError};
 use crate::domain::window::Window;
 use crate::job::exit;
-use crate::job::mail::MailError;
+use crate::job::mail::{MailError, MailStatus};
 use crate::job::pipeline::RunResult;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -22,36 +22,6 @@ pub enum Outcome {
     Found,
     /// Reports written, but the mail could not be sent.
     MailFailed,
-}
-
-/// What happened to the mail.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case", tag = "status")]
-pub enum MailStatus {
-    /// Sent (or found already sent for this run).
-    Sent {
-        /// Recipients.
-        to: Vec<String>,
-        /// `host:port`.
-        server: String,
-    },
-    /// Written to a file.
-    Written {
-        /// The file.
-        path: PathBuf,
-    },
-    /// Not sent: `--dry-run`.
-    DryRun,
-    /// Not sent: the merchant has no recipients, or all is clear and `all_clear` is off.
-    NotNeeded {
-        /// Why.
-        reason: String,
-    },
-    /// Sending failed.
-    Failed {
-        /// The error.
-        error: String,
-    },
 }
 
 /// One input file and its digest.

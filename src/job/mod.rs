@@ -5,6 +5,8 @@
 //! | file | what |
 //! |---|---|
 //! | `run.rs` | the orchestrator [`run()`]: lock → inputs → reconcile → report → manifest → mail |
+//! | `request.rs` | what a run is asked to do, how it fails, its exit codes (shared by every step) |
+//! | `nightly.rs` | the days a nightly run covers (`--yesterday`, `--last`, the scheduler) |
 //! | `inputs.rs` | step: the ledger files and the Xsolla snapshot (reused, stored or fetched) |
 //! | `pipeline.rs` | step: load both sides, reconcile, carry open items; the report's input |
 //! | `manifest.rs` | step: `manifest.json`, the record of a run |
@@ -19,13 +21,19 @@ pub mod inputs;
 pub mod lock;
 pub mod mail;
 pub mod manifest;
+pub mod nightly;
 pub mod pipeline;
+pub mod request;
 pub mod run;
 pub mod schedule;
 pub mod to_folder;
 
+pub use config::RunSettings;
 pub use inputs::xsolla_client;
 pub use mail::MailError;
-pub use manifest::{sha256_hex, InputFile, MailStatus, Outcome, RunCounts, RunManifest, Timings};
+pub use mail::MailStatus;
+pub use manifest::{sha256_hex, InputFile, Outcome, RunCounts, RunManifest, Timings};
+pub use nightly::*;
+pub use request::*;
 pub use run::*;
 pub use to_folder::{reconcile_to_folder, FolderOutcome, FolderRequest};

@@ -13,105 +13,21 @@
 //! a killed run leaves either a complete run folder or none.
 
 use crate::domain::fsutil::FsError;
-use crate::domain::window;
 use crate::domain::window::Window;
-use crate::fetch::{FetchError, Progress};
+use crate::fetch::Progress;
 use crate::job::config::{Config, ConfigError, MerchantConfig};
 use crate::job::inputs::RunInputs;
-use crate::job::lock::{LockError, RunLock};
-use crate::job::mail::{MailError, RunMail};
-use crate::job::manifest::{hash_files, MailStatus, Outcome, RunCounts, RunManifest, Timings};
-use crate::job::pipeline::{self, PipelineError, ProviderSource, ReconcileRequest, RunResult};
+use crate::job::lock::RunLock;
+use crate::job::mail::{MailError, MailStatus, RunMail};
+use crate::job::manifest::{hash_files, Outcome, RunCounts, RunManifest, Timings};
+use crate::job::nightly::last_complete_day;
+use crate::job::pipeline::{self, ProviderSource, ReconcileRequest, RunResult};
+use crate::job::request::{new_run_id, JobError, RunRequest};
 use crate::load::DateZones;
-use crate::report::{self, ReportError, ReportFiles, ReportInput};
-use crate::xsolla::{ApiKey, XsollaError};
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use crate::report::{self, ReportFiles, ReportInput};
+use chrono::{DateTime, Utc};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
-
-/// `[run]`: how `run` and the scheduler pick their inputs and where reports go.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct RunSettings {
-    /// Days before yesterday that a nightly run (`--yesterday`, the scheduler) re-checks, so
-    /// late refunds and chargebacks are caught. Default 7.
-    pub lookback_days: u32,
-    /// Folder for run folders (`<reports_dir>/<merchant>/<from>_<to>/<run id>/`). Relative
-    /// paths are relative to the folder the job runs in. Default `reports`.
-    pub reports_dir: PathBuf,
-    /// A snapshot of the same window fetched at most this many minutes ago is reused instead
-    /// of fetching again (a rerun the same morning sees the same inputs and gives the same
-    /// reports). `--refetch` ignores it; 0 always fetches. Default 360.
-    pub reuse_snapshot_minutes: u64,
-    /// How long a run waits for another run of the same merchant to finish before giving up,
-    /// in seconds. 0 refuses at once. Default 0.
-    pub lock_wait_seconds: u64,
-    /// IANA zone in which a window's days are counted, on both sides: Xsolla's times are
-    /// converted to it from `fetch.xsolla_timezone`, ledger times from
-    /// `merchant.ledger.timezone`, and "yesterday" (`--yesterday`, `--last`, the scheduler)
-    /// is yesterday here. Date-only values are taken as days of this zone. Default `UTC`.
-    #[serde(with = "crate::domain::window::tz_serde")]
-    pub reporting_timezone: chrono_tz::Tz,
-}
-
-impl Default for RunSettings {
-    fn default() -> Self {
-        RunSettings {
-            lookback_days: 7,
-            reports_dir: PathBuf::from("reports"),
-            reuse_snapshot_minutes: 360,
-            lock_wait_seconds: 0,
-            reporting_timezone: chrono_tz::Tz::UTC,
-        }
-    }
-}
-
-/// Where Xsolla's data comes from in this run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FetchMode {
-    /// Reuse a recent snapshot of the window (`reuse_snapshot_minutes`), else fetch.
-    Auto,
-    /// Always fetch.
-    Refetch,
-    /// Never fetch: the newest stored snapshot of the window, any age.
-    Offline,
-}
-
-/// What mail the run sends.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MailMode {
-    /// Through the configured SMTP server (`[smtp]`, `[merchant.mail]`).
-    Smtp,
-    /// No mail (`--dry-run`).
-    DryRun,
-    /// Written as `email.eml` into the run folder (the demo).
-    File,
-}
-
-/// One run request.
-#[derive(Debug, Clone)]
-pub struct RunRequest {
-    /// Merchant name (from the config).
-    pub merchant: String,
-    /// The window.
-    pub window: Window,
-    /// Fetch behaviour.
-    pub fetch: FetchMode,
-    /// Mail behaviour.
-    pub mail: MailMode,
-    /// Ledger file or glob overriding the config's.
-    pub ledger: Option<PathBuf>,
-    /// Folder that relative ledger paths in the config are relative to (the config's folder).
-    pub base_dir: PathBuf,
-    /// SHA-256 of the config file's text (recorded in the manifest).
-    pub config_sha256: String,
-    /// API key to use instead of the merchant's environment variable (the demo's sandbox).
-    pub api_key: Option<ApiKey>,
-    /// How long to wait for another run of the merchant to finish; `None` refuses at once.
-    pub lock_wait: Option<Duration>,
-}
+use std::time::Instant;
 
 /// What a run produced.
 #[derive(Debug)]
@@ -122,99 +38,6 @@ pub struct RunOutcome {
     pub manifest: RunManifest,
     /// The reconciliation.
     pub result: RunResult,
-}
-
-/// Exit codes of the job commands (documented in the README).
-pub mod exit {
-    /// Done, nothing wrong.
-    pub const OK: u8 = 0;
-    /// Done, and discrepancies were found (so cron can alert).
-    pub const FOUND: u8 = 1;
-    /// Bad command line or configuration.
-    pub const CONFIG: u8 = 2;
-    /// The job failed while running (network, Xsolla, disk, mail).
-    pub const RUNTIME: u8 = 3;
-    /// Another run of the same merchant holds the lock (and `--wait` ran out).
-    pub const BUSY: u8 = 4;
-}
-
-/// A job failure, by stage.
-#[derive(Debug, thiserror::Error)]
-pub enum JobError {
-    /// Configuration.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// Another run holds the merchant's lock.
-    #[error(transparent)]
-    Lock(#[from] LockError),
-    /// Building the client.
-    #[error(transparent)]
-    Client(#[from] XsollaError),
-    /// Fetching.
-    #[error("fetching {window} for merchant {merchant}: {source}")]
-    Fetch {
-        /// Merchant.
-        merchant: String,
-        /// Window.
-        window: Window,
-        /// Why.
-        #[source]
-        source: Box<FetchError>,
-    },
-    /// Loading or reconciling.
-    #[error("reconciling {window} for merchant {merchant}: {source}")]
-    Reconcile {
-        /// Merchant.
-        merchant: String,
-        /// Window.
-        window: Window,
-        /// Why.
-        #[source]
-        source: Box<PipelineError>,
-    },
-    /// Writing reports.
-    #[error(transparent)]
-    Report(#[from] ReportError),
-    /// Files.
-    #[error(transparent)]
-    Fs(#[from] FsError),
-    /// The mail failed after the reports were written (they are in `dir`).
-    #[error("{source} (the reports are written: {})", dir.display())]
-    Mail {
-        /// The run folder.
-        dir: PathBuf,
-        /// Why.
-        #[source]
-        source: MailError,
-    },
-}
-
-impl JobError {
-    /// The exit code for this failure.
-    pub fn exit_code(&self) -> u8 {
-        match self {
-            JobError::Config(_) => exit::CONFIG,
-            JobError::Lock(_) => exit::BUSY,
-            _ => exit::RUNTIME,
-        }
-    }
-}
-
-/// A new run id: UTC start time (sortable) and a random suffix (unique per process).
-pub fn new_run_id(now: DateTime<Utc>) -> String {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = Sha256::new();
-    h.update(std::process::id().to_le_bytes());
-    h.update(now.timestamp_nanos_opt().unwrap_or_default().to_le_bytes());
-    h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    let d = h.finalize();
-    format!(
-        "{}-{:02x}{:02x}",
-        now.format("%Y%m%dT%H%M%S%.3fZ"),
-        d[0],
-        d[1]
-    )
 }
 
 /// Runs the job once. The caller maps the result to an exit code: `manifest.exit_code`, or
@@ -392,61 +215,6 @@ fn ms(since: Instant) -> u64 {
     since.elapsed().as_millis() as u64
 }
 
-/// The nightly window ending on `today − 1` (in the caller's zone): yesterday plus
-/// `lookback_days` before it.
-pub fn nightly_window(today: NaiveDate, lookback_days: u32) -> Window {
-    let to = today
-        .pred_opt()
-        .expect("dates are far from chrono's limits");
-    let from = to - chrono::Duration::days(i64::from(lookback_days));
-    Window::new(from, to).expect("from <= to")
-}
-
-/// "Today" in the reporting zone at the instant `now`: the one place the nightly windows
-/// (`--yesterday`, `--last`, the scheduler) take their today from, so a replay that passes
-/// another clock gets the same window.
-pub fn reporting_today(now: DateTime<Utc>, zones: DateZones) -> NaiveDate {
-    window::today_in(now, zones.reporting)
-}
-
-/// The last reporting day whose Xsolla data is complete at `now`: every Xsolla day that
-/// covers it has ended in Xsolla's zone. Yesterday when both zones are the same; a day
-/// earlier when Xsolla's today still covers part of yesterday.
-pub fn last_complete_day(now: DateTime<Utc>, zones: DateZones) -> NaiveDate {
-    let xsolla_today = window::start_of_day(zones.xsolla, window::today_in(now, zones.xsolla));
-    window::today_in(xsolla_today, zones.reporting)
-        .pred_opt()
-        .expect("dates are far from chrono's limits")
-}
-
-/// The nightly window at `now` (yesterday in the reporting zone plus `lookback_days`),
-/// shortened to end on [`last_complete_day`] when yesterday is not over in Xsolla's zone yet;
-/// the shortening is logged.
-pub fn nightly_window_at(now: DateTime<Utc>, zones: DateZones, lookback_days: u32) -> Window {
-    shorten_to_complete(
-        nightly_window(reporting_today(now, zones), lookback_days),
-        now,
-        zones,
-    )
-}
-
-/// `w` ending on [`last_complete_day`] at `now` when it ends later (logged), else `w`.
-pub fn shorten_to_complete(w: Window, now: DateTime<Utc>, zones: DateZones) -> Window {
-    let last = last_complete_day(now, zones);
-    if w.to <= last {
-        return w;
-    }
-    let shortened = Window::new(w.from.min(last), last).expect("from <= to");
-    tracing::warn!(
-        window = %w,
-        shortened = %shortened,
-        xsolla_timezone = %zones.xsolla,
-        xsolla_now = %now.with_timezone(&zones.xsolla).format("%Y-%m-%d %H:%M"),
-        "the window's last day has not ended in Xsolla's zone yet; ending the window the day before"
-    );
-    shortened
-}
-
 /// Refuses a window whose last day has not ended in Xsolla's zone at `now` (some of its
 /// Xsolla data may still come): the message names the zone and the time there.
 pub fn check_window_complete(
@@ -471,6 +239,9 @@ pub fn check_window_complete(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::job::nightly::*;
+    use crate::job::request::new_run_id;
+    use chrono::NaiveDate;
 
     #[test]
     fn the_nightly_window_is_yesterday_plus_the_lookback() {

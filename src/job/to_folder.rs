@@ -11,7 +11,7 @@ use crate::fetch::FetchError;
 use crate::job::config::{Config, MerchantConfig};
 use crate::job::exit;
 use crate::job::pipeline::{self, PipelineError, ProviderSource, ReconcileRequest, RunResult};
-use crate::job::run::new_run_id;
+use crate::job::request::new_run_id;
 use crate::report::{self, ReportError, ReportInput, ReportSettings};
 use std::path::{Path, PathBuf};
 

@@ -35,7 +35,7 @@ pub mod status;
 pub use runner::*;
 
 use crate::domain::window::Window;
-use crate::job::run;
+use crate::job::nightly;
 use crate::load::DateZones;
 use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
@@ -435,7 +435,7 @@ pub fn missed_fires(
 /// `days = Some(n)`, `[today − n, today − 1]`, ending a day earlier (logged) while yesterday
 /// has not ended in Xsolla's zone at the fire.
 pub fn window_for(job: &ScheduledJob, fire: DateTime<Utc>) -> Window {
-    let today = run::reporting_today(fire, job.zones);
+    let today = nightly::reporting_today(fire, job.zones);
     let back = |d: NaiveDate, n: u32| d.checked_sub_days(Days::new(u64::from(n))).unwrap_or(d);
     let to = back(today, 1);
     let from = match job.days {
@@ -443,7 +443,7 @@ pub fn window_for(job: &ScheduledJob, fire: DateTime<Utc>) -> Window {
         None => back(to, job.lookback_days),
     };
     let w = Window::new(from, to).unwrap_or(Window { from: to, to });
-    run::shorten_to_complete(w, fire, job.zones)
+    nightly::shorten_to_complete(w, fire, job.zones)
 }
 
 /// The cron crate's errors span lines (the expression, a caret, the reason); a config
