@@ -319,9 +319,17 @@ impl Month {
 /// Runs `run --yesterday --today D` for every D from 2026-10-02 to 2026-11-01 over `ledger`,
 /// printing what each night opened, kept and resolved.
 async fn replay_october(sb: &Sandbox, key: &str, ledger: &Ledger) -> Month {
+    replay_october_with(sb, key, ledger, "").await
+}
+
+/// [`replay_october`] with `fetch` added to the config's `[fetch]` table.
+async fn replay_october_with(sb: &Sandbox, key: &str, ledger: &Ledger, fetch: &str) -> Month {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     write_setup(dir, sb, &Extra::default());
+    let config = std::fs::read_to_string(dir.join("recon.toml")).unwrap();
+    let config = config.replacen("[fetch]\n", &format!("[fetch]\n{fetch}\n"), 1);
+    std::fs::write(dir.join("recon.toml"), config).unwrap();
     write_lines(&dir.join("ledger/ledger.csv"), &ledger.lines);
     let mut nights = Vec::new();
     let mut lookups = Vec::new();
@@ -499,6 +507,9 @@ async fn a_month_of_nights_judges_reversals_of_payments_older_than_the_fetch_mar
     ledger.reversal_left_out(&unbooked_chargeback.0);
 
     ledger.refund_not_at_xsolla("2026-10-12", 3);
+    // Booked ten days after its payment: from the night of 10-22 the fetch no longer reads the
+    // payment, and without the lookup the refund turned into "unknown to Xsolla".
+    ledger.refund_not_at_xsolla("2026-10-06", 10);
     ledger.booked_late("2026-10-20", 1, false);
     ledger.booked_late("2026-10-18", -1, false);
     let month = replay_october(&sb, key, &ledger).await;
@@ -527,6 +538,29 @@ async fn a_month_of_nights_judges_reversals_of_payments_older_than_the_fetch_mar
             assert!(about.is_empty(), "{txn} booked, yet {about:?}");
         }
     }
+}
+
+/// The month above's refund booked ten days after its payment, with the payment lookup off
+/// (`max_payment_lookups = 0`): once the fetch no longer reads the payment (the night of
+/// 10-22), the refund is "unknown to Xsolla" and the planted item is superseded. The lookup
+/// is what keeps it under its class.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_payment_lookup_an_old_refund_changes_class_across_nights() {
+    let key = "nights-no-lookup";
+    let sb = sandbox(key).await;
+    let mut ledger = Ledger::new(&sb);
+    ledger.refund_not_at_xsolla("2026-10-06", 10);
+    let planted = ledger.plants[0].key.clone();
+    let unknown = planted.replace("status_mismatch:", "missing_in_provider:");
+    let month = replay_october_with(&sb, key, &ledger, "max_payment_lookups = 0").await;
+    let night = |n: usize| month.nights[n].0.as_str();
+    let (was, became) = (month.open_on(&planted), month.open_on(&unknown));
+    assert_eq!(
+        (night(was[0]), night(*was.last().unwrap())),
+        ("2026-10-17", "2026-10-21"),
+        "{was:?}"
+    );
+    assert_eq!(night(became[0]), "2026-10-22", "{became:?}");
 }
 
 /// Ledger lines with neither a transaction nor an order id (the CSV loader refuses them; a
