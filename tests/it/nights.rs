@@ -486,6 +486,14 @@ async fn a_month_of_nights_judges_reversals_of_payments_older_than_the_fetch_mar
     };
     let refunds = old("Refund", &ledger);
     let chargebacks = old("Chargeback", &ledger);
+    assert_eq!(
+        chargebacks
+            .iter()
+            .map(|c| c.1.as_str())
+            .collect::<BTreeSet<_>>(),
+        BTreeSet::from(["2026-09-18"]),
+        "the early payments are dated 13 days before the month"
+    );
     let all_chargebacks = ledger.reversals_after("Chargeback", 0);
     assert!(
         all_chargebacks.len() > chargebacks.len(),
