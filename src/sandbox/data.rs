@@ -905,14 +905,14 @@ impl Dataset {
             first.amount += delta;
         }
         // Last: the quirks above pick the data set's first rows and payout.
-        self.add_early_refunds(q.early_refunds);
+        self.add_early_refunds(q.early_refunds, q.early_refunds_days_earlier);
     }
 
-    /// [`super::DataQuirks::early_refunds`]: `n` completed payments on the day before `from`,
-    /// drawn from their own stream (the rest of the data is unchanged). Payment `i` is refunded
+    /// [`super::DataQuirks::early_refunds`]: `n` completed payments on the day before `from`
+    /// (`earlier` days more before it), drawn from their own stream (the rest of the data is unchanged). Payment `i` is refunded
     /// (`i % 3 == 0`) or charged back (`i % 3 == 1`) on day `i % 5` of the data set, or left
     /// alone (`i % 3 == 2`: a payment before any window with no reversal at all).
-    fn add_early_refunds(&mut self, n: u32) {
+    fn add_early_refunds(&mut self, n: u32, earlier: u32) {
         if n == 0 {
             return;
         }
@@ -920,7 +920,7 @@ impl Dataset {
         let day = self
             .params
             .from
-            .pred_opt()
+            .checked_sub_days(chrono::Days::new(1 + u64::from(earlier.min(3_650))))
             .expect("far from chrono's limits");
         let dn = day_number(day);
         let mut rng =

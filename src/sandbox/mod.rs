@@ -79,6 +79,10 @@ pub struct DataQuirks {
     /// before `from` (served by the registry for that day and by `details`), about two of
     /// three reversed on one of the first days of the data set (see `Dataset::add_early_refunds`).
     pub early_refunds: u32,
+    /// How many more days before `from` the `early_refunds` payments are dated (0, the
+    /// default: the day before `from`). A nightly run's fetch margin reads a payment only a few
+    /// days old; one dated further back than the margin must be looked up.
+    pub early_refunds_days_earlier: u32,
 }
 
 impl Default for SandboxConfig {

@@ -141,8 +141,9 @@ struct Ledger {
 }
 
 impl Ledger {
+    /// Every row Xsolla dates in October, and before it (the `early_refunds` payments).
     fn new(sb: &Sandbox) -> Ledger {
-        let export = ledger_export(&sb.dataset(), window("2026-10-01", "2026-10-31"), false);
+        let export = ledger_export(&sb.dataset(), window("2026-09-01", "2026-10-31"), false);
         Ledger {
             lines: read_lines(&export.csv),
             plants: Vec::new(),
@@ -216,6 +217,34 @@ impl Ledger {
         key
     }
 
+    /// The reversals (refund or chargeback lines, by `status`) whose payment the ledger books
+    /// at least `days` before them, in date order: (transaction, payment date, reversal date).
+    fn reversals_after(&self, status: &str, days: i64) -> Vec<(String, String, String)> {
+        let mut v: Vec<_> = self
+            .lines
+            .iter()
+            .filter(|l| l[6] == status)
+            .filter_map(|r| {
+                let p = self.lines.iter().find(|p| p[1] == r[1] && p[6] == "Paid")?;
+                let gap = r[0].parse::<chrono::NaiveDate>().unwrap()
+                    - p[0].parse::<chrono::NaiveDate>().unwrap();
+                (gap.num_days() >= days).then(|| (r[1].clone(), p[0].clone(), r[0].clone()))
+            })
+            .collect();
+        v.sort_by(|a, b| (&a.2, &a.0).cmp(&(&b.2, &b.0)));
+        v
+    }
+
+    /// The ledger has not booked the reversal of `txn` (its payment line stays "Paid"): Xsolla
+    /// cancelled a payment the ledger still counts.
+    fn reversal_left_out(&mut self, txn: &str) {
+        let before = self.lines.len();
+        self.lines.retain(|l| l[1] != txn || l[6] == "Paid");
+        assert_eq!(self.lines.len(), before - 1, "one reversal line of {txn}");
+        self.used.insert(txn.to_owned());
+        self.plant(format!("status_mismatch:tx:{txn}:cancellation"), true);
+    }
+
     /// A sale the ledger books under an order id Xsolla does not know.
     fn unknown_order(&mut self) {
         let l = [
@@ -233,9 +262,49 @@ impl Ledger {
     }
 }
 
-/// What each night left open (key → class), night by night.
+/// What each night left open (key → class), night by night, and how it found the payments of
+/// reversals its fetch did not read.
 struct Month {
     nights: Vec<(String, BTreeMap<String, String>)>,
+    lookups: Vec<Lookups>,
+}
+
+/// A night's `payment_lookups` counts (its `summary.json`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Lookups {
+    wanted: u64,
+    found_in_snapshots: u64,
+    found_by_details: u64,
+}
+
+/// The lookup counts of the newest run of the night whose window is `w`.
+fn lookups_of(dir: &Path, w: xsolla_recon::domain::window::Window) -> Lookups {
+    let base = dir.join("reports/acme").join(w.slug());
+    let mut runs: Vec<_> = std::fs::read_dir(&base)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    runs.sort();
+    let text = std::fs::read_to_string(runs.last().unwrap().join("summary.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let c = find_key(&json, "payment_lookups").expect("summary.json has payment_lookups");
+    let n = |k: &str| c[k].as_u64().unwrap();
+    Lookups {
+        wanted: n("wanted"),
+        found_in_snapshots: n("found_in_snapshots"),
+        found_by_details: n("found_by_details"),
+    }
+}
+
+fn find_key<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::Value> {
+    match v {
+        serde_json::Value::Object(m) => m
+            .get(key)
+            .or_else(|| m.values().find_map(|v| find_key(v, key))),
+        serde_json::Value::Array(a) => a.iter().find_map(|v| find_key(v, key)),
+        _ => None,
+    }
 }
 
 impl Month {
@@ -250,15 +319,24 @@ impl Month {
 /// Runs `run --yesterday --today D` for every D from 2026-10-02 to 2026-11-01 over `ledger`,
 /// printing what each night opened, kept and resolved.
 async fn replay_october(sb: &Sandbox, key: &str, ledger: &Ledger) -> Month {
+    replay_october_with(sb, key, ledger, "").await
+}
+
+/// [`replay_october`] with `fetch` added to the config's `[fetch]` table.
+async fn replay_october_with(sb: &Sandbox, key: &str, ledger: &Ledger, fetch: &str) -> Month {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     write_setup(dir, sb, &Extra::default());
+    let config = std::fs::read_to_string(dir.join("recon.toml")).unwrap();
+    let config = config.replacen("[fetch]\n", &format!("[fetch]\n{fetch}\n"), 1);
+    std::fs::write(dir.join("recon.toml"), config).unwrap();
     write_lines(&dir.join("ledger/ledger.csv"), &ledger.lines);
     let mut nights = Vec::new();
+    let mut lookups = Vec::new();
     let mut before: BTreeMap<String, String> = BTreeMap::new();
     println!(
-        "{:<10} {:>4} {:>10} {:>8}",
-        "today", "new", "still open", "resolved"
+        "{:<10} {:>4} {:>10} {:>8} {:>10}",
+        "today", "new", "still open", "resolved", "looked up"
     );
     for n in 2..=32 {
         let today = d("2026-10-01") + chrono::Days::new(n - 1);
@@ -267,14 +345,22 @@ async fn replay_october(sb: &Sandbox, key: &str, ledger: &Ledger) -> Month {
         let new = now.keys().filter(|k| !before.contains_key(*k)).count();
         let kept = now.keys().filter(|k| before.contains_key(*k)).count();
         let gone: Vec<&String> = before.keys().filter(|k| !now.contains_key(*k)).collect();
+        let w = xsolla_recon::domain::window::Window::new(
+            today - chrono::Days::new(8),
+            today - chrono::Days::new(1),
+        )
+        .unwrap();
+        let l = lookups_of(dir, w);
         println!(
-            "{today:<10} {new:>4} {kept:>10} {:>8}  {gone:?}",
-            gone.len()
+            "{today:<10} {new:>4} {kept:>10} {:>8} {:>10}  {gone:?}",
+            gone.len(),
+            l.wanted
         );
         nights.push((today.to_string(), now.clone()));
+        lookups.push(l);
         before = now;
     }
-    Month { nights }
+    Month { nights, lookups }
 }
 
 /// The assertions of a month: after the last night exactly the lasting plants are open, each
@@ -357,6 +443,132 @@ async fn a_month_of_nights_keeps_cross_edge_discrepancies_under_their_class() {
     ledger.missing_line("2026-10-10");
     let month = replay_october(&sb, key, &ledger).await;
     assert_month(&month, &ledger.plants);
+}
+
+/// Whether some night of the replay holds Xsolla's reversal dated `reversal` in its window
+/// (`today - 8 ..= today - 1`) while its fetch (the window widened by the default provider
+/// margin, 7 days) starts after the payment dated `payment`: that night must look the payment
+/// up.
+fn outruns_the_fetch(payment: &str, reversal: &str) -> bool {
+    let last_night = d(reversal) + chrono::Days::new(8);
+    let last_night = last_night.min(d("2026-11-01"));
+    d(payment) < last_night - chrono::Days::new(15)
+}
+
+/// Everything issue 15 lists in one month: refunds and chargebacks of payments dated before
+/// the window that holds them (the fetch does not read the payment: each night finds it in an
+/// earlier night's snapshot), a refund and a chargeback the ledger has not booked (lasting
+/// `status_mismatch`), the others booked (never a finding), a refund the ledger books days
+/// after its payment that Xsolla does not have, and payments booked a day late and a day
+/// early across the window's edges (one-night `timing_difference`s).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_month_of_nights_judges_reversals_of_payments_older_than_the_fetch_margin() {
+    let key = "nights-reversals";
+    // Six payments dated 2026-09-18: refunded on 10-01 and 10-04, charged back on 10-02 and
+    // 10-05, two never reversed. The month itself has refunds up to 11 days after payment.
+    let sb = start(SandboxConfig {
+        api_key: key.into(),
+        quirks: xsolla_recon::sandbox::DataQuirks {
+            early_refunds: 6,
+            early_refunds_days_earlier: 12,
+            ..Default::default()
+        },
+        ..small_config()
+    })
+    .await;
+    let mut ledger = Ledger::new(&sb);
+    let old = |status: &str, ledger: &Ledger| -> Vec<(String, String, String)> {
+        ledger
+            .reversals_after(status, 8)
+            .into_iter()
+            .filter(|(_, p, r)| outruns_the_fetch(p, r))
+            .collect()
+    };
+    let refunds = old("Refund", &ledger);
+    let chargebacks = old("Chargeback", &ledger);
+    assert_eq!(
+        chargebacks
+            .iter()
+            .map(|c| c.1.as_str())
+            .collect::<BTreeSet<_>>(),
+        BTreeSet::from(["2026-09-18"]),
+        "the early payments are dated 13 days before the month"
+    );
+    let all_chargebacks = ledger.reversals_after("Chargeback", 0);
+    assert!(
+        all_chargebacks.len() > chargebacks.len(),
+        "a recent chargeback too"
+    );
+    println!("refunds {refunds:?}\nchargebacks {chargebacks:?}");
+    // The month's latest such refund left out, the others booked.
+    let (unbooked_refund, booked_refunds) = refunds.split_last().expect("old refunds");
+    assert!(
+        !booked_refunds.is_empty() && unbooked_refund.2.as_str() > "2026-10-15",
+        "{refunds:?}"
+    );
+    ledger.reversal_left_out(&unbooked_refund.0);
+    // The first charged-back early payment left out, the other booked.
+    let [unbooked_chargeback, booked_chargebacks @ ..] = &chargebacks[..] else {
+        panic!("no chargeback of an old payment");
+    };
+    assert!(!booked_chargebacks.is_empty(), "{chargebacks:?}");
+    ledger.reversal_left_out(&unbooked_chargeback.0);
+
+    ledger.refund_not_at_xsolla("2026-10-12", 3);
+    // Booked ten days after its payment: from the night of 10-22 the fetch no longer reads the
+    // payment, and without the lookup the refund turned into "unknown to Xsolla".
+    ledger.refund_not_at_xsolla("2026-10-06", 10);
+    ledger.booked_late("2026-10-20", 1, false);
+    ledger.booked_late("2026-10-18", -1, false);
+    let month = replay_october(&sb, key, &ledger).await;
+    assert_month(&month, &ledger.plants);
+
+    // The nights whose fetch did not reach an old payment found it in an earlier snapshot.
+    let looked_up: usize = month
+        .lookups
+        .iter()
+        .filter(|l| l.wanted > 0 && l.found_in_snapshots == l.wanted)
+        .count();
+    assert!(looked_up >= 8, "{:?}", month.lookups);
+    assert!(
+        month.lookups.iter().all(|l| l.found_by_details == 0),
+        "every old payment was in an earlier night's snapshot: {:?}",
+        month.lookups
+    );
+    for (txn, _, _) in booked_refunds.iter().chain(&all_chargebacks) {
+        if *txn != unbooked_chargeback.0 {
+            let about: Vec<_> = month
+                .nights
+                .iter()
+                .flat_map(|(_, open)| open.keys())
+                .filter(|k| k.contains(&format!(":{txn}:")))
+                .collect();
+            assert!(about.is_empty(), "{txn} booked, yet {about:?}");
+        }
+    }
+}
+
+/// The month above's refund booked ten days after its payment, with the payment lookup off
+/// (`max_payment_lookups = 0`): once the fetch no longer reads the payment (the night of
+/// 10-22), the refund is "unknown to Xsolla" and the planted item is superseded. The lookup
+/// is what keeps it under its class.
+#[tokio::test(flavor = "multi_thread")]
+async fn without_the_payment_lookup_an_old_refund_changes_class_across_nights() {
+    let key = "nights-no-lookup";
+    let sb = sandbox(key).await;
+    let mut ledger = Ledger::new(&sb);
+    ledger.refund_not_at_xsolla("2026-10-06", 10);
+    let planted = ledger.plants[0].key.clone();
+    let unknown = planted.replace("status_mismatch:", "missing_in_provider:");
+    let month = replay_october_with(&sb, key, &ledger, "max_payment_lookups = 0").await;
+    let night = |n: usize| month.nights[n].0.as_str();
+    let (was, became) = (month.open_on(&planted), month.open_on(&unknown));
+    assert_eq!(
+        (night(was[0]), night(*was.last().unwrap())),
+        ("2026-10-17", "2026-10-21"),
+        "{was:?}"
+    );
+    assert_eq!(night(became[0]), "2026-10-22", "{became:?}");
 }
 
 /// Ledger lines with neither a transaction nor an order id (the CSV loader refuses them; a
