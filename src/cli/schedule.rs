@@ -2,7 +2,7 @@
 //! a glance.
 
 use super::{config_dir, error_chain, load_config, mail_text, ConfigFile};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, LocalResult, TimeZone, Utc};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -137,6 +137,7 @@ fn list_text(cfg: &Config, jobs: &[ScheduledJob], from: DateTime<Utc>, count: us
         "NEXT (UTC)".to_owned(),
         "LEFT".to_owned(),
         format!("WINDOW ({reporting} days)"),
+        "DST".to_owned(),
     ])];
     for j in jobs {
         let mut at = from;
@@ -158,11 +159,26 @@ fn list_text(cfg: &Config, jobs: &[ScheduledJob], from: DateTime<Utc>, count: us
                 fire.format("%a %Y-%m-%d %H:%M:%S UTC").to_string(),
                 left(fire - from),
                 schedule::window_for(j, fire).to_string(),
+                dst_note(j, fire),
             ]));
             at = fire;
         }
     }
     format!("{}\n{}", aligned(&about), aligned(&fires))
+}
+
+/// Why a fire is where it is on a DST change day: moved out of a gap, or one pass of a
+/// repeated local time; empty on other days.
+fn dst_note(j: &ScheduledJob, fire: DateTime<Utc>) -> String {
+    let local = fire.with_timezone(&j.tz).naive_local();
+    if !j.names_local_time(local) {
+        return "nonexistent time, moved later".to_owned();
+    }
+    match j.tz.from_local_datetime(&local) {
+        LocalResult::Ambiguous(first, _) if first == fire => "repeated time, 1st pass".to_owned(),
+        LocalResult::Ambiguous(..) => "repeated time, 2nd pass".to_owned(),
+        _ => String::new(),
+    }
 }
 
 fn row<const N: usize>(cells: [impl ToString; N]) -> Vec<String> {
