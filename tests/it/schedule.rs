@@ -14,7 +14,7 @@ use xsolla_recon::job::schedule::{
     JobSchedule, ScheduledJob, Shutdown, SystemClock,
 };
 
-use crate::support::window;
+use crate::support::{assert_exit, text, window, Bin};
 
 fn t(s: &str) -> DateTime<Utc> {
     s.parse().unwrap()
@@ -803,4 +803,265 @@ async fn a_second_scheduler_on_the_same_data_folder_refuses_to_start() {
     drop(held);
     // No status was written by the refused scheduler.
     assert!(!dir.path().join("state").exists());
+}
+
+// ---------------------------------------------------------------------------------------
+// `schedule --list`: the real binary, its fire times against a hand-computed table.
+
+/// The API key variable of the `--list` config; never set, since `--list` needs no key.
+const LIST_KEY_VAR: &str = "RECON_SCHEDULE_LIST_UNSET_KEY";
+
+/// A config with a Berlin nightly job (02:30, a time that is skipped in March and happens
+/// twice in October), a New York Sunday job at 01:30 and 02:30 (01:30 happens twice on
+/// 2026-11-01, 02:30 is skipped on 2026-03-08) and a disabled job. Windows in UTC days.
+fn write_list_config(dir: &std::path::Path) {
+    let text = format!(
+        r#"data_dir = "data"
+
+[[merchant]]
+name = "acme"
+merchant_id = 1
+api_key_env = "{LIST_KEY_VAR}"
+
+[[schedule]]
+name = "berlin-nightly"
+merchant = "acme"
+cron = "30 2 * * *"
+time_zone = "Europe/Berlin"
+lookback_days = 2
+
+[[schedule]]
+name = "ny-sunday"
+merchant = "acme"
+cron = "30 1,2 * * 0"
+time_zone = "America/New_York"
+days = 7
+
+[[schedule]]
+name = "paused"
+merchant = "acme"
+enabled = false
+"#
+    );
+    std::fs::write(dir.join("recon.toml"), text).unwrap();
+}
+
+fn list(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    Bin::new(dir)
+        .env_remove(LIST_KEY_VAR)
+        .env_remove("XSOLLA_RECON_CONFIG")
+        .args(["schedule", "--list", "--config", "recon.toml"])
+        .args(args)
+        .output()
+}
+
+/// The rows of the fire table (the one whose header has `NEXT (UTC)`), cells split at the
+/// column gaps (two or more spaces), empty cells left out.
+fn fire_rows(stdout: &str) -> Vec<Vec<String>> {
+    stdout
+        .lines()
+        .skip_while(|l| !l.contains("NEXT (UTC)"))
+        .skip(1)
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+/// A hand-computed row: job, local time, UTC time, time left, window, DST note.
+type Row = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+#[track_caller]
+fn assert_fire_table(out: &std::process::Output, want: &[Row]) {
+    assert_exit(out, 0);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let want: Vec<Vec<String>> = want
+        .iter()
+        .map(|&(job, local, utc, left, window, dst)| {
+            [job, local, utc, left, window, dst]
+                .into_iter()
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect();
+    assert_eq!(fire_rows(&stdout), want, "{}", text(out));
+    // Aligned: every row's UTC cell starts under the header's `NEXT (UTC)`.
+    let lines: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.contains("NEXT (UTC)"))
+        .collect();
+    let col = lines[0].find("NEXT (UTC)").unwrap();
+    for l in &lines[1..] {
+        assert_eq!(
+            l.find(" UTC ").map(|i| i - 23),
+            Some(col),
+            "{l:?}\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn schedule_list_matches_a_hand_computed_table_across_the_autumn_change() {
+    let dir = tempfile::tempdir().unwrap();
+    write_list_config(dir.path());
+    // Berlin: 2026-10-25 03:00 CEST → 02:00 CET, 02:30 happens twice: fires once (CEST).
+    // New York: 2026-11-01 02:00 EDT → 01:00 EST, 01:30 happens twice: fires once (EDT).
+    // Windows: berlin yesterday (UTC) and 2 days before; ny the 7 days ending yesterday.
+    #[rustfmt::skip]
+    let want: [Row; 10] = [
+        ("berlin-nightly", "Sat 2026-10-24 02:30:00 CEST +02:00", "Sat 2026-10-24 00:30:00 UTC", "12h 30min", "2026-10-21..2026-10-23", ""),
+        ("berlin-nightly", "Sun 2026-10-25 02:30:00 CEST +02:00", "Sun 2026-10-25 00:30:00 UTC", "1d 12h 30min", "2026-10-22..2026-10-24", "repeated time, 1st pass"),
+        ("berlin-nightly", "Mon 2026-10-26 02:30:00 CET +01:00", "Mon 2026-10-26 01:30:00 UTC", "2d 13h 30min", "2026-10-23..2026-10-25", ""),
+        ("berlin-nightly", "Tue 2026-10-27 02:30:00 CET +01:00", "Tue 2026-10-27 01:30:00 UTC", "3d 13h 30min", "2026-10-24..2026-10-26", ""),
+        ("berlin-nightly", "Wed 2026-10-28 02:30:00 CET +01:00", "Wed 2026-10-28 01:30:00 UTC", "4d 13h 30min", "2026-10-25..2026-10-27", ""),
+        ("ny-sunday", "Sun 2026-10-25 01:30:00 EDT -04:00", "Sun 2026-10-25 05:30:00 UTC", "1d 17h 30min", "2026-10-18..2026-10-24", ""),
+        ("ny-sunday", "Sun 2026-10-25 02:30:00 EDT -04:00", "Sun 2026-10-25 06:30:00 UTC", "1d 18h 30min", "2026-10-18..2026-10-24", ""),
+        ("ny-sunday", "Sun 2026-11-01 01:30:00 EDT -04:00", "Sun 2026-11-01 05:30:00 UTC", "8d 17h 30min", "2026-10-25..2026-10-31", "repeated time, 1st pass"),
+        ("ny-sunday", "Sun 2026-11-01 02:30:00 EST -05:00", "Sun 2026-11-01 07:30:00 UTC", "8d 19h 30min", "2026-10-25..2026-10-31", ""),
+        ("ny-sunday", "Sun 2026-11-08 01:30:00 EST -05:00", "Sun 2026-11-08 06:30:00 UTC", "15d 18h 30min", "2026-11-01..2026-11-07", ""),
+    ];
+    // Five fires per job by default.
+    let out = list(dir.path(), &["--from", "2026-10-23T12:00:00Z"]);
+    assert_fire_table(&out, &want);
+    // The same instant in another offset lists the same fires.
+    let out = list(dir.path(), &["--from", "2026-10-23T14:00:00+02:00"]);
+    assert_fire_table(&out, &want);
+    // The job table: each job once, the disabled one marked.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let jobs: Vec<Vec<&str>> = stdout
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    #[rustfmt::skip]
+    assert_eq!(jobs, vec![
+        vec!["JOB", "MERCHANT", "CRON", "TIME ZONE", "WINDOW"],
+        vec!["berlin-nightly", "acme", "30 2 * * *", "Europe/Berlin", "yesterday and 2 day(s) before (UTC days)"],
+        vec!["ny-sunday", "acme", "30 1,2 * * 0", "America/New_York", "7 day(s) ending yesterday (UTC days)"],
+        vec!["paused", "acme", "0 5 * * *", "UTC", "disabled"],
+    ]);
+}
+
+#[test]
+fn schedule_list_count_3_across_the_spring_change() {
+    let dir = tempfile::tempdir().unwrap();
+    write_list_config(dir.path());
+    // Berlin: 2026-03-29 02:00 CET → 03:00 CEST; 02:30 does not exist and runs at 03:30.
+    #[rustfmt::skip]
+    let berlin_gap: [Row; 6] = [
+        ("berlin-nightly", "Sat 2026-03-28 02:30:00 CET +01:00", "Sat 2026-03-28 01:30:00 UTC", "13h 30min", "2026-03-25..2026-03-27", ""),
+        ("berlin-nightly", "Sun 2026-03-29 03:30:00 CEST +02:00", "Sun 2026-03-29 01:30:00 UTC", "1d 13h 30min", "2026-03-26..2026-03-28", "nonexistent time, moved later"),
+        ("berlin-nightly", "Mon 2026-03-30 02:30:00 CEST +02:00", "Mon 2026-03-30 00:30:00 UTC", "2d 12h 30min", "2026-03-27..2026-03-29", ""),
+        ("ny-sunday", "Sun 2026-03-29 01:30:00 EDT -04:00", "Sun 2026-03-29 05:30:00 UTC", "1d 17h 30min", "2026-03-22..2026-03-28", ""),
+        ("ny-sunday", "Sun 2026-03-29 02:30:00 EDT -04:00", "Sun 2026-03-29 06:30:00 UTC", "1d 18h 30min", "2026-03-22..2026-03-28", ""),
+        ("ny-sunday", "Sun 2026-04-05 01:30:00 EDT -04:00", "Sun 2026-04-05 05:30:00 UTC", "8d 17h 30min", "2026-03-29..2026-04-04", ""),
+    ];
+    let out = list(
+        dir.path(),
+        &["--from", "2026-03-27T12:00:00Z", "--count", "3"],
+    );
+    assert_fire_table(&out, &berlin_gap);
+    // New York: 2026-03-08 02:00 EST → 03:00 EDT; 02:30 does not exist and runs at 03:30.
+    #[rustfmt::skip]
+    let ny_gap: [Row; 6] = [
+        ("berlin-nightly", "Sun 2026-03-08 02:30:00 CET +01:00", "Sun 2026-03-08 01:30:00 UTC", "13h 30min", "2026-03-05..2026-03-07", ""),
+        ("berlin-nightly", "Mon 2026-03-09 02:30:00 CET +01:00", "Mon 2026-03-09 01:30:00 UTC", "1d 13h 30min", "2026-03-06..2026-03-08", ""),
+        ("berlin-nightly", "Tue 2026-03-10 02:30:00 CET +01:00", "Tue 2026-03-10 01:30:00 UTC", "2d 13h 30min", "2026-03-07..2026-03-09", ""),
+        ("ny-sunday", "Sun 2026-03-08 01:30:00 EST -05:00", "Sun 2026-03-08 06:30:00 UTC", "18h 30min", "2026-03-01..2026-03-07", ""),
+        ("ny-sunday", "Sun 2026-03-08 03:30:00 EDT -04:00", "Sun 2026-03-08 07:30:00 UTC", "19h 30min", "2026-03-01..2026-03-07", "nonexistent time, moved later"),
+        ("ny-sunday", "Sun 2026-03-15 01:30:00 EDT -04:00", "Sun 2026-03-15 05:30:00 UTC", "7d 17h 30min", "2026-03-08..2026-03-14", ""),
+    ];
+    let out = list(
+        dir.path(),
+        &["--from", "2026-03-07T12:00:00Z", "--count", "3"],
+    );
+    assert_fire_table(&out, &ny_gap);
+}
+
+#[test]
+fn schedule_list_needs_no_key_and_takes_no_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    write_list_config(dir.path());
+    // From now: five future fires per job; nothing written (not even the data folder).
+    let before = Utc::now();
+    let out = list(dir.path(), &[]);
+    assert_exit(&out, 0);
+    let rows = fire_rows(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(rows.len(), 10, "{}", text(&out));
+    for r in &rows {
+        let utc = chrono::NaiveDateTime::parse_from_str(&r[2], "%a %Y-%m-%d %H:%M:%S UTC")
+            .unwrap()
+            .and_utc();
+        assert!(utc > before, "{r:?}");
+    }
+    assert!(!dir.path().join("data").exists());
+    // While a scheduler holds its lock on the data folder, the listing still works.
+    let _held = RunLock::acquire_scheduler(&dir.path().join("data")).unwrap();
+    let out = list(
+        dir.path(),
+        &["--from", "2026-10-23T12:00:00Z", "--count", "1"],
+    );
+    assert_exit(&out, 0);
+    assert_eq!(fire_rows(&String::from_utf8_lossy(&out.stdout)).len(), 2);
+}
+
+#[test]
+fn schedule_list_without_schedule_jobs_exits_2() {
+    let dir = tempfile::tempdir().unwrap();
+    write_list_config(dir.path());
+    let text_of = |o: &std::process::Output| String::from_utf8_lossy(&o.stderr).into_owned();
+    let config = std::fs::read_to_string(dir.path().join("recon.toml")).unwrap();
+    let merchant_only = &config[..config.find("[[schedule]]").unwrap()];
+    std::fs::write(dir.path().join("recon.toml"), merchant_only).unwrap();
+    let out = list(dir.path(), &[]);
+    assert_exit(&out, 2);
+    assert!(
+        text_of(&out).contains("recon.toml has no [[schedule]] jobs"),
+        "{}",
+        text(&out)
+    );
+    assert!(out.stdout.is_empty(), "{}", text(&out));
+    // Only disabled jobs: said so.
+    let paused = format!("{merchant_only}[[schedule]]\nmerchant = \"acme\"\nenabled = false\n");
+    std::fs::write(dir.path().join("recon.toml"), paused).unwrap();
+    let out = list(dir.path(), &[]);
+    assert_exit(&out, 2);
+    assert!(
+        text_of(&out).contains("no enabled [[schedule]] jobs"),
+        "{}",
+        text(&out)
+    );
+    // A bad job, an unreadable --from, a --count of 0, --count without --list: usage, 2.
+    std::fs::write(
+        dir.path().join("recon.toml"),
+        config.replace("30 2 * * *", "30 25 * * *"),
+    )
+    .unwrap();
+    let out = list(dir.path(), &[]);
+    assert_exit(&out, 2);
+    assert!(text_of(&out).contains("berlin-nightly"), "{}", text(&out));
+    for args in [&["--from", "2026-10-23"][..], &["--count", "0"]] {
+        assert_exit(&list(dir.path(), args), 2);
+    }
+    let out = Bin::new(dir.path())
+        .args(["schedule", "--config", "recon.toml", "--count", "3"])
+        .output();
+    assert_exit(&out, 2);
 }

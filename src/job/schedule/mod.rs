@@ -37,7 +37,7 @@ pub use runner::*;
 use crate::domain::window::Window;
 use crate::job::nightly;
 use crate::load::DateZones;
-use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Days, Duration, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use cron::TimeUnitSpec;
 use serde::{Deserialize, Serialize};
@@ -159,6 +159,12 @@ impl ScheduledJob {
     pub fn in_zones(mut self, zones: DateZones) -> Self {
         self.zones = zones;
         self
+    }
+
+    /// Whether the expression names this local wall-clock time. A fire [`next_fire`] moved
+    /// out of a DST gap is at a time the expression does not name (`schedule --list` says so).
+    pub fn names_local_time(&self, local: NaiveDateTime) -> bool {
+        self.schedule.includes(Utc.from_utc_datetime(&local))
     }
 }
 
