@@ -394,11 +394,12 @@ impl Config {
                 );
             }
             if let Some(l) = &m.ledger {
-                if let Some(p) = ledger_problem(l, base_dir) {
-                    found.invalid(
+                match ledger_problem(l, base_dir) {
+                    Some(p) => found.invalid(
                         key_line(text, "[[merchant]]", i, "path"),
                         format!("merchant {:?}: ledger path {:?}: {p}", m.name, l.path),
-                    );
+                    ),
+                    None => ledger_fit_problems(i, m, l, base_dir, &mut found),
                 }
             }
         }
@@ -540,6 +541,78 @@ fn ledger_problem(ledger: &crate::load::ledger::LedgerConfig, base_dir: &Path) -
         Err(e) => Some(e.to_string()),
     }
 }
+
+/// Whether the ledger's first file fits the `[merchant.ledger]` table: every mapped column
+/// in its header, every status word in its rows covered by `status_map`.
+fn ledger_fit_problems(
+    i: usize,
+    m: &MerchantConfig,
+    l: &crate::load::ledger::LedgerConfig,
+    base_dir: &Path,
+    found: &mut Problems<'_>,
+) {
+    use crate::domain::text::header_summary;
+    let text = found.text;
+    let at = |key: &str| key_line(text, "[[merchant]]", i, key);
+    let probe = match crate::load::ledger::probe_ledger(l, base_dir) {
+        Ok(p) => p,
+        Err(e) => {
+            found.invalid(at("path"), format!("merchant {:?}: {e}", m.name));
+            return;
+        }
+    };
+    let file = probe.file.display();
+    for (key, name) in &probe.missing {
+        found.invalid(
+            at(key),
+            format!(
+                "merchant {:?}: ledger {file}:{}: no column {name:?} (columns.{key}); the header has {}",
+                m.name,
+                probe.header_line,
+                header_summary(&probe.header, probe.columns)
+            ),
+        );
+    }
+    // The status_map table when there is one, else the status column's key.
+    let map_line = match at("[merchant.ledger.status_map") {
+        l if l == at("[[merchant]]") => at("status"),
+        l => l,
+    };
+    let scanned = if probe.cut {
+        format!(
+            " (in the first {} rows read; the rest was not read)",
+            probe.rows_scanned
+        )
+    } else {
+        String::new()
+    };
+    let words = probe.uncovered_statuses.len();
+    for (word, n) in probe.uncovered_statuses.iter().take(MAX_STATUS_WORDS) {
+        found.invalid(
+            map_line,
+            format!(
+                "merchant {:?}: ledger {file}: status {word:?} ({n} row(s){scanned}) is not in status_map; such rows are loaded as `other`",
+                m.name
+            ),
+        );
+    }
+    if words > MAX_STATUS_WORDS {
+        found.invalid(
+            map_line,
+            format!(
+                "merchant {:?}: ledger {file}: {} more status words not in status_map (is columns.status the status column?)",
+                m.name,
+                words - MAX_STATUS_WORDS
+            ),
+        );
+    }
+    if let Some(e) = probe.scan_error {
+        found.invalid(at("path"), format!("merchant {:?}: {e}", m.name));
+    }
+}
+
+/// Uncovered status words `check-config` names one by one; the rest are counted.
+const MAX_STATUS_WORDS: usize = 20;
 
 /// Problems found so far in one config file's text, each with its line.
 struct Problems<'a> {
