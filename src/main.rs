@@ -77,7 +77,9 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Each cause once: an error that writes its source into its own message is not
+            // followed by that source again.
+            eprintln!("error: {}", cli::error_chain(&*e));
             ExitCode::from(cli::exit_code_of(&e))
         }
     }

@@ -431,11 +431,12 @@ impl Config {
                 );
             }
             if let Some(l) = &m.ledger {
-                if let Some(p) = ledger_problem(l, base_dir) {
-                    found.invalid(
+                match ledger_problem(l, base_dir) {
+                    Some(p) => found.invalid(
                         key_line(text, "[[merchant]]", i, "path"),
                         format!("merchant {:?}: ledger path {:?}: {p}", m.name, l.path),
-                    );
+                    ),
+                    None => ledger_fit_problems(i, m, l, base_dir, &mut found),
                 }
             }
         }
@@ -508,30 +509,28 @@ impl Config {
                 t
             }
         };
-        // serde stops at the first error: blank the offending line and parse again, so one
+        // serde stops at the first error: patch the offending line and parse again, so one
         // pass finds every unknown key and wrong value (bounded, like every loop here).
-        let mut lines: Vec<String> = expanded.split('\n').map(str::to_owned).collect();
+        let mut patched = Patched::new(&expanded);
         for _ in 0..MAX_CHECK_ERRORS {
-            let current = lines.join("\n");
-            match toml::from_str::<Config>(&current) {
+            match patched.parse() {
                 Ok(cfg) => {
-                    problems.extend(cfg.problems(&text, path));
-                    problems.extend(cfg.environment_problems(&text, path, &env));
+                    let later = cfg
+                        .problems(&text, path)
+                        .into_iter()
+                        .chain(cfg.environment_problems(&text, path, &env));
+                    problems.extend(later.filter(|p| !patched.caused(p)));
                     return (Some(cfg), problems);
                 }
-                Err(e) => {
-                    let line = e
-                        .span()
-                        .map_or(0, |s| 1 + current[..s.start].matches('\n').count());
+                Err((line, message)) => {
                     problems.push(ConfigError::Invalid {
                         path: path.to_owned(),
                         line,
-                        message: with_key(lines.get(line.wrapping_sub(1)), e.message()),
+                        message: with_key(patched.original(line), &message),
                     });
-                    if line == 0 || line > lines.len() || lines[line - 1].trim().is_empty() {
+                    if !patched.get_past(line, &message) {
                         break;
                     }
-                    lines[line - 1] = String::new();
                 }
             }
         }
@@ -580,6 +579,78 @@ fn ledger_problem(ledger: &crate::load::ledger::LedgerConfig, base_dir: &Path) -
     }
 }
 
+/// Whether the ledger's first file fits the `[merchant.ledger]` table: every mapped column
+/// in its header, every status word in its rows covered by `status_map`.
+fn ledger_fit_problems(
+    i: usize,
+    m: &MerchantConfig,
+    l: &crate::load::ledger::LedgerConfig,
+    base_dir: &Path,
+    found: &mut Problems<'_>,
+) {
+    use crate::domain::text::header_summary;
+    let text = found.text;
+    let at = |key: &str| key_line(text, "[[merchant]]", i, key);
+    let probe = match crate::load::ledger::probe_ledger(l, base_dir) {
+        Ok(p) => p,
+        Err(e) => {
+            found.invalid(at("path"), format!("merchant {:?}: {e}", m.name));
+            return;
+        }
+    };
+    let file = probe.file.display();
+    for (key, name) in &probe.missing {
+        found.invalid(
+            at(key),
+            format!(
+                "merchant {:?}: ledger {file}:{}: no column {name:?} (columns.{key}); the header has {}",
+                m.name,
+                probe.header_line,
+                header_summary(&probe.header, probe.columns)
+            ),
+        );
+    }
+    // The status_map table when there is one, else the status column's key.
+    let map_line = match at("[merchant.ledger.status_map") {
+        l if l == at("[[merchant]]") => at("status"),
+        l => l,
+    };
+    let scanned = if probe.cut {
+        format!(
+            " (in the first {} rows read; the rest was not read)",
+            probe.rows_scanned
+        )
+    } else {
+        String::new()
+    };
+    let words = probe.uncovered_statuses.len();
+    for (word, n) in probe.uncovered_statuses.iter().take(MAX_STATUS_WORDS) {
+        found.invalid(
+            map_line,
+            format!(
+                "merchant {:?}: ledger {file}: status {word:?} ({n} row(s){scanned}) is not in status_map; such rows are loaded as `other`",
+                m.name
+            ),
+        );
+    }
+    if words > MAX_STATUS_WORDS {
+        found.invalid(
+            map_line,
+            format!(
+                "merchant {:?}: ledger {file}: {} more status words not in status_map (is columns.status the status column?)",
+                m.name,
+                words - MAX_STATUS_WORDS
+            ),
+        );
+    }
+    if let Some(e) = probe.scan_error {
+        found.invalid(at("path"), format!("merchant {:?}: {e}", m.name));
+    }
+}
+
+/// Uncovered status words `check-config` names one by one; the rest are counted.
+const MAX_STATUS_WORDS: usize = 20;
+
 /// Problems found so far in one config file's text, each with its line.
 struct Problems<'a> {
     text: &'a str,
@@ -595,6 +666,167 @@ impl Problems<'_> {
             message,
         });
     }
+}
+
+/// The config text as `check-config` patches it to get past one error and find the next:
+/// a wrong value is replaced by a placeholder of the expected type and a missing key is
+/// added with one, so the error is reported once and nothing around it is disturbed; an
+/// unknown key is blanked, an unknown table with its keys. Line numbers stay the file's.
+struct Patched {
+    /// The file's lines; a line may carry added lines after it.
+    lines: Vec<String>,
+    /// The original lines.
+    original: Vec<String>,
+    /// `(line, key)` given a placeholder: what the value checks then say about that key
+    /// follows from the placeholder, not from the file.
+    placeholders: Vec<(usize, String)>,
+}
+
+impl Patched {
+    fn new(text: &str) -> Self {
+        let lines: Vec<String> = text.split('\n').map(str::to_owned).collect();
+        Patched {
+            original: lines.clone(),
+            lines,
+            placeholders: Vec::new(),
+        }
+    }
+
+    /// The config, or the first error's 1-based line (0 when unknown) and message.
+    fn parse(&self) -> Result<Config, (usize, String)> {
+        let current = self.lines.join("\n");
+        toml::from_str::<Config>(&current).map_err(|e| {
+            let line = e.span().map_or(0, |s| self.line_at(s.start));
+            (line, e.message().to_owned())
+        })
+    }
+
+    /// The file's line holding byte `offset` of the patched text (added lines count as the
+    /// line they were added to).
+    fn line_at(&self, offset: usize) -> usize {
+        let mut start = 0;
+        for (i, l) in self.lines.iter().enumerate() {
+            start += l.len() + 1;
+            if offset < start {
+                return i + 1;
+            }
+        }
+        self.lines.len()
+    }
+
+    /// The file's 1-based `line`, for messages.
+    fn original(&self, line: usize) -> Option<&String> {
+        self.original.get(line.wrapping_sub(1))
+    }
+
+    /// Whether a problem found after patching is about a placeholder, not the file.
+    fn caused(&self, p: &ConfigError) -> bool {
+        match p {
+            ConfigError::Invalid { line, message, .. } => self
+                .placeholders
+                .iter()
+                .any(|(l, key)| l == line && message.contains(key.as_str())),
+            _ => false,
+        }
+    }
+
+    /// Patches the file past the error `message` on `line`; false when it cannot.
+    fn get_past(&mut self, line: usize, message: &str) -> bool {
+        let Some(text) = self.original(line).cloned() else {
+            return false;
+        };
+        let t = text.trim_start();
+        let i = line - 1;
+        if t.starts_with('[') {
+            if let Some(key) = missing_field(message) {
+                let header = self.lines[i].clone();
+                if self.try_placeholders(line, message, |v| format!("{header}\n{key} = {v}")) {
+                    self.placeholders.push((line, key.to_owned()));
+                    return true;
+                }
+            }
+            self.blank_table(i);
+            return true;
+        }
+        if t.is_empty() {
+            return false;
+        }
+        if let Some((key, _)) = text.split_once('=').filter(|_| !t.starts_with('#')) {
+            if !message.starts_with("unknown field") {
+                let key = key.to_owned();
+                if self.try_placeholders(line, message, |v| format!("{key}= {v}")) {
+                    self.placeholders.push((line, key.trim().to_owned()));
+                    return true;
+                }
+            }
+        }
+        self.lines[i] = String::new();
+        true
+    }
+
+    /// Sets `line` to `patch(placeholder)` for the first placeholder that gets past the
+    /// error there; leaves it as it was when none does.
+    fn try_placeholders(
+        &mut self,
+        line: usize,
+        message: &str,
+        patch: impl Fn(&str) -> String,
+    ) -> bool {
+        let before = self.lines[line - 1].clone();
+        for v in placeholders(message) {
+            self.lines[line - 1] = patch(&v);
+            match self.parse() {
+                Ok(_) => return true,
+                Err((l, _)) if l != line => return true,
+                Err(_) => {}
+            }
+        }
+        self.lines[line - 1] = before;
+        false
+    }
+
+    /// Blanks the table whose header is at index `i`, its keys and its subtables, so its keys
+    /// do not land in the table before it.
+    fn blank_table(&mut self, i: usize) {
+        let header = self.original[i].trim();
+        let name = header.trim_matches(|c| c == '[' || c == ']').trim();
+        let end = self.original[i + 1..]
+            .iter()
+            .position(|l| {
+                let t = l.trim_start();
+                t.starts_with('[')
+                    && !(t.starts_with(&format!("[{name}."))
+                        || t.starts_with(&format!("[[{name}.")))
+            })
+            .map_or(self.lines.len(), |p| i + 1 + p);
+        for l in &mut self.lines[i..end] {
+            l.clear();
+        }
+    }
+}
+
+/// `k` of toml's "missing field `k`".
+fn missing_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("missing field `")
+        .and_then(|r| r.split_once('`'))
+        .map(|(k, _)| k)
+}
+
+/// Values of every TOML type, the first variant an "expected one of `a`, `b`" names first.
+fn placeholders(message: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some((_, rest)) = message.split_once("expected one of `") {
+        if let Some((variant, _)) = rest.split_once('`') {
+            out.push(format!("{variant:?}"));
+        }
+    }
+    out.extend(
+        ["0", "\"\"", "false", "[]", "{}", "0.0", "\"UTC\"", "1"]
+            .iter()
+            .map(|s| (*s).to_owned()),
+    );
+    out
 }
 
 /// `key: message` when the line holds `key = …` and the message does not name it already

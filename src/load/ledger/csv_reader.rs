@@ -7,9 +7,10 @@
 //! unterminated quote cannot buffer the whole file), and whether the file ended inside a
 //! quoted field (the csv crate silently closes it).
 
+use super::probe::{Scanned, StatusScan};
 use super::{map_header, sniff_kind, Cell, LedgerError, Loader, N_FIELDS};
 use crate::domain::csvsplit::{self, Chunk, LineEnds, Splitter, Stopped};
-use crate::load::ledger::config::{CsvEncoding, Delimiter};
+use crate::load::ledger::config::{CsvEncoding, Delimiter, LedgerConfig};
 use crate::load::ledger::BadRow;
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -60,6 +61,40 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
         // the one reader below, still after the header, gives exactly what it always gave.
     }
     rows.read(loader, &mut rdr)
+}
+
+/// The header of one CSV ledger and the status words of its first rows (`check-config`):
+/// decoded, delimited and quoted as [`read`] does.
+pub(super) fn probe(
+    cfg: &LedgerConfig,
+    path: &Path,
+    label: &Path,
+    scan: &mut StatusScan,
+) -> Result<Scanned, LedgerError> {
+    let text = Decoded::open(path, label, cfg.csv.encoding)?;
+    let quote = cfg.csv.quote as u8;
+    let delimiter = delimiter_of(cfg.csv.delimiter, &text.prefix, quote, label)?;
+    let early_header = first_record(&text.prefix, delimiter, quote);
+    let tracker = Tracker::new(text.into_reader(), delimiter, quote, cfg.max_field_bytes);
+    let mut rdr = reader(delimiter, quote, tracker);
+    let (header, header_line) = read_header(&mut rdr, label, &early_header)?;
+    let Some(col) = scan.column(&header) else {
+        return Ok((header, header_line, None));
+    };
+    let mut rec = csv::ByteRecord::new();
+    while scan.more(rdr.position().byte()) {
+        match rdr.read_byte_record(&mut rec) {
+            // A row with another field count is a bad row, not a status.
+            Ok(true) if rec.len() != header.len() => {}
+            Ok(true) => scan.add(&String::from_utf8_lossy(rec.get(col).unwrap_or_default())),
+            Ok(false) => break,
+            Err(e) => {
+                let e = csv_err(label, &rdr, e, &header);
+                return Ok((header, header_line, Some(e)));
+            }
+        }
+    }
+    Ok((header, header_line, None))
 }
 
 /// The error for an I/O failure on `label`.

@@ -9,6 +9,7 @@
 pub mod config;
 mod csv_reader;
 mod parquet;
+mod probe;
 mod value;
 mod xlsx;
 
@@ -26,6 +27,7 @@ use crate::domain::text::{header_sample, header_summary, push_u64};
 pub use crate::domain::text::{HEADER_NAMES_SHOWN, HEADER_NAME_CHARS};
 use chrono::{NaiveDate, NaiveDateTime};
 use polars::prelude::*;
+pub use probe::{probe_ledger, LedgerProbe, PROBE_MAX_BYTES, PROBE_MAX_ROWS};
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

@@ -5,6 +5,7 @@
 //! significant digits before someone stored them as doubles, rejected when they need more
 //! than 6 decimals.
 
+use super::probe::{Scanned, StatusScan};
 use super::{map_header, sniff_kind, Cell, LedgerError, Loader, N_FIELDS};
 use chrono::{DateTime, NaiveDate};
 use polars::prelude::*;
@@ -17,22 +18,7 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
         file: label.to_owned(),
         source,
     };
-    let mut file = File::open(path).map_err(unreadable)?;
-    let mut head = [0u8; 8];
-    let n = file.read(&mut head).map_err(unreadable)?;
-    if n == 0 {
-        return Err(LedgerError::Empty {
-            file: label.to_owned(),
-        });
-    }
-    let kind = sniff_kind(&head[..n]);
-    if !kind.contains("Parquet") {
-        return Err(LedgerError::WrongKind {
-            file: label.to_owned(),
-            expected: "Parquet",
-            found: kind.to_owned(),
-        });
-    }
+    check_kind(path, label)?;
     let file = File::open(path).map_err(unreadable)?;
     let df = ParquetReader::new(file)
         .finish()
@@ -70,6 +56,72 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
             cells[k] = cell(v);
         }
         loader.row(label, &source, row, &cells)?;
+    }
+    Ok(())
+}
+
+/// The column names of one Parquet ledger and the status words of its first rows
+/// (`check-config`); only the status column is read.
+pub(super) fn probe(
+    path: &Path,
+    label: &Path,
+    scan: &mut StatusScan,
+) -> Result<Scanned, LedgerError> {
+    check_kind(path, label)?;
+    let malformed = |e: PolarsError| LedgerError::Malformed {
+        file: label.to_owned(),
+        message: e.to_string(),
+    };
+    let open = || {
+        File::open(path).map_err(|source| LedgerError::Unreadable {
+            file: label.to_owned(),
+            source,
+        })
+    };
+    let schema = ParquetReader::new(open()?).schema().map_err(malformed)?;
+    let header: Vec<String> = schema.iter_names().map(|s| s.to_string()).collect();
+    let Some(col) = scan.column(&header) else {
+        return Ok((header, 0, None));
+    };
+    let df = ParquetReader::new(open()?)
+        .with_columns(Some(vec![header[col].clone()]))
+        .with_slice(Some((0, super::probe::PROBE_MAX_ROWS as usize + 1)))
+        .finish()
+        .map_err(malformed)?;
+    let s = df.columns()[0].as_materialized_series().rechunk();
+    for r in 0..s.len() {
+        if !scan.more(0) {
+            break;
+        }
+        match s.get(r) {
+            Ok(v) => scan.add(&cell(&v).text()),
+            Err(e) => return Ok((header, 0, Some(malformed(e)))),
+        }
+    }
+    Ok((header, 0, None))
+}
+
+/// Refuses an empty file or one that is not Parquet.
+fn check_kind(path: &Path, label: &Path) -> Result<(), LedgerError> {
+    let unreadable = |source| LedgerError::Unreadable {
+        file: label.to_owned(),
+        source,
+    };
+    let mut file = File::open(path).map_err(unreadable)?;
+    let mut head = [0u8; 8];
+    let n = file.read(&mut head).map_err(unreadable)?;
+    if n == 0 {
+        return Err(LedgerError::Empty {
+            file: label.to_owned(),
+        });
+    }
+    let kind = sniff_kind(&head[..n]);
+    if !kind.contains("Parquet") {
+        return Err(LedgerError::WrongKind {
+            file: label.to_owned(),
+            expected: "Parquet",
+            found: kind.to_owned(),
+        });
     }
     Ok(())
 }

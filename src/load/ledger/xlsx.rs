@@ -1,6 +1,8 @@
 //! Workbook reader (calamine): numbers stay numbers, dates stay dates, text is read like CSV
 //! text.
 
+use super::config::LedgerConfig;
+use super::probe::{Scanned, StatusScan};
 use super::{map_header, sniff_kind, Cell, LedgerError, Loader, N_FIELDS};
 use calamine::{Data, Reader};
 use chrono::NaiveDate;
@@ -14,7 +16,7 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
         message: e.to_string(),
     };
     let mut wb = calamine::open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(malformed)?;
-    let name = sheet_name(&wb.sheet_names(), loader, label)?;
+    let name = sheet_name(&wb.sheet_names(), loader.cfg, label)?;
     let range = wb.worksheet_range(&name).map_err(malformed)?;
     let Some((row0, col0)) = range.start() else {
         return Err(LedgerError::Empty {
@@ -49,6 +51,58 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
     Ok(())
 }
 
+/// The header of one workbook ledger and the status words of its first rows
+/// (`check-config`): the same sheet and header row as [`read`].
+pub(super) fn probe(
+    cfg: &LedgerConfig,
+    path: &Path,
+    label: &Path,
+    scan: &mut StatusScan,
+) -> Result<Scanned, LedgerError> {
+    let bytes = workbook_bytes(path, label)?;
+    let malformed = |e: calamine::Error| LedgerError::Malformed {
+        file: label.to_owned(),
+        message: e.to_string(),
+    };
+    let mut wb = calamine::open_workbook_auto_from_rs(Cursor::new(bytes)).map_err(malformed)?;
+    let name = sheet_name(&wb.sheet_names(), cfg, label)?;
+    let range = wb.worksheet_range(&name).map_err(malformed)?;
+    let empty = || LedgerError::Empty {
+        file: label.to_owned(),
+    };
+    let (row0, _) = range.start().ok_or_else(empty)?;
+    let sheet = Sheet {
+        label,
+        header_row: u64::from(cfg.xlsx.header_row),
+        source: String::new(),
+        name,
+    };
+    let mut found: Option<(Vec<String>, u64, Option<usize>)> = None;
+    for (i, cells) in range.rows().enumerate() {
+        let row = u64::from(row0) + i as u64 + 1;
+        match &found {
+            _ if row < sheet.header_row => {}
+            None => {
+                let header = sheet.header_names(row, cells)?;
+                let col = scan.column(&header);
+                found = Some((header, row, col));
+            }
+            Some((_, _, None)) => break,
+            Some((_, _, Some(col))) => {
+                if cells.iter().all(|c| matches!(c, Data::Empty)) {
+                    continue;
+                }
+                if !scan.more(0) {
+                    break;
+                }
+                scan.add(&cell(cells.get(*col).unwrap_or(&Data::Empty)).text());
+            }
+        }
+    }
+    let (header, row, _) = found.ok_or_else(empty)?;
+    Ok((header, row, None))
+}
+
 /// The whole file, once it is known to be a workbook (a ZIP or OLE container) at all.
 fn workbook_bytes(path: &Path, label: &Path) -> Result<Vec<u8>, LedgerError> {
     let bytes = std::fs::read(path).map_err(|source| LedgerError::Unreadable {
@@ -72,8 +126,8 @@ fn workbook_bytes(path: &Path, label: &Path) -> Result<Vec<u8>, LedgerError> {
 }
 
 /// The configured sheet (`xlsx.sheet`), or the first one.
-fn sheet_name(names: &[String], loader: &Loader<'_>, label: &Path) -> Result<String, LedgerError> {
-    match &loader.cfg.xlsx.sheet {
+fn sheet_name(names: &[String], cfg: &LedgerConfig, label: &Path) -> Result<String, LedgerError> {
+    match &cfg.xlsx.sheet {
         Some(s) => names.iter().find(|n| *n == s).cloned().ok_or_else(|| {
             LedgerError::Config(format!(
                 "{}: no sheet {s:?}; the workbook has {names:?}",
@@ -105,6 +159,12 @@ impl Sheet<'_> {
         row: u64,
         cells: &[Data],
     ) -> Result<[Option<usize>; N_FIELDS], LedgerError> {
+        let header = self.header_names(row, cells)?;
+        map_header(&header, &loader.names, self.label, row)
+    }
+
+    /// The header's names, found on `row`, which must be `header_row`.
+    fn header_names(&self, row: u64, cells: &[Data]) -> Result<Vec<String>, LedgerError> {
         if row != self.header_row {
             return Err(LedgerError::Malformed {
                 file: self.label.to_owned(),
@@ -120,7 +180,7 @@ impl Sheet<'_> {
                 file: self.label.to_owned(),
             });
         }
-        map_header(&header, &loader.names, self.label, row)
+        Ok(header)
     }
 
     /// Hands one data row's cells to the loader; an empty row is skipped, not counted.
