@@ -734,6 +734,23 @@ pub struct PaymentLookup {
     pub reason: Option<String>,
 }
 
+impl PaymentLookup {
+    /// A transaction whose payment could not be checked, and why (never silence: the run
+    /// counts and logs it).
+    pub fn not_checked(id: i64, reason: String) -> Self {
+        PaymentLookup {
+            transaction_id: id,
+            outcome: LookupOutcome::NotChecked,
+            snapshot: None,
+            path: None,
+            row: None,
+            sha256: None,
+            url: None,
+            reason: Some(reason),
+        }
+    }
+}
+
 /// Counts of a lookups record.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LookupCounts {
@@ -850,7 +867,7 @@ pub async fn look_up_payments(
     for id in open {
         let l = match req.client {
             Some(client) => details_lookup(client, &dir, id).await?,
-            None => not_checked(id, "--offline, and no stored lookup".into()),
+            None => PaymentLookup::not_checked(id, "--offline, and no stored lookup".into()),
         };
         known.insert(id, l);
     }
@@ -860,7 +877,7 @@ pub async fn look_up_payments(
             Some(l) => l.clone(),
             None => PaymentLookup {
                 outcome: LookupOutcome::NotLookedUp,
-                ..not_checked(
+                ..PaymentLookup::not_checked(
                     *id,
                     format!("beyond fetch.max_payment_lookups = {}", req.max),
                 )
@@ -879,19 +896,6 @@ pub async fn look_up_payments(
         fsutil::write_atomic(&dir.join("lookups.json"), &bytes)?;
     }
     Ok(record)
-}
-
-fn not_checked(id: i64, reason: String) -> PaymentLookup {
-    PaymentLookup {
-        transaction_id: id,
-        outcome: LookupOutcome::NotChecked,
-        snapshot: None,
-        path: None,
-        row: None,
-        sha256: None,
-        url: None,
-        reason: Some(reason),
-    }
 }
 
 /// Earlier complete snapshots of the merchant (fetched before `current` started), newest
@@ -999,12 +1003,12 @@ async fn details_lookup(
             return Ok(PaymentLookup {
                 outcome: LookupOutcome::NotFound,
                 reason: Some(e.to_string()),
-                ..not_checked(id, String::new())
+                ..PaymentLookup::not_checked(id, String::new())
             })
         }
         Err(e) => {
             tracing::warn!(transaction_id = id, error = %e, "payment lookup failed; the transaction is not checked");
-            return Ok(not_checked(id, e.to_string()));
+            return Ok(PaymentLookup::not_checked(id, e.to_string()));
         }
     };
     let url = Some(page.reply.url.clone());
@@ -1017,7 +1021,7 @@ async fn details_lookup(
         Err(e) => {
             return Ok(PaymentLookup {
                 url,
-                ..not_checked(
+                ..PaymentLookup::not_checked(
                     id,
                     format!("the details of {id} lack the registry's fields: {e}"),
                 )
@@ -1029,7 +1033,7 @@ async fn details_lookup(
             outcome: LookupOutcome::NotFound,
             url,
             reason: Some("the details call returned no payment row".into()),
-            ..not_checked(id, String::new())
+            ..PaymentLookup::not_checked(id, String::new())
         });
     };
     let rel = format!("details/{id}.json");

@@ -12,8 +12,7 @@ use crate::domain::fsutil::FsError;
 use crate::domain::text::push_u64;
 use crate::domain::window::{self, Window};
 use crate::fetch::{
-    self, FetchError, LookupCounts, LookupOutcome, LookupRecord, Manifest, PaymentLookup,
-    SnapshotFile,
+    self, FetchError, LookupCounts, LookupRecord, Manifest, PaymentLookup, SnapshotFile,
 };
 use crate::xsolla::client::Format;
 use crate::xsolla::model::{
@@ -505,16 +504,10 @@ pub fn append_looked_up(
     let mut out = Vec::with_capacity(wanted.len());
     for id in wanted {
         let Some(l) = by_id.get(id) else {
-            out.push(PaymentLookup {
-                transaction_id: *id,
-                outcome: LookupOutcome::NotChecked,
-                snapshot: None,
-                path: None,
-                row: None,
-                sha256: None,
-                url: None,
-                reason: Some("no payment lookup stored for this snapshot".into()),
-            });
+            out.push(PaymentLookup::not_checked(
+                *id,
+                "no payment lookup stored for this snapshot".into(),
+            ));
             continue;
         };
         if let (Some(rel), Some(row)) = (&l.path, l.row) {
