@@ -59,6 +59,7 @@ l_fee = '"Fee"' if "Fee" in led_cols else f"CAST(NULL AS {MONEY})"
 
 def read(path, types):
     t = ", ".join(f"'{k}': '{v}'" for k, v in types.items())
+    path = path.replace("'", "''")
     return f"read_csv('{path}', header = true, delim = ',', quote = '\"', types = {{{t}}})"
 
 query = f"""
@@ -132,7 +133,8 @@ FROM pg WHERE kind = 'payment' AND copies > 1
 
 con = duckdb.connect()
 con.execute(f"CREATE TEMP TABLE findings AS {query}")
-con.execute(f"COPY (SELECT * FROM findings ORDER BY class, txn, kind) TO '{findings}' "
+quoted = findings.replace("'", "''")
+con.execute(f"COPY (SELECT * FROM findings ORDER BY class, txn, kind) TO '{quoted}' "
             "(HEADER, DELIMITER ',')")
 ours = dict(con.execute("SELECT class, COUNT(*) FROM findings GROUP BY class").fetchall())
 t1 = time.perf_counter()
