@@ -1,20 +1,30 @@
 #!/usr/bin/env bash
 # Benchmark: reconcile ROWS provider rows against a matching ledger with K known discrepancies,
-# end to end from files (registry CSV export + ledger CSV), and time datacompy (PyPI, Polars
-# backend) on the same two tables. Prints figures; judges nothing.
+# end to end from files (registry CSV export + ledger CSV), and, on the same files in the same
+# run, each as its own process: the bare Polars read of both files, datacompy's compare (Polars
+# backend) and a DuckDB query that finds the classes the benchmark plants (both from PyPI, in a
+# venv in the work folder). Prints figures and their ratios; judges nothing.
 #
 #   benches/reconcile-bench.sh [ROWS] [K]        (defaults: 1000000 1000; try 10000000)
+#
+# BENCH_REAL=1    the data with fees and refunds (gen.py --real) instead of the default data
+# BIN=path        the xsolla-recon binary to time (default: cargo build --release)
+# BENCH_DIR=dir   the work folder (default: a new temporary folder); its venv is reused
+# SKIP_POLARS=1, SKIP_DATACOMPY=1, SKIP_DUCKDB=1   leave that figure out
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${1:-1000000}
 K=${2:-1000}
 work=${BENCH_DIR:-$(mktemp -d)}
+mkdir -p "$work"
 if [ -z "${BIN:-}" ]; then
   cargo build --release --quiet
   BIN=$PWD/target/release/xsolla-recon
 fi
+variant="default data"
+[ -n "${BENCH_REAL:-}" ] && [ "${BENCH_REAL}" != 0 ] && variant="real data (fees, refunds)"
 
-echo "== generating $ROWS rows with $K discrepancies in $work"
+echo "== generating $ROWS rows with $K discrepancies in $work ($variant)"
 python3 benches/reconcile/gen.py "$ROWS" "$K" "$work"
 
 cat >"$work/bench.toml" <<TOML
@@ -35,20 +45,80 @@ status = "Status"
 note = "Note"
 [merchant.ledger.status_map]
 Paid = "paid"
+Refund = "refunded"
 TOML
 
+# timed NAME CMD...: runs CMD under /usr/bin/time, keeps "wall_s peak_KiB" in $work/time.NAME
+# and returns CMD's exit code.
+timed() {
+  local name=$1
+  shift
+  rm -f "$work/time.$name"
+  set +e
+  /usr/bin/time -f "%e %M" -o "$work/time.$name" "$@"
+  local code=$?
+  set -e
+  return $code
+}
+
 echo "== xsolla-recon reconcile (load both files, reconcile, write results)"
-set +e
-/usr/bin/time -f "wall %es, peak memory %M KiB" "$BIN" -q reconcile --from 2026-10-01 --to 2026-10-31 \
-  --config "$work/bench.toml" --registry-export "$work/registry.csv" --out "$work/out"
-code=$?
-set -e
+rm -rf "$work/out"
+code=0
+timed recon "$BIN" -q reconcile --from 2026-10-01 --to 2026-10-31 \
+  --config "$work/bench.toml" --registry-export "$work/registry.csv" --out "$work/out" || code=$?
 echo "exit code $code (1 = discrepancies found)"
 
-[ -n "${SKIP_DATACOMPY:-}" ] && exit 0
-echo "== datacompy"
-if [ ! -x "$work/venv/bin/python" ]; then
-  python3 -m venv "$work/venv"
-  "$work/venv/bin/pip" install --quiet datacompy polars
+pkgs=()
+[ -z "${SKIP_POLARS:-}" ] && pkgs+=(polars)
+[ -z "${SKIP_DATACOMPY:-}" ] && pkgs+=(datacompy)
+[ -z "${SKIP_DUCKDB:-}" ] && pkgs+=(duckdb)
+if [ ${#pkgs[@]} -gt 0 ]; then
+  [ -x "$work/venv/bin/python" ] || python3 -m venv "$work/venv"
+  missing=()
+  for p in "${pkgs[@]}"; do
+    "$work/venv/bin/python" -c "import $p" 2>/dev/null || missing+=("$p")
+  done
+  # One pip call, so the Polars timed alone is the one datacompy runs on.
+  [ ${#missing[@]} -eq 0 ] || "$work/venv/bin/pip" install --quiet "${missing[@]}"
 fi
-"$work/venv/bin/python" benches/reconcile/datacompy_compare.py "$work"
+py=$work/venv/bin/python
+
+if [ -z "${SKIP_POLARS:-}" ]; then
+  echo "== Polars: the bare read of both files"
+  timed polars "$py" benches/reconcile/polars_read.py "$work" || echo "(failed: exit code $?)"
+fi
+if [ -z "${SKIP_DATACOMPY:-}" ]; then
+  echo "== datacompy"
+  timed datacompy "$py" benches/reconcile/datacompy_compare.py "$work" || echo "(failed: exit code $?)"
+fi
+if [ -z "${SKIP_DUCKDB:-}" ]; then
+  echo "== DuckDB: the planted classes in one query"
+  timed duckdb "$py" benches/reconcile/duckdb_query.py "$work" || echo "(failed: exit code $?)"
+fi
+
+# fig NAME: "wall_s peak_MiB", or nothing when NAME did not run or failed.
+fig() {
+  [ -s "$work/time.$1" ] || return 0
+  awk 'NF == 2 && $1 ~ /^[0-9.]+$/ { printf "%.2f %.0f\n", $1, $2 / 1024 }' "$work/time.$1" | tail -1
+}
+ratio() { # ratio A B: A's wall and peak over B's
+  local a b
+  a=$(fig "$1")
+  b=$(fig "$2")
+  [ -n "$a" ] && [ -n "$b" ] || return 0
+  awk -v a="$a" -v b="$b" -v n="$3" 'BEGIN { split(a, x, " "); split(b, y, " ");
+    printf "%-34s wall %.2fx   peak %.2fx\n", n, x[1] / y[1], x[2] / y[2] }'
+}
+echo
+echo "== summary: $ROWS payments, K = $K, $variant; each its own process, wall and peak (RSS)"
+echo "   from /usr/bin/time, so the Python figures include the interpreter's start and imports"
+printf "%-34s %10s %10s\n" "" "wall s" "peak MiB"
+for row in "recon:xsolla-recon, end to end" "polars:Polars, read both files" \
+           "datacompy:datacompy, read + compare" "duckdb:DuckDB, read + classify + write"; do
+  f=$(fig "${row%%:*}")
+  [ -n "$f" ] && printf "%-34s %10s %10s\n" "${row#*:}" ${f}
+done
+ratio recon duckdb "xsolla-recon / DuckDB"
+ratio recon polars "xsolla-recon / Polars read"
+ratio recon datacompy "xsolla-recon / datacompy"
+exit 0
