@@ -4,52 +4,9 @@
 
 use crate::support::*;
 use rust_decimal::Decimal;
-use std::path::Path;
-use xsolla_recon::domain::window::Window;
-use xsolla_recon::fetch::NoProgress;
-use xsolla_recon::job::config::{Config, MerchantConfig};
-use xsolla_recon::job::{run, FetchMode, MailMode, RunOutcome, RunRequest};
-use xsolla_recon::sandbox::ledger::{ledger_config, ledger_export};
-use xsolla_recon::sandbox::{DataQuirks, Sandbox, SandboxConfig};
-use xsolla_recon::xsolla::ApiKey;
-
-fn config(dir: &Path, sb: &Sandbox) -> Config {
-    let ledger_path = dir.join("ledger.csv");
-    let csv = ledger_export(&sb.dataset(), window("2026-09-20", "2026-10-20"), false).csv;
-    std::fs::write(&ledger_path, csv).unwrap();
-    let mut cfg = Config {
-        data_dir: dir.join("data"),
-        http: fast_http(),
-        merchants: vec![MerchantConfig {
-            name: "acme".into(),
-            merchant_id: sb.merchant_id(),
-            api_key_env: "UNUSED_KEY_VAR".into(),
-            base_url: sb.base_url(),
-            ledger: Some(ledger_config(&ledger_path)),
-            project_ids: vec![],
-            mail: Default::default(),
-        }],
-        ..Config::default()
-    };
-    cfg.run.reports_dir = dir.join("reports");
-    cfg.fetch.page_limit = 200;
-    cfg
-}
-
-async fn run_window(cfg: &Config, sb: &Sandbox, w: Window) -> RunOutcome {
-    let req = RunRequest {
-        merchant: "acme".into(),
-        window: w,
-        fetch: FetchMode::Refetch,
-        mail: MailMode::DryRun,
-        ledger: None,
-        base_dir: cfg.data_dir.clone(),
-        config_sha256: String::new(),
-        api_key: Some(ApiKey::new(sb.api_key())),
-        lock_wait: None,
-    };
-    run(cfg, &req, &NoProgress).await.expect("the run succeeds")
-}
+use xsolla_recon::job::{FetchMode, RunOutcome};
+use xsolla_recon::sandbox::ledger::ledger_export;
+use xsolla_recon::sandbox::{DataQuirks, SandboxConfig};
 
 /// (key, first seen) of the breakdown findings.
 fn breakdown_findings(out: &RunOutcome) -> Vec<(String, String)> {
@@ -85,9 +42,16 @@ async fn a_breakdown_difference_keeps_its_key_across_overlapping_windows() {
     })
     .await;
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = config(tmp.path(), &sb);
+    let csv = ledger_export(&sb.dataset(), window("2026-09-20", "2026-10-20"), false).csv;
+    let cfg = sandbox_job_config(tmp.path(), &sb, &csv);
 
-    let first = run_window(&cfg, &sb, window("2026-09-28", "2026-10-04")).await;
+    let first = run_window(
+        &cfg,
+        &sb,
+        window("2026-09-28", "2026-10-04"),
+        FetchMode::Refetch,
+    )
+    .await;
     let found = breakdown_findings(&first);
     assert_eq!(found.len(), 1, "{found:?}");
     let (key, seen) = &found[0];
@@ -105,7 +69,13 @@ async fn a_breakdown_difference_keeps_its_key_across_overlapping_windows() {
     assert_eq!(days, 7 + 2 * 7);
 
     // The next night's window still holds the day: the same key, still open since the first.
-    let second = run_window(&cfg, &sb, window("2026-10-01", "2026-10-07")).await;
+    let second = run_window(
+        &cfg,
+        &sb,
+        window("2026-10-01", "2026-10-07"),
+        FetchMode::Refetch,
+    )
+    .await;
     assert_eq!(breakdown_findings(&second), found);
     assert_eq!(
         second.result.open_items.new, 0,
@@ -113,6 +83,12 @@ async fn a_breakdown_difference_keeps_its_key_across_overlapping_windows() {
     );
 
     // A window without that day has no breakdown finding.
-    let later = run_window(&cfg, &sb, window("2026-10-02", "2026-10-08")).await;
+    let later = run_window(
+        &cfg,
+        &sb,
+        window("2026-10-02", "2026-10-08"),
+        FetchMode::Refetch,
+    )
+    .await;
     assert_eq!(breakdown_findings(&later), vec![]);
 }

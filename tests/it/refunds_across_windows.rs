@@ -7,12 +7,10 @@
 use crate::support::*;
 use std::path::Path;
 use xsolla_recon::domain::window::Window;
-use xsolla_recon::fetch::NoProgress;
-use xsolla_recon::job::config::{Config, MerchantConfig};
-use xsolla_recon::job::{run, FetchMode, MailMode, RunOutcome, RunRequest};
-use xsolla_recon::sandbox::ledger::{ledger_config, ledger_export};
+use xsolla_recon::job::config::Config;
+use xsolla_recon::job::{FetchMode, RunOutcome};
+use xsolla_recon::sandbox::ledger::ledger_export;
 use xsolla_recon::sandbox::{DataQuirks, Sandbox, SandboxConfig};
-use xsolla_recon::xsolla::ApiKey;
 
 /// The window judged: its refunds are of payments dated 2026-09-30.
 fn october_week() -> Window {
@@ -77,47 +75,14 @@ fn as_refund(line: &str) -> String {
 }
 
 fn config(dir: &Path, sb: &Sandbox, ledger_csv: &str, max_lookups: u32) -> Config {
-    std::fs::create_dir_all(dir).unwrap();
-    let ledger_path = dir.join("ledger.csv");
-    std::fs::write(&ledger_path, ledger_csv).unwrap();
-    let mut cfg = Config {
-        data_dir: dir.join("data"),
-        http: fast_http(),
-        merchants: vec![MerchantConfig {
-            name: "acme".into(),
-            merchant_id: sb.merchant_id(),
-            api_key_env: "UNUSED_KEY_VAR".into(),
-            base_url: sb.base_url(),
-            ledger: Some(ledger_config(&ledger_path)),
-            project_ids: vec![],
-            mail: Default::default(),
-        }],
-        ..Config::default()
-    };
-    cfg.run.reports_dir = dir.join("reports");
+    let mut cfg = sandbox_job_config(dir, sb, ledger_csv);
     cfg.run.reuse_snapshot_minutes = 0;
-    cfg.fetch.page_limit = 200;
     cfg.fetch.max_payment_lookups = max_lookups;
     // The early payments are dated the day before the month: with the default provider margin
     // (7 days) the fetch itself would read them. No margin puts them outside the fetched range,
     // as a refund of a payment weeks before the window is in production.
     cfg.reconcile.provider_margin_days = Some(0);
     cfg
-}
-
-async fn run_window(cfg: &Config, sb: &Sandbox, w: Window, fetch: FetchMode) -> RunOutcome {
-    let req = RunRequest {
-        merchant: "acme".into(),
-        window: w,
-        fetch,
-        mail: MailMode::DryRun,
-        ledger: None,
-        base_dir: cfg.data_dir.clone(),
-        config_sha256: String::new(),
-        api_key: Some(ApiKey::new(sb.api_key())),
-        lock_wait: None,
-    };
-    run(cfg, &req, &NoProgress).await.expect("the run succeeds")
 }
 
 /// The keys of the findings about transactions in `ids`, sorted. A looked-up payment and its
