@@ -10,6 +10,7 @@
 //! runs the files and assembles the discrepancies in the documented schema, `fuzzy` flags
 //! probable pairs, and `summary` counts and checks that every row read is accounted for.
 
+pub mod ages;
 mod catalog;
 mod fuzzy;
 mod inputs;

@@ -1,13 +1,15 @@
 //! `chart.png`: |difference| per day, stacked by class, one panel per currency.
 //!
-//! Drawn with plotters into an RGB buffer and encoded with `png`, no text: plotters has no
-//! font feature here (fonts would make the bytes depend on the machine). The labels (currency,
-//! scale, days, class colours) are in the HTML around the picture, see [`Legend`].
+//! The picture stands on its own (it is what the mail shows first): a title with the days
+//! drawn, the class colours, and per panel the currency, its total, a scale and the dates
+//! under the bars, in the embedded font ([`super::text`]). The HTML keeps the same labels as
+//! text around the picture ([`Legend`]) for screen readers and for copying.
 
+use super::amount_display;
+use super::plot::{self, Picture, PlotBox};
 use super::{class_order, Finding, ReportError, ReportInput, ReportSettings};
 use crate::domain::window::Window;
 use chrono::NaiveDate;
-use plotters::prelude::*;
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -15,13 +17,18 @@ use std::path::Path;
 
 /// Width of the picture in pixels.
 pub const WIDTH: u32 = 960;
-/// Height of one currency panel in pixels; the picture is `panels × PANEL_HEIGHT` high.
+/// Height of one currency panel in pixels; the picture is the title and legend
+/// ([`height`]) plus `panels × PANEL_HEIGHT` high.
 pub const PANEL_HEIGHT: u32 = 200;
 /// Panels at most (bounds the picture's size).
 pub const MAX_PANELS: usize = 12;
 /// Days drawn at most (the last ones); one bar is then still a pixel wide.
 pub const MAX_DAYS: i64 = 366;
-const MARGIN: i32 = 12;
+
+/// Height in pixels of a chart with `panels` panels and `classes` classes in its legend.
+pub fn height(panels: usize, classes: usize) -> u32 {
+    plot::header_height(classes) + PANEL_HEIGHT * panels as u32
+}
 
 /// Fixed colours, one per class of [`crate::reconcile::CLASSES`], then grey for any other.
 const COLOURS: &[(u8, u8, u8)] = &[
@@ -48,7 +55,8 @@ pub(crate) fn colour(class: &str) -> (u8, u8, u8) {
         .unwrap_or(OTHER)
 }
 
-/// What the picture shows, for the labels around it.
+/// What the picture shows, for the HTML's text around it (the same labels the picture
+/// draws, readable by screen readers and copyable).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Legend {
     /// First and last day on the x axis (one bar per day).
@@ -62,8 +70,8 @@ pub(crate) struct Legend {
     pub omitted: usize,
 }
 
-/// A drawn chart: the PNG, and what it shows for the labels around it (the picture has no
-/// text; [`super::fragments::chart_legend`] writes them).
+/// A drawn chart: the PNG, and what it shows for the text around it
+/// ([`super::fragments::chart_legend`] writes it).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChartImage {
     /// The `chart.png` bytes.
@@ -188,98 +196,246 @@ fn draw(
         classes: classes.iter().map(|c| (c.clone(), colour(c))).collect(),
         omitted,
     };
-    let (w, h) = (WIDTH, PANEL_HEIGHT * legend.panels.len() as u32);
-    let pixels = render(&daily, &legend, w, h)?;
-    let png = encode(&pixels, w, h)?;
+    let png = render(&daily, &legend)?.png()?;
     Ok(ChartImage { png, legend })
 }
 
-/// Draws the legend's panels, top to bottom, into an RGB buffer of `w × h` pixels.
-fn render(daily: &Daily, legend: &Legend, w: u32, h: u32) -> Result<Vec<u8>, String> {
-    let n_days = (daily.last - daily.first).num_days() + 1;
-    let mut buf = vec![255u8; (w * h * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
-        root.fill(&WHITE).map_err(|e| format!("draw: {e:?}"))?;
-        let areas = root.split_evenly((legend.panels.len(), 1));
-        for ((cur, _, peak), area) in legend.panels.iter().zip(areas.iter()) {
-            let days = daily.days(cur);
-            panel(area, days, &legend.classes, daily.first, n_days, *peak)?;
-        }
-        root.present().map_err(|e| format!("draw: {e:?}"))?;
+/// The title: what the bars are, over which days, and the currencies left out.
+fn title(legend: &Legend) -> String {
+    let mut t = format!(
+        "|difference| per day, stacked by class, {} to {}",
+        legend.from, legend.to
+    );
+    if legend.omitted > 0 {
+        t.push_str(&format!(
+            " ({} more {} not drawn)",
+            legend.omitted,
+            if legend.omitted == 1 {
+                "currency"
+            } else {
+                "currencies"
+            }
+        ));
     }
-    Ok(buf)
+    t
 }
 
-/// The RGB buffer as PNG bytes.
-fn encode(pixels: &[u8], w: u32, h: u32) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
-    let mut enc = png::Encoder::new(&mut out, w, h);
-    enc.set_color(png::ColorType::Rgb);
-    enc.set_depth(png::BitDepth::Eight);
-    let mut wr = enc.write_header().map_err(|e| format!("encode: {e}"))?;
-    wr.write_image_data(pixels)
-        .map_err(|e| format!("encode: {e}"))?;
-    wr.finish().map_err(|e| format!("encode: {e}"))?;
-    Ok(out)
+/// Draws the title, the legend and the panels, top to bottom.
+fn render(daily: &Daily, legend: &Legend) -> Result<Picture, String> {
+    let n_days = ((daily.last - daily.first).num_days() + 1).max(1) as usize;
+    let head = plot::header_height(legend.classes.len());
+    let mut pic = Picture::new(WIDTH, height(legend.panels.len(), legend.classes.len()));
+    plot::header(&mut pic, &title(legend), &legend.classes);
+    let scales: Vec<[String; 5]> = legend
+        .panels
+        .iter()
+        .map(|(cur, _, peak)| plot::scale_labels(*peak, cur))
+        .collect();
+    let axis = plot::axis_width(scales.iter().flatten());
+    for (i, ((cur, total, peak), scale)) in legend.panels.iter().zip(&scales).enumerate() {
+        let top = (head + PANEL_HEIGHT * i as u32) as i32;
+        let note = if cur.is_empty() {
+            "no dated findings".to_owned()
+        } else {
+            format!(
+                "total {}, largest day {}",
+                amount_display(*total, cur),
+                amount_display(*peak, cur)
+            )
+        };
+        plot::panel_heading(&mut pic, top, cur, &note);
+        let b = PlotBox::of_panel(top, PANEL_HEIGHT as i32, axis, WIDTH);
+        plot::frame(&mut pic, &b, scale);
+        bars(
+            &mut pic,
+            &b,
+            daily.days(cur),
+            &legend.classes,
+            daily.first,
+            n_days,
+            *peak,
+        );
+        plot::slot_labels(&mut pic, &b, n_days, |d| {
+            (daily.first + chrono::Duration::days(d as i64)).to_string()
+        });
+    }
+    Ok(pic)
 }
 
-type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
-
-fn rect(area: &Area<'_>, x0: i32, y0: i32, x1: i32, y1: i32, c: RGBColor) -> Result<(), String> {
-    area.draw(&Rectangle::new([(x0, y0), (x1, y1)], c.filled()))
-        .map_err(|e| format!("draw: {e:?}"))
-}
-
-/// One currency: a frame, quarter grid lines, a bar per day stacked bottom-up by class.
-fn panel<'d>(
-    area: &Area<'_>,
+/// One currency's bars: one per day, stacked bottom-up by class.
+fn bars<'d>(
+    pic: &mut Picture,
+    b: &PlotBox,
     days: impl Iterator<Item = (&'d NaiveDate, &'d BTreeMap<String, Decimal>)>,
     classes: &[(String, (u8, u8, u8))],
     first: NaiveDate,
-    n_days: i64,
+    n_days: usize,
     peak: Decimal,
-) -> Result<(), String> {
-    let (pw, ph) = area.dim_in_pixel();
-    let (left, right) = (MARGIN, pw as i32 - MARGIN);
-    let (top, bottom) = (MARGIN, ph as i32 - MARGIN);
-    let grey = RGBColor(215, 215, 215);
-    rect(area, left, top, right, bottom, RGBColor(248, 248, 248))?;
-    for q in 1..=4 {
-        let y = bottom - (bottom - top) * q / 4;
-        rect(area, left, y, right, y + 1, grey)?;
-    }
-    rect(area, left, bottom, right, bottom + 1, RGBColor(90, 90, 90))?;
+) {
+    // Pixels only: the exact amounts are in the HTML and the files.
     let peak = peak.to_f64().unwrap_or(0.0);
     if peak <= 0.0 {
-        return Ok(());
+        return;
     }
-    let slot = f64::from(right - left) / n_days as f64;
-    let gap = if slot >= 4.0 {
-        (slot * 0.15).max(1.0)
-    } else {
-        0.0
-    };
-    let plot_h = f64::from(bottom - top);
     for (day, per_class) in days {
-        let i = (*day - first).num_days() as f64;
-        let x0 = left + (i * slot + gap).round() as i32;
-        let x1 = (left + ((i + 1.0) * slot - gap).round() as i32 - 1).max(x0);
+        let (x0, x1) = b.slot((*day - first).num_days() as usize, n_days);
         let mut acc = 0.0f64;
-        for (class, (r, g, b)) in classes {
-            let Some(v) = per_class.get(class) else {
-                continue;
-            };
-            // Pixels only: the exact amounts are in the HTML and the files.
-            let v = v.to_f64().unwrap_or(0.0);
+        for (class, (r, g, bl)) in classes {
+            let v = per_class.get(class).and_then(|v| v.to_f64()).unwrap_or(0.0);
             if v <= 0.0 {
                 continue;
             }
-            let y_lo = bottom - (acc / peak * plot_h).round() as i32;
+            let y_lo = b.y_of(acc, peak);
             acc += v;
-            let y_hi = (bottom - (acc / peak * plot_h).round() as i32).min(y_lo - 1);
-            rect(area, x0, y_hi.max(top), x1, y_lo - 1, RGBColor(*r, *g, *b))?;
+            let y_hi = b.y_of(acc, peak).min(y_lo - 1);
+            pic.fill(x0, y_hi.max(b.top), x1, y_lo - 1, [*r, *g, *bl]);
         }
     }
-    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::plot::{HEADING_PX, LABEL_PX, TEXT_RGB};
+    use crate::report::text::{label_pixels, picture_contains};
+
+    fn finding(class: &str, currency: &str, difference: &str, day: &str) -> Finding {
+        Finding {
+            key: format!("{class}:{currency}:{day}"),
+            class: class.into(),
+            rule: class.into(),
+            probable: None,
+            currency: currency.into(),
+            expected: None,
+            actual: None,
+            difference: Some(difference.parse().unwrap()),
+            transaction_id: None,
+            order_id: None,
+            provider_date: Some(day.parse().unwrap()),
+            ledger_date: None,
+            first_seen: None,
+            age_days: None,
+            provider_rows: None,
+            ledger_rows: None,
+            detail: None,
+        }
+    }
+
+    fn window() -> Window {
+        Window::new("2026-11-14".parse().unwrap(), "2026-11-21".parse().unwrap()).unwrap()
+    }
+
+    fn findings() -> Vec<Finding> {
+        vec![
+            finding("missing_in_ledger", "USD", "-120.50", "2026-11-15"),
+            finding("amount_mismatch", "USD", "3.25", "2026-11-15"),
+            finding("amount_mismatch", "USD", "10", "2026-11-20"),
+            finding("fee_mismatch", "JPY", "1500", "2026-11-18"),
+        ]
+    }
+
+    /// The chart as drawn, decoded back from its PNG bytes: (width, height, RGB).
+    fn decoded(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes))
+            .read_info()
+            .unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        buf.truncate(info.buffer_size());
+        (info.width, info.height, buf)
+    }
+
+    fn chart(findings: &[Finding]) -> ChartImage {
+        let daily = Daily::collect(findings, window());
+        let classes = class_order(findings.iter().map(|f| f.class.as_str()));
+        let (currencies, omitted) = daily.panel_currencies(4);
+        let legend = Legend {
+            from: daily.first,
+            to: daily.last,
+            panels: currencies
+                .into_iter()
+                .map(|(c, t)| {
+                    let p = daily.peak(&c);
+                    (c, t, p)
+                })
+                .collect(),
+            classes: classes.iter().map(|c| (c.clone(), colour(c))).collect(),
+            omitted,
+        };
+        let png = render(&daily, &legend).unwrap().png().unwrap();
+        ChartImage { png, legend }
+    }
+
+    fn label(text: &str, px: f32) -> crate::report::LabelPixels {
+        label_pixels(text, px, TEXT_RGB, [255, 255, 255])
+    }
+
+    #[test]
+    fn the_picture_names_its_currencies_dates_scale_and_classes() {
+        let c = chart(&findings());
+        let (w, h, rgb) = decoded(&c.png);
+        assert_eq!((w, h), (WIDTH, height(2, 3)));
+        for cur in ["USD", "JPY"] {
+            assert!(
+                picture_contains(&rgb, w, &label(cur, HEADING_PX)),
+                "{cur} drawn"
+            );
+        }
+        for text in [
+            "2026-11-14",
+            "2026-11-21",
+            "missing_in_ledger",
+            "fee_mismatch",
+        ] {
+            assert!(
+                picture_contains(&rgb, w, &label(text, LABEL_PX)),
+                "{text} drawn"
+            );
+        }
+        // The scale: the top of the USD panel is its largest day, 123.75.
+        assert!(picture_contains(&rgb, w, &label("123.75", LABEL_PX)));
+        assert!(
+            picture_contains(&rgb, w, &label("1,500", LABEL_PX)),
+            "JPY's top"
+        );
+        // What is not drawn is not found: the search can fail.
+        for absent in ["EUR", "2026-11-13", "2026-11-22"] {
+            assert!(
+                !picture_contains(&rgb, w, &label(absent, HEADING_PX)),
+                "{absent}"
+            );
+            assert!(
+                !picture_contains(&rgb, w, &label(absent, LABEL_PX)),
+                "{absent}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_label_painted_over_is_no_longer_found() {
+        let c = chart(&findings());
+        let (w, _, mut rgb) = decoded(&c.png);
+        let usd = label("USD", HEADING_PX);
+        assert!(picture_contains(&rgb, w, &usd));
+        // Where the panel heading is: white it out, as a chart without text would be.
+        let panel = c.legend.panels.iter().position(|p| p.0 == "USD").unwrap();
+        let top = plot::header_height(3) as usize + panel * PANEL_HEIGHT as usize;
+        for y in top..top + 26 {
+            for x in 0..60 {
+                let i = (y * w as usize + x) * 3;
+                rgb[i..i + 3].copy_from_slice(&[255, 255, 255]);
+            }
+        }
+        assert!(!picture_contains(&rgb, w, &usd));
+    }
+
+    #[test]
+    fn the_same_findings_give_the_same_bytes() {
+        let a = chart(&findings());
+        let b = chart(&findings());
+        assert_eq!(a.png, b.png);
+        let mut other = findings();
+        other[0].difference = Some("-121.50".parse().unwrap());
+        assert_ne!(chart(&other).png, a.png, "the picture shows the amounts");
+    }
 }

@@ -17,9 +17,11 @@ mod csv_out;
 pub mod fragments;
 mod html;
 mod json;
+mod plot;
 mod rows;
 #[cfg(test)]
 mod tests;
+mod text;
 mod xlsx;
 
 use crate::domain::fsutil::{self, FsError};
@@ -34,8 +36,14 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-pub use chart::{ChartImage, PANEL_HEIGHT as CHART_PANEL_HEIGHT, WIDTH as CHART_WIDTH};
+pub use chart::{
+    height as chart_height, ChartImage, PANEL_HEIGHT as CHART_PANEL_HEIGHT, WIDTH as CHART_WIDTH,
+};
+pub use plot::{
+    HEADING_PX as CHART_HEADING_PX, LABEL_PX as CHART_LABEL_PX, TEXT_RGB as CHART_TEXT_RGB,
+};
 use rows::Finding;
+pub use text::{label_pixels, LabelPixels};
 
 /// Excel's row limit minus the header row.
 pub const XLSX_MAX_DATA_ROWS: usize = 1_048_575;
