@@ -5,17 +5,20 @@
 
 use crate::reconcile::Summary;
 use crate::report::fragments::{
-    chart_legend, document_head, figures_table, key_figures, summary_table,
+    age_table, chart_legend, document_head, figures_table, key_figures, summary_table, AGE_ALT,
 };
 use crate::report::{
-    amount_display, checked_chart, class_lines, currency_totals, window_label, ChartImage,
-    ReportError, ReportInput, ReportSettings, DISCREPANCIES_CSV, DISCREPANCIES_XLSX,
+    age_chart, amount_display, checked_chart, class_lines, currency_totals, window_label,
+    AgeChartImage, ChartImage, ReportError, ReportInput, ReportSettings, DISCREPANCIES_CSV,
+    DISCREPANCIES_XLSX,
 };
 use std::fmt::Write;
 use std::path::Path;
 
 /// Content-ID of the inline chart (`<img src="cid:chart">`).
 pub const CHART_CID: &str = "chart";
+/// Content-ID of the inline age chart (`<img src="cid:age">`).
+pub const AGE_CID: &str = "age";
 /// Currencies named in the subject at most.
 pub const SUBJECT_CURRENCIES: usize = 3;
 
@@ -30,6 +33,8 @@ pub struct MailContent {
     pub text: String,
     /// `chart.png`'s bytes, to attach inline with Content-ID [`CHART_CID`].
     pub chart_png: Option<Vec<u8>>,
+    /// `age.png`'s bytes, to attach inline with Content-ID [`AGE_CID`].
+    pub age_png: Option<Vec<u8>>,
 }
 
 fn plural(n: u64, one: &str, many: &str) -> String {
@@ -97,20 +102,27 @@ pub fn compose(
     settings: &ReportSettings,
 ) -> Result<MailContent, ReportError> {
     let chart = checked_chart(input, settings, Path::new("<mail>"))?;
+    let age = age_chart(input, settings, Path::new("<mail>"))?;
     let subject = subject(input);
-    let html = html_body(input, &subject, chart.as_ref());
+    let html = html_body(input, &subject, chart.as_ref(), age.as_ref());
     let text = text_body(input, &subject);
     Ok(MailContent {
         subject,
         html,
         text,
         chart_png: chart.map(|chart| chart.png),
+        age_png: age.map(|age| age.png),
     })
 }
 
 /// The HTML body: the page's key figures and per-class table, the chart inline, where the
 /// rest is.
-fn html_body(input: &ReportInput<'_>, subject: &str, chart: Option<&ChartImage>) -> String {
+fn html_body(
+    input: &ReportInput<'_>,
+    subject: &str,
+    chart: Option<&ChartImage>,
+    age: Option<&AgeChartImage>,
+) -> String {
     let mut html = document_head(subject);
     html.push_str(&figures_table(input));
     if input.summary.by_class.is_empty() {
@@ -125,6 +137,13 @@ fn html_body(input: &ReportInput<'_>, subject: &str, chart: Option<&ChartImage>)
             "<img alt=\"discrepancy amounts per day and class\" src=\"cid:{CHART_CID}\">"
         );
         html.push_str(&chart_legend(chart));
+    }
+    if let Some(age) = age {
+        let _ = writeln!(
+            html,
+            "<h2>Open items by age</h2>\n<img alt=\"{AGE_ALT}\" src=\"cid:{AGE_CID}\">"
+        );
+        html.push_str(&age_table(input.ages, age));
     }
     if !input.quarantined.is_empty() {
         let _ = writeln!(

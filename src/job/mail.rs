@@ -164,15 +164,19 @@ fn compose_mail(
         subject: content.subject,
         html: content.html,
         text: content.text,
-        inline: content
-            .chart_png
-            .map(|bytes| Inline {
-                content_id: deliver::compose::CHART_CID.to_owned(),
+        inline: [
+            (deliver::compose::CHART_CID, content.chart_png),
+            (deliver::compose::AGE_CID, content.age_png),
+        ]
+        .into_iter()
+        .filter_map(|(cid, png)| {
+            png.map(|bytes| Inline {
+                content_id: cid.to_owned(),
                 content_type: "image/png".to_owned(),
                 bytes,
             })
-            .into_iter()
-            .collect(),
+        })
+        .collect(),
         attachments,
     })
 }

@@ -10,6 +10,7 @@ use crate::domain::window::Window;
 use crate::job::config::{Config, MerchantConfig};
 use crate::load::ledger::{self, BadRow, LedgerCounts, LedgerError, LedgerLoad};
 use crate::load::{self, LoadCounts, LoadError};
+use crate::reconcile::ages::{self, AgeSnapshot, AgedItem};
 use crate::reconcile::open_items::{ItemStatus, OpenItems, RunRef, StateError, StateUpdate};
 use crate::reconcile::{self, ReconcileError, ReconcileInput, ReconcileOutput};
 use crate::report::{OpenItemCounts, ReportInput};
@@ -67,6 +68,9 @@ pub struct RunResult {
     pub ledger: LedgerCounts,
     /// Provider load counts (snapshot only).
     pub provider: Option<LoadCounts>,
+    /// Open items per currency and age bucket as of each of the last runs the state records,
+    /// up to this one (`[report] age_chart_runs` of them; the report's `age.png`).
+    pub ages: Vec<AgeSnapshot>,
 }
 
 impl RunResult {
@@ -89,6 +93,7 @@ impl RunResult {
             quarantined: &self.quarantined,
             ledger: &self.ledger,
             provider: self.provider.as_ref(),
+            ages: &self.ages,
         }
     }
 }
@@ -183,6 +188,7 @@ fn reconcile_as_of(
         quarantined: ledger.quarantined,
         ledger: ledger.counts,
         provider: provider.counts,
+        ages: carried.ages,
     })
 }
 
@@ -348,6 +354,7 @@ struct CarriedItems {
     discrepancies: DataFrame,
     state: StateUpdate,
     counts: OpenItemCounts,
+    ages: Vec<AgeSnapshot>,
 }
 
 /// Records this run's findings in the merchant's open items (new, still open, resolved) and
@@ -368,11 +375,16 @@ fn carry_open_items(
     let state = items.update(found, run)?;
     let discrepancies = items.with_age(found, as_of)?;
     let counts = open_item_counts(&items, &discrepancies, as_of)?;
+    // From the state as this run leaves it, as of run dates up to `as_of` only: a rerun over
+    // the same inputs draws the same series.
+    let aged: Vec<AgedItem<'_>> = items.items().map(AgedItem::from).collect();
+    let ages = ages::age_history(&aged, as_of, req.cfg.report.age_chart_runs);
     items.save(data_dir, merchant)?;
     Ok(CarriedItems {
         discrepancies,
         state,
         counts,
+        ages,
     })
 }
 

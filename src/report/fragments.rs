@@ -7,8 +7,10 @@
 //! people paste these tables into spreadsheets.
 
 use super::{
-    amount_display, class_lines, currency_totals, safe_text, window_label, ChartImage, ReportInput,
+    amount_display, class_lines, currency_totals, safe_text, window_label, AgeChartImage,
+    ChartImage, ReportInput,
 };
+use crate::reconcile::ages::{AgeBucket, AgeSnapshot};
 use crate::reconcile::Summary;
 use std::fmt::Write;
 
@@ -124,8 +126,8 @@ pub fn figures_table(input: &ReportInput<'_>) -> String {
     t
 }
 
-/// The labels of the chart, which has no text of its own: how to read it, the panels top to
-/// bottom, and the class colours.
+/// The chart's labels as text (the picture draws them too; this is for screen readers and
+/// copying): how to read it, the panels top to bottom, and the class colours.
 pub fn chart_legend(chart: &ChartImage) -> String {
     let legend = &chart.legend;
     let mut t = format!(
@@ -160,6 +162,47 @@ pub fn chart_legend(chart: &ChartImage) -> String {
             "<tr><td><span class=\"sw\" style=\"background:#{r:02x}{g:02x}{b:02x}\"></span>{}</td></tr>",
             cell(class)
         );
+    }
+    t.push_str("</table>\n");
+    t
+}
+
+/// The age chart's `alt` text (the page and the mail).
+pub const AGE_ALT: &str = "open items per age bucket over the last runs";
+
+/// The numbers of the age chart: per run (newest first) and currency, the open items and
+/// their sum of |difference| in each age bucket.
+pub fn age_table(ages: &[AgeSnapshot], chart: &AgeChartImage) -> String {
+    let mut t = format!(
+        "<p class=\"muted\">Open items as of each of the last {} runs, by the days since they \
+         were first seen; amounts are the sum of |difference|.",
+        ages.len()
+    );
+    if chart.omitted > 0 {
+        let _ = write!(
+            t,
+            " The picture leaves out {} currencies; the table has them all.",
+            chart.omitted
+        );
+    }
+    t.push_str("</p>\n<table><tr><th>run date</th><th>currency</th>");
+    for b in AgeBucket::ALL {
+        let _ = write!(t, "<th>{0} items</th><th>{0} amount</th>", esc(b.label()));
+    }
+    t.push_str("</tr>\n");
+    for s in ages.iter().rev() {
+        for (cur, buckets) in &s.by_currency {
+            let _ = write!(t, "<tr><td>{}</td><td>{}</td>", s.run_date, cell(cur));
+            for b in buckets {
+                let _ = write!(
+                    t,
+                    "<td class=\"n\">{}</td><td class=\"n\">{}</td>",
+                    b.count,
+                    esc(&amount_display(b.amount, cur))
+                );
+            }
+            t.push_str("</tr>\n");
+        }
     }
     t.push_str("</table>\n");
     t

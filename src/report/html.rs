@@ -1,10 +1,12 @@
 //! `report.html`: the summary as one self-contained page (inline CSS, the chart as a data
 //! URI), a table per class. The pieces the mail shows too are in [`super::fragments`].
 
-use super::fragments::{cell, chart_legend, document_head, esc, figures_table, summary_table};
+use super::fragments::{
+    age_table, cell, chart_legend, document_head, esc, figures_table, summary_table, AGE_ALT,
+};
 use super::{
-    amount_display, by_class, window_label, ChartImage, Finding, ReportInput, ReportSettings,
-    DISCREPANCIES_CSV, QUARANTINED_CSV,
+    amount_display, by_class, window_label, AgeChartImage, ChartImage, Finding, ReportInput,
+    ReportSettings, DISCREPANCIES_CSV, QUARANTINED_CSV,
 };
 use crate::reconcile::Summary;
 use base64::Engine;
@@ -28,6 +30,7 @@ pub(crate) fn page(
     settings: &ReportSettings,
     findings: &[Finding],
     chart: Option<&ChartImage>,
+    age: Option<&AgeChartImage>,
 ) -> String {
     let title = format!(
         "Reconciliation {} {}",
@@ -40,6 +43,9 @@ pub(crate) fn page(
     h.push_str(&quarantine_note(input.quarantined.len()));
     if let Some(chart) = chart {
         h.push_str(&chart_section(chart));
+    }
+    if let Some(age) = age {
+        h.push_str(&age_section(input, age));
     }
     for (class, rows) in by_class(findings) {
         h.push_str(&class_section(&class, &rows, settings.html_max_rows));
@@ -80,6 +86,18 @@ fn chart_section(chart: &ChartImage) -> String {
         "<img alt=\"discrepancy amounts per day and class\" src=\"data:image/png;base64,{b64}\">"
     );
     h.push_str(&chart_legend(chart));
+    h
+}
+
+/// The age chart embedded as a data URI, with its numbers as a table.
+fn age_section(input: &ReportInput<'_>, age: &AgeChartImage) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&age.png);
+    let mut h = String::from("<h2>Open items by age</h2>\n");
+    let _ = writeln!(
+        h,
+        "<img alt=\"{AGE_ALT}\" src=\"data:image/png;base64,{b64}\">"
+    );
+    h.push_str(&age_table(input.ages, age));
     h
 }
 

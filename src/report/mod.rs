@@ -12,6 +12,7 @@
 //! [`checked_chart`] (the same checks as [`write_reports`], and the chart), [`fragments`] (the
 //! HTML pieces the page and the mail share), [`class_lines`] and [`currency_totals`].
 
+mod age_chart;
 mod chart;
 mod csv_out;
 pub mod fragments;
@@ -28,6 +29,7 @@ use crate::domain::fsutil::{self, FsError};
 use crate::domain::window::Window;
 use crate::load::ledger::{BadRow, LedgerCounts};
 use crate::load::LoadCounts;
+use crate::reconcile::ages::AgeSnapshot;
 use crate::reconcile::{ClassTotal, Summary};
 use chrono::NaiveDate;
 use polars::prelude::*;
@@ -36,6 +38,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+pub use age_chart::{
+    height as age_chart_height, AgeChartImage, PANEL_HEIGHT as AGE_CHART_PANEL_HEIGHT,
+};
 pub use chart::{
     height as chart_height, ChartImage, PANEL_HEIGHT as CHART_PANEL_HEIGHT, WIDTH as CHART_WIDTH,
 };
@@ -64,6 +69,8 @@ pub const SUMMARY_JSON: &str = "summary.json";
 pub const REPORT_HTML: &str = "report.html";
 /// The chart (only when drawn).
 pub const CHART_PNG: &str = "chart.png";
+/// The open items by age over the last runs (only when drawn).
+pub const AGE_PNG: &str = "age.png";
 
 /// Open items of the run (from the state store).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -99,6 +106,9 @@ pub struct ReportInput<'a> {
     pub ledger: &'a LedgerCounts,
     /// Provider load counts (snapshot only).
     pub provider: Option<&'a LoadCounts>,
+    /// Open items per currency and age bucket as of each of the last runs, oldest first
+    /// (`age.png`); empty draws no age chart.
+    pub ages: &'a [AgeSnapshot],
 }
 
 /// How CSV files are written.
@@ -126,6 +136,9 @@ pub struct ReportSettings {
     pub chart: bool,
     /// Currencies drawn at most, one panel each, largest total first. Default 4.
     pub chart_max_currencies: usize,
+    /// Runs shown in `age.png` (open items per age bucket as of each run), the latest ones;
+    /// 0 draws no age chart. Default 14, at most 60. `chart = false` turns it off too.
+    pub age_chart_runs: usize,
     /// Rows per class shown in `report.html`; the rest are in the CSV. Default 200.
     pub html_max_rows: usize,
     /// Rows per XLSX sheet before continuing on `<class> (2)`. Default and maximum
@@ -140,6 +153,7 @@ impl Default for ReportSettings {
             csv_utf8_bom: false,
             chart: true,
             chart_max_currencies: 4,
+            age_chart_runs: 14,
             html_max_rows: 200,
             xlsx_max_rows_per_sheet: XLSX_MAX_DATA_ROWS,
         }
@@ -161,6 +175,13 @@ impl ReportSettings {
                 "report.chart_max_currencies must be between 1 and {} (got {})",
                 chart::MAX_PANELS,
                 self.chart_max_currencies
+            ));
+        }
+        if self.age_chart_runs > crate::reconcile::ages::MAX_AGE_RUNS {
+            out.push(format!(
+                "report.age_chart_runs must be at most {} (got {})",
+                crate::reconcile::ages::MAX_AGE_RUNS,
+                self.age_chart_runs
             ));
         }
         if self.html_max_rows > html::MAX_ROWS {
@@ -455,6 +476,17 @@ pub fn checked_chart(
     chart::draw_if_wanted(input, settings, &findings, label)
 }
 
+/// The age chart (`age.png`) when the settings want one and some run had open items: what
+/// the mail shows next to [`checked_chart`]'s. `label` names the caller in errors.
+pub fn age_chart(
+    input: &ReportInput<'_>,
+    settings: &ReportSettings,
+    label: &Path,
+) -> Result<Option<AgeChartImage>, ReportError> {
+    settings.check()?;
+    age_chart::draw_if_wanted(input, settings, label)
+}
+
 /// Writes every report file into `final_dir`, which must not exist yet.
 ///
 /// The files are built in a hidden staging folder next to `final_dir`, synced, then renamed
@@ -566,12 +598,16 @@ fn write_into(
     out.put(DISCREPANCIES_XLSX, &book)?;
 
     let chart = chart::draw_if_wanted(input, settings, findings, &dir.join(CHART_PNG))?;
-    let listed = listed_files(chart.is_some());
+    let age = age_chart::draw_if_wanted(input, settings, &dir.join(AGE_PNG))?;
+    let listed = listed_files(chart.is_some(), age.is_some());
     out.put(SUMMARY_JSON, &json::summary(input, &listed))?;
-    let page = html::page(input, settings, findings, chart.as_ref());
+    let page = html::page(input, settings, findings, chart.as_ref(), age.as_ref());
     out.put(REPORT_HTML, page.as_bytes())?;
     if let Some(chart) = &chart {
         out.put(CHART_PNG, &chart.png)?;
+    }
+    if let Some(age) = &age {
+        out.put(AGE_PNG, &age.png)?;
     }
     debug_assert_eq!(out.names, listed, "files written in the listed order");
 
@@ -582,7 +618,7 @@ fn write_into(
 }
 
 /// The files of a folder, in the order they are written (`summary.json` lists them).
-fn listed_files(with_chart: bool) -> Vec<&'static str> {
+fn listed_files(with_chart: bool, with_age: bool) -> Vec<&'static str> {
     let mut listed = vec![
         DISCREPANCIES_CSV,
         QUARANTINED_CSV,
@@ -592,6 +628,9 @@ fn listed_files(with_chart: bool) -> Vec<&'static str> {
     ];
     if with_chart {
         listed.push(CHART_PNG);
+    }
+    if with_age {
+        listed.push(AGE_PNG);
     }
     listed
 }

@@ -132,6 +132,7 @@ fn with_input<R>(summary: &Summary, f: impl FnOnce(&ReportInput<'_>) -> R) -> R 
         quarantined: &[],
         ledger: &ledger,
         provider: None,
+        ages: &[],
     };
     f(&input)
 }

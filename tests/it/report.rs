@@ -16,8 +16,8 @@ use xsolla_recon::load::ledger::{BadRow, LedgerCounts};
 use xsolla_recon::load::LoadCounts;
 use xsolla_recon::reconcile::{ClassTotal, Summary};
 use xsolla_recon::report::{
-    write_reports, CsvDialect, OpenItemCounts, ReportError, ReportInput, ReportSettings,
-    CHART_PANEL_HEIGHT, CHART_WIDTH,
+    chart_height, write_reports, CsvDialect, OpenItemCounts, ReportError, ReportInput,
+    ReportSettings, CHART_WIDTH,
 };
 
 fn d(s: &str) -> NaiveDate {
@@ -275,6 +275,7 @@ impl Fixture {
             quarantined: &self.quarantined,
             ledger: &self.ledger,
             provider: Some(&self.provider),
+            ages: &[],
         }
     }
 }
@@ -774,10 +775,11 @@ fn summary_json_html_and_chart() {
     let mut reader = decoder.read_info().unwrap();
     let mut buf = vec![0; reader.output_buffer_size().unwrap()];
     let info = reader.next_frame(&mut buf).unwrap();
-    // Four currencies, four panels.
+    // Four currencies, four panels, under the title and the legend of the classes.
+    let classes = fx.summary.by_class.len();
     assert_eq!(
         (info.width, info.height),
-        (CHART_WIDTH, 4 * CHART_PANEL_HEIGHT)
+        (CHART_WIDTH, chart_height(4, classes))
     );
     assert_eq!(info.color_type, png::ColorType::Rgb);
     let px = |c: (u8, u8, u8)| {
@@ -799,7 +801,7 @@ fn summary_json_html_and_chart() {
     ));
     assert_eq!(
         decoder.read_info().unwrap().info().height,
-        2 * CHART_PANEL_HEIGHT
+        chart_height(2, classes)
     );
     let off = ReportSettings {
         chart: false,
