@@ -98,12 +98,20 @@ fn draw(ages: &[AgeSnapshot], max_currencies: usize) -> Result<AgeChartImage, St
         .map(|(b, c)| (b.label().to_owned(), c))
         .collect();
     let mut pic = Picture::new(WIDTH, height(shown.len()));
+    let runs = match ages.len() {
+        1 => "the latest run".to_owned(),
+        n => format!("each of the last {n} runs"),
+    };
     let mut title = format!(
-        "Open items by age, as of each of the last {} runs: bars are the sum of |difference|, numbers count items",
-        ages.len()
+        "Open items by age, as of {runs}: bars are the sum of |difference|, numbers count items"
     );
     if omitted > 0 {
-        title.push_str(&format!(" ({omitted} more not drawn)"));
+        let what = if omitted == 1 {
+            "currency"
+        } else {
+            "currencies"
+        };
+        title.push_str(&format!(" ({omitted} more {what} not drawn)"));
     }
     plot::header(&mut pic, &title, &entries);
     // The scale's top is a quarter above the largest bar: room for the count above it.
@@ -128,9 +136,10 @@ fn draw(ages: &[AgeSnapshot], max_currencies: usize) -> Result<AgeChartImage, St
     for (i, cur) in shown.iter().enumerate() {
         let top = (head + PANEL_HEIGHT * i as u32) as i32;
         let now = ages.last().map(|s| totals(s, cur)).unwrap_or_default();
+        let count = now.iter().map(|b| b.count).sum::<u64>();
         let note = format!(
-            "open in the latest run: {} items, {}",
-            now.iter().map(|b| b.count).sum::<u64>(),
+            "open in the latest run: {count} {}, {}",
+            if count == 1 { "item" } else { "items" },
             amount_display(now.iter().map(|b| b.amount).sum(), cur)
         );
         plot::panel_heading(&mut pic, top, cur, &note);
@@ -154,12 +163,21 @@ fn draw(ages: &[AgeSnapshot], max_currencies: usize) -> Result<AgeChartImage, St
     })
 }
 
+/// Widest bar in pixels (a few runs would otherwise fill the panel).
+const MAX_BAR: i32 = 72;
+
 /// One run's bar: the buckets stacked youngest first, each part's item count on it when it
-/// fits, the total count above the bar.
+/// fits and there are several parts, the total count above the bar.
 fn bar(pic: &mut Picture, b: &PlotBox, (x0, x1): (i32, i32), t: &AgeTotals, peak: Decimal) {
+    let spare = (x1 - x0 + 1 - MAX_BAR).max(0);
+    let (x0, x1) = (x0 + spare / 2, x1 - (spare - spare / 2));
     // Pixels only: the exact amounts are in the HTML table.
     let peak = peak.to_f64().unwrap_or(0.0);
     let line = super::text::line_height(LABEL_PX);
+    let parts = t
+        .iter()
+        .filter(|p| p.count > 0 && !p.amount.is_zero())
+        .count();
     let mut acc = 0.0f64;
     let mut y_top = b.bottom;
     for (bucket, (r, g, bl)) in t.iter().zip(COLOURS) {
@@ -174,7 +192,7 @@ fn bar(pic: &mut Picture, b: &PlotBox, (x0, x1): (i32, i32), t: &AgeTotals, peak
         y_top = y_hi;
         let n = bucket.count.to_string();
         let w = super::text::width(&n, LABEL_PX);
-        if y_lo - y_hi >= line + 2 && x1 - x0 >= w + 4 {
+        if parts > 1 && y_lo - y_hi >= line + 2 && x1 - x0 >= w + 4 {
             let y = (y_hi + y_lo) / 2 - line / 2;
             pic.text((x0 + x1 - w) / 2, y, LABEL_PX, &n, [255, 255, 255]);
         }

@@ -205,6 +205,17 @@ async fn run_mails_the_report_once_and_a_mail_failure_keeps_the_report() {
         chart.contents(),
         std::fs::read(run_dir.join("chart.png")).unwrap()
     );
+    // So is the age chart of the open items.
+    assert!(html.contains("cid:age"), "{html}");
+    let age = mail
+        .parts
+        .iter()
+        .find(|p| p.content_id() == Some("age"))
+        .expect("inline age chart");
+    assert_eq!(
+        age.contents(),
+        std::fs::read(run_dir.join("age.png")).unwrap()
+    );
 
     let again = run_bin(tmp.path(), "job-key-2", &args(&[])).await;
     assert_exit(&again, 1);
@@ -278,7 +289,7 @@ async fn demo_finds_exactly_its_deliberate_discrepancies() {
         .path();
     for f in REPORT_FILES
         .iter()
-        .chain(&["manifest.json", "email.eml", "chart.png"])
+        .chain(&["manifest.json", "email.eml", "chart.png", "age.png"])
     {
         assert!(run_dir.join(f).is_file(), "{f} in {}", run_dir.display());
     }

@@ -8,6 +8,7 @@
 mod architecture;
 mod bad_input;
 mod breakdown_days;
+mod chart;
 mod check_config;
 mod client;
 mod fetch_cli;
