@@ -187,6 +187,38 @@ pub fn label_pixels(text: &str, px: f32, colour: [u8; 3], background: [u8; 3]) -
     LabelPixels { width, height, rgb }
 }
 
+/// Test support: whether `label` (drawn on its own by [`label_pixels`]) appears in an RGB
+/// picture `w` pixels wide, pixel for pixel. Only the label's inked rectangle is compared, so
+/// the label may sit anywhere on a background of the same colour.
+#[cfg(test)]
+pub(crate) fn picture_contains(rgb: &[u8], w: u32, label: &LabelPixels) -> bool {
+    let bg = &label.rgb[..3];
+    let px = |x: u32, y: u32| &label.rgb[((y * label.width + x) * 3) as usize..][..3];
+    let inked: Vec<(u32, u32)> = (0..label.height)
+        .flat_map(|y| (0..label.width).map(move |x| (x, y)))
+        .filter(|(x, y)| px(*x, *y) != bg)
+        .collect();
+    let (Some(x0), Some(y0)) = (
+        inked.iter().map(|p| p.0).min(),
+        inked.iter().map(|p| p.1).min(),
+    ) else {
+        return false;
+    };
+    let x1 = inked.iter().map(|p| p.0).max().unwrap_or(x0);
+    let y1 = inked.iter().map(|p| p.1).max().unwrap_or(y0);
+    let h = (rgb.len() / 3) as u32 / w;
+    let (nw, nh) = (x1 - x0 + 1, y1 - y0 + 1);
+    if nw > w || nh > h {
+        return false;
+    }
+    let at = |x: u32, y: u32| &rgb[((y * w + x) * 3) as usize..][..3];
+    (0..=h - nh).any(|oy| {
+        (0..=w - nw).any(|ox| {
+            (0..nh).all(|dy| (0..nw).all(|dx| at(ox + dx, oy + dy) == px(x0 + dx, y0 + dy)))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,36 +303,4 @@ mod tests {
         );
         assert!(buf.iter().any(|b| *b < 255), "the corner shows part of a W");
     }
-}
-
-/// Test support: whether `label` (drawn on its own by [`label_pixels`]) appears in an RGB
-/// picture `w` pixels wide, pixel for pixel. Only the label's inked rectangle is compared, so
-/// the label may sit anywhere on a background of the same colour.
-#[cfg(test)]
-pub(crate) fn picture_contains(rgb: &[u8], w: u32, label: &LabelPixels) -> bool {
-    let bg = &label.rgb[..3];
-    let px = |x: u32, y: u32| &label.rgb[((y * label.width + x) * 3) as usize..][..3];
-    let inked: Vec<(u32, u32)> = (0..label.height)
-        .flat_map(|y| (0..label.width).map(move |x| (x, y)))
-        .filter(|(x, y)| px(*x, *y) != bg)
-        .collect();
-    let (Some(x0), Some(y0)) = (
-        inked.iter().map(|p| p.0).min(),
-        inked.iter().map(|p| p.1).min(),
-    ) else {
-        return false;
-    };
-    let x1 = inked.iter().map(|p| p.0).max().unwrap_or(x0);
-    let y1 = inked.iter().map(|p| p.1).max().unwrap_or(y0);
-    let h = (rgb.len() / 3) as u32 / w;
-    let (nw, nh) = (x1 - x0 + 1, y1 - y0 + 1);
-    if nw > w || nh > h {
-        return false;
-    }
-    let at = |x: u32, y: u32| &rgb[((y * w + x) * 3) as usize..][..3];
-    (0..=h - nh).any(|oy| {
-        (0..=w - nw).any(|ox| {
-            (0..nh).all(|dy| (0..nw).all(|dx| at(ox + dx, oy + dy) == px(x0 + dx, y0 + dy)))
-        })
-    })
 }
