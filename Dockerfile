@@ -6,6 +6,8 @@ COPY Cargo.toml Cargo.lock build.rs ./
 COPY src ./src
 # The SQL rules are embedded in the binary (build.rs lists them for include_str!).
 COPY sql ./sql
+# The charts' font is embedded in the binary too (include_bytes!).
+COPY assets ./assets
 COPY config ./config
 # --no-default-features: the production binary leaves out the sandbox, the demo, the fuzz
 # entry points and the client calls that move money (see ARCHITECTURE.md).
