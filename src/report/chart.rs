@@ -429,6 +429,19 @@ mod tests {
         assert!(!picture_contains(&rgb, w, &usd));
     }
 
+    /// The bytes are pinned, so that a machine that rasterises differently (another CPU, a
+    /// changed dependency) fails here rather than writing reports that differ. After an
+    /// intended change of the picture, put the new digest.
+    #[test]
+    fn the_bytes_are_pinned() {
+        use sha2::Digest;
+        let digest = hex::encode(sha2::Sha256::digest(chart(&findings()).png));
+        assert_eq!(
+            digest,
+            "67ea0998bd25f93b44146cfb949579df170ee21c03f9c82ffbbd779755e26101"
+        );
+    }
+
     #[test]
     fn the_same_findings_give_the_same_bytes() {
         let a = chart(&findings());
