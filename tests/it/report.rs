@@ -16,8 +16,8 @@ use xsolla_recon::load::ledger::{BadRow, LedgerCounts};
 use xsolla_recon::load::LoadCounts;
 use xsolla_recon::reconcile::{ClassTotal, Summary};
 use xsolla_recon::report::{
-    chart_height, write_reports, CsvDialect, OpenItemCounts, ReportError, ReportInput,
-    ReportSettings, CHART_WIDTH,
+    age_chart_height, chart_height, write_reports, CsvDialect, OpenItemCounts, ReportError,
+    ReportInput, ReportSettings, CHART_WIDTH,
 };
 
 fn d(s: &str) -> NaiveDate {
@@ -867,4 +867,109 @@ fn mail_subjects_and_bodies() {
         m.subject,
         "[xsolla-recon] Acme 2026-11-21: 2 ledger rows quarantined"
     );
+}
+
+/// Open items in two runs: USD items 0–7 and over 30 days old.
+fn age_series() -> Vec<xsolla_recon::reconcile::ages::AgeSnapshot> {
+    use xsolla_recon::reconcile::ages::{AgeSnapshot, BucketTotal};
+    let usd = |young: u64, old: u64| {
+        let t = |count: u64, amount: i64| BucketTotal {
+            count,
+            amount: Decimal::new(amount, 2),
+        };
+        [
+            t(young, 1250 * young as i64),
+            t(0, 0),
+            t(old, 700 * old as i64),
+        ]
+    };
+    vec![
+        AgeSnapshot {
+            run_date: d("2026-11-14"),
+            by_currency: [("USD".to_owned(), usd(2, 0))].into(),
+        },
+        AgeSnapshot {
+            run_date: d("2026-11-21"),
+            by_currency: [("USD".to_owned(), usd(1, 3))].into(),
+        },
+    ]
+}
+
+#[test]
+fn the_age_chart_is_written_listed_and_shown_with_its_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fx = Fixture::full();
+    let ages = age_series();
+    let input = ReportInput {
+        ages: &ages,
+        ..fx.input()
+    };
+    let dir = tmp.path().join("a");
+    let files = write_reports(&input, &ReportSettings::default(), &dir)
+        .unwrap()
+        .files;
+    assert_eq!(names(&files).last().unwrap(), "age.png");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(json["files"][6], "age.png");
+    let png_bytes = std::fs::read(dir.join("age.png")).unwrap();
+    let info = png::Decoder::new(std::io::Cursor::new(png_bytes))
+        .read_info()
+        .unwrap()
+        .info()
+        .clone();
+    assert_eq!(
+        (info.width, info.height),
+        (CHART_WIDTH, age_chart_height(1))
+    );
+    let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    let section = html.split("<h2>Open items by age</h2>\n").nth(1).unwrap();
+    assert!(section.starts_with(
+        "<img alt=\"open items per age bucket over the last runs\" src=\"data:image/png;base64,"
+    ));
+    // Newest run first: 1 young item of 12.50, 3 old ones of 21.00.
+    assert!(section.contains("<tr><td>2026-11-21</td><td>USD</td><td class=\"n\">1</td><td class=\"n\">12.50</td><td class=\"n\">0</td><td class=\"n\">0.00</td><td class=\"n\">3</td><td class=\"n\">21.00</td></tr>"), "{section}");
+    let m = mail::compose(&input, &ReportSettings::default()).unwrap();
+    assert!(m.html.contains("src=\"cid:age\""));
+    assert_eq!(
+        m.age_png.as_deref(),
+        Some(&std::fs::read(dir.join("age.png")).unwrap()[..])
+    );
+
+    // None without open items, with the charts off, or with no runs asked for.
+    for (i, (settings, ages)) in [
+        (ReportSettings::default(), vec![]),
+        (
+            ReportSettings {
+                chart: false,
+                ..ReportSettings::default()
+            },
+            age_series(),
+        ),
+        (
+            ReportSettings {
+                age_chart_runs: 0,
+                ..ReportSettings::default()
+            },
+            age_series(),
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let input = ReportInput {
+            ages: &ages,
+            ..fx.input()
+        };
+        let d = tmp.path().join(format!("n{i}"));
+        let files = write_reports(&input, &settings, &d).unwrap().files;
+        assert!(!names(&files).contains(&"age.png".to_owned()));
+        assert!(!d.join("age.png").exists());
+        assert!(mail::compose(&input, &settings).unwrap().age_png.is_none());
+    }
+    let too_many = ReportSettings {
+        age_chart_runs: 61,
+        ..ReportSettings::default()
+    };
+    assert!(too_many.problems()[0].contains("report.age_chart_runs must be at most 60"));
 }
