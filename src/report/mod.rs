@@ -1,4 +1,4 @@
-//! Report files of a run (CSV, XLSX, JSON, HTML with a chart).
+//! Report files of a run (CSV, XLSX, JSON, HTML with two charts).
 //!
 //! What the finance team opens: every file must open cleanly in Excel, LibreOffice and Google
 //! Sheets, show amounts exactly, and never run a formula smuggled in through a ledger note
@@ -9,8 +9,9 @@
 //! the clock or the run id), so a re-run can be compared with `cmp`.
 //!
 //! What the mail (the deliver stage) shows is built from this module's public surface only:
-//! [`checked_chart`] (the same checks as [`write_reports`], and the chart), [`fragments`] (the
-//! HTML pieces the page and the mail share), [`class_lines`] and [`currency_totals`].
+//! [`checked_chart`] (the same checks as [`write_reports`], and the chart), [`age_chart`] (the
+//! open items by age), [`fragments`] (the HTML pieces the page and the mail share),
+//! [`class_lines`] and [`currency_totals`].
 
 mod age_chart;
 mod chart;
