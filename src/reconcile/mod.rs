@@ -11,6 +11,7 @@
 //! probable pairs, and `summary` counts and checks that every row read is accounted for.
 
 mod catalog;
+pub mod decisions;
 mod fuzzy;
 mod inputs;
 pub mod open_items;

@@ -16,6 +16,7 @@ mod chart;
 mod csv_out;
 pub mod fragments;
 mod html;
+pub mod import;
 mod json;
 mod rows;
 #[cfg(test)]
