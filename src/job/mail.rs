@@ -2,7 +2,9 @@
 //! mail sent through SMTP, written as `email.eml` (the demo), or not sent, and never sent
 //! twice for the same report.
 
-use crate::deliver::{self, Attachment, Delivery, Inline, Mail, MessageStamp, NotifyError};
+use crate::deliver::{
+    self, Attachment, Delivery, Inline, Mail, MessageStamp, NotifyError, RunChanges,
+};
 use crate::domain::fsutil::FsError;
 use crate::job::config::{Config, MerchantConfig};
 use crate::report::{ReportError, ReportInput};
@@ -68,6 +70,8 @@ pub(crate) struct RunMail<'a> {
     pub run_dir: &'a Path,
     /// Whether the report found something (`all_clear = false` mails only then).
     pub found: bool,
+    /// What the run changed in the open items (`mail.send` decides by it).
+    pub changes: RunChanges,
     /// When the run started (the message's date).
     pub started_at: DateTime<Utc>,
 }
@@ -89,6 +93,13 @@ impl RunMail<'_> {
                     "all clear, and all_clear mail is off".to_owned()
                 },
             });
+        }
+        if *self.mode == MailMode::Smtp {
+            if let Some(reason) = recipients.send.skip_reason(self.changes) {
+                return Ok(MailStatus::NotNeeded {
+                    reason: reason.to_owned(),
+                });
+            }
         }
         let from = self
             .cfg
