@@ -147,8 +147,8 @@ impl RunMail<'_> {
     }
 }
 
-/// The mail of a run: the report's subject and bodies, the chart inline, the CSV and the
-/// XLSX attached (read back from the written folder: what is mailed is what is on disk).
+/// The mail of a run: the report's subject and bodies, the chart inline, the CSV, the XLSX
+/// and the HTML page attached (read back from the written folder: what is mailed is what is on disk).
 fn compose_mail(
     input: &ReportInput<'_>,
     settings: &crate::report::ReportSettings,
@@ -162,6 +162,9 @@ fn compose_mail(
             "discrepancies.xlsx",
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         ),
+        // The page to work from: self-contained, no network fetch, readable in an
+        // attachment viewer (its filter and sorting need a browser).
+        ("report.html", "text/html; charset=utf-8"),
     ] {
         let path = run_dir.join(name);
         let bytes = std::fs::read(&path).map_err(|e| FsError::new("read", &path, e))?;

@@ -482,5 +482,87 @@ async fn on_change_mails_only_when_something_changed_and_lists_the_new_finding()
     assert_eq!(new_lines.len(), 1, "{plain}");
     assert!(new_lines[0].contains("EXTRA-ORDER-1"), "{plain}");
     assert!(html.contains("<h2>New since the last run (1)</h2>"));
+
+    // The payment is taken out of the ledger again: the next run resolves it and mails that.
+    let run3 = run_dirs(dir).pop().unwrap();
+    let ledger = dir.join("ledger/ledger.csv");
+    let (header, rows) = read_ledger(&ledger);
+    let mut kept: Vec<_> = rows
+        .into_iter()
+        .filter(|r| r["Order"] != "EXTRA-ORDER-1")
+        .collect();
+    // A note edited on a matched line too: byte for byte the first ledger again would be the
+    // first run's report id, whose mail counts as sent already (one mail per report).
+    let noted = kept
+        .iter_mut()
+        .find(|r| !r["Xsolla transaction"].is_empty() && r["Status"] == "Paid")
+        .unwrap();
+    noted.insert("Note".into(), "checked by finance".into());
+    write_ledger(&ledger, &header, &kept);
+    assert_exit(&run_bin(dir, "items-key-3", &run_args(&[])).await, 1);
+    let got = server.wait_for(3, Duration::from_secs(10));
+    assert_eq!(got.len(), 3);
+    let (subject, plain, _) = parse_mail(&got[2].data);
+    assert!(
+        subject.contains(": 0 new, 11 unresolved discrepancies,"),
+        "{subject}"
+    );
+    assert!(
+        plain.contains("Resolved since the last run (1):"),
+        "{plain}"
+    );
+
+    // Run 3's CSV filled in with rows that cannot apply: nothing is applied, each is named.
+    let csv_path = run3.join("discrepancies.csv");
+    let (header, mut rows) = read_ledger(&csv_path);
+    let extra = rows
+        .iter()
+        .position(|r| r["order_id"] == "EXTRA-ORDER-1")
+        .unwrap();
+    let others: Vec<usize> = (0..rows.len()).filter(|i| *i != extra).take(3).collect();
+    let fill = |r: &mut BTreeMap<String, String>, d: &str, u: &str, n: &str| {
+        r.insert("decision".into(), d.into());
+        r.insert("until".into(), u.into());
+        r.insert("note".into(), n.into());
+    };
+    fill(&mut rows[extra], "accept", "", "booked late");
+    fill(&mut rows[others[0]], "snooze", "next week", "ask Xsolla");
+    fill(&mut rows[others[1]], "accept", "", "fine");
+    rows[others[1]].insert("key".into(), "nope:unknown".into());
+    fill(&mut rows[others[2]], "accept", "", "known, booked in SAP");
+    let filled = dir.join("filled.csv");
+    write_ledger(&filled, &header, &rows);
+    let refused = items(dir, "items-key-3", &["import", "filled.csv"]).await;
+    assert_ne!(refused.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&refused.stderr).into_owned();
+    for (row, problem) in [
+        (extra, "already resolved"),
+        (others[0], "bad date"),
+        (others[1], "unknown key"),
+    ] {
+        let line = format!("filled.csv line {}:", row + 2);
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&line) && l.contains(problem)),
+            "{line} {problem}: {err}"
+        );
+    }
+    assert!(err.contains("3 rows cannot be applied"), "{err}");
+    assert!(
+        !dir.join("data/state/acme/decisions.jsonl").exists(),
+        "nothing applied"
+    );
+    let partial = items(dir, "items-key-3", &["import", "filled.csv", "--partial"]).await;
+    assert_exit(&partial, 1);
+    assert!(
+        String::from_utf8_lossy(&partial.stdout)
+            .contains("1 decisions recorded, 0 already so, 3 not applied"),
+        "{}",
+        text(&partial)
+    );
+    let log = log_lines(dir);
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["key"], rows[others[2]]["key"].as_str());
+    assert_eq!(log[0]["why"], "known, booked in SAP");
     sb.shutdown().await;
 }
