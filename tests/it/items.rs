@@ -6,7 +6,7 @@ use crate::support::smtp_server::{SmtpOptions, SmtpServer};
 use crate::support::*;
 use calamine::{open_workbook, Data, Reader, Xlsx};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 const OCTOBER: [&str; 4] = ["--from", "2026-10-01", "--to", "2026-10-31"];
@@ -425,7 +425,7 @@ async fn an_accepted_item_whose_amount_changes_is_reopened_and_says_why() {
 }
 
 /// Appends a ledger row for a payment Xsolla never made: one new finding.
-fn add_unknown_payment(ledger: &PathBuf) {
+fn add_unknown_payment(ledger: &Path) {
     let (header, mut rows) = read_ledger(ledger);
     let mut extra = rows.iter().find(|r| r["Status"] == "Paid").unwrap().clone();
     extra.insert("Xsolla transaction".into(), "987654321".into());
