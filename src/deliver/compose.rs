@@ -8,6 +8,7 @@ use crate::report::fragments::{
     age_bucket_table, amounts_text, chart_legend, document_head, figures_table, key_figures,
     loop_counts, loop_counts_table, short_item_table, summary_table,
 };
+use crate::report::REPORT_HTML;
 use crate::report::{
     amount_display, checked_chart, class_lines, currency_totals, loop_summary, window_label,
     ChartImage, ItemRow, LoopSummary, ReportError, ReportInput, ReportSettings, DISCREPANCIES_CSV,
@@ -161,7 +162,7 @@ fn html_body(
     }
     let _ = writeln!(
         html,
-        "<p>The full list is attached as {DISCREPANCIES_CSV} and {DISCREPANCIES_XLSX}.</p>\n</body>\n</html>"
+        "<p>The full list is attached as {DISCREPANCIES_CSV}, {DISCREPANCIES_XLSX} and {REPORT_HTML}. To record what you decided, fill the decision, until and note columns of the workbook and run <code>xsolla-recon items import {DISCREPANCIES_XLSX}</code>.</p>\n</body>\n</html>"
     );
     html
 }
@@ -184,7 +185,7 @@ fn text_body(input: &ReportInput<'_>, subject: &str, s: &LoopSummary) -> String 
     }
     let _ = writeln!(
         text,
-        "\nThe full list is attached as {DISCREPANCIES_CSV} and {DISCREPANCIES_XLSX}."
+        "\nThe full list is attached as {DISCREPANCIES_CSV}, {DISCREPANCIES_XLSX} and {REPORT_HTML}.\nTo record what you decided, fill the decision, until and note columns of the workbook and run: xsolla-recon items import {DISCREPANCIES_XLSX}"
     );
     text
 }
