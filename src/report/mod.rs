@@ -599,7 +599,8 @@ fn write_into(
 
     let chart = chart::draw_if_wanted(input, settings, findings, &dir.join(CHART_PNG))?;
     let listed = listed_files(chart.is_some());
-    out.put(SUMMARY_JSON, &json::summary(input, &listed))?;
+    let loop_ = sections(findings, input.items);
+    out.put(SUMMARY_JSON, &json::summary(input, &loop_, &listed))?;
     let page = html::page(input, settings, findings, chart.as_ref());
     out.put(REPORT_HTML, page.as_bytes())?;
     if let Some(chart) = &chart {

@@ -251,6 +251,11 @@ async fn decisions_filled_into_the_workbook_are_imported_and_shown_by_the_next_r
     assert!(html.contains("<h2>Still open (8)</h2>"));
     assert!(html.contains("&#39;=refund booked") || html.contains("refund booked manually"));
     assert!(!html.contains(">=refund"), "the typed note is neutralised");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run2.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(json["sections"]["accepted_or_snoozed"], 3);
+    assert_eq!(json["sections"]["new"], 0);
+    assert_eq!(json["sections"]["still_open_by_age"]["0-7 days"], 8);
     let csv = std::fs::read_to_string(run2.join("discrepancies.csv")).unwrap();
     assert_eq!(csv.matches(",accepted,").count(), 3, "{csv}");
 
