@@ -280,6 +280,18 @@ fn decision_list(ws: &mut Worksheet, rows: usize) -> Result<(), XlsxError> {
             "accept or snooze (with a note; snooze needs a date in until), or reopen",
         )?;
     ws.add_data_validation(1, col, rows as u32, col, &dv)?;
+    // `until` takes a date (a snooze's end); text that is not one is refused on entry.
+    let until = COLUMNS
+        .iter()
+        .position(|c| *c == "until")
+        .expect("an until column") as u16;
+    let first = ExcelDateTime::from_ymd(2000, 1, 1)?;
+    let dv = DataValidation::new()
+        .allow_date(rust_xlsxwriter::DataValidationRule::GreaterThanOrEqualTo(
+            first,
+        ))
+        .set_input_message("with snooze: the day the item comes back (a date)")?;
+    ws.add_data_validation(1, until, rows as u32, until, &dv)?;
     Ok(())
 }
 

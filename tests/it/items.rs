@@ -374,16 +374,52 @@ async fn an_accepted_item_whose_amount_changes_is_reopened_and_says_why() {
     assert_ne!(unknown.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown key"));
 
+    // Another is snoozed until after the latest run's date (2026-10-31); an earlier date is not.
+    let other = f.iter().find(|r| r["key"] != key).unwrap()["key"].clone();
+    let early = items(
+        dir,
+        "items-key-2",
+        &["snooze", &other, "--until", "2026-10-31", "--reason", "x"],
+    )
+    .await;
+    assert_exit(&early, 2);
+    assert!(
+        String::from_utf8_lossy(&early.stderr).contains("bad date 2026-10-31"),
+        "{}",
+        text(&early)
+    );
+    let snooze = items(
+        dir,
+        "items-key-2",
+        &[
+            "snooze",
+            &other,
+            "--until",
+            "2026-11-15",
+            "--reason",
+            "ask Xsolla",
+            "--by",
+            "carol",
+        ],
+    )
+    .await;
+    assert_exit(&snooze, 0);
+
     assert_exit(
         &run_bin(dir, "items-key-2", &run_args(&["--dry-run"])).await,
         1,
     );
     let run2 = run_dirs(dir).pop().unwrap();
-    let row = findings(&run2)
-        .into_iter()
-        .find(|r| r["key"] == key)
-        .unwrap();
+    let f2 = findings(&run2);
+    let row = f2.iter().find(|r| r["key"] == key).unwrap();
     assert_eq!(row["status"], "accepted");
+    let row = f2.iter().find(|r| r["key"] == other).unwrap();
+    assert_eq!(row["status"], "snoozed");
+    assert!(
+        row["status_note"].contains("snoozed until 2026-11-15")
+            && row["status_note"].contains("by carol: ask Xsolla"),
+        "{row:?}"
+    );
 
     // The ledger books another amount for that transaction: the item is open again.
     let ledger = dir.join("ledger/ledger.csv");
