@@ -128,12 +128,12 @@ fn marks_follow_the_decisions_and_reopen_what_changed() {
     let now: DateTime<Utc> = "2026-11-21T09:00:00Z".parse().unwrap();
     let as_of: NaiveDate = "2026-11-20".parse().unwrap();
     let mut log = AuditLog::load(tmp.path(), "acme").unwrap();
-    let mut apply =
-        |log: &mut AuditLog, r: Request| match check(&r, &s, &log.decisions(), as_of, now).unwrap()
-        {
-            Checked::Apply(l) => log.stage(*l),
-            Checked::Unchanged(why) => panic!("unchanged: {why}"),
-        };
+    let apply = |log: &mut AuditLog, r: Request| match check(&r, &s, &log.decisions(), as_of, now)
+        .unwrap()
+    {
+        Checked::Apply(l) => log.stage(*l),
+        Checked::Unchanged(why) => panic!("unchanged: {why}"),
+    };
     // Refused: unknown key, resolved item, snooze without a later date, accept without reason.
     let d = log.decisions();
     for (r, want) in [
