@@ -371,7 +371,9 @@ struct CarriedItems {
 }
 
 /// Records this run's findings in the merchant's open items (new, still open, resolved) and
-/// ages them, as of `as_of`; the state is saved for the next run.
+/// ages them, as of `as_of`; the state is saved for the next run. The team's decision log is
+/// folded in: each finding's state (open, accepted, snoozed), and which accepted or snoozed
+/// items this run opened again (what `mail.send = "on_change"` counts as a change).
 fn carry_open_items(
     req: &ReconcileRequest<'_>,
     found: &DataFrame,
