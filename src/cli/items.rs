@@ -321,9 +321,10 @@ fn verify(common: &Common) -> anyhow::Result<u8> {
     let path = decisions::log_path(&cfg.data_dir, &merchant.name)?;
     let lines = decisions::verify_file(&path)?;
     println!(
-        "{}: {} lines, each as written (every hash matches)",
+        "{}: {} {}, each as written (every hash matches)",
         path.display(),
-        lines.len()
+        lines.len(),
+        if lines.len() == 1 { "line" } else { "lines" }
     );
     Ok(exit::OK)
 }
