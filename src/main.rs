@@ -4,7 +4,7 @@
 mod cli;
 
 use clap::{Parser, Subcommand};
-use cli::{check_config, fetch, reconcile, run, schedule};
+use cli::{check_config, fetch, items, reconcile, run, schedule};
 #[cfg(feature = "sandbox")]
 use cli::{demo, sandbox};
 use std::process::ExitCode;
@@ -46,6 +46,9 @@ enum Command {
     Schedule(schedule::ScheduleArgs),
     /// Check a config file and list every problem with its line.
     CheckConfig(check_config::CheckConfigArgs),
+    /// Open items and the team's decisions: list, show, accept, snooze, reopen, note,
+    /// import a filled-in report, verify the decision log.
+    Items(items::ItemsArgs),
 }
 
 fn main() -> ExitCode {
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
             Command::Run(a) => run::cmd_run(a).await,
             Command::Schedule(a) => schedule::cmd_schedule(a).await,
             Command::CheckConfig(a) => Ok(check_config::cmd_check_config(a)),
+            Command::Items(a) => items::cmd_items(a),
         }
     });
     match result {

@@ -5,6 +5,7 @@ pub(crate) mod check_config;
 #[cfg(feature = "sandbox")]
 pub(crate) mod demo;
 pub(crate) mod fetch;
+pub(crate) mod items;
 pub(crate) mod reconcile;
 pub(crate) mod run;
 #[cfg(feature = "sandbox")]

@@ -5,12 +5,14 @@
 
 use crate::reconcile::Summary;
 use crate::report::fragments::{
-    age_table, chart_legend, document_head, figures_table, key_figures, summary_table, AGE_ALT,
+    age_bucket_table, age_table, amounts_text, chart_legend, document_head, figures_table,
+    key_figures, loop_counts, loop_counts_table, short_item_table, summary_table, AGE_ALT,
 };
+use crate::report::REPORT_HTML;
 use crate::report::{
-    age_chart, amount_display, checked_chart, class_lines, currency_totals, window_label,
-    AgeChartImage, ChartImage, ReportError, ReportInput, ReportSettings, DISCREPANCIES_CSV,
-    DISCREPANCIES_XLSX,
+    age_chart, amount_display, checked_chart, class_lines, currency_totals, loop_summary,
+    window_label, AgeChartImage, ChartImage, ItemRow, LoopSummary, ReportError, ReportInput,
+    ReportSettings, DISCREPANCIES_CSV, DISCREPANCIES_XLSX,
 };
 use std::fmt::Write;
 use std::path::Path;
@@ -21,6 +23,8 @@ pub const CHART_CID: &str = "chart";
 pub const AGE_CID: &str = "age";
 /// Currencies named in the subject at most.
 pub const SUBJECT_CURRENCIES: usize = 3;
+/// Findings listed per section in the mail (the rest are in the attachments).
+pub const MAIL_ROWS: usize = 50;
 
 /// What the mail says.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,9 +53,11 @@ fn one_line(s: &str) -> String {
         .join(" ")
 }
 
-/// The subject: `[xsolla-recon] Acme 2026-11-21: 7 discrepancies, 1,234.56 USD unmatched`,
-/// or `… : all clear`. Currencies in code order, at most three, then `+ N more`.
-pub fn subject(input: &ReportInput<'_>) -> String {
+/// The subject: `[xsolla-recon] Acme 2026-11-21: 2 new, 7 unresolved discrepancies,
+/// 1,234.56 USD unresolved, 3 accepted or snoozed`, or `… : all clear`. Accepted and snoozed
+/// findings are not counted as unresolved, nor in the amounts. Currencies in code order, at
+/// most three, then `+ N more`.
+pub fn subject(input: &ReportInput<'_>, s: &LoopSummary) -> String {
     let head = format!(
         "[xsolla-recon] {} {}",
         one_line(input.merchant),
@@ -61,11 +67,21 @@ pub fn subject(input: &ReportInput<'_>) -> String {
     let q = input.quarantined.len() as u64;
     let mut parts = Vec::new();
     if n > 0 {
-        parts.push(plural(n, "discrepancy", "discrepancies"));
-        let amounts: Vec<String> = currency_totals(input.summary)
+        parts.push(format!("{} new", s.new.len()));
+        let u = s.unresolved();
+        parts.push(format!(
+            "{u} unresolved {}",
+            if u == 1 {
+                "discrepancy"
+            } else {
+                "discrepancies"
+            }
+        ));
+        let amounts: Vec<String> = s
+            .unresolved_amounts()
             .into_iter()
-            .filter(|(_, t)| !t.amount.is_zero())
-            .map(|(c, t)| format!("{} {}", amount_display(t.amount, c), one_line(c)))
+            .filter(|(_, a)| !a.is_zero())
+            .map(|(c, a)| format!("{} {}", amount_display(a, &c), one_line(&c)))
             .collect();
         if !amounts.is_empty() {
             let mut shown = amounts
@@ -77,7 +93,10 @@ pub fn subject(input: &ReportInput<'_>) -> String {
             if amounts.len() > SUBJECT_CURRENCIES {
                 let _ = write!(shown, " + {} more", amounts.len() - SUBJECT_CURRENCIES);
             }
-            parts.push(format!("{shown} unmatched"));
+            parts.push(format!("{shown} unresolved"));
+        }
+        if !s.held.is_empty() {
+            parts.push(format!("{} accepted or snoozed", s.held.len()));
         }
     }
     if q > 0 {
@@ -103,9 +122,10 @@ pub fn compose(
 ) -> Result<MailContent, ReportError> {
     let chart = checked_chart(input, settings, Path::new("<mail>"))?;
     let age = age_chart(input, settings, Path::new("<mail>"))?;
-    let subject = subject(input);
-    let html = html_body(input, &subject, chart.as_ref(), age.as_ref());
-    let text = text_body(input, &subject);
+    let sections = loop_summary(input)?;
+    let subject = subject(input, &sections);
+    let html = html_body(input, &subject, &sections, chart.as_ref(), age.as_ref());
+    let text = text_body(input, &subject, &sections);
     Ok(MailContent {
         subject,
         html,
@@ -120,10 +140,12 @@ pub fn compose(
 fn html_body(
     input: &ReportInput<'_>,
     subject: &str,
+    s: &LoopSummary,
     chart: Option<&ChartImage>,
     age: Option<&AgeChartImage>,
 ) -> String {
     let mut html = document_head(subject);
+    html.push_str(&loop_html(s));
     html.push_str(&figures_table(input));
     if input.summary.by_class.is_empty() {
         html.push_str("<p>No discrepancies.</p>\n");
@@ -154,14 +176,15 @@ fn html_body(
     }
     let _ = writeln!(
         html,
-        "<p>The full list is attached as {DISCREPANCIES_CSV} and {DISCREPANCIES_XLSX}.</p>\n</body>\n</html>"
+        "<p>The full list is attached as {DISCREPANCIES_CSV}, {DISCREPANCIES_XLSX} and {REPORT_HTML}. To record what you decided, fill the decision, until and note columns of the workbook and run <code>xsolla-recon items import {DISCREPANCIES_XLSX}</code>.</p>\n</body>\n</html>"
     );
     html
 }
 
 /// The plain-text alternative: the same figures and table as the HTML body, one per line.
-fn text_body(input: &ReportInput<'_>, subject: &str) -> String {
+fn text_body(input: &ReportInput<'_>, subject: &str, s: &LoopSummary) -> String {
     let mut text = format!("{subject}\n\n");
+    text.push_str(&loop_text(s));
     for (k, v) in key_figures(input) {
         let _ = writeln!(text, "{k}: {}", one_line(&v));
     }
@@ -176,7 +199,7 @@ fn text_body(input: &ReportInput<'_>, subject: &str) -> String {
     }
     let _ = writeln!(
         text,
-        "\nThe full list is attached as {DISCREPANCIES_CSV} and {DISCREPANCIES_XLSX}."
+        "\nThe full list is attached as {DISCREPANCIES_CSV}, {DISCREPANCIES_XLSX} and {REPORT_HTML}.\nTo record what you decided, fill the decision, until and note columns of the workbook and run: xsolla-recon items import {DISCREPANCIES_XLSX}"
     );
     text
 }
@@ -207,4 +230,97 @@ fn text_table(summary: &Summary) -> String {
         );
     }
     text
+}
+
+/// The sections at the top of the HTML mail: the counts, the new findings, the age of the
+/// still-open ones, what was resolved, and what is accepted or snoozed (listed, not counted).
+fn loop_html(s: &LoopSummary) -> String {
+    let mut h = String::from("<h2>Since the last run</h2>\n");
+    h.push_str(&loop_counts_table(s));
+    let _ = writeln!(h, "<h2>New since the last run ({})</h2>", s.new.len());
+    h.push_str(&short_item_table(&s.new, MAIL_ROWS));
+    let _ = writeln!(h, "<h2>Still open ({})</h2>", s.still_open.len());
+    h.push_str(&age_bucket_table(s));
+    let _ = writeln!(
+        h,
+        "<h2>Resolved since the last run ({})</h2>",
+        s.resolved.len()
+    );
+    for r in s.resolved.iter().take(MAIL_ROWS) {
+        let _ = writeln!(
+            h,
+            "<p>{} {} {} ({})</p>",
+            crate::report::fragments::esc_cell(&r.class),
+            crate::report::fragments::esc_cell(&amount_display(r.difference, &r.currency)),
+            crate::report::fragments::esc_cell(&r.currency),
+            crate::report::fragments::esc_cell(&r.why),
+        );
+    }
+    let _ = writeln!(
+        h,
+        "<h2>Accepted or snoozed ({}, not counted above)</h2>",
+        s.held.len()
+    );
+    h.push_str(&short_item_table(&s.held, MAIL_ROWS));
+    h
+}
+
+/// One finding as a plain-text line.
+fn text_item(r: &ItemRow) -> String {
+    let mut line = format!(
+        "  {} {} {}",
+        one_line(&r.class),
+        r.difference
+            .map(|d| amount_display(d, &r.currency))
+            .unwrap_or_default(),
+        one_line(&r.currency)
+    );
+    if let Some(t) = r.transaction_id {
+        let _ = write!(line, " transaction {t}");
+    }
+    if let Some(o) = &r.order_id {
+        let _ = write!(line, " order {}", one_line(o));
+    }
+    if !r.status_note.is_empty() {
+        let _ = write!(line, " ({})", one_line(&r.status_note));
+    }
+    line.push('\n');
+    line
+}
+
+/// The same sections as [`loop_html`], as text.
+fn loop_text(s: &LoopSummary) -> String {
+    let mut t = String::new();
+    for (k, v) in loop_counts(s) {
+        let _ = writeln!(t, "{k}: {}", one_line(&v));
+    }
+    let _ = writeln!(t, "\nNew since the last run ({}):", s.new.len());
+    for r in s.new.iter().take(MAIL_ROWS) {
+        t.push_str(&text_item(r));
+    }
+    let _ = writeln!(t, "\nStill open ({}) by age:", s.still_open.len());
+    for (label, count, amounts) in s.age_buckets() {
+        let _ = writeln!(t, "  {label}: {count}, {}", amounts_text(&amounts));
+    }
+    let _ = writeln!(t, "\nResolved since the last run ({}):", s.resolved.len());
+    for r in s.resolved.iter().take(MAIL_ROWS) {
+        let _ = writeln!(
+            t,
+            "  {} {} {} ({})",
+            one_line(&r.class),
+            amount_display(r.difference, &r.currency),
+            one_line(&r.currency),
+            one_line(&r.why)
+        );
+    }
+    let _ = writeln!(
+        t,
+        "\nAccepted or snoozed ({}, not counted above):",
+        s.held.len()
+    );
+    for r in s.held.iter().take(MAIL_ROWS) {
+        t.push_str(&text_item(r));
+    }
+    t.push('\n');
+    t
 }

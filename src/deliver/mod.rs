@@ -245,6 +245,49 @@ pub struct MailRecipients {
     /// Also mail when nothing is wrong, so silence never has to be interpreted. Default
     /// false: mail only when there are findings.
     pub all_clear: bool,
+    /// When a run with findings mails: `always` (default), `on_change` (only when the run
+    /// found a new item, resolved one, or reopened an accepted or snoozed one), `on_new`
+    /// (only when it found a new item). A morning without news then stays quiet.
+    pub send: SendWhen,
+}
+
+/// `[merchant.mail] send`: which runs mail.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendWhen {
+    /// Every run that has something to report (and all-clear runs with `all_clear`).
+    #[default]
+    Always,
+    /// Only runs that changed the open items: new, resolved or reopened.
+    OnChange,
+    /// Only runs that found new items.
+    OnNew,
+}
+
+/// What a run changed in the open items, as `send` judges it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunChanges {
+    /// Items seen for the first time (or again after being resolved).
+    pub new: usize,
+    /// Items resolved.
+    pub resolved: usize,
+    /// Accepted or snoozed items open again (changed, or the snooze ended).
+    pub reopened: usize,
+}
+
+impl SendWhen {
+    /// Whether a run with these changes mails; `None` when it does, else why not.
+    pub fn skip_reason(self, c: RunChanges) -> Option<&'static str> {
+        match self {
+            SendWhen::Always => None,
+            SendWhen::OnChange if c.new + c.resolved + c.reopened > 0 => None,
+            SendWhen::OnChange => {
+                Some("nothing new, resolved or reopened since the last run (mail.send = on_change)")
+            }
+            SendWhen::OnNew if c.new > 0 => None,
+            SendWhen::OnNew => Some("nothing new since the last run (mail.send = on_new)"),
+        }
+    }
 }
 
 impl MailRecipients {

@@ -196,6 +196,7 @@ fn recipients_rules() {
         cc: vec!["FIN@example.com".into()],
         bcc: vec![],
         all_clear: false,
+        ..Default::default()
     };
     let p = bad.problems().join("\n");
     assert!(p.contains("mail.to: \"nope\""), "{p}");
@@ -259,6 +260,7 @@ fn rcpt() -> MailRecipients {
         cc: vec!["cfo@example.com".into()],
         bcc: vec!["audit@example.com".into()],
         all_clear: false,
+        ..Default::default()
     }
 }
 

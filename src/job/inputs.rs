@@ -93,6 +93,14 @@ impl RunInputs {
         h.update(serde_json::to_vec(&cfg.report).unwrap_or_default());
         h.update(serde_json::to_vec(&merchant.ledger).unwrap_or_default());
         h.update(env!("CARGO_PKG_VERSION").as_bytes());
+        // The team's decisions so far: a report after a decision is another report (it lists
+        // the item as accepted). A damaged log fails the reconcile step, which names it.
+        if let Ok(log) = crate::reconcile::decisions::AuditLog::load(&cfg.data_dir, &merchant.name)
+        {
+            if let Some(head) = log.head() {
+                h.update(head.as_bytes());
+            }
+        }
         hex::encode(&h.finalize()[..8])
     }
 }
@@ -141,6 +149,7 @@ async fn look_up_payments(
         ledger: req.ledger.as_deref(),
         base_dir: &req.base_dir,
         run_id: "",
+        report_id: "",
     })
     .map_err(|source| JobError::Reconcile {
         merchant: merchant.name.clone(),

@@ -2,7 +2,9 @@
 //! mail sent through SMTP, written as `email.eml` (the demo), or not sent, and never sent
 //! twice for the same report.
 
-use crate::deliver::{self, Attachment, Delivery, Inline, Mail, MessageStamp, NotifyError};
+use crate::deliver::{
+    self, Attachment, Delivery, Inline, Mail, MessageStamp, NotifyError, RunChanges,
+};
 use crate::domain::fsutil::FsError;
 use crate::job::config::{Config, MerchantConfig};
 use crate::report::{ReportError, ReportInput};
@@ -68,6 +70,8 @@ pub(crate) struct RunMail<'a> {
     pub run_dir: &'a Path,
     /// Whether the report found something (`all_clear = false` mails only then).
     pub found: bool,
+    /// What the run changed in the open items (`mail.send` decides by it).
+    pub changes: RunChanges,
     /// When the run started (the message's date).
     pub started_at: DateTime<Utc>,
 }
@@ -89,6 +93,13 @@ impl RunMail<'_> {
                     "all clear, and all_clear mail is off".to_owned()
                 },
             });
+        }
+        if *self.mode == MailMode::Smtp {
+            if let Some(reason) = recipients.send.skip_reason(self.changes) {
+                return Ok(MailStatus::NotNeeded {
+                    reason: reason.to_owned(),
+                });
+            }
         }
         let from = self
             .cfg
@@ -136,8 +147,8 @@ impl RunMail<'_> {
     }
 }
 
-/// The mail of a run: the report's subject and bodies, the chart inline, the CSV and the
-/// XLSX attached (read back from the written folder: what is mailed is what is on disk).
+/// The mail of a run: the report's subject and bodies, the chart inline, the CSV, the XLSX
+/// and the HTML page attached (read back from the written folder: what is mailed is what is on disk).
 fn compose_mail(
     input: &ReportInput<'_>,
     settings: &crate::report::ReportSettings,
@@ -151,6 +162,9 @@ fn compose_mail(
             "discrepancies.xlsx",
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         ),
+        // The page to work from: self-contained, no network fetch, readable in an
+        // attachment viewer (its filter and sorting need a browser).
+        ("report.html", "text/html; charset=utf-8"),
     ] {
         let path = run_dir.join(name);
         let bytes = std::fs::read(&path).map_err(|e| FsError::new("read", &path, e))?;

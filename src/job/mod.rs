@@ -12,12 +12,14 @@
 //! | `manifest.rs` | step: `manifest.json`, the record of a run |
 //! | `mail.rs` | step: the report mail, never sent twice |
 //! | `to_folder.rs` | the hand `reconcile` command: the reconcile step into a folder of one's choosing |
+//! | `items.rs` | the `items` commands: open items with the team's decisions, imports, the log check |
 //! | `config.rs` | the config file, every stage's settings together |
 //! | `lock.rs` | the per-merchant lock |
 //! | `schedule/` | the built-in scheduler |
 
 pub mod config;
 pub mod inputs;
+pub mod items;
 pub mod lock;
 pub mod mail;
 pub mod manifest;

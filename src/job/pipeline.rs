@@ -11,11 +11,15 @@ use crate::job::config::{Config, MerchantConfig};
 use crate::load::ledger::{self, BadRow, LedgerCounts, LedgerError, LedgerLoad};
 use crate::load::{self, LoadCounts, LoadError};
 use crate::reconcile::ages::{self, AgeSnapshot, AgedItem};
-use crate::reconcile::open_items::{ItemStatus, OpenItems, RunRef, StateError, StateUpdate};
+use crate::reconcile::decisions::{
+    loop_view, AuditLog, DecisionError, Decisions, ItemState, LoopView,
+};
+use crate::reconcile::open_items::{OpenItems, RunRef, StateError, StateUpdate};
 use crate::reconcile::{self, ReconcileError, ReconcileInput, ReconcileOutput};
 use crate::report::{OpenItemCounts, ReportInput};
 use chrono::NaiveDate;
 use polars::prelude::*;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// Where Xsolla's side comes from.
@@ -44,6 +48,9 @@ pub struct ReconcileRequest<'a> {
     pub base_dir: &'a Path,
     /// The run id recorded with open items first seen now.
     pub run_id: &'a str,
+    /// The report id: what "new" and "resolved since the last run" are measured by (a rerun
+    /// over the same inputs has the same id and shows the same).
+    pub report_id: &'a str,
 }
 
 /// What a reconciliation run produced.
@@ -59,9 +66,13 @@ pub struct RunResult {
     pub output: ReconcileOutput,
     /// Open items: new, still open, resolved, as this run changed them.
     pub state: StateUpdate,
-    /// Open-item counts as of the window's last day, the same on a rerun over the same
-    /// inputs (the reports show these, not `state`, which a rerun sees differently).
+    /// Open-item counts of this report, the same on a rerun over the same inputs (the
+    /// reports show these, not `state`, which a rerun sees differently).
     pub open_items: OpenItemCounts,
+    /// New, still open, accepted or snoozed, resolved: the report's sections.
+    pub view: LoopView,
+    /// Items an accept or snooze no longer holds (changed, or the snooze ended).
+    pub reopened: usize,
     /// Ledger rows that did not parse (quarantine mode).
     pub quarantined: Vec<BadRow>,
     /// Ledger load counts.
@@ -90,6 +101,7 @@ impl RunResult {
             discrepancies: &self.discrepancies,
             summary: &self.output.summary,
             open_items: self.open_items,
+            items: &self.view,
             quarantined: &self.quarantined,
             ledger: &self.ledger,
             provider: self.provider.as_ref(),
@@ -118,6 +130,9 @@ pub enum PipelineError {
     /// Open items.
     #[error("open items: {0}")]
     State(#[from] StateError),
+    /// The team's decision log.
+    #[error("open items: {0} (see `xsolla-recon items verify`)")]
+    Decisions(#[from] DecisionError),
     /// Frame work.
     #[error("frames: {0}")]
     Frame(#[from] PolarsError),
@@ -150,6 +165,7 @@ pub fn reconcile_window(
         ledger: ledger_path,
         base_dir,
         run_id,
+        report_id: run_id,
     };
     reconcile_as_of(&req, as_of)
 }
@@ -185,6 +201,8 @@ fn reconcile_as_of(
         output,
         state: carried.state,
         open_items: carried.counts,
+        view: carried.view,
+        reopened: carried.reopened,
         quarantined: ledger.quarantined,
         ledger: ledger.counts,
         provider: provider.counts,
@@ -355,10 +373,14 @@ struct CarriedItems {
     state: StateUpdate,
     counts: OpenItemCounts,
     ages: Vec<AgeSnapshot>,
+    view: LoopView,
+    reopened: usize,
 }
 
 /// Records this run's findings in the merchant's open items (new, still open, resolved) and
-/// ages them, as of `as_of`; the state is saved for the next run.
+/// ages them, as of `as_of`; the state is saved for the next run. The team's decision log is
+/// folded in: each finding's state (open, accepted, snoozed), and which accepted or snoozed
+/// items this run opened again (what `mail.send = "on_change"` counts as a change).
 fn carry_open_items(
     req: &ReconcileRequest<'_>,
     found: &DataFrame,
@@ -366,15 +388,34 @@ fn carry_open_items(
 ) -> Result<CarriedItems, PipelineError> {
     let (data_dir, merchant) = (&req.cfg.data_dir, &req.merchant.name);
     let mut items = OpenItems::load(data_dir, merchant)?;
+    let decisions = AuditLog::load(data_dir, merchant)?.decisions();
+    let before = held_keys(&items, &decisions, as_of);
     let run = RunRef {
         id: req.run_id,
         date: as_of,
         window: req.window,
         governing: req.cfg.reconcile.governing_date,
     };
-    let state = items.update(found, run)?;
+    let state = items.update_for_report(found, run, req.report_id)?;
     let discrepancies = items.with_age(found, as_of)?;
-    let counts = open_item_counts(&items, &discrepancies, as_of)?;
+    let keys = discrepancies.column("key")?.str()?.clone();
+    let view = loop_view(
+        &items,
+        &decisions,
+        keys.iter().flatten(),
+        req.report_id,
+        as_of,
+    );
+    let held = held_keys(&items, &decisions, as_of);
+    let reopened = before
+        .difference(&held)
+        .filter(|k| items.get(k).is_some_and(|i| i.is_open()))
+        .count();
+    let counts = OpenItemCounts {
+        new: view.new.len() as u64,
+        still_open: (discrepancies.height() - view.new.len()) as u64,
+        resolved: view.resolved.len() as u64,
+    };
     // From the state as this run leaves it, as of run dates up to `as_of` only: a rerun over
     // the same inputs draws the same series.
     let aged: Vec<AgedItem<'_>> = items.items().map(AgedItem::from).collect();
@@ -385,32 +426,23 @@ fn carry_open_items(
         state,
         counts,
         ages,
+        view,
+        reopened,
     })
 }
 
-/// Counts derived from dates, not from what this run changed: a finding first seen on
-/// `as_of` is new, one seen earlier still open, and items resolved on `as_of` resolved. A
-/// rerun over the same inputs gets the same counts, so its reports are byte-identical.
-fn open_item_counts(
-    items: &OpenItems,
-    discrepancies: &DataFrame,
-    as_of: NaiveDate,
-) -> PolarsResult<OpenItemCounts> {
-    let new = discrepancies
-        .column("first_seen")?
-        .date()?
-        .as_date_iter()
-        .filter(|d| *d == Some(as_of))
-        .count() as u64;
-    let resolved = items
+/// Keys an accept or snooze holds (not open, not resolved) as of `as_of`.
+fn held_keys(items: &OpenItems, d: &Decisions, as_of: NaiveDate) -> BTreeSet<String> {
+    items
         .items()
-        .filter(|i| matches!(&i.status, ItemStatus::Resolved { on, .. } if *on == as_of))
-        .count() as u64;
-    Ok(OpenItemCounts {
-        new,
-        still_open: discrepancies.height() as u64 - new,
-        resolved,
-    })
+        .filter(|i| {
+            matches!(
+                d.mark(i, items, as_of).state,
+                ItemState::Accepted | ItemState::Snoozed
+            )
+        })
+        .map(|i| i.key.clone())
+        .collect()
 }
 
 /// Runs one stage and logs how long it took (the per-stage figures of the benchmarks).

@@ -57,7 +57,7 @@ pub async fn run(
     // The manifest is written before mailing, so a crash in the mail leaves a complete folder.
     let mut manifest = run.manifest(inputs, &report_id, &result, &files)?;
     manifest.write(&run.dir)?;
-    let failure = run.mail(&input, result.found(), &mut manifest).await;
+    let failure = run.mail(&input, &result, &mut manifest).await;
     manifest.write(&run.dir)?;
     tracing::info!(run_id = run.id, dir = %run.dir.display(), outcome = ?manifest.outcome, "run finished");
     if let Some(source) = failure {
@@ -138,6 +138,7 @@ impl<'a> Run<'a> {
             ledger: self.req.ledger.as_deref(),
             base_dir: &self.req.base_dir,
             run_id: &self.id,
+            report_id: &report_id,
         };
         let result = pipeline::reconcile(&request).map_err(|source| JobError::Reconcile {
             merchant: self.merchant.name.clone(),
@@ -193,7 +194,7 @@ impl<'a> Run<'a> {
     async fn mail(
         &self,
         input: &ReportInput<'_>,
-        found: bool,
+        result: &RunResult,
         manifest: &mut RunManifest,
     ) -> Option<MailError> {
         let t = Instant::now();
@@ -203,7 +204,12 @@ impl<'a> Run<'a> {
             merchant: self.merchant,
             input,
             run_dir: &self.dir,
-            found,
+            found: result.found(),
+            changes: crate::deliver::RunChanges {
+                new: result.state.new.len(),
+                resolved: result.state.resolved.len(),
+                reopened: result.reopened,
+            },
             started_at: self.started_at,
         };
         let result = mail.deliver().await;

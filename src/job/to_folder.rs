@@ -106,6 +106,8 @@ pub fn reconcile_to_folder(req: &FolderRequest<'_>) -> Result<FolderOutcome, Fol
         Path::to_owned,
     );
     let run_id = new_run_id(chrono::Utc::now());
+    // No snapshot digests here: the id names the merchant and window only.
+    let report_id = format!("{}-{}", merchant.name, window.slug());
     let request = ReconcileRequest {
         cfg: req.cfg,
         merchant,
@@ -114,14 +116,13 @@ pub fn reconcile_to_folder(req: &FolderRequest<'_>) -> Result<FolderOutcome, Fol
         ledger: req.ledger,
         base_dir: req.base_dir,
         run_id: &run_id,
+        report_id: &report_id,
     };
     let result = pipeline::reconcile(&request).map_err(|source| FolderError::Reconcile {
         merchant: merchant.name.clone(),
         window,
         source: Box::new(source),
     })?;
-    // No snapshot digests here: the id names the merchant and window only.
-    let report_id = format!("{}-{}", merchant.name, window.slug());
     let input = result.report_input(&merchant.name, &report_id);
     write_replacing(&input, &req.cfg.report, &out)?;
     Ok(FolderOutcome { out, result })

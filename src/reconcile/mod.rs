@@ -12,6 +12,7 @@
 
 pub mod ages;
 mod catalog;
+pub mod decisions;
 mod fuzzy;
 mod inputs;
 pub mod open_items;

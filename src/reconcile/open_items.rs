@@ -140,6 +140,14 @@ pub struct OpenItem {
     /// Ids of the runs that saw it, oldest first, the newest [`MAX_RUNS_PER_ITEM`] kept.
     #[serde(default)]
     pub seen_by: Vec<String>,
+    /// Report id of the run that first saw it: a rerun over the same inputs (same report id)
+    /// lists it as new again, so its reports stay byte-identical; a run over other inputs
+    /// does not. `None` in files written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_report: Option<String>,
+    /// Report id of the run that resolved it (the "resolved since the last run" list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_report: Option<String>,
 }
 
 impl OpenItem {
@@ -187,7 +195,8 @@ impl OpenItem {
         self.seen_by.drain(..extra);
     }
 
-    fn is_open(&self) -> bool {
+    /// Whether it is still open.
+    pub fn is_open(&self) -> bool {
         self.status == ItemStatus::Open
     }
 }
@@ -357,6 +366,17 @@ impl OpenItems {
         discrepancies: &DataFrame,
         run: RunRef<'_>,
     ) -> Result<StateUpdate, StateError> {
+        self.update_for_report(discrepancies, run, run.id)
+    }
+
+    /// [`Self::update`] recording `report_id` as the report that first saw a new item and
+    /// that resolved an item (what "new" and "resolved since the last run" are measured by).
+    pub fn update_for_report(
+        &mut self,
+        discrepancies: &DataFrame,
+        run: RunRef<'_>,
+        report_id: &str,
+    ) -> Result<StateUpdate, StateError> {
         let rows = read_rows(discrepancies)?;
         if self.runs.latest_run_date.is_some_and(|d| run.date < d) {
             tracing::info!(run_id = run.id, run_date = %run.date, window = %run.window,
@@ -369,9 +389,14 @@ impl OpenItems {
                 tracing::warn!(key = %r.key, "two discrepancies share a key; tracking the first");
                 continue;
             }
-            self.record(r, run, &mut out);
+            self.record(r, run, report_id, &mut out);
         }
         self.resolve_unseen(&seen, run, &mut out);
+        for key in &out.resolved {
+            if let Some(item) = self.items.get_mut(key) {
+                item.resolved_report = Some(report_id.to_owned());
+            }
+        }
         self.runs.last_run_id = Some(run.id.to_owned());
         self.runs.latest_run_date = self.runs.latest_run_date.max(Some(run.date));
         self.prune_resolved(MAX_RESOLVED);
@@ -382,7 +407,7 @@ impl OpenItems {
     }
 
     /// Records one finding of `run`: an open item seen again, or a new one.
-    fn record(&mut self, r: Row, run: RunRef<'_>, out: &mut StateUpdate) {
+    fn record(&mut self, r: Row, run: RunRef<'_>, report_id: &str, out: &mut StateUpdate) {
         match self.items.get_mut(&r.key) {
             Some(item) if item.is_open() => {
                 // A rerun of an old range confirms the item without moving `last_seen` back.
@@ -419,6 +444,8 @@ impl OpenItems {
                     status: ItemStatus::Open,
                     supersedes: Vec::new(),
                     seen_by: vec![run.id.to_owned()],
+                    first_report: Some(report_id.to_owned()),
+                    resolved_report: None,
                 };
                 self.items.insert(r.key.clone(), item);
                 out.new.push(r.key);
@@ -531,6 +558,45 @@ impl OpenItems {
         let age = Int64Chunked::from_iter_options("age_days".into(), age.into_iter()).into_column();
         discrepancies.hstack(&[first, age])
     }
+}
+
+/// The age buckets the finance team reads open items by: 0–7, 8–30 and over 30 days.
+pub const AGE_BUCKETS: [&str; 3] = ["0-7 days", "8-30 days", "over 30 days"];
+
+/// Index into [`AGE_BUCKETS`] of an item `age` days old.
+pub fn age_bucket(age: i64) -> usize {
+    match age {
+        i64::MIN..=7 => 0,
+        8..=30 => 1,
+        _ => 2,
+    }
+}
+
+/// Open items of one age bucket: how many, and the sum of |difference| per currency.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgeBucket {
+    /// One of [`AGE_BUCKETS`].
+    pub label: &'static str,
+    /// Open items in it.
+    pub count: u64,
+    /// Sum of |difference| per currency code.
+    pub amounts: BTreeMap<String, Decimal>,
+}
+
+/// The store's open items per age bucket as of `as_of` (the run's date, never the wall
+/// clock, so a chart of it is the same on a rerun), in [`AGE_BUCKETS`] order.
+pub fn age_buckets(state: &OpenItems, as_of: NaiveDate) -> [AgeBucket; 3] {
+    let mut out = AGE_BUCKETS.map(|label| AgeBucket {
+        label,
+        ..AgeBucket::default()
+    });
+    for item in state.items().filter(|i| i.is_open()) {
+        let age = state.age_days(&item.key, as_of).unwrap_or(0);
+        let b = &mut out[age_bucket(age)];
+        b.count += 1;
+        *b.amounts.entry(item.currency.clone()).or_default() += item.difference.abs();
+    }
+    out
 }
 
 /// The fields of a discrepancy row the store keeps.

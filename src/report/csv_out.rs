@@ -1,8 +1,11 @@
 //! `discrepancies.csv` and `quarantined.csv`: RFC 4180 (or the European Excel flavour), UTF-8,
 //! ISO dates, exact amounts, every text cell passed through [`safe_text`].
 
-use super::{amount_text, safe_text, CsvDialect, Finding, ReportSettings};
+use super::{
+    amount_text, safe_text, status_note, status_word, CsvDialect, Finding, ReportSettings,
+};
 use crate::load::ledger::BadRow;
+use crate::reconcile::decisions::LoopView;
 use rust_decimal::Decimal;
 use std::path::Path;
 
@@ -25,6 +28,13 @@ pub(crate) const COLUMNS: &[&str] = &[
     "ledger_rows",
     "detail",
     "key",
+    // The team's loop: where the item stands, and the three columns they fill in
+    // (`xsolla-recon items import` reads them back).
+    "status",
+    "status_note",
+    "decision",
+    "until",
+    "note",
 ];
 
 /// Columns of `quarantined.csv` (and the `Quarantined` sheet).
@@ -74,7 +84,7 @@ fn opt<T: ToString>(v: Option<T>) -> String {
 }
 
 /// One row of `discrepancies.csv`, in [`COLUMNS`] order.
-pub(crate) fn record(f: &Finding, settings: &ReportSettings) -> Vec<String> {
+pub(crate) fn record(f: &Finding, settings: &ReportSettings, view: &LoopView) -> Vec<String> {
     let cur = f.currency.as_str();
     vec![
         text(Some(&f.class)),
@@ -94,6 +104,11 @@ pub(crate) fn record(f: &Finding, settings: &ReportSettings) -> Vec<String> {
         text(f.ledger_rows.as_deref()),
         text(f.detail.as_deref()),
         text(Some(&f.key)),
+        status_word(view, &f.key).to_owned(),
+        text(Some(&status_note(view, &f.key))),
+        String::new(),
+        String::new(),
+        String::new(),
     ]
 }
 
@@ -105,11 +120,12 @@ fn finish(w: csv::Writer<Vec<u8>>) -> Result<Vec<u8>, String> {
 pub(crate) fn discrepancies(
     findings: &[Finding],
     settings: &ReportSettings,
+    view: &LoopView,
 ) -> Result<Vec<u8>, String> {
     let mut w = writer(settings);
     w.write_record(COLUMNS).map_err(|e| e.to_string())?;
     for f in findings {
-        w.write_record(record(f, settings))
+        w.write_record(record(f, settings, view))
             .map_err(|e| format!("key {}: {e}", f.key))?;
     }
     finish(w)

@@ -8,10 +8,12 @@
 
 use super::{
     amount_display, class_lines, currency_totals, safe_text, window_label, AgeChartImage,
-    ChartImage, ReportInput,
+    ChartImage, ItemRow, LoopSummary, ReportInput,
 };
 use crate::reconcile::ages::{AgeBucket, AgeSnapshot};
 use crate::reconcile::Summary;
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 const STYLE: &str =
@@ -206,4 +208,96 @@ pub fn age_table(ages: &[AgeSnapshot], chart: &AgeChartImage) -> String {
     }
     t.push_str("</table>\n");
     t
+}
+
+/// Amounts per currency as one text: `12.50 EUR + 1,500 JPY` (empty: `0`).
+pub fn amounts_text(amounts: &BTreeMap<String, Decimal>) -> String {
+    let parts: Vec<String> = amounts
+        .iter()
+        .map(|(c, a)| format!("{} {}", amount_display(*a, c), c))
+        .collect();
+    if parts.is_empty() {
+        "0".to_owned()
+    } else {
+        parts.join(" + ")
+    }
+}
+
+/// The still-open findings per age bucket: count and amounts.
+pub fn age_bucket_table(s: &LoopSummary) -> String {
+    let mut t = String::from(
+        "<table><tr><th>age</th><th>still open</th><th>amount (sum of |difference|)</th></tr>\n",
+    );
+    for (label, count, amounts) in s.age_buckets() {
+        let _ = writeln!(
+            t,
+            "<tr><td>{}</td><td class=\"n\">{count}</td><td class=\"n\">{}</td></tr>",
+            esc(label),
+            cell(&amounts_text(&amounts))
+        );
+    }
+    t.push_str("</table>\n");
+    t
+}
+
+/// The sections' counts, as the mail counts them: new and still open are unresolved;
+/// accepted or snoozed are listed apart and not counted.
+pub fn loop_counts(s: &LoopSummary) -> Vec<(&'static str, String)> {
+    vec![
+        ("new since the last run", s.new.len().to_string()),
+        ("still open", s.still_open.len().to_string()),
+        ("unresolved (new + still open)", s.unresolved().to_string()),
+        ("unresolved amount", amounts_text(&s.unresolved_amounts())),
+        (
+            "accepted or snoozed (not counted)",
+            s.held.len().to_string(),
+        ),
+        ("resolved since the last run", s.resolved.len().to_string()),
+    ]
+}
+
+/// [`loop_counts`] as a two-column table.
+pub fn loop_counts_table(s: &LoopSummary) -> String {
+    let mut t = String::from("<table>\n");
+    for (k, v) in loop_counts(s) {
+        let _ = writeln!(t, "<tr><th>{}</th><td>{}</td></tr>", esc(k), cell(&v));
+    }
+    t.push_str("</table>\n");
+    t
+}
+
+/// A short list of findings (the mail's "new" and "accepted or snoozed"): the first
+/// `max_rows`, then how many more.
+pub fn short_item_table(rows: &[ItemRow], max_rows: usize) -> String {
+    if rows.is_empty() {
+        return "<p>None.</p>\n".to_owned();
+    }
+    let mut t = String::from("<table><tr><th>class</th><th>currency</th><th>difference</th><th>transaction</th><th>order</th><th>why / note</th><th>key</th></tr>\n");
+    for r in rows.iter().take(max_rows) {
+        let _ = writeln!(
+            t,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            cell(&r.class),
+            cell(&r.currency),
+            esc(&r.difference.map(|d| amount_display(d, &r.currency)).unwrap_or_default()),
+            r.transaction_id.map(|t| t.to_string()).unwrap_or_default(),
+            cell(r.order_id.as_deref().unwrap_or("")),
+            cell(&r.status_note),
+            cell(&r.key),
+        );
+    }
+    t.push_str("</table>\n");
+    if rows.len() > max_rows {
+        let _ = writeln!(
+            t,
+            "<p>… {} more in the attachments.</p>",
+            rows.len() - max_rows
+        );
+    }
+    t
+}
+
+/// A data cell for callers outside the report stage (the mail): neutralised, then escaped.
+pub fn esc_cell(s: &str) -> String {
+    cell(s)
 }

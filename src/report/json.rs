@@ -1,7 +1,7 @@
 //! `summary.json`: the run's numbers for monitoring. Keys in a fixed order (struct fields and
 //! sorted maps), amounts as exact strings.
 
-use super::{amount_text, currency_totals, OpenItemCounts, ReportInput};
+use super::{amount_text, currency_totals, LoopSummary, OpenItemCounts, ReportInput};
 use crate::domain::window::Window;
 use crate::load::LoadCounts;
 use crate::reconcile::{ClassTotal, RowCounts};
@@ -49,12 +49,46 @@ struct SummaryJson<'a> {
     matched_totals: &'a BTreeMap<String, String>,
     rows: Rows<'a>,
     open_items: OpenItemCounts,
+    sections: Sections,
     quarantined: usize,
     files: &'a [&'a str],
 }
 
+/// The team's sections: what the mail counts (new and still open) and what it lists apart.
+#[derive(Serialize)]
+struct Sections {
+    new: usize,
+    /// Still open per age bucket (`0-7 days`, `8-30 days`, `over 30 days`).
+    still_open_by_age: BTreeMap<&'static str, usize>,
+    /// Sum of |difference| per currency of the new and still-open findings.
+    unresolved_amounts: BTreeMap<String, String>,
+    accepted_or_snoozed: usize,
+    resolved: usize,
+}
+
+fn sections(s: &LoopSummary) -> Sections {
+    Sections {
+        new: s.new.len(),
+        still_open_by_age: s
+            .age_buckets()
+            .into_iter()
+            .map(|(label, count, _)| (label, count as usize))
+            .collect(),
+        unresolved_amounts: s
+            .unresolved_amounts()
+            .into_iter()
+            .map(|(cur, a)| {
+                let text = amount_text(a, &cur);
+                (cur, text)
+            })
+            .collect(),
+        accepted_or_snoozed: s.held.len(),
+        resolved: s.resolved.len(),
+    }
+}
+
 /// The bytes of `summary.json`.
-pub(crate) fn summary(input: &ReportInput<'_>, files: &[&str]) -> Vec<u8> {
+pub(crate) fn summary(input: &ReportInput<'_>, loop_: &LoopSummary, files: &[&str]) -> Vec<u8> {
     let s = input.summary;
     let total = |t: &ClassTotal, cur: &str| Total {
         count: t.count,
@@ -99,6 +133,7 @@ pub(crate) fn summary(input: &ReportInput<'_>, files: &[&str]) -> Vec<u8> {
             reconciled: &s.rows,
         },
         open_items: input.open_items,
+        sections: sections(loop_),
         quarantined: input.quarantined.len(),
         files,
     };

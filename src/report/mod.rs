@@ -18,6 +18,7 @@ mod chart;
 mod csv_out;
 pub mod fragments;
 mod html;
+pub mod import;
 mod json;
 mod plot;
 mod rows;
@@ -31,6 +32,7 @@ use crate::domain::window::Window;
 use crate::load::ledger::{BadRow, LedgerCounts};
 use crate::load::LoadCounts;
 use crate::reconcile::ages::AgeSnapshot;
+use crate::reconcile::decisions::{ItemState, LoopView};
 use crate::reconcile::{ClassTotal, Summary};
 use chrono::NaiveDate;
 use polars::prelude::*;
@@ -101,6 +103,9 @@ pub struct ReportInput<'a> {
     pub summary: &'a Summary,
     /// Open items: new, still open, resolved.
     pub open_items: OpenItemCounts,
+    /// Which findings are new, each one's state (open, accepted, snoozed) and why, and what
+    /// this report resolved: the sections of the reports and the mail.
+    pub items: &'a LoopView,
     /// Ledger rows set aside.
     pub quarantined: &'a [BadRow],
     /// Ledger load counts.
@@ -362,6 +367,41 @@ fn by_class(findings: &[Finding]) -> Vec<(String, Vec<&Finding>)> {
         .collect()
 }
 
+/// The `status` cell of a finding: `new` (open, first seen by this report), `open`,
+/// `accepted` or `snoozed`.
+pub(crate) fn status_word(view: &LoopView, key: &str) -> &'static str {
+    match view.state(key) {
+        ItemState::Open if view.new.contains(key) => "new",
+        s => s.word(),
+    }
+}
+
+/// The `status_note` cell: who accepted or snoozed it and why, why it is open again, the
+/// latest note (typed by people: neutralised or escaped where it is written).
+pub(crate) fn status_note(view: &LoopView, key: &str) -> String {
+    view.marks.get(key).map(|m| m.text()).unwrap_or_default()
+}
+
+/// The sections of the reports and the mail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Section {
+    /// Open, first seen by this report.
+    New,
+    /// Open, seen before (or open again).
+    StillOpen,
+    /// Accepted or snoozed: listed apart, left out of the mail's counts.
+    Held,
+}
+
+/// The section of a finding.
+pub fn section_of(view: &LoopView, key: &str) -> Section {
+    match view.state(key) {
+        ItemState::Accepted | ItemState::Snoozed => Section::Held,
+        _ if view.new.contains(key) => Section::New,
+        _ => Section::StillOpen,
+    }
+}
+
 /// Per-class, per-currency count and sum of |difference|, as `Summary::by_class` has them.
 fn totals(findings: &[Finding]) -> BTreeMap<String, BTreeMap<String, ClassTotal>> {
     let mut out: BTreeMap<String, BTreeMap<String, ClassTotal>> = BTreeMap::new();
@@ -588,7 +628,7 @@ fn write_into(
         fail_after,
     };
     let csv_path = dir.join(DISCREPANCIES_CSV);
-    let csv = csv_out::discrepancies(findings, settings)
+    let csv = csv_out::discrepancies(findings, settings, input.items)
         .map_err(|message| csv_err(&csv_path, message))?;
     out.put(DISCREPANCIES_CSV, &csv)?;
     let q_path = dir.join(QUARANTINED_CSV);
@@ -601,7 +641,8 @@ fn write_into(
     let chart = chart::draw_if_wanted(input, settings, findings, &dir.join(CHART_PNG))?;
     let age = age_chart::draw_if_wanted(input, settings, &dir.join(AGE_PNG))?;
     let listed = listed_files(chart.is_some(), age.is_some());
-    out.put(SUMMARY_JSON, &json::summary(input, &listed))?;
+    let loop_ = sections(findings, input.items);
+    out.put(SUMMARY_JSON, &json::summary(input, &loop_, &listed))?;
     let page = html::page(input, settings, findings, chart.as_ref(), age.as_ref());
     out.put(REPORT_HTML, page.as_bytes())?;
     if let Some(chart) = &chart {
@@ -694,4 +735,118 @@ fn csv_err(path: &Path, message: String) -> ReportError {
         path: path.to_path_buf(),
         message,
     }
+}
+
+/// One finding as the sections list it (the mail and the page).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemRow {
+    /// Its key.
+    pub key: String,
+    /// Its class.
+    pub class: String,
+    /// Its currency.
+    pub currency: String,
+    /// Ledger − Xsolla, when there is one.
+    pub difference: Option<Decimal>,
+    /// Days since first seen.
+    pub age_days: Option<i64>,
+    /// Xsolla transaction.
+    pub transaction_id: Option<i64>,
+    /// Merchant order.
+    pub order_id: Option<String>,
+    /// Xsolla's date.
+    pub provider_date: Option<NaiveDate>,
+    /// The ledger's date.
+    pub ledger_date: Option<NaiveDate>,
+    /// `new`, `open`, `accepted`, `snoozed`.
+    pub status: &'static str,
+    /// Who decided and why, why it is open again, the latest note.
+    pub status_note: String,
+    /// The finding's detail.
+    pub detail: String,
+}
+
+/// The report's findings in their sections, and what it resolved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoopSummary {
+    /// Open, first seen by this report.
+    pub new: Vec<ItemRow>,
+    /// Open, seen before (or open again), with an age bucket each.
+    pub still_open: Vec<ItemRow>,
+    /// Accepted or snoozed.
+    pub held: Vec<ItemRow>,
+    /// Resolved by this report.
+    pub resolved: Vec<crate::reconcile::decisions::ResolvedItem>,
+}
+
+impl LoopSummary {
+    /// Sum of |difference| per currency of the unresolved findings (new and still open;
+    /// accepted and snoozed ones left out).
+    pub fn unresolved_amounts(&self) -> BTreeMap<String, Decimal> {
+        let mut out: BTreeMap<String, Decimal> = BTreeMap::new();
+        for r in self.new.iter().chain(&self.still_open) {
+            *out.entry(r.currency.clone()).or_default() += r.difference.unwrap_or_default().abs();
+        }
+        out
+    }
+
+    /// Unresolved findings: new and still open.
+    pub fn unresolved(&self) -> usize {
+        self.new.len() + self.still_open.len()
+    }
+
+    /// The still-open findings per age bucket
+    /// ([`crate::reconcile::open_items::AGE_BUCKETS`]): count and |difference| per currency.
+    pub fn age_buckets(&self) -> [(&'static str, u64, BTreeMap<String, Decimal>); 3] {
+        let mut out = crate::reconcile::open_items::AGE_BUCKETS.map(|l| (l, 0, BTreeMap::new()));
+        for r in &self.still_open {
+            let b = &mut out[crate::reconcile::open_items::age_bucket(r.age_days.unwrap_or(0))];
+            b.1 += 1;
+            *b.2.entry(r.currency.clone()).or_default() += r.difference.unwrap_or_default().abs();
+        }
+        out
+    }
+}
+
+fn item_row(f: &Finding, view: &LoopView) -> ItemRow {
+    ItemRow {
+        key: f.key.clone(),
+        class: f.class.clone(),
+        currency: f.currency.clone(),
+        difference: f.difference,
+        age_days: f.age_days,
+        transaction_id: f.transaction_id,
+        order_id: f.order_id.clone(),
+        provider_date: f.provider_date,
+        ledger_date: f.ledger_date,
+        status: status_word(view, &f.key),
+        status_note: status_note(view, &f.key),
+        detail: f.detail.clone().unwrap_or_default(),
+    }
+}
+
+/// The findings in sections, in report order (class order, then the frame's order).
+fn sections(findings: &[Finding], view: &LoopView) -> LoopSummary {
+    let mut out = LoopSummary {
+        resolved: view.resolved.clone(),
+        ..LoopSummary::default()
+    };
+    for (_, rows) in by_class(findings) {
+        for f in rows {
+            let row = item_row(f, view);
+            match section_of(view, &f.key) {
+                Section::New => out.new.push(row),
+                Section::StillOpen => out.still_open.push(row),
+                Section::Held => out.held.push(row),
+            }
+        }
+    }
+    out
+}
+
+/// The report's sections (new, still open, accepted or snoozed, resolved), checked as
+/// [`write_reports`] checks its input: what the mail lists.
+pub fn loop_summary(input: &ReportInput<'_>) -> Result<LoopSummary, ReportError> {
+    let findings = checked_findings(input, Path::new("<mail>"))?;
+    Ok(sections(&findings, input.items))
 }

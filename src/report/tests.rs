@@ -129,6 +129,7 @@ fn with_input<R>(summary: &Summary, f: impl FnOnce(&ReportInput<'_>) -> R) -> R 
         discrepancies: &df,
         summary,
         open_items: OpenItemCounts::default(),
+        items: &Default::default(),
         quarantined: &[],
         ledger: &ledger,
         provider: None,

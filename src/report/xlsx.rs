@@ -4,12 +4,16 @@
 
 use super::csv_out::{COLUMNS, QUARANTINE_COLUMNS};
 use super::{
-    by_class, class_lines, currency_totals, safe_text, Finding, ReportInput, ReportSettings,
+    by_class, class_lines, currency_totals, safe_text, section_of, sections, status_note,
+    status_word, Finding, LoopSummary, ReportInput, ReportSettings, Section,
 };
+use crate::reconcile::decisions::LoopView;
 use crate::reconcile::{ClassTotal, Summary};
 use chrono::{Datelike, NaiveDate};
 use rust_decimal::Decimal;
-use rust_xlsxwriter::{DocProperties, ExcelDateTime, Format, Workbook, Worksheet, XlsxError};
+use rust_xlsxwriter::{
+    DataValidation, DocProperties, ExcelDateTime, Format, Workbook, Worksheet, XlsxError,
+};
 use std::collections::BTreeMap;
 
 /// Excel's limit on characters in a cell.
@@ -120,11 +124,12 @@ fn write_int(
 
 fn column_width(name: &str) -> f64 {
     match name {
-        "detail" => 60.0,
+        "detail" | "status_note" | "note" | "why" => 60.0,
         "provider_rows" | "ledger_rows" | "key" | "file" | "problem" | "value" => 28.0,
         "class" | "rule" | "order_id" => 22.0,
         "expected" | "actual" | "difference" | "transaction_id" => 15.0,
-        "provider_date" | "ledger_date" | "first_seen" => 12.0,
+        "provider_date" | "ledger_date" | "first_seen" | "until" | "resolved_on" => 12.0,
+        "status" | "decision" => 11.0,
         _ => 10.0,
     }
 }
@@ -190,20 +195,36 @@ pub(crate) fn workbook(
             .set_creation_datetime(&created),
     );
     let mut fmt = Formats::new();
-    let mut taken = vec!["Summary".to_owned(), "Quarantined".to_owned()];
+    let mut taken = [SUMMARY, QUARANTINED, ACCEPTED, RESOLVED]
+        .map(str::to_owned)
+        .to_vec();
+    let loop_ = sections(findings, input.items);
 
-    let summary = summary_sheet(input, &mut fmt).map_err(|e| format!("sheet Summary: {e}"))?;
+    let summary =
+        summary_sheet(input, &loop_, &mut fmt).map_err(|e| format!("sheet Summary: {e}"))?;
     book.push_worksheet(summary);
 
     let per_sheet = settings.xlsx_max_rows_per_sheet.max(1);
-    for (class, rows) in by_class(findings) {
+    for (class, rows) in open_by_class(findings, input.items) {
         for (i, chunk) in rows.chunks(per_sheet).enumerate() {
             let name = sheet_name(&class, i + 1, &taken);
-            let ws =
-                class_sheet(&name, chunk, &mut fmt).map_err(|e| format!("sheet {name}: {e}"))?;
+            let ws = class_sheet(&name, chunk, input.items, &mut fmt)
+                .map_err(|e| format!("sheet {name}: {e}"))?;
             taken.push(name);
             book.push_worksheet(ws);
         }
+    }
+    let held = held_rows(findings, input.items);
+    for (i, chunk) in held.chunks(per_sheet).enumerate() {
+        let name = sheet_name(ACCEPTED, i + 1, &taken[4..]);
+        let ws = class_sheet(&name, chunk, input.items, &mut fmt)
+            .map_err(|e| format!("sheet {name}: {e}"))?;
+        taken.push(name);
+        book.push_worksheet(ws);
+    }
+    if !loop_.resolved.is_empty() {
+        let ws = resolved_sheet(&loop_, &mut fmt).map_err(|e| format!("sheet {RESOLVED}: {e}"))?;
+        book.push_worksheet(ws);
     }
     if !input.quarantined.is_empty() {
         let ws = quarantine_sheet(input, &fmt).map_err(|e| format!("sheet Quarantined: {e}"))?;
@@ -212,7 +233,102 @@ pub(crate) fn workbook(
     book.save_to_buffer().map_err(|e| e.to_string())
 }
 
-fn class_sheet(name: &str, rows: &[&Finding], fmt: &mut Formats) -> Result<Worksheet, XlsxError> {
+/// The sheet of findings accepted or snoozed (the class sheets hold the others).
+const ACCEPTED: &str = "Accepted";
+/// The sheet of items this report resolved.
+const RESOLVED: &str = "Resolved";
+const SUMMARY: &str = "Summary";
+const QUARANTINED: &str = "Quarantined";
+
+/// The open findings (new and still open) by class, in report order.
+fn open_by_class<'a>(findings: &'a [Finding], view: &LoopView) -> Vec<(String, Vec<&'a Finding>)> {
+    by_class(findings)
+        .into_iter()
+        .map(|(c, rows)| {
+            let open: Vec<&Finding> = rows
+                .into_iter()
+                .filter(|f| section_of(view, &f.key) != Section::Held)
+                .collect();
+            (c, open)
+        })
+        .filter(|(_, rows)| !rows.is_empty())
+        .collect()
+}
+
+/// The accepted or snoozed findings, in report order.
+fn held_rows<'a>(findings: &'a [Finding], view: &LoopView) -> Vec<&'a Finding> {
+    by_class(findings)
+        .into_iter()
+        .flat_map(|(_, rows)| rows)
+        .filter(|f| section_of(view, &f.key) == Section::Held)
+        .collect()
+}
+
+/// The `decision` column offers accept, snooze and reopen (a list, so a typo cannot slip
+/// into an import).
+fn decision_list(ws: &mut Worksheet, rows: usize) -> Result<(), XlsxError> {
+    if rows == 0 {
+        return Ok(());
+    }
+    let col = COLUMNS
+        .iter()
+        .position(|c| *c == "decision")
+        .expect("a decision column") as u16;
+    let dv = DataValidation::new()
+        .allow_list_strings(&["accept", "snooze", "reopen"])?
+        .set_input_message(
+            "accept or snooze (with a note; snooze needs a date in until), or reopen",
+        )?;
+    ws.add_data_validation(1, col, rows as u32, col, &dv)?;
+    // `until` takes a date (a snooze's end); text that is not one is refused on entry.
+    let until = COLUMNS
+        .iter()
+        .position(|c| *c == "until")
+        .expect("an until column") as u16;
+    let first = ExcelDateTime::from_ymd(2000, 1, 1)?;
+    let dv = DataValidation::new()
+        .allow_date(rust_xlsxwriter::DataValidationRule::GreaterThanOrEqualTo(
+            first,
+        ))
+        .set_input_message("with snooze: the day the item comes back (a date)")?;
+    ws.add_data_validation(1, until, rows as u32, until, &dv)?;
+    Ok(())
+}
+
+/// `Resolved`: what this report resolved, and why.
+fn resolved_sheet(loop_: &LoopSummary, fmt: &mut Formats) -> Result<Worksheet, XlsxError> {
+    const COLS: &[&str] = &[
+        "class",
+        "currency",
+        "difference",
+        "first_seen",
+        "resolved_on",
+        "why",
+        "key",
+    ];
+    let mut ws = Worksheet::new();
+    ws.set_name(RESOLVED)?;
+    header(&mut ws, COLS, &fmt.header)?;
+    for (i, r) in loop_.resolved.iter().enumerate() {
+        let row = i as u32 + 1;
+        ws.write_string(row, 0, cell_text(&r.class))?;
+        ws.write_string(row, 1, cell_text(&r.currency))?;
+        let amount = fmt.amount(&r.currency).clone();
+        ws.write_number_with_format(row, 2, amount_f64(r.difference), &amount)?;
+        write_opt_date(&mut ws, row, 3, Some(r.first_seen), &fmt.date)?;
+        write_opt_date(&mut ws, row, 4, Some(r.on), &fmt.date)?;
+        ws.write_string(row, 5, cell_text(&r.why))?;
+        ws.write_string(row, 6, cell_text(&r.key))?;
+    }
+    Ok(ws)
+}
+
+fn class_sheet(
+    name: &str,
+    rows: &[&Finding],
+    view: &LoopView,
+    fmt: &mut Formats,
+) -> Result<Worksheet, XlsxError> {
     let mut ws = Worksheet::new();
     ws.set_name(name)?;
     header(&mut ws, COLUMNS, &fmt.header)?;
@@ -241,7 +357,13 @@ fn class_sheet(name: &str, rows: &[&Finding], fmt: &mut Formats) -> Result<Works
         write_opt_text(&mut ws, r, 14, f.ledger_rows.as_deref())?;
         write_opt_text(&mut ws, r, 15, f.detail.as_deref())?;
         ws.write_string(r, 16, cell_text(&f.key))?;
+        ws.write_string(r, 17, status_word(view, &f.key))?;
+        let note = status_note(view, &f.key);
+        if !note.is_empty() {
+            ws.write_string(r, 18, cell_text(&note))?;
+        }
     }
+    decision_list(&mut ws, rows.len())?;
     ws.autofilter(0, 0, rows.len() as u32, COLUMNS.len() as u16 - 1)?;
     Ok(ws)
 }
@@ -277,11 +399,15 @@ pub(crate) fn sheet_count(
     findings: &[Finding],
 ) -> usize {
     let per_sheet = settings.xlsx_max_rows_per_sheet.max(1);
-    let classes: usize = by_class(findings)
+    let classes: usize = open_by_class(findings, input.items)
         .iter()
         .map(|(_, rows)| rows.len().div_ceil(per_sheet))
         .sum();
-    1 + classes + usize::from(!input.quarantined.is_empty())
+    let held = held_rows(findings, input.items).len().div_ceil(per_sheet);
+    1 + classes
+        + held
+        + usize::from(!input.items.resolved.is_empty())
+        + usize::from(!input.quarantined.is_empty())
 }
 
 /// Reads the workbook's bytes back (with calamine, an independent reader) and counts the
@@ -292,7 +418,7 @@ pub(crate) fn count_rows(bytes: &[u8]) -> Result<(usize, usize), String> {
         calamine::Xlsx::new(std::io::Cursor::new(bytes)).map_err(|e| format!("read back: {e}"))?;
     let (mut findings, mut quarantined) = (0, 0);
     for name in book.sheet_names() {
-        if name == "Summary" {
+        if name == SUMMARY || name == RESOLVED {
             continue;
         }
         let range = book
@@ -312,7 +438,11 @@ pub(crate) fn count_rows(bytes: &[u8]) -> Result<(usize, usize), String> {
 pub(crate) const SUMMARY_TABLE: &[&str] = &["class", "currency", "count", "amount"];
 
 /// The `Summary` sheet: the run's facts, its counts, then the per-class table.
-fn summary_sheet(input: &ReportInput<'_>, fmt: &mut Formats) -> Result<Worksheet, XlsxError> {
+fn summary_sheet(
+    input: &ReportInput<'_>,
+    loop_: &LoopSummary,
+    fmt: &mut Formats,
+) -> Result<Worksheet, XlsxError> {
     let mut ws = Worksheet::new();
     ws.set_name("Summary")?;
     for (c, width) in [(0, 30), (1, 24), (2, 10), (3, 18)] {
@@ -324,6 +454,9 @@ fn summary_sheet(input: &ReportInput<'_>, fmt: &mut Formats) -> Result<Worksheet
     };
     run_facts(&mut lines, input, fmt)?;
     for (k, v) in summary_counts(input) {
+        lines.count(k, v, fmt)?;
+    }
+    for (k, v) in loop_counts(loop_) {
         lines.count(k, v, fmt)?;
     }
     lines.row += 1; // a blank row before the table
@@ -448,6 +581,19 @@ fn summary_counts(input: &ReportInput<'_>) -> Vec<(&'static str, u64)> {
         ("quarantined rows listed", input.quarantined.len() as u64),
     ]);
     counts
+}
+
+/// The sections' counts (the mail's, with accepted and snoozed apart).
+fn loop_counts(loop_: &LoopSummary) -> Vec<(&'static str, u64)> {
+    let b = loop_.age_buckets();
+    vec![
+        ("new since the last run", loop_.new.len() as u64),
+        ("still open 0-7 days", b[0].1),
+        ("still open 8-30 days", b[1].1),
+        ("still open over 30 days", b[2].1),
+        ("accepted or snoozed", loop_.held.len() as u64),
+        ("resolved since the last run", loop_.resolved.len() as u64),
+    ]
 }
 
 /// The per-class table ([`SUMMARY_TABLE`] columns), then a bold total row per currency.

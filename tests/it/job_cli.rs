@@ -300,7 +300,8 @@ async fn demo_finds_exactly_its_deliberate_discrepancies() {
         mail.attachments()
             .filter(|a| a.attachment_name().is_some())
             .count(),
-        2
+        3,
+        "discrepancies.csv, discrepancies.xlsx and report.html"
     );
 }
 

@@ -13,6 +13,7 @@ mod check_config;
 mod client;
 mod fetch_cli;
 mod fuzz;
+mod items;
 mod job_cli;
 mod nights;
 mod notify;

@@ -67,6 +67,7 @@ fn recipients() -> MailRecipients {
         cc: vec!["cfo@example.com".into()],
         bcc: vec!["audit@example.com".into()],
         all_clear: false,
+        ..Default::default()
     }
 }
 

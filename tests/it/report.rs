@@ -229,6 +229,8 @@ struct Fixture {
     provider: LoadCounts,
     window: Window,
     merchant: &'static str,
+    /// New keys, states, resolved items (empty: every finding plainly open).
+    view: xsolla_recon::reconcile::decisions::LoopView,
 }
 
 impl Fixture {
@@ -252,6 +254,7 @@ impl Fixture {
             },
             window: Window::new(d("2026-11-14"), d("2026-11-21")).unwrap(),
             merchant: "Acme",
+            view: Default::default(),
         }
     }
 
@@ -272,6 +275,7 @@ impl Fixture {
                 still_open: 4,
                 resolved: 1,
             },
+            items: &self.view,
             quarantined: &self.quarantined,
             ledger: &self.ledger,
             provider: Some(&self.provider),
@@ -330,6 +334,11 @@ const CSV_HEADER: &[&str] = &[
     "ledger_rows",
     "detail",
     "key",
+    "status",
+    "status_note",
+    "decision",
+    "until",
+    "note",
 ];
 
 /// The row of `recs` with this order id (unique in the fixture).
@@ -761,13 +770,20 @@ fn summary_json_html_and_chart() {
     assert_eq!(json["by_currency"]["KWD"]["amount"], "1.500");
 
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
-    assert!(html.contains("&#39;=HYPERLINK(&quot;http://x&quot;)"));
-    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-    assert!(!html.contains("<script"));
+    // Every row (200 per section by default): the hostile cells are escaped.
+    let all_rows = tmp.path().join("all");
+    write(&fx, &ReportSettings::default(), &all_rows);
+    let full = std::fs::read_to_string(all_rows.join("report.html")).unwrap();
+    assert!(full.contains("&#39;=HYPERLINK(&quot;http://x&quot;)"));
+    assert!(full.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert_eq!(full.matches("<script").count(), 1);
+    // One script, the page's own (filter box, sorting); the finding's is escaped.
+    assert_eq!(html.matches("<script").count(), 1);
     assert!(html.contains(
         "<img alt=\"discrepancy amounts per day and class\" src=\"data:image/png;base64,"
     ));
-    assert!(html.contains("… 1 more in discrepancies.csv"));
+    assert!(html.contains("<h2>Still open (7)</h2>"));
+    assert!(html.contains("… 6 more in discrepancies.csv"));
     assert!(html.contains("1,247.183456"));
 
     let png_bytes = std::fs::read(dir.join("chart.png")).unwrap();
@@ -821,8 +837,8 @@ fn mail_subjects_and_bodies() {
     let m = mail::compose(&fx.input(), &ReportSettings::default()).unwrap();
     assert_eq!(
         m.subject,
-        "[xsolla-recon] Acme 2026-11-14..2026-11-21: 7 discrepancies, 0.30 EUR + 1,500 JPY + \
-         1.500 KWD + 1 more unmatched, 1 ledger row quarantined"
+        "[xsolla-recon] Acme 2026-11-14..2026-11-21: 0 new, 7 unresolved discrepancies, 0.30 EUR + \
+         1,500 JPY + 1.500 KWD + 1 more unresolved, 1 ledger row quarantined"
     );
     assert!(m
         .html
@@ -845,7 +861,7 @@ fn mail_subjects_and_bodies() {
     let m = mail::compose(&fx.input(), &ReportSettings::default()).unwrap();
     assert_eq!(
         m.subject,
-        "[xsolla-recon] Acme Bcc: x@example.com 2026-11-21: 3 discrepancies, 1,247.183456 USD unmatched"
+        "[xsolla-recon] Acme Bcc: x@example.com 2026-11-21: 0 new, 3 unresolved discrepancies, 1,247.183456 USD unresolved"
     );
     assert!(!m.subject.contains(['\r', '\n']));
 

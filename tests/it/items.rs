@@ -1,0 +1,609 @@
+//! The finance team's loop through the real binary: a run, decisions filled into the
+//! spreadsheet and imported, the next run's report and mail, the decision log and its check;
+//! an accepted item that changes is reopened; `mail.send = "on_change"`.
+
+use crate::support::smtp_server::{SmtpOptions, SmtpServer};
+use crate::support::*;
+use calamine::{open_workbook, Data, Reader, Xlsx};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+const OCTOBER: [&str; 4] = ["--from", "2026-10-01", "--to", "2026-10-31"];
+
+/// `run` over October with `recon.toml`, then `extra`.
+fn run_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["run"];
+    v.extend_from_slice(&OCTOBER);
+    v.extend_from_slice(&["--config", "recon.toml"]);
+    v.extend_from_slice(extra);
+    v
+}
+
+/// `items <args> --config recon.toml`.
+async fn items(dir: &Path, key: &str, args: &[&str]) -> std::process::Output {
+    let mut v = vec!["items"];
+    v.extend_from_slice(args);
+    v.extend_from_slice(&["--config", "recon.toml"]);
+    run_bin(dir, key, &v).await
+}
+
+fn manifest(run_dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(run_dir.join("manifest.json")).unwrap()).unwrap()
+}
+
+/// A sheet as header → column, and its rows as text cells.
+struct Sheet {
+    name: String,
+    cols: BTreeMap<String, usize>,
+    rows: Vec<Vec<Data>>,
+}
+
+impl Sheet {
+    fn text(&self, row: usize, col: &str) -> String {
+        self.rows[row]
+            .get(self.cols[col])
+            .map(|c| c.to_string())
+            .unwrap_or_default()
+    }
+}
+
+fn sheets(path: &Path) -> Vec<Sheet> {
+    let mut book: Xlsx<_> = open_workbook(path).unwrap();
+    book.sheet_names()
+        .into_iter()
+        .map(|name| {
+            let range = book.worksheet_range(&name).unwrap();
+            let mut rows = range.rows().map(|r| r.to_vec());
+            let head = rows.next().unwrap_or_default();
+            let cols = head
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (c.to_string(), i))
+                .collect();
+            Sheet {
+                name,
+                cols,
+                rows: rows.collect(),
+            }
+        })
+        .collect()
+}
+
+/// The findings sheets (class sheets and Accepted): those with decision columns.
+fn finding_sheets(path: &Path) -> Vec<Sheet> {
+    sheets(path)
+        .into_iter()
+        .filter(|s| s.cols.contains_key("decision"))
+        .collect()
+}
+
+/// Writes `sheets` back as a new workbook with rust_xlsxwriter, as a spreadsheet program
+/// saves an edited file: every cell kept, `fill` (sheet, row, column) → text added.
+fn save_edited(sheets: &[Sheet], fill: &BTreeMap<(String, usize, String), String>, out: &Path) {
+    let mut book = rust_xlsxwriter::Workbook::new();
+    for s in sheets {
+        let ws = book.add_worksheet();
+        ws.set_name(&s.name).unwrap();
+        for (name, c) in &s.cols {
+            ws.write_string(0, *c as u16, name).unwrap();
+        }
+        for (r, row) in s.rows.iter().enumerate() {
+            for (c, cell) in row.iter().enumerate() {
+                let (r, c) = (r as u32 + 1, c as u16);
+                match cell {
+                    Data::Empty => {}
+                    Data::Float(f) => {
+                        ws.write_number(r, c, *f).unwrap();
+                    }
+                    Data::Int(i) => {
+                        ws.write_number(r, c, *i as f64).unwrap();
+                    }
+                    other => {
+                        ws.write_string(r, c, other.to_string()).unwrap();
+                    }
+                }
+            }
+        }
+        for ((sheet, row, col), text) in fill {
+            if *sheet == s.name {
+                ws.write_string(*row as u32 + 1, s.cols[col] as u16, text)
+                    .unwrap();
+            }
+        }
+    }
+    book.save(out).unwrap();
+}
+
+fn log_lines(dir: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(dir.join("data/state/acme/decisions.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn parse_mail(data: &[u8]) -> (String, String, String) {
+    let m = mail_parser::MessageParser::default().parse(data).unwrap();
+    (
+        m.subject().unwrap().to_owned(),
+        m.body_text(0).unwrap().into_owned(),
+        m.body_html(0).unwrap().into_owned(),
+    )
+}
+
+fn smtp() -> SmtpServer {
+    SmtpServer::start(SmtpOptions {
+        auth: Some(("recon".into(), SMTP_PASSWORD.into())),
+        ..SmtpOptions::default()
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn decisions_filled_into_the_workbook_are_imported_and_shown_by_the_next_run() {
+    let sb = quirky_sandbox("items-key-1").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let server = smtp();
+    write_setup(
+        dir,
+        &sb,
+        &Extra {
+            smtp_port: Some(server.port),
+            ..Extra::default()
+        },
+    );
+    let first = run_bin(dir, "items-key-1", &run_args(&[])).await;
+    assert_exit(&first, 1);
+    let run1 = run_dirs(dir).pop().unwrap();
+    let book = finding_sheets(&run1.join("discrepancies.xlsx"));
+    let all: Vec<(String, usize, String)> = book
+        .iter()
+        .flat_map(|s| (0..s.rows.len()).map(move |r| (s.name.clone(), r, s.text(r, "key"))))
+        .collect();
+    assert_eq!(all.len(), 11, "the demo-like job finds 11: {all:?}");
+    assert!(book.iter().all(|s| s.name != "Accepted"));
+    assert!(book
+        .iter()
+        .all(|s| (0..s.rows.len()).all(|r| s.text(r, "status") == "new")));
+
+    // The team fills decision and note into three rows, saves, imports.
+    let chosen: Vec<&(String, usize, String)> = all.iter().step_by(4).take(3).collect();
+    let mut fill = BTreeMap::new();
+    for (i, (sheet, row, _)) in chosen.iter().enumerate() {
+        fill.insert((sheet.clone(), *row, "decision".into()), "accept".into());
+        fill.insert(
+            (sheet.clone(), *row, "note".into()),
+            format!("=refund booked manually in SAP #{i}"),
+        );
+    }
+    let edited = dir.join("edited.xlsx");
+    save_edited(&book, &fill, &edited);
+    let imported = items(
+        dir,
+        "items-key-1",
+        &["import", "edited.xlsx", "--by", "alice"],
+    )
+    .await;
+    assert_exit(&imported, 0);
+    assert!(
+        String::from_utf8_lossy(&imported.stdout).contains("3 decisions recorded"),
+        "{}",
+        text(&imported)
+    );
+    let log = log_lines(dir);
+    assert_eq!(log.len(), 3);
+    for (l, (_, _, key)) in log.iter().zip(&chosen) {
+        assert_eq!(l["key"], key.as_str());
+        assert_eq!(l["action"], "accept");
+        assert_eq!(l["by"], "alice");
+        assert_eq!(l["previous"], "open");
+        assert!(l["why"]
+            .as_str()
+            .unwrap()
+            .contains("refund booked manually"));
+    }
+    // Importing the same file again records nothing.
+    let again = items(
+        dir,
+        "items-key-1",
+        &["import", "edited.xlsx", "--by", "alice"],
+    )
+    .await;
+    assert_exit(&again, 0);
+    assert_eq!(log_lines(dir).len(), 3);
+    let verified = items(dir, "items-key-1", &["verify"]).await;
+    assert_exit(&verified, 0);
+    assert!(String::from_utf8_lossy(&verified.stdout).contains("3 lines"));
+
+    // The next run lists them as accepted, with the reasons, and the mail does not count them.
+    let second = run_bin(dir, "items-key-1", &run_args(&[])).await;
+    assert_exit(&second, 1);
+    let run2 = run_dirs(dir).pop().unwrap();
+    assert_ne!(run1, run2);
+    let book2 = finding_sheets(&run2.join("discrepancies.xlsx"));
+    let accepted = book2
+        .iter()
+        .find(|s| s.name == "Accepted")
+        .expect("Accepted sheet");
+    assert_eq!(accepted.rows.len(), 3);
+    for r in 0..3 {
+        assert_eq!(accepted.text(r, "status"), "accepted");
+        let note = accepted.text(r, "status_note");
+        assert!(
+            note.contains("by alice") && note.contains("refund booked manually in SAP"),
+            "{note}"
+        );
+        assert!(chosen.iter().any(|(_, _, k)| *k == accepted.text(r, "key")));
+    }
+    let others: usize = book2
+        .iter()
+        .filter(|s| s.name != "Accepted")
+        .map(|s| s.rows.len())
+        .sum();
+    assert_eq!(others, 8);
+    let html = std::fs::read_to_string(run2.join("report.html")).unwrap();
+    assert!(
+        html.contains("<h2>Accepted or snoozed (3)</h2>"),
+        "page sections"
+    );
+    assert!(html.contains("<h2>New since the last run (0)</h2>"));
+    assert!(html.contains("<h2>Still open (8)</h2>"));
+    assert!(html.contains("&#39;=refund booked") || html.contains("refund booked manually"));
+    assert!(!html.contains(">=refund"), "the typed note is neutralised");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run2.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(json["sections"]["accepted_or_snoozed"], 3);
+    assert_eq!(json["sections"]["new"], 0);
+    assert_eq!(json["sections"]["still_open_by_age"]["0-7 days"], 8);
+    let csv = std::fs::read_to_string(run2.join("discrepancies.csv")).unwrap();
+    assert_eq!(csv.matches(",accepted,").count(), 3, "{csv}");
+
+    let got = server.wait_for(2, Duration::from_secs(10));
+    assert_eq!(got.len(), 2, "both runs mailed (their reports differ)");
+    let (subject, plain, mail_html) = parse_mail(&got[1].data);
+    assert!(
+        subject.contains(": 0 new, 8 unresolved discrepancies,")
+            && subject.ends_with("3 accepted or snoozed"),
+        "{subject}"
+    );
+    assert!(
+        plain.contains("unresolved (new + still open): 8"),
+        "{plain}"
+    );
+    assert!(
+        plain.contains("Accepted or snoozed (3, not counted above)"),
+        "{plain}"
+    );
+    assert!(mail_html.contains("refund booked manually in SAP"));
+    let (subject1, ..) = parse_mail(&got[0].data);
+    assert!(
+        subject1.contains(": 11 new, 11 unresolved discrepancies,"),
+        "{subject1}"
+    );
+
+    // A hand-edited log line is named.
+    let path = dir.join("data/state/acme/decisions.jsonl");
+    let text_log = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text_log.replacen("SAP #1", "SAP #9", 1)).unwrap();
+    let broken = items(dir, "items-key-1", &["verify"]).await;
+    assert_ne!(broken.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&broken.stderr);
+    assert!(
+        err.contains("line 2") && err.contains("edited"),
+        "{}",
+        text(&broken)
+    );
+    sb.shutdown().await;
+}
+
+/// The ledger's rows as header → value maps, and its header.
+fn read_ledger(path: &Path) -> (Vec<String>, Vec<BTreeMap<String, String>>) {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = r.headers().unwrap().iter().map(str::to_owned).collect();
+    let rows = r
+        .records()
+        .map(|rec| {
+            header
+                .iter()
+                .cloned()
+                .zip(rec.unwrap().iter().map(str::to_owned))
+                .collect()
+        })
+        .collect();
+    (header, rows)
+}
+
+fn write_ledger(path: &Path, header: &[String], rows: &[BTreeMap<String, String>]) {
+    let mut w = csv::Writer::from_path(path).unwrap();
+    w.write_record(header).unwrap();
+    for r in rows {
+        w.write_record(header.iter().map(|h| r[h].as_str()))
+            .unwrap();
+    }
+    w.flush().unwrap();
+}
+
+/// The rows of a run's discrepancies.csv.
+fn findings(run_dir: &Path) -> Vec<BTreeMap<String, String>> {
+    read_ledger(&run_dir.join("discrepancies.csv")).1
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_accepted_item_whose_amount_changes_is_reopened_and_says_why() {
+    let sb = quirky_sandbox("items-key-2").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    write_setup(dir, &sb, &Extra::default());
+    assert_exit(
+        &run_bin(dir, "items-key-2", &run_args(&["--dry-run"])).await,
+        1,
+    );
+    let run1 = run_dirs(dir).pop().unwrap();
+    let f = findings(&run1);
+    let m = f
+        .iter()
+        .find(|r| r["class"] == "amount_mismatch" && !r["transaction_id"].is_empty())
+        .expect("an amount mismatch");
+    let (key, tx) = (m["key"].clone(), m["transaction_id"].clone());
+    let accept = items(
+        dir,
+        "items-key-2",
+        &[
+            "accept",
+            &key,
+            "--reason",
+            "Xsolla fee dispute #123",
+            "--by",
+            "bob",
+        ],
+    )
+    .await;
+    assert_exit(&accept, 0);
+    let listed = items(dir, "items-key-2", &["list", "--state", "accepted"]).await;
+    assert_exit(&listed, 0);
+    let out = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(
+        out.contains(&key) && out.contains("Xsolla fee dispute #123"),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 2, "header and the one item: {out}");
+
+    // An unknown key and a snooze without a valid date are refused, naming the problem.
+    let unknown = items(dir, "items-key-2", &["accept", "nope:1", "--reason", "x"]).await;
+    assert_ne!(unknown.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown key"));
+
+    // Another is snoozed until after the latest run's date (2026-10-31); an earlier date is not.
+    let other = f.iter().find(|r| r["key"] != key).unwrap()["key"].clone();
+    let early = items(
+        dir,
+        "items-key-2",
+        &["snooze", &other, "--until", "2026-10-31", "--reason", "x"],
+    )
+    .await;
+    assert_exit(&early, 2);
+    assert!(
+        String::from_utf8_lossy(&early.stderr).contains("bad date 2026-10-31"),
+        "{}",
+        text(&early)
+    );
+    let snooze = items(
+        dir,
+        "items-key-2",
+        &[
+            "snooze",
+            &other,
+            "--until",
+            "2026-11-15",
+            "--reason",
+            "ask Xsolla",
+            "--by",
+            "carol",
+        ],
+    )
+    .await;
+    assert_exit(&snooze, 0);
+
+    assert_exit(
+        &run_bin(dir, "items-key-2", &run_args(&["--dry-run"])).await,
+        1,
+    );
+    let run2 = run_dirs(dir).pop().unwrap();
+    let f2 = findings(&run2);
+    let row = f2.iter().find(|r| r["key"] == key).unwrap();
+    assert_eq!(row["status"], "accepted");
+    let row = f2.iter().find(|r| r["key"] == other).unwrap();
+    assert_eq!(row["status"], "snoozed");
+    assert!(
+        row["status_note"].contains("snoozed until 2026-11-15")
+            && row["status_note"].contains("by carol: ask Xsolla"),
+        "{row:?}"
+    );
+
+    // The ledger books another amount for that transaction: the item is open again.
+    let ledger = dir.join("ledger/ledger.csv");
+    let (header, mut rows) = read_ledger(&ledger);
+    let mut changed = 0;
+    for r in rows
+        .iter_mut()
+        .filter(|r| r["Xsolla transaction"] == tx && r["Status"] == "Paid")
+    {
+        let gross: rust_decimal::Decimal = r["Gross"].parse().unwrap();
+        r.insert(
+            "Gross".into(),
+            (gross + rust_decimal::Decimal::ONE).to_string(),
+        );
+        changed += 1;
+    }
+    assert!(changed > 0, "the ledger books transaction {tx}");
+    write_ledger(&ledger, &header, &rows);
+    assert_exit(
+        &run_bin(dir, "items-key-2", &run_args(&["--dry-run"])).await,
+        1,
+    );
+    let run3 = run_dirs(dir).pop().unwrap();
+    let row = findings(&run3)
+        .into_iter()
+        .find(|r| r["key"] == key)
+        .expect("same key");
+    assert_eq!(row["status"], "open");
+    assert!(
+        row["status_note"].contains("the difference changed from")
+            && row["status_note"].contains("Xsolla fee dispute #123"),
+        "{row:?}"
+    );
+    let html = std::fs::read_to_string(run3.join("report.html")).unwrap();
+    assert!(html.contains("reopened: the difference changed from"));
+    let shown = items(dir, "items-key-2", &["show", &key]).await;
+    assert_exit(&shown, 0);
+    let out = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(
+        out.contains("state: open") && out.contains("difference changed"),
+        "{out}"
+    );
+    sb.shutdown().await;
+}
+
+/// Appends a ledger row for a payment Xsolla never made: one new finding.
+fn add_unknown_payment(ledger: &Path) {
+    let (header, mut rows) = read_ledger(ledger);
+    let mut extra = rows.iter().find(|r| r["Status"] == "Paid").unwrap().clone();
+    extra.insert("Xsolla transaction".into(), "987654321".into());
+    extra.insert("Order".into(), "EXTRA-ORDER-1".into());
+    rows.push(extra);
+    write_ledger(ledger, &header, &rows);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_change_mails_only_when_something_changed_and_lists_the_new_finding() {
+    let sb = quirky_sandbox("items-key-3").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let server = smtp();
+    write_setup(
+        dir,
+        &sb,
+        &Extra {
+            smtp_port: Some(server.port),
+            tail: "send = \"on_change\"\n".into(),
+            ..Extra::default()
+        },
+    );
+    assert_exit(&run_bin(dir, "items-key-3", &run_args(&[])).await, 1);
+    assert_eq!(server.wait_for(1, Duration::from_secs(10)).len(), 1);
+
+    // The same inputs again: nothing changed, no mail, and the manifest says why.
+    assert_exit(&run_bin(dir, "items-key-3", &run_args(&[])).await, 1);
+    let m = manifest(&run_dirs(dir).pop().unwrap());
+    assert_eq!(m["mail"]["status"], "not_needed");
+    assert!(
+        m["mail"]["reason"].as_str().unwrap().contains("on_change"),
+        "{m}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(server.received().len(), 1);
+
+    // One new finding: one mail, with it under "new".
+    add_unknown_payment(&dir.join("ledger/ledger.csv"));
+    assert_exit(&run_bin(dir, "items-key-3", &run_args(&[])).await, 1);
+    let got = server.wait_for(2, Duration::from_secs(10));
+    assert_eq!(got.len(), 2);
+    let (subject, plain, html) = parse_mail(&got[1].data);
+    assert!(
+        subject.contains(": 1 new, 12 unresolved discrepancies,"),
+        "{subject}"
+    );
+    let new_lines: Vec<&str> = plain
+        .lines()
+        .skip_while(|l| !l.starts_with("New since the last run (1):"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .collect();
+    assert_eq!(new_lines.len(), 1, "{plain}");
+    assert!(new_lines[0].contains("EXTRA-ORDER-1"), "{plain}");
+    assert!(html.contains("<h2>New since the last run (1)</h2>"));
+
+    // The payment is taken out of the ledger again: the next run resolves it and mails that.
+    let run3 = run_dirs(dir).pop().unwrap();
+    let ledger = dir.join("ledger/ledger.csv");
+    let (header, rows) = read_ledger(&ledger);
+    let mut kept: Vec<_> = rows
+        .into_iter()
+        .filter(|r| r["Order"] != "EXTRA-ORDER-1")
+        .collect();
+    // A note edited on a matched line too: byte for byte the first ledger again would be the
+    // first run's report id, whose mail counts as sent already (one mail per report).
+    let noted = kept
+        .iter_mut()
+        .find(|r| !r["Xsolla transaction"].is_empty() && r["Status"] == "Paid")
+        .unwrap();
+    noted.insert("Note".into(), "checked by finance".into());
+    write_ledger(&ledger, &header, &kept);
+    assert_exit(&run_bin(dir, "items-key-3", &run_args(&[])).await, 1);
+    let got = server.wait_for(3, Duration::from_secs(10));
+    assert_eq!(got.len(), 3);
+    let (subject, plain, _) = parse_mail(&got[2].data);
+    assert!(
+        subject.contains(": 0 new, 11 unresolved discrepancies,"),
+        "{subject}"
+    );
+    assert!(
+        plain.contains("Resolved since the last run (1):"),
+        "{plain}"
+    );
+
+    // Run 3's CSV filled in with rows that cannot apply: nothing is applied, each is named.
+    let csv_path = run3.join("discrepancies.csv");
+    let (header, mut rows) = read_ledger(&csv_path);
+    let extra = rows
+        .iter()
+        .position(|r| r["order_id"] == "EXTRA-ORDER-1")
+        .unwrap();
+    let others: Vec<usize> = (0..rows.len()).filter(|i| *i != extra).take(3).collect();
+    let fill = |r: &mut BTreeMap<String, String>, d: &str, u: &str, n: &str| {
+        r.insert("decision".into(), d.into());
+        r.insert("until".into(), u.into());
+        r.insert("note".into(), n.into());
+    };
+    fill(&mut rows[extra], "accept", "", "booked late");
+    fill(&mut rows[others[0]], "snooze", "next week", "ask Xsolla");
+    fill(&mut rows[others[1]], "accept", "", "fine");
+    rows[others[1]].insert("key".into(), "nope:unknown".into());
+    fill(&mut rows[others[2]], "accept", "", "known, booked in SAP");
+    let filled = dir.join("filled.csv");
+    write_ledger(&filled, &header, &rows);
+    let refused = items(dir, "items-key-3", &["import", "filled.csv"]).await;
+    assert_ne!(refused.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&refused.stderr).into_owned();
+    for (row, problem) in [
+        (extra, "already resolved"),
+        (others[0], "bad date"),
+        (others[1], "unknown key"),
+    ] {
+        let line = format!("filled.csv line {}:", row + 2);
+        assert!(
+            err.lines()
+                .any(|l| l.contains(&line) && l.contains(problem)),
+            "{line} {problem}: {err}"
+        );
+    }
+    assert!(err.contains("3 rows cannot be applied"), "{err}");
+    assert!(
+        !dir.join("data/state/acme/decisions.jsonl").exists(),
+        "nothing applied"
+    );
+    let partial = items(dir, "items-key-3", &["import", "filled.csv", "--partial"]).await;
+    assert_exit(&partial, 1);
+    assert!(
+        String::from_utf8_lossy(&partial.stdout)
+            .contains("1 decisions recorded, 0 already so, 3 not applied"),
+        "{}",
+        text(&partial)
+    );
+    let log = log_lines(dir);
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["key"], rows[others[2]]["key"].as_str());
+    assert_eq!(log[0]["why"], "known, booked in SAP");
+    sb.shutdown().await;
+}
