@@ -7,5 +7,6 @@ pub mod frames;
 pub mod fsutil;
 pub mod memory;
 pub mod money;
+pub mod not_checked;
 pub mod text;
 pub mod window;

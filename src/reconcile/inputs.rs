@@ -2,12 +2,14 @@
 //! derived columns the SQL files read (day numbers, `in_window`, `fee_total`, tolerances,
 //! the `settings` switches). `sql/README.md` lists every table and column built here.
 
+use super::not_checked::{self, EmptyLedgerColumns};
 use super::rules::{self, RuleSet};
 use super::{
     day, pl, typed, zero, Comparison, GoverningDate, ReconcileError, ReconcileInput,
     ReconcileSettings,
 };
 use crate::domain::frames::{self, decimal_column, money};
+use crate::domain::not_checked::NotChecked;
 use crate::domain::window::Window;
 use polars::prelude::*;
 use rust_decimal::Decimal;
@@ -25,6 +27,10 @@ pub(super) struct InputTables {
     pub provider_rows: DataFrame,
     /// The same of the ledger rows near the window.
     pub ledger_rows: DataFrame,
+    /// Payouts that cannot be checked, with their reasons.
+    pub not_checked: Vec<NotChecked>,
+    /// Ledger columns the amount comparisons read that have no value at all.
+    pub empty_ledger: EmptyLedgerColumns,
 }
 
 /// Builds the input tables, consuming the input so the loaded frames go as soon as the
@@ -70,6 +76,7 @@ pub(super) fn build(
         window,
         settings.fx_tolerance,
     )?;
+    let empty_ledger = EmptyLedgerColumns::of(&ledger);
     let currencies = currency_table(&[&provider, &ledger], settings)?;
     let provider_rows = rows_for_summary(&provider, settings.fuzzy.enabled)?;
     let ledger_rows = rows_for_summary(&ledger, settings.fuzzy.enabled)?;
@@ -92,6 +99,8 @@ pub(super) fn build(
         currencies,
         provider_rows,
         ledger_rows,
+        not_checked: payouts.not_checked,
+        empty_ledger,
     })
 }
 
@@ -328,6 +337,8 @@ struct PayoutTables {
     payouts: DataFrame,
     /// `breakdown`, with `fx_tolerance`.
     breakdown: DataFrame,
+    /// Payouts of the window that cannot be checked.
+    not_checked: Vec<NotChecked>,
 }
 
 fn payout_tables(
@@ -352,6 +363,7 @@ fn payout_tables(
             ])
             .collect(),
     )?;
+    let not_checked = not_checked::payouts(&payouts, payout_rows.is_some())?;
     // The tolerance rides on the rows: Polars SQL loses a joined table's columns when a
     // CROSS JOIN follows a LEFT JOIN.
     let breakdown = pl(
@@ -371,6 +383,7 @@ fn payout_tables(
         rows: payout_rows.unwrap_or_else(|| frames::empty(&frames::provider_schema())),
         payouts,
         breakdown,
+        not_checked,
     })
 }
 

@@ -13,6 +13,7 @@
 mod catalog;
 mod fuzzy;
 mod inputs;
+mod not_checked;
 pub mod open_items;
 pub mod rules;
 mod run;
@@ -21,6 +22,7 @@ mod summary;
 mod tests;
 
 use crate::domain::frames::{self, money};
+use crate::domain::not_checked::NotChecked;
 use crate::domain::window::Window;
 use polars::prelude::*;
 use rust_decimal::Decimal;
@@ -287,6 +289,24 @@ pub struct Summary {
     pub match_rate_percent: String,
     /// Row accounting.
     pub rows: RowCounts,
+    /// Checks that could not run, with their reasons, sorted; empty when every check ran
+    /// (silence means checked and fine).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_checked: Vec<NotChecked>,
+}
+
+impl Summary {
+    /// Adds lines of checks that could not run, keeping those without a day and those whose
+    /// day is in `window` (a margin day belongs to another run), in a deterministic order.
+    pub fn add_not_checked(&mut self, lines: impl IntoIterator<Item = NotChecked>, window: Window) {
+        self.not_checked.extend(
+            lines
+                .into_iter()
+                .filter(|l| l.date.is_none_or(|d| window.contains(d))),
+        );
+        self.not_checked.sort();
+        self.not_checked.dedup();
+    }
 }
 
 /// The result.
@@ -405,6 +425,7 @@ pub fn reconcile_owned(
     // The loaders' freed buffers (parsed on several threads) go back before the big frames.
     rules::release_free_memory();
     let rules = rules::RuleSet::load(settings.sql_dir.as_deref())?;
+    let window = input.window;
     let rows_read = summary::RowsRead {
         provider: input.provider.height(),
         ledger: input.ledger.height(),
@@ -432,8 +453,14 @@ pub fn reconcile_owned(
     let matched = tables.get("matched").ok_or_else(|| {
         ReconcileError::Invariant("the prepare rules did not produce table `matched`".into())
     })?;
+    let mut lines = inputs.not_checked;
+    lines.extend(not_checked::comparisons(
+        matched,
+        &inputs.empty_ledger,
+        settings,
+    )?);
     let started = std::time::Instant::now();
-    let summary = summary::summarize(
+    let mut summary = summary::summarize(
         rows_read,
         &inputs.provider_rows,
         &inputs.ledger_rows,
@@ -444,6 +471,7 @@ pub fn reconcile_owned(
         ms = started.elapsed().as_millis() as u64,
         "summary and row accounting"
     );
+    summary.add_not_checked(lines, window);
     Ok(ReconcileOutput {
         discrepancies,
         summary,
