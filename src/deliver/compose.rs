@@ -5,7 +5,8 @@
 
 use crate::reconcile::Summary;
 use crate::report::fragments::{
-    chart_legend, document_head, figures_table, key_figures, summary_table,
+    chart_legend, document_head, figures_table, key_figures, not_checked_section, subjects_text,
+    summary_table,
 };
 use crate::report::{
     amount_display, checked_chart, class_lines, currency_totals, window_label, ChartImage,
@@ -119,6 +120,7 @@ fn html_body(input: &ReportInput<'_>, subject: &str, chart: Option<&ChartImage>)
         html.push_str("<h2>Discrepancies per class and currency</h2>\n");
         html.push_str(&summary_table(input.summary));
     }
+    html.push_str(&not_checked_section(input.summary));
     if let Some(chart) = chart {
         let _ = writeln!(
             html,
@@ -148,6 +150,7 @@ fn text_body(input: &ReportInput<'_>, subject: &str) -> String {
     }
     text.push('\n');
     text.push_str(&text_table(input.summary));
+    text.push_str(&text_not_checked(input.summary));
     if !input.quarantined.is_empty() {
         let _ = writeln!(
             text,
@@ -159,6 +162,30 @@ fn text_body(input: &ReportInput<'_>, subject: &str) -> String {
         text,
         "\nThe full list is attached as {DISCREPANCIES_CSV} and {DISCREPANCIES_XLSX}."
     );
+    text
+}
+
+/// The checks that could not run, one indented line per check and reason; nothing when all
+/// ran.
+fn text_not_checked(summary: &Summary) -> String {
+    if summary.not_checked.is_empty() {
+        return String::new();
+    }
+    let total = crate::domain::not_checked::total(&summary.not_checked);
+    let mut text = format!(
+        "\nNot checked ({}; the run went on without them):\n",
+        plural(total, "item", "items")
+    );
+    for g in crate::domain::not_checked::group(&summary.not_checked) {
+        let _ = writeln!(
+            text,
+            "  {} {}: {} ({})",
+            one_line(g.check),
+            g.count,
+            one_line(g.reason),
+            one_line(&subjects_text(&g.subjects))
+        );
+    }
     text
 }
 

@@ -1,7 +1,9 @@
 //! `report.html`: the summary as one self-contained page (inline CSS, the chart as a data
 //! URI), a table per class. The pieces the mail shows too are in [`super::fragments`].
 
-use super::fragments::{cell, chart_legend, document_head, esc, figures_table, summary_table};
+use super::fragments::{
+    cell, chart_legend, document_head, esc, figures_table, not_checked_section, summary_table,
+};
 use super::{
     amount_display, by_class, window_label, ChartImage, Finding, ReportInput, ReportSettings,
     DISCREPANCIES_CSV, QUARANTINED_CSV,
@@ -37,6 +39,7 @@ pub(crate) fn page(
     let mut h = document_head(&title);
     h.push_str(&figures_table(input));
     h.push_str(&per_class_section(input.summary));
+    h.push_str(&not_checked_section(input.summary));
     h.push_str(&quarantine_note(input.quarantined.len()));
     if let Some(chart) = chart {
         h.push_str(&chart_section(chart));

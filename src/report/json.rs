@@ -2,6 +2,7 @@
 //! sorted maps), amounts as exact strings.
 
 use super::{amount_text, currency_totals, OpenItemCounts, ReportInput};
+use crate::domain::not_checked::NotChecked;
 use crate::domain::window::Window;
 use crate::load::LoadCounts;
 use crate::reconcile::{ClassTotal, RowCounts};
@@ -50,6 +51,10 @@ struct SummaryJson<'a> {
     rows: Rows<'a>,
     open_items: OpenItemCounts,
     quarantined: usize,
+    /// Checks that could not run (one line per subject, with its reason); empty when all ran.
+    not_checked: &'a [NotChecked],
+    /// The sum of their counts.
+    not_checked_count: u64,
     files: &'a [&'a str],
 }
 
@@ -100,6 +105,8 @@ pub(crate) fn summary(input: &ReportInput<'_>, files: &[&str]) -> Vec<u8> {
         },
         open_items: input.open_items,
         quarantined: input.quarantined.len(),
+        not_checked: &s.not_checked,
+        not_checked_count: crate::domain::not_checked::total(&s.not_checked),
         files,
     };
     // Plain data with string keys: serialising cannot fail.
