@@ -14,6 +14,7 @@ mod fetch_cli;
 mod fuzz;
 mod job_cli;
 mod nights;
+mod not_checked;
 mod notify;
 mod paging;
 mod reconcile_e2e;

@@ -1,0 +1,288 @@
+//! Checks that could not run are reported, never silent: a payout without an amount or
+//! without its rows, a breakdown value with more decimals than money holds, a breakdown that
+//! lists one currency twice, a fee comparison against a ledger with no fee column. Each run
+//! here ends normally, and its summary, `summary.json`, `report.html`, the XLSX Summary sheet,
+//! the mail and the run manifest say what was not checked and why.
+
+use crate::support::*;
+use calamine::{open_workbook, Data, Reader, Xlsx};
+use std::path::Path;
+use xsolla_recon::domain::not_checked::NotChecked;
+use xsolla_recon::domain::window::Window;
+use xsolla_recon::fetch::NoProgress;
+use xsolla_recon::job::config::Config;
+use xsolla_recon::job::{run, FetchMode, MailMode, RunOutcome, RunRequest};
+use xsolla_recon::reconcile::Comparison;
+use xsolla_recon::sandbox::ledger::ledger_export;
+use xsolla_recon::sandbox::{DataQuirks, Sandbox, SandboxConfig};
+use xsolla_recon::xsolla::ApiKey;
+
+/// The sandbox's month, with `quirks`.
+async fn sandbox_with(quirks: DataQuirks) -> Sandbox {
+    start(SandboxConfig {
+        quirks,
+        ..small_config()
+    })
+    .await
+}
+
+/// A job config on `sb` whose ledger is the sandbox's own export of October (no injected
+/// differences), so whatever is reported comes from Xsolla's side. The export books no net
+/// amount, so the comparisons are those it can take: gross and fees.
+fn config(dir: &Path, sb: &Sandbox) -> Config {
+    let csv = ledger_export(&sb.dataset(), window("2026-09-20", "2026-11-10"), false).csv;
+    let mut cfg = sandbox_job_config(dir, sb, &csv);
+    cfg.reconcile.comparisons = vec![Comparison::Gross, Comparison::Fees];
+    cfg.merchants[0].mail.to = vec!["finance@example.com".into()];
+    cfg
+}
+
+/// One run of `w`, its mail written as `email.eml` into the run folder.
+async fn run_with_mail(cfg: &Config, sb: &Sandbox, w: Window) -> RunOutcome {
+    let req = RunRequest {
+        merchant: "acme".into(),
+        window: w,
+        fetch: FetchMode::Refetch,
+        mail: MailMode::File,
+        ledger: None,
+        base_dir: cfg.data_dir.clone(),
+        config_sha256: String::new(),
+        api_key: Some(ApiKey::new(sb.api_key())),
+        lock_wait: None,
+    };
+    run(cfg, &req, &NoProgress)
+        .await
+        .expect("the run ends normally")
+}
+
+/// The lines of check `check`.
+fn lines<'a>(out: &'a RunOutcome, check: &str) -> Vec<&'a NotChecked> {
+    let all = &out.result.output.summary.not_checked;
+    all.iter().filter(|l| l.check == check).collect()
+}
+
+/// What the written files say: summary.json's lines and count, the page, the mail's text and
+/// HTML bodies, and the Summary sheet's text cells.
+struct Written {
+    json: serde_json::Value,
+    html: String,
+    mail_text: String,
+    mail_html: String,
+    sheet: Vec<String>,
+}
+
+fn written(out: &RunOutcome) -> Written {
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.dir.join("summary.json")).unwrap()).unwrap();
+    let html = std::fs::read_to_string(out.dir.join("report.html")).unwrap();
+    let eml = std::fs::read(out.dir.join("email.eml")).unwrap();
+    let mail = mail_parser::MessageParser::default().parse(&eml).unwrap();
+    let mut book: Xlsx<_> = open_workbook(out.dir.join("discrepancies.xlsx")).unwrap();
+    let range = book.worksheet_range("Summary").unwrap();
+    let sheet = range
+        .rows()
+        .flat_map(|r| r.iter())
+        .filter_map(|c| match c {
+            Data::String(s) => Some(s.clone()),
+            _ => None,
+        })
+        .collect();
+    Written {
+        json,
+        html,
+        mail_text: mail.body_text(0).unwrap().into_owned(),
+        mail_html: mail.body_html(0).unwrap().into_owned(),
+        sheet,
+    }
+}
+
+impl Written {
+    /// Asserts that every output names `needle` (a reason's words, spreadsheet-safe).
+    fn all_say(&self, needle: &str) {
+        let json = self.json["not_checked"].to_string();
+        assert!(json.contains(needle), "summary.json: {json}");
+        assert!(self.html.contains(needle), "report.html lacks {needle:?}");
+        assert!(
+            self.mail_text.contains(needle),
+            "mail text: {}",
+            self.mail_text
+        );
+        assert!(
+            self.mail_html.contains(needle),
+            "mail html lacks {needle:?}"
+        );
+        assert!(
+            self.sheet.iter().any(|c| c.contains(needle)),
+            "Summary sheet: {:?}",
+            self.sheet
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn payouts_without_an_amount_are_counted_not_checked_and_the_run_goes_on() {
+    let sb = sandbox_with(DataQuirks {
+        payouts_without_amount: true,
+        ..Default::default()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), &sb);
+    let w = window("2026-10-01", "2026-10-31");
+    let out = run_with_mail(&cfg, &sb, w).await;
+
+    let in_window: Vec<String> = sb
+        .dataset()
+        .payouts()
+        .iter()
+        .filter(|p| w.contains(p.date))
+        .map(|p| format!("payout {}", p.id))
+        .collect();
+    assert!(!in_window.is_empty(), "the month has a payout");
+    let payouts = lines(&out, "payout");
+    let subjects: Vec<&str> = payouts.iter().map(|l| l.subject.as_str()).collect();
+    assert_eq!(subjects, in_window, "one line per payout of the window");
+    assert!(payouts.iter().all(|l| l.count == 1
+        && l.reason.contains("no amount")
+        && l.date.is_some_and(|d| w.contains(d))));
+    let summary = &out.result.output.summary;
+    assert!(
+        !summary.by_class.contains_key("payout_mismatch"),
+        "nothing to compare is not a difference"
+    );
+
+    let files = written(&out);
+    assert_eq!(
+        files.json["not_checked_count"],
+        serde_json::json!(in_window.len())
+    );
+    files.all_say("Xsolla sent no amount for this payout");
+    assert!(files.html.contains("<h2>Not checked</h2>"));
+    assert!(files.mail_text.contains(&format!(
+        "payout {}: Xsolla sent no amount",
+        in_window.len()
+    )));
+    assert_eq!(out.manifest.counts.not_checked, in_window.len() as u64);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn payouts_whose_rows_were_not_read_are_not_checked() {
+    let sb = sandbox_with(DataQuirks::default()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path(), &sb);
+    cfg.fetch.payout_rows = false;
+    let w = window("2026-10-01", "2026-10-31");
+    let out = run_with_mail(&cfg, &sb, w).await;
+
+    let payouts = lines(&out, "payout");
+    let expected = sb
+        .dataset()
+        .payouts()
+        .iter()
+        .filter(|p| w.contains(p.date))
+        .count();
+    assert_eq!(payouts.len(), expected);
+    assert!(payouts
+        .iter()
+        .all(|l| l.reason.contains("registry rows were not read")));
+    written(&out).all_say("fetch.payout_rows = false");
+
+    // With the rows read (the default), every payout is checked and nothing is said.
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), &sb);
+    let out = run_with_mail(&cfg, &sb, w).await;
+    assert_eq!(lines(&out, "payout"), Vec::<&NotChecked>::new());
+    let files = written(&out);
+    assert!(!files.html.contains("Not checked"), "silence: all ran");
+    assert!(!files.mail_text.contains("Not checked"));
+    assert_eq!(files.json["not_checked_count"], serde_json::json!(0));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn breakdown_float_noise_and_a_repeated_currency_are_not_checked() {
+    let sb = sandbox_with(DataQuirks {
+        breakdown_float_noise: true,
+        breakdown_repeated_currency: true,
+        ..Default::default()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), &sb);
+    let out = run_with_mail(&cfg, &sb, window("2026-10-01", "2026-10-07")).await;
+
+    let breakdown = lines(&out, "breakdown");
+    assert_eq!(breakdown.len(), 2, "{breakdown:?}");
+    let (noise, twice) = (breakdown[0], breakdown[1]);
+    assert!(noise.subject.starts_with("2026-10-01 "), "{noise:?}");
+    assert!(noise.reason.contains("SumPayoutSum"), "{noise:?}");
+    assert!(
+        noise
+            .reason
+            .contains("00000000002 has more than 6 decimals"),
+        "the value as sent, never rounded: {noise:?}"
+    );
+    assert!(twice.subject.starts_with("2026-10-02 "), "{twice:?}");
+    assert!(twice.reason.contains("is listed 2 times"), "{twice:?}");
+    assert_eq!(twice.count, 2, "both rows are left out");
+    let provider = out.result.provider.unwrap();
+    assert_eq!(provider.breakdown_rows_not_checked, 3);
+
+    // The other currencies and days are still compared: the sandbox's sums agree.
+    let summary = &out.result.output.summary;
+    assert!(!summary.by_class.contains_key("breakdown_mismatch"));
+    let files = written(&out);
+    files.all_say("has more than 6 decimals");
+    files.all_say("is listed 2 times");
+    assert_eq!(files.json["not_checked_count"], serde_json::json!(3));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ledger_without_a_fee_column_is_one_not_checked_line_when_fees_are_compared() {
+    let sb = sandbox_with(DataQuirks::default()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path(), &sb);
+    let ledger = cfg.merchants[0].ledger.as_mut().unwrap();
+    ledger.columns.fee = None;
+    let w = window("2026-10-01", "2026-10-07");
+    let out = run_with_mail(&cfg, &sb, w).await;
+
+    let fees = lines(&out, "fees");
+    assert_eq!(fees.len(), 1, "{fees:?}");
+    let summary = &out.result.output.summary;
+    assert!(
+        fees[0].count >= summary.matched_lines && fees[0].count <= summary.provider_lines,
+        "every matched line: {fees:?}, {summary:?}"
+    );
+    assert!(fees[0].reason.contains("no fee column mapped"));
+    written(&out).all_say("no fee column mapped");
+
+    // Without `fees` among the comparisons, nothing is said about fees.
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path(), &sb);
+    cfg.merchants[0].ledger.as_mut().unwrap().columns.fee = None;
+    cfg.reconcile.comparisons = vec![Comparison::Gross];
+    let out = run_with_mail(&cfg, &sb, w).await;
+    assert_eq!(lines(&out, "fees"), Vec::<&NotChecked>::new());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_breakdown_in_another_zone_is_not_checked_day_by_day() {
+    let sb = start(SandboxConfig {
+        timezone: chrono_tz::Tz::Europe__Moscow,
+        ..small_config()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path(), &sb);
+    cfg.fetch.xsolla_timezone = chrono_tz::Tz::Europe__Moscow;
+    let w = window("2026-10-05", "2026-10-07");
+    let out = run_with_mail(&cfg, &sb, w).await;
+
+    let breakdown = lines(&out, "breakdown");
+    let days: Vec<&str> = breakdown.iter().map(|l| l.subject.as_str()).collect();
+    assert_eq!(days, ["2026-10-05", "2026-10-06", "2026-10-07"]);
+    assert!(breakdown
+        .iter()
+        .all(|l| l.reason.contains("differs from run.reporting_timezone")));
+    written(&out).all_say("fetch.xsolla_timezone (Europe/Moscow)");
+}
