@@ -64,6 +64,12 @@ pub struct ReconcileSettings {
     pub fuzzy: FuzzySettings,
     /// Folder with `prepare/` and `classes/` SQL files replacing the built-in rules.
     pub sql_dir: Option<PathBuf>,
+    /// Whether a payout is its rows' `payout.amount` minus their penalties (`chargebackPenalty`,
+    /// `refundPenalty`, payment currency, converted at each row's `fx_rate` and rounded to the
+    /// payout currency) rather than the rows' `payout.amount` alone. Xsolla does not say which
+    /// ([U], docs/xsolla-api.md §12.6); default false: penalties are taken to be charged
+    /// outside the payout's rows' sum (or already inside `payout.amount`).
+    pub payout_deducts_penalties: bool,
     /// Which side's date decides the run that judges a pair (its *governing date*): a run
     /// reports a pair only when that date is inside its window, and only such a run may
     /// resolve it. Default `provider` (Xsolla's `transfer_date`).
@@ -128,6 +134,7 @@ impl Default for ReconcileSettings {
             comparisons: vec![Comparison::Gross, Comparison::Fees, Comparison::NetVsPayout],
             fuzzy: FuzzySettings::default(),
             sql_dir: None,
+            payout_deducts_penalties: false,
             governing_date: GoverningDate::Provider,
         }
     }

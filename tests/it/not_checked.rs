@@ -286,3 +286,38 @@ async fn the_breakdown_in_another_zone_is_not_checked_day_by_day() {
         .all(|l| l.reason.contains("differs from run.reporting_timezone")));
     written(&out).all_say("fetch.xsolla_timezone (Europe/Moscow)");
 }
+
+/// The payout findings of a run of October.
+async fn payout_findings(sandbox_deducts: bool, setting_deducts: bool) -> u64 {
+    let sb = sandbox_with(DataQuirks {
+        penalties_deducted_from_payouts: sandbox_deducts,
+        ..Default::default()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path(), &sb);
+    cfg.reconcile.payout_deducts_penalties = setting_deducts;
+    let out = run_window(
+        &cfg,
+        &sb,
+        window("2026-10-01", "2026-10-31"),
+        FetchMode::Refetch,
+    )
+    .await;
+    assert_eq!(lines(&out, "payout"), Vec::<&NotChecked>::new());
+    let summary = &out.result.output.summary;
+    summary
+        .by_class
+        .get("payout_mismatch")
+        .map_or(0, |m| m.values().map(|t| t.count).sum())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn payouts_are_checked_with_penalties_deducted_or_not_as_the_setting_says() {
+    // The setting matches how the sandbox pays out: every payout adds up.
+    assert_eq!(payout_findings(false, false).await, 0);
+    assert_eq!(payout_findings(true, true).await, 0);
+    // It does not: the payout with penalties among its rows differs by them.
+    assert_eq!(payout_findings(true, false).await, 1);
+    assert_eq!(payout_findings(false, true).await, 1);
+}
