@@ -440,6 +440,7 @@ pub fn reconcile_owned(
     let inputs = inputs::build(input, settings, &rules)?;
     let (findings, tables) = run::run_rules(&rules, inputs.tables)?;
     let mut discrepancies = run::collect_findings(&findings)?;
+    let mut lines = inputs.not_checked;
     if settings.fuzzy.enabled {
         discrepancies = fuzzy::flag_probable(
             discrepancies,
@@ -447,6 +448,7 @@ pub fn reconcile_owned(
             &inputs.currencies,
             &inputs.provider_rows,
             &inputs.ledger_rows,
+            &mut lines,
         )?;
     }
     pl(
@@ -460,7 +462,6 @@ pub fn reconcile_owned(
     let matched = tables.get("matched").ok_or_else(|| {
         ReconcileError::Invariant("the prepare rules did not produce table `matched`".into())
     })?;
-    let mut lines = inputs.not_checked;
     lines.extend(not_checked::comparisons(
         matched,
         &inputs.empty_ledger,

@@ -691,6 +691,30 @@ fn fuzzy_pairs_are_probable_never_accepted() {
 }
 
 #[test]
+fn a_fuzzy_rule_over_its_limit_says_it_did_not_run() {
+    let mut line = l(0, "10.00", "USD", "2026-10-04");
+    line.txn = None;
+    line.order = Some("unknown-order");
+    let i = input(&[p(1, "10.00", "USD", "2026-10-02")], &[line]);
+    let mut s = ReconcileSettings::default();
+    s.fuzzy.enabled = true;
+    s.fuzzy.max_candidates = 0;
+    let out = reconcile(&i, &s).unwrap();
+    let fuzzy: Vec<_> = out
+        .summary
+        .not_checked
+        .iter()
+        .filter(|n| n.check == "fuzzy")
+        .collect();
+    assert_eq!(fuzzy.len(), 1, "{:?}", out.summary.not_checked);
+    assert_eq!(fuzzy[0].count, 2);
+    assert!(fuzzy[0].reason.contains("max_candidates (0)"));
+    s.fuzzy.max_candidates = 10;
+    let out = reconcile(&i, &s).unwrap();
+    assert!(out.summary.not_checked.iter().all(|n| n.check != "fuzzy"));
+}
+
+#[test]
 fn the_same_inputs_give_identical_results() {
     let i = input(
         &[
