@@ -321,3 +321,44 @@ async fn payouts_are_checked_with_penalties_deducted_or_not_as_the_setting_says(
     assert_eq!(payout_findings(true, false).await, 1);
     assert_eq!(payout_findings(false, true).await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_says_how_many_items_were_not_checked() {
+    let sb = start(SandboxConfig {
+        api_key: "not-checked-key".into(),
+        ..small_config()
+    })
+    .await;
+    let tmp = tempfile::tempdir().unwrap();
+    // The default comparisons include net_vs_payout; the sandbox's ledger books no net.
+    write_setup(tmp.path(), &sb, &Extra::default());
+    let args = [
+        "run",
+        "--from",
+        "2026-10-01",
+        "--to",
+        "2026-10-31",
+        "--config",
+        "recon.toml",
+        "--dry-run",
+    ];
+    let out = run_bin(tmp.path(), "not-checked-key", &args).await;
+    assert_exit(&out, 1);
+    let dir = &run_dirs(tmp.path())[0];
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let n = manifest["counts"]["not_checked"].as_u64().unwrap();
+    assert!(n > 0, "{manifest}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(&format!("; {n} not checked")), "{stdout}");
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap();
+    let lines = summary["not_checked"].as_array().unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0]["check"], "net_vs_payout");
+    assert_eq!(lines[0]["count"].as_u64(), Some(n));
+    assert!(lines[0]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no net column mapped"));
+}
