@@ -362,3 +362,86 @@ async fn the_binary_says_how_many_items_were_not_checked() {
         .unwrap()
         .contains("no net column mapped"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_export_says_that_payouts_and_the_breakdown_were_not_checked() {
+    let sb = sandbox_with(DataQuirks::default()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), &sb);
+    let w = window("2026-10-01", "2026-10-07");
+    // A registry page as Xsolla writes it in CSV stands in for an export from the Publisher
+    // Account: the same header names.
+    let settings = xsolla_recon::job::config::FetchSettings {
+        format: xsolla_recon::xsolla::client::Format::Csv,
+        page_limit: 1000,
+        ..Default::default()
+    };
+    let (snap, manifest) = xsolla_recon::fetch::fetch_window(
+        &client(&sb),
+        &cfg.data_dir,
+        cfg.merchants[0].fetch_target(),
+        w,
+        &settings,
+        &NoProgress,
+    )
+    .await
+    .unwrap();
+    let page = manifest
+        .files
+        .iter()
+        .find(|f| f.endpoint == "registry")
+        .unwrap();
+    let run = xsolla_recon::job::pipeline::reconcile_window(
+        &cfg,
+        &cfg.merchants[0],
+        w,
+        &xsolla_recon::job::pipeline::ProviderSource::Export(snap.join(&page.path)),
+        None,
+        tmp.path(),
+        "run-1",
+        w.to,
+    )
+    .unwrap();
+    let lines = &run.output.summary.not_checked;
+    let what: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|l| (l.check.as_str(), l.subject.as_str()))
+        .collect();
+    assert_eq!(
+        what,
+        [
+            ("breakdown", "breakdown of the window"),
+            ("payout", "payouts of the window")
+        ]
+    );
+    assert!(lines
+        .iter()
+        .all(|l| l.reason.contains("registry export, which has no payouts")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refunds_judged_without_their_payment_are_said() {
+    // Three payments 21 days before the data set, beyond the fetch's margin; two are reversed
+    // in its first days.
+    let sb = sandbox_with(DataQuirks {
+        early_refunds: 3,
+        early_refunds_days_earlier: 20,
+        ..Default::default()
+    })
+    .await;
+    let w = window("2026-10-01", "2026-10-07");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path(), &sb);
+    cfg.fetch.max_payment_lookups = 0;
+    let out = run_window(&cfg, &sb, w, FetchMode::Refetch).await;
+    let refunds = lines(&out, "refund_payment");
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0].count, 2, "{refunds:?}");
+    assert!(refunds[0].reason.contains("fetch.max_payment_lookups = 0"));
+
+    // Looked up (the default), they are found and judged: nothing to say.
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path(), &sb);
+    let out = run_window(&cfg, &sb, w, FetchMode::Refetch).await;
+    assert_eq!(lines(&out, "refund_payment"), Vec::<&NotChecked>::new());
+}
