@@ -62,6 +62,7 @@ pub(super) fn build(
     log_margins(&provider, window, provider_window)?;
     let (provider_all, provider) =
         provider_tables(provider, &breakdown, &project_ids, window, settings, &prune)?;
+    let gaps = not_checked::breakdown_gaps(&provider_all, &breakdown, window)?;
     let ledger = ledger_table(
         ledger,
         &provider,
@@ -93,7 +94,7 @@ pub(super) fn build(
         currencies,
         provider_rows,
         ledger_rows,
-        not_checked: payouts.not_checked,
+        not_checked: payouts.not_checked.into_iter().chain(gaps).collect(),
         empty_ledger,
     })
 }

@@ -304,13 +304,21 @@ pub struct Summary {
 
 impl Summary {
     /// Adds lines of checks that could not run, keeping those without a day and those whose
-    /// day is in `window` (a margin day belongs to another run), in a deterministic order.
+    /// day is in `window` (a margin day belongs to another run), in a deterministic order. A
+    /// line replaces one already there for the same check and subject: the stage that read the
+    /// data (the load, which the job adds last) knows why more precisely than the
+    /// reconciliation, which sees only that a row is missing.
     pub fn add_not_checked(&mut self, lines: impl IntoIterator<Item = NotChecked>, window: Window) {
-        self.not_checked.extend(
-            lines
-                .into_iter()
-                .filter(|l| l.date.is_none_or(|d| window.contains(d))),
-        );
+        let lines: Vec<NotChecked> = lines
+            .into_iter()
+            .filter(|l| l.date.is_none_or(|d| window.contains(d)))
+            .collect();
+        self.not_checked.retain(|old| {
+            !lines
+                .iter()
+                .any(|l| l.check == old.check && l.subject == old.subject)
+        });
+        self.not_checked.extend(lines);
         self.not_checked.sort();
         self.not_checked.dedup();
     }

@@ -2,8 +2,9 @@
 //! than skipped: payouts without an amount or without their rows, and amount comparisons
 //! whose ledger side has no value. Each becomes a [`NotChecked`] line of the summary.
 
-use super::{pl, typed, Comparison, ReconcileError, ReconcileSettings};
+use super::{day, pl, typed, Comparison, ReconcileError, ReconcileSettings};
 use crate::domain::not_checked::NotChecked;
+use crate::domain::window::Window;
 use polars::prelude::*;
 
 /// Payouts the `payout_mismatch` rule cannot judge: those dated in the window and not
@@ -141,4 +142,68 @@ fn lines_without(matched: &DataFrame, column: &str) -> Result<Option<u64>, Recon
     )?;
     let n = typed(&n, "len", "comparisons not checked", Column::u32)?;
     Ok(Some(u64::from(n.get(0).unwrap_or(0))))
+}
+
+/// Registry currencies of a breakdown day in the window that the day's breakdown does not
+/// list: `breakdown_mismatch` compares the currencies the breakdown lists, and an absent row
+/// is not taken for 0 (what the breakdown sums is [U], docs/xsolla-api.md §12.6). Only days
+/// with some breakdown row count (a day without any was not requested, or its breakdown was
+/// left out, and says so itself). `provider_all` carries `chunk_from`; rule sets that do not
+/// read it are not looked at.
+pub(super) fn breakdown_gaps(
+    provider_all: &DataFrame,
+    breakdown: &DataFrame,
+    window: Window,
+) -> Result<Vec<NotChecked>, ReconcileError> {
+    let what = "breakdown gaps";
+    if ["chunk_from", "payment_currency"]
+        .iter()
+        .any(|c| provider_all.column(c).is_err())
+    {
+        return Ok(Vec::new());
+    }
+    let listed = breakdown.clone().lazy().select([
+        col("window_from").alias("chunk_from"),
+        col("currency").alias("payment_currency"),
+    ]);
+    let days = col("chunk_from").cast(DataType::Int32);
+    let gaps = pl(
+        what,
+        provider_all
+            .clone()
+            .lazy()
+            .filter(
+                days.clone()
+                    .gt_eq(lit(day(window.from)))
+                    .and(days.lt_eq(lit(day(window.to)))),
+            )
+            .group_by([col("chunk_from"), col("payment_currency")])
+            .agg([len().alias("rows")])
+            .join(
+                listed,
+                [col("chunk_from"), col("payment_currency")],
+                [col("chunk_from"), col("payment_currency")],
+                JoinArgs::new(JoinType::Anti),
+            )
+            .sort(["chunk_from", "payment_currency"], Default::default())
+            .collect(),
+    )?;
+    let from = typed(&gaps, "chunk_from", what, Column::date)?;
+    let cur = typed(&gaps, "payment_currency", what, Column::str)?;
+    let rows = typed(&gaps, "rows", what, Column::u32)?;
+    let mut out = Vec::new();
+    for ((d, c), n) in from.as_date_iter().zip(cur.iter()).zip(rows.iter()) {
+        let (Some(d), Some(n)) = (d, n) else { continue };
+        let c = c.unwrap_or_default();
+        out.push(
+            NotChecked::new(
+                "breakdown",
+                format!("{d} {c}"),
+                1,
+                format!("Xsolla's breakdown of the day lists no {c:?} row, though the registry has {n} non-test rows in it; an absent row is not taken for 0"),
+            )
+            .on(d),
+        );
+    }
+    Ok(out)
 }
