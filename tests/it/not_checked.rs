@@ -445,3 +445,63 @@ async fn refunds_judged_without_their_payment_are_said() {
     let out = run_window(&cfg, &sb, w, FetchMode::Refetch).await;
     assert_eq!(lines(&out, "refund_payment"), Vec::<&NotChecked>::new());
 }
+
+/// The sandbox process started by a test, stopped however the test ends.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sandbox_command_serves_the_variants() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = Bin::new(tmp.path())
+        .args([
+            "sandbox",
+            "--port",
+            "0",
+            "--per-day",
+            "5",
+            "--payouts-without-amount",
+            "--breakdown-float-noise",
+            "--breakdown-repeated-currency",
+        ])
+        .spawn();
+    let stdout = child.stdout.take().unwrap();
+    let child = KillOnDrop(child);
+    let mut line = String::new();
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .unwrap();
+    let field = |name: &str| {
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix(name))
+            .unwrap_or_else(|| panic!("{name} in {line:?}"))
+            .to_owned()
+    };
+    let transport = xsolla_recon::xsolla::Transport::new(
+        &field("base_url="),
+        field("merchant_id=").parse().unwrap(),
+        ApiKey::new(field("api_key=")),
+        fast_http(),
+    )
+    .unwrap();
+    let c = xsolla_recon::xsolla::XsollaClient::new(transport);
+    let payouts = c.payouts(window("2026-10-01", "2026-11-30")).await;
+    let first = c.payout_breakdown(window("2026-10-01", "2026-10-01")).await;
+    let second = c.payout_breakdown(window("2026-10-02", "2026-10-02")).await;
+    drop(child);
+    let payouts = payouts.unwrap();
+    assert!(!payouts.rows.is_empty());
+    assert!(payouts.rows.iter().all(|p| p.payout_amount.is_none()));
+    let body = String::from_utf8_lossy(&first.unwrap().reply.body).into_owned();
+    assert!(body.contains("00000000002,"), "{body}");
+    let second = second.unwrap();
+    let n = second.rows.len();
+    assert_eq!(second.rows[n - 1].currency, second.rows[n - 2].currency);
+}
