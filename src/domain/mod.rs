@@ -1,6 +1,7 @@
 //! Domain types every stage shares: the date window, money and currencies, the frame schemas,
-//! atomic files, CSV record splitting and memory readings. Nothing here knows about Xsolla's
-//! API, the ledger's layout or the job; every other layer may import from here.
+//! the line of a check that could not run, atomic files, CSV record splitting and memory
+//! readings. Nothing here knows about Xsolla's API, the ledger's layout or the job; every other
+//! layer may import from here.
 
 pub mod csvsplit;
 pub mod frames;
