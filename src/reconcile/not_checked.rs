@@ -22,23 +22,29 @@ pub(super) fn payouts(
     let canceled = typed(payouts, "canceled", what, Column::bool)?;
     let inside = typed(payouts, "in_window", what, Column::bool)?;
     let mut out = Vec::new();
-    for i in 0..payouts.height() {
-        if inside.get(i) != Some(true) || canceled.get(i) == Some(true) {
+    let rows = ids
+        .iter()
+        .zip(dates.as_date_iter())
+        .zip(amounts.physical().iter())
+        .zip(canceled.iter())
+        .zip(inside.iter());
+    for ((((id, date), amount), canceled), inside) in rows {
+        if inside != Some(true) || canceled == Some(true) {
             continue;
         }
-        let reason = if amounts.physical().get(i).is_none() {
+        let reason = if amount.is_none() {
             "Xsolla sent no amount for this payout (payout.amount), so the sum of its rows has nothing to be compared with"
         } else if !rows_read {
             "its registry rows were not read (fetch.payout_rows = false, or Xsolla's side is a registry export)"
         } else {
             continue;
         };
-        let subject = match ids.get(i) {
+        let subject = match id {
             Some(id) => format!("payout {id}"),
             None => "payout without an id".to_owned(),
         };
         let line = NotChecked::new("payout", subject, 1, reason);
-        out.push(match dates.as_date_iter().nth(i).flatten() {
+        out.push(match date {
             Some(d) => line.on(d),
             None => line,
         });
