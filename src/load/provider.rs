@@ -106,7 +106,8 @@ pub struct LoadCounts {
     /// Breakdown rows read.
     pub breakdown_rows: u64,
     /// … of which left out as not checked (a currency listed twice in one response, a value
-    /// the money column cannot hold exactly); each is in the summary's `not_checked`.
+    /// the money column cannot hold exactly, every row when Xsolla's zone is not the
+    /// reporting zone); each is in the summary's `not_checked`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub breakdown_rows_not_checked: u64,
     /// Registry rows whose transfer date, in the reporting zone, falls outside the window
@@ -220,7 +221,8 @@ pub fn load_snapshot(dir: &Path) -> Result<ProviderData, LoadError> {
 /// [`load_snapshot`] with Xsolla's dates converted to the reporting zone. With `window`,
 /// registry rows whose converted transfer date falls outside it are left out and counted
 /// (`outside_window`). When the zones differ, the breakdown is left out: its request windows
-/// are Xsolla's days, which the rows' reporting days cannot be summed against.
+/// are Xsolla's days, which the rows' reporting days cannot be summed against. What is left
+/// out, and the days whose breakdown was not requested, are in `not_checked`.
 pub fn load_snapshot_in(
     dir: &Path,
     zones: DateZones,
@@ -241,6 +243,7 @@ pub fn load_snapshot_in(
         );
         data.not_checked
             .extend(breakdown_in_other_zone(&data.breakdown, zones)?);
+        data.counts.breakdown_rows_not_checked += data.breakdown.height() as u64;
         data.breakdown = frames::empty(&frames::breakdown_schema());
     }
     Ok(data)

@@ -285,6 +285,14 @@ async fn the_breakdown_in_another_zone_is_not_checked_day_by_day() {
         .iter()
         .all(|l| l.reason.contains("differs from run.reporting_timezone")));
     written(&out).all_say("fetch.xsolla_timezone (Europe/Moscow)");
+    // Every breakdown row of the snapshot (the margins' too) is counted as left out.
+    let provider = out.result.provider.unwrap();
+    let in_window: u64 = breakdown.iter().map(|l| l.count).sum();
+    assert!(
+        provider.breakdown_rows_not_checked > in_window,
+        "{provider:?}"
+    );
+    assert_eq!(provider.breakdown_rows_not_checked, provider.breakdown_rows);
 }
 
 /// The payout findings of a run of October.
