@@ -77,6 +77,13 @@ impl RunResult {
         self.output.summary.discrepancies > 0 || !self.quarantined.is_empty()
     }
 
+    /// Whether the report is mailed even with `all_clear = false`: something was found, or
+    /// some check could not run (no mail would read as "checked and fine"). The exit code
+    /// stays [`found`](Self::found)'s.
+    pub fn worth_a_mail(&self) -> bool {
+        self.found() || !self.output.summary.not_checked.is_empty()
+    }
+
     /// What the report stage writes for this result.
     pub fn report_input<'a>(&'a self, merchant: &'a str, report_id: &'a str) -> ReportInput<'a> {
         ReportInput {

@@ -57,7 +57,7 @@ pub async fn run(
     // The manifest is written before mailing, so a crash in the mail leaves a complete folder.
     let mut manifest = run.manifest(inputs, &report_id, &result, &files)?;
     manifest.write(&run.dir)?;
-    let failure = run.mail(&input, result.found(), &mut manifest).await;
+    let failure = run.mail(&input, result.worth_a_mail(), &mut manifest).await;
     manifest.write(&run.dir)?;
     tracing::info!(run_id = run.id, dir = %run.dir.display(), outcome = ?manifest.outcome, "run finished");
     if let Some(source) = failure {

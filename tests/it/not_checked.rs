@@ -513,3 +513,63 @@ async fn the_sandbox_command_serves_the_variants() {
     let n = second.rows.len();
     assert_eq!(second.rows[n - 1].currency, second.rows[n - 2].currency);
 }
+
+/// Mails sent by a run of October over SMTP with `all_clear = false`, on a sandbox with
+/// `quirks` and a ledger that agrees with it: (mails received, findings).
+async fn mails_without_findings(quirks: DataQuirks) -> (Vec<String>, u64) {
+    use crate::support::smtp_server::{SmtpOptions, SmtpServer};
+    let smtp = SmtpServer::start(SmtpOptions::default());
+    let sb = sandbox_with(quirks).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut cfg = config(tmp.path(), &sb);
+    cfg.smtp = Some(xsolla_recon::deliver::SmtpSettings {
+        host: "127.0.0.1".into(),
+        port: Some(smtp.port),
+        security: xsolla_recon::deliver::Security::Plain,
+        from: "recon@example.com".into(),
+        timeout_ms: 5_000,
+        max_attempts: 2,
+        backoff_initial_ms: 5,
+        backoff_max_ms: 20,
+        ..Default::default()
+    });
+    assert!(!cfg.merchants[0].mail.all_clear);
+    let req = RunRequest {
+        merchant: "acme".into(),
+        window: window("2026-10-01", "2026-10-31"),
+        fetch: FetchMode::Refetch,
+        mail: MailMode::Smtp,
+        ledger: None,
+        base_dir: cfg.data_dir.clone(),
+        config_sha256: String::new(),
+        api_key: Some(ApiKey::new(sb.api_key())),
+        lock_wait: None,
+    };
+    let out = run(&cfg, &req, &NoProgress).await.expect("the run ends");
+    assert_eq!(
+        out.manifest.exit_code, 0,
+        "nothing found: exit 0 either way"
+    );
+    let mails = smtp
+        .received()
+        .iter()
+        .map(|r| String::from_utf8_lossy(&r.data).into_owned())
+        .collect();
+    (mails, out.result.output.summary.discrepancies)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_with_checks_that_could_not_run_mails_even_without_findings() {
+    let (mails, found) = mails_without_findings(DataQuirks {
+        payouts_without_amount: true,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(found, 0);
+    assert_eq!(mails.len(), 1, "silence would read as checked and fine");
+    assert!(mails[0].contains("Not checked"), "{}", mails[0]);
+
+    // Every check ran and nothing was found: no mail, as `all_clear = false` asks.
+    let (mails, found) = mails_without_findings(DataQuirks::default()).await;
+    assert_eq!((mails.len(), found), (0, 0));
+}
