@@ -12,6 +12,7 @@ use crate::domain::window::Window;
 use crate::fetch::Progress;
 use crate::job::config::{Config, FetchSettings, MerchantConfig};
 use crate::job::{self, FetchMode, JobError, MailMode, RunOutcome, RunRequest};
+use crate::reconcile::Comparison;
 use crate::sandbox::ledger::{ledger_config, ledger_export, InjectedFault};
 use crate::sandbox::{DataQuirks, Sandbox, SandboxConfig, SandboxError};
 use crate::xsolla::{ApiKey, HttpSettings};
@@ -160,6 +161,9 @@ async fn run_on(
     cfg.run.reports_dir = out_dir.join("reports");
     // Each demo fetches its own sandbox afresh (its port changes between runs).
     cfg.run.reuse_snapshot_minutes = 0;
+    // The sandbox's ledger books no net amount: comparing nets would only say, on every
+    // matched line, that they could not be checked.
+    cfg.reconcile.comparisons = vec![Comparison::Gross, Comparison::Fees];
     let text = toml::to_string_pretty(&cfg).unwrap_or_default();
     let config_path = out_dir.join("xsolla-recon.demo.toml");
     fsutil::write_atomic(

@@ -1,8 +1,11 @@
 -- report_order: 100
 -- payout_mismatch: the registry rows of a payout (read per payout with the registry's
--- transfer_id filter) do not add up to the payout's amount. Payouts without an amount (the
--- field is not documented by Xsolla) cannot be checked and are counted, not reported. Payouts
--- dated in the margins (fetched with them) are left to the run whose window holds their date.
+-- transfer_id filter) do not add up to the payout's amount. A row counts its payout.amount
+-- plus its payout_deduction (its penalties in the payout currency when
+-- reconcile.payout_deducts_penalties, else 0). Payouts without an amount (the field is not
+-- documented by Xsolla) or whose rows were not read cannot be checked: the summary lists them
+-- as not checked. Payouts dated in the margins (fetched with them) are left to the run whose
+-- window holds their date.
 SELECT
   'payout_mismatch:payout:' || CAST(po.payout_id AS VARCHAR) AS key,
   'payout_rows_sum' AS rule,
@@ -19,7 +22,7 @@ SELECT
     || CAST(COALESCE(r.n, 0) AS VARCHAR) || ' registry rows' AS detail
 FROM payouts po
 LEFT JOIN (
-  SELECT transfer_id, SUM(payout_amount) AS total, COUNT(*) AS n
+  SELECT transfer_id, SUM(payout_amount + payout_deduction) AS total, COUNT(*) AS n
   FROM payout_rows
   GROUP BY transfer_id
 ) r ON po.payout_id = r.transfer_id

@@ -125,6 +125,15 @@ pub(crate) fn class_counts(s: &xsolla_recon::reconcile::Summary) -> String {
     }
 }
 
+/// `; N not checked` when some checks could not run (their reasons are in the reports), else
+/// nothing.
+pub(crate) fn not_checked_count(s: &xsolla_recon::reconcile::Summary) -> String {
+    match xsolla_recon::domain::not_checked::total(&s.not_checked) {
+        0 => String::new(),
+        n => format!("; {n} not checked"),
+    }
+}
+
 /// Ledger paths in the config are relative to the config's folder.
 pub(crate) fn config_dir(config: &std::path::Path) -> PathBuf {
     config

@@ -1,6 +1,6 @@
 //! `xsolla-recon reconcile`: a stored snapshot or a registry export against the ledger, into report files.
 
-use super::{absolute, class_counts, config_dir, JobArgs};
+use super::{absolute, class_counts, config_dir, not_checked_count, JobArgs};
 use clap::Args;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -40,13 +40,14 @@ pub(crate) fn cmd_reconcile(a: ReconcileArgs) -> anyhow::Result<u8> {
     })?;
     let s = &done.result.output.summary;
     println!(
-        "reconciled {} {}: {} provider rows, {} ledger rows; {} discrepancies{}; match rate {}%; {:.1}s, peak memory {} MiB -> {}",
+        "reconciled {} {}: {} provider rows, {} ledger rows; {} discrepancies{}{}; match rate {}%; {:.1}s, peak memory {} MiB -> {}",
         merchant.name,
         window,
         s.rows.provider_rows,
         s.rows.ledger_rows,
         s.discrepancies,
         class_counts(s),
+        not_checked_count(s),
         s.match_rate_percent,
         started.elapsed().as_secs_f32(),
         peak_rss_bytes().unwrap_or(0) / (1024 * 1024),

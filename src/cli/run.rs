@@ -1,7 +1,8 @@
 //! `xsolla-recon run`: the whole job for a window, every merchant or one.
 
 use super::{
-    absolute, class_counts, config_dir, error_chain, load_config, mail_text, worse, Bar, ConfigFile,
+    absolute, class_counts, config_dir, error_chain, load_config, mail_text, not_checked_count,
+    worse, Bar, ConfigFile,
 };
 use chrono::NaiveDate;
 use clap::Args;
@@ -154,11 +155,12 @@ async fn run_one(cfg: &Config, req: &RunRequest) -> u8 {
         Ok(o) => {
             let s = &o.result.output.summary;
             println!(
-                "{} {}: {} discrepancies{}, {} ledger rows quarantined; match rate {}%; mail: {}; exit {} -> {}",
+                "{} {}: {} discrepancies{}{}, {} ledger rows quarantined; match rate {}%; mail: {}; exit {} -> {}",
                 req.merchant,
                 req.window,
                 s.discrepancies,
                 class_counts(s),
+                not_checked_count(s),
                 o.result.ledger.rows_quarantined,
                 s.match_rate_percent,
                 mail_text(&o.manifest.mail),

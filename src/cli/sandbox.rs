@@ -39,6 +39,20 @@ pub(crate) struct SandboxArgs {
     /// on its days), to rehearse `[fetch] xsolla_timezone`.
     #[arg(long, default_value = "UTC", value_parser = parse_tz)]
     pub(crate) timezone: chrono_tz::Tz,
+    /// Serve payouts without `payout.amount` (their check cannot run: "not checked").
+    #[arg(long)]
+    pub(crate) payouts_without_amount: bool,
+    /// Add float noise (`+ 0.0000000000002`) to the first currency's `SumPayoutSum` in the
+    /// breakdown of the first day.
+    #[arg(long)]
+    pub(crate) breakdown_float_noise: bool,
+    /// List the last currency of the second day's breakdown twice.
+    #[arg(long)]
+    pub(crate) breakdown_repeated_currency: bool,
+    /// Pay out each payout's rows minus their penalties (the other reading of an unknown
+    /// fact; `[reconcile] payout_deducts_penalties` matches it).
+    #[arg(long)]
+    pub(crate) penalties_deducted_from_payouts: bool,
 }
 
 fn parse_tz(s: &str) -> Result<chrono_tz::Tz, String> {
@@ -51,6 +65,13 @@ pub(crate) async fn cmd_sandbox(a: SandboxArgs) -> anyhow::Result<u8> {
         seed: a.seed,
         page_cap: a.page_cap,
         timezone: a.timezone,
+        quirks: sandbox::DataQuirks {
+            payouts_without_amount: a.payouts_without_amount,
+            breakdown_float_noise: a.breakdown_float_noise,
+            breakdown_repeated_currency: a.breakdown_repeated_currency,
+            penalties_deducted_from_payouts: a.penalties_deducted_from_payouts,
+            ..Default::default()
+        },
         ..Default::default()
     };
     if let Some(d) = a.from {

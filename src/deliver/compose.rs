@@ -6,7 +6,8 @@
 use crate::reconcile::Summary;
 use crate::report::fragments::{
     age_bucket_table, age_table, amounts_text, chart_legend, document_head, figures_table,
-    key_figures, loop_counts, loop_counts_table, short_item_table, summary_table, AGE_ALT,
+    key_figures, loop_counts, loop_counts_table, not_checked_section, short_item_table,
+    subjects_text, summary_table, AGE_ALT,
 };
 use crate::report::REPORT_HTML;
 use crate::report::{
@@ -153,6 +154,7 @@ fn html_body(
         html.push_str("<h2>Discrepancies per class and currency</h2>\n");
         html.push_str(&summary_table(input.summary));
     }
+    html.push_str(&not_checked_section(input.summary));
     if let Some(chart) = chart {
         let _ = writeln!(
             html,
@@ -190,6 +192,7 @@ fn text_body(input: &ReportInput<'_>, subject: &str, s: &LoopSummary) -> String 
     }
     text.push('\n');
     text.push_str(&text_table(input.summary));
+    text.push_str(&text_not_checked(input.summary));
     if !input.quarantined.is_empty() {
         let _ = writeln!(
             text,
@@ -201,6 +204,30 @@ fn text_body(input: &ReportInput<'_>, subject: &str, s: &LoopSummary) -> String 
         text,
         "\nThe full list is attached as {DISCREPANCIES_CSV}, {DISCREPANCIES_XLSX} and {REPORT_HTML}.\nTo record what you decided, fill the decision, until and note columns of the workbook and run: xsolla-recon items import {DISCREPANCIES_XLSX}"
     );
+    text
+}
+
+/// The checks that could not run, one indented line per check and reason; nothing when all
+/// ran.
+fn text_not_checked(summary: &Summary) -> String {
+    if summary.not_checked.is_empty() {
+        return String::new();
+    }
+    let total = crate::domain::not_checked::total(&summary.not_checked);
+    let mut text = format!(
+        "\nNot checked ({}; the run went on without them):\n",
+        plural(total, "item", "items")
+    );
+    for g in crate::domain::not_checked::group(&summary.not_checked) {
+        let _ = writeln!(
+            text,
+            "  {} {}: {} ({})",
+            one_line(g.check),
+            g.count,
+            one_line(g.reason),
+            one_line(&subjects_text(&g.subjects))
+        );
+    }
     text
 }
 

@@ -243,7 +243,7 @@ pub struct MailRecipients {
     /// Hidden recipients: in the SMTP envelope only, never in a header. Default none.
     pub bcc: Vec<String>,
     /// Also mail when nothing is wrong, so silence never has to be interpreted. Default
-    /// false: mail only when there are findings.
+    /// false: mail only when there are findings (or checks that could not run).
     pub all_clear: bool,
     /// When a run with findings mails: `always` (default), `on_change` (only when the run
     /// found a new item, resolved one, or reopened an accepted or snoozed one), `on_new`

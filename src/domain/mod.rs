@@ -1,11 +1,13 @@
 //! Domain types every stage shares: the date window, money and currencies, the frame schemas,
-//! atomic files, CSV record splitting and memory readings. Nothing here knows about Xsolla's
-//! API, the ledger's layout or the job; every other layer may import from here.
+//! the line of a check that could not run, atomic files, CSV record splitting and memory
+//! readings. Nothing here knows about Xsolla's API, the ledger's layout or the job; every other
+//! layer may import from here.
 
 pub mod csvsplit;
 pub mod frames;
 pub mod fsutil;
 pub mod memory;
 pub mod money;
+pub mod not_checked;
 pub mod text;
 pub mod window;

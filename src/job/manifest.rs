@@ -99,6 +99,9 @@ pub struct RunCounts {
     pub open_still: u64,
     /// Open items resolved.
     pub open_resolved: u64,
+    /// Items whose check could not run (the sum of the summary's `not_checked` counts).
+    #[serde(default)]
+    pub not_checked: u64,
 }
 
 /// Stage timings.
@@ -147,6 +150,7 @@ impl RunCounts {
             open_new: result.open_items.new,
             open_still: result.open_items.still_open,
             open_resolved: result.open_items.resolved,
+            not_checked: crate::domain::not_checked::total(&result.output.summary.not_checked),
         }
     }
 }

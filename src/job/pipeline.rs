@@ -6,6 +6,7 @@
 //! so they reconcile and report alike. This step writes nothing but the open-items state.
 
 use crate::domain::frames;
+use crate::domain::not_checked::NotChecked;
 use crate::domain::window::Window;
 use crate::job::config::{Config, MerchantConfig};
 use crate::load::ledger::{self, BadRow, LedgerCounts, LedgerError, LedgerLoad};
@@ -89,6 +90,13 @@ impl RunResult {
     /// (exit code 1 rather than 0, and the mail that `all_clear = false` still sends).
     pub fn found(&self) -> bool {
         self.output.summary.discrepancies > 0 || !self.quarantined.is_empty()
+    }
+
+    /// Whether the report is mailed even with `all_clear = false`: something was found, or
+    /// some check could not run (no mail would read as "checked and fine"). The exit code
+    /// stays [`found`](Self::found)'s.
+    pub fn worth_a_mail(&self) -> bool {
+        self.found() || !self.output.summary.not_checked.is_empty()
     }
 
     /// What the report stage writes for this result.
@@ -177,8 +185,14 @@ fn reconcile_as_of(
     let provider_window = req.cfg.reconcile.provider_window(req.window);
     let mut provider = load_provider(req.provider, provider_window, req.cfg.date_zones())?;
     let ledger = load_ledger(req)?;
+    let mut not_checked = std::mem::take(&mut provider.not_checked);
     if let ProviderSource::Snapshot(dir) = req.provider {
-        append_looked_up_payments(req, dir, &mut provider, &ledger.frame)?;
+        not_checked.extend(append_looked_up_payments(
+            req,
+            dir,
+            &mut provider,
+            &ledger.frame,
+        )?);
     }
     let input = ReconcileInput {
         window: req.window,
@@ -190,9 +204,11 @@ fn reconcile_as_of(
         ledger: ledger.frame,
         project_ids: req.merchant.project_ids.clone(),
     };
-    let output = timed("reconcile", || {
+    let mut output = timed("reconcile", || {
         reconcile::reconcile_owned(input, &req.cfg.reconcile)
     })?;
+    output.summary.add_not_checked(not_checked, req.window);
+    log_not_checked(&output.summary.not_checked);
     let carried = carry_open_items(req, &output.discrepancies, as_of)?;
     Ok(RunResult {
         window: req.window,
@@ -217,6 +233,8 @@ struct ProviderSide {
     payouts: DataFrame,
     breakdown: DataFrame,
     counts: Option<LoadCounts>,
+    /// Checks the load already knows cannot run.
+    not_checked: Vec<NotChecked>,
 }
 
 /// Loads Xsolla's side: a snapshot (fetched for the window and its margins), or a hand
@@ -240,6 +258,7 @@ fn load_provider(
                 payouts: data.payouts,
                 breakdown: data.breakdown,
                 counts: Some(data.counts),
+                not_checked: data.not_checked,
             })
         }
         ProviderSource::Export(path) => Ok(ProviderSide {
@@ -250,7 +269,29 @@ fn load_provider(
             payouts: frames::empty(&frames::payouts_schema()),
             breakdown: frames::empty(&frames::breakdown_schema()),
             counts: None,
+            not_checked: export_not_checked(),
         }),
+    }
+}
+
+/// What a hand export cannot check: it is the registry alone, without payouts or breakdown.
+fn export_not_checked() -> Vec<NotChecked> {
+    let reason = "Xsolla's side is a registry export, which has no payouts and no breakdown (fetch a snapshot to check them)";
+    vec![
+        NotChecked::new("payout", "payouts of the window", 1, reason),
+        NotChecked::new("breakdown", "breakdown of the window", 1, reason),
+    ]
+}
+
+/// One log line per check that could not run (the summary, reports and mail carry them too).
+fn log_not_checked(lines: &[NotChecked]) {
+    for g in crate::domain::not_checked::group(lines) {
+        tracing::warn!(
+            check = g.check,
+            count = g.count,
+            reason = g.reason,
+            "not checked"
+        );
     }
 }
 
@@ -287,9 +328,9 @@ fn append_looked_up_payments(
     dir: &Path,
     provider: &mut ProviderSide,
     ledger: &DataFrame,
-) -> Result<(), LoadError> {
+) -> Result<Vec<NotChecked>, LoadError> {
     let Some(counts) = provider.counts.as_mut() else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let wanted = load::provider::wanted_payments(
         &provider.transactions,
@@ -297,7 +338,7 @@ fn append_looked_up_payments(
         lookup_days(req.cfg, req.window),
     )?;
     if wanted.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let (data_dir, merchant) = (&req.cfg.data_dir, &req.merchant.name);
     if req.cfg.fetch.max_payment_lookups == 0 {
@@ -307,7 +348,12 @@ fn append_looked_up_payments(
             ..Default::default()
         };
         tracing::info!(wanted = wanted.len(), "payment lookup off (fetch.max_payment_lookups = 0): refunds of payments outside the window are judged without them");
-        return Ok(());
+        return Ok(vec![NotChecked::new(
+            "refund_payment",
+            "refunds of payments outside the window",
+            wanted.len() as u64,
+            "payment lookup is off (fetch.max_payment_lookups = 0): each refund is judged without its payment",
+        )]);
     }
     let fetch_id = dir
         .file_name()
@@ -324,7 +370,27 @@ fn append_looked_up_payments(
     )?;
     counts.payment_lookups = crate::fetch::LookupCounts::of(&lookups);
     log_lookups(&counts.payment_lookups, &lookups);
-    Ok(())
+    Ok(lookups.iter().filter_map(lookup_not_checked).collect())
+}
+
+/// A payment lookup that did not run to an answer, as a not-checked line.
+fn lookup_not_checked(l: &crate::fetch::PaymentLookup) -> Option<NotChecked> {
+    use crate::fetch::LookupOutcome;
+    let why = match l.outcome {
+        LookupOutcome::NotChecked => "the lookup of the payment failed",
+        LookupOutcome::NotLookedUp => "beyond fetch.max_payment_lookups",
+        _ => return None,
+    };
+    let reason = match &l.reason {
+        Some(r) => format!("{why}: {r}; the refund is judged without its payment"),
+        None => format!("{why}; the refund is judged without its payment"),
+    };
+    Some(NotChecked::new(
+        "refund_payment",
+        format!("transaction {}", l.transaction_id),
+        1,
+        reason,
+    ))
 }
 
 /// One line with the lookup counts, and one per transaction left unchecked, with its reason.

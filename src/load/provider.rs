@@ -9,6 +9,7 @@
 use crate::domain::csvsplit::{self, Chunk, LineEnds, Split, Splitter, Stopped};
 use crate::domain::frames;
 use crate::domain::fsutil::FsError;
+use crate::domain::not_checked::NotChecked;
 use crate::domain::text::push_u64;
 use crate::domain::window::{self, Window};
 use crate::fetch::{
@@ -47,6 +48,9 @@ pub struct ProviderData {
     /// filter), [`frames::provider_schema`]; `None` when the snapshot has none of them, so
     /// payouts cannot be checked against their rows.
     pub payout_rows: Option<DataFrame>,
+    /// Checks the load already knows cannot run (breakdown values left out, breakdown days not
+    /// requested), each with its day; the run keeps those of its window.
+    pub not_checked: Vec<NotChecked>,
 }
 
 /// The zone Xsolla's dates are written in and the zone the report counts days in
@@ -99,8 +103,13 @@ pub struct LoadCounts {
     pub payout_rows_read: u64,
     /// Distinct payouts kept.
     pub payouts_loaded: u64,
-    /// Breakdown rows kept.
+    /// Breakdown rows read.
     pub breakdown_rows: u64,
+    /// … of which left out as not checked (a currency listed twice in one response, a value
+    /// the money column cannot hold exactly, every row when Xsolla's zone is not the
+    /// reporting zone); each is in the summary's `not_checked`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub breakdown_rows_not_checked: u64,
     /// Registry rows whose transfer date, in the reporting zone, falls outside the window
     /// loaded (only when Xsolla's zone differs from it: the fetch then asks for the Xsolla
     /// days that cover the window, which reach into the days on either side).
@@ -212,7 +221,8 @@ pub fn load_snapshot(dir: &Path) -> Result<ProviderData, LoadError> {
 /// [`load_snapshot`] with Xsolla's dates converted to the reporting zone. With `window`,
 /// registry rows whose converted transfer date falls outside it are left out and counted
 /// (`outside_window`). When the zones differ, the breakdown is left out: its request windows
-/// are Xsolla's days, which the rows' reporting days cannot be summed against.
+/// are Xsolla's days, which the rows' reporting days cannot be summed against. What is left
+/// out, and the days whose breakdown was not requested, are in `not_checked`.
 pub fn load_snapshot_in(
     dir: &Path,
     zones: DateZones,
@@ -224,15 +234,68 @@ pub fn load_snapshot_in(
         load.add_file(dir, manifest.format, file)?;
     }
     let mut data = load.finish(dir, &manifest)?;
+    data.not_checked.extend(skipped_breakdown_days(&manifest));
     if !zones.same() && data.breakdown.height() > 0 {
         tracing::warn!(
             xsolla = %zones.xsolla,
             reporting = %zones.reporting,
             "payouts breakdown not checked: its windows are Xsolla's days, not the reporting zone's"
         );
+        data.not_checked
+            .extend(breakdown_in_other_zone(&data.breakdown, zones)?);
+        data.counts.breakdown_rows_not_checked += data.breakdown.height() as u64;
         data.breakdown = frames::empty(&frames::breakdown_schema());
     }
     Ok(data)
+}
+
+/// One line per breakdown day when Xsolla's zone is not the reporting zone: the breakdown's
+/// days are Xsolla's, the rows' days the reporting zone's, so their sums cannot be compared.
+fn breakdown_in_other_zone(
+    breakdown: &DataFrame,
+    zones: DateZones,
+) -> Result<Vec<NotChecked>, LoadError> {
+    let frame = |source| LoadError::Frame {
+        what: "breakdown",
+        source,
+    };
+    let days = breakdown
+        .column("window_from")
+        .and_then(|c| c.date())
+        .map_err(frame)?;
+    let mut per_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
+    for d in days.as_date_iter().flatten() {
+        *per_day.entry(d).or_default() += 1;
+    }
+    let reason = format!(
+        "fetch.xsolla_timezone ({}) differs from run.reporting_timezone ({}): the breakdown sums Xsolla's days, the rows are counted on the reporting zone's days",
+        zones.xsolla, zones.reporting
+    );
+    Ok(per_day
+        .into_iter()
+        .map(|(d, n)| NotChecked::new("breakdown", d.to_string(), n, reason.clone()).on(d))
+        .collect())
+}
+
+/// One line per day of the snapshot whose breakdown the fetch did not request
+/// (`fetch.breakdown_max_days`: the first days of a long window).
+fn skipped_breakdown_days(manifest: &Manifest) -> Vec<NotChecked> {
+    let skipped = manifest.counts.breakdown_days_skipped as usize;
+    manifest
+        .window
+        .chunks(1)
+        .into_iter()
+        .take(skipped)
+        .map(|d| {
+            NotChecked::new(
+                "breakdown",
+                d.from.to_string(),
+                1,
+                "the breakdown of this day was not requested (fetch.breakdown_max_days)",
+            )
+            .on(d.from)
+        })
+        .collect()
 }
 
 /// The frames of a snapshot while its files are replayed.
@@ -247,6 +310,8 @@ struct SnapshotLoad {
     payouts: PayoutSet,
     breakdown: FrameBuilder,
     breakdown_rows: u64,
+    /// Breakdown rows left out because their values cannot be taken as they are.
+    not_checked: Vec<NotChecked>,
 }
 
 /// Registry rows kept from a series of pages.
@@ -308,6 +373,7 @@ impl SnapshotLoad {
             payouts: PayoutSet::default(),
             breakdown: FrameBuilder::new(frames::breakdown_schema()),
             breakdown_rows: 0,
+            not_checked: Vec::new(),
         }
     }
 
@@ -353,7 +419,8 @@ impl SnapshotLoad {
                 let rows: Vec<BreakdownRow> =
                     parse_json_rows(&body, BREAKDOWN_REQUIRED).map_err(decode)?;
                 check_row_count(&path, file, rows.len())?;
-                push_breakdown(&mut self.breakdown, &path, file, &rows)?;
+                let skipped = push_breakdown(&mut self.breakdown, file, &rows)?;
+                self.not_checked.extend(skipped);
                 self.breakdown_rows += rows.len() as u64;
             }
             // The reports list is not a frame (yet); it was verified with the rest.
@@ -367,6 +434,7 @@ impl SnapshotLoad {
         let mut counts = LoadCounts {
             payout_rows_read: self.payout_rows_read,
             breakdown_rows: self.breakdown_rows,
+            breakdown_rows_not_checked: self.not_checked.iter().map(|n| n.count).sum(),
             ..self.registry.counts
         };
         assert_eq!(
@@ -387,6 +455,7 @@ impl SnapshotLoad {
             } else {
                 None
             },
+            not_checked: self.not_checked,
         };
         tracing::info!(
             snapshot = %dir.display(),
@@ -598,21 +667,48 @@ fn check_against_manifest(
     Ok(())
 }
 
+/// Adds one breakdown response's rows. A currency listed twice is ambiguous (neither summed
+/// nor picked) and a value with more decimals than the money column holds is not rounded:
+/// such a currency's rows are left out and returned as not checked, and the run goes on.
 fn push_breakdown(
     out: &mut FrameBuilder,
-    path: &Path,
     file: &SnapshotFile,
     rows: &[BreakdownRow],
-) -> Result<(), LoadError> {
-    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+) -> Result<Vec<NotChecked>, LoadError> {
+    let mut listed: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        listed
+            .entry(row.currency.as_deref().unwrap_or_default())
+            .or_default()
+            .push(i);
+    }
+    let mut skipped = Vec::new();
+    let subject = |currency: &str| match file.window.days() {
+        1 => format!("{} {currency}", file.window.from),
+        _ => format!("{} {currency}", file.window),
+    };
+    let not_checked = |currency: &str, n: usize, reason: String| {
+        NotChecked::new("breakdown", subject(currency), n as u64, reason).on(file.window.from)
+    };
     for (i, row) in rows.iter().enumerate() {
         let at = format!("{}#{i}", file.path);
         let currency = row.currency.as_deref().unwrap_or_default();
-        if let Some(first) = seen.insert(currency, i) {
-            return Err(LoadError::Damaged {
-                path: path.to_path_buf(),
-                problem: format!("currency {currency:?} appears in rows {first} and {i}"),
-            });
+        let places = &listed[currency];
+        if places.len() > 1 {
+            if places[0] == i {
+                let reason = format!(
+                    "{}: currency {currency:?} is listed {} times (rows {}); one response must list it once, so neither is summed nor picked",
+                    file.path,
+                    places.len(),
+                    places.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+                );
+                skipped.push(not_checked(currency, places.len(), reason));
+            }
+            continue;
+        }
+        if let Some(reason) = unexact_breakdown_value(&at, row) {
+            skipped.push(not_checked(currency, 1, reason));
+            continue;
         }
         let day = |d: NaiveDate| CellRef::DateTime(d.and_time(chrono::NaiveTime::MIN));
         let cells = [
@@ -627,7 +723,27 @@ fn push_breakdown(
             out.push(c, cell).map_err(|p| p.at(&at, column))?;
         }
     }
-    Ok(())
+    Ok(skipped)
+}
+
+/// Why a breakdown row's amounts cannot be compared exactly (a value with more decimals than
+/// the money column's [`frames::MONEY_SCALE`]), naming the row, field and value; `None` when
+/// they can.
+fn unexact_breakdown_value(at: &str, row: &BreakdownRow) -> Option<String> {
+    [
+        ("PaymentsAmount", row.payments_amount),
+        ("SumPayoutSum", row.sum_payout),
+    ]
+    .into_iter()
+    .find_map(|(field, v)| {
+        let v = v?;
+        mantissa_at(v, frames::MONEY_SCALE).is_none().then(|| {
+            format!(
+                "{at}: {field} {v} has more than {} decimals; amounts are compared exactly, never rounded",
+                frames::MONEY_SCALE
+            )
+        })
+    })
 }
 
 fn decimal_ref(d: Option<Decimal>) -> CellRef<'static> {

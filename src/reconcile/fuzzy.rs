@@ -5,18 +5,22 @@
 
 use super::{pl, typed, FuzzySettings, ReconcileError};
 use crate::domain::frames::decimal_at;
+use crate::domain::not_checked::NotChecked;
 use polars::prelude::*;
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// Flags the probable pairs of findings `d` (see [`FuzzySettings`]). `currencies` is the
 /// `currency, tolerance` table; `provider` and `ledger` give each row's `user_id` by `source`.
+/// With more unmatched lines than `max_candidates` the rule does not run, and says so in
+/// `not_checked`.
 pub(super) fn flag_probable(
     d: DataFrame,
     s: &FuzzySettings,
     currencies: &DataFrame,
     provider: &DataFrame,
     ledger: &DataFrame,
+    not_checked: &mut Vec<NotChecked>,
 ) -> Result<DataFrame, ReconcileError> {
     let class = typed(&d, "class", "fuzzy", Column::str)?;
     let pick = |name: &str| -> Vec<usize> {
@@ -32,6 +36,17 @@ pub(super) fn flag_probable(
             max = s.max_candidates,
             "too many unmatched lines for the fuzzy rule; skipped"
         );
+        not_checked.push(NotChecked::new(
+            "fuzzy",
+            "unmatched lines",
+            (left.len() + right.len()) as u64,
+            format!(
+                "{} unmatched Xsolla lines and {} unmatched ledger lines, more than reconcile.fuzzy.max_candidates ({}): no probable pairs were looked for",
+                left.len(),
+                right.len(),
+                s.max_candidates
+            ),
+        ));
         return mark_pairs(d, &[]);
     }
     let candidates = Candidates {

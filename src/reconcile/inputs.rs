@@ -2,12 +2,14 @@
 //! derived columns the SQL files read (day numbers, `in_window`, `fee_total`, tolerances,
 //! the `settings` switches). `sql/README.md` lists every table and column built here.
 
+use super::not_checked::{self, EmptyLedgerColumns};
 use super::rules::{self, RuleSet};
 use super::{
     day, pl, typed, zero, Comparison, GoverningDate, ReconcileError, ReconcileInput,
     ReconcileSettings,
 };
 use crate::domain::frames::{self, decimal_column, money};
+use crate::domain::not_checked::NotChecked;
 use crate::domain::window::Window;
 use polars::prelude::*;
 use rust_decimal::Decimal;
@@ -25,6 +27,10 @@ pub(super) struct InputTables {
     pub provider_rows: DataFrame,
     /// The same of the ledger rows near the window.
     pub ledger_rows: DataFrame,
+    /// Payouts that cannot be checked, with their reasons.
+    pub not_checked: Vec<NotChecked>,
+    /// Ledger columns the amount comparisons read that have no value at all.
+    pub empty_ledger: EmptyLedgerColumns,
 }
 
 /// Builds the input tables, consuming the input so the loaded frames go as soon as the
@@ -56,6 +62,7 @@ pub(super) fn build(
     log_margins(&provider, window, provider_window)?;
     let (provider_all, provider) =
         provider_tables(provider, &breakdown, &project_ids, window, settings, &prune)?;
+    let gaps = not_checked::breakdown_gaps(&provider_all, &breakdown, window)?;
     let ledger = ledger_table(
         ledger,
         &provider,
@@ -63,13 +70,8 @@ pub(super) fn build(
         settings.ledger_margin_days,
         &prune,
     )?;
-    let payouts = payout_tables(
-        payout_rows,
-        payouts,
-        breakdown,
-        window,
-        settings.fx_tolerance,
-    )?;
+    let payouts = payout_tables(payout_rows, payouts, breakdown, window, settings)?;
+    let empty_ledger = EmptyLedgerColumns::of(&ledger);
     let currencies = currency_table(&[&provider, &ledger], settings)?;
     let provider_rows = rows_for_summary(&provider, settings.fuzzy.enabled)?;
     let ledger_rows = rows_for_summary(&ledger, settings.fuzzy.enabled)?;
@@ -92,6 +94,8 @@ pub(super) fn build(
         currencies,
         provider_rows,
         ledger_rows,
+        not_checked: payouts.not_checked.into_iter().chain(gaps).collect(),
+        empty_ledger,
     })
 }
 
@@ -328,6 +332,8 @@ struct PayoutTables {
     payouts: DataFrame,
     /// `breakdown`, with `fx_tolerance`.
     breakdown: DataFrame,
+    /// Payouts of the window that cannot be checked.
+    not_checked: Vec<NotChecked>,
 }
 
 fn payout_tables(
@@ -335,9 +341,9 @@ fn payout_tables(
     payouts: DataFrame,
     breakdown: DataFrame,
     window: Window,
-    fx_tolerance: Decimal,
+    settings: &ReconcileSettings,
 ) -> Result<PayoutTables, ReconcileError> {
-    let fx_tolerance = money_literal(fx_tolerance);
+    let fx_tolerance = money_literal(settings.fx_tolerance);
     let payouts = pl(
         "payouts",
         payouts
@@ -352,6 +358,7 @@ fn payout_tables(
             ])
             .collect(),
     )?;
+    let not_checked = not_checked::payouts(&payouts, payout_rows.is_some())?;
     // The tolerance rides on the rows: Polars SQL loses a joined table's columns when a
     // CROSS JOIN follows a LEFT JOIN.
     let breakdown = pl(
@@ -367,11 +374,63 @@ fn payout_tables(
             ])
             .collect(),
     )?;
+    let rows = payout_rows.unwrap_or_else(|| frames::empty(&frames::provider_schema()));
     Ok(PayoutTables {
-        rows: payout_rows.unwrap_or_else(|| frames::empty(&frames::provider_schema())),
+        rows: with_payout_deduction(rows, settings.payout_deducts_penalties)?,
         payouts,
         breakdown,
+        not_checked,
     })
+}
+
+/// `payout_rows` with `payout_deduction`: what each row takes off its payout besides its
+/// `payout.amount`. With `deducts_penalties` (`reconcile.payout_deducts_penalties`), its
+/// penalties (payment currency, negative on cancellation rows) at the row's `fx_rate`, rounded
+/// half away from zero to the payout currency's exponent; else 0. The registry carries no
+/// other adjustment field ([U], docs/xsolla-api.md §12.6).
+fn with_payout_deduction(
+    rows: DataFrame,
+    deducts_penalties: bool,
+) -> Result<DataFrame, ReconcileError> {
+    let what = "payout deductions";
+    if !deducts_penalties {
+        return pl(
+            what,
+            rows.lazy()
+                .with_column(zero().alias("payout_deduction"))
+                .collect(),
+        );
+    }
+    let cb = typed(&rows, "chargeback_penalty", what, Column::decimal)?;
+    let rp = typed(&rows, "refund_penalty", what, Column::decimal)?;
+    let fx = typed(&rows, "fx_rate", what, Column::decimal)?;
+    let cur = typed(&rows, "payout_currency", what, Column::str)?;
+    let (money_scale, fx_scale) = (cb.scale() as u32, fx.scale() as u32);
+    let mut out: Vec<Option<Decimal>> = Vec::with_capacity(rows.height());
+    let lines = cb
+        .physical()
+        .iter()
+        .zip(rp.physical().iter())
+        .zip(fx.physical().iter())
+        .zip(cur.iter());
+    for (((cb, rp), fx), cur) in lines {
+        let penalties = cb.unwrap_or(0) + rp.unwrap_or(0);
+        let deduction = match (penalties, fx, cur) {
+            (0, _, _) => Decimal::ZERO,
+            (p, Some(fx), Some(cur)) => {
+                let p = Decimal::from_i128_with_scale(p, money_scale);
+                let fx = Decimal::from_i128_with_scale(fx, fx_scale);
+                crate::domain::money::round_to_currency(p * fx, cur)
+            }
+            // No rate or currency to convert with: the penalty is taken as it is.
+            (p, _, _) => Decimal::from_i128_with_scale(p, money_scale),
+        };
+        out.push(Some(deduction));
+    }
+    let column = decimal_column("payout_deduction", &out, frames::MONEY_SCALE)?;
+    let mut rows = rows;
+    pl(what, rows.with_column(column).map(|_| ()))?;
+    Ok(rows)
 }
 
 /// An amount as a money literal (`Decimal(38, 6)`).

@@ -15,6 +15,7 @@ mod catalog;
 pub mod decisions;
 mod fuzzy;
 mod inputs;
+mod not_checked;
 pub mod open_items;
 pub mod rules;
 mod run;
@@ -23,6 +24,7 @@ mod summary;
 mod tests;
 
 use crate::domain::frames::{self, money};
+use crate::domain::not_checked::NotChecked;
 use crate::domain::window::Window;
 use polars::prelude::*;
 use rust_decimal::Decimal;
@@ -64,6 +66,12 @@ pub struct ReconcileSettings {
     pub fuzzy: FuzzySettings,
     /// Folder with `prepare/` and `classes/` SQL files replacing the built-in rules.
     pub sql_dir: Option<PathBuf>,
+    /// Whether a payout is its rows' `payout.amount` minus their penalties (`chargebackPenalty`,
+    /// `refundPenalty`, payment currency, converted at each row's `fx_rate` and rounded to the
+    /// payout currency) rather than the rows' `payout.amount` alone. Xsolla does not say which
+    /// ([U], docs/xsolla-api.md §12.6); default false: penalties are taken to be charged
+    /// outside the payout's rows' sum (or already inside `payout.amount`).
+    pub payout_deducts_penalties: bool,
     /// Which side's date decides the run that judges a pair (its *governing date*): a run
     /// reports a pair only when that date is inside its window, and only such a run may
     /// resolve it. Default `provider` (Xsolla's `transfer_date`).
@@ -128,6 +136,7 @@ impl Default for ReconcileSettings {
             comparisons: vec![Comparison::Gross, Comparison::Fees, Comparison::NetVsPayout],
             fuzzy: FuzzySettings::default(),
             sql_dir: None,
+            payout_deducts_penalties: false,
             governing_date: GoverningDate::Provider,
         }
     }
@@ -289,6 +298,32 @@ pub struct Summary {
     pub match_rate_percent: String,
     /// Row accounting.
     pub rows: RowCounts,
+    /// Checks that could not run, with their reasons, sorted; empty when every check ran
+    /// (silence means checked and fine).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_checked: Vec<NotChecked>,
+}
+
+impl Summary {
+    /// Adds lines of checks that could not run, keeping those without a day and those whose
+    /// day is in `window` (a margin day belongs to another run), in a deterministic order. A
+    /// line replaces one already there for the same check and subject: the stage that read the
+    /// data (the load, which the job adds last) knows why more precisely than the
+    /// reconciliation, which sees only that a row is missing.
+    pub fn add_not_checked(&mut self, lines: impl IntoIterator<Item = NotChecked>, window: Window) {
+        let lines: Vec<NotChecked> = lines
+            .into_iter()
+            .filter(|l| l.date.is_none_or(|d| window.contains(d)))
+            .collect();
+        self.not_checked.retain(|old| {
+            !lines
+                .iter()
+                .any(|l| l.check == old.check && l.subject == old.subject)
+        });
+        self.not_checked.extend(lines);
+        self.not_checked.sort();
+        self.not_checked.dedup();
+    }
 }
 
 /// The result.
@@ -407,6 +442,7 @@ pub fn reconcile_owned(
     // The loaders' freed buffers (parsed on several threads) go back before the big frames.
     rules::release_free_memory();
     let rules = rules::RuleSet::load(settings.sql_dir.as_deref())?;
+    let window = input.window;
     let rows_read = summary::RowsRead {
         provider: input.provider.height(),
         ledger: input.ledger.height(),
@@ -414,6 +450,7 @@ pub fn reconcile_owned(
     let inputs = inputs::build(input, settings, &rules)?;
     let (findings, tables) = run::run_rules(&rules, inputs.tables)?;
     let mut discrepancies = run::collect_findings(&findings)?;
+    let mut lines = inputs.not_checked;
     if settings.fuzzy.enabled {
         discrepancies = fuzzy::flag_probable(
             discrepancies,
@@ -421,6 +458,7 @@ pub fn reconcile_owned(
             &inputs.currencies,
             &inputs.provider_rows,
             &inputs.ledger_rows,
+            &mut lines,
         )?;
     }
     pl(
@@ -434,8 +472,13 @@ pub fn reconcile_owned(
     let matched = tables.get("matched").ok_or_else(|| {
         ReconcileError::Invariant("the prepare rules did not produce table `matched`".into())
     })?;
+    lines.extend(not_checked::comparisons(
+        matched,
+        &inputs.empty_ledger,
+        settings,
+    )?);
     let started = std::time::Instant::now();
-    let summary = summary::summarize(
+    let mut summary = summary::summarize(
         rows_read,
         &inputs.provider_rows,
         &inputs.ledger_rows,
@@ -446,6 +489,7 @@ pub fn reconcile_owned(
         ms = started.elapsed().as_millis() as u64,
         "summary and row accounting"
     );
+    summary.add_not_checked(lines, window);
     Ok(ReconcileOutput {
         discrepancies,
         summary,

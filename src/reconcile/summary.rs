@@ -38,6 +38,7 @@ pub(super) fn summarize(
         match_rate_percent: match_rate(lines.matched, lines.lines),
         matched_totals: lines.totals,
         rows,
+        not_checked: Vec::new(),
     })
 }
 

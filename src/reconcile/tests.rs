@@ -649,6 +649,43 @@ fn breakdown_that_differs_from_the_registry() {
 }
 
 #[test]
+fn a_registry_currency_the_breakdown_does_not_list_is_not_checked() {
+    let mut i = input(
+        &[
+            p(1, "10.00", "USD", "2026-10-02"),
+            p(2, "100", "JPY", "2026-10-02"),
+            p(3, "200", "JPY", "2026-10-02"),
+            // A day without any breakdown row says nothing here.
+            p(4, "300", "JPY", "2026-10-03"),
+        ],
+        &[],
+    );
+    i.breakdown = DataFrame::new_infer_height(vec![
+        Column::new("source".into(), vec!["breakdown.json#0"]),
+        date_col("window_from", &[Some("2026-10-02")]),
+        date_col("window_to", &[Some("2026-10-02")]),
+        Column::new("currency".into(), vec!["USD"]),
+        dec("payments_amount", &[Some("10.00")], MONEY_SCALE),
+        dec("sum_payout", &[Some("10.00")], MONEY_SCALE),
+    ])
+    .unwrap();
+    let out = run(&i);
+    assert!(findings(&out).iter().all(|f| f.0 != "breakdown_mismatch"));
+    let lines: Vec<_> = out
+        .summary
+        .not_checked
+        .iter()
+        .filter(|n| n.check == "breakdown")
+        .collect();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(lines[0].subject, "2026-10-02 JPY");
+    assert!(
+        lines[0].reason.contains("registry has 2 non-test rows"),
+        "{lines:?}"
+    );
+}
+
+#[test]
 fn test_payments_and_other_projects_are_out_of_scope_but_counted() {
     let mut test = p(2, "5.00", "USD", "2026-10-02");
     test.dry_run = true;
@@ -688,6 +725,30 @@ fn fuzzy_pairs_are_probable_never_accepted() {
         probable.iter().collect::<Vec<_>>(),
         vec![Some(true), Some(true)]
     );
+}
+
+#[test]
+fn a_fuzzy_rule_over_its_limit_says_it_did_not_run() {
+    let mut line = l(0, "10.00", "USD", "2026-10-04");
+    line.txn = None;
+    line.order = Some("unknown-order");
+    let i = input(&[p(1, "10.00", "USD", "2026-10-02")], &[line]);
+    let mut s = ReconcileSettings::default();
+    s.fuzzy.enabled = true;
+    s.fuzzy.max_candidates = 0;
+    let out = reconcile(&i, &s).unwrap();
+    let fuzzy: Vec<_> = out
+        .summary
+        .not_checked
+        .iter()
+        .filter(|n| n.check == "fuzzy")
+        .collect();
+    assert_eq!(fuzzy.len(), 1, "{:?}", out.summary.not_checked);
+    assert_eq!(fuzzy[0].count, 2);
+    assert!(fuzzy[0].reason.contains("max_candidates (0)"));
+    s.fuzzy.max_candidates = 10;
+    let out = reconcile(&i, &s).unwrap();
+    assert!(out.summary.not_checked.iter().all(|n| n.check != "fuzzy"));
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! HTML pieces that `report.html` and the report mail both show: the document head, the key
-//! figures, the per-class table and the chart's legend.
+//! figures, the per-class table, the checks that could not run and the chart's legend.
 //!
 //! Why a module of its own: the mail (the deliver stage) must show the same numbers the same
 //! way as the page, so it builds its body from these functions rather than from the page's
@@ -83,6 +83,50 @@ pub fn summary_table(summary: &Summary) -> String {
     t
 }
 
+/// Subjects a not-checked line lists at most; the rest are counted (summary.json lists all).
+pub const NOT_CHECKED_SUBJECTS: usize = 10;
+
+/// A group's first subjects, and how many more there are.
+pub fn subjects_text(subjects: &[&str]) -> String {
+    let mut t = subjects
+        .iter()
+        .take(NOT_CHECKED_SUBJECTS)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if subjects.len() > NOT_CHECKED_SUBJECTS {
+        let _ = write!(t, " and {} more", subjects.len() - NOT_CHECKED_SUBJECTS);
+    }
+    t
+}
+
+/// The checks that could not run, one row per check and reason with its count and subjects;
+/// nothing at all when every check ran (silence means checked and fine).
+pub fn not_checked_section(summary: &Summary) -> String {
+    if summary.not_checked.is_empty() {
+        return String::new();
+    }
+    let total = crate::domain::not_checked::total(&summary.not_checked);
+    let mut t = format!(
+        "<h2>Not checked</h2>\n<p>{total} {} could not be checked; the run went on without them. \
+         Nothing is known to be wrong with them, and nothing is known to be right.</p>\n\
+         <table><tr><th>check</th><th>count</th><th>reason</th><th>what</th></tr>\n",
+        if total == 1 { "item" } else { "items" }
+    );
+    for g in crate::domain::not_checked::group(&summary.not_checked) {
+        let _ = writeln!(
+            t,
+            "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td><td>{}</td></tr>",
+            cell(g.check),
+            g.count,
+            cell(g.reason),
+            cell(&subjects_text(&g.subjects))
+        );
+    }
+    t.push_str("</table>\n");
+    t
+}
+
 /// Key figures as (label, value) pairs: the page's and the mail's first table, and the
 /// mail's plain-text head.
 pub fn key_figures(input: &ReportInput<'_>) -> Vec<(&'static str, String)> {
@@ -104,6 +148,10 @@ pub fn key_figures(input: &ReportInput<'_>) -> Vec<(&'static str, String)> {
         ),
         ("provider rows", s.rows.provider_rows.to_string()),
     ];
+    if !s.not_checked.is_empty() {
+        let n = crate::domain::not_checked::total(&s.not_checked);
+        v.push(("not checked", n.to_string()));
+    }
     if let Some(p) = input.provider {
         v.push(("registry rows read", p.registry_rows_read.to_string()));
     }

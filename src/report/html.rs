@@ -7,7 +7,7 @@
 
 use super::fragments::{
     age_bucket_table, age_table, cell, chart_legend, document_head, esc, figures_table,
-    summary_table, AGE_ALT,
+    not_checked_section, summary_table, AGE_ALT,
 };
 use super::{
     amount_display, amount_text, sections, window_label, AgeChartImage, ChartImage, Finding,
@@ -41,6 +41,7 @@ pub(crate) fn page(
     let mut h = document_head(&title);
     h.push_str(&figures_table(input));
     h.push_str(&per_class_section(input.summary));
+    h.push_str(&not_checked_section(input.summary));
     h.push_str(&quarantine_note(input.quarantined.len()));
     if let Some(chart) = chart {
         h.push_str(&chart_section(chart));

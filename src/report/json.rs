@@ -2,6 +2,7 @@
 //! sorted maps), amounts as exact strings.
 
 use super::{amount_text, currency_totals, LoopSummary, OpenItemCounts, ReportInput};
+use crate::domain::not_checked::NotChecked;
 use crate::domain::window::Window;
 use crate::load::LoadCounts;
 use crate::reconcile::{ClassTotal, RowCounts};
@@ -51,6 +52,10 @@ struct SummaryJson<'a> {
     open_items: OpenItemCounts,
     sections: Sections,
     quarantined: usize,
+    /// Checks that could not run (one line per subject, with its reason); empty when all ran.
+    not_checked: &'a [NotChecked],
+    /// The sum of their counts.
+    not_checked_count: u64,
     files: &'a [&'a str],
 }
 
@@ -135,6 +140,8 @@ pub(crate) fn summary(input: &ReportInput<'_>, loop_: &LoopSummary, files: &[&st
         open_items: input.open_items,
         sections: sections(loop_),
         quarantined: input.quarantined.len(),
+        not_checked: &s.not_checked,
+        not_checked_count: crate::domain::not_checked::total(&s.not_checked),
         files,
     };
     // Plain data with string keys: serialising cannot fail.

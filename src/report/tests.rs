@@ -218,3 +218,53 @@ proptest::proptest! {
         proptest::prop_assert!(out == s || out == prefixed);
     }
 }
+
+#[test]
+fn not_checked_lines_are_grouped_escaped_and_absent_when_all_ran() {
+    use crate::domain::not_checked::NotChecked;
+    let mut s = summary();
+    assert_eq!(fragments::not_checked_section(&s), "");
+    let html = with_input(&s, |i| {
+        html::page(i, &ReportSettings::default(), &[], None, None)
+    });
+    assert!(!html.contains("Not checked"));
+    for n in 0..12 {
+        s.not_checked.push(NotChecked::new(
+            "payout",
+            format!("payout {n:02}"),
+            1,
+            "no <amount>",
+        ));
+    }
+    s.not_checked.push(NotChecked::new(
+        "fees",
+        "matched ledger lines",
+        40,
+        "=no fee",
+    ));
+    let section = fragments::not_checked_section(&s);
+    assert!(
+        section.contains("<p>52 items could not be checked;"),
+        "{section}"
+    );
+    assert!(section.contains("no &lt;amount&gt;"), "escaped: {section}");
+    assert!(
+        section.contains("&#39;=no fee"),
+        "spreadsheet-safe: {section}"
+    );
+    assert!(
+        section.contains("payout 00, payout 01, payout 02, payout 03, payout 04, payout 05, payout 06, payout 07, payout 08, payout 09 and 2 more"),
+        "{section}"
+    );
+    assert_eq!(
+        section.matches("<tr><td>").count(),
+        2,
+        "one row per check and reason"
+    );
+    let html = with_input(&s, |i| {
+        html::page(i, &ReportSettings::default(), &[], None, None)
+    });
+    assert!(html.contains(&section));
+    let figures = with_input(&s, fragments::key_figures);
+    assert!(figures.contains(&("not checked", "52".to_owned())));
+}

@@ -461,6 +461,7 @@ fn summary_sheet(
     }
     lines.row += 1; // a blank row before the table
     class_table(&mut lines, input.summary, fmt)?;
+    not_checked_table(&mut lines, input.summary, fmt)?;
     Ok(ws)
 }
 
@@ -613,6 +614,39 @@ fn class_table(
     }
     for (cur, total) in currency_totals(summary) {
         lines.table_row("total", true, cur, &total, fmt)?;
+    }
+    Ok(())
+}
+
+/// The header row of the not-checked table on the Summary sheet (tests look it up).
+pub(crate) const NOT_CHECKED_TABLE: &[&str] = &["not checked", "what", "count", "reason"];
+
+/// After a blank row, one row per check that could not run ([`NOT_CHECKED_TABLE`] columns);
+/// nothing when every check ran.
+fn not_checked_table(
+    lines: &mut Lines<'_>,
+    summary: &Summary,
+    fmt: &Formats,
+) -> Result<(), XlsxError> {
+    if summary.not_checked.is_empty() {
+        return Ok(());
+    }
+    lines.row += 1;
+    for (c, h) in NOT_CHECKED_TABLE.iter().enumerate() {
+        lines
+            .ws
+            .write_string_with_format(lines.row, c as u16, *h, &fmt.header)?;
+    }
+    lines.row += 1;
+    for l in &summary.not_checked {
+        let r = lines.row;
+        lines.ws.write_string(r, 0, cell_text(&l.check))?;
+        lines.ws.write_string(r, 1, cell_text(&l.subject))?;
+        lines
+            .ws
+            .write_number_with_format(r, 2, l.count as f64, &fmt.integer)?;
+        lines.ws.write_string(r, 3, cell_text(&l.reason))?;
+        lines.row += 1;
     }
     Ok(())
 }

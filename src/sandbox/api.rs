@@ -860,7 +860,7 @@ pub(crate) fn transfers_json(ds: &Dataset, window: Option<(NaiveDate, NaiveDate)
         })
         .map(|(id, a)| {
             let d = payout_date(a.end);
-            json!({
+            let mut item = json!({
                 "payout": {
                     "id": id,
                     "date": d.format("%Y-%m-%d").to_string(),
@@ -875,7 +875,13 @@ pub(crate) fn transfers_json(ds: &Dataset, window: Option<(NaiveDate, NaiveDate)
                 },
                 "rate": number(Decimal::ONE),
                 "canceled": 0,
-            })
+            });
+            if ds.quirks.payouts_without_amount {
+                if let Some(p) = item.get_mut("payout").and_then(Value::as_object_mut) {
+                    p.remove("amount");
+                }
+            }
+            item
         })
         .collect();
     Value::Array(items)
@@ -925,24 +931,44 @@ pub(crate) fn breakdown_json(ds: &Dataset, window: Option<(NaiveDate, NaiveDate)
     ) {
         first.payments += delta;
     }
-    Value::Array(
-        by.into_iter()
-            .map(|(code, (exp, a))| {
-                json!({
-                    "IsoCurrency": code,
-                    "PaymentsAmount": amount_number(a.payments, exp),
-                    "SumNominalSum": amount_number(a.nominal, exp),
-                    "SumItems": amount_number(a.items, exp),
-                    "SumOutProject": amount_number(a.out, exp),
-                    "SumPayoutSum": amount_number(a.payout, usd),
-                    "SumCommissionAgent": amount_number(Decimal::ZERO, exp),
-                    "SumCommissionUserTaxes": amount_number(a.user, exp),
-                    "TaxesOfPayments": amount_number(a.taxes, exp),
-                    "DirectTaxesOfPayments": amount_number(Decimal::ZERO, exp),
-                })
+    let mut rows: Vec<Value> = by
+        .into_iter()
+        .map(|(code, (exp, a))| {
+            json!({
+                "IsoCurrency": code,
+                "PaymentsAmount": amount_number(a.payments, exp),
+                "SumNominalSum": amount_number(a.nominal, exp),
+                "SumItems": amount_number(a.items, exp),
+                "SumOutProject": amount_number(a.out, exp),
+                "SumPayoutSum": amount_number(a.payout, usd),
+                "SumCommissionAgent": amount_number(Decimal::ZERO, exp),
+                "SumCommissionUserTaxes": amount_number(a.user, exp),
+                "TaxesOfPayments": amount_number(a.taxes, exp),
+                "DirectTaxesOfPayments": amount_number(Decimal::ZERO, exp),
             })
-            .collect(),
-    )
+        })
+        .collect();
+    breakdown_quirks(ds, window, &mut rows);
+    Value::Array(rows)
+}
+
+/// The breakdown's format quirks: float noise on the first day's first currency, the last
+/// currency listed twice on the second day (each in every range holding that day).
+fn breakdown_quirks(ds: &Dataset, window: Option<(NaiveDate, NaiveDate)>, rows: &mut Vec<Value>) {
+    let holds = |day: NaiveDate| window.is_none_or(|(f, t)| f <= day && day <= t);
+    let first_day = ds.params.from;
+    if ds.quirks.breakdown_float_noise && holds(first_day) {
+        if let Some(sum) = rows.first_mut().and_then(|r| r.get_mut("SumPayoutSum")) {
+            let exact: Decimal = sum.to_string().parse().unwrap_or_default();
+            *sum = number(exact + Decimal::new(2, 13));
+        }
+    }
+    let second_day = first_day.succ_opt().unwrap_or(first_day);
+    if ds.quirks.breakdown_repeated_currency && holds(second_day) {
+        if let Some(last) = rows.last().cloned() {
+            rows.push(last);
+        }
+    }
 }
 
 impl RegistryQuery {

@@ -873,6 +873,21 @@ impl Dataset {
     pub(crate) fn txn_money(&self, t: &Txn) -> Money {
         positive_money(t, self.params.seed, self.fx(t))
     }
+    /// What a row takes off its payout besides its `payout.amount`: with the
+    /// `penalties_deducted_from_payouts` variant, its penalties (negative) at its `fx_rate`,
+    /// rounded to USD; else 0.
+    fn payout_deduction(&self, r: RowRef) -> Decimal {
+        if !self.quirks.penalties_deducted_from_payouts {
+            return Decimal::ZERO;
+        }
+        let m = self.row_money(r);
+        let penalties = m.refund_penalty + m.chargeback_penalty;
+        if penalties.is_zero() {
+            return Decimal::ZERO;
+        }
+        let fx = self.fx(&self.txns[r.txn as usize]);
+        round_to_currency(penalties * fx, CURRENCIES[PAYOUT].code)
+    }
     /// Payout id of a row, `None` for test payments (they are never paid out).
     pub(crate) fn row_payout(&self, r: RowRef) -> Option<i64> {
         (!self.txns[r.txn as usize].dry_run).then(|| period_of(self.local_date(r.at)).0)
@@ -883,6 +898,18 @@ impl Dataset {
     /// Applies [`super::DataQuirks`] after generation.
     pub(crate) fn apply_quirks(&mut self, q: &super::DataQuirks) {
         self.quirks = q.clone();
+        if q.penalties_deducted_from_payouts {
+            // The rows generated so far were added before the variant was known.
+            for i in 0..self.rows.len() {
+                let r = self.rows[i];
+                if let Some(id) = self.row_payout(r) {
+                    let d = self.payout_deduction(r);
+                    if let Some(agg) = self.payouts.get_mut(&id) {
+                        agg.amount += d;
+                    }
+                }
+            }
+        }
         let picks: Vec<usize> = self
             .rows
             .iter()
@@ -991,7 +1018,7 @@ impl Dataset {
         if self.txns[r.txn as usize].dry_run {
             return;
         }
-        let amount = self.row_money(r).payout;
+        let amount = self.row_money(r).payout + self.payout_deduction(r);
         let (id, start, end) = period_of(self.local_date(r.at));
         let agg = self.payouts.entry(id).or_insert(PayoutAgg {
             start,

@@ -79,6 +79,21 @@ pub struct DataQuirks {
     /// before `from` (served by the registry for that day and by `details`), about two of
     /// three reversed on one of the first days of the data set (see `Dataset::add_early_refunds`).
     pub early_refunds: u32,
+    /// Not an inconsistency but the other reading of a [U] fact (docs/xsolla-api.md §12.6):
+    /// each payout's amount is its rows' `payout.amount` plus their (negative) penalties
+    /// converted at each row's `fx_rate` and rounded to USD, instead of the rows'
+    /// `payout.amount` alone (the default). `reconcile.payout_deducts_penalties` reads it.
+    pub penalties_deducted_from_payouts: bool,
+    /// Serve payouts without `payout.amount` (docs/xsolla-api.md §11.1: no source shows the
+    /// field), so the payout check has nothing to compare and says so.
+    pub payouts_without_amount: bool,
+    /// Serve the first currency's `SumPayoutSum` of every breakdown response whose range
+    /// holds the data set's first day with the binary-float noise a double leaves
+    /// (`+ 0.0000000000002`, as in `1234.5600000000002`): more decimals than money holds.
+    pub breakdown_float_noise: bool,
+    /// List the last currency of every breakdown response whose range holds the data set's
+    /// second day twice (the copy identical), so the response is ambiguous for it.
+    pub breakdown_repeated_currency: bool,
     /// How many more days before `from` the `early_refunds` payments are dated (0, the
     /// default: the day before `from`). A nightly run's fetch margin reads a payment only a few
     /// days old; one dated further back than the margin must be looked up.

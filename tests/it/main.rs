@@ -16,6 +16,7 @@ mod fuzz;
 mod items;
 mod job_cli;
 mod nights;
+mod not_checked;
 mod notify;
 mod paging;
 mod reconcile_e2e;

@@ -612,3 +612,54 @@ fn parallel_export_load_reports_the_first_error_in_file_order() {
         }
     }
 }
+
+/// One day's breakdown response as the fetch stores it.
+fn breakdown_file(day: &str) -> SnapshotFile {
+    let d = NaiveDate::from_str(day).unwrap();
+    SnapshotFile {
+        path: format!("breakdown/{day}_{day}.json"),
+        endpoint: "breakdown".into(),
+        url: String::new(),
+        received_at: chrono::DateTime::default(),
+        sha256: String::new(),
+        bytes: 0,
+        rows: 3,
+        attempts: 1,
+        window: Window::new(d, d).unwrap(),
+        offset: None,
+        duplicate_rows: vec![],
+    }
+}
+
+#[test]
+fn breakdown_values_that_cannot_be_taken_exactly_are_not_checked_never_rounded() {
+    // Float noise on one currency, another listed twice, a third fine.
+    let body = br#"[
+        {"IsoCurrency": "USD", "PaymentsAmount": 10.5, "SumPayoutSum": 1234.5600000000002},
+        {"IsoCurrency": "EUR", "PaymentsAmount": 3, "SumPayoutSum": 2.5},
+        {"IsoCurrency": "JPY", "PaymentsAmount": 100, "SumPayoutSum": 0.9},
+        {"IsoCurrency": "EUR", "PaymentsAmount": 4, "SumPayoutSum": 3.5}
+    ]"#;
+    let rows: Vec<BreakdownRow> = parse_json_rows(body, BREAKDOWN_REQUIRED).unwrap();
+    let file = breakdown_file("2026-10-01");
+    let mut out = FrameBuilder::new(frames::breakdown_schema());
+    let skipped = push_breakdown(&mut out, &file, &rows).unwrap();
+    let frame = out.finish("breakdown").unwrap();
+    assert_eq!(strs(&frame, "currency"), [Some("JPY".to_owned())]);
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    let noise = &skipped[0];
+    assert_eq!(noise.subject, "2026-10-01 USD");
+    assert!(
+        noise
+            .reason
+            .contains("#0: SumPayoutSum 1234.5600000000002 has more than 6 decimals"),
+        "{noise:?}"
+    );
+    let twice = &skipped[1];
+    assert_eq!((twice.subject.as_str(), twice.count), ("2026-10-01 EUR", 2));
+    assert!(
+        twice.reason.contains("listed 2 times (rows 1, 3)"),
+        "{twice:?}"
+    );
+    assert!(skipped.iter().all(|l| l.date == Some(file.window.from)));
+}
