@@ -11,6 +11,7 @@
 //! probable pairs, and `summary` counts and checks that every row read is accounted for.
 
 mod catalog;
+mod conventions;
 mod fuzzy;
 mod inputs;
 pub mod open_items;
@@ -222,8 +223,11 @@ pub struct ReconcileInput {
     pub breakdown: DataFrame,
     /// Ledger lines ([`frames::ledger_schema`]).
     pub ledger: DataFrame,
-    /// Only these projects (empty: all).
+    /// Only these projects (empty: all). With a ledger project column, the ledger's too.
     pub project_ids: Vec<i64>,
+    /// The ledger's conventions (`[merchant.ledger.conventions]`): amount basis, currency,
+    /// scope of the lines.
+    pub conventions: crate::load::ledger::Conventions,
 }
 
 /// Amount and count of one class in one currency.
@@ -264,6 +268,18 @@ pub struct RowCounts {
     /// of a refund in the window) and named by no finding: read for matching only.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub ledger_in_margin: u64,
+    /// … of which set aside because their status is not money yet
+    /// (`conventions.not_money_statuses`: pending, canceled).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ledger_not_money: u64,
+    /// … of which journal lines that are not sales or refunds (fee, tax, discount lines:
+    /// `conventions.line_types`), set aside.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ledger_journal_lines: u64,
+    /// … of which lines of projects outside `merchant.project_ids` (the ledger's project
+    /// column), set aside.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ledger_other_projects: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -410,6 +426,7 @@ pub fn reconcile_owned(
         ledger: input.ledger.height(),
     };
     let inputs = inputs::build(input, settings, &rules)?;
+    let ledger_scope = inputs.ledger_scope;
     let (findings, tables) = run::run_rules(&rules, inputs.tables)?;
     let mut discrepancies = run::collect_findings(&findings)?;
     if settings.fuzzy.enabled {
@@ -435,6 +452,7 @@ pub fn reconcile_owned(
     let started = std::time::Instant::now();
     let summary = summary::summarize(
         rows_read,
+        ledger_scope,
         &inputs.provider_rows,
         &inputs.ledger_rows,
         matched,

@@ -1,0 +1,264 @@
+//! The ledger's conventions applied to the input tables (`[merchant.ledger.conventions]`,
+//! [`Conventions`]): which ledger lines are in scope, order ids qualified by project, and
+//! Xsolla's amounts restated in the ledger's terms (without taxes, in the payout or reporting
+//! currency) before any rule runs, so the SQL rules compare like with like and stay the same
+//! for every convention.
+//!
+//! Each step runs only when its convention is on: with the defaults the frames pass through
+//! untouched but for the not-money status filter (one comparison per ledger line).
+
+use super::{pl, typed, zero, ReconcileError};
+use crate::domain::frames::{self, money};
+use crate::load::ledger::{Conventions, LedgerCurrency, LineKind};
+use polars::prelude::*;
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+
+/// Ledger lines set aside before matching, per reason (the run's row counts name them).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct LedgerScope {
+    /// Lines whose status is not money yet (`conventions.not_money_statuses`).
+    pub not_money: u64,
+    /// Journal lines that are not sales or refunds (fee, tax, discount, other, unmapped).
+    pub journal: u64,
+    /// Lines of projects outside `merchant.project_ids`.
+    pub other_projects: u64,
+}
+
+impl LedgerScope {
+    /// All lines set aside.
+    pub fn total(&self) -> u64 {
+        self.not_money + self.journal + self.other_projects
+    }
+}
+
+/// Splits off the ledger lines that are out of scope: journal lines first, then statuses that
+/// are not money, then other projects (a line lacking a project is kept: it is compared).
+pub(super) fn scope_ledger(
+    ledger: DataFrame,
+    conv: &Conventions,
+    project_ids: &[i64],
+) -> Result<(DataFrame, LedgerScope), ReconcileError> {
+    let what = "ledger scope";
+    let has = |c: &str| ledger.column(c).is_ok();
+    let mut reasons: Vec<(i32, Expr)> = Vec::new();
+    if has("line_kind") {
+        let compared = Series::new(
+            "k".into(),
+            [LineKind::Sale.as_str(), LineKind::Refund.as_str()],
+        );
+        reasons.push((
+            1,
+            col("line_kind")
+                .is_in(lit(compared).implode(false), false)
+                .not(),
+        ));
+    }
+    if !conv.not_money_statuses.is_empty() {
+        let s = Series::new("s".into(), conv.not_money_statuses.clone());
+        reasons.push((2, col("status").is_in(lit(s).implode(false), false)));
+    }
+    if has("project_id") && !project_ids.is_empty() {
+        let ids = Series::new("ids".into(), project_ids.to_vec());
+        reasons.push((
+            3,
+            col("project_id")
+                .is_in(lit(ids).implode(false), false)
+                .not(),
+        ));
+    }
+    if reasons.is_empty() {
+        return Ok((ledger, LedgerScope::default()));
+    }
+    let mut bucket = lit(0i32);
+    for (code, cond) in reasons.into_iter().rev() {
+        bucket = when(cond.fill_null(lit(false)))
+            .then(lit(code))
+            .otherwise(bucket);
+    }
+    let tagged = pl(
+        what,
+        ledger
+            .lazy()
+            .with_column(bucket.cast(DataType::Int32).alias("_scope"))
+            .collect(),
+    )?;
+    let codes = typed(&tagged, "_scope", what, Column::i32)?;
+    let mut n = [0u64; 4];
+    for c in codes.iter().flatten() {
+        n[c as usize] += 1;
+    }
+    let kept = pl(
+        what,
+        tagged
+            .lazy()
+            .filter(col("_scope").eq(lit(0i32).cast(DataType::Int32)))
+            .drop(Selector::from(cols(["_scope"])))
+            .collect(),
+    )?;
+    Ok((
+        kept,
+        LedgerScope {
+            journal: n[1],
+            not_money: n[2],
+            other_projects: n[3],
+        },
+    ))
+}
+
+/// With a ledger project column, order ids are matched within a project: both sides' order
+/// ids become `<project>:<order>` (a line without a project keeps its bare order id).
+pub(super) fn qualify_orders(
+    provider: DataFrame,
+    ledger: DataFrame,
+) -> Result<(DataFrame, DataFrame), ReconcileError> {
+    if ledger.column("project_id").is_err() {
+        return Ok((provider, ledger));
+    }
+    let qualified = |id: &str| {
+        when(col("project_id").is_null().or(col(id).is_null()))
+            .then(col(id))
+            .otherwise(concat_str(
+                [col("project_id").cast(DataType::String), col(id)],
+                ":",
+                false,
+            ))
+            .alias(id)
+    };
+    let provider = pl(
+        "order ids by project",
+        provider.lazy().with_column(qualified("external_id")).collect(),
+    )?;
+    let ledger = pl(
+        "order ids by project",
+        ledger.lazy().with_column(qualified("order_id")).collect(),
+    )?;
+    Ok((provider, ledger))
+}
+
+/// `payment_amount` less the `amount_minus` columns (a missing one counted as 0).
+pub(super) fn amount_basis(conv: &Conventions) -> Option<Expr> {
+    if conv.amount_minus.is_empty() {
+        return None;
+    }
+    let minus = conv
+        .amount_minus
+        .iter()
+        .fold(zero(), |acc, c| acc + col(c.as_str()).fill_null(zero()));
+    Some((col("payment_amount") - minus).cast(money()))
+}
+
+/// The ledger's own rate per transaction id and per order id (`conventions.currency =
+/// "reporting"`), the first line's where several lines carry one.
+pub(super) struct LedgerRates {
+    by_txn: HashMap<i64, Decimal>,
+    by_order: HashMap<String, Decimal>,
+}
+
+impl LedgerRates {
+    pub(super) fn of(ledger: &DataFrame) -> Result<Self, ReconcileError> {
+        let what = "ledger rates";
+        let rate = typed(ledger, "rate", what, Column::decimal)?;
+        let txn = typed(ledger, "transaction_id", what, Column::i64)?;
+        let order = typed(ledger, "order_id", what, Column::str)?;
+        let scale = rate.scale() as u32;
+        let mut out = LedgerRates {
+            by_txn: HashMap::new(),
+            by_order: HashMap::new(),
+        };
+        for ((r, t), o) in rate.physical().iter().zip(txn.iter()).zip(order.iter()) {
+            let Some(r) = r.map(|m| Decimal::from_i128_with_scale(m, scale)) else {
+                continue;
+            };
+            if let Some(t) = t {
+                out.by_txn.entry(t).or_insert(r);
+            }
+            if let Some(o) = o {
+                out.by_order.entry(o.to_owned()).or_insert(r);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Restates Xsolla's `payment_amount` and `fee_total` in the currency the ledger books in:
+/// × the row's `fx_rate` into `payout_currency`, or × the ledger's rate of the transaction
+/// into the reporting currency (rows the ledger has no rate for stay as they are: the
+/// ledger does not have them), each rounded half away from zero to the currency's minor
+/// unit, as a ledger converting each line would. In reporting mode the payout amount is
+/// cleared: no rate links it to the reporting currency, so net is not compared.
+pub(super) fn convert_currency(
+    provider: DataFrame,
+    conv: &Conventions,
+    rates: Option<&LedgerRates>,
+) -> Result<DataFrame, ReconcileError> {
+    let what = "currency conversion";
+    let reporting = conv.reporting_currency.as_deref().unwrap_or("");
+    let (amount, fee, currency) = {
+        let p = &provider;
+        let amount = typed(p, "payment_amount", what, Column::decimal)?;
+        let fee = typed(p, "fee_total", what, Column::decimal)?;
+        let cur = typed(p, "payment_currency", what, Column::str)?;
+        let payout_cur = typed(p, "payout_currency", what, Column::str)?;
+        let fx = typed(p, "fx_rate", what, Column::decimal)?;
+        let txn = typed(p, "transaction_id", what, Column::i64)?;
+        let ext = typed(p, "external_id", what, Column::str)?;
+        let (a_scale, f_scale, fx_scale) = (amount.scale(), fee.scale(), fx.scale());
+        let dec = |m: Option<i128>, s: usize| m.map(|m| Decimal::from_i128_with_scale(m, s as u32));
+        let n = p.height();
+        let (mut amounts, mut fees, mut currencies) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let rows = amount
+            .physical()
+            .iter()
+            .zip(fee.physical().iter())
+            .zip(cur.iter().zip(payout_cur.iter()))
+            .zip(fx.physical().iter().zip(txn.iter().zip(ext.iter())));
+        for (((a, f), (c, pc)), (r, (t, e))) in rows {
+            let (rate, to) = match conv.currency {
+                LedgerCurrency::Payout => (dec(r, fx_scale), pc),
+                _ => {
+                    let rates = rates.expect("reporting mode reads the ledger's rates");
+                    let hit = t
+                        .and_then(|t| rates.by_txn.get(&t))
+                        .or_else(|| e.and_then(|e| rates.by_order.get(e)));
+                    (hit.copied(), Some(reporting))
+                }
+            };
+            let (a, f) = (dec(a, a_scale), dec(f, f_scale));
+            match (rate, to) {
+                (Some(rate), Some(to)) => {
+                    let conv = |v: Option<Decimal>| {
+                        v.map(|v| crate::domain::money::round_to_currency(v * rate, to))
+                    };
+                    amounts.push(conv(a));
+                    fees.push(conv(f));
+                    currencies.push(Some(to.to_owned()));
+                }
+                _ => {
+                    amounts.push(a);
+                    fees.push(f);
+                    currencies.push(c.map(str::to_owned));
+                }
+            }
+        }
+        (
+            pl(what, frames::decimal_column("payment_amount", &amounts, frames::MONEY_SCALE))?,
+            pl(what, frames::decimal_column("fee_total", &fees, frames::MONEY_SCALE))?,
+            Column::new("payment_currency".into(), currencies),
+        )
+    };
+    let mut df = provider;
+    for c in [amount, fee, currency] {
+        pl(what, df.with_column(c))?;
+    }
+    if conv.currency == LedgerCurrency::Reporting {
+        df = pl(
+            what,
+            df.lazy()
+                .with_column(lit(NULL).cast(money()).alias("payout_amount"))
+                .collect(),
+        )?;
+    }
+    Ok(df)
+}
