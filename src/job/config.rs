@@ -356,6 +356,17 @@ impl Config {
                 format!("merchant {:?} ledger: {e}", m.name),
             );
         }
+        if m.ledger.as_ref().is_some_and(|l| l.columns.test.is_some()) && !self.fetch.show_dry_run
+        {
+            found.invalid(
+                at("[merchant.ledger.columns"),
+                format!(
+                    "merchant {:?} ledger: columns.test flags test purchases, which are matched \
+                     against Xsolla's test transactions: set fetch.show_dry_run = true",
+                    m.name
+                ),
+            );
+        }
         if !(m.base_url.starts_with("https://") || m.base_url.starts_with("http://")) {
             found.invalid(
                 at("base_url"),

@@ -10,6 +10,7 @@ mod bad_input;
 mod breakdown_days;
 mod check_config;
 mod client;
+mod conventions;
 mod fetch_cli;
 mod fuzz;
 mod job_cli;
