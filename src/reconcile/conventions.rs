@@ -76,34 +76,30 @@ pub(super) fn scope_ledger(
             .then(lit(code))
             .otherwise(bucket);
     }
-    let tagged = pl(
+    // Only the reason column is computed; the ledger is copied only when a line goes.
+    let tags = pl(
         what,
         ledger
+            .clone()
             .lazy()
-            .with_column(bucket.cast(DataType::Int32).alias("_scope"))
+            .select([bucket.cast(DataType::Int32).alias("scope")])
             .collect(),
     )?;
-    let codes = typed(&tagged, "_scope", what, Column::i32)?;
+    let codes = typed(&tags, "scope", what, Column::i32)?;
     let mut n = [0u64; 4];
     for c in codes.iter().flatten() {
-        n[c as usize] += 1;
+        n[c.clamp(0, 3) as usize] += 1;
     }
-    let kept = pl(
-        what,
-        tagged
-            .lazy()
-            .filter(col("_scope").eq(lit(0i32).cast(DataType::Int32)))
-            .drop(Selector::from(cols(["_scope"])))
-            .collect(),
-    )?;
-    Ok((
-        kept,
-        LedgerScope {
-            journal: n[1],
-            not_money: n[2],
-            other_projects: n[3],
-        },
-    ))
+    let scope = LedgerScope {
+        journal: n[1],
+        not_money: n[2],
+        other_projects: n[3],
+    };
+    if scope.total() == 0 {
+        return Ok((ledger, scope));
+    }
+    let keep = codes.equal(0);
+    Ok((pl(what, ledger.filter(&keep))?, scope))
 }
 
 /// With a ledger project column, order ids are matched within a project: both sides' order
