@@ -258,3 +258,119 @@ pub(super) fn convert_currency(
     }
     Ok(df)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{findings, input, l, p};
+    use super::super::{reconcile, ReconcileSettings};
+    use crate::domain::frames::{decimal_column, MONEY_SCALE, RATE_SCALE};
+    use crate::load::ledger::{Conventions, LedgerCurrency};
+    use polars::prelude::*;
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+
+    fn set_dec(df: &mut DataFrame, name: &str, v: &[&str], scale: usize) {
+        let vals: Vec<Option<Decimal>> = v.iter().map(|s| Some(Decimal::from_str(s).unwrap())).collect();
+        df.with_column(decimal_column(name, &vals, scale).unwrap()).unwrap();
+    }
+
+    fn set(df: &mut DataFrame, c: Column) {
+        df.with_column(c).unwrap();
+    }
+
+    #[test]
+    fn out_of_scope_lines_are_counted_and_orders_match_within_a_project() {
+        let mut i = input(
+            &[p(1, "10.00", "USD", "2026-10-02"), p(2, "20.00", "USD", "2026-10-02")],
+            &[
+                l(0, "10.00", "USD", "2026-10-02"),
+                l(0, "20.00", "USD", "2026-10-02"),
+                l(0, "1.00", "USD", "2026-10-02"),
+                l(0, "-0.30", "USD", "2026-10-02"),
+                l(0, "5.00", "USD", "2026-10-03"),
+                l(0, "9.00", "USD", "2026-10-03"),
+            ],
+        );
+        // Two games, one order number: Xsolla's 1 is game 1's, 2 is game 2's.
+        set(&mut i.provider, Column::new("external_id".into(), vec!["77", "77"]));
+        set(&mut i.provider, Column::new("project_id".into(), vec![1i64, 2]));
+        set(&mut i.ledger, Column::new("transaction_id".into(), vec![None::<i64>; 6]));
+        set(&mut i.ledger, Column::new("order_id".into(), vec!["77", "77", "77", "77", "78", "79"]));
+        set(&mut i.ledger, Column::new("status".into(), vec!["paid", "paid", "paid", "paid", "pending", "paid"]));
+        set(&mut i.ledger, Column::new("line_kind".into(), vec!["sale", "sale", "sale", "fee", "sale", "sale"]));
+        set(&mut i.ledger, Column::new("project_id".into(), vec![1i64, 2, 3, 1, 1, 3]));
+        i.project_ids = vec![1, 2];
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+        let r = &out.summary.rows;
+        assert_eq!(
+            (r.ledger_journal_lines, r.ledger_not_money, r.ledger_other_projects),
+            (1, 1, 2)
+        );
+        assert_eq!(r.ledger_matched, 2);
+
+        // Without the project column the two orders are one: findings.
+        let _ = i.ledger.drop_in_place("project_id").unwrap();
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert!(!findings(&out).is_empty());
+    }
+
+    /// Xsolla's rows of one transaction (a payment in EUR and two partial refunds) and the
+    /// ledger in USD.
+    fn payout_case(refunds_in_ledger: [&'static str; 2]) -> super::super::ReconcileInput {
+        let mut i = input(
+            &[
+                p(1, "10.00", "EUR", "2026-10-02"),
+                p(1, "-3.33", "EUR", "2026-10-05"),
+                p(1, "-3.33", "EUR", "2026-10-06"),
+            ],
+            &[
+                l(1, "10.84", "USD", "2026-10-02"),
+                l(1, refunds_in_ledger[0], "USD", "2026-10-05"),
+                l(1, refunds_in_ledger[1], "USD", "2026-10-06"),
+            ],
+        );
+        set_dec(&mut i.provider, "fx_rate", &["1.0837", "1.0837", "1.0837"], RATE_SCALE);
+        i.conventions = Conventions {
+            currency: LedgerCurrency::Payout,
+            ..Conventions::default()
+        };
+        i
+    }
+
+    #[test]
+    fn a_payout_currency_ledger_is_compared_with_converted_rows_within_fx_tolerance() {
+        // 3.33 EUR × 1.0837 = 3.6087… → 3.61 USD per row: 7.22 for both.
+        let out = reconcile(&payout_case(["-3.61", "-3.61"]), &ReconcileSettings::default()).unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+        // Off by 0.02 on two converted rows: within 2 × 0.01.
+        let out = reconcile(&payout_case(["-3.62", "-3.62"]), &ReconcileSettings::default()).unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+        // Off by 0.03: beyond, and the detail says by how much it allowed.
+        let out = reconcile(&payout_case(["-3.63", "-3.62"]), &ReconcileSettings::default()).unwrap();
+        let f = findings(&out);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].1, "cancellation_amount");
+        let detail = out.discrepancies.column("detail").unwrap().str().unwrap().get(0).unwrap().to_owned();
+        assert!(detail.contains("2 converted row(s)") && detail.contains("0.01"), "{detail}");
+        // The same ledger read as a payment-currency one: a currency flood.
+        let mut i = payout_case(["-3.61", "-3.61"]);
+        i.conventions = Conventions::default();
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert_eq!(findings(&out).len(), 2, "{:?}", findings(&out));
+    }
+
+    #[test]
+    fn amount_minus_takes_taxes_off_xsolla_s_amount() {
+        let mut i = input(
+            &[p(1, "12.10", "EUR", "2026-10-02")],
+            &[l(1, "10.00", "EUR", "2026-10-02")],
+        );
+        set_dec(&mut i.provider, "vat_deducted", &["2.10"], MONEY_SCALE);
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert_eq!(findings(&out).len(), 1);
+        i.conventions.amount_minus = vec!["vat_deducted".into(), "sales_tax".into()];
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+    }
+}
