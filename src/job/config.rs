@@ -356,8 +356,7 @@ impl Config {
                 format!("merchant {:?} ledger: {e}", m.name),
             );
         }
-        if m.ledger.as_ref().is_some_and(|l| l.columns.test.is_some()) && !self.fetch.show_dry_run
-        {
+        if m.ledger.as_ref().is_some_and(|l| l.columns.test.is_some()) && !self.fetch.show_dry_run {
             found.invalid(
                 at("[merchant.ledger.columns"),
                 format!(

@@ -123,7 +123,10 @@ pub(super) fn qualify_orders(
     };
     let provider = pl(
         "order ids by project",
-        provider.lazy().with_column(qualified("external_id")).collect(),
+        provider
+            .lazy()
+            .with_column(qualified("external_id"))
+            .collect(),
     )?;
     let ledger = pl(
         "order ids by project",
@@ -202,8 +205,11 @@ pub(super) fn convert_currency(
         let (a_scale, f_scale, fx_scale) = (amount.scale(), fee.scale(), fx.scale());
         let dec = |m: Option<i128>, s: usize| m.map(|m| Decimal::from_i128_with_scale(m, s as u32));
         let n = p.height();
-        let (mut amounts, mut fees, mut currencies) =
-            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut amounts, mut fees, mut currencies) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         let rows = amount
             .physical()
             .iter()
@@ -239,8 +245,14 @@ pub(super) fn convert_currency(
             }
         }
         (
-            pl(what, frames::decimal_column("payment_amount", &amounts, frames::MONEY_SCALE))?,
-            pl(what, frames::decimal_column("fee_total", &fees, frames::MONEY_SCALE))?,
+            pl(
+                what,
+                frames::decimal_column("payment_amount", &amounts, frames::MONEY_SCALE),
+            )?,
+            pl(
+                what,
+                frames::decimal_column("fee_total", &fees, frames::MONEY_SCALE),
+            )?,
             Column::new("payment_currency".into(), currencies),
         )
     };
@@ -249,6 +261,8 @@ pub(super) fn convert_currency(
         pl(what, df.with_column(c))?;
     }
     if conv.currency == LedgerCurrency::Reporting {
+        // TODO(not_checked): list "net vs payout: not checked (no rate links the payout
+        // currency to the reporting currency)" once the summary has its not-checked list.
         df = pl(
             what,
             df.lazy()
@@ -270,8 +284,12 @@ mod tests {
     use std::str::FromStr;
 
     fn set_dec(df: &mut DataFrame, name: &str, v: &[&str], scale: usize) {
-        let vals: Vec<Option<Decimal>> = v.iter().map(|s| Some(Decimal::from_str(s).unwrap())).collect();
-        df.with_column(decimal_column(name, &vals, scale).unwrap()).unwrap();
+        let vals: Vec<Option<Decimal>> = v
+            .iter()
+            .map(|s| Some(Decimal::from_str(s).unwrap()))
+            .collect();
+        df.with_column(decimal_column(name, &vals, scale).unwrap())
+            .unwrap();
     }
 
     fn set(df: &mut DataFrame, c: Column) {
@@ -281,7 +299,10 @@ mod tests {
     #[test]
     fn out_of_scope_lines_are_counted_and_orders_match_within_a_project() {
         let mut i = input(
-            &[p(1, "10.00", "USD", "2026-10-02"), p(2, "20.00", "USD", "2026-10-02")],
+            &[
+                p(1, "10.00", "USD", "2026-10-02"),
+                p(2, "20.00", "USD", "2026-10-02"),
+            ],
             &[
                 l(0, "10.00", "USD", "2026-10-02"),
                 l(0, "20.00", "USD", "2026-10-02"),
@@ -292,19 +313,50 @@ mod tests {
             ],
         );
         // Two games, one order number: Xsolla's 1 is game 1's, 2 is game 2's.
-        set(&mut i.provider, Column::new("external_id".into(), vec!["77", "77"]));
-        set(&mut i.provider, Column::new("project_id".into(), vec![1i64, 2]));
-        set(&mut i.ledger, Column::new("transaction_id".into(), vec![None::<i64>; 6]));
-        set(&mut i.ledger, Column::new("order_id".into(), vec!["77", "77", "77", "77", "78", "79"]));
-        set(&mut i.ledger, Column::new("status".into(), vec!["paid", "paid", "paid", "paid", "pending", "paid"]));
-        set(&mut i.ledger, Column::new("line_kind".into(), vec!["sale", "sale", "sale", "fee", "sale", "sale"]));
-        set(&mut i.ledger, Column::new("project_id".into(), vec![1i64, 2, 3, 1, 1, 3]));
+        set(
+            &mut i.provider,
+            Column::new("external_id".into(), vec!["77", "77"]),
+        );
+        set(
+            &mut i.provider,
+            Column::new("project_id".into(), vec![1i64, 2]),
+        );
+        set(
+            &mut i.ledger,
+            Column::new("transaction_id".into(), vec![None::<i64>; 6]),
+        );
+        set(
+            &mut i.ledger,
+            Column::new("order_id".into(), vec!["77", "77", "77", "77", "78", "79"]),
+        );
+        set(
+            &mut i.ledger,
+            Column::new(
+                "status".into(),
+                vec!["paid", "paid", "paid", "paid", "pending", "paid"],
+            ),
+        );
+        set(
+            &mut i.ledger,
+            Column::new(
+                "line_kind".into(),
+                vec!["sale", "sale", "sale", "fee", "sale", "sale"],
+            ),
+        );
+        set(
+            &mut i.ledger,
+            Column::new("project_id".into(), vec![1i64, 2, 3, 1, 1, 3]),
+        );
         i.project_ids = vec![1, 2];
         let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
         assert!(findings(&out).is_empty(), "{:?}", findings(&out));
         let r = &out.summary.rows;
         assert_eq!(
-            (r.ledger_journal_lines, r.ledger_not_money, r.ledger_other_projects),
+            (
+                r.ledger_journal_lines,
+                r.ledger_not_money,
+                r.ledger_other_projects
+            ),
             (1, 1, 2)
         );
         assert_eq!(r.ledger_matched, 2);
@@ -330,7 +382,12 @@ mod tests {
                 l(1, refunds_in_ledger[1], "USD", "2026-10-06"),
             ],
         );
-        set_dec(&mut i.provider, "fx_rate", &["1.0837", "1.0837", "1.0837"], RATE_SCALE);
+        set_dec(
+            &mut i.provider,
+            "fx_rate",
+            &["1.0837", "1.0837", "1.0837"],
+            RATE_SCALE,
+        );
         i.conventions = Conventions {
             currency: LedgerCurrency::Payout,
             ..Conventions::default()
@@ -341,18 +398,41 @@ mod tests {
     #[test]
     fn a_payout_currency_ledger_is_compared_with_converted_rows_within_fx_tolerance() {
         // 3.33 EUR × 1.0837 = 3.6087… → 3.61 USD per row: 7.22 for both.
-        let out = reconcile(&payout_case(["-3.61", "-3.61"]), &ReconcileSettings::default()).unwrap();
+        let out = reconcile(
+            &payout_case(["-3.61", "-3.61"]),
+            &ReconcileSettings::default(),
+        )
+        .unwrap();
         assert!(findings(&out).is_empty(), "{:?}", findings(&out));
         // Off by 0.02 on two converted rows: within 2 × 0.01.
-        let out = reconcile(&payout_case(["-3.62", "-3.62"]), &ReconcileSettings::default()).unwrap();
+        let out = reconcile(
+            &payout_case(["-3.62", "-3.62"]),
+            &ReconcileSettings::default(),
+        )
+        .unwrap();
         assert!(findings(&out).is_empty(), "{:?}", findings(&out));
         // Off by 0.03: beyond, and the detail says by how much it allowed.
-        let out = reconcile(&payout_case(["-3.63", "-3.62"]), &ReconcileSettings::default()).unwrap();
+        let out = reconcile(
+            &payout_case(["-3.63", "-3.62"]),
+            &ReconcileSettings::default(),
+        )
+        .unwrap();
         let f = findings(&out);
         assert_eq!(f.len(), 1, "{f:?}");
         assert_eq!(f[0].1, "cancellation_amount");
-        let detail = out.discrepancies.column("detail").unwrap().str().unwrap().get(0).unwrap().to_owned();
-        assert!(detail.contains("2 converted row(s)") && detail.contains("0.01"), "{detail}");
+        let detail = out
+            .discrepancies
+            .column("detail")
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .to_owned();
+        assert!(
+            detail.contains("2 converted row(s)") && detail.contains("0.01"),
+            "{detail}"
+        );
         // The same ledger read as a payment-currency one: a currency flood.
         let mut i = payout_case(["-3.61", "-3.61"]);
         i.conventions = Conventions::default();

@@ -41,10 +41,7 @@ pub(super) fn build(
         "provider",
         frames::check_schema(&input.provider, &frames::provider_schema(), "provider"),
     )?;
-    pl(
-        "ledger",
-        frames::check_ledger_schema(&input.ledger),
-    )?;
+    pl("ledger", frames::check_ledger_schema(&input.ledger))?;
     let prune = Pruner { rules };
     let ReconcileInput {
         window,
@@ -191,11 +188,7 @@ fn provider_tables(
             .collect(),
     )?;
     let provider_all = prune.keep("provider rows", provider_all)?;
-    let mut scope = if sc.include_test {
-        lit(true)
-    } else {
-        not_test
-    };
+    let mut scope = if sc.include_test { lit(true) } else { not_test };
     if !sc.project_ids.is_empty() {
         let ids = Series::new("ids".into(), sc.project_ids.to_vec());
         scope = scope.and(col("project_id").is_in(lit(ids).implode(false), false));
@@ -448,11 +441,8 @@ fn settings_table(
         crate::load::ledger::LedgerCurrency::Payment => Decimal::ZERO,
         _ => settings.fx_tolerance,
     };
-    let fx_line_tolerance = decimal_column(
-        "fx_line_tolerance",
-        &[Some(per_row)],
-        frames::MONEY_SCALE,
-    )?;
+    let fx_line_tolerance =
+        decimal_column("fx_line_tolerance", &[Some(per_row)], frames::MONEY_SCALE)?;
     let switches = Comparison::ALL
         .iter()
         .map(|c| Column::new(c.column().into(), [settings.comparisons.contains(c)]));
@@ -464,7 +454,7 @@ fn settings_table(
                 .chain(switches)
                 .collect(),
         )
-            .and_then(|df| df.lazy().collect()),
+        .and_then(|df| df.lazy().collect()),
     )
 }
 

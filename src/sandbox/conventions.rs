@@ -407,8 +407,8 @@ fn german_amount(s: &str) -> String {
 /// The lines as a workbook: dates as dates, amounts, ids and rates as numbers (XLSX stores
 /// every number as a double; the reader takes its shortest decimal text back), text as text.
 fn xlsx(lines: &[Line], header: &[&str]) -> Vec<u8> {
-    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
     use chrono::Datelike;
+    use rust_xlsxwriter::{ExcelDateTime, Format, Workbook};
     let mut wb = Workbook::new();
     let ws = wb.add_worksheet();
     ws.set_name("Ledger").expect("a valid sheet name");
@@ -423,8 +423,12 @@ fn xlsx(lines: &[Line], header: &[&str]) -> Vec<u8> {
             let number = |s: String| s.parse::<f64>().ok();
             let value = match *h {
                 "Booking date" => {
-                    let d = ExcelDateTime::from_ymd(l.date.year() as u16, l.date.month() as u8, l.date.day() as u8)
-                        .expect("a valid date");
+                    let d = ExcelDateTime::from_ymd(
+                        l.date.year() as u16,
+                        l.date.month() as u8,
+                        l.date.day() as u8,
+                    )
+                    .expect("a valid date");
                     ws.write_datetime_with_format(row, c, d, &date_fmt)
                         .expect("writing a cell");
                     continue;

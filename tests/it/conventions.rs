@@ -136,7 +136,14 @@ async fn reconcile_both_ways(
     std::fs::write(dir.path().join("ledger").join(file), &export.csv).unwrap();
     let p = "merchant.ledger.";
     write_config(dir.path(), &sb, "own", c, file, &c.tables(format, p, true));
-    write_config(dir.path(), &sb, "naive", c, file, &c.tables(format, p, false));
+    write_config(
+        dir.path(),
+        &sb,
+        "naive",
+        c,
+        file,
+        &c.tables(format, p, false),
+    );
     let own = run(dir.path(), &sb, "own").await;
     let naive = run(dir.path(), &sb, "naive").await;
     sb.shutdown().await;
@@ -146,7 +153,12 @@ async fn reconcile_both_ways(
 /// With its own tables: exactly the planted findings, every line accounted for, the set-aside
 /// lines counted under their names.
 fn assert_exact(c: Convention, export: &LedgerExport, own: &Outcome) {
-    assert_eq!(own.code, Some(1), "{c:?}: findings → exit 1\n{}", own.stderr);
+    assert_eq!(
+        own.code,
+        Some(1),
+        "{c:?}: findings → exit 1\n{}",
+        own.stderr
+    );
     let mut planted: Found = export
         .injected
         .iter()
@@ -154,12 +166,19 @@ fn assert_exact(c: Convention, export: &LedgerExport, own: &Outcome) {
         .collect();
     planted.sort();
     assert!(planted.len() >= 7, "{c:?}: faults planted: {planted:?}");
-    assert_eq!(own.found, planted, "{c:?}: exactly the planted discrepancies");
+    assert_eq!(
+        own.found, planted,
+        "{c:?}: exactly the planted discrepancies"
+    );
     let n = |k: &str| own.rows[k].as_u64().unwrap_or(0);
     assert_eq!(n("ledger_rows"), export.lines as u64, "{c:?}: {}", own.rows);
     assert_eq!(n("ledger_not_money"), export.set_aside.not_money, "{c:?}");
     assert_eq!(n("ledger_journal_lines"), export.set_aside.journal, "{c:?}");
-    assert_eq!(n("ledger_other_projects"), export.set_aside.other_projects, "{c:?}");
+    assert_eq!(
+        n("ledger_other_projects"),
+        export.set_aside.other_projects,
+        "{c:?}"
+    );
     let parts = [
         "ledger_not_money",
         "ledger_journal_lines",

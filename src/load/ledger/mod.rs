@@ -17,11 +17,11 @@ mod xlsx;
 #[cfg(test)]
 mod tests;
 
-pub use conventions::{Conventions, LedgerCurrency, LineKind, RefundConvention};
 pub use config::{
     CsvDialect, CsvEncoding, Delimiter, LedgerColumns, LedgerConfig, LedgerFormat, OnBadRow,
     Thousands, XlsxOptions,
 };
+pub use conventions::{Conventions, LedgerCurrency, LineKind, RefundConvention};
 
 use crate::domain::csvsplit::Split;
 use crate::domain::frames::{self, LEDGER_STATUSES, MONEY_SCALE, PRECISION};
@@ -805,7 +805,8 @@ impl<'c> Loader<'c> {
             };
         }
         if mapped(Field::Test) {
-            x.is_test = Some(test_flag(&cells[Field::Test as usize]).map_err(|p| (Field::Test, p))?);
+            x.is_test =
+                Some(test_flag(&cells[Field::Test as usize]).map_err(|p| (Field::Test, p))?);
         }
         if mapped(Field::Rate) {
             x.rate = self

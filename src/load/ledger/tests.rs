@@ -1196,7 +1196,10 @@ fn convention_columns_are_read_only_when_mapped() {
     write(&dir, "conv.csv", conventions_ledger());
     // Not mapped: the frame is exactly the documented schema (no cost per row).
     let plain = load_ledger(&cfg("conv.csv"), dir.path()).unwrap();
-    assert_eq!(**plain.frame.schema(), crate::domain::frames::ledger_schema());
+    assert_eq!(
+        **plain.frame.schema(),
+        crate::domain::frames::ledger_schema()
+    );
 
     let l = same_in_parallel(&conventions_cfg(), &dir).unwrap();
     let f = &l.frame;
@@ -1208,9 +1211,24 @@ fn convention_columns_are_read_only_when_mapped() {
             .to_vec()
     );
     assert_eq!(l.counts.unmapped_line_types["deposit"], 1);
-    let projects: Vec<Option<i64>> = f.column("project_id").unwrap().i64().unwrap().iter().collect();
-    assert_eq!(projects, vec![Some(1), Some(1), Some(2), Some(2), Some(2), None]);
-    let tests: Vec<Option<bool>> = f.column("is_test").unwrap().bool().unwrap().iter().collect();
+    let projects: Vec<Option<i64>> = f
+        .column("project_id")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(
+        projects,
+        vec![Some(1), Some(1), Some(2), Some(2), Some(2), None]
+    );
+    let tests: Vec<Option<bool>> = f
+        .column("is_test")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .collect();
     assert_eq!(
         tests,
         [false, false, true, false, true, true].map(Some).to_vec()
@@ -1237,7 +1255,10 @@ fn refunds_by_status_are_negated() {
     // Without a status column the setting cannot work: said at once.
     c.columns.status = None;
     let e = c.validate().unwrap_err();
-    assert!(e.contains("conventions.refunds") && e.contains("columns.status"), "{e}");
+    assert!(
+        e.contains("conventions.refunds") && e.contains("columns.status"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -1248,14 +1269,21 @@ fn bad_convention_cells_name_the_column_and_value() {
         "conv.csv",
         "order_id,amount,currency,date,status,kind,game,test,fx\nA,1,USD,2026-10-01,Paid,Sale,1,maybe,1\n",
     );
-    let e = load_ledger(&conventions_cfg(), dir.path()).unwrap_err().to_string();
-    assert!(e.contains("conv.csv:2") && e.contains("\"test\"") && e.contains("\"maybe\""), "{e}");
+    let e = load_ledger(&conventions_cfg(), dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("conv.csv:2") && e.contains("\"test\"") && e.contains("\"maybe\""),
+        "{e}"
+    );
     write(
         &dir,
         "conv.csv",
         "order_id,amount,currency,date,status,kind,game,test,fx\nA,1,USD,2026-10-01,Paid,Sale,g1,,1\n",
     );
-    let e = load_ledger(&conventions_cfg(), dir.path()).unwrap_err().to_string();
+    let e = load_ledger(&conventions_cfg(), dir.path())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("\"game\"") && e.contains("\"g1\""), "{e}");
 }
 
