@@ -166,7 +166,7 @@ impl LedgerRates {
             by_order: HashMap::new(),
         };
         for ((r, t), o) in rate.physical().iter().zip(txn.iter()).zip(order.iter()) {
-            let Some(r) = r.map(|m| Decimal::from_i128_with_scale(m, scale)) else {
+            let Some(r) = r.and_then(|m| Decimal::try_from_i128_with_scale(m, scale).ok()) else {
                 continue;
             };
             if let Some(t) = t {
@@ -192,72 +192,9 @@ pub(super) fn convert_currency(
     rates: Option<&LedgerRates>,
 ) -> Result<DataFrame, ReconcileError> {
     let what = "currency conversion";
-    let reporting = conv.reporting_currency.as_deref().unwrap_or("");
-    let (amount, fee, currency) = {
-        let p = &provider;
-        let amount = typed(p, "payment_amount", what, Column::decimal)?;
-        let fee = typed(p, "fee_total", what, Column::decimal)?;
-        let cur = typed(p, "payment_currency", what, Column::str)?;
-        let payout_cur = typed(p, "payout_currency", what, Column::str)?;
-        let fx = typed(p, "fx_rate", what, Column::decimal)?;
-        let txn = typed(p, "transaction_id", what, Column::i64)?;
-        let ext = typed(p, "external_id", what, Column::str)?;
-        let (a_scale, f_scale, fx_scale) = (amount.scale(), fee.scale(), fx.scale());
-        let dec = |m: Option<i128>, s: usize| m.map(|m| Decimal::from_i128_with_scale(m, s as u32));
-        let n = p.height();
-        let (mut amounts, mut fees, mut currencies) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
-        let rows = amount
-            .physical()
-            .iter()
-            .zip(fee.physical().iter())
-            .zip(cur.iter().zip(payout_cur.iter()))
-            .zip(fx.physical().iter().zip(txn.iter().zip(ext.iter())));
-        for (((a, f), (c, pc)), (r, (t, e))) in rows {
-            let (rate, to) = match conv.currency {
-                LedgerCurrency::Payout => (dec(r, fx_scale), pc),
-                _ => {
-                    let rates = rates.expect("reporting mode reads the ledger's rates");
-                    let hit = t
-                        .and_then(|t| rates.by_txn.get(&t))
-                        .or_else(|| e.and_then(|e| rates.by_order.get(e)));
-                    (hit.copied(), Some(reporting))
-                }
-            };
-            let (a, f) = (dec(a, a_scale), dec(f, f_scale));
-            match (rate, to) {
-                (Some(rate), Some(to)) => {
-                    let conv = |v: Option<Decimal>| {
-                        v.map(|v| crate::domain::money::round_to_currency(v * rate, to))
-                    };
-                    amounts.push(conv(a));
-                    fees.push(conv(f));
-                    currencies.push(Some(to.to_owned()));
-                }
-                _ => {
-                    amounts.push(a);
-                    fees.push(f);
-                    currencies.push(c.map(str::to_owned));
-                }
-            }
-        }
-        (
-            pl(
-                what,
-                frames::decimal_column("payment_amount", &amounts, frames::MONEY_SCALE),
-            )?,
-            pl(
-                what,
-                frames::decimal_column("fee_total", &fees, frames::MONEY_SCALE),
-            )?,
-            Column::new("payment_currency".into(), currencies),
-        )
-    };
+    let columns = converted_columns(&provider, conv, rates)?;
     let mut df = provider;
-    for c in [amount, fee, currency] {
+    for c in columns {
         pl(what, df.with_column(c))?;
     }
     if conv.currency == LedgerCurrency::Reporting {
@@ -271,6 +208,88 @@ pub(super) fn convert_currency(
         )?;
     }
     Ok(df)
+}
+
+/// `payment_amount`, `fee_total` and `payment_currency` of [`convert_currency`], row by row.
+fn converted_columns(
+    p: &DataFrame,
+    conv: &Conventions,
+    rates: Option<&LedgerRates>,
+) -> Result<[Column; 3], ReconcileError> {
+    let what = "currency conversion";
+    let reporting = conv.reporting_currency.as_deref().unwrap_or("");
+    let amount = typed(p, "payment_amount", what, Column::decimal)?;
+    let fee = typed(p, "fee_total", what, Column::decimal)?;
+    let cur = typed(p, "payment_currency", what, Column::str)?;
+    let payout_cur = typed(p, "payout_currency", what, Column::str)?;
+    let fx = typed(p, "fx_rate", what, Column::decimal)?;
+    let txn = typed(p, "transaction_id", what, Column::i64)?;
+    let ext = typed(p, "external_id", what, Column::str)?;
+    let (a_scale, f_scale, fx_scale) = (amount.scale(), fee.scale(), fx.scale());
+    let too_large = |t: Option<i64>| ReconcileError::Conversion {
+        transaction_id: t,
+        message: "an amount or rate is too large to convert exactly".into(),
+    };
+    let dec = |m: Option<i128>, s: usize, t: Option<i64>| {
+        m.map(|m| Decimal::try_from_i128_with_scale(m, s as u32).map_err(|_| too_large(t)))
+            .transpose()
+    };
+    let n = p.height();
+    let (mut amounts, mut fees, mut currencies) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let rows = amount
+        .physical()
+        .iter()
+        .zip(fee.physical().iter())
+        .zip(cur.iter().zip(payout_cur.iter()))
+        .zip(fx.physical().iter().zip(txn.iter().zip(ext.iter())));
+    for (((a, f), (c, pc)), (r, (t, e))) in rows {
+        let (rate, to) = match conv.currency {
+            LedgerCurrency::Payout => (dec(r, fx_scale, t)?, pc),
+            _ => {
+                let hit = rates.and_then(|rates| {
+                    t.and_then(|t| rates.by_txn.get(&t))
+                        .or_else(|| e.and_then(|e| rates.by_order.get(e)))
+                });
+                (hit.copied(), Some(reporting))
+            }
+        };
+        let (a, f) = (dec(a, a_scale, t)?, dec(f, f_scale, t)?);
+        match (rate, to) {
+            (Some(rate), Some(to)) => {
+                let conv = |v: Option<Decimal>| -> Result<Option<Decimal>, ReconcileError> {
+                    v.map(|v| {
+                        v.checked_mul(rate)
+                            .map(|x| crate::domain::money::round_to_currency(x, to))
+                            .ok_or_else(|| too_large(t))
+                    })
+                    .transpose()
+                };
+                amounts.push(conv(a)?);
+                fees.push(conv(f)?);
+                currencies.push(Some(to.to_owned()));
+            }
+            _ => {
+                amounts.push(a);
+                fees.push(f);
+                currencies.push(c.map(str::to_owned));
+            }
+        }
+    }
+    Ok([
+        pl(
+            what,
+            frames::decimal_column("payment_amount", &amounts, frames::MONEY_SCALE),
+        )?,
+        pl(
+            what,
+            frames::decimal_column("fee_total", &fees, frames::MONEY_SCALE),
+        )?,
+        Column::new("payment_currency".into(), currencies),
+    ])
 }
 
 #[cfg(test)]

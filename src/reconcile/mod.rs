@@ -371,6 +371,15 @@ pub enum ReconcileError {
         /// The missing column.
         column: String,
     },
+    /// An Xsolla row could not be converted into the ledger's currency
+    /// (`merchant.ledger.conventions.currency`).
+    #[error("converting transaction {} into the ledger's currency: {message}", transaction_id.map_or_else(|| "?".to_owned(), |t| t.to_string()))]
+    Conversion {
+        /// The transaction.
+        transaction_id: Option<i64>,
+        /// What went wrong.
+        message: String,
+    },
     /// An invariant did not hold (a bug, never bad input).
     #[error("internal check failed: {0}")]
     Invariant(String),

@@ -170,6 +170,13 @@ fn assert_exact(c: Convention, export: &LedgerExport, own: &Outcome) {
         own.found, planted,
         "{c:?}: exactly the planted discrepancies"
     );
+    let set_aside = match c {
+        Convention::JournalLines => export.set_aside.journal,
+        Convention::Projects => export.set_aside.other_projects,
+        Convention::PendingAndTest => export.set_aside.not_money,
+        _ => 1,
+    };
+    assert!(set_aside > 0, "{c:?}: the export has lines to set aside");
     let n = |k: &str| own.rows[k].as_u64().unwrap_or(0);
     assert_eq!(n("ledger_rows"), export.lines as u64, "{c:?}: {}", own.rows);
     assert_eq!(n("ledger_not_money"), export.set_aside.not_money, "{c:?}");
