@@ -42,7 +42,8 @@ pub struct Conventions {
     /// what the line is: `sale`, `refund` (a cancellation; a positive amount is negated),
     /// `fee`, `tax`, `discount` or `other`. Only `sale` and `refund` lines are compared; the
     /// others are counted as journal lines and set aside, and so is a type the map does not
-    /// name (counted per text, with a warning). Default empty.
+    /// name (counted per text, with a warning). An empty cell is looked up as `""`: map
+    /// `"" = "sale"` when only the journal lines carry a type. Default empty.
     pub line_types: BTreeMap<String, LineKind>,
     /// Normalised ledger statuses that are not money yet: lines with them are out of scope
     /// and counted as such (`ledger_not_money`). Default `["pending", "canceled"]`.
@@ -161,6 +162,20 @@ impl Conventions {
         }
         if !self.line_types.is_empty() && !has_type {
             p.push("conventions.line_types needs columns.line_type".to_owned());
+        }
+        let money_columns = crate::domain::frames::PROVIDER_FEE_COLUMNS;
+        let named = self.amount_minus.iter().map(|c| ("amount_minus", c));
+        let fees = self
+            .fee_columns
+            .iter()
+            .flatten()
+            .map(|c| ("fee_columns", c));
+        for (key, c) in named.chain(fees) {
+            if !money_columns.contains(&c.as_str()) {
+                p.push(format!(
+                    "conventions.{key}: {c:?} is not one of Xsolla's money columns {money_columns:?}"
+                ));
+            }
         }
         for s in &self.not_money_statuses {
             if !crate::domain::frames::LEDGER_STATUSES.contains(&s.as_str()) {

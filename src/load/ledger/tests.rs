@@ -1299,6 +1299,13 @@ fn convention_settings_are_checked() {
     assert!(c.validate().unwrap_err().contains("columns.rate"));
     c.columns.rate = Some("fx".into());
     c.validate().unwrap();
+    c.conventions.amount_minus = vec!["vat".into()];
+    assert!(c.validate().unwrap_err().contains("amount_minus: \"vat\""));
+    c.conventions.amount_minus = vec!["vat_deducted".into()];
+    c.conventions.fee_columns = Some(vec!["cpa".into()]);
+    assert!(c.validate().unwrap_err().contains("fee_columns: \"cpa\""));
+    c.conventions.fee_columns = None;
+    c.validate().unwrap();
     c.conventions.not_money_statuses = vec!["draft".into()];
     assert!(c.validate().unwrap_err().contains("not_money_statuses"));
     c.conventions.not_money_statuses = vec![];
