@@ -1094,4 +1094,17 @@ mod tests {
             .to_string()
             .contains("a, b"));
     }
+
+    #[test]
+    fn a_ledger_flagging_test_purchases_needs_them_fetched() {
+        let text = |show: bool| {
+            format!(
+                "[fetch]\nshow_dry_run = {show}\n[[merchant]]\nname = \"a\"\nmerchant_id = 1\n\
+                 [merchant.ledger]\n[merchant.ledger.columns]\norder_id = \"o\"\ntest = \"Test\"\n"
+            )
+        };
+        let e = parse(&text(false)).unwrap_err().to_string();
+        assert!(e.contains("fetch.show_dry_run = true"), "{e}");
+        parse(&text(true)).unwrap();
+    }
 }
