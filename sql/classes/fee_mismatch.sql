@@ -24,7 +24,12 @@ SELECT
   ledger_date,
   provider_rows,
   ledger_rows,
-  'The ledger books other fees than Xsolla charges' AS detail
+  CASE WHEN settings.fx_line_tolerance > CAST(0 AS DECIMAL(38, 6))
+    THEN 'The ledger books other fees than Xsolla charges (converted), by more than the conversion allows ('
+      || CAST((LENGTH(provider_rows) - LENGTH(REPLACE(provider_rows, ';', '')) + 1) AS VARCHAR) || ' converted row(s) x fx_tolerance '
+      || CAST(settings.fx_line_tolerance AS VARCHAR) || ')'
+    ELSE 'The ledger books other fees than Xsolla charges'
+  END AS detail
 FROM (
   SELECT * FROM matched
   WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency AND gov_pos = 0

@@ -23,6 +23,8 @@ struct Outcome {
     found: Found,
     /// `summary.json`'s `rows.reconciled`.
     rows: serde_json::Value,
+    /// (class, detail) of each finding.
+    details: Vec<(String, String)>,
     stderr: String,
 }
 
@@ -82,6 +84,7 @@ async fn run(dir: &Path, sb: &Sandbox, name: &str) -> Outcome {
         code: out.status.code(),
         found: Vec::new(),
         rows: serde_json::Value::Null,
+        details: Vec::new(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     };
     let base = dir.join(format!("reports-{name}/acme/2026-10-01_2026-10-31"));
@@ -94,14 +97,12 @@ async fn run(dir: &Path, sb: &Sandbox, name: &str) -> Outcome {
     let mut rdr = csv::Reader::from_path(run_dir.join("discrepancies.csv")).unwrap();
     let header = rdr.headers().unwrap().clone();
     let at = |n: &str| header.iter().position(|h| h == n).unwrap();
-    let (c, t) = (at("class"), at("transaction_id"));
-    o.found = rdr
-        .records()
-        .map(|r| {
-            let r = r.unwrap();
-            (r[c].to_owned(), r[t].parse().ok())
-        })
-        .collect();
+    let (c, t, d) = (at("class"), at("transaction_id"), at("detail"));
+    for r in rdr.records() {
+        let r = r.unwrap();
+        o.found.push((r[c].to_owned(), r[t].parse().ok()));
+        o.details.push((r[c].to_owned(), r[d].to_owned()));
+    }
     o.found.sort();
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run_dir.join("summary.json")).unwrap()).unwrap();
@@ -232,7 +233,18 @@ async fn nominal_price() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn payout_currency() {
-    check(Convention::PayoutCurrency, ExportFormat::Csv, 20).await;
+    let c = Convention::PayoutCurrency;
+    let (export, own, naive) = reconcile_both_ways(c, ExportFormat::Csv).await;
+    assert_exact(c, &export, &own);
+    assert_flood(c, &export, &naive, 20);
+    // Converted amounts: the finding says how much rounding it allowed.
+    for class in ["amount_mismatch", "fee_mismatch"] {
+        let (_, detail) = own.details.iter().find(|(c, _)| c == class).unwrap();
+        assert!(
+            detail.contains("1 converted row(s) x fx_tolerance 0.01"),
+            "{detail}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
