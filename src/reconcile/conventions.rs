@@ -54,9 +54,14 @@ pub(super) fn scope_ledger(
                 .not(),
         ));
     }
-    if !conv.not_money_statuses.is_empty() {
-        let s = Series::new("s".into(), conv.not_money_statuses.clone());
-        reasons.push((2, col("status").is_in(lit(s).implode(false), false)));
+    if let Some(any) = conv
+        .not_money_statuses
+        .iter()
+        .map(|s| col("status").eq(lit(s.as_str())))
+        .reduce(|a, b| a.or(b))
+    {
+        // Two string comparisons are cheaper than a hash lookup per line.
+        reasons.push((2, any));
     }
     if has("project_id") && !project_ids.is_empty() {
         let ids = Series::new("ids".into(), project_ids.to_vec());
@@ -70,36 +75,38 @@ pub(super) fn scope_ledger(
     if reasons.is_empty() {
         return Ok((ledger, LedgerScope::default()));
     }
-    let mut bucket = lit(0i32);
-    for (code, cond) in reasons.into_iter().rev() {
-        bucket = when(cond.fill_null(lit(false)))
-            .then(lit(code))
-            .otherwise(bucket);
+    // Each line counts under its first reason; one pass sums them, and the ledger is copied
+    // only when a line goes.
+    let mut earlier = lit(false);
+    let mut sums = Vec::new();
+    for (code, cond) in &reasons {
+        let cond = cond.clone().fill_null(lit(false));
+        sums.push(
+            cond.clone()
+                .and(earlier.clone().not())
+                .cast(DataType::UInt32)
+                .sum()
+                .alias(format!("n{code}")),
+        );
+        earlier = earlier.or(cond);
     }
-    // Only the reason column is computed; the ledger is copied only when a line goes.
-    let tags = pl(
-        what,
-        ledger
-            .clone()
-            .lazy()
-            .select([bucket.cast(DataType::Int32).alias("scope")])
-            .collect(),
-    )?;
-    let codes = typed(&tags, "scope", what, Column::i32)?;
-    let mut n = [0u64; 4];
-    for c in codes.iter().flatten() {
-        n[c.clamp(0, 3) as usize] += 1;
-    }
+    let counts = pl(what, ledger.clone().lazy().select(sums).collect())?;
+    let n = |code: i32| -> Result<u64, ReconcileError> {
+        match counts.column(&format!("n{code}")) {
+            Ok(c) => Ok(u64::from(pl(what, c.u32())?.get(0).unwrap_or(0))),
+            Err(_) => Ok(0),
+        }
+    };
     let scope = LedgerScope {
-        journal: n[1],
-        not_money: n[2],
-        other_projects: n[3],
+        journal: n(1)?,
+        not_money: n(2)?,
+        other_projects: n(3)?,
     };
     if scope.total() == 0 {
         return Ok((ledger, scope));
     }
-    let keep = codes.equal(0);
-    Ok((pl(what, ledger.filter(&keep))?, scope))
+    let kept = ledger.lazy().filter(earlier.not()).collect();
+    Ok((pl(what, kept)?, scope))
 }
 
 /// With a ledger project column, order ids are matched within a project: both sides' order

@@ -435,7 +435,10 @@ fn summary_counts(input: &ReportInput<'_>) -> Vec<(&'static str, u64)> {
         // Ledger lines the conventions set aside (README, "Ledger conventions").
         ("ledger rows not money yet", s.rows.ledger_not_money),
         ("ledger journal rows", s.rows.ledger_journal_lines),
-        ("ledger rows of other projects", s.rows.ledger_other_projects),
+        (
+            "ledger rows of other projects",
+            s.rows.ledger_other_projects,
+        ),
     ] {
         if n > 0 {
             counts.push((name, n));
