@@ -382,7 +382,7 @@ struct Builders {
     extra: ExtraBuilders,
 }
 
-/// Builders of the optional frame columns ([`frames::LEDGER_EXTRA_COLUMNS`]).
+/// Builders of the optional frame columns ([`frames::ledger_extra_columns`]).
 struct ExtraBuilders {
     line_kind: Option<StringChunkedBuilder>,
     project_id: Option<PrimitiveChunkedBuilder<Int64Type>>,
@@ -723,7 +723,7 @@ impl<'c> Loader<'c> {
         let date = self.date(c(Field::Date)).map_err(|p| (Field::Date, p))?;
         let mut fee = self.money(c(Field::Fee)).map_err(|p| (Field::Fee, p))?;
         let mut net = self.money(c(Field::Net)).map_err(|p| (Field::Net, p))?;
-        let (status, unmapped) = if self.names[Field::Status as usize].is_none() {
+        let (mut status, unmapped) = if self.names[Field::Status as usize].is_none() {
             (if amount < 0 { "refunded" } else { "paid" }, None)
         } else {
             let raw = c(Field::Status).text();
@@ -745,6 +745,9 @@ impl<'c> Loader<'c> {
             amount = -amount;
             fee = fee.map(|f| -f);
             net = net.map(|n| -n);
+            if self.names[Field::Status as usize].is_none() {
+                status = "refunded";
+            }
         }
         Ok(GoodRow {
             transaction_id,

@@ -1238,6 +1238,12 @@ fn convention_columns_are_read_only_when_mapped() {
     assert_eq!(amounts(f, "amount")[1], m("-10"));
     // Negative lines by default: a positive chargeback line keeps its sign.
     assert_eq!(amounts(f, "amount")[4], m("7"));
+    // Without a status column, a refund line by type is a refund by status too.
+    let mut c = conventions_cfg();
+    c.columns.status = None;
+    let l = load_ledger(&c, dir.path()).unwrap();
+    assert_eq!(strs(&l.frame, "status")[1].as_deref(), Some("refunded"));
+    assert_eq!(amounts(&l.frame, "amount")[1], m("-10"));
 }
 
 #[test]
