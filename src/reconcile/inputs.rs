@@ -437,8 +437,12 @@ fn settings_table(
     )?;
     // Amounts converted between currencies (a ledger in the payout or a reporting currency)
     // may each be off by the conversion's rounding: the rules allow this much per row summed.
-    let per_row = match conventions.currency {
-        crate::load::ledger::LedgerCurrency::Payment => Decimal::ZERO,
+    // In a reporting currency with fewer decimals (JPY), one minor unit at least.
+    let per_row = match (conventions.currency, &conventions.reporting_currency) {
+        (crate::load::ledger::LedgerCurrency::Payment, _) => Decimal::ZERO,
+        (crate::load::ledger::LedgerCurrency::Reporting, Some(c)) => settings
+            .fx_tolerance
+            .max(Decimal::new(1, crate::domain::money::exponent(c))),
         _ => settings.fx_tolerance,
     };
     let fx_line_tolerance =
