@@ -10,7 +10,8 @@
 -- Each is on when reconcile.comparisons lists it (settings.cmp_*). When "gross" is compared,
 -- only lines whose gross amounts agree are checked, so one difference is reported once.
 -- Each part narrows `matched` before it meets `settings`: the cross join would otherwise copy
--- every line.
+-- every line. A ledger booking in another currency (ledger conventions.currency) allows the
+-- conversion's rounding per Xsolla row summed (settings.fx_line_tolerance, see amount_mismatch).
 SELECT
   'fee_mismatch:tx:' || CAST(transaction_id AS VARCHAR) || ':' || row_kind || ':fees' AS key,
   'fees' AS rule,
@@ -23,7 +24,12 @@ SELECT
   ledger_date,
   provider_rows,
   ledger_rows,
-  'The ledger books other fees than Xsolla charges' AS detail
+  CASE WHEN settings.fx_line_tolerance > CAST(0 AS DECIMAL(38, 6))
+    THEN 'The ledger books other fees than Xsolla charges (converted), by more than the conversion allows ('
+      || CAST((LENGTH(provider_rows) - LENGTH(REPLACE(provider_rows, ';', '')) + 1) AS VARCHAR) || ' converted row(s) x fx_tolerance '
+      || CAST(settings.fx_line_tolerance AS VARCHAR) || ')'
+    ELSE 'The ledger books other fees than Xsolla charges'
+  END AS detail
 FROM (
   SELECT * FROM matched
   WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency AND gov_pos = 0
@@ -31,7 +37,9 @@ FROM (
     AND ABS(l_fee - COALESCE(p_fee, CAST(0 AS DECIMAL(38, 6)))) > tolerance
 ) m, settings
 WHERE settings.cmp_fees
-  AND (NOT settings.cmp_gross OR ABS(l_amount - p_amount) <= tolerance)
+  AND ABS(l_fee - COALESCE(p_fee, CAST(0 AS DECIMAL(38, 6))))
+    > tolerance + settings.fx_line_tolerance * CAST((LENGTH(provider_rows) - LENGTH(REPLACE(provider_rows, ';', '')) + 1) AS DECIMAL(38, 6))
+  AND (NOT settings.cmp_gross OR ABS(l_amount - p_amount) <= tolerance + settings.fx_line_tolerance * CAST((LENGTH(provider_rows) - LENGTH(REPLACE(provider_rows, ';', '')) + 1) AS DECIMAL(38, 6)))
 UNION ALL
 SELECT
   'fee_mismatch:tx:' || CAST(transaction_id AS VARCHAR) || ':' || row_kind || ':net' AS key,
@@ -53,7 +61,7 @@ FROM (
     AND l_net <> p_payout
 ) m, settings
 WHERE settings.cmp_net_vs_payout
-  AND (NOT settings.cmp_gross OR ABS(l_amount - p_amount) <= tolerance)
+  AND (NOT settings.cmp_gross OR ABS(l_amount - p_amount) <= tolerance + settings.fx_line_tolerance * CAST((LENGTH(provider_rows) - LENGTH(REPLACE(provider_rows, ';', '')) + 1) AS DECIMAL(38, 6)))
   AND ABS(l_net - p_payout) > settings.fx_tolerance
 UNION ALL
 SELECT
@@ -76,4 +84,4 @@ FROM (
     AND ABS(l_net - (p_amount - COALESCE(p_fee, CAST(0 AS DECIMAL(38, 6))))) > tolerance
 ) m, settings
 WHERE settings.cmp_net_vs_payment_minus_fees
-  AND (NOT settings.cmp_gross OR ABS(l_amount - p_amount) <= tolerance)
+  AND (NOT settings.cmp_gross OR ABS(l_amount - p_amount) <= tolerance + settings.fx_line_tolerance * CAST((LENGTH(provider_rows) - LENGTH(REPLACE(provider_rows, ';', '')) + 1) AS DECIMAL(38, 6)))

@@ -9,6 +9,8 @@
 -- raising it again at the start edge would report it twice, and no later window could
 -- resolve it (every later window starts after that date).
 -- expected / actual: Xsolla's / the ledger's amount inside the window.
+-- "Agree" allows the conversion's rounding per Xsolla row summed (settings.fx_line_tolerance,
+-- see amount_mismatch) for a ledger that books in another currency.
 SELECT
   'timing_difference:tx:' || CAST(transaction_id AS VARCHAR) || ':' || row_kind AS key,
   'booked_across_window_edge' AS rule,
@@ -26,7 +28,10 @@ SELECT
     ELSE 'Same amount on both sides, but Xsolla dates it after the window (on '
       || CAST(provider_date AS VARCHAR) || ')'
   END AS detail
-FROM matched
-WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
-  AND ABS(l_amount - p_amount) <= tolerance
-  AND ((p_pos = 0 AND l_last_pos = 1) OR (l_pos = 0 AND p_pos = 1))
+FROM (
+  SELECT *, (LENGTH(provider_rows) - LENGTH(REPLACE(provider_rows, ';', '')) + 1) AS fx_rows
+  FROM matched
+  WHERE p_txn IS NOT NULL AND l_key IS NOT NULL AND p_currency = l_currency
+    AND ((p_pos = 0 AND l_last_pos = 1) OR (l_pos = 0 AND p_pos = 1))
+) m, settings
+WHERE ABS(l_amount - p_amount) <= tolerance + settings.fx_line_tolerance * CAST(fx_rows AS DECIMAL(38, 6))

@@ -156,6 +156,38 @@ pub fn ledger_schema() -> Schema {
     ])
 }
 
+/// Optional ledger columns, present only when the ledger maps them (a ledger convention:
+/// `line_kind` from `columns.line_type`, `project_id`, `is_test` from `columns.test`, `rate`),
+/// after the [`ledger_schema`] columns and in this order.
+pub fn ledger_extra_columns() -> [(&'static str, DataType); 4] {
+    [
+        ("line_kind", DataType::String),
+        ("project_id", DataType::Int64),
+        ("is_test", DataType::Boolean),
+        ("rate", money()),
+    ]
+}
+
+/// Checks a ledger frame: exactly [`ledger_schema`], then any of [`ledger_extra_columns`] in
+/// their order.
+pub fn check_ledger_schema(df: &DataFrame) -> PolarsResult<()> {
+    let base = ledger_schema();
+    let got = df.schema();
+    let mut extra = ledger_extra_columns().into_iter();
+    let fits = got.len() >= base.len()
+        && got.iter().zip(base.iter()).all(|(a, b)| a == b)
+        && got
+            .iter()
+            .skip(base.len())
+            .all(|(n, t)| extra.any(|(en, et)| en == n.as_str() && &et == t));
+    polars_ensure!(
+        fits,
+        SchemaMismatch: "ledger: columns {:?} do not match the documented schema {:?} (and optional {:?})",
+        got, base, ledger_extra_columns()
+    );
+    Ok(())
+}
+
 /// Normalised ledger statuses.
 pub const LEDGER_STATUSES: &[&str] = &[
     "paid",

@@ -356,6 +356,16 @@ impl Config {
                 format!("merchant {:?} ledger: {e}", m.name),
             );
         }
+        if m.ledger.as_ref().is_some_and(|l| l.columns.test.is_some()) && !self.fetch.show_dry_run {
+            found.invalid(
+                at("[merchant.ledger.columns"),
+                format!(
+                    "merchant {:?} ledger: columns.test flags test purchases, which are matched \
+                     against Xsolla's test transactions: set fetch.show_dry_run = true",
+                    m.name
+                ),
+            );
+        }
         if !(m.base_url.starts_with("https://") || m.base_url.starts_with("http://")) {
             found.invalid(
                 at("base_url"),
@@ -1083,5 +1093,18 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("a, b"));
+    }
+
+    #[test]
+    fn a_ledger_flagging_test_purchases_needs_them_fetched() {
+        let text = |show: bool| {
+            format!(
+                "[fetch]\nshow_dry_run = {show}\n[[merchant]]\nname = \"a\"\nmerchant_id = 1\n\
+                 [merchant.ledger]\n[merchant.ledger.columns]\norder_id = \"o\"\ntest = \"Test\"\n"
+            )
+        };
+        let e = parse(&text(false)).unwrap_err().to_string();
+        assert!(e.contains("fetch.show_dry_run = true"), "{e}");
+        parse(&text(true)).unwrap();
     }
 }

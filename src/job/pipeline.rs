@@ -203,6 +203,12 @@ fn reconcile_as_of(
         breakdown: provider.breakdown,
         ledger: ledger.frame,
         project_ids: req.merchant.project_ids.clone(),
+        conventions: req
+            .merchant
+            .ledger
+            .as_ref()
+            .map(|l| l.conventions.clone())
+            .unwrap_or_default(),
     };
     let mut output = timed("reconcile", || {
         reconcile::reconcile_owned(input, &req.cfg.reconcile)

@@ -2,6 +2,7 @@
 //! derived columns the SQL files read (day numbers, `in_window`, `fee_total`, tolerances,
 //! the `settings` switches). `sql/README.md` lists every table and column built here.
 
+use super::conventions::{self as conv, LedgerRates, LedgerScope};
 use super::not_checked::{self, EmptyLedgerColumns};
 use super::rules::{self, RuleSet};
 use super::{
@@ -31,6 +32,8 @@ pub(super) struct InputTables {
     pub not_checked: Vec<NotChecked>,
     /// Ledger columns the amount comparisons read that have no value at all.
     pub empty_ledger: EmptyLedgerColumns,
+    /// Ledger lines set aside by the conventions, per reason.
+    pub ledger_scope: LedgerScope,
 }
 
 /// Builds the input tables, consuming the input so the loaded frames go as soon as the
@@ -44,10 +47,7 @@ pub(super) fn build(
         "provider",
         frames::check_schema(&input.provider, &frames::provider_schema(), "provider"),
     )?;
-    pl(
-        "ledger",
-        frames::check_schema(&input.ledger, &frames::ledger_schema(), "ledger"),
-    )?;
+    pl("ledger", frames::check_ledger_schema(&input.ledger))?;
     let prune = Pruner { rules };
     let ReconcileInput {
         window,
@@ -58,10 +58,24 @@ pub(super) fn build(
         breakdown,
         ledger,
         project_ids,
+        conventions,
     } = input;
     log_margins(&provider, window, provider_window)?;
+    let (ledger, ledger_scope) = conv::scope_ledger(ledger, &conventions, &project_ids)?;
+    let (provider, ledger) = conv::qualify_orders(provider, ledger)?;
+    let rates = match conventions.currency {
+        crate::load::ledger::LedgerCurrency::Reporting => Some(LedgerRates::of(&ledger)?),
+        _ => None,
+    };
+    let scope = Scope {
+        project_ids: &project_ids,
+        // Test purchases the ledger flags are matched against Xsolla's test transactions.
+        include_test: settings.include_dry_run || ledger.column("is_test").is_ok(),
+        conventions: &conventions,
+        rates: rates.as_ref(),
+    };
     let (provider_all, provider) =
-        provider_tables(provider, &breakdown, &project_ids, window, settings, &prune)?;
+        provider_tables(provider, &breakdown, &scope, window, settings, &prune)?;
     let gaps = not_checked::breakdown_gaps(&provider_all, &breakdown, window)?;
     let ledger = ledger_table(
         ledger,
@@ -85,7 +99,7 @@ pub(super) fn build(
         ("breakdown", payouts.breakdown),
         ("ledger", ledger),
         ("currencies", currencies.clone()),
-        ("settings", settings_table(settings)?),
+        ("settings", settings_table(settings, &conventions)?),
     ] {
         tables.insert(name, df);
     }
@@ -96,7 +110,19 @@ pub(super) fn build(
         ledger_rows,
         not_checked: payouts.not_checked.into_iter().chain(gaps).collect(),
         empty_ledger,
+        ledger_scope,
     })
+}
+
+/// What decides which Xsolla rows are in scope and how their amounts read.
+struct Scope<'a> {
+    project_ids: &'a [i64],
+    /// Test (dry-run) rows are in scope: `reconcile.include_dry_run`, or a ledger that flags
+    /// its test purchases.
+    include_test: bool,
+    conventions: &'a crate::load::ledger::Conventions,
+    /// The ledger's rates (`conventions.currency = "reporting"`).
+    rates: Option<&'a LedgerRates>,
 }
 
 /// Keeps only the columns some rule mentions (or the Rust code after the rules reads): edited
@@ -141,7 +167,7 @@ impl Pruner<'_> {
 fn provider_tables(
     full: DataFrame,
     breakdown: &DataFrame,
-    project_ids: &[i64],
+    sc: &Scope,
     window: Window,
     settings: &ReconcileSettings,
     prune: &Pruner,
@@ -166,27 +192,32 @@ fn provider_tables(
             .collect(),
     )?;
     let provider_all = prune.keep("provider rows", provider_all)?;
-    let mut scope = not_test;
-    if !project_ids.is_empty() {
-        let ids = Series::new("ids".into(), project_ids.to_vec());
+    let mut scope = if sc.include_test { lit(true) } else { not_test };
+    if !sc.project_ids.is_empty() {
+        let ids = Series::new("ids".into(), sc.project_ids.to_vec());
         scope = scope.and(col("project_id").is_in(lit(ids).implode(false), false));
     }
-    let fee_total = settings
+    let fee_columns = sc
+        .conventions
         .fee_columns
+        .as_ref()
+        .unwrap_or(&settings.fee_columns);
+    let fee_total = fee_columns
         .iter()
         .fold(zero(), |acc, c| acc + col(c.as_str()).fill_null(zero()))
         .cast(money());
-    let provider = pl(
-        "provider scope",
-        with_days
-            .filter(scope)
-            .with_columns([
-                fee_total.alias("fee_total"),
-                in_window("transfer_day", window).alias("in_window"),
-                window_pos("transfer_day", window).alias("window_pos"),
-            ])
-            .collect(),
-    )?;
+    let mut scoped = with_days.filter(scope).with_columns([
+        fee_total.alias("fee_total"),
+        in_window("transfer_day", window).alias("in_window"),
+        window_pos("transfer_day", window).alias("window_pos"),
+    ]);
+    if let Some(basis) = conv::amount_basis(sc.conventions) {
+        scoped = scoped.with_column(basis.alias("payment_amount"));
+    }
+    let mut provider = pl("provider scope", scoped.collect())?;
+    if sc.conventions.currency != crate::load::ledger::LedgerCurrency::Payment {
+        provider = conv::convert_currency(provider, sc.conventions, sc.rates)?;
+    }
     Ok((provider_all, prune.keep("provider scope", provider)?))
 }
 
@@ -454,19 +485,39 @@ fn rows_for_summary(df: &DataFrame, with_users: bool) -> Result<DataFrame, Recon
 }
 
 /// `settings`: one row with `fx_tolerance` and a `cmp_*` switch per [`Comparison`].
-fn settings_table(settings: &ReconcileSettings) -> Result<DataFrame, ReconcileError> {
+fn settings_table(
+    settings: &ReconcileSettings,
+    conventions: &crate::load::ledger::Conventions,
+) -> Result<DataFrame, ReconcileError> {
     let fx_tolerance = decimal_column(
         "fx_tolerance",
         &[Some(settings.fx_tolerance)],
         frames::MONEY_SCALE,
     )?;
+    // Amounts converted between currencies (a ledger in the payout or a reporting currency)
+    // may each be off by the conversion's rounding: the rules allow this much per row summed.
+    // In a reporting currency with fewer decimals (JPY), one minor unit at least.
+    let per_row = match (conventions.currency, &conventions.reporting_currency) {
+        (crate::load::ledger::LedgerCurrency::Payment, _) => Decimal::ZERO,
+        (crate::load::ledger::LedgerCurrency::Reporting, Some(c)) => settings
+            .fx_tolerance
+            .max(Decimal::new(1, crate::domain::money::exponent(c))),
+        _ => settings.fx_tolerance,
+    };
+    let fx_line_tolerance =
+        decimal_column("fx_line_tolerance", &[Some(per_row)], frames::MONEY_SCALE)?;
     let switches = Comparison::ALL
         .iter()
         .map(|c| Column::new(c.column().into(), [settings.comparisons.contains(c)]));
     pl(
         "settings",
-        DataFrame::new_infer_height(std::iter::once(fx_tolerance).chain(switches).collect())
-            .and_then(|df| df.lazy().collect()),
+        DataFrame::new_infer_height(
+            [fx_tolerance, fx_line_tolerance]
+                .into_iter()
+                .chain(switches)
+                .collect(),
+        )
+        .and_then(|df| df.lazy().collect()),
     )
 }
 

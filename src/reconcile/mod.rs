@@ -12,6 +12,7 @@
 
 pub mod ages;
 mod catalog;
+mod conventions;
 pub mod decisions;
 mod fuzzy;
 mod inputs;
@@ -233,8 +234,11 @@ pub struct ReconcileInput {
     pub breakdown: DataFrame,
     /// Ledger lines ([`frames::ledger_schema`]).
     pub ledger: DataFrame,
-    /// Only these projects (empty: all).
+    /// Only these projects (empty: all). With a ledger project column, the ledger's too.
     pub project_ids: Vec<i64>,
+    /// The ledger's conventions (`[merchant.ledger.conventions]`): amount basis, currency,
+    /// scope of the lines.
+    pub conventions: crate::load::ledger::Conventions,
 }
 
 /// Amount and count of one class in one currency.
@@ -275,6 +279,18 @@ pub struct RowCounts {
     /// of a refund in the window) and named by no finding: read for matching only.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub ledger_in_margin: u64,
+    /// … of which set aside because their status is not money yet
+    /// (`conventions.not_money_statuses`: pending, canceled).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ledger_not_money: u64,
+    /// … of which journal lines that are not sales or refunds (fee, tax, discount lines:
+    /// `conventions.line_types`), set aside.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ledger_journal_lines: u64,
+    /// … of which lines of projects outside `merchant.project_ids` (the ledger's project
+    /// column), set aside.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub ledger_other_projects: u64,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -392,6 +408,15 @@ pub enum ReconcileError {
         /// The missing column.
         column: String,
     },
+    /// An Xsolla row could not be converted into the ledger's currency
+    /// (`merchant.ledger.conventions.currency`).
+    #[error("converting transaction {} into the ledger's currency: {message}", transaction_id.map_or_else(|| "?".to_owned(), |t| t.to_string()))]
+    Conversion {
+        /// The transaction.
+        transaction_id: Option<i64>,
+        /// What went wrong.
+        message: String,
+    },
     /// An invariant did not hold (a bug, never bad input).
     #[error("internal check failed: {0}")]
     Invariant(String),
@@ -448,6 +473,7 @@ pub fn reconcile_owned(
         ledger: input.ledger.height(),
     };
     let inputs = inputs::build(input, settings, &rules)?;
+    let ledger_scope = inputs.ledger_scope;
     let (findings, tables) = run::run_rules(&rules, inputs.tables)?;
     let mut discrepancies = run::collect_findings(&findings)?;
     let mut lines = inputs.not_checked;
@@ -480,6 +506,7 @@ pub fn reconcile_owned(
     let started = std::time::Instant::now();
     let mut summary = summary::summarize(
         rows_read,
+        ledger_scope,
         &inputs.provider_rows,
         &inputs.ledger_rows,
         matched,

@@ -18,6 +18,7 @@ pub(super) struct RowsRead {
 /// scope; `matched` is the prepare files' `matched` table.
 pub(super) fn summarize(
     read: RowsRead,
+    scope: super::conventions::LedgerScope,
     provider: &DataFrame,
     ledger: &DataFrame,
     matched: &DataFrame,
@@ -28,7 +29,7 @@ pub(super) fn summarize(
     // memory per row (a set of every source cost ~70 bytes a row at 10M rows).
     let reported_p = sources(d, "provider_rows")?;
     let reported_l = sources(d, "ledger_rows")?;
-    let rows = row_counts(read, provider, ledger, &reported_p, &reported_l)?;
+    let rows = row_counts(read, scope, provider, ledger, &reported_p, &reported_l)?;
     let lines = matched_lines(matched, &reported_p)?;
     Ok(Summary {
         by_class: class_totals(d)?,
@@ -66,6 +67,7 @@ fn class_totals(
 /// two rows share a `source` (else a row could be counted for another).
 fn row_counts(
     read: RowsRead,
+    scope: super::conventions::LedgerScope,
     provider: &DataFrame,
     ledger: &DataFrame,
     reported_p: &BTreeSet<String>,
@@ -79,7 +81,10 @@ fn row_counts(
     r.provider_out_of_scope = r.provider_rows - provider.height() as u64;
     (r.provider_reported, r.provider_in_margin) = reported_and_margin(provider, reported_p)?;
     r.provider_matched = provider.height() as u64 - r.provider_reported - r.provider_in_margin;
-    r.ledger_out_of_window = r.ledger_rows - ledger.height() as u64;
+    r.ledger_not_money = scope.not_money;
+    r.ledger_journal_lines = scope.journal;
+    r.ledger_other_projects = scope.other_projects;
+    r.ledger_out_of_window = r.ledger_rows - scope.total() - ledger.height() as u64;
     (r.ledger_reported, r.ledger_in_margin) = reported_and_margin(ledger, reported_l)?;
     r.ledger_matched = ledger.height() as u64 - r.ledger_reported - r.ledger_in_margin;
     let unique = |df: &DataFrame| -> Result<bool, ReconcileError> {
@@ -93,7 +98,13 @@ fn row_counts(
     if r.provider_rows
         != r.provider_out_of_scope + r.provider_reported + r.provider_in_margin + r.provider_matched
         || r.ledger_rows
-            != r.ledger_out_of_window + r.ledger_reported + r.ledger_in_margin + r.ledger_matched
+            != r.ledger_not_money
+                + r.ledger_journal_lines
+                + r.ledger_other_projects
+                + r.ledger_out_of_window
+                + r.ledger_reported
+                + r.ledger_in_margin
+                + r.ledger_matched
     {
         return Err(ReconcileError::Invariant(format!(
             "rows do not add up: {r:?}"

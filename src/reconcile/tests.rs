@@ -200,6 +200,7 @@ pub(crate) fn input(provider_rows: &[P], ledger_rows: &[L]) -> ReconcileInput {
         breakdown: crate::domain::frames::empty(&crate::domain::frames::breakdown_schema()),
         ledger: ledger(ledger_rows),
         project_ids: vec![],
+        conventions: Default::default(),
     }
 }
 

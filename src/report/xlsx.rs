@@ -566,6 +566,13 @@ fn summary_counts(input: &ReportInput<'_>) -> Vec<(&'static str, u64)> {
     for (name, n) in [
         ("ledger rows in margin", s.rows.ledger_in_margin),
         ("provider rows in margin", s.rows.provider_in_margin),
+        // Ledger lines the conventions set aside (README, "Ledger conventions").
+        ("ledger rows not money yet", s.rows.ledger_not_money),
+        ("ledger journal rows", s.rows.ledger_journal_lines),
+        (
+            "ledger rows of other projects",
+            s.rows.ledger_other_projects,
+        ),
     ] {
         if n > 0 {
             counts.push((name, n));

@@ -1052,6 +1052,16 @@ async fn clear_faults(State(sh): State<Arc<Shared>>) -> ApiResult {
 }
 
 /// Used by tests and the dataset view.
+/// [`registry_body`] with the test transactions (`show_dry_run=1`).
+pub(crate) fn registry_body_with_tests(ds: &Dataset, from: NaiveDate, to: NaiveDate) -> Vec<u8> {
+    let q = RegistryQuery {
+        show_dry_run: true,
+        ..RegistryQuery::window(from, to)
+    };
+    let rows = q.select(ds);
+    render::json_rows(rows.iter().map(|r| RowView::registry(ds, *r, false)))
+}
+
 pub(crate) fn registry_body(ds: &Dataset, from: NaiveDate, to: NaiveDate) -> Vec<u8> {
     let q = RegistryQuery::window(from, to);
     let rows = q.select(ds);

@@ -481,6 +481,9 @@ pub(crate) struct Dataset {
     api_reversals: i64,
     /// See [`super::DataQuirks`].
     pub quirks: super::DataQuirks,
+    /// Order number of each transaction within its project, when
+    /// `quirks.order_numbers_per_project` (index as `txns`).
+    order_numbers: Option<Vec<u32>>,
 }
 
 fn dec(p: (i64, u32)) -> Decimal {
@@ -600,6 +603,7 @@ pub(crate) fn generate(p: GenParams) -> Dataset {
         payouts: BTreeMap::new(),
         api_reversals: 0,
         quirks: super::DataQuirks::default(),
+        order_numbers: None,
     };
     for i in 0..ds.rows.len() {
         let r = ds.rows[i];
@@ -933,6 +937,19 @@ impl Dataset {
         }
         // Last: the quirks above pick the data set's first rows and payout.
         self.add_early_refunds(q.early_refunds, q.early_refunds_days_earlier);
+        if q.order_numbers_per_project {
+            let mut next = [1001u32; 8];
+            self.order_numbers = Some(
+                self.txns
+                    .iter()
+                    .map(|t| {
+                        let n = &mut next[usize::from(t.project) % 8];
+                        *n += 1;
+                        *n - 1
+                    })
+                    .collect(),
+            );
+        }
     }
 
     /// [`super::DataQuirks::early_refunds`]: `n` completed payments on the day before `from`
@@ -1040,6 +1057,9 @@ impl Dataset {
     }
     /// The game's order id; a bijection of the transaction id so lookups need no index.
     pub(crate) fn external_id(&self, t: &Txn) -> String {
+        if let (Some(numbers), Some(i)) = (&self.order_numbers, self.find(t.id)) {
+            return numbers[i as usize].to_string();
+        }
         format!(
             "{}-{:x}",
             PROJECTS[t.project as usize].prefix,
@@ -1053,6 +1073,11 @@ impl Dataset {
             .map(|i| i as u32)
     }
     pub(crate) fn find_external(&self, ext: &str) -> Option<u32> {
+        if let Some(numbers) = &self.order_numbers {
+            // Ambiguous by design: the first project's order of that number.
+            let n: u32 = ext.parse().ok()?;
+            return numbers.iter().position(|&m| m == n).map(|i| i as u32);
+        }
         let (prefix, hex) = ext.split_once('-')?;
         let id = i64::from_str_radix(hex, 16).ok()? ^ self.ext_key;
         let i = self.find(id)?;

@@ -4,6 +4,7 @@
 //! The demo and the end-to-end tests reconcile against it, so they know exactly which
 //! findings must come out, no more and no fewer.
 
+pub use super::conventions::{Convention, ExportFormat, SetAside};
 use super::DatasetView;
 use crate::domain::window::Window;
 use crate::xsolla::model::{TransactionRow, REGISTRY_REQUIRED};
@@ -37,24 +38,41 @@ pub struct InjectedFault {
 /// The export and what was injected into it.
 #[derive(Debug, Clone)]
 pub struct LedgerExport {
-    /// CSV bytes (UTF-8, comma, header [`HEADER`]).
+    /// The file's bytes: CSV (UTF-8, comma, header [`HEADER`] for the standard convention),
+    /// or as [`ExportOptions::format`] says.
     pub csv: Vec<u8>,
     /// Lines written.
     pub lines: usize,
     /// Deliberate discrepancies (empty when `inject` was false).
     pub injected: Vec<InjectedFault>,
+    /// Lines the convention's config sets aside (not money yet, journal lines, other
+    /// projects), as the run must count them.
+    pub set_aside: SetAside,
 }
 
+/// One ledger line being written, with the Xsolla parts a convention may book differently.
 #[derive(Clone)]
-struct Line {
-    date: chrono::NaiveDate,
-    txn: Option<i64>,
-    order: String,
-    currency: String,
-    gross: Decimal,
-    fee: Decimal,
-    status: &'static str,
-    note: String,
+pub(super) struct Line {
+    pub date: chrono::NaiveDate,
+    pub txn: Option<i64>,
+    pub order: String,
+    pub currency: String,
+    pub gross: Decimal,
+    pub fee: Decimal,
+    pub status: &'static str,
+    pub note: String,
+    /// Xsolla project.
+    pub project: i64,
+    /// An Xsolla test (dry-run) purchase.
+    pub test: bool,
+    /// Journal line type (`Sale`, `Refund`, `Fee`, `VAT`).
+    pub kind: &'static str,
+    /// The ledger's own rate (reporting currency per unit), when it books in one.
+    pub rate: Option<Decimal>,
+    /// Whether a fault may be planted on it: in the scope the convention's config reads.
+    pub in_scope: bool,
+    /// Xsolla's VAT and sales tax of the row (payment currency), for a VAT journal line.
+    pub taxes: Decimal,
 }
 
 /// The `[merchant.ledger]` mapping of an export from [`ledger_export`] (columns and statuses,
@@ -93,6 +111,10 @@ pub struct ExportOptions {
     /// books at 23:50 is one Xsolla dates 01:50 the next day; at +2, one Xsolla dates 23:00
     /// is booked the next morning. 0 (the default): the ledger books Xsolla's date.
     pub booking_offset_hours: i32,
+    /// How the merchant's books differ from Xsolla's registry. Default: the standard export.
+    pub convention: Convention,
+    /// The file's format. Default: UTF-8 CSV with commas.
+    pub format: ExportFormat,
 }
 
 /// Builds the ledger of `window` from the sandbox's registry (test payments excluded), and
@@ -113,8 +135,13 @@ pub fn ledger_export(view: &DatasetView, window: Window, inject: bool) -> Ledger
 pub fn ledger_export_with(view: &DatasetView, window: Window, opts: ExportOptions) -> LedgerExport {
     let offset = chrono::Duration::hours(i64::from(opts.booking_offset_hours));
     let around = chrono::Days::new(u64::from(opts.booking_offset_hours != 0));
-    let rows: Vec<TransactionRow> = view
-        .registry_json(window.from - around, window.to + around)
+    let (from, to) = (window.from - around, window.to + around);
+    let json = if opts.convention == Convention::PendingAndTest {
+        view.registry_json_with_tests(from, to)
+    } else {
+        view.registry_json(from, to)
+    };
+    let rows: Vec<TransactionRow> = json
         .iter()
         .filter_map(|v| json_record(v, REGISTRY_REQUIRED).ok())
         .collect();
@@ -126,32 +153,24 @@ pub fn ledger_export_with(view: &DatasetView, window: Window, opts: ExportOption
         .filter(|(i, r)| {
             *i == 0 || r.payment_amount.is_some_and(|a| a.is_sign_negative()) || rows[i - 1] != **r
         })
-        .map(|(_, r)| line_of(r, offset))
+        .map(|(_, r)| {
+            let mut l = line_of(r, offset);
+            opts.convention.book(&mut l, r);
+            l
+        })
         .filter(|l| opts.booking_offset_hours == 0 || window.contains(l.date))
         .collect();
     let mut injected = Vec::new();
     if opts.inject {
-        inject_faults(&mut lines, window, &mut injected);
+        inject_faults(&mut lines, window, &mut injected, opts.convention);
     }
-    let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
-    w.write_record(HEADER).expect("writing to memory");
-    for l in &lines {
-        w.write_record([
-            l.date.to_string(),
-            l.txn.map(|t| t.to_string()).unwrap_or_default(),
-            l.order.clone(),
-            l.currency.clone(),
-            crate::domain::money::format_amount(l.gross, &l.currency),
-            crate::domain::money::format_amount(l.fee, &l.currency),
-            l.status.to_owned(),
-            l.note.clone(),
-        ])
-        .expect("writing to memory");
-    }
+    let set_aside = opts.convention.reshape(&mut lines, window);
+    lines.sort_by(|a, b| (a.date, a.txn, &a.order).cmp(&(b.date, b.txn, &b.order)));
     LedgerExport {
-        csv: w.into_inner().expect("writing to memory"),
+        csv: super::conventions::write(&lines, opts),
         lines: lines.len(),
         injected,
+        set_aside,
     }
 }
 
@@ -180,12 +199,27 @@ fn line_of(r: &TransactionRow, offset: chrono::Duration) -> Line {
         fee,
         status,
         note: String::new(),
+        project: r.project_id.unwrap_or_default(),
+        test: r.dry_run.unwrap_or(false),
+        kind: if gross.is_sign_negative() {
+            "Refund"
+        } else {
+            "Sale"
+        },
+        rate: None,
+        in_scope: true,
+        taxes: r.vat_deducted.unwrap_or_default() + r.sales_tax.unwrap_or_default(),
     }
 }
 
 /// Applies the deliberate discrepancies, one per ledger-side class, and lists them in `out`.
 /// Lines are picked by position, so the same data always gets the same faults.
-fn inject_faults(lines: &mut Vec<Line>, window: Window, out: &mut Vec<InjectedFault>) {
+fn inject_faults(
+    lines: &mut Vec<Line>,
+    window: Window,
+    out: &mut Vec<InjectedFault>,
+    convention: Convention,
+) {
     let refunded = refunded_txns(lines);
     let mut plain = plain_payments(lines, window, &refunded).into_iter();
     let mut take = || plain.next().expect("the window has enough plain payments");
@@ -212,9 +246,11 @@ fn inject_faults(lines: &mut Vec<Line>, window: Window, out: &mut Vec<InjectedFa
         note: "booked twice".into(),
         ..lines[i].clone()
     });
-    out.push(raise(&mut lines[take()], "fee_mismatch", "fee", |l| {
-        &mut l.fee
-    }));
+    if convention.books_fee_column() {
+        out.push(raise(&mut lines[take()], "fee_mismatch", "fee", |l| {
+            &mut l.fee
+        }));
+    }
     if let Some(i) = unbooked_refund(lines) {
         remove.push(i);
         out.push(fault(
@@ -230,7 +266,6 @@ fn inject_faults(lines: &mut Vec<Line>, window: Window, out: &mut Vec<InjectedFa
     for i in remove.into_iter().rev() {
         lines.remove(i);
     }
-    lines.sort_by(|a, b| (a.date, a.txn, &a.order).cmp(&(b.date, b.txn, &b.order)));
 }
 
 fn is_payment(l: &Line) -> bool {
@@ -253,6 +288,7 @@ fn plain_payments(lines: &[Line], window: Window, refunded: &BTreeSet<i64>) -> V
         .filter(|&i| {
             let l = &lines[i];
             is_payment(l)
+                && l.in_scope
                 && l.txn.is_some_and(|t| !refunded.contains(&t))
                 && l.date > window.from
                 && l.date < window.to
@@ -285,7 +321,8 @@ fn swap_currency(l: &mut Line) -> InjectedFault {
 
 /// A refund at Xsolla that the ledger does not book.
 fn unbooked_refund(lines: &[Line]) -> Option<usize> {
-    (0..lines.len()).find(|&i| !is_payment(&lines[i]) && lines[i].status == "Refund")
+    (0..lines.len())
+        .find(|&i| !is_payment(&lines[i]) && lines[i].status == "Refund" && lines[i].in_scope)
 }
 
 /// A payment of the window's last day booked on the next day.
@@ -296,7 +333,10 @@ fn book_late(
 ) -> Option<InjectedFault> {
     let i = (0..lines.len()).rev().find(|&i| {
         let l = &lines[i];
-        is_payment(l) && l.date == window.to && l.txn.is_some_and(|t| !refunded.contains(&t))
+        is_payment(l)
+            && l.in_scope
+            && l.date == window.to
+            && l.txn.is_some_and(|t| !refunded.contains(&t))
     })?;
     lines[i].date = window.to + chrono::Days::new(1);
     Some(fault(
@@ -317,6 +357,12 @@ fn add_unknown_order(lines: &mut Vec<Line>, window: Window) -> InjectedFault {
         fee: Decimal::ZERO,
         status: "Paid",
         note: "sold outside Xsolla".into(),
+        project: super::conventions::FIRST_PROJECT,
+        test: false,
+        kind: "Sale",
+        rate: None,
+        in_scope: true,
+        taxes: Decimal::ZERO,
     });
     InjectedFault {
         class: "missing_in_provider",

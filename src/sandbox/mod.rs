@@ -14,6 +14,7 @@ mod render;
 #[cfg(test)]
 mod tests;
 
+mod conventions;
 pub mod ledger;
 pub use faults::{Fault, FaultRule};
 
@@ -98,6 +99,10 @@ pub struct DataQuirks {
     /// default: the day before `from`). A nightly run's fetch margin reads a payment only a few
     /// days old; one dated further back than the margin must be looked up.
     pub early_refunds_days_earlier: u32,
+    /// Each project numbers its orders on its own, from 1001 in transaction order: the
+    /// `external_id` is that number alone, so two games share order numbers (a ledger must
+    /// then match orders within a project). Default false: `<prefix>-<hex>` ids, unique.
+    pub order_numbers_per_project: bool,
 }
 
 impl Default for SandboxConfig {
@@ -393,6 +398,19 @@ impl DatasetView {
     /// returns, all pages concatenated, as JSON values.
     pub fn registry_json(&self, from: NaiveDate, to: NaiveDate) -> Vec<serde_json::Value> {
         let body = api::registry_body(&self.data(), from, to);
+        match serde_json::from_slice(&body) {
+            Ok(serde_json::Value::Array(items)) => items,
+            _ => Vec::new(),
+        }
+    }
+
+    /// [`Self::registry_json`] with the test (dry-run) transactions too (`show_dry_run=1`).
+    pub fn registry_json_with_tests(
+        &self,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Vec<serde_json::Value> {
+        let body = api::registry_body_with_tests(&self.data(), from, to);
         match serde_json::from_slice(&body) {
             Ok(serde_json::Value::Array(items)) => items,
             _ => Vec::new(),

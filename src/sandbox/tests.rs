@@ -839,3 +839,92 @@ async fn a_larger_dataset_generates_quickly_and_serves_full_pages() {
     );
     assert_eq!(rows.len(), 1000);
 }
+
+/// The payout-currency ledger export books what Xsolla's registry shows with
+/// `in_transfer_currency=1` (each row × its `fx_rate`, rounded to USD): the reconciliation's
+/// own conversion of a payment-currency fetch (`conventions.currency = "payout"`) is the same
+/// arithmetic, so both variants of Xsolla's answer agree with the ledger.
+#[tokio::test]
+async fn the_payout_currency_export_books_xsollas_in_transfer_currency_view() {
+    let sb = start(SandboxConfig {
+        transactions_per_day: 10,
+        ..SandboxConfig::default()
+    })
+    .await;
+    let c = Client::new(&sb);
+    let converted = registry_rows(
+        &c.ok(&format!(
+            "reports/transactions/registry.json?{OCT}&in_transfer_currency=1"
+        ))
+        .await,
+    );
+    let w = crate::domain::window::Window::new(date("2026-10-01"), date("2026-10-31")).unwrap();
+    let export = ledger::ledger_export_with(
+        &sb.dataset(),
+        w,
+        ledger::ExportOptions {
+            convention: ledger::Convention::PayoutCurrency,
+            ..ledger::ExportOptions::default()
+        },
+    );
+    let mut rdr = csv::Reader::from_reader(export.csv.as_slice());
+    let mut booked: BTreeMap<(String, bool), Decimal> = BTreeMap::new();
+    for r in rdr.records() {
+        let r = r.unwrap();
+        assert_eq!(&r[3], "USD");
+        let gross: Decimal = r[4].parse().unwrap();
+        *booked
+            .entry((r[1].to_owned(), gross.is_sign_negative()))
+            .or_default() += gross;
+    }
+    let mut xsolla: BTreeMap<(String, bool), Decimal> = BTreeMap::new();
+    for r in &converted {
+        let a = r.payment_amount.unwrap();
+        *xsolla
+            .entry((r.transaction_id.unwrap().to_string(), a.is_sign_negative()))
+            .or_default() += a;
+    }
+    assert!(booked.len() > 100);
+    assert_eq!(booked, xsolla);
+    sb.shutdown().await;
+}
+
+#[tokio::test]
+async fn order_numbers_per_project_repeat_across_projects_only() {
+    let sb = start(SandboxConfig {
+        transactions_per_day: 10,
+        quirks: DataQuirks {
+            order_numbers_per_project: true,
+            ..DataQuirks::default()
+        },
+        ..SandboxConfig::default()
+    })
+    .await;
+    let c = Client::new(&sb);
+    let rows = registry_rows(
+        &c.ok(&format!(
+            "reports/transactions/registry.json?{OCT}&show_dry_run=1"
+        ))
+        .await,
+    );
+    let payments: Vec<&TransactionRow> = rows
+        .iter()
+        .filter(|r| !r.payment_amount.unwrap().is_sign_negative())
+        .collect();
+    let mut per_project: HashSet<(i64, String)> = HashSet::new();
+    let mut numbers: BTreeMap<String, HashSet<i64>> = BTreeMap::new();
+    for r in &payments {
+        let (p, e) = (r.project_id.unwrap(), r.external_id.clone().unwrap());
+        assert!(e.parse::<u32>().unwrap() >= 1001, "{e}");
+        assert!(
+            per_project.insert((p, e.clone())),
+            "{e} twice in project {p}"
+        );
+        numbers.entry(e).or_default().insert(p);
+    }
+    assert!(
+        numbers.values().filter(|ps| ps.len() > 1).count() > 10,
+        "order numbers shared by two games"
+    );
+    sb.shutdown().await;
+}

@@ -11,6 +11,7 @@ mod breakdown_days;
 mod chart;
 mod check_config;
 mod client;
+mod conventions;
 mod fetch_cli;
 mod fuzz;
 mod items;

@@ -631,6 +631,7 @@ fn ledger_rows_without_ids_are_keyed_by_content_not_by_file_or_line() {
             breakdown: frames::empty(&frames::breakdown_schema()),
             ledger,
             project_ids: vec![],
+            conventions: Default::default(),
         };
         let out = xsolla_recon::reconcile::reconcile(&input, &Default::default()).unwrap();
         let mut keys: Vec<String> = out

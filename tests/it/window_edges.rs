@@ -57,6 +57,7 @@ fn set_up_books(dir: &Path, sb: &Sandbox, books: &Sandbox, offset_hours: i32, ta
         ExportOptions {
             inject: false,
             booking_offset_hours: offset_hours,
+            ..ExportOptions::default()
         },
     );
     std::fs::write(dir.join("ledger/ledger.csv"), &export.csv).unwrap();

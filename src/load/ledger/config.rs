@@ -5,6 +5,7 @@
 //! what cannot be guessed safely (which column holds the amount, which date order a
 //! `01/02/2024` means) is spelled out instead of sniffed.
 
+use super::conventions::Conventions;
 use crate::domain::frames::LEDGER_STATUSES;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -49,6 +50,10 @@ pub struct LedgerConfig {
     /// Longest field in bytes; longer is an error (typically an unterminated quote that
     /// swallowed the rest of the file). Default 1 MiB.
     pub max_field_bytes: usize,
+    /// How the books differ from Xsolla's registry: amount basis, currency, refunds, journal
+    /// lines, statuses that are not money yet. Default: the common export (see
+    /// [`Conventions`]).
+    pub conventions: Conventions,
 }
 
 impl Default for LedgerConfig {
@@ -65,6 +70,7 @@ impl Default for LedgerConfig {
             on_bad_row: OnBadRow::Fail,
             max_rows: 50_000_000,
             max_field_bytes: 1 << 20,
+            conventions: Conventions::default(),
         }
     }
 }
@@ -277,6 +283,18 @@ pub struct LedgerColumns {
     pub note: Option<String>,
     /// The paying user's id (Xsolla `user.id`), used only by the fuzzy rule. Default: none.
     pub user_id: Option<String>,
+    /// Journal line type (`Sale`, `Fee`, `VAT` …), mapped through `conventions.line_types`.
+    /// Default: none (every line is a sale or, when negative, a refund).
+    pub line_type: Option<String>,
+    /// Xsolla project id (integer) of the line: `merchant.project_ids` then scopes the ledger
+    /// too, and order ids are matched within a project. Default: none.
+    pub project_id: Option<String>,
+    /// Test purchase flag (`1`/`0`, `true`/`false`, `yes`/`no`, `x`/empty): flagged lines are
+    /// matched against Xsolla's test (`dry_run`) transactions. Default: none.
+    pub test: Option<String>,
+    /// The ledger's own rate, units of the reporting currency per unit of the payment
+    /// currency (at most 6 decimals), for `conventions.currency = "reporting"`. Default: none.
+    pub rate: Option<String>,
 }
 
 impl Default for LedgerColumns {
@@ -293,6 +311,10 @@ impl Default for LedgerColumns {
             payout_ref: None,
             note: None,
             user_id: None,
+            line_type: None,
+            project_id: None,
+            test: None,
+            rate: None,
         }
     }
 }
@@ -348,6 +370,12 @@ impl LedgerConfig {
         if self.xlsx.header_row == 0 {
             problems.push("xlsx.header_row is 1-based; 0 is not a row".to_owned());
         }
+        let c = &self.columns;
+        problems.extend(self.conventions.problems(
+            c.rate.is_some(),
+            c.status.is_some(),
+            c.line_type.is_some(),
+        ));
         if problems.is_empty() {
             Ok(())
         } else {

@@ -7,6 +7,7 @@
 //! rows it was given, so a silently skipped row would become a false "missing in ledger".
 
 pub mod config;
+pub mod conventions;
 mod csv_reader;
 mod parquet;
 mod probe;
@@ -20,6 +21,7 @@ pub use config::{
     CsvDialect, CsvEncoding, Delimiter, LedgerColumns, LedgerConfig, LedgerFormat, OnBadRow,
     Thousands, XlsxOptions,
 };
+pub use conventions::{Conventions, LedgerCurrency, LineKind, RefundConvention};
 
 use crate::domain::csvsplit::Split;
 use crate::domain::frames::{self, LEDGER_STATUSES, MONEY_SCALE, PRECISION};
@@ -59,6 +61,10 @@ pub struct LedgerCounts {
     /// Status texts (lower-cased) that `status_map` did not map, with how many loaded rows
     /// had each; those rows have status `other`. An empty status cell counts as `""`.
     pub unmapped_statuses: BTreeMap<String, u64>,
+    /// Line type texts (lower-cased) that `conventions.line_types` did not map, with how many
+    /// loaded rows had each; those rows are set aside as journal lines.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub unmapped_line_types: BTreeMap<String, u64>,
 }
 
 /// A row that could not be read.
@@ -227,9 +233,13 @@ pub(crate) enum Field {
     PayoutRef,
     Note,
     UserId,
+    LineType,
+    ProjectId,
+    Test,
+    Rate,
 }
 
-pub(crate) const N_FIELDS: usize = 11;
+pub(crate) const N_FIELDS: usize = 15;
 
 impl Field {
     pub(crate) const ALL: [Field; N_FIELDS] = [
@@ -244,6 +254,10 @@ impl Field {
         Field::PayoutRef,
         Field::Note,
         Field::UserId,
+        Field::LineType,
+        Field::ProjectId,
+        Field::Test,
+        Field::Rate,
     ];
 
     /// The config key under `[ledger.columns]`.
@@ -260,6 +274,10 @@ impl Field {
             Field::PayoutRef => "payout_ref",
             Field::Note => "note",
             Field::UserId => "user_id",
+            Field::LineType => "line_type",
+            Field::ProjectId => "project_id",
+            Field::Test => "test",
+            Field::Rate => "rate",
         }
     }
 }
@@ -278,6 +296,10 @@ pub(crate) fn configured_names(c: &LedgerColumns) -> [Option<&str>; N_FIELDS] {
         c.payout_ref.as_deref(),
         c.note.as_deref(),
         c.user_id.as_deref(),
+        c.line_type.as_deref(),
+        c.project_id.as_deref(),
+        c.test.as_deref(),
+        c.rate.as_deref(),
     ]
 }
 
@@ -356,10 +378,34 @@ struct Builders {
     payout_ref: StringChunkedBuilder,
     note: StringChunkedBuilder,
     user_id: StringChunkedBuilder,
+    /// The convention columns, only when the ledger maps them (no cost per row otherwise).
+    extra: ExtraBuilders,
+}
+
+/// Builders of the optional frame columns ([`frames::ledger_extra_columns`]).
+struct ExtraBuilders {
+    line_kind: Option<StringChunkedBuilder>,
+    project_id: Option<PrimitiveChunkedBuilder<Int64Type>>,
+    is_test: Option<BooleanChunkedBuilder>,
+    rate: Option<PrimitiveChunkedBuilder<Int128Type>>,
+}
+
+impl ExtraBuilders {
+    fn new(names: &[Option<&str>; N_FIELDS], cap: usize) -> Self {
+        let has = |f: Field| names[f as usize].is_some();
+        ExtraBuilders {
+            line_kind: has(Field::LineType)
+                .then(|| StringChunkedBuilder::new("line_kind".into(), cap)),
+            project_id: has(Field::ProjectId)
+                .then(|| PrimitiveChunkedBuilder::new("project_id".into(), cap)),
+            is_test: has(Field::Test).then(|| BooleanChunkedBuilder::new("is_test".into(), cap)),
+            rate: has(Field::Rate).then(|| PrimitiveChunkedBuilder::new("rate".into(), cap)),
+        }
+    }
 }
 
 impl Builders {
-    fn new(cap: usize) -> Self {
+    fn with_extra(cap: usize, extra: ExtraBuilders) -> Self {
         Builders {
             source: StringChunkedBuilder::new("source".into(), cap),
             transaction_id: PrimitiveChunkedBuilder::new("transaction_id".into(), cap),
@@ -373,6 +419,7 @@ impl Builders {
             payout_ref: StringChunkedBuilder::new("payout_ref".into(), cap),
             note: StringChunkedBuilder::new("note".into(), cap),
             user_id: StringChunkedBuilder::new("user_id".into(), cap),
+            extra,
         }
     }
 
@@ -383,7 +430,7 @@ impl Builders {
                 .into_series()
                 .into_column())
         };
-        let cols = vec![
+        let mut cols = vec![
             self.source.finish().into_column(),
             self.transaction_id.finish().into_column(),
             self.order_id.finish().into_column(),
@@ -401,6 +448,19 @@ impl Builders {
             self.note.finish().into_column(),
             self.user_id.finish().into_column(),
         ];
+        let e = self.extra;
+        if let Some(b) = e.line_kind {
+            cols.push(b.finish().into_column());
+        }
+        if let Some(b) = e.project_id {
+            cols.push(b.finish().into_column());
+        }
+        if let Some(b) = e.is_test {
+            cols.push(b.finish().into_column());
+        }
+        if let Some(b) = e.rate {
+            cols.push(money(b)?);
+        }
         DataFrame::new_infer_height(cols)
     }
 }
@@ -420,6 +480,12 @@ struct GoodRow<'a> {
     payout_ref: Option<Cow<'a, str>>,
     note: Option<Cow<'a, str>>,
     user_id: Option<Cow<'a, str>>,
+    /// `line_kind` (when `columns.line_type` is mapped), and the unmapped type text.
+    line_kind: Option<&'static str>,
+    unmapped_type: Option<Cow<'a, str>>,
+    project_id: Option<i64>,
+    is_test: Option<bool>,
+    rate: Option<i128>,
 }
 
 /// What a loader read: its frame, counts and rows set aside.
@@ -439,6 +505,8 @@ pub(crate) struct Loader<'c> {
     dates: DateParser,
     /// Lower-cased ledger status → normalised status.
     status_map: HashMap<String, &'static str>,
+    /// Lower-cased journal line type → `line_kind`.
+    line_types: HashMap<String, &'static str>,
     builders: Builders,
     /// Frames of rows before those in `builders` (chunks read in parallel), in file order.
     parts: Vec<DataFrame>,
@@ -479,16 +547,26 @@ impl<'c> Loader<'c> {
             let mut b = [0u8; 4];
             thousands.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
         }
+        let line_types = cfg
+            .conventions
+            .line_types
+            .iter()
+            .map(|(k, v)| (k.trim().to_lowercase(), v.as_str()))
+            .collect();
         Ok(Loader {
             cfg,
             names: configured_names(&cfg.columns),
+            line_types,
             amount_fmt: AmountFormat {
                 decimal: cfg.csv.decimal_separator as u8,
                 thousands,
             },
             dates,
             status_map,
-            builders: Builders::new(0),
+            builders: Builders::with_extra(
+                0,
+                ExtraBuilders::new(&configured_names(&cfg.columns), 0),
+            ),
             parts: Vec::new(),
             parts_rows: 0,
             counts: LedgerCounts::default(),
@@ -502,7 +580,7 @@ impl<'c> Loader<'c> {
 
     /// Room for `rows` more rows in the builders (before any row is added).
     fn reserve(&mut self, rows: usize) {
-        self.builders = Builders::new(rows);
+        self.builders = Builders::with_extra(rows, ExtraBuilders::new(&self.names, rows));
     }
 
     /// What this loader read, to be added to another one with [`Self::absorb`].
@@ -518,7 +596,8 @@ impl<'c> Loader<'c> {
     /// Adds the rows another loader read after every row read so far.
     fn absorb(&mut self, part: Part) -> Result<(), LedgerError> {
         if self.counts.rows_loaded > self.parts_rows {
-            let b = std::mem::replace(&mut self.builders, Builders::new(0));
+            let fresh = Builders::with_extra(0, ExtraBuilders::new(&self.names, 0));
+            let b = std::mem::replace(&mut self.builders, fresh);
             self.parts.push(b.finish()?);
         }
         let c = part.counts;
@@ -527,6 +606,9 @@ impl<'c> Loader<'c> {
         self.counts.rows_quarantined += c.rows_quarantined;
         for (status, n) in c.unmapped_statuses {
             *self.counts.unmapped_statuses.entry(status).or_insert(0) += n;
+        }
+        for (t, n) in c.unmapped_line_types {
+            *self.counts.unmapped_line_types.entry(t).or_insert(0) += n;
         }
         self.quarantined.extend(part.quarantined);
         self.parts.push(part.frame);
@@ -629,7 +711,7 @@ impl<'c> Loader<'c> {
                 "is empty, and so is the other id column: the row cannot be matched",
             ));
         }
-        let amount = self
+        let mut amount = self
             .money(c(Field::Amount))
             .map_err(|p| (Field::Amount, p))?
             .ok_or((Field::Amount, "is empty"))?;
@@ -639,9 +721,9 @@ impl<'c> Loader<'c> {
         }
         .map_err(|p| (Field::Currency, p))?;
         let date = self.date(c(Field::Date)).map_err(|p| (Field::Date, p))?;
-        let fee = self.money(c(Field::Fee)).map_err(|p| (Field::Fee, p))?;
-        let net = self.money(c(Field::Net)).map_err(|p| (Field::Net, p))?;
-        let (status, unmapped) = if self.names[Field::Status as usize].is_none() {
+        let mut fee = self.money(c(Field::Fee)).map_err(|p| (Field::Fee, p))?;
+        let mut net = self.money(c(Field::Net)).map_err(|p| (Field::Net, p))?;
+        let (mut status, unmapped) = if self.names[Field::Status as usize].is_none() {
             (if amount < 0 { "refunded" } else { "paid" }, None)
         } else {
             let raw = c(Field::Status).text();
@@ -657,6 +739,16 @@ impl<'c> Loader<'c> {
                 None => ("other", Some(Cow::Owned(raw.to_lowercase()))),
             }
         };
+        let x = self.convention_cells(cells)?;
+        if amount > 0 && (x.line_kind == Some("refund") || self.refund_by_status(status)) {
+            // A refund booked with a positive amount: read as the cancellation it is.
+            amount = -amount;
+            fee = fee.map(|f| -f);
+            net = net.map(|n| -n);
+            if self.names[Field::Status as usize].is_none() {
+                status = "refunded";
+            }
+        }
         Ok(GoodRow {
             transaction_id,
             order_id,
@@ -670,7 +762,61 @@ impl<'c> Loader<'c> {
             payout_ref: text(Field::PayoutRef),
             note: text(Field::Note),
             user_id: text(Field::UserId),
+            line_kind: x.line_kind,
+            unmapped_type: x.unmapped_type,
+            project_id: x.project_id,
+            is_test: x.is_test,
+            rate: x.rate,
         })
+    }
+
+    /// Whether `conventions.refunds = "status_lines"` makes a line with this status a refund.
+    fn refund_by_status(&self, status: &str) -> bool {
+        self.cfg.conventions.refunds == RefundConvention::StatusLines
+            && matches!(status, "refunded" | "partially_refunded" | "chargeback")
+    }
+
+    /// The convention columns of a row: line type, project, test flag, rate (each only when
+    /// mapped).
+    fn convention_cells<'a>(
+        &mut self,
+        cells: &'a [Cell<'a>; N_FIELDS],
+    ) -> Result<ConventionCells<'a>, CellError> {
+        let names = self.names;
+        let mapped = |f: Field| names[f as usize].is_some();
+        let mut x = ConventionCells::default();
+        if mapped(Field::LineType) {
+            let raw = cells[Field::LineType as usize].text();
+            let key = raw.trim().to_lowercase();
+            match self.line_types.get(key.as_str()) {
+                Some(k) => x.line_kind = Some(k),
+                None => {
+                    x.line_kind = Some(conventions::UNMAPPED_LINE_KIND);
+                    x.unmapped_type = Some(Cow::Owned(key));
+                }
+            }
+        }
+        if mapped(Field::ProjectId) {
+            let cell = &cells[Field::ProjectId as usize];
+            x.project_id = match cell {
+                Cell::Empty => None,
+                Cell::Text(t) if t.trim().is_empty() => None,
+                Cell::Text(t) => Some(value::parse_id(t).map_err(|p| (Field::ProjectId, p))?),
+                Cell::Int(i) => Some(*i),
+                Cell::Float(f) if f.fract() == 0.0 && f.abs() < 9e15 => Some(*f as i64),
+                _ => return Err((Field::ProjectId, "is not an integer project id")),
+            };
+        }
+        if mapped(Field::Test) {
+            x.is_test =
+                Some(test_flag(&cells[Field::Test as usize]).map_err(|p| (Field::Test, p))?);
+        }
+        if mapped(Field::Rate) {
+            x.rate = self
+                .money(&cells[Field::Rate as usize])
+                .map_err(|p| (Field::Rate, p))?;
+        }
+        Ok(x)
     }
 
     fn id(&self, cell: &Cell<'_>) -> Result<Option<i64>, CellError> {
@@ -747,6 +893,26 @@ impl<'c> Loader<'c> {
         b.payout_ref.append_option(r.payout_ref.as_deref());
         b.note.append_option(r.note.as_deref());
         b.user_id.append_option(r.user_id.as_deref());
+        let e = &mut b.extra;
+        if let Some(b) = e.line_kind.as_mut() {
+            b.append_option(r.line_kind);
+        }
+        if let Some(b) = e.project_id.as_mut() {
+            b.append_option(r.project_id);
+        }
+        if let Some(b) = e.is_test.as_mut() {
+            b.append_option(r.is_test);
+        }
+        if let Some(b) = e.rate.as_mut() {
+            b.append_option(r.rate);
+        }
+        if let Some(t) = r.unmapped_type {
+            *self
+                .counts
+                .unmapped_line_types
+                .entry(t.into_owned())
+                .or_insert(0) += 1;
+        }
         if let Some(u) = r.unmapped {
             match self.counts.unmapped_statuses.get_mut(u.as_ref()) {
                 Some(n) => *n += 1,
@@ -756,6 +922,32 @@ impl<'c> Loader<'c> {
             }
         }
         self.counts.rows_loaded += 1;
+    }
+}
+
+/// The convention cells of one row (see [`Loader::convention_cells`]).
+#[derive(Default)]
+struct ConventionCells<'a> {
+    line_kind: Option<&'static str>,
+    unmapped_type: Option<Cow<'a, str>>,
+    project_id: Option<i64>,
+    is_test: Option<bool>,
+    rate: Option<i128>,
+}
+
+/// A test flag: `1`/`0`, `true`/`false`, `yes`/`no`, `y`/`n`, `x`, `test`; empty is false.
+fn test_flag(cell: &Cell<'_>) -> Result<bool, &'static str> {
+    match cell {
+        Cell::Empty => Ok(false),
+        Cell::Bool(b) => Ok(*b),
+        Cell::Int(i) if matches!(i, 0 | 1) => Ok(*i == 1),
+        Cell::Float(f) if *f == 0.0 || *f == 1.0 => Ok(*f == 1.0),
+        Cell::Text(t) => match t.trim().to_lowercase().as_str() {
+            "" | "0" | "false" | "no" | "n" => Ok(false),
+            "1" | "true" | "yes" | "y" | "x" | "test" => Ok(true),
+            _ => Err("is not a test flag (1/0, true/false, yes/no, x/empty)"),
+        },
+        _ => Err("is not a test flag (1/0, true/false, yes/no, x/empty)"),
     }
 }
 
@@ -876,13 +1068,16 @@ pub(crate) fn load_ledger_split(
         );
     }
     let (frame, counts, quarantined) = loader.finish_frame()?;
-    frames::check_schema(&frame, &frames::ledger_schema(), "ledger")?;
+    frames::check_ledger_schema(&frame)?;
     assert_eq!(
         counts.rows_read,
         counts.rows_loaded + counts.rows_quarantined,
         "ledger counts do not add up"
     );
     assert_eq!(frame.height() as u64, counts.rows_loaded);
+    if !counts.unmapped_line_types.is_empty() {
+        tracing::warn!(types = ?counts.unmapped_line_types, "ledger line types not in conventions.line_types are set aside as journal lines");
+    }
     if !counts.unmapped_statuses.is_empty() {
         tracing::warn!(statuses = ?counts.unmapped_statuses, "ledger statuses not in status_map were loaded as `other`");
     }

@@ -1160,3 +1160,170 @@ fn parallel_csv_load_keeps_bad_rows_and_errors_in_file_order() {
             .contains("longer than max_field_bytes"));
     }
 }
+
+/// A ledger with the convention columns: type, project, test flag, rate.
+fn conventions_ledger() -> &'static str {
+    "order_id,amount,currency,date,status,kind,game,test,fx\n\
+     A,10.00,USD,2026-10-01,Paid,Sale,1,,0.92\n\
+     A,10.00,USD,2026-10-03,Refunded,Refund,1,no,0.92\n\
+     B,5.00,USD,2026-10-02,Paid,Sale,2,yes,0.9\n\
+     B,0.50,USD,2026-10-02,Paid,Fee,2,0,\n\
+     C,7.00,USD,2026-10-02,Chargeback,Sale,2,x,\n\
+     D,1.00,USD,2026-10-02,Paid,Deposit,,1,\n"
+}
+
+fn conventions_cfg() -> LedgerConfig {
+    let mut c = cfg("conv.csv");
+    c.columns.status = Some("status".into());
+    c.columns.line_type = Some("kind".into());
+    c.columns.project_id = Some("game".into());
+    c.columns.test = Some("test".into());
+    c.columns.rate = Some("fx".into());
+    c.conventions.line_types = [
+        ("sale", LineKind::Sale),
+        ("Refund", LineKind::Refund),
+        ("FEE", LineKind::Fee),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    c
+}
+
+#[test]
+fn convention_columns_are_read_only_when_mapped() {
+    let dir = TempDir::new().unwrap();
+    write(&dir, "conv.csv", conventions_ledger());
+    // Not mapped: the frame is exactly the documented schema (no cost per row).
+    let plain = load_ledger(&cfg("conv.csv"), dir.path()).unwrap();
+    assert_eq!(
+        **plain.frame.schema(),
+        crate::domain::frames::ledger_schema()
+    );
+
+    let l = same_in_parallel(&conventions_cfg(), &dir).unwrap();
+    let f = &l.frame;
+    crate::domain::frames::check_ledger_schema(f).unwrap();
+    assert_eq!(
+        strs(f, "line_kind"),
+        ["sale", "refund", "sale", "fee", "sale", "unmapped"]
+            .map(|s| Some(s.to_owned()))
+            .to_vec()
+    );
+    assert_eq!(l.counts.unmapped_line_types["deposit"], 1);
+    let projects: Vec<Option<i64>> = f
+        .column("project_id")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(
+        projects,
+        vec![Some(1), Some(1), Some(2), Some(2), Some(2), None]
+    );
+    let tests: Vec<Option<bool>> = f
+        .column("is_test")
+        .unwrap()
+        .bool()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(
+        tests,
+        [false, false, true, false, true, true].map(Some).to_vec()
+    );
+    assert_eq!(amounts(f, "rate")[..3], [m("0.92"), m("0.92"), m("0.9")]);
+    // A refund line (by type) with a positive amount is read as the cancellation it is.
+    assert_eq!(amounts(f, "amount")[1], m("-10"));
+    // Negative lines by default: a positive chargeback line keeps its sign.
+    assert_eq!(amounts(f, "amount")[4], m("7"));
+    // Without a status column, a refund line by type is a refund by status too.
+    let mut c = conventions_cfg();
+    c.columns.status = None;
+    let l = load_ledger(&c, dir.path()).unwrap();
+    assert_eq!(strs(&l.frame, "status")[1].as_deref(), Some("refunded"));
+    assert_eq!(amounts(&l.frame, "amount")[1], m("-10"));
+}
+
+#[test]
+fn refunds_by_status_are_negated() {
+    let dir = TempDir::new().unwrap();
+    write(&dir, "conv.csv", conventions_ledger());
+    let mut c = cfg("conv.csv");
+    c.columns.status = Some("status".into());
+    c.conventions.refunds = RefundConvention::StatusLines;
+    let l = load_ledger(&c, dir.path()).unwrap();
+    assert_eq!(
+        amounts(&l.frame, "amount"),
+        vec![m("10"), m("-10"), m("5"), m("0.5"), m("-7"), m("1")]
+    );
+    // Without a status column the setting cannot work: said at once.
+    c.columns.status = None;
+    let e = c.validate().unwrap_err();
+    assert!(
+        e.contains("conventions.refunds") && e.contains("columns.status"),
+        "{e}"
+    );
+}
+
+#[test]
+fn bad_convention_cells_name_the_column_and_value() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "conv.csv",
+        "order_id,amount,currency,date,status,kind,game,test,fx\nA,1,USD,2026-10-01,Paid,Sale,1,maybe,1\n",
+    );
+    let e = load_ledger(&conventions_cfg(), dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("conv.csv:2") && e.contains("\"test\"") && e.contains("\"maybe\""),
+        "{e}"
+    );
+    write(
+        &dir,
+        "conv.csv",
+        "order_id,amount,currency,date,status,kind,game,test,fx\nA,1,USD,2026-10-01,Paid,Sale,g1,,1\n",
+    );
+    let e = load_ledger(&conventions_cfg(), dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("\"game\"") && e.contains("\"g1\""), "{e}");
+}
+
+#[test]
+fn convention_settings_are_checked() {
+    let mut c = cfg("x.csv");
+    c.conventions.currency = LedgerCurrency::Reporting;
+    let e = c.validate().unwrap_err();
+    assert!(e.contains("reporting_currency"), "{e}");
+    c.conventions.reporting_currency = Some("eur".into());
+    assert!(c.validate().unwrap_err().contains("ISO 4217"));
+    c.conventions.reporting_currency = Some("EUR".into());
+    assert!(c.validate().unwrap_err().contains("columns.rate"));
+    c.columns.rate = Some("fx".into());
+    c.validate().unwrap();
+    c.conventions.amount_minus = vec!["vat".into()];
+    assert!(c.validate().unwrap_err().contains("amount_minus: \"vat\""));
+    c.conventions.amount_minus = vec!["vat_deducted".into()];
+    c.conventions.fee_columns = Some(vec!["cpa".into()]);
+    assert!(c.validate().unwrap_err().contains("fee_columns: \"cpa\""));
+    c.conventions.fee_columns = None;
+    c.validate().unwrap();
+    c.conventions.not_money_statuses = vec!["draft".into()];
+    assert!(c.validate().unwrap_err().contains("not_money_statuses"));
+    c.conventions.not_money_statuses = vec![];
+    c.conventions.line_types = [("Fee".to_owned(), LineKind::Fee)].into();
+    assert!(c.validate().unwrap_err().contains("columns.line_type"));
+    let t: LedgerConfig = toml::from_str(
+        "[columns]\norder_id = \"o\"\nline_type = \"t\"\n[conventions]\ncurrency = \"payout\"\n\
+         amount_minus = [\"vat_deducted\"]\nline_types = { Sale = \"sale\", VAT = \"tax\" }\n",
+    )
+    .unwrap();
+    t.validate().unwrap();
+    assert_eq!(t.conventions.currency, LedgerCurrency::Payout);
+    assert_eq!(t.conventions.line_types["VAT"], LineKind::Tax);
+    assert_eq!(t.conventions.not_money_statuses, ["pending", "canceled"]);
+}

@@ -1,0 +1,482 @@
+//! The ledger's conventions applied to the input tables (`[merchant.ledger.conventions]`,
+//! [`Conventions`]): which ledger lines are in scope, order ids qualified by project, and
+//! Xsolla's amounts restated in the ledger's terms (without taxes, in the payout or reporting
+//! currency) before any rule runs, so the SQL rules compare like with like and stay the same
+//! for every convention.
+//!
+//! Each step runs only when its convention is on: with the defaults the frames pass through
+//! untouched but for the not-money status filter (one comparison per ledger line).
+
+use super::{pl, typed, zero, ReconcileError};
+use crate::domain::frames::{self, money};
+use crate::load::ledger::{Conventions, LedgerCurrency, LineKind};
+use polars::prelude::*;
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+
+/// Ledger lines set aside before matching, per reason (the run's row counts name them).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct LedgerScope {
+    /// Lines whose status is not money yet (`conventions.not_money_statuses`).
+    pub not_money: u64,
+    /// Journal lines that are not sales or refunds (fee, tax, discount, other, unmapped).
+    pub journal: u64,
+    /// Lines of projects outside `merchant.project_ids`.
+    pub other_projects: u64,
+}
+
+impl LedgerScope {
+    /// All lines set aside.
+    pub fn total(&self) -> u64 {
+        self.not_money + self.journal + self.other_projects
+    }
+}
+
+/// Splits off the ledger lines that are out of scope: journal lines first, then statuses that
+/// are not money, then other projects (a line lacking a project is kept: it is compared).
+pub(super) fn scope_ledger(
+    ledger: DataFrame,
+    conv: &Conventions,
+    project_ids: &[i64],
+) -> Result<(DataFrame, LedgerScope), ReconcileError> {
+    let what = "ledger scope";
+    let has = |c: &str| ledger.column(c).is_ok();
+    let mut reasons: Vec<(i32, Expr)> = Vec::new();
+    if has("line_kind") {
+        let compared = Series::new(
+            "k".into(),
+            [LineKind::Sale.as_str(), LineKind::Refund.as_str()],
+        );
+        reasons.push((
+            1,
+            col("line_kind")
+                .is_in(lit(compared).implode(false), false)
+                .not(),
+        ));
+    }
+    if let Some(any) = conv
+        .not_money_statuses
+        .iter()
+        .map(|s| col("status").eq(lit(s.as_str())))
+        .reduce(|a, b| a.or(b))
+    {
+        // Two string comparisons are cheaper than a hash lookup per line.
+        reasons.push((2, any));
+    }
+    if has("project_id") && !project_ids.is_empty() {
+        let ids = Series::new("ids".into(), project_ids.to_vec());
+        reasons.push((
+            3,
+            col("project_id")
+                .is_in(lit(ids).implode(false), false)
+                .not(),
+        ));
+    }
+    if reasons.is_empty() {
+        return Ok((ledger, LedgerScope::default()));
+    }
+    // Each line counts under its first reason; one pass sums them, and the ledger is copied
+    // only when a line goes.
+    let mut earlier = lit(false);
+    let mut sums = Vec::new();
+    for (code, cond) in &reasons {
+        let cond = cond.clone().fill_null(lit(false));
+        sums.push(
+            cond.clone()
+                .and(earlier.clone().not())
+                .cast(DataType::UInt32)
+                .sum()
+                .alias(format!("n{code}")),
+        );
+        earlier = earlier.or(cond);
+    }
+    let counts = pl(what, ledger.clone().lazy().select(sums).collect())?;
+    let n = |code: i32| -> Result<u64, ReconcileError> {
+        match counts.column(&format!("n{code}")) {
+            Ok(c) => Ok(u64::from(pl(what, c.u32())?.get(0).unwrap_or(0))),
+            Err(_) => Ok(0),
+        }
+    };
+    let scope = LedgerScope {
+        journal: n(1)?,
+        not_money: n(2)?,
+        other_projects: n(3)?,
+    };
+    if scope.total() == 0 {
+        return Ok((ledger, scope));
+    }
+    let kept = ledger.lazy().filter(earlier.not()).collect();
+    Ok((pl(what, kept)?, scope))
+}
+
+/// With a ledger project column, order ids are matched within a project: both sides' order
+/// ids become `<project>:<order>` (a line without a project keeps its bare order id).
+pub(super) fn qualify_orders(
+    provider: DataFrame,
+    ledger: DataFrame,
+) -> Result<(DataFrame, DataFrame), ReconcileError> {
+    if ledger.column("project_id").is_err() {
+        return Ok((provider, ledger));
+    }
+    let qualified = |id: &str| {
+        when(col("project_id").is_null().or(col(id).is_null()))
+            .then(col(id))
+            .otherwise(concat_str(
+                [col("project_id").cast(DataType::String), col(id)],
+                ":",
+                false,
+            ))
+            .alias(id)
+    };
+    let provider = pl(
+        "order ids by project",
+        provider
+            .lazy()
+            .with_column(qualified("external_id"))
+            .collect(),
+    )?;
+    let ledger = pl(
+        "order ids by project",
+        ledger.lazy().with_column(qualified("order_id")).collect(),
+    )?;
+    Ok((provider, ledger))
+}
+
+/// `payment_amount` less the `amount_minus` columns (a missing one counted as 0).
+pub(super) fn amount_basis(conv: &Conventions) -> Option<Expr> {
+    if conv.amount_minus.is_empty() {
+        return None;
+    }
+    let minus = conv
+        .amount_minus
+        .iter()
+        .fold(zero(), |acc, c| acc + col(c.as_str()).fill_null(zero()));
+    Some((col("payment_amount") - minus).cast(money()))
+}
+
+/// The ledger's own rate per transaction id and per order id (`conventions.currency =
+/// "reporting"`), the first line's where several lines carry one.
+pub(super) struct LedgerRates {
+    by_txn: HashMap<i64, Decimal>,
+    by_order: HashMap<String, Decimal>,
+}
+
+impl LedgerRates {
+    pub(super) fn of(ledger: &DataFrame) -> Result<Self, ReconcileError> {
+        let what = "ledger rates";
+        let rate = typed(ledger, "rate", what, Column::decimal)?;
+        let txn = typed(ledger, "transaction_id", what, Column::i64)?;
+        let order = typed(ledger, "order_id", what, Column::str)?;
+        let scale = rate.scale() as u32;
+        let mut out = LedgerRates {
+            by_txn: HashMap::new(),
+            by_order: HashMap::new(),
+        };
+        for ((r, t), o) in rate.physical().iter().zip(txn.iter()).zip(order.iter()) {
+            let Some(r) = r.and_then(|m| Decimal::try_from_i128_with_scale(m, scale).ok()) else {
+                continue;
+            };
+            if let Some(t) = t {
+                out.by_txn.entry(t).or_insert(r);
+            }
+            if let Some(o) = o {
+                out.by_order.entry(o.to_owned()).or_insert(r);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Restates Xsolla's `payment_amount` and `fee_total` in the currency the ledger books in:
+/// × the row's `fx_rate` into `payout_currency`, or × the ledger's rate of the transaction
+/// into the reporting currency (rows the ledger has no rate for stay as they are: the
+/// ledger does not have them), each rounded half away from zero to the currency's minor
+/// unit, as a ledger converting each line would. In reporting mode the payout amount is
+/// cleared: no rate links it to the reporting currency, so net is not compared.
+pub(super) fn convert_currency(
+    provider: DataFrame,
+    conv: &Conventions,
+    rates: Option<&LedgerRates>,
+) -> Result<DataFrame, ReconcileError> {
+    let what = "currency conversion";
+    let columns = converted_columns(&provider, conv, rates)?;
+    let mut df = provider;
+    for c in columns {
+        pl(what, df.with_column(c))?;
+    }
+    if conv.currency == LedgerCurrency::Reporting {
+        // TODO(not_checked): list "net vs payout: not checked (no rate links the payout
+        // currency to the reporting currency)" once the summary has its not-checked list.
+        df = pl(
+            what,
+            df.lazy()
+                .with_column(lit(NULL).cast(money()).alias("payout_amount"))
+                .collect(),
+        )?;
+    }
+    Ok(df)
+}
+
+/// `payment_amount`, `fee_total` and `payment_currency` of [`convert_currency`], row by row.
+fn converted_columns(
+    p: &DataFrame,
+    conv: &Conventions,
+    rates: Option<&LedgerRates>,
+) -> Result<[Column; 3], ReconcileError> {
+    let what = "currency conversion";
+    let reporting = conv.reporting_currency.as_deref().unwrap_or("");
+    let amount = typed(p, "payment_amount", what, Column::decimal)?;
+    let fee = typed(p, "fee_total", what, Column::decimal)?;
+    let cur = typed(p, "payment_currency", what, Column::str)?;
+    let payout_cur = typed(p, "payout_currency", what, Column::str)?;
+    let fx = typed(p, "fx_rate", what, Column::decimal)?;
+    let txn = typed(p, "transaction_id", what, Column::i64)?;
+    let ext = typed(p, "external_id", what, Column::str)?;
+    let (a_scale, f_scale, fx_scale) = (amount.scale(), fee.scale(), fx.scale());
+    let too_large = |t: Option<i64>| ReconcileError::Conversion {
+        transaction_id: t,
+        message: "an amount or rate is too large to convert exactly".into(),
+    };
+    let dec = |m: Option<i128>, s: usize, t: Option<i64>| {
+        m.map(|m| Decimal::try_from_i128_with_scale(m, s as u32).map_err(|_| too_large(t)))
+            .transpose()
+    };
+    let n = p.height();
+    let (mut amounts, mut fees, mut currencies) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let rows = amount
+        .physical()
+        .iter()
+        .zip(fee.physical().iter())
+        .zip(cur.iter().zip(payout_cur.iter()))
+        .zip(fx.physical().iter().zip(txn.iter().zip(ext.iter())));
+    for (((a, f), (c, pc)), (r, (t, e))) in rows {
+        let (rate, to) = match conv.currency {
+            LedgerCurrency::Payout => (dec(r, fx_scale, t)?, pc),
+            _ => {
+                let hit = rates.and_then(|rates| {
+                    t.and_then(|t| rates.by_txn.get(&t))
+                        .or_else(|| e.and_then(|e| rates.by_order.get(e)))
+                });
+                (hit.copied(), Some(reporting))
+            }
+        };
+        let (a, f) = (dec(a, a_scale, t)?, dec(f, f_scale, t)?);
+        match (rate, to) {
+            (Some(rate), Some(to)) => {
+                let conv = |v: Option<Decimal>| -> Result<Option<Decimal>, ReconcileError> {
+                    v.map(|v| {
+                        v.checked_mul(rate)
+                            .map(|x| crate::domain::money::round_to_currency(x, to))
+                            .ok_or_else(|| too_large(t))
+                    })
+                    .transpose()
+                };
+                amounts.push(conv(a)?);
+                fees.push(conv(f)?);
+                currencies.push(Some(to.to_owned()));
+            }
+            _ => {
+                amounts.push(a);
+                fees.push(f);
+                currencies.push(c.map(str::to_owned));
+            }
+        }
+    }
+    Ok([
+        pl(
+            what,
+            frames::decimal_column("payment_amount", &amounts, frames::MONEY_SCALE),
+        )?,
+        pl(
+            what,
+            frames::decimal_column("fee_total", &fees, frames::MONEY_SCALE),
+        )?,
+        Column::new("payment_currency".into(), currencies),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::{findings, input, l, p};
+    use super::super::{reconcile, ReconcileSettings};
+    use crate::domain::frames::{decimal_column, MONEY_SCALE, RATE_SCALE};
+    use crate::load::ledger::{Conventions, LedgerCurrency};
+    use polars::prelude::*;
+    use rust_decimal::Decimal;
+    use std::str::FromStr;
+
+    fn set_dec(df: &mut DataFrame, name: &str, v: &[&str], scale: usize) {
+        let vals: Vec<Option<Decimal>> = v
+            .iter()
+            .map(|s| Some(Decimal::from_str(s).unwrap()))
+            .collect();
+        df.with_column(decimal_column(name, &vals, scale).unwrap())
+            .unwrap();
+    }
+
+    fn set(df: &mut DataFrame, c: Column) {
+        df.with_column(c).unwrap();
+    }
+
+    #[test]
+    fn out_of_scope_lines_are_counted_and_orders_match_within_a_project() {
+        let mut i = input(
+            &[
+                p(1, "10.00", "USD", "2026-10-02"),
+                p(2, "20.00", "USD", "2026-10-02"),
+            ],
+            &[
+                l(0, "10.00", "USD", "2026-10-02"),
+                l(0, "20.00", "USD", "2026-10-02"),
+                l(0, "1.00", "USD", "2026-10-02"),
+                l(0, "-0.30", "USD", "2026-10-02"),
+                l(0, "5.00", "USD", "2026-10-03"),
+                l(0, "9.00", "USD", "2026-10-03"),
+            ],
+        );
+        // Two games, one order number: Xsolla's 1 is game 1's, 2 is game 2's.
+        set(
+            &mut i.provider,
+            Column::new("external_id".into(), vec!["77", "77"]),
+        );
+        set(
+            &mut i.provider,
+            Column::new("project_id".into(), vec![1i64, 2]),
+        );
+        set(
+            &mut i.ledger,
+            Column::new("transaction_id".into(), vec![None::<i64>; 6]),
+        );
+        set(
+            &mut i.ledger,
+            Column::new("order_id".into(), vec!["77", "77", "77", "77", "78", "79"]),
+        );
+        set(
+            &mut i.ledger,
+            Column::new(
+                "status".into(),
+                vec!["paid", "paid", "paid", "paid", "pending", "paid"],
+            ),
+        );
+        set(
+            &mut i.ledger,
+            Column::new(
+                "line_kind".into(),
+                vec!["sale", "sale", "sale", "fee", "sale", "sale"],
+            ),
+        );
+        set(
+            &mut i.ledger,
+            Column::new("project_id".into(), vec![1i64, 2, 3, 1, 1, 3]),
+        );
+        i.project_ids = vec![1, 2];
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+        let r = &out.summary.rows;
+        assert_eq!(
+            (
+                r.ledger_journal_lines,
+                r.ledger_not_money,
+                r.ledger_other_projects
+            ),
+            (1, 1, 2)
+        );
+        assert_eq!(r.ledger_matched, 2);
+
+        // Without the project column the two orders are one: findings.
+        let _ = i.ledger.drop_in_place("project_id").unwrap();
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert!(!findings(&out).is_empty());
+    }
+
+    /// Xsolla's rows of one transaction (a payment in EUR and two partial refunds) and the
+    /// ledger in USD.
+    fn payout_case(refunds_in_ledger: [&'static str; 2]) -> super::super::ReconcileInput {
+        let mut i = input(
+            &[
+                p(1, "10.00", "EUR", "2026-10-02"),
+                p(1, "-3.33", "EUR", "2026-10-05"),
+                p(1, "-3.33", "EUR", "2026-10-06"),
+            ],
+            &[
+                l(1, "10.84", "USD", "2026-10-02"),
+                l(1, refunds_in_ledger[0], "USD", "2026-10-05"),
+                l(1, refunds_in_ledger[1], "USD", "2026-10-06"),
+            ],
+        );
+        set_dec(
+            &mut i.provider,
+            "fx_rate",
+            &["1.0837", "1.0837", "1.0837"],
+            RATE_SCALE,
+        );
+        i.conventions = Conventions {
+            currency: LedgerCurrency::Payout,
+            ..Conventions::default()
+        };
+        i
+    }
+
+    #[test]
+    fn a_payout_currency_ledger_is_compared_with_converted_rows_within_fx_tolerance() {
+        // 3.33 EUR × 1.0837 = 3.6087… → 3.61 USD per row: 7.22 for both.
+        let out = reconcile(
+            &payout_case(["-3.61", "-3.61"]),
+            &ReconcileSettings::default(),
+        )
+        .unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+        // Off by 0.02 on two converted rows: within 2 × 0.01.
+        let out = reconcile(
+            &payout_case(["-3.62", "-3.62"]),
+            &ReconcileSettings::default(),
+        )
+        .unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+        // Off by 0.03: beyond, and the detail says by how much it allowed.
+        let out = reconcile(
+            &payout_case(["-3.63", "-3.62"]),
+            &ReconcileSettings::default(),
+        )
+        .unwrap();
+        let f = findings(&out);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f[0].1, "cancellation_amount");
+        let detail = out
+            .discrepancies
+            .column("detail")
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .to_owned();
+        assert!(
+            detail.contains("2 converted row(s)") && detail.contains("0.01"),
+            "{detail}"
+        );
+        // The same ledger read as a payment-currency one: a currency flood.
+        let mut i = payout_case(["-3.61", "-3.61"]);
+        i.conventions = Conventions::default();
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert_eq!(findings(&out).len(), 2, "{:?}", findings(&out));
+    }
+
+    #[test]
+    fn amount_minus_takes_taxes_off_xsolla_s_amount() {
+        let mut i = input(
+            &[p(1, "12.10", "EUR", "2026-10-02")],
+            &[l(1, "10.00", "EUR", "2026-10-02")],
+        );
+        set_dec(&mut i.provider, "vat_deducted", &["2.10"], MONEY_SCALE);
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert_eq!(findings(&out).len(), 1);
+        i.conventions.amount_minus = vec!["vat_deducted".into(), "sales_tax".into()];
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+    }
+}
