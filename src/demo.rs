@@ -161,6 +161,9 @@ async fn run_on(
     cfg.run.reports_dir = out_dir.join("reports");
     // Each demo fetches its own sandbox afresh (its port changes between runs).
     cfg.run.reuse_snapshot_minutes = 0;
+    // No mail server: the mail is written into the run folder, and the config stays loadable
+    // by the other commands (`items`, `run --offline`).
+    cfg.run.mail_transport = crate::job::config::MailTransport::File;
     // The sandbox's ledger books no net amount: comparing nets would only say, on every
     // matched line, that they could not be checked.
     cfg.reconcile.comparisons = vec![Comparison::Gross, Comparison::Fees];

@@ -151,6 +151,22 @@ pub struct RunSettings {
     /// is yesterday here. Date-only values are taken as days of this zone. Default `UTC`.
     #[serde(with = "crate::domain::window::tz_serde")]
     pub reporting_timezone: chrono_tz::Tz,
+    /// Where a run's report mail goes: `smtp` (default) sends it through `[smtp]`; `file`
+    /// writes it as `email.eml` into the run folder and needs no `[smtp]` (the demo's config,
+    /// a trial before a mail server is set up). The recipients' rules (`all_clear`, `send`)
+    /// apply to both.
+    pub mail_transport: MailTransport,
+}
+
+/// `[run] mail_transport`: how a run's report mail leaves.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailTransport {
+    /// Through the `[smtp]` server.
+    #[default]
+    Smtp,
+    /// Written as `email.eml` into the run folder, not sent.
+    File,
 }
 
 impl Default for RunSettings {
@@ -161,6 +177,7 @@ impl Default for RunSettings {
             reuse_snapshot_minutes: 360,
             lock_wait_seconds: 0,
             reporting_timezone: chrono_tz::Tz::UTC,
+            mail_transport: MailTransport::Smtp,
         }
     }
 }
@@ -381,11 +398,14 @@ impl Config {
                 format!("merchant {:?} mail: {p}", m.name),
             );
         }
-        if !m.mail.is_empty() && self.smtp.is_none() {
+        if !m.mail.is_empty()
+            && self.smtp.is_none()
+            && self.run.mail_transport == MailTransport::Smtp
+        {
             found.invalid(
                 at("[merchant.mail"),
                 format!(
-                    "merchant {:?} has mail recipients but the config has no [smtp] table",
+                    "merchant {:?} has mail recipients but the config has no [smtp] table (or [run] mail_transport = \"file\")",
                     m.name
                 ),
             );
@@ -997,6 +1017,23 @@ mod tests {
         let text = include_str!("../../config/xsolla-recon.example.toml");
         let cfg = Config::parse(text, Path::new("example.toml"), |_| Some("x".into())).unwrap();
         assert!(!cfg.merchants.is_empty());
+    }
+
+    #[test]
+    fn mail_recipients_need_smtp_unless_the_mail_goes_to_a_file() {
+        let merchant = "[[merchant]]\nname = \"a\"\nmerchant_id = 1\n[merchant.mail]\nto = [\"f@example.com\"]\n";
+        let e = parse(merchant).unwrap_err().to_string();
+        assert!(
+            e.contains("no [smtp] table") && e.contains("mail_transport"),
+            "{e}"
+        );
+        let cfg = parse(&format!("[run]\nmail_transport = \"file\"\n{merchant}")).unwrap();
+        assert_eq!(cfg.run.mail_transport, MailTransport::File);
+        assert_eq!(RunSettings::default().mail_transport, MailTransport::Smtp);
+        let e = parse("[run]\nmail_transport = \"pigeon\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("test.toml:2:") && e.contains("pigeon"), "{e}");
     }
 
     #[test]

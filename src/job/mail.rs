@@ -6,7 +6,7 @@ use crate::deliver::{
     self, Attachment, Delivery, Inline, Mail, MessageStamp, NotifyError, RunChanges,
 };
 use crate::domain::fsutil::FsError;
-use crate::job::config::{Config, MerchantConfig};
+use crate::job::config::{Config, MailTransport, MerchantConfig};
 use crate::report::{ReportError, ReportInput};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -15,11 +15,12 @@ use std::path::{Path, PathBuf};
 /// What mail the run sends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MailMode {
-    /// Through the configured SMTP server (`[smtp]`, `[merchant.mail]`).
+    /// As the config says (`[run] mail_transport`): through the `[smtp]` server, or as
+    /// `email.eml` in the run folder; to `[merchant.mail]`, by its rules.
     Smtp,
     /// No mail (`--dry-run`).
     DryRun,
-    /// Written as `email.eml` into the run folder (the demo).
+    /// Written as `email.eml` into the run folder whatever the recipients' rules (the demo).
     File,
 }
 
@@ -112,6 +113,10 @@ impl RunMail<'_> {
         match self.mode {
             MailMode::DryRun => unreachable!("handled above"),
             MailMode::File => {
+                let path = deliver::write_eml(self.run_dir, &from, recipients, &mail, &stamp)?;
+                Ok(MailStatus::Written { path })
+            }
+            MailMode::Smtp if self.cfg.run.mail_transport == MailTransport::File => {
                 let path = deliver::write_eml(self.run_dir, &from, recipients, &mail, &stamp)?;
                 Ok(MailStatus::Written { path })
             }

@@ -607,3 +607,128 @@ async fn on_change_mails_only_when_something_changed_and_lists_the_new_finding()
     assert_eq!(log[0]["why"], "known, booked in SAP");
     sb.shutdown().await;
 }
+
+/// `items <args> --config <the demo's config>`, from the folder the demo ran in.
+async fn demo_items(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut v = vec!["items"];
+    v.extend_from_slice(args);
+    v.extend_from_slice(&["--config", "out/demo/xsolla-recon.demo.toml"]);
+    run_bin(dir, "unused", &v).await
+}
+
+/// The demo's run folders, oldest first.
+fn demo_runs(dir: &Path) -> Vec<std::path::PathBuf> {
+    let base = dir.join("out/demo/reports/acme-games/2026-10-01_2026-10-31");
+    let mut v: Vec<_> = std::fs::read_dir(base)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The README's daily loop, line by line, on the config `xsolla-recon demo` writes: the run
+/// (replayed from the demo's snapshot), list, accept, import of the filled workbook, verify;
+/// and the next run shows the decisions.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_daily_loop_runs_on_the_demo_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    assert_exit(&run_bin(dir, "unused", &["demo"]).await, 0);
+    let demo_run = demo_runs(dir).pop().unwrap();
+    assert!(demo_run.join("email.eml").is_file());
+
+    let listed = demo_items(dir, &["list"]).await;
+    assert_exit(&listed, 0);
+    let out = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert_eq!(out.lines().count(), 12, "header and 11 items: {out}");
+    let old = demo_items(dir, &["list", "--state", "open", "--older-than", "30"]).await;
+    assert_exit(&old, 0);
+    assert_eq!(String::from_utf8_lossy(&old.stdout).lines().count(), 1);
+    let key = out
+        .lines()
+        .find(|l| l.starts_with("amount_mismatch:"))
+        .and_then(|l| l.split('\t').next())
+        .unwrap()
+        .to_owned();
+    let accepted = demo_items(
+        dir,
+        &[
+            "accept",
+            &key,
+            "--reason",
+            "refund booked manually in SAP",
+            "--by",
+            "alice",
+        ],
+    )
+    .await;
+    assert_exit(&accepted, 0);
+
+    // The workbook of the demo's mail, one row filled in, imported.
+    let book = finding_sheets(&demo_run.join("discrepancies.xlsx"));
+    let (sheet, row) = book
+        .iter()
+        .flat_map(|s| (0..s.rows.len()).map(move |r| (s, r)))
+        .find(|(s, r)| s.text(*r, "key") != key)
+        .unwrap();
+    let other = sheet.text(row, "key");
+    let mut fill = BTreeMap::new();
+    fill.insert(
+        (sheet.name.clone(), row, "decision".into()),
+        "accept".into(),
+    );
+    fill.insert(
+        (sheet.name.clone(), row, "note".into()),
+        "Xsolla fee dispute #123".into(),
+    );
+    save_edited(&book, &fill, &dir.join("discrepancies.xlsx"));
+    let imported = demo_items(dir, &["import", "discrepancies.xlsx", "--by", "bob"]).await;
+    assert_exit(&imported, 0);
+    assert!(
+        String::from_utf8_lossy(&imported.stdout).contains("1 decisions recorded"),
+        "{}",
+        text(&imported)
+    );
+    let verified = demo_items(dir, &["verify"]).await;
+    assert_exit(&verified, 0);
+    assert!(
+        String::from_utf8_lossy(&verified.stdout).contains("2 lines"),
+        "{}",
+        text(&verified)
+    );
+
+    // The next run (the demo's sandbox is gone: from its snapshot) shows both as accepted,
+    // and its mail, written beside the reports, does not count them.
+    let next = run_bin(
+        dir,
+        "unused",
+        &[
+            "run",
+            "--offline",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2026-10-31",
+            "--config",
+            "out/demo/xsolla-recon.demo.toml",
+        ],
+    )
+    .await;
+    assert_exit(&next, 1);
+    let run2 = demo_runs(dir).pop().unwrap();
+    assert_ne!(run2, demo_run);
+    let f = findings(&run2);
+    for k in [&key, &other] {
+        let row = f.iter().find(|r| &r["key"] == k).unwrap();
+        assert_eq!(row["status"], "accepted", "{row:?}");
+    }
+    let (subject, plain, _) = parse_mail(&std::fs::read(run2.join("email.eml")).unwrap());
+    assert!(
+        subject.contains(": 0 new, 9 unresolved discrepancies,")
+            && subject.ends_with("2 accepted or snoozed"),
+        "{subject}"
+    );
+    assert!(plain.contains("Xsolla fee dispute #123"), "{plain}");
+}
