@@ -61,11 +61,11 @@ impl RunInputs {
         })
     }
 
-    /// Digest of everything a report depends on: the stored Xsolla responses (their digests,
-    /// not the snapshot's manifest, which records when and with how many retries they were
-    /// fetched, so a fetch that survived faults gives the same id), the ledger files and the
-    /// settings.
-    pub fn report_id(&self, cfg: &Config, merchant: &MerchantConfig, req: &RunRequest) -> String {
+    /// Digest of everything a report depends on but the open items: the stored Xsolla
+    /// responses (their digests, not the snapshot's manifest, which records when and with how
+    /// many retries they were fetched, so a fetch that survived faults gives the same id), the
+    /// ledger files, the settings and the decision log. [`report_id`] adds the open items.
+    pub fn inputs_id(&self, cfg: &Config, merchant: &MerchantConfig, req: &RunRequest) -> String {
         let mut h = Sha256::new();
         h.update(merchant.name.as_bytes());
         h.update(req.window.slug().as_bytes());
@@ -103,6 +103,27 @@ impl RunInputs {
         }
         hex::encode(&h.finalize()[..8])
     }
+}
+
+/// The report id of a run over inputs digested as `inputs_id` ([`RunInputs::inputs_id`]): those
+/// inputs and the report the merchant's open items build on
+/// ([`crate::reconcile::open_items::RunLog::report_base`]). "New" and "resolved since the last
+/// run" are measured by it, and one report is mailed once: a rerun over the same inputs has
+/// the same id, a return to earlier inputs after another run does not. A damaged state file
+/// fails the reconcile step, which names it.
+pub fn report_id(cfg: &Config, merchant: &MerchantConfig, inputs_id: &str) -> String {
+    let store = crate::reconcile::open_items::OpenItems::load(&cfg.data_dir, &merchant.name);
+    let base = store
+        .as_ref()
+        .ok()
+        .and_then(|s| s.runs().report_base(inputs_id));
+    let mut h = Sha256::new();
+    h.update(inputs_id.as_bytes());
+    if let Some(base) = base {
+        h.update(b"\0");
+        h.update(base.as_bytes());
+    }
+    hex::encode(&h.finalize()[..8])
 }
 
 /// The ledger files this run reads, with their digests.
@@ -150,6 +171,7 @@ async fn look_up_payments(
         base_dir: &req.base_dir,
         run_id: "",
         report_id: "",
+        inputs_id: "",
     })
     .map_err(|source| JobError::Reconcile {
         merchant: merchant.name.clone(),

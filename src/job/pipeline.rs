@@ -52,6 +52,9 @@ pub struct ReconcileRequest<'a> {
     /// The report id: what "new" and "resolved since the last run" are measured by (a rerun
     /// over the same inputs has the same id and shows the same).
     pub report_id: &'a str,
+    /// The digest of the inputs the report id was built from (recorded with the open items,
+    /// so the next run can tell a rerun from a return to earlier inputs).
+    pub inputs_id: &'a str,
 }
 
 /// What a reconciliation run produced.
@@ -174,6 +177,7 @@ pub fn reconcile_window(
         base_dir,
         run_id,
         report_id: run_id,
+        inputs_id: run_id,
     };
     reconcile_as_of(&req, as_of)
 }
@@ -469,6 +473,7 @@ fn carry_open_items(
         governing: req.cfg.reconcile.governing_date,
     };
     let state = items.update_for_report(found, run, req.report_id)?;
+    items.record_report(req.inputs_id, req.report_id);
     let discrepancies = items.with_age(found, as_of)?;
     let keys = discrepancies.column("key")?.str()?.clone();
     let view = loop_view(

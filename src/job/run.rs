@@ -129,7 +129,8 @@ impl<'a> Run<'a> {
     /// The report id of the inputs, and their reconciliation.
     fn reconcile(&mut self, inputs: &RunInputs) -> Result<(String, RunResult), JobError> {
         let t = Instant::now();
-        let report_id = inputs.report_id(self.cfg, self.merchant, self.req);
+        let inputs_id = inputs.inputs_id(self.cfg, self.merchant, self.req);
+        let report_id = crate::job::inputs::report_id(self.cfg, self.merchant, &inputs_id);
         let request = ReconcileRequest {
             cfg: self.cfg,
             merchant: self.merchant,
@@ -139,6 +140,7 @@ impl<'a> Run<'a> {
             base_dir: &self.req.base_dir,
             run_id: &self.id,
             report_id: &report_id,
+            inputs_id: &inputs_id,
         };
         let result = pipeline::reconcile(&request).map_err(|source| JobError::Reconcile {
             merchant: self.merchant.name.clone(),

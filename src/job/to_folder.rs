@@ -117,6 +117,7 @@ pub fn reconcile_to_folder(req: &FolderRequest<'_>) -> Result<FolderOutcome, Fol
         base_dir: req.base_dir,
         run_id: &run_id,
         report_id: &report_id,
+        inputs_id: &report_id,
     };
     let result = pipeline::reconcile(&request).map_err(|source| FolderError::Reconcile {
         merchant: merchant.name.clone(),

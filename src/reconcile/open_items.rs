@@ -227,6 +227,41 @@ pub struct RunLog {
     pub last_run_id: Option<String>,
     /// The latest run date recorded (a run dated before it is a rerun of an old range).
     pub latest_run_date: Option<NaiveDate>,
+    /// The digest of the inputs (Xsolla's responses, the ledger, the settings, the decision
+    /// log) of the run that updated the store last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_inputs: Option<String>,
+    /// The report id of that run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_report: Option<String>,
+    /// The report id the store stood at before the first of the latest runs over
+    /// `last_inputs` (none before the first run): what their report id builds on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report_base: Option<String>,
+}
+
+impl RunLog {
+    /// The report a run over inputs digested as `inputs` builds on, so its report id says
+    /// what it reports: a rerun over the latest run's inputs builds on what that run built on
+    /// (the same report again: same sections, no second mail); other inputs build on the
+    /// latest report. Inputs that return to an earlier state after a different run are thus
+    /// another report, whose sections are measured from the run before it and which is
+    /// mailed, since what came back or went away again is news.
+    pub fn report_base(&self, inputs: &str) -> Option<&str> {
+        if self.last_inputs.as_deref() == Some(inputs) {
+            self.report_base.as_deref()
+        } else {
+            self.last_report.as_deref()
+        }
+    }
+
+    /// Records a run over `inputs` that wrote report `report` (its id built on
+    /// [`Self::report_base`]).
+    pub fn record_report(&mut self, inputs: &str, report: &str) {
+        self.report_base = self.report_base(inputs).map(str::to_owned);
+        self.last_inputs = Some(inputs.to_owned());
+        self.last_report = Some(report.to_owned());
+    }
 }
 
 /// One run as the store records it.
@@ -356,6 +391,12 @@ impl OpenItems {
     /// The runs recorded so far.
     pub fn runs(&self) -> &RunLog {
         &self.runs
+    }
+
+    /// Records which report the latest run wrote from which inputs (see
+    /// [`RunLog::report_base`]); saved with the items.
+    pub fn record_report(&mut self, inputs: &str, report: &str) {
+        self.runs.record_report(inputs, report);
     }
 
     /// Records one run's findings: `discrepancies` (schema [`crate::domain::frames::discrepancy_schema`])

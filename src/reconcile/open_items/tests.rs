@@ -672,3 +672,39 @@ fn a_version_1_state_file_is_read_and_written_back_as_version_2() {
     assert!(text.contains("\"reason\": \"not_found\""), "{text}");
     assert_eq!(OpenItems::load(tmp.path(), "acme").unwrap(), s);
 }
+
+#[test]
+fn a_rerun_builds_on_the_same_report_and_a_return_to_earlier_inputs_on_the_latest() {
+    let mut log = RunLog::default();
+    assert_eq!(
+        log.report_base("A"),
+        None,
+        "the first run builds on nothing"
+    );
+    log.record_report("A", "r1");
+    // The same inputs again: the same base, so the same report id.
+    assert_eq!(log.report_base("A"), None);
+    log.record_report("A", "r1");
+    assert_eq!(log.report_base("B"), Some("r1"));
+    log.record_report("B", "r2");
+    assert_eq!(log.report_base("B"), Some("r1"), "a rerun of B");
+    log.record_report("B", "r2");
+    // Back to A's inputs after B: another report, built on B's.
+    assert_eq!(log.report_base("A"), Some("r2"));
+    log.record_report("A", "r3");
+    assert_eq!(log.report_base("A"), Some("r2"), "a rerun of that");
+    assert_eq!(log.last_report.as_deref(), Some("r3"));
+
+    // Kept in the state file; a file without these fields reads as before the first run.
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = OpenItems::new("acme");
+    s.record_report("A", "r1");
+    s.record_report("B", "r2");
+    s.save(dir.path(), "acme").unwrap();
+    let back = OpenItems::load(dir.path(), "acme").unwrap();
+    assert_eq!(back.runs(), s.runs());
+    assert_eq!(back.runs().report_base("A"), Some("r2"));
+    let old: RunLog =
+        serde_json::from_str(r#"{"last_run_id":null,"latest_run_date":null}"#).unwrap();
+    assert_eq!(old, RunLog::default());
+}
