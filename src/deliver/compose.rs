@@ -3,6 +3,7 @@
 //! [`crate::report::fragments`]). Turning it into a message and sending it is the rest of
 //! this module's job.
 
+use crate::reconcile::ages::{AgeBucket, AgeSnapshot};
 use crate::reconcile::Summary;
 use crate::report::fragments::{
     age_bucket_table, age_table, amounts_text, chart_legend, document_head, figures_table,
@@ -126,7 +127,7 @@ pub fn compose(
     let sections = loop_summary(input)?;
     let subject = subject(input, &sections);
     let html = html_body(input, &subject, &sections, chart.as_ref(), age.as_ref());
-    let text = text_body(input, &subject, &sections);
+    let text = text_body(input, &subject, &sections, age.is_some());
     Ok(MailContent {
         subject,
         html,
@@ -183,8 +184,9 @@ fn html_body(
     html
 }
 
-/// The plain-text alternative: the same figures and table as the HTML body, one per line.
-fn text_body(input: &ReportInput<'_>, subject: &str, s: &LoopSummary) -> String {
+/// The plain-text alternative: the same figures and tables as the HTML body, one per line
+/// (`ages`: the age chart is drawn, so its numbers are listed as under the HTML body's).
+fn text_body(input: &ReportInput<'_>, subject: &str, s: &LoopSummary, ages: bool) -> String {
     let mut text = format!("{subject}\n\n");
     text.push_str(&loop_text(s));
     for (k, v) in key_figures(input) {
@@ -193,6 +195,9 @@ fn text_body(input: &ReportInput<'_>, subject: &str, s: &LoopSummary) -> String 
     text.push('\n');
     text.push_str(&text_table(input.summary));
     text.push_str(&text_not_checked(input.summary));
+    if ages {
+        text.push_str(&text_ages(input.ages));
+    }
     if !input.quarantined.is_empty() {
         let _ = writeln!(
             text,
@@ -204,6 +209,39 @@ fn text_body(input: &ReportInput<'_>, subject: &str, s: &LoopSummary) -> String 
         text,
         "\nThe full list is attached as {DISCREPANCIES_CSV}, {DISCREPANCIES_XLSX} and {REPORT_HTML}.\nTo record what you decided, fill the decision, until and note columns of the workbook and run: xsolla-recon items import {DISCREPANCIES_XLSX}"
     );
+    text
+}
+
+/// The age chart's numbers: per run (newest first) and currency, the open items and their sum
+/// of |difference| in each age bucket, the buckets of the chart and of "Still open".
+fn text_ages(ages: &[AgeSnapshot]) -> String {
+    let mut text = format!(
+        "\nOpen items by age, as of each of the last {} runs (items, sum of |difference|):\n",
+        ages.len()
+    );
+    for s in ages.iter().rev() {
+        for (cur, buckets) in &s.by_currency {
+            let cells: Vec<String> = AgeBucket::ALL
+                .iter()
+                .zip(buckets)
+                .map(|(b, t)| {
+                    format!(
+                        "{} {}, {}",
+                        b.label(),
+                        t.count,
+                        amount_display(t.amount, cur)
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                text,
+                "  {} {}: {}",
+                s.run_date,
+                one_line(cur),
+                cells.join("; ")
+            );
+        }
+    }
     text
 }
 
@@ -326,8 +364,13 @@ fn loop_text(s: &LoopSummary) -> String {
         t.push_str(&text_item(r));
     }
     let _ = writeln!(t, "\nStill open ({}) by age:", s.still_open.len());
-    for (label, count, amounts) in s.age_buckets() {
-        let _ = writeln!(t, "  {label}: {count}, {}", amounts_text(&amounts));
+    for (bucket, count, amounts) in s.age_buckets() {
+        let _ = writeln!(
+            t,
+            "  {}: {count}, {}",
+            bucket.label(),
+            amounts_text(&amounts)
+        );
     }
     let _ = writeln!(t, "\nResolved since the last run ({}):", s.resolved.len());
     for r in s.resolved.iter().take(MAIL_ROWS) {

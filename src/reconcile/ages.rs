@@ -55,6 +55,15 @@ impl AgeBucket {
         }
     }
 
+    /// Its name as a key of machine-read output (`summary.json`): the label in ASCII.
+    pub fn key(self) -> &'static str {
+        match self {
+            AgeBucket::UpToWeek => "0-7 days",
+            AgeBucket::UpToMonth => "8-30 days",
+            AgeBucket::Older => "over 30 days",
+        }
+    }
+
     /// Its index in [`Self::ALL`].
     pub fn index(self) -> usize {
         self as usize
@@ -195,6 +204,11 @@ mod tests {
         assert_eq!(AgeBucket::of(31), AgeBucket::Older);
         let labels: Vec<_> = AgeBucket::ALL.iter().map(|b| b.label()).collect();
         assert_eq!(labels, ["0–7 days", "8–30 days", "over 30 days"]);
+        let keys: Vec<_> = AgeBucket::ALL.iter().map(|b| b.key()).collect();
+        assert_eq!(keys, ["0-7 days", "8-30 days", "over 30 days"]);
+        for (i, b) in AgeBucket::ALL.into_iter().enumerate() {
+            assert_eq!(b.index(), i);
+        }
     }
 
     #[test]

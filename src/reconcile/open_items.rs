@@ -601,45 +601,6 @@ impl OpenItems {
     }
 }
 
-/// The age buckets the finance team reads open items by: 0–7, 8–30 and over 30 days.
-pub const AGE_BUCKETS: [&str; 3] = ["0-7 days", "8-30 days", "over 30 days"];
-
-/// Index into [`AGE_BUCKETS`] of an item `age` days old.
-pub fn age_bucket(age: i64) -> usize {
-    match age {
-        i64::MIN..=7 => 0,
-        8..=30 => 1,
-        _ => 2,
-    }
-}
-
-/// Open items of one age bucket: how many, and the sum of |difference| per currency.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct AgeBucket {
-    /// One of [`AGE_BUCKETS`].
-    pub label: &'static str,
-    /// Open items in it.
-    pub count: u64,
-    /// Sum of |difference| per currency code.
-    pub amounts: BTreeMap<String, Decimal>,
-}
-
-/// The store's open items per age bucket as of `as_of` (the run's date, never the wall
-/// clock, so a chart of it is the same on a rerun), in [`AGE_BUCKETS`] order.
-pub fn age_buckets(state: &OpenItems, as_of: NaiveDate) -> [AgeBucket; 3] {
-    let mut out = AGE_BUCKETS.map(|label| AgeBucket {
-        label,
-        ..AgeBucket::default()
-    });
-    for item in state.items().filter(|i| i.is_open()) {
-        let age = state.age_days(&item.key, as_of).unwrap_or(0);
-        let b = &mut out[age_bucket(age)];
-        b.count += 1;
-        *b.amounts.entry(item.currency.clone()).or_default() += item.difference.abs();
-    }
-    out
-}
-
 /// The fields of a discrepancy row the store keeps.
 struct Row {
     key: String,

@@ -276,11 +276,11 @@ pub fn age_bucket_table(s: &LoopSummary) -> String {
     let mut t = String::from(
         "<table><tr><th>age</th><th>still open</th><th>amount (sum of |difference|)</th></tr>\n",
     );
-    for (label, count, amounts) in s.age_buckets() {
+    for (bucket, count, amounts) in s.age_buckets() {
         let _ = writeln!(
             t,
             "<tr><td>{}</td><td class=\"n\">{count}</td><td class=\"n\">{}</td></tr>",
-            esc(label),
+            esc(bucket.label()),
             cell(&amounts_text(&amounts))
         );
     }

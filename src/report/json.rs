@@ -77,7 +77,7 @@ fn sections(s: &LoopSummary) -> Sections {
         still_open_by_age: s
             .age_buckets()
             .into_iter()
-            .map(|(label, count, _)| (label, count as usize))
+            .map(|(bucket, count, _)| (bucket.key(), count as usize))
             .collect(),
         unresolved_amounts: s
             .unresolved_amounts()

@@ -31,7 +31,7 @@ use crate::domain::fsutil::{self, FsError};
 use crate::domain::window::Window;
 use crate::load::ledger::{BadRow, LedgerCounts};
 use crate::load::LoadCounts;
-use crate::reconcile::ages::AgeSnapshot;
+use crate::reconcile::ages::{AgeBucket, AgeSnapshot};
 use crate::reconcile::decisions::{ItemState, LoopView};
 use crate::reconcile::{ClassTotal, Summary};
 use chrono::NaiveDate;
@@ -795,12 +795,12 @@ impl LoopSummary {
         self.new.len() + self.still_open.len()
     }
 
-    /// The still-open findings per age bucket
-    /// ([`crate::reconcile::open_items::AGE_BUCKETS`]): count and |difference| per currency.
-    pub fn age_buckets(&self) -> [(&'static str, u64, BTreeMap<String, Decimal>); 3] {
-        let mut out = crate::reconcile::open_items::AGE_BUCKETS.map(|l| (l, 0, BTreeMap::new()));
+    /// The still-open findings per age bucket ([`AgeBucket::ALL`], the buckets `age.png`
+    /// draws): count and |difference| per currency.
+    pub fn age_buckets(&self) -> [(AgeBucket, u64, BTreeMap<String, Decimal>); 3] {
+        let mut out = AgeBucket::ALL.map(|b| (b, 0, BTreeMap::new()));
         for r in &self.still_open {
-            let b = &mut out[crate::reconcile::open_items::age_bucket(r.age_days.unwrap_or(0))];
+            let b = &mut out[AgeBucket::of(r.age_days.unwrap_or(0)).index()];
             b.1 += 1;
             *b.2.entry(r.currency.clone()).or_default() += r.difference.unwrap_or_default().abs();
         }

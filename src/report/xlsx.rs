@@ -457,7 +457,7 @@ fn summary_sheet(
         lines.count(k, v, fmt)?;
     }
     for (k, v) in loop_counts(loop_) {
-        lines.count(k, v, fmt)?;
+        lines.count(&k, v, fmt)?;
     }
     lines.row += 1; // a blank row before the table
     class_table(&mut lines, input.summary, fmt)?;
@@ -592,16 +592,19 @@ fn summary_counts(input: &ReportInput<'_>) -> Vec<(&'static str, u64)> {
 }
 
 /// The sections' counts (the mail's, with accepted and snoozed apart).
-fn loop_counts(loop_: &LoopSummary) -> Vec<(&'static str, u64)> {
-    let b = loop_.age_buckets();
-    vec![
-        ("new since the last run", loop_.new.len() as u64),
-        ("still open 0-7 days", b[0].1),
-        ("still open 8-30 days", b[1].1),
-        ("still open over 30 days", b[2].1),
-        ("accepted or snoozed", loop_.held.len() as u64),
-        ("resolved since the last run", loop_.resolved.len() as u64),
-    ]
+fn loop_counts(loop_: &LoopSummary) -> Vec<(String, u64)> {
+    let mut out = vec![("new since the last run".to_owned(), loop_.new.len() as u64)];
+    for (bucket, count, _) in loop_.age_buckets() {
+        out.push((format!("still open {}", bucket.label()), count));
+    }
+    out.extend([
+        ("accepted or snoozed".to_owned(), loop_.held.len() as u64),
+        (
+            "resolved since the last run".to_owned(),
+            loop_.resolved.len() as u64,
+        ),
+    ]);
+    out
 }
 
 /// The per-class table ([`SUMMARY_TABLE`] columns), then a bold total row per currency.

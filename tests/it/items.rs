@@ -740,4 +740,69 @@ async fn the_readme_daily_loop_runs_on_the_demo_config() {
         "{subject}"
     );
     assert!(plain.contains("Xsolla fee dispute #123"), "{plain}");
+
+    // The age buckets: one definition, so the page's age table (the chart's numbers) and the
+    // plain-text mail list the same numbers under the same labels.
+    let html = std::fs::read_to_string(run2.join("report.html")).unwrap();
+    let page = html_age_rows(&html);
+    assert!(!page.is_empty(), "the page has an age table");
+    assert_eq!(text_age_rows(&plain), page, "{plain}");
+    let by_age: Vec<&str> = plain
+        .lines()
+        .skip_while(|l| !l.starts_with("Still open (9) by age:"))
+        .skip(1)
+        .take(3)
+        .map(str::trim_end)
+        .collect();
+    assert!(by_age[0].starts_with("  0–7 days: 9, "), "{plain}");
+    assert_eq!(
+        by_age[1..],
+        ["  8–30 days: 0, 0", "  over 30 days: 0, 0"],
+        "{plain}"
+    );
+    assert!(html.contains("<tr><td>0–7 days</td><td class=\"n\">9</td>"));
+}
+
+/// The age table of `report.html`: (run date, currency, items per bucket), newest run first.
+fn html_age_rows(html: &str) -> Vec<(String, String, [u64; 3])> {
+    let table = html.split("<h2>Open items by age</h2>").nth(1).unwrap();
+    let head = &table[..table.find("</tr>").unwrap()];
+    assert!(
+        head.contains("0–7 days items") && head.contains("over 30 days amount"),
+        "{head}"
+    );
+    let table = &table[..table.find("</table>").unwrap()];
+    table
+        .split("<tr><td>")
+        .skip(1)
+        .map(|row| {
+            let cells: Vec<&str> = row
+                .split("</td>")
+                .map(|c| c.rsplit('>').next().unwrap_or(c))
+                .collect();
+            let n = |i: usize| cells[i].parse::<u64>().unwrap();
+            (cells[0].to_owned(), cells[1].to_owned(), [n(2), n(4), n(6)])
+        })
+        .collect()
+}
+
+/// The same rows from the plain-text mail: `  <date> <currency>: 0–7 days N, A; 8–30 days …`.
+fn text_age_rows(plain: &str) -> Vec<(String, String, [u64; 3])> {
+    plain
+        .lines()
+        .skip_while(|l| !l.starts_with("Open items by age"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .map(|l| {
+            let (head, cells) = l.trim().split_once(": ").unwrap();
+            let (date, cur) = head.split_once(' ').unwrap();
+            let labels = ["0–7 days ", "8–30 days ", "over 30 days "];
+            let cells: Vec<&str> = cells.split("; ").collect();
+            let n = |i: usize| {
+                let c = cells[i].strip_prefix(labels[i]).unwrap();
+                c.split(',').next().unwrap().parse::<u64>().unwrap()
+            };
+            (date.to_owned(), cur.to_owned(), [n(0), n(1), n(2)])
+        })
+        .collect()
 }
