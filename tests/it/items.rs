@@ -275,6 +275,35 @@ async fn decisions_filled_into_the_workbook_are_imported_and_shown_by_the_next_r
         plain.contains("Accepted or snoozed (3, not counted above)"),
         "{plain}"
     );
+    // The amounts too: the mail's unresolved amount is the report's open rows' sum, per
+    // currency, without the accepted ones.
+    let sums = |accepted_too: bool| {
+        let mut m: BTreeMap<String, rust_decimal::Decimal> = BTreeMap::new();
+        for r in findings(&run2) {
+            if accepted_too || r["status"] != "accepted" {
+                let d: rust_decimal::Decimal = r["difference"].parse().unwrap_or_default();
+                *m.entry(r["currency"].clone()).or_default() += d.abs();
+            }
+        }
+        m
+    };
+    let mailed: BTreeMap<String, rust_decimal::Decimal> = plain
+        .lines()
+        .find_map(|l| l.strip_prefix("unresolved amount: "))
+        .unwrap()
+        .trim_end()
+        .split(" + ")
+        .map(|p| {
+            let (amount, cur) = p.split_once(' ').unwrap();
+            (cur.to_owned(), amount.replace(',', "").parse().unwrap())
+        })
+        .collect();
+    assert_eq!(mailed, sums(false), "{plain}");
+    assert_ne!(
+        mailed,
+        sums(true),
+        "the accepted rows have amounts to leave out"
+    );
     assert!(mail_html.contains("refund booked manually in SAP"));
     let (subject1, ..) = parse_mail(&got[0].data);
     assert!(
