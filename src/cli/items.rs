@@ -4,6 +4,7 @@
 use super::{load_config, ConfigFile};
 use chrono::NaiveDate;
 use clap::{Args, Subcommand};
+use std::io::Write;
 use std::path::PathBuf;
 use xsolla_recon::job::config::ConfigError;
 use xsolla_recon::job::exit;
@@ -188,28 +189,38 @@ pub(crate) fn cmd_items(a: ItemsArgs) -> anyhow::Result<u8> {
     }
 }
 
+/// Prints the selected items as tab-separated lines. A reader that stops early (`| head`)
+/// ends the listing quietly: that is what it asked for, not an error.
 fn list(items: &Items, f: &Filter) -> anyhow::Result<u8> {
     let lines = items.list(f);
-    println!("key\tclass\tstate\tage_days\tcurrency\tdifference\tfirst_seen\twhy");
-    for l in &lines {
-        print_line(l);
+    match write_lines(&mut std::io::stdout().lock(), &lines) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(exit::OK),
+        r => r?,
     }
     eprintln!("{} items as of {}", lines.len(), items.as_of());
     Ok(exit::OK)
 }
 
-fn print_line(l: &ItemLine) {
-    println!(
-        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
-        clean(&l.item.key),
-        clean(&l.item.class),
-        l.mark.state.word(),
-        l.age_days,
-        clean(&l.item.currency),
-        l.item.difference,
-        l.item.first_seen,
-        clean(&l.mark.text())
-    );
+fn write_lines(out: &mut impl Write, lines: &[ItemLine]) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "key\tclass\tstate\tage_days\tcurrency\tdifference\tfirst_seen\twhy"
+    )?;
+    for l in lines {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+            clean(&l.item.key),
+            clean(&l.item.class),
+            l.mark.state.word(),
+            l.age_days,
+            clean(&l.item.currency),
+            l.item.difference,
+            l.item.first_seen,
+            clean(&l.mark.text())
+        )?;
+    }
+    out.flush()
 }
 
 fn show(items: &Items, key: &str) -> anyhow::Result<u8> {

@@ -681,6 +681,27 @@ async fn the_readme_daily_loop_runs_on_the_demo_config() {
     assert_exit(&listed, 0);
     let out = String::from_utf8_lossy(&listed.stdout).into_owned();
     assert_eq!(out.lines().count(), 12, "header and 11 items: {out}");
+    // A reader that has gone (`items list | head`): the listing ends quietly, no panic.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let piped = std::process::Command::new(crate::support::bin::BIN)
+        .current_dir(dir)
+        .args([
+            "items",
+            "list",
+            "--config",
+            "out/demo/xsolla-recon.demo.toml",
+        ])
+        .env_remove("XSOLLA_RECON_CONFIG")
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_exit(&piped, 0);
+    assert!(
+        !String::from_utf8_lossy(&piped.stderr).contains("panicked"),
+        "{}",
+        text(&piped)
+    );
     let old = demo_items(dir, &["list", "--state", "open", "--older-than", "30"]).await;
     assert_exit(&old, 0);
     assert_eq!(String::from_utf8_lossy(&old.stdout).lines().count(), 1);
