@@ -856,3 +856,64 @@ fn text_age_rows(plain: &str) -> Vec<(String, String, [u64; 3])> {
         })
         .collect()
 }
+
+/// `[run] mail_transport = "file"` with `send = "on_new"`: the mail is written into the run
+/// folder (no `[smtp]`), only by runs that found something new; a run that only resolves
+/// something writes none.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_file_transport_follows_the_send_rule_on_new() {
+    let sb = quirky_sandbox("items-key-4").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let config = write_setup(
+        dir,
+        &sb,
+        &Extra {
+            tail: "[merchant.mail]\nto = [\"finance@example.com\"]\nsend = \"on_new\"\n".into(),
+            ..Extra::default()
+        },
+    );
+    let text_cfg = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text_cfg.replacen("[run]\n", "[run]\nmail_transport = \"file\"\n", 1),
+    )
+    .unwrap();
+    let eml = |run: &Path| run.join("email.eml");
+    assert_exit(&run_bin(dir, "items-key-4", &run_args(&[])).await, 1);
+    let run1 = run_dirs(dir).pop().unwrap();
+    let (subject, ..) = parse_mail(&std::fs::read(eml(&run1)).unwrap());
+    assert!(subject.contains(": 11 new,"), "{subject}");
+    assert_eq!(manifest(&run1)["mail"]["status"], "written");
+
+    // Nothing new: no mail written, and the manifest says why.
+    assert_exit(&run_bin(dir, "items-key-4", &run_args(&[])).await, 1);
+    let run2 = run_dirs(dir).pop().unwrap();
+    assert!(!eml(&run2).exists());
+    let m = manifest(&run2);
+    assert_eq!(m["mail"]["status"], "not_needed");
+    assert!(
+        m["mail"]["reason"].as_str().unwrap().contains("on_new"),
+        "{m}"
+    );
+
+    // One new finding: written, with it under "new".
+    let ledger = dir.join("ledger/ledger.csv");
+    let first_ledger = std::fs::read(&ledger).unwrap();
+    add_unknown_payment(&ledger);
+    assert_exit(&run_bin(dir, "items-key-4", &run_args(&[])).await, 1);
+    let run3 = run_dirs(dir).pop().unwrap();
+    let (subject, plain, _) = parse_mail(&std::fs::read(eml(&run3)).unwrap());
+    assert!(subject.contains(": 1 new, 12 unresolved"), "{subject}");
+    assert!(plain.contains("EXTRA-ORDER-1"), "{plain}");
+
+    // Taken out again: resolved, nothing new, so no mail under on_new.
+    std::fs::write(&ledger, &first_ledger).unwrap();
+    assert_exit(&run_bin(dir, "items-key-4", &run_args(&[])).await, 1);
+    let run4 = run_dirs(dir).pop().unwrap();
+    assert!(!eml(&run4).exists());
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run4.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["sections"]["resolved"], 1, "{summary}");
+    sb.shutdown().await;
+}
