@@ -323,6 +323,34 @@ async fn decisions_filled_into_the_workbook_are_imported_and_shown_by_the_next_r
         "{}",
         text(&broken)
     );
+    // Nor does a run or a new decision trust it: both name the line, nothing is written.
+    let runs_before = run_dirs(dir).len();
+    let refused = run_bin(dir, "items-key-1", &run_args(&[])).await;
+    assert!(
+        !matches!(refused.status.code(), Some(0 | 1)),
+        "{}",
+        text(&refused)
+    );
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("decisions.jsonl") && err.contains("line 2"),
+        "{}",
+        text(&refused)
+    );
+    let decided = items(
+        dir,
+        "items-key-1",
+        &["note", &chosen[0].2, "looked again", "--by", "alice"],
+    )
+    .await;
+    assert_ne!(decided.status.code(), Some(0), "{}", text(&decided));
+    assert!(String::from_utf8_lossy(&decided.stderr).contains("line 2"));
+    assert_eq!(log_lines(dir).len(), 3);
+    let written = run_dirs(dir)
+        .iter()
+        .filter(|d| d.join("manifest.json").exists())
+        .count();
+    assert_eq!(written, runs_before, "no report from a broken log");
     sb.shutdown().await;
 }
 
