@@ -115,6 +115,42 @@ fn save_edited(sheets: &[Sheet], fill: &BTreeMap<(String, usize, String), String
     book.save(out).unwrap();
 }
 
+/// Per sheet with a list validation, in workbook order: its range and its list, read from
+/// the sheet's XML (calamine does not expose validations).
+fn decision_lists(path: &Path) -> BTreeMap<String, (String, String)> {
+    use std::io::Read;
+    let mut z = zip::ZipArchive::new(std::fs::File::open(path).unwrap()).unwrap();
+    let names: Vec<String> = sheets(path).into_iter().map(|s| s.name).collect();
+    let mut out = BTreeMap::new();
+    for (i, name) in names.into_iter().enumerate() {
+        let mut xml = String::new();
+        z.by_name(&format!("xl/worksheets/sheet{}.xml", i + 1))
+            .unwrap()
+            .read_to_string(&mut xml)
+            .unwrap();
+        let Some(dv) = xml.split("<dataValidation type=\"list\"").nth(1) else {
+            continue;
+        };
+        let dv = &dv[..dv.find("</dataValidation>").unwrap()];
+        let sqref = dv
+            .split("sqref=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let list = dv
+            .split("<formula1>")
+            .nth(1)
+            .unwrap()
+            .split("</formula1>")
+            .next()
+            .unwrap();
+        out.insert(name, (sqref.to_owned(), list.to_owned()));
+    }
+    out
+}
+
 fn log_lines(dir: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(dir.join("data/state/acme/decisions.jsonl"))
         .unwrap()
@@ -163,6 +199,29 @@ async fn decisions_filled_into_the_workbook_are_imported_and_shown_by_the_next_r
         .collect();
     assert_eq!(all.len(), 11, "the demo-like job finds 11: {all:?}");
     assert!(book.iter().all(|s| s.name != "Accepted"));
+    // Each findings sheet offers accept, snooze and reopen as a list in its decision column.
+    let lists = decision_lists(&run1.join("discrepancies.xlsx"));
+    assert_eq!(
+        lists.keys().collect::<Vec<_>>(),
+        book.iter()
+            .map(|s| &s.name)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect::<Vec<_>>()
+    );
+    for s in &book {
+        let column = (b'A' + s.cols["decision"] as u8) as char;
+        let (range, list) = &lists[&s.name];
+        // From row 2 to the sheet's last row, in the decision column.
+        let last = s.rows.len() + 1;
+        let want = if last == 2 {
+            format!("{column}2")
+        } else {
+            format!("{column}2:{column}{last}")
+        };
+        assert_eq!(range, &want, "{}", s.name);
+        assert_eq!(list, "\"accept,snooze,reopen\"", "{}", s.name);
+    }
     assert!(book
         .iter()
         .all(|s| (0..s.rows.len()).all(|r| s.text(r, "status") == "new")));
