@@ -80,7 +80,9 @@ pub(crate) struct RunMail<'a> {
 impl RunMail<'_> {
     /// Sends (or writes, or skips) the mail. Sending is idempotent per report: the message id
     /// is derived from the report id, and a run folder of the same window that already
-    /// records that message as sent means it is not sent again.
+    /// records that message as sent means it is not sent again. The report id takes in the
+    /// report the open items built on ([`crate::job::inputs::report_id`]), so only a rerun
+    /// is the same report: a return to earlier inputs after another run is mailed.
     pub async fn deliver(&self) -> Result<MailStatus, MailError> {
         if *self.mode == MailMode::DryRun {
             return Ok(MailStatus::DryRun);
@@ -110,18 +112,12 @@ impl RunMail<'_> {
             .to_owned();
         let mail = compose_mail(self.input, &self.cfg.report, self.run_dir)?;
         let stamp = MessageStamp::for_run(self.input.report_id, &from, self.started_at);
-        match self.mode {
-            MailMode::DryRun => unreachable!("handled above"),
-            MailMode::File => {
-                let path = deliver::write_eml(self.run_dir, &from, recipients, &mail, &stamp)?;
-                Ok(MailStatus::Written { path })
-            }
-            MailMode::Smtp if self.cfg.run.mail_transport == MailTransport::File => {
-                let path = deliver::write_eml(self.run_dir, &from, recipients, &mail, &stamp)?;
-                Ok(MailStatus::Written { path })
-            }
-            MailMode::Smtp => self.send_once(mail, stamp).await,
+        // The demo's mode, or the config's file transport: into the run folder.
+        if *self.mode == MailMode::File || self.cfg.run.mail_transport == MailTransport::File {
+            let path = deliver::write_eml(self.run_dir, &from, recipients, &mail, &stamp)?;
+            return Ok(MailStatus::Written { path });
         }
+        self.send_once(mail, stamp).await
     }
 
     /// Sends through `[smtp]`, unless a run folder of the same window already sent this
