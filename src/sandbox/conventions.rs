@@ -40,7 +40,8 @@ pub enum Convention {
     PositiveRefunds,
     /// No refund lines: the payment line's status says refunded or charged back.
     StatusOnPayment,
-    /// A `Type` column; each sale followed by a fee line and a VAT line (no fee column).
+    /// A `Type` column; each sale followed by a fee line and a VAT line (no fee column: the
+    /// fee lines are summed into their sale's fee).
     JournalLines,
     /// A `Project` column and no transaction id; order numbers repeat across projects
     /// (sandbox quirk `order_numbers_per_project`); the third project is not reconciled.
@@ -109,7 +110,7 @@ impl Convention {
         }
     }
 
-    /// Whether the export has a fee column (a fee fault can be planted).
+    /// Whether the export has a fee column (else fees are journal lines of their own).
     pub(super) fn books_fee_column(self) -> bool {
         self != Convention::JournalLines
     }

@@ -88,9 +88,9 @@ pub enum RefundConvention {
     NegativeLines,
     /// A line of its own with a positive amount and a refund or chargeback status.
     StatusLines,
-    /// The payment line's status (refunded, chargeback); no line of its own.
-    // TODO(not_checked): the refunded amount cannot be compared (the ledger books none);
-    // list it as not checked once the summary has its not-checked list.
+    /// The payment line's status (refunded, chargeback); no line of its own. The refunded
+    /// amount is then compared with nothing: each such Xsolla refund is a `refund_amount`
+    /// not-checked line of the summary.
     StatusOnPayment,
 }
 
@@ -102,9 +102,9 @@ pub enum LineKind {
     Sale,
     /// A refund or chargeback: compared as a cancellation.
     Refund,
-    /// A fee booking: set aside.
-    // TODO(not_checked): fee lines are not summed into the fee comparison; with no fee column
-    // that comparison is "not checked" (the not-checked list names it).
+    /// A fee booking: summed into the fee of the sale line of its transaction (or order) and
+    /// compared there, then set aside; one with no such sale line is a `fees` not-checked
+    /// line.
     Fee,
     /// A tax booking: set aside.
     Tax,
