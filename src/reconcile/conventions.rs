@@ -707,4 +707,51 @@ mod tests {
             )]
         );
     }
+
+    #[test]
+    fn test_flags_are_compared_both_ways() {
+        let mut test = p(2, "5.00", "USD", "2026-10-03");
+        test.dry_run = true;
+        let mut i = input(
+            &[p(1, "10.00", "USD", "2026-10-02"), test],
+            &[
+                l(1, "10.00", "USD", "2026-10-02"),
+                l(2, "5.00", "USD", "2026-10-03"),
+            ],
+        );
+        set(
+            &mut i.ledger,
+            Column::new("is_test".into(), vec![false, true]),
+        );
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+        // A real payment flagged test, and a test payment booked as real: one finding each.
+        set(
+            &mut i.ledger,
+            Column::new("is_test".into(), vec![true, false]),
+        );
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        let f = findings(&out);
+        assert_eq!(
+            f.iter()
+                .map(|(c, r, k)| (c.as_str(), r.as_str(), k.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("status_mismatch", "test_flag", "status_mismatch:tx:1:test"),
+                ("status_mismatch", "test_flag", "status_mismatch:tx:2:test"),
+            ]
+        );
+        // Without a test column the ledger cannot tell: said, not silent.
+        let _ = i.ledger.drop_in_place("is_test").unwrap();
+        let settings = ReconcileSettings {
+            include_dry_run: true,
+            ..ReconcileSettings::default()
+        };
+        let out = reconcile(&i, &settings).unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+        assert_eq!(
+            not_checked(&out, "test_flag"),
+            [("Xsolla test payments matched to ledger lines".to_owned(), 1)]
+        );
+    }
 }

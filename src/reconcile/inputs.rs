@@ -84,6 +84,7 @@ pub(super) fn build(
     };
     let (provider_all, provider) =
         provider_tables(provider, &breakdown, &scope, window, settings, &prune)?;
+    let ledger = with_test_flag(ledger)?;
     let gaps = not_checked::breakdown_gaps(&provider_all, &breakdown, window)?;
     let ledger = ledger_table(
         ledger,
@@ -232,6 +233,19 @@ fn provider_tables(
         provider = conv::convert_currency(provider, sc.conventions, sc.rates)?;
     }
     Ok((provider_all, prune.keep("provider scope", provider)?))
+}
+
+/// The ledger with an `is_test` column, all null when the ledger maps no test flag: the
+/// rules compare the two sides' test flags where the ledger has one (`status_mismatch`, rule
+/// `test_flag`), and a null flag says the ledger cannot tell.
+fn with_test_flag(ledger: DataFrame) -> Result<DataFrame, ReconcileError> {
+    if ledger.column("is_test").is_ok() {
+        return Ok(ledger);
+    }
+    let mut ledger = ledger;
+    let flag = Column::full_null("is_test".into(), ledger.height(), &DataType::Boolean);
+    pl("ledger test flag", ledger.with_column(flag))?;
+    Ok(ledger)
 }
 
 /// `ledger`: the lines booked at most `margin_days` outside the window, and the payment lines

@@ -170,7 +170,7 @@ fn count_judged(
 /// ledger marks refunded on the payment line itself, with no refund line of their own (their
 /// amount has nothing to be compared with; `status_mismatch` is satisfied by the status), and
 /// net vs payout for a ledger in a reporting currency (no rate links Xsolla's payout currency
-/// to it).
+/// to it), and Xsolla's test payments matched to a ledger without a test flag.
 pub(super) fn conventions(
     matched: &DataFrame,
     conv: &Conventions,
@@ -191,6 +191,20 @@ pub(super) fn conventions(
                 "the ledger marks the payment refunded or charged back and books no refund line (conventions.refunds = \"status_on_payment\"), so the refunded amount is compared with nothing",
             ));
         }
+    }
+    let test_unknown = col("row_kind")
+        .eq(lit("payment"))
+        .and(col("l_key").is_not_null())
+        .and(col("p_test"))
+        .and(col("l_test").is_null());
+    let columns = ["row_kind", "l_key", "p_test", "l_test"];
+    if let Some(n) = count_judged(matched, &columns, test_unknown)?.filter(|n| *n > 0) {
+        out.push(NotChecked::new(
+            "test_flag",
+            "Xsolla test payments matched to ledger lines",
+            n,
+            "the ledger has no test flag (columns.test), so whether it books these test (dry-run) payments as real sales cannot be told",
+        ));
     }
     if conv.currency == LedgerCurrency::Reporting
         && settings.comparisons.contains(&Comparison::NetVsPayout)

@@ -120,6 +120,15 @@ async fn reconcile_both_ways(
     c: Convention,
     format: ExportFormat,
 ) -> (LedgerExport, Outcome, Outcome) {
+    reconcile_edited(c, format, |e| e.csv.clone()).await
+}
+
+/// [`reconcile_both_ways`] of the export's bytes as `edit` changes them.
+async fn reconcile_edited(
+    c: Convention,
+    format: ExportFormat,
+    edit: impl FnOnce(&LedgerExport) -> Vec<u8>,
+) -> (LedgerExport, Outcome, Outcome) {
     let sb = start(SandboxConfig {
         quirks: c.quirks(),
         ..small_config()
@@ -138,7 +147,7 @@ async fn reconcile_both_ways(
         _ => "ledger.csv",
     };
     std::fs::create_dir_all(dir.path().join("ledger")).unwrap();
-    std::fs::write(dir.path().join("ledger").join(file), &export.csv).unwrap();
+    std::fs::write(dir.path().join("ledger").join(file), edit(&export)).unwrap();
     let p = "merchant.ledger.";
     write_config(dir.path(), &sb, "own", c, file, &c.tables(format, p, true));
     write_config(
@@ -314,6 +323,87 @@ async fn two_projects_with_overlapping_order_numbers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn pending_lines_and_test_purchases() {
     check(Convention::PendingAndTest, ExportFormat::Csv, 5).await;
+}
+
+/// The export with the test flag of two plain payments turned over (one of Xsolla's test
+/// payments booked as real, one real payment flagged test), and their transaction ids.
+fn flip_test_flags(export: &LedgerExport) -> (Vec<u8>, [i64; 2]) {
+    let mut rdr = csv::Reader::from_reader(export.csv.as_slice());
+    let header = rdr.headers().unwrap().clone();
+    let at = |n: &str| header.iter().position(|h| h == n).unwrap();
+    let (t, test, gross, date, status) = (
+        at("Xsolla transaction"),
+        at("Test"),
+        at("Gross"),
+        at("Booking date"),
+        at("Status"),
+    );
+    let mut rows: Vec<csv::StringRecord> = rdr.records().map(|r| r.unwrap()).collect();
+    let planted: Vec<i64> = export
+        .injected
+        .iter()
+        .filter_map(|f| f.transaction_id)
+        .collect();
+    let lines_of = |id: &str| rows.iter().filter(|r| &r[t] == id).count();
+    let plain = |r: &csv::StringRecord, flagged: &str| {
+        let id: Option<i64> = r[t].parse().ok();
+        r[test] == *flagged
+            && &r[status] == "Paid"
+            && !r[gross].starts_with('-')
+            && ("2026-10-05".."2026-10-25").contains(&&r[date])
+            && id.is_some_and(|id| !planted.contains(&id) && lines_of(&r[t]) == 1)
+    };
+    let pick = |flagged: &str| rows.iter().position(|r| plain(r, flagged)).unwrap();
+    let (a, b) = (pick("yes"), pick(""));
+    let mut ids = [0; 2];
+    for (k, (i, to)) in [(a, ""), (b, "yes")].into_iter().enumerate() {
+        ids[k] = rows[i][t].parse().unwrap();
+        let mut cells: Vec<String> = rows[i].iter().map(str::to_owned).collect();
+        cells[test] = to.to_owned();
+        rows[i] = csv::StringRecord::from(cells);
+    }
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(&header).unwrap();
+    for r in &rows {
+        w.write_record(r).unwrap();
+    }
+    (w.into_inner().unwrap(), ids)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn test_flags_that_disagree_with_xsolla_s_dry_run_are_findings() {
+    let c = Convention::PendingAndTest;
+    let mut flipped = [0; 2];
+    let (export, own, _) = reconcile_edited(c, ExportFormat::Csv, |e| {
+        let (bytes, ids) = flip_test_flags(e);
+        flipped = ids;
+        bytes
+    })
+    .await;
+    let mut expected: Found = export
+        .injected
+        .iter()
+        .map(|f| (f.class.to_owned(), f.transaction_id))
+        .chain(
+            flipped
+                .iter()
+                .map(|t| ("status_mismatch".to_owned(), Some(*t))),
+        )
+        .collect();
+    expected.sort();
+    assert_eq!(own.found, expected, "{}", own.stderr);
+    for (id, words) in [
+        (flipped[0], "Xsolla reports a test (dry-run) payment"),
+        (flipped[1], "The ledger flags a test purchase"),
+    ] {
+        assert!(
+            own.details
+                .iter()
+                .any(|(c, d)| c == "status_mismatch" && d.contains(words)),
+            "{id}: {:?}",
+            own.details
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
