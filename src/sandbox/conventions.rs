@@ -1,7 +1,8 @@
 //! Ledger exports in other conventions than the sandbox's standard one: the same month of
 //! sandbox data booked as real finance exports book it (without tax, in the payout or a
 //! reporting currency, refunds as positive lines or as a status on the payment, fee and tax
-//! journal lines, two games with overlapping order numbers, pending and test lines), written
+//! journal lines, two games with overlapping order numbers, pending and test lines, a fee
+//! column with the CPA commission and the fixed parts), written
 //! as CSV, German-style CSV or XLSX, each with the `[merchant.ledger]` tables that read it
 //! (README, "Ledger conventions") and the tables a reader of the standard export would use.
 //!
@@ -48,6 +49,13 @@ pub enum Convention {
     Projects,
     /// Pending and canceled lines, and Xsolla's test purchases flagged in a `Test` column.
     PendingAndTest,
+    /// The fee column includes the CPA network's commission (sandbox quirk
+    /// `cpa_commissions`: every fourth transaction pays one).
+    CpaFee,
+    /// The fee column holds every fee Xsolla takes where `amount` leaves out the fixed part
+    /// (quirks `cpa_commissions` and `fixed_fees_outside_amount`): Xsolla's and the payment
+    /// system's amounts with their fixed parts, the agent's with its fixed part, and CPA.
+    AllFees,
 }
 
 /// The export's file format.
@@ -75,7 +83,7 @@ pub struct SetAside {
 
 impl Convention {
     /// Every convention but the standard one.
-    pub const OTHERS: [Convention; 9] = [
+    pub const OTHERS: [Convention; 11] = [
         Convention::WithoutTax,
         Convention::Nominal,
         Convention::PayoutCurrency,
@@ -85,6 +93,8 @@ impl Convention {
         Convention::JournalLines,
         Convention::Projects,
         Convention::PendingAndTest,
+        Convention::CpaFee,
+        Convention::AllFees,
     ];
 
     /// Books one registry row's amounts the convention's way (before faults are planted).
@@ -106,6 +116,13 @@ impl Convention {
             }
             Convention::Projects => l.in_scope = l.project != OTHER_PROJECT,
             Convention::PendingAndTest => l.in_scope = !l.test,
+            Convention::CpaFee => l.fee += part(r.cpa_network_commission),
+            Convention::AllFees => {
+                l.fee += part(r.cpa_network_commission)
+                    + part(r.commission_xsolla_fixed)
+                    + part(r.commission_ps_fixed)
+                    + part(r.commission_agent_fixed);
+            }
             _ => {}
         }
     }
@@ -251,6 +268,12 @@ impl Convention {
             Convention::JournalLines => {
                 "line_types = { Sale = \"sale\", Refund = \"refund\", Fee = \"fee\", VAT = \"tax\" }\n"
             }
+            Convention::CpaFee => {
+                "fee_columns = [\"commission_xsolla\", \"commission_ps\", \"commission_agent\", \"cpa_network_commission\"]\n"
+            }
+            Convention::AllFees => {
+                "fee_columns = [\"commission_xsolla\", \"commission_xsolla_fixed\", \"commission_ps\", \"commission_ps_fixed\", \"commission_agent\", \"commission_agent_fixed\", \"cpa_network_commission\"]\n"
+            }
         }
         .to_owned()
     }
@@ -272,6 +295,8 @@ impl Convention {
     pub fn quirks(self) -> super::DataQuirks {
         super::DataQuirks {
             order_numbers_per_project: self == Convention::Projects,
+            cpa_commissions: matches!(self, Convention::CpaFee | Convention::AllFees),
+            fixed_fees_outside_amount: self == Convention::AllFees,
             ..super::DataQuirks::default()
         }
     }

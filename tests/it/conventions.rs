@@ -316,6 +316,16 @@ fn not_checked(o: &Outcome, check: &str) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_fee_column_with_the_cpa_network_commission() {
+    check(Convention::CpaFee, ExportFormat::Csv, 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_fee_column_with_every_fee_where_amounts_leave_out_the_fixed_parts() {
+    check(Convention::AllFees, ExportFormat::Csv, 20).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn two_projects_with_overlapping_order_numbers() {
     check(Convention::Projects, ExportFormat::Csv, 20).await;
 }

@@ -163,7 +163,11 @@ impl Conventions {
         if !self.line_types.is_empty() && !has_type {
             p.push("conventions.line_types needs columns.line_type".to_owned());
         }
-        let money_columns = crate::domain::frames::PROVIDER_FEE_COLUMNS;
+        let frames_ = (
+            crate::domain::frames::PROVIDER_FEE_COLUMNS,
+            crate::domain::frames::PROVIDER_OPTIONAL_FEE_COLUMNS,
+        );
+        let money_columns: Vec<&str> = frames_.0.iter().chain(frames_.1).copied().collect();
         let named = self.amount_minus.iter().map(|c| ("amount_minus", c));
         let fees = self
             .fee_columns
@@ -171,7 +175,7 @@ impl Conventions {
             .flatten()
             .map(|c| ("fee_columns", c));
         for (key, c) in named.chain(fees) {
-            if !money_columns.contains(&c.as_str()) {
+            if !crate::domain::frames::is_provider_money_column(c) {
                 p.push(format!(
                     "conventions.{key}: {c:?} is not one of Xsolla's money columns {money_columns:?}"
                 ));
