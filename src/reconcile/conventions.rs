@@ -754,4 +754,32 @@ mod tests {
             [("Xsolla test payments matched to ledger lines".to_owned(), 1)]
         );
     }
+
+    #[test]
+    fn optional_fee_fields_are_summed_when_loaded_and_an_error_when_not() {
+        let mut sale = p(1, "10.00", "USD", "2026-10-02");
+        sale.fee = Some("1.00");
+        let mut line = l(1, "10.00", "USD", "2026-10-02");
+        line.fee = Some("1.25");
+        let mut i = input(&[sale], &[line]);
+        let settings = ReconcileSettings {
+            fee_columns: vec!["commission_xsolla".into(), "cpa_network_commission".into()],
+            ..ReconcileSettings::default()
+        };
+        let e = reconcile(&i, &settings).unwrap_err().to_string();
+        assert!(
+            e.contains("\"cpa_network_commission\"") && e.contains("not loaded"),
+            "{e}"
+        );
+        set_dec(
+            &mut i.provider,
+            "cpa_network_commission",
+            &["0.25"],
+            MONEY_SCALE,
+        );
+        let out = reconcile(&i, &settings).unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert_eq!(findings(&out).len(), 1, "{:?}", findings(&out));
+    }
 }
