@@ -1265,6 +1265,39 @@ mod tests {
     }
 
     #[test]
+    fn cpa_commissions_lower_net_and_the_payouts_that_sum_them() {
+        let mut ds = generate(params(7));
+        let total = |ds: &Dataset| ds.payouts.values().map(|p| p.amount).sum::<Decimal>();
+        let before = total(&ds);
+        ds.apply_quirks(&super::super::DataQuirks {
+            cpa_commissions: true,
+            ..Default::default()
+        });
+        let mut with_cpa = 0;
+        let mut rows_payout = Decimal::ZERO;
+        for r in &ds.rows {
+            let m = ds.row_money(*r);
+            let t = &ds.txns[r.txn as usize];
+            let fees = m.user_commission + m.vat + m.sales_tax + m.ps + m.xsolla + m.cpa;
+            assert_eq!(m.net, m.payment - fees, "txn {}", t.id);
+            if !m.cpa.is_zero() {
+                with_cpa += 1;
+                assert_eq!(t.id % 4, 0, "txn {}", t.id);
+            }
+            if !t.dry_run {
+                rows_payout += m.payout;
+            }
+        }
+        assert!(with_cpa > 0);
+        assert!(total(&ds) < before);
+        assert_eq!(
+            total(&ds),
+            rows_payout,
+            "a payout is its rows' payout amounts"
+        );
+    }
+
+    #[test]
     fn money_identity_holds_for_every_row() {
         let ds = generate(params(7));
         for r in &ds.rows {
