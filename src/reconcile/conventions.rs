@@ -109,12 +109,9 @@ pub(super) fn scope_ledger(
     Ok((pl(what, kept)?, scope))
 }
 
-/// Fee journal lines (`line_kind` `fee`) attached to the fee of their sale, and those that
-/// could not be.
+/// What [`attach_journal_fees`] could not do: the not-checked list says it.
 #[derive(Debug, Clone, Copy, Default)]
 pub(super) struct JournalFees {
-    /// Fee lines summed into a sale line's fee.
-    pub attached: u64,
     /// Fee lines with no sale line of their transaction (or order) to attach to, or with
     /// neither id: their fee is not compared.
     pub unattached: u64,
@@ -148,63 +145,25 @@ pub(super) fn attach_journal_fees(
     if n_fee == 0 {
         return Ok((ledger, JournalFees::default()));
     }
-    let id = when(col("transaction_id").is_not_null())
-        .then(concat_str(
-            [lit("t"), col("transaction_id").cast(DataType::String)],
-            ":",
-            false,
-        ))
-        .otherwise(concat_str([lit("o"), col("order_id")], ":", false));
-    let key = if ledger.column("project_id").is_ok() {
-        concat_str(
-            [
-                col("project_id").cast(DataType::String).fill_null(lit("")),
-                id,
-            ],
-            "/",
-            false,
-        )
-    } else {
-        id
-    };
     let sale_payment = col("line_kind")
         .eq(lit(LineKind::Sale.as_str()))
         .and(col("amount").gt_eq(zero()))
         .fill_null(lit(false));
+    let key = journal_key(ledger.column("project_id").is_ok());
     let lf = ledger
         .lazy()
         .with_row_index("__row", None)
         .with_column(key.alias("__key"));
-    let fees = lf
-        .clone()
-        .filter(is_fee.and(col("__key").is_not_null()))
-        .group_by([col("__key")])
-        .agg([
-            col("amount").abs().sum().alias("__jfee"),
-            len().alias("__jn"),
-        ]);
-    let sales = lf
-        .clone()
-        .filter(sale_payment.clone().and(col("__key").is_not_null()))
-        .group_by([col("__key")])
-        .agg([
-            col("__row").min().alias("__first"),
-            len().cast(DataType::Int64).alias("__k"),
-        ]);
-    let targets = pl(
-        what,
-        fees.join(
-            sales,
-            [col("__key")],
-            [col("__key")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .collect(),
-    )?;
+    let targets = fee_targets(&lf, is_fee, sale_payment.clone())?;
     let attached: u64 = typed(&targets, "__jn", what, Column::u32)?
         .iter()
         .map(|n| u64::from(n.unwrap_or(0)))
         .sum();
+    tracing::info!(
+        attached,
+        unattached = n_fee - attached,
+        "fee journal lines summed into the fees of their sale lines"
+    );
     // Copies of a sale (a double booking copies its fee lines too) share the fee: each its
     // part, the first one the remainder, so the parts add up exactly.
     let share = (col("__jfee") / col("__k").cast(money())).cast(money());
@@ -232,10 +191,66 @@ pub(super) fn attach_journal_fees(
         ))
         .collect();
     let fees = JournalFees {
-        attached,
         unattached: n_fee - attached,
     };
     Ok((pl(what, out)?, fees))
+}
+
+/// What ties a fee line to its sale: the transaction id, else the order id, within the
+/// project when the ledger has one (null when the line has neither id).
+fn journal_key(has_project: bool) -> Expr {
+    let id = when(col("transaction_id").is_not_null())
+        .then(concat_str(
+            [lit("t"), col("transaction_id").cast(DataType::String)],
+            ":",
+            false,
+        ))
+        .otherwise(concat_str([lit("o"), col("order_id")], ":", false));
+    if !has_project {
+        return id;
+    }
+    concat_str(
+        [
+            col("project_id").cast(DataType::String).fill_null(lit("")),
+            id,
+        ],
+        "/",
+        false,
+    )
+}
+
+/// Per key with both fee lines and sale payment lines: the fee lines' total size (`__jfee`)
+/// and count (`__jn`), the first sale line (`__first`) and how many there are (`__k`).
+fn fee_targets(
+    lf: &LazyFrame,
+    is_fee: Expr,
+    sale_payment: Expr,
+) -> Result<DataFrame, ReconcileError> {
+    let fees = lf
+        .clone()
+        .filter(is_fee.and(col("__key").is_not_null()))
+        .group_by([col("__key")])
+        .agg([
+            col("amount").abs().sum().alias("__jfee"),
+            len().alias("__jn"),
+        ]);
+    let sales = lf
+        .clone()
+        .filter(sale_payment.and(col("__key").is_not_null()))
+        .group_by([col("__key")])
+        .agg([
+            col("__row").min().alias("__first"),
+            len().cast(DataType::Int64).alias("__k"),
+        ]);
+    let joined = fees
+        .join(
+            sales,
+            [col("__key")],
+            [col("__key")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .collect();
+    pl("fee journal lines", joined)
 }
 
 /// With a ledger project column, order ids are matched within a project: both sides' order

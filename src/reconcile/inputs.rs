@@ -59,13 +59,6 @@ pub(super) fn build(
     } = input;
     log_margins(&provider, window, provider_window)?;
     let (ledger, journal_fees) = conv::attach_journal_fees(ledger)?;
-    if journal_fees.attached + journal_fees.unattached > 0 {
-        tracing::info!(
-            attached = journal_fees.attached,
-            unattached = journal_fees.unattached,
-            "fee journal lines summed into the fees of their sale lines"
-        );
-    }
     let (ledger, ledger_scope) = conv::scope_ledger(ledger, &conventions, &project_ids)?;
     let (provider, ledger) = conv::qualify_orders(provider, ledger)?;
     let rates = match conventions.currency {
