@@ -6,7 +6,11 @@
 --   ledger_cancellation_not_at_xsolla: the ledger books a negative line in the window for a
 --     transaction Xsolla knows, and Xsolla has no cancellation for it;
 --   ledger_says_refunded_xsolla_done: the ledger marks the payment refunded or charged back,
---     Xsolla still reports it done.
+--     Xsolla still reports it done;
+--   test_flag: the ledger flags the payment a test purchase (ledger columns.test) and Xsolla
+--     reports a real one, or the reverse: Xsolla's row is a test (dry_run) and the ledger
+--     books a real sale. Only when the ledger has a test column (`l_test` is null otherwise:
+--     the data cannot tell, and the summary lists such pairs as not checked).
 -- Each only for lines whose governing date is inside the window (gov_pos = 0).
 SELECT
   'status_mismatch:tx:' || CAST(transaction_id AS VARCHAR) || ':cancellation' AS key,
@@ -57,3 +61,23 @@ SELECT
 FROM matched
 WHERE row_kind = 'payment' AND p_txn IS NOT NULL AND l_key IS NOT NULL
   AND p_status = 'done' AND COALESCE(l_status_rank, 0) >= 3 AND gov_pos = 0
+UNION ALL
+SELECT
+  'status_mismatch:tx:' || CAST(transaction_id AS VARCHAR) || ':test' AS key,
+  'test_flag' AS rule,
+  p_currency AS currency,
+  p_amount AS expected,
+  l_amount AS actual,
+  transaction_id,
+  order_id,
+  provider_date,
+  ledger_date,
+  provider_rows,
+  ledger_rows,
+  CASE WHEN p_test
+    THEN 'Xsolla reports a test (dry-run) payment; the ledger books it as a real sale'
+    ELSE 'The ledger flags a test purchase; Xsolla reports a real payment'
+  END AS detail
+FROM matched
+WHERE row_kind = 'payment' AND p_txn IS NOT NULL AND l_key IS NOT NULL AND gov_pos = 0
+  AND l_test IS NOT NULL AND p_test <> l_test

@@ -23,6 +23,7 @@ SELECT
   payout_currency,
   fee_total,
   window_pos,
+  dry_run,
   1 AS copies,
   source AS sources,
   txn_rows
@@ -42,6 +43,7 @@ SELECT
   MIN(payout_currency) AS payout_currency,
   MIN(fee_total) AS fee_total,
   MIN(window_pos) AS window_pos,
+  MAX(dry_run) AS dry_run,
   COUNT(*) AS copies,
   STRING_AGG(source, ';') AS sources,
   MIN(txn_rows) AS txn_rows

@@ -16,6 +16,7 @@ SELECT
   transfer_date AS provider_date,
   window_pos AS p_pos,
   status,
+  dry_run AS p_test,
   sources AS provider_rows
 FROM provider_groups
 WHERE txn_rows = 1
@@ -32,6 +33,7 @@ SELECT
   MIN(transfer_date) AS provider_date,
   MIN(window_pos) AS p_pos,
   MIN(status) AS status,
+  MAX(dry_run) AS p_test,
   STRING_AGG(sources, ';') AS provider_rows
 FROM provider_groups
 WHERE txn_rows > 1

@@ -36,6 +36,7 @@ keyed AS (
     l.window_pos,
     l.fee,
     l.net,
+    l.is_test,
     l.transaction_id AS txn,
     CAST(NULL AS VARCHAR) AS okey,
     'match_by_transaction_id' AS match_rule
@@ -54,6 +55,7 @@ keyed AS (
     l.window_pos,
     l.fee,
     l.net,
+    l.is_test,
     x.transaction_id AS txn,
     CASE WHEN x.transaction_id IS NULL THEN COALESCE('order:' || l.order_id, 'row:'
       || COALESCE(CAST(l.booked_date AS VARCHAR), '') || ':' || COALESCE(l.currency, '') || ':'

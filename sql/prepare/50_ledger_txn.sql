@@ -19,6 +19,7 @@ SELECT
   window_pos AS last_pos,
   fee,
   net,
+  is_test AS l_test,
   booked_date AS ledger_date,
   CASE status
     WHEN 'chargeback' THEN 5
@@ -45,6 +46,7 @@ SELECT
   MAX(window_pos) AS last_pos,
   SUM(fee) AS fee,
   SUM(net) AS net,
+  MAX(is_test) AS l_test,
   MIN(booked_date) AS ledger_date,
   MAX(CASE status
         WHEN 'chargeback' THEN 5

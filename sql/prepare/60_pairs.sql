@@ -24,6 +24,7 @@ SELECT
   p.provider_date,
   p.p_pos,
   p.status AS p_status,
+  p.p_test,
   p.provider_rows,
   l.currency AS l_currency,
   l.amount AS l_amount,
@@ -36,6 +37,7 @@ SELECT
   l.pos AS l_pos,
   l.last_pos AS l_last_pos,
   l.status_rank AS l_status_rank,
+  l.l_test,
   l.ledger_rows,
   l.status_rank AS ledger_payment_status,
   CASE WHEN p.transaction_id IS NULL THEN 0 ELSE 1 END AS provider_has_payment
@@ -61,6 +63,7 @@ FROM (
   p.provider_date,
   p.p_pos,
   p.status AS p_status,
+  p.p_test,
   p.provider_rows,
   l.currency AS l_currency,
   l.amount AS l_amount,
@@ -73,6 +76,7 @@ FROM (
   l.pos AS l_pos,
   l.last_pos AS l_last_pos,
   l.status_rank AS l_status_rank,
+  l.l_test,
   l.ledger_rows
   FROM (SELECT * FROM provider_txn WHERE row_kind = 'cancellation') p
   FULL OUTER JOIN (SELECT * FROM ledger_txn WHERE row_kind = 'cancellation') l ON p.transaction_id = l.txn

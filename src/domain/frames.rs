@@ -47,6 +47,65 @@ pub const PROVIDER_FEE_COLUMNS: &[&str] = &[
     "refund_penalty",
 ];
 
+/// Xsolla fee fields carried in [`provider_schema_with`] only when a setting names them
+/// (`reconcile.fee_columns`, `conventions.fee_columns`, `conventions.amount_minus`): few
+/// ledgers compare them, and every column costs memory on every row (160 MB at 10 million
+/// rows). Money, payment currency, after the [`PROVIDER_FEE_COLUMNS`] in this order.
+pub const PROVIDER_OPTIONAL_FEE_COLUMNS: &[&str] = &[
+    "cpa_network_commission",
+    "commission_xsolla_fixed",
+    "commission_ps_fixed",
+    "commission_agent_fixed",
+];
+
+/// Whether a setting may name `column` as an Xsolla money column to sum (fees, taxes,
+/// penalties, optional fee fields).
+pub fn is_provider_money_column(column: &str) -> bool {
+    PROVIDER_FEE_COLUMNS.contains(&column) || PROVIDER_OPTIONAL_FEE_COLUMNS.contains(&column)
+}
+
+/// The [`PROVIDER_OPTIONAL_FEE_COLUMNS`] among `named`, in their order: what the loader must
+/// carry for settings that name these columns.
+pub fn optional_fee_columns<'a>(named: impl IntoIterator<Item = &'a str>) -> Vec<&'static str> {
+    let named: Vec<&str> = named.into_iter().collect();
+    PROVIDER_OPTIONAL_FEE_COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| named.contains(c))
+        .collect()
+}
+
+/// [`provider_schema`] and the optional fee columns `extra` (any of
+/// [`PROVIDER_OPTIONAL_FEE_COLUMNS`], kept in that order).
+pub fn provider_schema_with(extra: &[&str]) -> Schema {
+    let mut s = provider_schema();
+    for c in PROVIDER_OPTIONAL_FEE_COLUMNS
+        .iter()
+        .filter(|c| extra.contains(c))
+    {
+        s.with_column((*c).into(), money());
+    }
+    s
+}
+
+/// Checks a provider frame: exactly [`provider_schema`], then any of
+/// [`PROVIDER_OPTIONAL_FEE_COLUMNS`] in their order.
+pub fn check_provider_schema(df: &DataFrame) -> PolarsResult<()> {
+    let base = provider_schema();
+    let got = df.schema();
+    let extra: Vec<&str> = got
+        .iter_names()
+        .skip(base.len())
+        .map(|n| n.as_str())
+        .collect();
+    polars_ensure!(
+        provider_schema_with(&extra) == **got,
+        SchemaMismatch: "provider: columns {:?} do not match the documented schema {:?} (and optional {:?})",
+        got, base, PROVIDER_OPTIONAL_FEE_COLUMNS
+    );
+    Ok(())
+}
+
 /// Provider transactions: one row per registry row, sign kept (a refund is its own negative
 /// row, `row_kind = "cancellation"`).
 ///

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct NotChecked {
     /// Which check: `payout`, `breakdown`, `fees`, `net_vs_payout`,
-    /// `net_vs_payment_minus_fees`, `refund_payment`.
+    /// `net_vs_payment_minus_fees`, `refund_payment`, `refund_amount`, `test_flag`.
     pub check: String,
     /// What was not checked: `payout 123`, `2026-10-01 USD`, `ledger lines`, ….
     pub subject: String,

@@ -332,6 +332,14 @@ impl Config {
                 ),
             );
         }
+        for c in &self.reconcile.fee_columns {
+            if !crate::domain::frames::is_provider_money_column(c) {
+                found.invalid(
+                    key_line(text, "[reconcile]", 0, "fee_columns"),
+                    format!("reconcile.fee_columns: {c:?} is not one of Xsolla's money columns (README, \"Xsolla fee fields\")"),
+                );
+            }
+        }
         for p in self.report.problems() {
             found.invalid(line_of(text, "[report]"), format!("[report]: {p}"));
         }
@@ -1143,5 +1151,22 @@ mod tests {
         let e = parse(&text(false)).unwrap_err().to_string();
         assert!(e.contains("fetch.show_dry_run = true"), "{e}");
         parse(&text(true)).unwrap();
+    }
+
+    #[test]
+    fn fee_columns_are_xsolla_s_money_columns_the_optional_ones_too() {
+        let text = |cols: &str| {
+            format!(
+                "[reconcile]\nfee_columns = [{cols}]\n[[merchant]]\nname = \"a\"\nmerchant_id = 1\n"
+            )
+        };
+        parse(&text(
+            "\"commission_xsolla\", \"cpa_network_commission\", \"commission_ps_fixed\"",
+        ))
+        .unwrap();
+        let e = parse(&text("\"commission_xsolla\", \"cpa\""))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("reconcile.fee_columns: \"cpa\""), "{e}");
     }
 }

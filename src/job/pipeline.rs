@@ -187,7 +187,8 @@ fn reconcile_as_of(
     as_of: NaiveDate,
 ) -> Result<RunResult, PipelineError> {
     let provider_window = req.cfg.reconcile.provider_window(req.window);
-    let mut provider = load_provider(req.provider, provider_window, req.cfg.date_zones())?;
+    let extra = optional_fee_columns(req);
+    let mut provider = load_provider(req.provider, provider_window, req.cfg.date_zones(), &extra)?;
     let ledger = load_ledger(req)?;
     let mut not_checked = std::mem::take(&mut provider.not_checked);
     if let ProviderSource::Snapshot(dir) = req.provider {
@@ -236,6 +237,25 @@ fn reconcile_as_of(
     })
 }
 
+/// The optional Xsolla fee columns (`frames::PROVIDER_OPTIONAL_FEE_COLUMNS`) the merchant's
+/// settings name (`reconcile.fee_columns`, the ledger's `conventions.fee_columns` and
+/// `conventions.amount_minus`): the load builds these and no others.
+fn optional_fee_columns(req: &ReconcileRequest<'_>) -> Vec<&'static str> {
+    let conv = req.merchant.ledger.as_ref().map(|l| &l.conventions);
+    let named = req
+        .cfg
+        .reconcile
+        .fee_columns
+        .iter()
+        .chain(
+            conv.into_iter()
+                .flat_map(|c| c.fee_columns.iter().flatten()),
+        )
+        .chain(conv.into_iter().flat_map(|c| c.amount_minus.iter()))
+        .map(String::as_str);
+    frames::optional_fee_columns(named)
+}
+
 /// Xsolla's side as the reconciliation reads it.
 struct ProviderSide {
     transactions: DataFrame,
@@ -257,11 +277,14 @@ fn load_provider(
     source: &ProviderSource,
     provider_window: Window,
     zones: load::DateZones,
+    extra: &[&'static str],
 ) -> Result<ProviderSide, LoadError> {
     match source {
         ProviderSource::Snapshot(dir) => {
             let keep = (!zones.same()).then_some(provider_window);
-            let data = timed("load snapshot", || load::load_snapshot_in(dir, zones, keep))?;
+            let data = timed("load snapshot", || {
+                load::load_snapshot_with(dir, zones, keep, extra)
+            })?;
             Ok(ProviderSide {
                 transactions: data.transactions,
                 payout_rows: data.payout_rows,
@@ -273,7 +296,7 @@ fn load_provider(
         }
         ProviderSource::Export(path) => Ok(ProviderSide {
             transactions: timed("load registry export", || {
-                load::load_registry_export_in(path, Some(provider_window), zones)
+                load::load_registry_export_with(path, Some(provider_window), zones, extra)
             })?,
             payout_rows: None,
             payouts: frames::empty(&frames::payouts_schema()),
@@ -319,7 +342,7 @@ pub(crate) fn payments_to_look_up(
     req: &ReconcileRequest<'_>,
 ) -> Result<std::collections::BTreeSet<i64>, PipelineError> {
     let provider_window = req.cfg.reconcile.provider_window(req.window);
-    let provider = load_provider(req.provider, provider_window, req.cfg.date_zones())?;
+    let provider = load_provider(req.provider, provider_window, req.cfg.date_zones(), &[])?;
     let ledger = load_ledger(req)?;
     Ok(load::provider::wanted_payments(
         &provider.transactions,

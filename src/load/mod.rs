@@ -7,6 +7,6 @@ pub mod ledger;
 pub mod provider;
 
 pub use provider::{
-    load_registry_export, load_registry_export_in, load_snapshot, load_snapshot_in, DateZones,
-    LoadCounts, LoadError, ProviderData,
+    load_registry_export, load_registry_export_in, load_registry_export_with, load_snapshot,
+    load_snapshot_in, load_snapshot_with, DateZones, LoadCounts, LoadError, ProviderData,
 };

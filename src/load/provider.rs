@@ -228,8 +228,20 @@ pub fn load_snapshot_in(
     zones: DateZones,
     window: Option<Window>,
 ) -> Result<ProviderData, LoadError> {
+    load_snapshot_with(dir, zones, window, &[])
+}
+
+/// [`load_snapshot_in`] with the optional fee columns `extra` (of
+/// [`frames::PROVIDER_OPTIONAL_FEE_COLUMNS`]) in the window's registry frame: only those a
+/// setting names are built, so a run that compares none pays nothing for them.
+pub fn load_snapshot_with(
+    dir: &Path,
+    zones: DateZones,
+    window: Option<Window>,
+    extra: &[&'static str],
+) -> Result<ProviderData, LoadError> {
     let manifest = fetch::verify_snapshot(dir)?;
-    let mut load = SnapshotLoad::new(zones, window);
+    let mut load = SnapshotLoad::new(zones, window, extra);
     for file in &manifest.files {
         load.add_file(dir, manifest.format, file)?;
     }
@@ -326,9 +338,9 @@ struct RegistryRows {
 }
 
 impl RegistryRows {
-    fn new(zones: DateZones, window: Option<Window>) -> Self {
+    fn new(zones: DateZones, window: Option<Window>, extra: &[&'static str]) -> Self {
         RegistryRows {
-            tx: TxFrame::new().in_zones(zones),
+            tx: TxFrame::with_columns(0, extra).in_zones(zones),
             counts: LoadCounts::default(),
             source: String::new(),
             window,
@@ -364,10 +376,10 @@ impl RegistryRows {
 
 impl SnapshotLoad {
     /// Registry rows outside `window` are left out (a payout's rows are all kept).
-    fn new(zones: DateZones, window: Option<Window>) -> Self {
+    fn new(zones: DateZones, window: Option<Window>, extra: &[&'static str]) -> Self {
         SnapshotLoad {
-            registry: RegistryRows::new(zones, window),
-            payout_registry: RegistryRows::new(zones, None),
+            registry: RegistryRows::new(zones, window, extra),
+            payout_registry: RegistryRows::new(zones, None, &[]),
             has_payout_rows: false,
             payout_rows_read: 0,
             payouts: PayoutSet::default(),
@@ -569,7 +581,13 @@ pub fn append_looked_up(
         .flat_map(|r| r.lookups.iter())
         .map(|l| (l.transaction_id, l))
         .collect();
-    let mut tx = TxFrame::new();
+    let extra = frames::optional_fee_columns(
+        transactions
+            .get_column_names()
+            .into_iter()
+            .map(|n| n.as_str()),
+    );
+    let mut tx = TxFrame::with_columns(0, &extra);
     let mut out = Vec::with_capacity(wanted.len());
     for id in wanted {
         let Some(l) = by_id.get(id) else {
@@ -1018,13 +1036,9 @@ struct TxFrame {
 }
 
 impl TxFrame {
-    fn new() -> Self {
-        Self::with_capacity(0)
-    }
-
-    /// Builders with room for `cap` rows.
-    fn with_capacity(cap: usize) -> Self {
-        let schema = frames::provider_schema();
+    /// Builders with room for `cap` rows, for [`frames::provider_schema_with`] `extra`.
+    fn with_columns(cap: usize, extra: &[&str]) -> Self {
+        let schema = frames::provider_schema_with(extra);
         let pos = |n: &str| schema.index_of(n).expect("provider schema column");
         let target: Vec<Option<usize>> = TRANSACTION_COLUMNS
             .iter()
@@ -1123,7 +1137,18 @@ pub fn load_registry_export_in(
     window: Option<Window>,
     zones: DateZones,
 ) -> Result<DataFrame, LoadError> {
-    load_registry_export_split(path, window, zones, &Split::default())
+    load_registry_export_with(path, window, zones, &[])
+}
+
+/// [`load_registry_export_in`] with the optional fee columns `extra` (see
+/// [`load_snapshot_with`]).
+pub fn load_registry_export_with(
+    path: &Path,
+    window: Option<Window>,
+    zones: DateZones,
+    extra: &[&'static str],
+) -> Result<DataFrame, LoadError> {
+    load_registry_export_split(path, window, zones, &Split::default(), extra)
 }
 
 /// [`load_registry_export`] with the chunking spelled out (tests force small chunks).
@@ -1132,6 +1157,7 @@ pub(crate) fn load_registry_export_split(
     window: Option<Window>,
     zones: DateZones,
     split: &Split,
+    extra: &[&'static str],
 ) -> Result<DataFrame, LoadError> {
     let file = std::fs::File::open(path).map_err(|e| FsError::new("open", path, e))?;
     let len = file.metadata().map_or(0, |m| m.len());
@@ -1151,6 +1177,7 @@ pub(crate) fn load_registry_export_split(
         header_len: header.len(),
         window,
         zones,
+        extra: extra.to_vec(),
         transfer_date: TRANSACTION_COLUMNS
             .iter()
             .position(|c| c.name == "transfer_date")
@@ -1163,10 +1190,12 @@ pub(crate) fn load_registry_export_split(
         match ctx.parallel(start, split)? {
             Some(done) => done,
             // The file cannot be cut (or reading it failed): one reader says what happens.
-            None => return load_registry_export_split(path, window, zones, &Split::sequential()),
+            None => {
+                return load_registry_export_split(path, window, zones, &Split::sequential(), extra)
+            }
         }
     } else {
-        let mut tx = TxFrame::new().in_zones(zones);
+        let mut tx = TxFrame::with_columns(0, extra).in_zones(zones);
         let (read, outside) = ctx.rows(&mut rdr, &mut tx)?;
         (tx.finish()?, read, outside)
     };
@@ -1230,6 +1259,8 @@ struct ExportRows<'a> {
     window: Option<Window>,
     /// Xsolla's zone and the reporting zone.
     zones: DateZones,
+    /// The optional fee columns built.
+    extra: Vec<&'static str>,
     /// The [`TRANSACTION_COLUMNS`] entry of the transfer date.
     transfer_date: usize,
 }
@@ -1250,7 +1281,8 @@ impl ExportRows<'_> {
         let parts = csvsplit::parse_chunks(splitter, split.threads, |chunk: Chunk| {
             let counter = LineCounter::starting_at(&chunk.bytes[..], chunk.lines_before + 1);
             let mut rdr = export_reader(false, counter);
-            let mut tx = TxFrame::with_capacity(chunk.max_records()).in_zones(self.zones);
+            let mut tx =
+                TxFrame::with_columns(chunk.max_records(), &self.extra).in_zones(self.zones);
             let (read, outside) = self.rows(&mut rdr, &mut tx)?;
             Ok::<_, LoadError>((tx.finish()?, read, outside))
         });
@@ -1280,7 +1312,7 @@ impl ExportRows<'_> {
         }
         let df = match df {
             Some(df) => df,
-            None => TxFrame::new().finish()?,
+            None => TxFrame::with_columns(0, &self.extra).finish()?,
         };
         csvsplit::note_parallel_read();
         Ok(Some((df, read, outside)))

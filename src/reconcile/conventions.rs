@@ -109,6 +109,150 @@ pub(super) fn scope_ledger(
     Ok((pl(what, kept)?, scope))
 }
 
+/// What [`attach_journal_fees`] could not do: the not-checked list says it.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct JournalFees {
+    /// Fee lines with no sale line of their transaction (or order) to attach to, or with
+    /// neither id: their fee is not compared.
+    pub unattached: u64,
+}
+
+/// A ledger that books fees as journal lines of their own (`conventions.line_types` maps a
+/// type to `fee`) has them compared all the same: each fee line carrying a transaction id (or,
+/// without one, an order id, within its project) is summed into the `fee` of the sale payment
+/// line of that transaction or order (copies of it share), by its size whatever its sign (ledgers book a
+/// fee as a deduction, negative, or as an expense, positive). The fee line itself is then set
+/// aside as a journal line, as before. Without fee lines the ledger passes through untouched.
+pub(super) fn attach_journal_fees(
+    ledger: DataFrame,
+) -> Result<(DataFrame, JournalFees), ReconcileError> {
+    let what = "fee journal lines";
+    if ledger.column("line_kind").is_err() {
+        return Ok((ledger, JournalFees::default()));
+    }
+    let is_fee = col("line_kind")
+        .eq(lit(LineKind::Fee.as_str()))
+        .fill_null(lit(false));
+    let n_fee = pl(
+        what,
+        ledger
+            .clone()
+            .lazy()
+            .select([is_fee.clone().cast(DataType::UInt32).sum().alias("n")])
+            .collect(),
+    )?;
+    let n_fee = u64::from(typed(&n_fee, "n", what, Column::u32)?.get(0).unwrap_or(0));
+    if n_fee == 0 {
+        return Ok((ledger, JournalFees::default()));
+    }
+    let sale_payment = col("line_kind")
+        .eq(lit(LineKind::Sale.as_str()))
+        .and(col("amount").gt_eq(zero()))
+        .fill_null(lit(false));
+    let key = journal_key(ledger.column("project_id").is_ok());
+    let lf = ledger
+        .lazy()
+        .with_row_index("__row", None)
+        .with_column(key.alias("__key"));
+    let targets = fee_targets(&lf, is_fee, sale_payment.clone())?;
+    let attached: u64 = typed(&targets, "__jn", what, Column::u32)?
+        .iter()
+        .map(|n| u64::from(n.unwrap_or(0)))
+        .sum();
+    tracing::info!(
+        attached,
+        unattached = n_fee - attached,
+        "fee journal lines summed into the fees of their sale lines"
+    );
+    // Copies of a sale (a double booking copies its fee lines too) share the fee: each its
+    // part, the first one the remainder, so the parts add up exactly.
+    let share = (col("__jfee") / col("__k").cast(money())).cast(money());
+    let part = when(col("__row").eq(col("__first")))
+        .then(col("__jfee") - share.clone() * (col("__k") - lit(1i64)).cast(money()))
+        .otherwise(share);
+    let out = lf
+        .join(
+            targets.lazy().drop(by_name(["__jn"], true, false)),
+            [col("__key")],
+            [col("__key")],
+            JoinArgs::new(JoinType::Left),
+        )
+        .sort(["__row"], Default::default())
+        .with_column(
+            when(sale_payment.and(col("__jfee").is_not_null()))
+                .then((col("fee").fill_null(zero()) + part).cast(money()))
+                .otherwise(col("fee"))
+                .alias("fee"),
+        )
+        .drop(by_name(
+            ["__row", "__key", "__jfee", "__first", "__k"],
+            true,
+            false,
+        ))
+        .collect();
+    let fees = JournalFees {
+        unattached: n_fee - attached,
+    };
+    Ok((pl(what, out)?, fees))
+}
+
+/// What ties a fee line to its sale: the transaction id, else the order id, within the
+/// project when the ledger has one (null when the line has neither id).
+fn journal_key(has_project: bool) -> Expr {
+    let id = when(col("transaction_id").is_not_null())
+        .then(concat_str(
+            [lit("t"), col("transaction_id").cast(DataType::String)],
+            ":",
+            false,
+        ))
+        .otherwise(concat_str([lit("o"), col("order_id")], ":", false));
+    if !has_project {
+        return id;
+    }
+    concat_str(
+        [
+            col("project_id").cast(DataType::String).fill_null(lit("")),
+            id,
+        ],
+        "/",
+        false,
+    )
+}
+
+/// Per key with both fee lines and sale payment lines: the fee lines' total size (`__jfee`)
+/// and count (`__jn`), the first sale line (`__first`) and how many there are (`__k`).
+fn fee_targets(
+    lf: &LazyFrame,
+    is_fee: Expr,
+    sale_payment: Expr,
+) -> Result<DataFrame, ReconcileError> {
+    let fees = lf
+        .clone()
+        .filter(is_fee.and(col("__key").is_not_null()))
+        .group_by([col("__key")])
+        .agg([
+            col("amount").abs().sum().alias("__jfee"),
+            len().alias("__jn"),
+        ]);
+    let sales = lf
+        .clone()
+        .filter(sale_payment.and(col("__key").is_not_null()))
+        .group_by([col("__key")])
+        .agg([
+            col("__row").min().alias("__first"),
+            len().cast(DataType::Int64).alias("__k"),
+        ]);
+    let joined = fees
+        .join(
+            sales,
+            [col("__key")],
+            [col("__key")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .collect();
+    pl("fee journal lines", joined)
+}
+
 /// With a ledger project column, order ids are matched within a project: both sides' order
 /// ids become `<project>:<order>` (a line without a project keeps its bare order id).
 pub(super) fn qualify_orders(
@@ -205,8 +349,8 @@ pub(super) fn convert_currency(
         pl(what, df.with_column(c))?;
     }
     if conv.currency == LedgerCurrency::Reporting {
-        // TODO(not_checked): list "net vs payout: not checked (no rate links the payout
-        // currency to the reporting currency)" once the summary has its not-checked list.
+        // The matched lines whose net this leaves uncompared are a `net_vs_payout`
+        // not-checked line (`not_checked::conventions`).
         df = pl(
             what,
             df.lazy()
@@ -374,6 +518,13 @@ mod tests {
             Column::new("project_id".into(), vec![1i64, 2, 3, 1, 1, 3]),
         );
         i.project_ids = vec![1, 2];
+        // Game 1's fee line is summed into its sale's fee and compared with Xsolla's.
+        set_dec(
+            &mut i.provider,
+            "commission_xsolla",
+            &["0.30", "0"],
+            MONEY_SCALE,
+        );
         let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
         assert!(findings(&out).is_empty(), "{:?}", findings(&out));
         let r = &out.summary.rows;
@@ -478,5 +629,172 @@ mod tests {
         i.conventions.amount_minus = vec!["vat_deducted".into(), "sales_tax".into()];
         let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
         assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+    }
+
+    /// The summary's not-checked lines of `check`: (subject, count).
+    fn not_checked(out: &super::super::ReconcileOutput, check: &str) -> Vec<(String, u64)> {
+        out.summary
+            .not_checked
+            .iter()
+            .filter(|n| n.check == check)
+            .map(|n| (n.subject.clone(), n.count))
+            .collect()
+    }
+
+    #[test]
+    fn fee_journal_lines_are_summed_into_their_sale_s_fee_and_compared() {
+        let mut sale = p(1, "10.00", "USD", "2026-10-02");
+        sale.fee = Some("1.00");
+        let journal = |fee: &'static str| {
+            let mut i = input(
+                &[sale.clone()],
+                &[
+                    l(1, "10.00", "USD", "2026-10-02"),
+                    l(1, fee, "USD", "2026-10-02"),
+                    l(99, "-0.50", "USD", "2026-10-02"),
+                ],
+            );
+            set(
+                &mut i.ledger,
+                Column::new("line_kind".into(), vec!["sale", "fee", "fee"]),
+            );
+            i
+        };
+        let out = reconcile(&journal("-1.00"), &ReconcileSettings::default()).unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+        assert_eq!(out.summary.rows.ledger_journal_lines, 2);
+        // The fee was compared (not "no fee"), and the fee line of no sale is said.
+        assert_eq!(
+            not_checked(&out, "fees"),
+            [("fee journal lines".to_owned(), 1)]
+        );
+        let out = reconcile(&journal("-1.10"), &ReconcileSettings::default()).unwrap();
+        let f = findings(&out);
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!((f[0].0.as_str(), f[0].1.as_str()), ("fee_mismatch", "fees"));
+    }
+
+    #[test]
+    fn a_refund_only_in_the_payment_line_s_status_is_said_not_checked() {
+        let mut pay = p(1, "10.00", "USD", "2026-10-02");
+        pay.status = "refunded";
+        let mut refund = p(1, "-10.00", "USD", "2026-10-05");
+        refund.status = "refunded";
+        let mut line = l(1, "10.00", "USD", "2026-10-02");
+        line.status = "refunded";
+        let i = input(&[pay, refund], &[line]);
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+        assert_eq!(
+            not_checked(&out, "refund_amount"),
+            [("Xsolla refunds and chargebacks".to_owned(), 1)]
+        );
+        // With the ledger's paid status it is a finding instead, and nothing is unsaid.
+        let mut i = i;
+        i.ledger
+            .with_column(Column::new("status".into(), vec!["paid"]))
+            .unwrap();
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert_eq!(findings(&out).len(), 1, "{:?}", findings(&out));
+        assert!(not_checked(&out, "refund_amount").is_empty());
+    }
+
+    #[test]
+    fn net_of_a_reporting_currency_ledger_is_said_not_compared_with_the_payout() {
+        let mut line = l(1, "9.20", "EUR", "2026-10-02");
+        line.net = Some("8.00");
+        let mut i = input(&[p(1, "10.00", "USD", "2026-10-02")], &[line]);
+        set_dec(&mut i.ledger, "rate", &["0.92"], MONEY_SCALE);
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert!(not_checked(&out, "net_vs_payout").is_empty());
+        i.conventions = Conventions {
+            currency: LedgerCurrency::Reporting,
+            reporting_currency: Some("EUR".into()),
+            ..Conventions::default()
+        };
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+        assert_eq!(
+            not_checked(&out, "net_vs_payout"),
+            [(
+                "matched ledger lines in the reporting currency".to_owned(),
+                1
+            )]
+        );
+    }
+
+    #[test]
+    fn test_flags_are_compared_both_ways() {
+        let mut test = p(2, "5.00", "USD", "2026-10-03");
+        test.dry_run = true;
+        let mut i = input(
+            &[p(1, "10.00", "USD", "2026-10-02"), test],
+            &[
+                l(1, "10.00", "USD", "2026-10-02"),
+                l(2, "5.00", "USD", "2026-10-03"),
+            ],
+        );
+        set(
+            &mut i.ledger,
+            Column::new("is_test".into(), vec![false, true]),
+        );
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+        // A real payment flagged test, and a test payment booked as real: one finding each.
+        set(
+            &mut i.ledger,
+            Column::new("is_test".into(), vec![true, false]),
+        );
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        let f = findings(&out);
+        assert_eq!(
+            f.iter()
+                .map(|(c, r, k)| (c.as_str(), r.as_str(), k.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("status_mismatch", "test_flag", "status_mismatch:tx:1:test"),
+                ("status_mismatch", "test_flag", "status_mismatch:tx:2:test"),
+            ]
+        );
+        // Without a test column the ledger cannot tell: said, not silent.
+        let _ = i.ledger.drop_in_place("is_test").unwrap();
+        let settings = ReconcileSettings {
+            include_dry_run: true,
+            ..ReconcileSettings::default()
+        };
+        let out = reconcile(&i, &settings).unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+        assert_eq!(
+            not_checked(&out, "test_flag"),
+            [("Xsolla test payments matched to ledger lines".to_owned(), 1)]
+        );
+    }
+
+    #[test]
+    fn optional_fee_fields_are_summed_when_loaded_and_an_error_when_not() {
+        let mut sale = p(1, "10.00", "USD", "2026-10-02");
+        sale.fee = Some("1.00");
+        let mut line = l(1, "10.00", "USD", "2026-10-02");
+        line.fee = Some("1.25");
+        let mut i = input(&[sale], &[line]);
+        let settings = ReconcileSettings {
+            fee_columns: vec!["commission_xsolla".into(), "cpa_network_commission".into()],
+            ..ReconcileSettings::default()
+        };
+        let e = reconcile(&i, &settings).unwrap_err().to_string();
+        assert!(
+            e.contains("\"cpa_network_commission\"") && e.contains("not loaded"),
+            "{e}"
+        );
+        set_dec(
+            &mut i.provider,
+            "cpa_network_commission",
+            &["0.25"],
+            MONEY_SCALE,
+        );
+        let out = reconcile(&i, &settings).unwrap();
+        assert!(findings(&out).is_empty(), "{:?}", findings(&out));
+        let out = reconcile(&i, &ReconcileSettings::default()).unwrap();
+        assert_eq!(findings(&out).len(), 1, "{:?}", findings(&out));
     }
 }

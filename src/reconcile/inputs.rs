@@ -43,10 +43,7 @@ pub(super) fn build(
     settings: &ReconcileSettings,
     rules: &RuleSet,
 ) -> Result<InputTables, ReconcileError> {
-    pl(
-        "provider",
-        frames::check_schema(&input.provider, &frames::provider_schema(), "provider"),
-    )?;
+    pl("provider", frames::check_provider_schema(&input.provider))?;
     pl("ledger", frames::check_ledger_schema(&input.ledger))?;
     let prune = Pruner { rules };
     let ReconcileInput {
@@ -61,6 +58,7 @@ pub(super) fn build(
         conventions,
     } = input;
     log_margins(&provider, window, provider_window)?;
+    let (ledger, journal_fees) = conv::attach_journal_fees(ledger)?;
     let (ledger, ledger_scope) = conv::scope_ledger(ledger, &conventions, &project_ids)?;
     let (provider, ledger) = conv::qualify_orders(provider, ledger)?;
     let rates = match conventions.currency {
@@ -76,6 +74,7 @@ pub(super) fn build(
     };
     let (provider_all, provider) =
         provider_tables(provider, &breakdown, &scope, window, settings, &prune)?;
+    let ledger = with_test_flag(ledger)?;
     let gaps = not_checked::breakdown_gaps(&provider_all, &breakdown, window)?;
     let ledger = ledger_table(
         ledger,
@@ -108,7 +107,12 @@ pub(super) fn build(
         currencies,
         provider_rows,
         ledger_rows,
-        not_checked: payouts.not_checked.into_iter().chain(gaps).collect(),
+        not_checked: payouts
+            .not_checked
+            .into_iter()
+            .chain(gaps)
+            .chain(not_checked::journal_fees(journal_fees, settings))
+            .collect(),
         empty_ledger,
         ledger_scope,
     })
@@ -172,6 +176,15 @@ fn provider_tables(
     settings: &ReconcileSettings,
     prune: &Pruner,
 ) -> Result<(DataFrame, DataFrame), ReconcileError> {
+    let fee_columns = sc
+        .conventions
+        .fee_columns
+        .as_ref()
+        .unwrap_or(&settings.fee_columns);
+    optional_columns_loaded(
+        &full,
+        fee_columns.iter().chain(&sc.conventions.amount_minus),
+    )?;
     let not_test = if settings.include_dry_run {
         lit(true)
     } else {
@@ -197,11 +210,6 @@ fn provider_tables(
         let ids = Series::new("ids".into(), sc.project_ids.to_vec());
         scope = scope.and(col("project_id").is_in(lit(ids).implode(false), false));
     }
-    let fee_columns = sc
-        .conventions
-        .fee_columns
-        .as_ref()
-        .unwrap_or(&settings.fee_columns);
     let fee_total = fee_columns
         .iter()
         .fold(zero(), |acc, c| acc + col(c.as_str()).fill_null(zero()))
@@ -219,6 +227,36 @@ fn provider_tables(
         provider = conv::convert_currency(provider, sc.conventions, sc.rates)?;
     }
     Ok((provider_all, prune.keep("provider scope", provider)?))
+}
+
+/// The ledger with an `is_test` column, all null when the ledger maps no test flag: the
+/// rules compare the two sides' test flags where the ledger has one (`status_mismatch`, rule
+/// `test_flag`), and a null flag says the ledger cannot tell.
+fn with_test_flag(ledger: DataFrame) -> Result<DataFrame, ReconcileError> {
+    if ledger.column("is_test").is_ok() {
+        return Ok(ledger);
+    }
+    let mut ledger = ledger;
+    let flag = Column::full_null("is_test".into(), ledger.height(), &DataType::Boolean);
+    pl("ledger test flag", ledger.with_column(flag))?;
+    Ok(ledger)
+}
+
+/// Every optional fee column of `named` is in `provider` (the job's loader builds those the
+/// settings name; another caller must too).
+fn optional_columns_loaded<'a>(
+    provider: &DataFrame,
+    mut named: impl Iterator<Item = &'a String>,
+) -> Result<(), ReconcileError> {
+    match named.find(|c| {
+        frames::PROVIDER_OPTIONAL_FEE_COLUMNS.contains(&c.as_str())
+            && provider.column(c.as_str()).is_err()
+    }) {
+        Some(c) => Err(ReconcileError::Invariant(format!(
+            "Xsolla fee column {c:?} is named by a setting but was not loaded (the provider frame carries an optional fee column only when asked: frames::provider_schema_with)"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// `ledger`: the lines booked at most `margin_days` outside the window, and the payment lines

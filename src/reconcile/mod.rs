@@ -472,6 +472,7 @@ pub fn reconcile_owned(
         provider: input.provider.height(),
         ledger: input.ledger.height(),
     };
+    let conventions = input.conventions.clone();
     let inputs = inputs::build(input, settings, &rules)?;
     let ledger_scope = inputs.ledger_scope;
     let (findings, tables) = run::run_rules(&rules, inputs.tables)?;
@@ -503,6 +504,7 @@ pub fn reconcile_owned(
         &inputs.empty_ledger,
         settings,
     )?);
+    lines.extend(not_checked::conventions(matched, &conventions, settings)?);
     let started = std::time::Instant::now();
     let mut summary = summary::summarize(
         rows_read,

@@ -2,9 +2,11 @@
 //! than skipped: payouts without an amount or without their rows, and amount comparisons
 //! whose ledger side has no value. Each becomes a [`NotChecked`] line of the summary.
 
+use super::conventions::JournalFees;
 use super::{day, pl, typed, Comparison, ReconcileError, ReconcileSettings};
 use crate::domain::not_checked::NotChecked;
 use crate::domain::window::Window;
+use crate::load::ledger::{Conventions, LedgerCurrency};
 use polars::prelude::*;
 
 /// Payouts the `payout_mismatch` rule cannot judge: those dated in the window and not
@@ -119,35 +121,110 @@ pub(super) fn comparisons(
 /// Matched lines this run judges (both sides, one currency, governing date in the window)
 /// whose ledger column `column` is null; `None` when `matched` lacks a column read here.
 fn lines_without(matched: &DataFrame, column: &str) -> Result<Option<u64>, ReconcileError> {
-    let needed = [
-        "p_txn",
-        "l_key",
-        "p_currency",
-        "l_currency",
-        "gov_pos",
-        column,
-    ];
-    if needed.iter().any(|c| matched.column(c).is_err()) {
+    let both = col("l_key")
+        .is_not_null()
+        .and(col("p_currency").eq(col("l_currency")));
+    count_judged(
+        matched,
+        &["l_key", "p_currency", "l_currency", column],
+        both.and(col(column).is_null()),
+    )
+}
+
+/// Lines of `matched` with an Xsolla side whose governing date is in the window and that meet
+/// `cond`; `None` when `matched` lacks one of `columns` (a rule set that does not make them).
+fn count_judged(
+    matched: &DataFrame,
+    columns: &[&str],
+    cond: Expr,
+) -> Result<Option<u64>, ReconcileError> {
+    let what = "comparisons not checked";
+    let needed = ["p_txn", "gov_pos"];
+    if needed
+        .iter()
+        .chain(columns)
+        .any(|c| matched.column(c).is_err())
+    {
         return Ok(None);
     }
     let n = pl(
-        "comparisons not checked",
+        what,
         matched
             .clone()
             .lazy()
             .filter(
                 col("p_txn")
                     .is_not_null()
-                    .and(col("l_key").is_not_null())
-                    .and(col("p_currency").eq(col("l_currency")))
                     .and(col("gov_pos").cast(DataType::Int32).eq(lit(0i32)))
-                    .and(col(column).is_null()),
+                    .and(cond)
+                    .fill_null(lit(false)),
             )
             .select([len()])
             .collect(),
     )?;
-    let n = typed(&n, "len", "comparisons not checked", Column::u32)?;
+    let n = typed(&n, "len", what, Column::u32)?;
     Ok(Some(u64::from(n.get(0).unwrap_or(0))))
+}
+
+/// Comparisons a ledger convention leaves without one side: Xsolla's refunds of payments the
+/// ledger marks refunded on the payment line itself, with no refund line of their own (their
+/// amount has nothing to be compared with; `status_mismatch` is satisfied by the status), and
+/// net vs payout for a ledger in a reporting currency (no rate links Xsolla's payout currency
+/// to it), and Xsolla's test payments matched to a ledger without a test flag.
+pub(super) fn conventions(
+    matched: &DataFrame,
+    conv: &Conventions,
+    settings: &ReconcileSettings,
+) -> Result<Vec<NotChecked>, ReconcileError> {
+    let mut out = Vec::new();
+    if settings.comparisons.contains(&Comparison::Gross) {
+        let refund_by_status = col("row_kind")
+            .eq(lit("cancellation"))
+            .and(col("l_key").is_null())
+            .and(col("ledger_payment_status").gt_eq(lit(3)));
+        let columns = ["row_kind", "l_key", "ledger_payment_status"];
+        if let Some(n) = count_judged(matched, &columns, refund_by_status)?.filter(|n| *n > 0) {
+            out.push(NotChecked::new(
+                "refund_amount",
+                "Xsolla refunds and chargebacks",
+                n,
+                "the ledger marks the payment refunded or charged back and books no refund line (conventions.refunds = \"status_on_payment\"), so the refunded amount is compared with nothing",
+            ));
+        }
+    }
+    let test_unknown = col("row_kind")
+        .eq(lit("payment"))
+        .and(col("l_key").is_not_null())
+        .and(col("p_test"))
+        .and(col("l_test").is_null());
+    let columns = ["row_kind", "l_key", "p_test", "l_test"];
+    if let Some(n) = count_judged(matched, &columns, test_unknown)?.filter(|n| *n > 0) {
+        out.push(NotChecked::new(
+            "test_flag",
+            "Xsolla test payments matched to ledger lines",
+            n,
+            "the ledger has no test flag (columns.test), so whether it books these test (dry-run) payments as real sales cannot be told",
+        ));
+    }
+    if conv.currency == LedgerCurrency::Reporting
+        && settings.comparisons.contains(&Comparison::NetVsPayout)
+    {
+        let with_net = col("l_key")
+            .is_not_null()
+            .and(col("p_currency").eq(col("l_currency")))
+            .and(col("l_net").is_not_null());
+        let columns = ["l_key", "p_currency", "l_currency", "l_net"];
+        if let Some(n) = count_judged(matched, &columns, with_net)?.filter(|n| *n > 0) {
+            let cur = conv.reporting_currency.as_deref().unwrap_or("?");
+            out.push(NotChecked::new(
+                "net_vs_payout",
+                "matched ledger lines in the reporting currency",
+                n,
+                format!("the ledger books in its reporting currency {cur} (conventions.currency = \"reporting\"); no rate links Xsolla's payout currency to it, so the ledger's net is not compared with payout.amount"),
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// Registry currencies of a breakdown day in the window that the day's breakdown does not
@@ -212,4 +289,17 @@ pub(super) fn breakdown_gaps(
         );
     }
     Ok(out)
+}
+
+/// Fee journal lines whose fee could not be summed into a sale's (no sale line of their
+/// transaction or order, or neither id), when fees are compared.
+pub(super) fn journal_fees(fees: JournalFees, settings: &ReconcileSettings) -> Option<NotChecked> {
+    (fees.unattached > 0 && settings.comparisons.contains(&Comparison::Fees)).then(|| {
+        NotChecked::new(
+            "fees",
+            "fee journal lines",
+            fees.unattached,
+            "these fee journal lines have no sale line of their transaction or order in the ledger (or carry neither id), so their fee is compared with nothing",
+        )
+    })
 }

@@ -1,7 +1,8 @@
 //! Ledger exports in other conventions than the sandbox's standard one: the same month of
 //! sandbox data booked as real finance exports book it (without tax, in the payout or a
 //! reporting currency, refunds as positive lines or as a status on the payment, fee and tax
-//! journal lines, two games with overlapping order numbers, pending and test lines), written
+//! journal lines, two games with overlapping order numbers, pending and test lines, a fee
+//! column with the CPA commission and the fixed parts), written
 //! as CSV, German-style CSV or XLSX, each with the `[merchant.ledger]` tables that read it
 //! (README, "Ledger conventions") and the tables a reader of the standard export would use.
 //!
@@ -40,13 +41,21 @@ pub enum Convention {
     PositiveRefunds,
     /// No refund lines: the payment line's status says refunded or charged back.
     StatusOnPayment,
-    /// A `Type` column; each sale followed by a fee line and a VAT line (no fee column).
+    /// A `Type` column; each sale followed by a fee line and a VAT line (no fee column: the
+    /// fee lines are summed into their sale's fee).
     JournalLines,
     /// A `Project` column and no transaction id; order numbers repeat across projects
     /// (sandbox quirk `order_numbers_per_project`); the third project is not reconciled.
     Projects,
     /// Pending and canceled lines, and Xsolla's test purchases flagged in a `Test` column.
     PendingAndTest,
+    /// The fee column includes the CPA network's commission (sandbox quirk
+    /// `cpa_commissions`: every fourth transaction pays one).
+    CpaFee,
+    /// The fee column holds every fee Xsolla takes where `amount` leaves out the fixed part
+    /// (quirks `cpa_commissions` and `fixed_fees_outside_amount`): Xsolla's and the payment
+    /// system's amounts with their fixed parts, the agent's with its fixed part, and CPA.
+    AllFees,
 }
 
 /// The export's file format.
@@ -74,7 +83,7 @@ pub struct SetAside {
 
 impl Convention {
     /// Every convention but the standard one.
-    pub const OTHERS: [Convention; 9] = [
+    pub const OTHERS: [Convention; 11] = [
         Convention::WithoutTax,
         Convention::Nominal,
         Convention::PayoutCurrency,
@@ -84,6 +93,8 @@ impl Convention {
         Convention::JournalLines,
         Convention::Projects,
         Convention::PendingAndTest,
+        Convention::CpaFee,
+        Convention::AllFees,
     ];
 
     /// Books one registry row's amounts the convention's way (before faults are planted).
@@ -105,11 +116,18 @@ impl Convention {
             }
             Convention::Projects => l.in_scope = l.project != OTHER_PROJECT,
             Convention::PendingAndTest => l.in_scope = !l.test,
+            Convention::CpaFee => l.fee += part(r.cpa_network_commission),
+            Convention::AllFees => {
+                l.fee += part(r.cpa_network_commission)
+                    + part(r.commission_xsolla_fixed)
+                    + part(r.commission_ps_fixed)
+                    + part(r.commission_agent_fixed);
+            }
             _ => {}
         }
     }
 
-    /// Whether the export has a fee column (a fee fault can be planted).
+    /// Whether the export has a fee column (else fees are journal lines of their own).
     pub(super) fn books_fee_column(self) -> bool {
         self != Convention::JournalLines
     }
@@ -250,6 +268,12 @@ impl Convention {
             Convention::JournalLines => {
                 "line_types = { Sale = \"sale\", Refund = \"refund\", Fee = \"fee\", VAT = \"tax\" }\n"
             }
+            Convention::CpaFee => {
+                "fee_columns = [\"commission_xsolla\", \"commission_ps\", \"commission_agent\", \"cpa_network_commission\"]\n"
+            }
+            Convention::AllFees => {
+                "fee_columns = [\"commission_xsolla\", \"commission_xsolla_fixed\", \"commission_ps\", \"commission_ps_fixed\", \"commission_agent\", \"commission_agent_fixed\", \"cpa_network_commission\"]\n"
+            }
         }
         .to_owned()
     }
@@ -271,6 +295,8 @@ impl Convention {
     pub fn quirks(self) -> super::DataQuirks {
         super::DataQuirks {
             order_numbers_per_project: self == Convention::Projects,
+            cpa_commissions: matches!(self, Convention::CpaFee | Convention::AllFees),
+            fixed_fees_outside_amount: self == Convention::AllFees,
             ..super::DataQuirks::default()
         }
     }

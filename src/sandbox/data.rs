@@ -19,7 +19,9 @@
 //! net = P − U − VAT − ST − PS − X
 //! payout = round_p(net × fx_rate)                         payout.amount = payout.amount_from_ps
 //! ```
-//! Agent, CPA, WHT and repatriation fees are 0. `fx_rate` is USD per unit of the payment
+//! Agent, WHT and repatriation fees are 0; so is CPA, but with the `cpa_commissions` quirk
+//! every fourth transaction (id divisible by 4) pays `CPA = round_c(N × 2 / 100)` to a CPA
+//! network (`cpa_network_commission.amount`), and `net` is that much less. `fx_rate` is USD per unit of the payment
 //! currency on the payment's creation day, 10 decimals.
 //!
 //! A refund or chargeback is a separate NEGATIVE row: the full mirror of the payment, or for a
@@ -410,6 +412,8 @@ pub(crate) struct Money {
     pub ps_fixed: Decimal,
     pub xsolla: Decimal,
     pub xsolla_fixed: Decimal,
+    /// CPA network commission (the `cpa_commissions` quirk; else 0).
+    pub cpa: Decimal,
     pub net: Decimal,
     pub payout: Decimal,
     pub refund_penalty: Decimal,
@@ -428,6 +432,7 @@ impl Money {
             ps_fixed: f(self.ps_fixed),
             xsolla: f(self.xsolla),
             xsolla_fixed: f(self.xsolla_fixed),
+            cpa: f(self.cpa),
             net: f(self.net),
             payout,
             refund_penalty: f(self.refund_penalty),
@@ -680,7 +685,7 @@ impl Draft {
                 "Player asked for a refund",
             ),
             RevKind::Partial => {
-                let payment = positive_money(t, self.seed, Decimal::ONE).payment;
+                let payment = positive_money(t, self.seed, Decimal::ONE, false).payment;
                 (
                     Some(round_to_currency(payment * Decimal::new(pct, 2), cur.code)),
                     Decimal::ZERO,
@@ -774,7 +779,7 @@ pub(crate) fn user_country(seed: u64, user: u32) -> usize {
 }
 
 /// The payment's money, positive, in the payment currency (see the module docs).
-fn positive_money(t: &Txn, seed: u64, fx: Decimal) -> Money {
+fn positive_money(t: &Txn, seed: u64, fx: Decimal, cpa_on: bool) -> Money {
     let country = &COUNTRIES[user_country(seed, t.user)];
     let cur = &CURRENCIES[country.currency];
     let method = &METHODS[t.method as usize];
@@ -790,7 +795,12 @@ fn positive_money(t: &Txn, seed: u64, fx: Decimal) -> Money {
     let ps = rc(nominal * dec(method.ps_percent) / hundred) + ps_fixed;
     let xsolla_fixed = Decimal::new(cur.xsolla_fixed, cur.exp);
     let xsolla = rc(nominal * XSOLLA_PERCENT / hundred) + xsolla_fixed;
-    let net = payment - user_commission - vat - sales_tax - ps - xsolla;
+    let cpa = if cpa_on && t.id % 4 == 0 {
+        rc(nominal * Decimal::TWO / hundred)
+    } else {
+        Decimal::ZERO
+    };
+    let net = payment - user_commission - vat - sales_tax - ps - xsolla - cpa;
     Money {
         payment,
         nominal,
@@ -801,6 +811,7 @@ fn positive_money(t: &Txn, seed: u64, fx: Decimal) -> Money {
         ps_fixed,
         xsolla,
         xsolla_fixed,
+        cpa,
         net,
         payout: round_to_currency(net * fx, CURRENCIES[PAYOUT].code),
         refund_penalty: Decimal::ZERO,
@@ -812,8 +823,8 @@ fn positive_money(t: &Txn, seed: u64, fx: Decimal) -> Money {
 fn portion(m: &Money, r: Decimal, cur: &Currency, fx: Decimal) -> Money {
     let k = |x: Decimal| round_to_currency(x * r / m.payment, cur.code);
     let (user_commission, vat, sales_tax) = (k(m.user_commission), k(m.vat), k(m.sales_tax));
-    let (ps, xsolla) = (k(m.ps), k(m.xsolla));
-    let net = r - user_commission - vat - sales_tax - ps - xsolla;
+    let (ps, xsolla, cpa) = (k(m.ps), k(m.xsolla), k(m.cpa));
+    let net = r - user_commission - vat - sales_tax - ps - xsolla - cpa;
     Money {
         payment: r,
         nominal: r - user_commission - vat - sales_tax,
@@ -824,6 +835,7 @@ fn portion(m: &Money, r: Decimal, cur: &Currency, fx: Decimal) -> Money {
         ps_fixed: k(m.ps_fixed),
         xsolla,
         xsolla_fixed: k(m.xsolla_fixed),
+        cpa,
         net,
         payout: round_to_currency(net * fx, CURRENCIES[PAYOUT].code),
         refund_penalty: Decimal::ZERO,
@@ -855,7 +867,7 @@ impl Dataset {
     pub(crate) fn row_money(&self, r: RowRef) -> Money {
         let t = &self.txns[r.txn as usize];
         let fx = self.fx(t);
-        let m = positive_money(t, self.params.seed, fx);
+        let m = positive_money(t, self.params.seed, fx, self.quirks.cpa_commissions);
         match r.rev {
             None => m,
             Some(ri) => {
@@ -875,7 +887,7 @@ impl Dataset {
     }
     /// The payment's own money (search, details), positive.
     pub(crate) fn txn_money(&self, t: &Txn) -> Money {
-        positive_money(t, self.params.seed, self.fx(t))
+        positive_money(t, self.params.seed, self.fx(t), self.quirks.cpa_commissions)
     }
     /// What a row takes off its payout besides its `payout.amount`: with the
     /// `penalties_deducted_from_payouts` variant, its penalties (negative) at its `fx_rate`,
@@ -902,16 +914,12 @@ impl Dataset {
     /// Applies [`super::DataQuirks`] after generation.
     pub(crate) fn apply_quirks(&mut self, q: &super::DataQuirks) {
         self.quirks = q.clone();
-        if q.penalties_deducted_from_payouts {
-            // The rows generated so far were added before the variant was known.
+        if q.penalties_deducted_from_payouts || q.cpa_commissions {
+            // The rows generated so far were added to their payouts before the variant (or
+            // the CPA commissions, which lower each row's payout) was known.
+            self.payouts.clear();
             for i in 0..self.rows.len() {
-                let r = self.rows[i];
-                if let Some(id) = self.row_payout(r) {
-                    let d = self.payout_deduction(r);
-                    if let Some(agg) = self.payouts.get_mut(&id) {
-                        agg.amount += d;
-                    }
-                }
+                self.add_to_payout(self.rows[i]);
             }
         }
         let picks: Vec<usize> = self
@@ -1257,6 +1265,39 @@ mod tests {
     }
 
     #[test]
+    fn cpa_commissions_lower_net_and_the_payouts_that_sum_them() {
+        let mut ds = generate(params(7));
+        let total = |ds: &Dataset| ds.payouts.values().map(|p| p.amount).sum::<Decimal>();
+        let before = total(&ds);
+        ds.apply_quirks(&super::super::DataQuirks {
+            cpa_commissions: true,
+            ..Default::default()
+        });
+        let mut with_cpa = 0;
+        let mut rows_payout = Decimal::ZERO;
+        for r in &ds.rows {
+            let m = ds.row_money(*r);
+            let t = &ds.txns[r.txn as usize];
+            let fees = m.user_commission + m.vat + m.sales_tax + m.ps + m.xsolla + m.cpa;
+            assert_eq!(m.net, m.payment - fees, "txn {}", t.id);
+            if !m.cpa.is_zero() {
+                with_cpa += 1;
+                assert_eq!(t.id % 4, 0, "txn {}", t.id);
+            }
+            if !t.dry_run {
+                rows_payout += m.payout;
+            }
+        }
+        assert!(with_cpa > 0);
+        assert!(total(&ds) < before);
+        assert_eq!(
+            total(&ds),
+            rows_payout,
+            "a payout is its rows' payout amounts"
+        );
+    }
+
+    #[test]
     fn money_identity_holds_for_every_row() {
         let ds = generate(params(7));
         for r in &ds.rows {
@@ -1264,7 +1305,7 @@ mod tests {
             let t = &ds.txns[r.txn as usize];
             assert_eq!(
                 m.net,
-                m.payment - m.user_commission - m.vat - m.sales_tax - m.ps - m.xsolla,
+                m.payment - m.user_commission - m.vat - m.sales_tax - m.ps - m.xsolla - m.cpa,
                 "txn {}",
                 t.id
             );

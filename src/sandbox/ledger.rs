@@ -162,7 +162,7 @@ pub fn ledger_export_with(view: &DatasetView, window: Window, opts: ExportOption
         .collect();
     let mut injected = Vec::new();
     if opts.inject {
-        inject_faults(&mut lines, window, &mut injected, opts.convention);
+        inject_faults(&mut lines, window, &mut injected);
     }
     let set_aside = opts.convention.reshape(&mut lines, window);
     lines.sort_by(|a, b| (a.date, a.txn, &a.order).cmp(&(b.date, b.txn, &b.order)));
@@ -214,12 +214,7 @@ fn line_of(r: &TransactionRow, offset: chrono::Duration) -> Line {
 
 /// Applies the deliberate discrepancies, one per ledger-side class, and lists them in `out`.
 /// Lines are picked by position, so the same data always gets the same faults.
-fn inject_faults(
-    lines: &mut Vec<Line>,
-    window: Window,
-    out: &mut Vec<InjectedFault>,
-    convention: Convention,
-) {
+fn inject_faults(lines: &mut Vec<Line>, window: Window, out: &mut Vec<InjectedFault>) {
     let refunded = refunded_txns(lines);
     let mut plain = plain_payments(lines, window, &refunded).into_iter();
     let mut take = || plain.next().expect("the window has enough plain payments");
@@ -246,11 +241,10 @@ fn inject_faults(
         note: "booked twice".into(),
         ..lines[i].clone()
     });
-    if convention.books_fee_column() {
-        out.push(raise(&mut lines[take()], "fee_mismatch", "fee", |l| {
-            &mut l.fee
-        }));
-    }
+    // A journal export books the raised fee on its fee line, summed into the sale's fee.
+    out.push(raise(&mut lines[take()], "fee_mismatch", "fee", |l| {
+        &mut l.fee
+    }));
     if let Some(i) = unbooked_refund(lines) {
         remove.push(i);
         out.push(fault(

@@ -103,6 +103,15 @@ pub struct DataQuirks {
     /// `external_id` is that number alone, so two games share order numbers (a ledger must
     /// then match orders within a project). Default false: `<prefix>-<hex>` ids, unique.
     pub order_numbers_per_project: bool,
+    /// Every fourth transaction (id divisible by 4) pays a CPA network commission of 2 % of
+    /// the nominal price (`cpa_network_commission.amount`), deducted from net and payout.
+    /// Default false: CPA is 0, as for most merchants.
+    pub cpa_commissions: bool,
+    /// The other reading of a [U] fact (docs/xsolla-api.md §12.8): `commission_xsolla.amount`
+    /// and `commission_ps.amount` exclude their `fixed_amount`, so a fee is `amount` plus
+    /// `fixed_amount`. Default false: `amount` is the whole fee, `fixed_amount` the part of it
+    /// that does not depend on the price.
+    pub fixed_fees_outside_amount: bool,
 }
 
 impl Default for SandboxConfig {

@@ -133,6 +133,16 @@ impl<'a> RowView<'a> {
     fn completed(&self) -> bool {
         self.txn.status.completed()
     }
+    /// A fee's `amount`: the whole fee, or without its fixed part under the
+    /// `fixed_fees_outside_amount` quirk.
+    fn fee_amount(&self, whole: Decimal, fixed: Decimal) -> Decimal {
+        if self.ds.quirks.fixed_fees_outside_amount {
+            whole - fixed
+        } else {
+            whole
+        }
+    }
+
     fn amount(&self, d: Decimal) -> V<'static> {
         V::Money(d, self.cur.exp)
     }
@@ -325,7 +335,7 @@ pub(crate) static FIELDS: &[Field] = &[
     f(
         "payment_details.commission_xsolla.amount",
         Some("Xsolla revenue share"),
-        |r| r.amount(r.money.xsolla),
+        |r| r.amount(r.fee_amount(r.money.xsolla, r.money.xsolla_fixed)),
     ),
     f(
         "payment_details.commission_xsolla.fixed_amount",
@@ -340,7 +350,7 @@ pub(crate) static FIELDS: &[Field] = &[
     f(
         "payment_details.commission_ps.amount",
         Some("Payment system fee"),
-        |r| r.amount(r.money.ps),
+        |r| r.amount(r.fee_amount(r.money.ps, r.money.ps_fixed)),
     ),
     f(
         "payment_details.commission_ps.fixed_amount",
@@ -371,7 +381,7 @@ pub(crate) static FIELDS: &[Field] = &[
     f(
         "payment_details.cpa_network_commission.amount",
         Some("CPA network commission"),
-        |r| r.amount(Decimal::ZERO),
+        |r| r.amount(r.money.cpa),
     ),
     f(
         "payment_details.direct_wht.amount",

@@ -88,9 +88,9 @@ pub enum RefundConvention {
     NegativeLines,
     /// A line of its own with a positive amount and a refund or chargeback status.
     StatusLines,
-    /// The payment line's status (refunded, chargeback); no line of its own.
-    // TODO(not_checked): the refunded amount cannot be compared (the ledger books none);
-    // list it as not checked once the summary has its not-checked list.
+    /// The payment line's status (refunded, chargeback); no line of its own. The refunded
+    /// amount is then compared with nothing: each such Xsolla refund is a `refund_amount`
+    /// not-checked line of the summary.
     StatusOnPayment,
 }
 
@@ -102,9 +102,9 @@ pub enum LineKind {
     Sale,
     /// A refund or chargeback: compared as a cancellation.
     Refund,
-    /// A fee booking: set aside.
-    // TODO(not_checked): fee lines are not summed into the fee comparison; with no fee column
-    // that comparison is "not checked" (the not-checked list names it).
+    /// A fee booking: summed into the fee of the sale line of its transaction (or order) and
+    /// compared there, then set aside; one with no such sale line is a `fees` not-checked
+    /// line.
     Fee,
     /// A tax booking: set aside.
     Tax,
@@ -163,7 +163,11 @@ impl Conventions {
         if !self.line_types.is_empty() && !has_type {
             p.push("conventions.line_types needs columns.line_type".to_owned());
         }
-        let money_columns = crate::domain::frames::PROVIDER_FEE_COLUMNS;
+        let frames_ = (
+            crate::domain::frames::PROVIDER_FEE_COLUMNS,
+            crate::domain::frames::PROVIDER_OPTIONAL_FEE_COLUMNS,
+        );
+        let money_columns: Vec<&str> = frames_.0.iter().chain(frames_.1).copied().collect();
         let named = self.amount_minus.iter().map(|c| ("amount_minus", c));
         let fees = self
             .fee_columns
@@ -171,7 +175,7 @@ impl Conventions {
             .flatten()
             .map(|c| ("fee_columns", c));
         for (key, c) in named.chain(fees) {
-            if !money_columns.contains(&c.as_str()) {
+            if !crate::domain::frames::is_provider_money_column(c) {
                 p.push(format!(
                     "conventions.{key}: {c:?} is not one of Xsolla's money columns {money_columns:?}"
                 ));

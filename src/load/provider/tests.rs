@@ -83,7 +83,7 @@ fn d(s: &str) -> Decimal {
 
 #[test]
 fn every_provider_column_has_a_registry_field() {
-    let tx = TxFrame::new();
+    let tx = TxFrame::with_columns(0, &[]);
     let fed: Vec<usize> = tx.target.iter().flatten().copied().collect();
     for (i, (name, _)) in frames::provider_schema().iter().enumerate() {
         let derived = i == tx.source || i == tx.row_kind;
@@ -121,6 +121,24 @@ async fn json_and_csv_snapshots_load_to_the_same_exact_frames() {
     assert_eq!(json.counts.registry_rows_read, c.registry.rows_received);
     assert_eq!(json.counts.payouts_loaded, c.payouts_unique);
     assert_eq!(json.counts, csv.counts);
+    // The optional fee columns are built only when asked for, the same from JSON and CSV.
+    let extra = ["commission_xsolla_fixed", "cpa_network_commission"];
+    let zones = DateZones::default();
+    let json_x = load_snapshot_with(&json_dir, zones, None, &extra).unwrap();
+    let csv_x = load_snapshot_with(&csv_dir, zones, None, &extra).unwrap();
+    for p in [&json_x, &csv_x] {
+        let want = frames::provider_schema_with(&extra);
+        frames::check_schema(&p.transactions, &want, "tx with fee fields").unwrap();
+        frames::check_provider_schema(&p.transactions).unwrap();
+        let fixed = p.transactions.column("commission_xsolla_fixed").unwrap();
+        assert!(
+            fixed.null_count() < fixed.len(),
+            "the sandbox fills the fixed part"
+        );
+    }
+    assert!(
+        without_source(&json_x.transactions).equals_missing(&without_source(&csv_x.transactions))
+    );
     assert_eq!(
         csv.transactions.height() as u64,
         csv_manifest.counts.registry.rows_unique
@@ -546,9 +564,14 @@ fn parallel_export_load_equals_the_sequential_one() {
         let p = tricky_export(tmp.path(), eol, 120, &[]);
         let len = std::fs::metadata(&p).unwrap().len() as usize;
         for window in [None, Some(w)] {
-            let seq =
-                load_registry_export_split(&p, window, DateZones::default(), &Split::sequential())
-                    .unwrap();
+            let seq = load_registry_export_split(
+                &p,
+                window,
+                DateZones::default(),
+                &Split::sequential(),
+                &[],
+            )
+            .unwrap();
             assert!(seq.height() > 50);
             if eol == "\n" && window.is_none() {
                 // Sources count physical lines: quoted breaks and blank lines included.
@@ -561,6 +584,7 @@ fn parallel_export_load_equals_the_sequential_one() {
                     window,
                     DateZones::default(),
                     &small_chunks(block),
+                    &[],
                 )
                 .unwrap();
                 assert_eq!(
@@ -593,10 +617,15 @@ fn parallel_export_load_reports_the_first_error_in_file_order() {
     for eol in ["\n", "\r\n"] {
         for bad in cases {
             let p = tricky_export(tmp.path(), eol, 120, bad);
-            let seq =
-                load_registry_export_split(&p, None, DateZones::default(), &Split::sequential())
-                    .unwrap_err()
-                    .to_string();
+            let seq = load_registry_export_split(
+                &p,
+                None,
+                DateZones::default(),
+                &Split::sequential(),
+                &[],
+            )
+            .unwrap_err()
+            .to_string();
             assert!(seq.contains("tricky.csv:"), "{seq}");
             for block in [1, 7, 64, 300, 2000] {
                 let par = load_registry_export_split(
@@ -604,6 +633,7 @@ fn parallel_export_load_reports_the_first_error_in_file_order() {
                     None,
                     DateZones::default(),
                     &small_chunks(block),
+                    &[],
                 )
                 .unwrap_err()
                 .to_string();
