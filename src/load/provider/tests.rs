@@ -612,3 +612,56 @@ fn parallel_export_load_reports_the_first_error_in_file_order() {
         }
     }
 }
+
+/// A reader that hands out at most `at_most` bytes per read, so a line end can fall on any
+/// cut between reads.
+struct Dribble<'a> {
+    data: &'a [u8],
+    at_most: usize,
+}
+
+impl std::io::Read for Dribble<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.data.len().min(self.at_most).min(buf.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn line_counter_gives_each_byte_the_line_of_a_byte_by_byte_count() {
+    use std::io::Read;
+    let text: &[u8] = b"ab\r\nc\n\nd\r\r\ne\rf\n\r\ng,\"h\ri\"\n\n\rjkl\r\n";
+    // By hand: a `\n` counts from where its run of `\r`/`\n` bytes began.
+    let run_starts: Vec<usize> = (0..text.len())
+        .filter(|&i| text[i] == b'\n')
+        .map(|i| {
+            let mut s = i;
+            while s > 0 && matches!(text[s - 1], b'\r' | b'\n') {
+                s -= 1;
+            }
+            s
+        })
+        .collect();
+    for at_most in 1..=7 {
+        let mut counter = LineCounter::starting_at(
+            Dribble {
+                data: text,
+                at_most,
+            },
+            5,
+        );
+        let mut sink = Vec::new();
+        counter.read_to_end(&mut sink).unwrap();
+        assert_eq!(sink, text);
+        for b in 0..text.len() {
+            let expected = 5 + run_starts.iter().filter(|&&s| s <= b).count() as u64;
+            assert_eq!(
+                counter.line_at(b as u64),
+                expected,
+                "byte {b}, reads of {at_most}"
+            );
+        }
+    }
+}
