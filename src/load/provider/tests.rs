@@ -665,3 +665,44 @@ fn line_counter_gives_each_byte_the_line_of_a_byte_by_byte_count() {
         }
     }
 }
+
+/// An export lacking most of the registry's columns (no fees, no user, no dry-run flag) loads
+/// every column of the schema, in its order: the missing ones null, `dry_run` false, read
+/// by one reader or in chunks alike.
+#[test]
+fn an_exports_missing_columns_load_as_nulls_and_a_false_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("narrow.csv");
+    let mut text = String::from(
+        "Transaction ID,Status,Transfer date,Payment amount,Payment currency,Payout amount,Payout currency\n",
+    );
+    for i in 0..40 {
+        text.push_str(&format!(
+            "{i},done,2026-10-{:02} 12:00:00,1{i}.50,EUR,1{i}.00,EUR\n",
+            1 + i % 28
+        ));
+    }
+    std::fs::write(&p, text).unwrap();
+    let seq =
+        load_registry_export_split(&p, None, DateZones::default(), &Split::sequential()).unwrap();
+    for df in [
+        seq.clone(),
+        load_registry_export_split(&p, None, DateZones::default(), &small_chunks(64)).unwrap(),
+    ] {
+        frames::check_schema(&df, &frames::provider_schema(), "provider").unwrap();
+        assert_eq!(df.height(), 40);
+        for name in [
+            "refund_reason",
+            "user_id",
+            "fx_rate",
+            "commission_xsolla",
+            "created_at",
+        ] {
+            assert_eq!(df.column(name).unwrap().null_count(), 40, "{name}");
+        }
+        let dry = df.column("dry_run").unwrap().bool().unwrap().clone();
+        assert_eq!(dry.iter().filter(|d| *d == Some(false)).count(), 40);
+        assert_eq!(strs(&df, "payment_currency")[3].as_deref(), Some("EUR"));
+        assert!(df.equals_missing(&seq));
+    }
+}
