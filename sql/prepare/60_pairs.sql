@@ -10,6 +10,14 @@
 -- date lies against the window: -1 before, 0 inside, 1 after.
 -- Each half names its kind as a constant: coalescing the two sides' row_kind would hold two
 -- more 10-million-row columns at the run's memory peak.
+-- The cancellations' payments are looked up among the transactions with a cancellation only
+-- (`cancelled`): joining the cancellations to every payment line of both sides cost as much
+-- as the payments' own join.
+WITH cancelled AS (
+  SELECT transaction_id AS txn FROM provider_txn WHERE row_kind = 'cancellation'
+  UNION ALL
+  SELECT txn FROM ledger_txn WHERE row_kind = 'cancellation'
+)
 SELECT
   p.transaction_id AS p_txn,
   l.lkey AS l_key,
@@ -81,7 +89,13 @@ FROM (
   FROM (SELECT * FROM provider_txn WHERE row_kind = 'cancellation') p
   FULL OUTER JOIN (SELECT * FROM ledger_txn WHERE row_kind = 'cancellation') l ON p.transaction_id = l.txn
 ) c
-LEFT JOIN (SELECT txn, status_rank FROM ledger_txn WHERE row_kind = 'payment' AND txn IS NOT NULL) lp
+LEFT JOIN (
+  SELECT txn, status_rank FROM ledger_txn
+  WHERE row_kind = 'payment' AND txn IN (SELECT txn FROM cancelled)
+) lp
   ON c.transaction_id = lp.txn
-LEFT JOIN (SELECT transaction_id FROM provider_txn WHERE row_kind = 'payment') pp
+LEFT JOIN (
+  SELECT transaction_id FROM provider_txn
+  WHERE row_kind = 'payment' AND transaction_id IN (SELECT txn FROM cancelled)
+) pp
   ON c.transaction_id = pp.transaction_id

@@ -693,3 +693,97 @@ fn breakdown_values_that_cannot_be_taken_exactly_are_not_checked_never_rounded()
     );
     assert!(skipped.iter().all(|l| l.date == Some(file.window.from)));
 }
+
+/// A reader that hands out at most `at_most` bytes per read, so a line end can fall on any
+/// cut between reads.
+struct Dribble<'a> {
+    data: &'a [u8],
+    at_most: usize,
+}
+
+impl std::io::Read for Dribble<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.data.len().min(self.at_most).min(buf.len());
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn line_counter_gives_each_byte_the_line_of_a_byte_by_byte_count() {
+    use std::io::Read;
+    let text: &[u8] = b"ab\r\nc\n\nd\r\r\ne\rf\n\r\ng,\"h\ri\"\n\n\rjkl\r\n";
+    // By hand: a `\n` counts from where its run of `\r`/`\n` bytes began.
+    let run_starts: Vec<usize> = (0..text.len())
+        .filter(|&i| text[i] == b'\n')
+        .map(|i| {
+            let mut s = i;
+            while s > 0 && matches!(text[s - 1], b'\r' | b'\n') {
+                s -= 1;
+            }
+            s
+        })
+        .collect();
+    for at_most in 1..=7 {
+        let mut counter = LineCounter::starting_at(
+            Dribble {
+                data: text,
+                at_most,
+            },
+            5,
+        );
+        let mut sink = Vec::new();
+        counter.read_to_end(&mut sink).unwrap();
+        assert_eq!(sink, text);
+        for b in 0..text.len() {
+            let expected = 5 + run_starts.iter().filter(|&&s| s <= b).count() as u64;
+            assert_eq!(
+                counter.line_at(b as u64),
+                expected,
+                "byte {b}, reads of {at_most}"
+            );
+        }
+    }
+}
+
+/// An export lacking most of the registry's columns (no fees, no user, no dry-run flag) loads
+/// every column of the schema, in its order: the missing ones null, `dry_run` false, read
+/// by one reader or in chunks alike.
+#[test]
+fn an_exports_missing_columns_load_as_nulls_and_a_false_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("narrow.csv");
+    let mut text = String::from(
+        "Transaction ID,Status,Transfer date,Payment amount,Payment currency,Payout amount,Payout currency\n",
+    );
+    for i in 0..40 {
+        text.push_str(&format!(
+            "{i},done,2026-10-{:02} 12:00:00,1{i}.50,EUR,1{i}.00,EUR\n",
+            1 + i % 28
+        ));
+    }
+    std::fs::write(&p, text).unwrap();
+    let seq = load_registry_export_split(&p, None, DateZones::default(), &Split::sequential(), &[])
+        .unwrap();
+    for df in [
+        seq.clone(),
+        load_registry_export_split(&p, None, DateZones::default(), &small_chunks(64), &[]).unwrap(),
+    ] {
+        frames::check_schema(&df, &frames::provider_schema(), "provider").unwrap();
+        assert_eq!(df.height(), 40);
+        for name in [
+            "refund_reason",
+            "user_id",
+            "fx_rate",
+            "commission_xsolla",
+            "created_at",
+        ] {
+            assert_eq!(df.column(name).unwrap().null_count(), 40, "{name}");
+        }
+        let dry = df.column("dry_run").unwrap().bool().unwrap().clone();
+        assert_eq!(dry.iter().filter(|d| *d == Some(false)).count(), 40);
+        assert_eq!(strs(&df, "payment_currency")[3].as_deref(), Some("EUR"));
+        assert!(df.equals_missing(&seq));
+    }
+}
