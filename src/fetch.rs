@@ -266,12 +266,26 @@ struct Staging {
 impl SnapshotFile {
     /// Describes a response about to be stored at `path` (relative to the snapshot).
     fn describe(path: String, endpoint: &str, window: Window, reply: &Reply, rows: usize) -> Self {
+        let sha = Sha256::digest(&reply.body).into();
+        Self::describe_hashed(path, endpoint, window, reply, rows, sha)
+    }
+
+    /// [`SnapshotFile::describe`] with the body's sha256 already computed (a registry page's,
+    /// by the walk).
+    fn describe_hashed(
+        path: String,
+        endpoint: &str,
+        window: Window,
+        reply: &Reply,
+        rows: usize,
+        sha256: [u8; 32],
+    ) -> Self {
         SnapshotFile {
             path,
             endpoint: endpoint.to_owned(),
             url: reply.url.clone(),
             received_at: reply.received_at,
-            sha256: hex::encode(Sha256::digest(&reply.body)),
+            sha256: hex::encode(sha256),
             bytes: reply.body.len() as u64,
             rows: rows as u64,
             attempts: reply.attempts,
@@ -403,12 +417,13 @@ async fn store_registry(
                 .filter(|i| !w.keep[*i as usize])
                 .collect();
             tally.count(&w.page.reply);
-            let mut file = SnapshotFile::describe(
+            let mut file = SnapshotFile::describe_hashed(
                 rel,
                 endpoint,
                 w.pos.chunk.unwrap_or(context),
                 &w.page.reply,
                 w.page.rows.len(),
+                w.sha256,
             );
             file.offset = Some(w.pos.offset);
             file.duplicate_rows = dups;

@@ -214,6 +214,8 @@ pub struct WalkedPage {
     pub page: Page<TransactionRow>,
     /// `keep[i]` is false for rows the previous page already had at a shifted offset.
     pub keep: Vec<bool>,
+    /// sha256 of the body (computed once, for the checks and the snapshot's sidecar).
+    pub sha256: [u8; 32],
 }
 
 /// Reads the whole registry for `window`: chunk after chunk, page after page, in a fixed
@@ -267,6 +269,48 @@ struct Walk<'a> {
     stats: PagingStats,
 }
 
+/// A received page with what the walk needs of it, computed where it was received (in the
+/// task of a request sent ahead, in parallel with the page before it).
+struct Fetched {
+    page: Page<TransactionRow>,
+    /// sha256 of the body.
+    sha: [u8; 32],
+    /// Its rows' identities.
+    ids: Vec<RowId>,
+}
+
+impl Fetched {
+    fn new(page: Page<TransactionRow>) -> Self {
+        Fetched {
+            sha: Sha256::digest(&page.reply.body).into(),
+            ids: identities(&page.rows),
+            page,
+        }
+    }
+}
+
+/// The request for the next page, sent ahead in its own task. Dropped without being joined
+/// (an error stopped the walk), it is cancelled.
+struct Ahead(tokio::task::JoinHandle<Result<Fetched, XsollaError>>);
+
+impl Ahead {
+    /// Its outcome; `None` if the task was cancelled (then the page is asked for again). A
+    /// panic in it goes on in the caller.
+    async fn join(mut self) -> Option<Result<Fetched, XsollaError>> {
+        match (&mut self.0).await {
+            Ok(r) => Some(r),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => None,
+        }
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The page before the one being read, for the boundary checks.
 struct Previous {
     /// `offset` it was read at.
@@ -280,6 +324,12 @@ struct Previous {
 impl Walk<'_> {
     /// Every page of one chunk, up to the first empty page (or the first short page, with
     /// `end_on_short_page`). Offsets advance by the rows each page actually had.
+    ///
+    /// The next page is requested as soon as this one is known not to be the last, and is
+    /// received, decoded and hashed in its own task while this one is checked and stored: the
+    /// requests go out in the same order as one after another (offsets do not depend on the
+    /// checks, and the rare re-read of a boundary goes first), under the transport's rate and
+    /// concurrency limits, with at most one page ahead, so memory stays flat.
     async fn chunk(
         &mut self,
         chunk: Option<Window>,
@@ -290,6 +340,7 @@ impl Walk<'_> {
         // Rows of the last page when it was short: more rows after it reveal a page cap.
         let mut short: Option<usize> = None;
         let mut offset = 0u64;
+        let mut ahead: Option<Ahead> = None;
         for index in 0.. {
             if index >= self.limits.max_pages_per_chunk {
                 return Err(PagingError::TooManyPages {
@@ -304,7 +355,9 @@ impl Walk<'_> {
                 offset,
                 limit,
             };
-            let page = self.fresh_page(pos, previous.as_ref()).await?;
+            let Fetched { page, sha, ids } = self
+                .fresh_page(pos, previous.as_ref(), ahead.take())
+                .await?;
             let n = page.rows.len();
             if n > limit as usize {
                 return Err(PagingError::Oversized {
@@ -316,15 +369,38 @@ impl Walk<'_> {
             if let (Some(cap), true) = (short, n > 0) {
                 self.cap_seen(cap, &page.reply.url);
             }
-            let ids = identities(&page.rows);
+            let last = n == 0 || (n < limit as usize && self.limits.end_on_short_page);
+            let next = (!last).then(|| PagePos {
+                chunk,
+                index: index + 1,
+                offset: offset + n as u64,
+                limit,
+            });
+            // No boundary re-read can come (the first row is not in the previous page): ask
+            // for the next page now.
+            let no_reread = match (&previous, ids.first()) {
+                (Some(p), Some(first)) => !p.ids.contains(first),
+                _ => true,
+            };
+            if no_reread {
+                ahead = next.and_then(|next| self.request_ahead(next, n));
+            }
             let repeats = match &previous {
                 Some(p) => self.boundary_repeats(chunk, p, &ids).await?,
                 None => 0,
             };
+            if ahead.is_none() {
+                ahead = next.and_then(|next| self.request_ahead(next, n));
+            }
             let keep = self.count(chunk, &page.rows, repeats)?;
-            let sha = Sha256::digest(&page.reply.body).into();
-            sink(WalkedPage { pos, page, keep }).map_err(PagingError::Sink)?;
-            if n == 0 || (n < limit as usize && self.limits.end_on_short_page) {
+            sink(WalkedPage {
+                pos,
+                page,
+                keep,
+                sha256: sha,
+            })
+            .map_err(PagingError::Sink)?;
+            if last {
                 break;
             }
             short = (n < limit as usize).then_some(n);
@@ -332,6 +408,30 @@ impl Walk<'_> {
             offset += n as u64;
         }
         Ok(())
+    }
+
+    /// Sends the request for `next` in its own task, unless the walk cannot go on to it
+    /// whatever the current page holds (the page or row limit): then it is never sent, as
+    /// a walk one page after another would not send it. `n`: rows of the current page.
+    fn request_ahead(&self, next: PagePos, n: usize) -> Option<Ahead> {
+        if next.index >= self.limits.max_pages_per_chunk
+            || self.stats.rows_received + n as u64 > self.limits.max_rows
+        {
+            return None;
+        }
+        let client = self.client.clone();
+        let filter = self.filter.clone();
+        let format = self.format;
+        let task = async move {
+            let page = client
+                .registry_page(next.chunk, &filter, format, next.offset, next.limit)
+                .await?;
+            Ok(Fetched::new(page))
+        };
+        use tracing::Instrument as _;
+        Some(Ahead(tokio::spawn(
+            task.instrument(tracing::Span::current()),
+        )))
     }
 
     /// Records a server-side page cap (the fetch warns about it, once per fetch).
@@ -352,31 +452,40 @@ impl Walk<'_> {
 
     /// The page at `pos`, asked again while it repeats the previous page byte for byte (up to
     /// `max_repeat_retries` times). An empty page is always new: the chunk ends at one.
+    /// `ahead`, when given, is the first request for it, already sent.
     async fn fresh_page(
         &mut self,
         pos: PagePos,
         previous: Option<&Previous>,
-    ) -> Result<Page<TransactionRow>, PagingError> {
+        mut ahead: Option<Ahead>,
+    ) -> Result<Fetched, PagingError> {
         let mut tries = 0u32;
         loop {
             tries += 1;
-            let page = self
-                .client
-                .registry_page(pos.chunk, self.filter, self.format, pos.offset, pos.limit)
-                .await?;
-            let sha: [u8; 32] = Sha256::digest(&page.reply.body).into();
-            if previous.is_none_or(|p| p.sha != sha) || page.rows.is_empty() {
-                return Ok(page);
+            let fetched = match ahead.take() {
+                Some(a) => a.join().await,
+                None => None,
+            };
+            let fetched = match fetched {
+                Some(f) => f?,
+                None => Fetched::new(
+                    self.client
+                        .registry_page(pos.chunk, self.filter, self.format, pos.offset, pos.limit)
+                        .await?,
+                ),
+            };
+            if previous.is_none_or(|p| p.sha != fetched.sha) || fetched.page.rows.is_empty() {
+                return Ok(fetched);
             }
             if tries > self.limits.max_repeat_retries {
                 return Err(PagingError::RepeatedPage {
-                    url: page.reply.url,
+                    url: fetched.page.reply.url,
                     offset: pos.offset,
                     tries,
                 });
             }
             self.stats.repeated_pages_refetched += 1;
-            tracing::warn!(url = %page.reply.url, offset = pos.offset, "page repeats the previous page; asking again");
+            tracing::warn!(url = %fetched.page.reply.url, offset = pos.offset, "page repeats the previous page; asking again");
             let pause = self.client.transport().settings().backoff_initial_ms;
             tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         }
