@@ -147,28 +147,42 @@ pub struct PagingStats {
 }
 
 /// Identity of a registry row: a hash of every typed value and every unknown field.
+///
+/// Only compared within one read (a page against the previous one), never stored, so the
+/// values go into the hash in a compact binary form rather than as text: a tag per cell, then
+/// fixed-width numbers (a decimal normalized first, so `10.0` and `10` are one value) or a
+/// length and the bytes. Formatting every amount as text cost more than the rest of the page.
 pub fn row_identity(row: &TransactionRow) -> [u8; 16] {
-    use std::io::Write as _;
-    // One buffer, one hash: formatting straight into it avoids an allocation per cell.
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
-    row.for_each_cell(|col, cell| {
-        buf.extend_from_slice(col.name.as_bytes());
-        buf.push(0);
-        let _ = match cell {
-            CellRef::Null => buf.write_all(b"\x00null"),
-            CellRef::Int(i) => write!(buf, "{i}"),
-            CellRef::Text(t) => buf.write_all(t.as_bytes()),
-            CellRef::Decimal(d) => write!(buf, "{}", d.normalize()),
-            CellRef::DateTime(t) => write!(buf, "{t}"),
-            CellRef::Flag(b) => buf.write_all(&[b as u8]),
-        };
-        buf.push(0xff);
+    let text = |buf: &mut Vec<u8>, t: &[u8]| {
+        buf.extend_from_slice(&(t.len() as u64).to_le_bytes());
+        buf.extend_from_slice(t);
+    };
+    row.for_each_cell(|_, cell| match cell {
+        CellRef::Null => buf.push(0),
+        CellRef::Int(i) => {
+            buf.push(1);
+            buf.extend_from_slice(&i.to_le_bytes());
+        }
+        CellRef::Text(t) => {
+            buf.push(2);
+            text(&mut buf, t.as_bytes());
+        }
+        CellRef::Decimal(d) => {
+            buf.push(3);
+            buf.extend_from_slice(&d.normalize().serialize());
+        }
+        CellRef::DateTime(t) => {
+            buf.push(4);
+            let t = t.and_utc();
+            buf.extend_from_slice(&t.timestamp().to_le_bytes());
+            buf.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
+        }
+        CellRef::Flag(b) => buf.extend_from_slice(&[5, u8::from(b)]),
     });
     for (k, v) in &row.extra {
-        buf.extend_from_slice(k.as_bytes());
-        buf.push(0);
-        buf.extend_from_slice(v.as_bytes());
-        buf.push(0xff);
+        text(&mut buf, k.as_bytes());
+        text(&mut buf, v.as_bytes());
     }
     let full = Sha256::digest(&buf);
     let mut out = [0u8; 16];
@@ -580,9 +594,20 @@ mod tests {
     fn identity_separates_positive_and_negative_rows() {
         assert_ne!(row_identity(&row(1, "10")), row_identity(&row(1, "-10")));
         assert_eq!(row_identity(&row(1, "10.0")), row_identity(&row(1, "10")));
+        assert_eq!(row_identity(&row(1, "-0")), row_identity(&row(1, "0")));
         let mut with_extra = row(1, "10");
         with_extra.extra.insert("x".into(), "y".into());
         assert_ne!(row_identity(&with_extra), row_identity(&row(1, "10")));
+        // Lengths keep cells apart: text moved from one cell to the next is another row.
+        let (mut a, mut b) = (row(1, "10"), row(1, "10"));
+        (a.status, a.user_id) = (Some("ab".into()), Some("c".into()));
+        (b.status, b.user_id) = (Some("a".into()), Some("bc".into()));
+        assert_ne!(row_identity(&a), row_identity(&b));
+        let mut later = row(1, "10");
+        later.transfer_date = crate::xsolla::record::parse_xsolla_datetime("2024-01-01 00:00:01");
+        let mut earlier = row(1, "10");
+        earlier.transfer_date = crate::xsolla::record::parse_xsolla_datetime("2024-01-01");
+        assert_ne!(row_identity(&later), row_identity(&earlier));
     }
 
     fn ids(tags: &[u8]) -> Vec<RowId> {
