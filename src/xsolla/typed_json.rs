@@ -147,8 +147,13 @@ struct RowState<'de> {
     extra: BTreeMap<String, String>,
     /// Dotted path of the value being read.
     path: String,
-    /// Keys of the objects being read, innermost last (to see a key twice in one object).
+    /// Unknown keys of the objects being read, innermost last (to see one twice in an object).
     keys: Vec<Cow<'de, str>>,
+    /// Per tree node, the number of the row that last met it (to see an object on a column's
+    /// way twice in a row without comparing keys).
+    stamps: Vec<u64>,
+    /// Number of the row being read, from 1.
+    row_no: u64,
     /// See [`Ctx::body`].
     body: std::ops::Range<*const u8>,
 }
@@ -161,6 +166,8 @@ impl RowState<'_> {
             extra: BTreeMap::new(),
             path: String::new(),
             keys: Vec::new(),
+            stamps: vec![0; ctx.tree.nodes.len()],
+            row_no: 0,
             body: ctx.body.clone(),
         }
     }
@@ -195,6 +202,7 @@ impl<'de, R: Record> Visitor<'de> for RowSeed<'_, '_, 'de, R> {
         row.slots.iter_mut().for_each(|s| *s = None);
         row.path.clear();
         row.keys.clear();
+        row.row_no += 1;
         let walked = ValueSeed {
             tree: self.ctx.tree,
             node: Some(0),
@@ -258,8 +266,9 @@ impl<'de> ValueSeed<'_, '_, 'de> {
     fn object<A: MapAccess<'de>>(self, mut map: A) -> Result<Walked, A::Error> {
         let ValueSeed { tree, node, row } = self;
         let first = row.keys.len();
+        let mut at_start = true;
         while let Some(key) = map.next_key_seed(KeySeed)? {
-            if row.keys.len() == first && row.is_number_wrapper(&key) {
+            if at_start && row.is_number_wrapper(&key) {
                 let text: Cow<'de, str> = Cow::Owned(map.next_value::<String>()?);
                 // A wrapper holds exactly one entry.
                 if map.next_key_seed(KeySeed)?.is_some() {
@@ -268,12 +277,20 @@ impl<'de> ValueSeed<'_, '_, 'de> {
                 ValueSeed { tree, node, row }.leaf::<A::Error>(Some(text), false)?;
                 return Ok(Walked { is_number: true });
             }
+            at_start = false;
             // A key of the body spelling the wrapper's key is a number to `Value`.
-            if key.is_empty()
-                || key.contains('.')
-                || key == NUMBER_TOKEN
-                || row.keys[first..].contains(&key)
-            {
+            if key.is_empty() || key.contains('.') || key == NUMBER_TOKEN {
+                return Err(de::Error::custom(GIVE_UP));
+            }
+            // A key twice in one object: `Value` keeps the last value. A column's leaf ends
+            // the same here (the slot is overwritten); anything else would merge, so give up.
+            let child = tree.child(node, &key);
+            let twice = match child {
+                Some(c) if tree.nodes[c].column.is_some() => false,
+                Some(c) => std::mem::replace(&mut row.stamps[c], row.row_no) == row.row_no,
+                None => row.keys[first..].contains(&key),
+            };
+            if twice {
                 return Err(de::Error::custom(GIVE_UP));
             }
             let len = row.path.len();
@@ -281,14 +298,15 @@ impl<'de> ValueSeed<'_, '_, 'de> {
                 row.path.push('.');
             }
             row.path.push_str(&key);
-            let child = tree.child(node, &key);
             map.next_value_seed(ValueSeed {
                 tree,
                 node: child,
                 row: &mut *row,
             })?;
             row.path.truncate(len);
-            row.keys.push(key);
+            if child.is_none() {
+                row.keys.push(key);
+            }
         }
         row.keys.truncate(first);
         if node.and_then(|n| tree.nodes[n].column).is_some() {
@@ -444,6 +462,15 @@ mod tests {
         assert_eq!(extra("escaped"), Some("café \"q\""));
         assert_eq!(extra("née.x"), Some("1e+3"), "serde_json's own number text");
         assert_eq!(extra("user.phone"), None);
+        // A column's leaf twice ends with the last value, as in `Value`.
+        let twice: Vec<TransactionRow> = same(
+            r#"[{"transaction":{"id":1,"id":2,"status":"a","status":null}}]"#,
+            &[],
+        );
+        assert_eq!(
+            (twice[0].transaction_id, twice[0].status.as_deref()),
+            (Some(2), None)
+        );
         // One object alone is one row; other record types read the same way.
         same::<TransactionRow>(ROW, &[]);
         same::<Payout>(
@@ -465,6 +492,8 @@ mod tests {
             // A key twice: the `Value` keeps the last.
             r#"[{"transaction":{"id":1},"transaction":{"id":2}}]"#,
             r#"[{"a":{"b":1},"a":2}]"#,
+            r#"[{"a":1,"a":2}]"#,
+            r#"[{"transaction":{"project":{"id":1},"project":{"name":"x"}}}]"#,
             // Dotted or empty keys make paths ambiguous.
             r#"[{"transaction.id":1}]"#,
             r#"[{"":{"a":1}}]"#,
