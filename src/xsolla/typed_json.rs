@@ -534,6 +534,77 @@ mod tests {
         assert!(rows.iter().any(|r| !r.extra.is_empty()));
     }
 
+    fn key() -> impl proptest::strategy::Strategy<Value = &'static str> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => Just("transaction"),
+            4 => Just("id"),
+            3 => Just("status"),
+            2 => Just("transfer_date"),
+            3 => Just("payment_details"),
+            3 => Just("payment"),
+            3 => Just("amount"),
+            2 => Just("currency"),
+            2 => Just("user"),
+            2 => Just("x"),
+            1 => Just("a.b"),
+            1 => Just(""),
+            1 => Just("$serde_json::private::Number"),
+        ]
+    }
+
+    fn object(kv: &[(&str, String)]) -> String {
+        let fields: Vec<String> = kv.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+        format!("{{{}}}", fields.join(","))
+    }
+
+    /// JSON text of a random value over keys near the registry's paths (with dots, empty
+    /// keys, the wrapper's key and keys twice) and scalars of every kind.
+    fn json_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let scalar = prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            Just("0".to_owned()),
+            Just("-0".to_owned()),
+            Just("12".to_owned()),
+            Just("-7".to_owned()),
+            Just("18446744073709551616".to_owned()),
+            Just("1.50".to_owned()),
+            Just("1E3".to_owned()),
+            Just("\"\"".to_owned()),
+            Just("\" \"".to_owned()),
+            Just("\"done\"".to_owned()),
+            Just("\"2024-01-02 03:04:05\"".to_owned()),
+            Just("\"caf\\u00e9\"".to_owned()),
+        ];
+        scalar.prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|v| format!("[{}]", v.join(","))),
+                proptest::collection::vec((key(), inner), 0..6).prop_map(|kv| object(&kv)),
+            ]
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(512))]
+        /// Whatever the body, the typed reader gives the reference reader's rows or steps aside.
+        #[test]
+        fn any_body_reads_as_the_reference_does(
+            rows in proptest::collection::vec(proptest::collection::vec((key(), json_text()), 0..6), 0..4)
+        ) {
+            let rows: Vec<String> = rows.iter().map(|kv| object(kv)).collect();
+            let body = format!("[{}]", rows.join(","));
+            for required in [REGISTRY_REQUIRED, &[][..]] {
+                let reference = parse_json_rows_reference::<TransactionRow>(body.as_bytes(), required);
+                if let Some(fast) = decode_rows::<TransactionRow>(body.as_bytes(), required) {
+                    proptest::prop_assert_eq!(Ok(fast), reference, "{}", body);
+                }
+            }
+        }
+    }
+
     /// Prints what one 1,000-row page costs: the sandbox's render, the reference reading and
     /// this one (`cargo test --release --lib page_costs -- --ignored --nocapture`).
     #[tokio::test]
