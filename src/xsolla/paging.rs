@@ -283,6 +283,18 @@ struct Walk<'a> {
     stats: PagingStats,
 }
 
+/// Runs `f`, which blocks (the sink writes a page to disk), so that on a multi-thread runtime
+/// the tasks waiting on this worker move to another thread meanwhile: a task spawned here
+/// (the request for the next page) sits in this worker's slot for the next task, which no
+/// other worker takes, and would otherwise wait for the write to end. On a current-thread
+/// runtime it just runs.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
 /// A received page with what the walk needs of it, computed where it was received (in the
 /// task of a request sent ahead, in parallel with the page before it).
 struct Fetched {
@@ -407,13 +419,13 @@ impl Walk<'_> {
                 ahead = next.and_then(|next| self.request_ahead(next, n));
             }
             let keep = self.count(chunk, &page.rows, repeats)?;
-            sink(WalkedPage {
+            let walked = WalkedPage {
                 pos,
                 page,
                 keep,
                 sha256: sha,
-            })
-            .map_err(PagingError::Sink)?;
+            };
+            blocking(|| sink(walked)).map_err(PagingError::Sink)?;
             if last {
                 break;
             }
