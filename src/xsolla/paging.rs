@@ -283,6 +283,15 @@ struct Walk<'a> {
     stats: PagingStats,
 }
 
+/// Whether a page whose rows are `ids` may start with the end of `previous` (then the
+/// previous page may be read again): only if its first row is among the previous page's.
+fn may_reread(previous: Option<&Previous>, ids: &[RowId]) -> bool {
+    match (previous, ids.first()) {
+        (Some(p), Some(first)) => p.ids.contains(first),
+        _ => false,
+    }
+}
+
 /// Runs `f`, which blocks (the sink writes a page to disk), so that on a multi-thread runtime
 /// the tasks waiting on this worker move to another thread meanwhile: a task spawned here
 /// (the request for the next page) sits in this worker's slot for the next task, which no
@@ -404,11 +413,7 @@ impl Walk<'_> {
             });
             // No boundary re-read can come (the first row is not in the previous page): ask
             // for the next page now.
-            let no_reread = match (&previous, ids.first()) {
-                (Some(p), Some(first)) => !p.ids.contains(first),
-                _ => true,
-            };
-            if no_reread {
+            if !may_reread(previous.as_ref(), &ids) {
                 ahead = next.and_then(|next| self.request_ahead(next, n));
             }
             let repeats = match &previous {
