@@ -67,9 +67,18 @@ impl Tree {
         Some(Tree { nodes })
     }
 
-    fn child(&self, node: Option<usize>, key: &str) -> Option<usize> {
-        let n = &self.nodes[node?];
-        n.children.iter().find(|(k, _)| *k == key).map(|&(_, c)| c)
+    /// The child of `node` under `key`. Rows repeat their keys in one order, so the child
+    /// after the last one found (`hint`, kept per node) is tried first.
+    fn child(&self, node: Option<usize>, key: &str, hints: &mut [usize]) -> Option<usize> {
+        let node = node?;
+        let children = &self.nodes[node].children;
+        let hint = hints[node];
+        let at = match children.get(hint) {
+            Some((k, _)) if *k == key => hint,
+            _ => children.iter().position(|(k, _)| *k == key)?,
+        };
+        hints[node] = at + 1;
+        Some(children[at].1)
     }
 }
 
@@ -154,6 +163,8 @@ struct RowState<'de> {
     stamps: Vec<u64>,
     /// Number of the row being read, from 1.
     row_no: u64,
+    /// Per tree node, the child to try first (see [`Tree::child`]).
+    hints: Vec<usize>,
     /// See [`Ctx::body`].
     body: std::ops::Range<*const u8>,
 }
@@ -168,6 +179,7 @@ impl RowState<'_> {
             keys: Vec::new(),
             stamps: vec![0; ctx.tree.nodes.len()],
             row_no: 0,
+            hints: vec![0; ctx.tree.nodes.len()],
             body: ctx.body.clone(),
         }
     }
@@ -241,11 +253,12 @@ impl<'de> ValueSeed<'_, '_, 'de> {
         self.node.and_then(|n| self.tree.nodes[n].column)
     }
 
-    /// A scalar: into its column, or into `extra` when the path is unknown.
-    fn leaf<E: de::Error>(self, text: Option<Cow<'de, str>>, blank: bool) -> Result<(), E> {
+    /// A scalar: into its column, or into `extra` when the path is unknown. A blank string
+    /// is no value for a column (as `json_scalar_text` has it), and kept in `extra`.
+    fn leaf<E: de::Error>(self, text: Option<Cow<'de, str>>, string: bool) -> Result<(), E> {
         match self.column() {
             Some(i) => {
-                self.row.slots[i] = text.filter(|_| !blank);
+                self.row.slots[i] = text.filter(|t| !(string && t.trim().is_empty()));
             }
             None => {
                 if let Some(t) = text {
@@ -279,17 +292,20 @@ impl<'de> ValueSeed<'_, '_, 'de> {
                 return Ok(Walked { is_number: true });
             }
             at_start = false;
-            // A key of the body spelling the wrapper's key is a number to `Value`.
-            if key.is_empty() || key.contains('.') || key == NUMBER_TOKEN {
-                return Err(de::Error::custom(GIVE_UP));
-            }
             // A key twice in one object: `Value` keeps the last value. A column's leaf ends
             // the same here (the slot is overwritten); anything else would merge, so give up.
-            let child = tree.child(node, &key);
+            // A key of the body spelling the wrapper's key is a number to `Value`; an empty
+            // or dotted one makes paths ambiguous (the tree has none of these).
+            let child = tree.child(node, &key, &mut row.hints);
             let twice = match child {
                 Some(c) if tree.nodes[c].column.is_some() => false,
                 Some(c) => std::mem::replace(&mut row.stamps[c], row.row_no) == row.row_no,
-                None => row.keys[first..].contains(&key),
+                None => {
+                    key.is_empty()
+                        || key.as_bytes().contains(&b'.')
+                        || key == NUMBER_TOKEN
+                        || row.keys[first..].contains(&key)
+                }
             };
             if twice {
                 return Err(de::Error::custom(GIVE_UP));
@@ -331,22 +347,19 @@ impl<'de> Visitor<'de> for ValueSeed<'_, '_, 'de> {
         f.write_str("a JSON value")
     }
     fn visit_unit<E: de::Error>(self) -> Result<(), E> {
-        self.leaf(None, true)
+        self.leaf(None, false)
     }
     fn visit_bool<E: de::Error>(self, b: bool) -> Result<(), E> {
         self.leaf(Some(Cow::Borrowed(if b { "true" } else { "false" })), false)
     }
     fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<(), E> {
-        let blank = s.trim().is_empty();
-        self.leaf(Some(Cow::Borrowed(s)), blank)
+        self.leaf(Some(Cow::Borrowed(s)), true)
     }
     fn visit_str<E: de::Error>(self, s: &str) -> Result<(), E> {
-        let blank = s.trim().is_empty();
-        self.leaf(Some(Cow::Owned(s.to_owned())), blank)
+        self.leaf(Some(Cow::Owned(s.to_owned())), true)
     }
     fn visit_string<E: de::Error>(self, s: String) -> Result<(), E> {
-        let blank = s.trim().is_empty();
-        self.leaf(Some(Cow::Owned(s)), blank)
+        self.leaf(Some(Cow::Owned(s)), true)
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
         self.object(map).map(|_| ())
