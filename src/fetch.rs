@@ -4,7 +4,8 @@
 //! (`.meta.json`: request URL without credentials, time, sha256, rows). A fetch is assembled in
 //! `.partial-<pid>-<id>/` and renamed into place only when complete, with `manifest.json` as
 //! its last file, so a killed fetch never leaves a snapshot that looks whole. Pages go to disk
-//! as they arrive; memory holds one page plus 16 bytes per row for duplicate detection.
+//! as they arrive; memory holds the page being stored, the next one (requested ahead, see
+//! `xsolla::paging`) and 16 bytes per row of the previous page for duplicate detection.
 //!
 //! Layout: `<data_dir>/snapshots/<merchant>/<from>_<to>-<utc time>/`
 //! `registry/<chunk>/p000000.json`, `payouts/<chunk>.json`, `breakdown/<day>_<day>.json`,
