@@ -4,7 +4,8 @@
 //! (`.meta.json`: request URL without credentials, time, sha256, rows). A fetch is assembled in
 //! `.partial-<pid>-<id>/` and renamed into place only when complete, with `manifest.json` as
 //! its last file, so a killed fetch never leaves a snapshot that looks whole. Pages go to disk
-//! as they arrive; memory holds one page plus 16 bytes per row for duplicate detection.
+//! as they arrive; memory holds the page being stored, the next one (requested ahead, see
+//! `xsolla::paging`) and 16 bytes per row of the previous page for duplicate detection.
 //!
 //! Layout: `<data_dir>/snapshots/<merchant>/<from>_<to>-<utc time>/`
 //! `registry/<chunk>/p000000.json`, `payouts/<chunk>.json`, `breakdown/<day>_<day>.json`,
@@ -266,12 +267,26 @@ struct Staging {
 impl SnapshotFile {
     /// Describes a response about to be stored at `path` (relative to the snapshot).
     fn describe(path: String, endpoint: &str, window: Window, reply: &Reply, rows: usize) -> Self {
+        let sha = Sha256::digest(&reply.body).into();
+        Self::describe_hashed(path, endpoint, window, reply, rows, sha)
+    }
+
+    /// [`SnapshotFile::describe`] with the body's sha256 already computed (a registry page's,
+    /// by the walk).
+    fn describe_hashed(
+        path: String,
+        endpoint: &str,
+        window: Window,
+        reply: &Reply,
+        rows: usize,
+        sha256: [u8; 32],
+    ) -> Self {
         SnapshotFile {
             path,
             endpoint: endpoint.to_owned(),
             url: reply.url.clone(),
             received_at: reply.received_at,
-            sha256: hex::encode(Sha256::digest(&reply.body)),
+            sha256: hex::encode(sha256),
             bytes: reply.body.len() as u64,
             rows: rows as u64,
             attempts: reply.attempts,
@@ -403,12 +418,13 @@ async fn store_registry(
                 .filter(|i| !w.keep[*i as usize])
                 .collect();
             tally.count(&w.page.reply);
-            let mut file = SnapshotFile::describe(
+            let mut file = SnapshotFile::describe_hashed(
                 rel,
                 endpoint,
                 w.pos.chunk.unwrap_or(context),
                 &w.page.reply,
                 w.page.rows.len(),
+                w.sha256,
             );
             file.offset = Some(w.pos.offset);
             file.duplicate_rows = dups;

@@ -10,7 +10,9 @@
 
 use crate::load::ledger::{load_ledger, LedgerConfig, LedgerError, OnBadRow};
 use crate::xsolla::model::{TransactionRow, REGISTRY_REQUIRED};
-use crate::xsolla::parse::{parse_csv_rows, parse_json_rows, DecodeError};
+use crate::xsolla::parse::{
+    parse_csv_rows, parse_json_rows, parse_json_rows_reference, DecodeError,
+};
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
@@ -185,9 +187,17 @@ fn check_amounts(rows: &[TransactionRow]) {
     }
 }
 
-/// Parses `data` as a registry JSON body, with and without the required fields.
+/// Parses `data` as a registry JSON body, with and without the required fields; the typed
+/// reader and the reference reader (through `serde_json::Value`) must agree on every input.
 pub fn registry_json(data: &[u8]) {
     let data = &data[..data.len().min(MAX_INPUT_BYTES)];
+    for required in [REGISTRY_REQUIRED, &[]] {
+        assert_eq!(
+            parse_json_rows::<TransactionRow>(data, required),
+            parse_json_rows_reference::<TransactionRow>(data, required),
+            "the typed JSON reader and the reference reader disagree"
+        );
+    }
     if let Some(rows) = check_decode(
         "registry JSON",
         parse_json_rows::<TransactionRow>(data, REGISTRY_REQUIRED),

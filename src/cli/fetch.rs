@@ -59,7 +59,7 @@ pub(crate) async fn cmd_fetch(a: FetchArgs) -> anyhow::Result<u8> {
     let c = &manifest.counts;
     let secs = started.elapsed().as_secs_f32().max(0.001);
     println!(
-        "{} {} {}: {} registry rows ({} unique, {} repeats skipped) in {} pages, {} payouts, {} breakdown rows, {} reports; {} requests ({} retried){} in {:.1}s ({:.0} rows/s), peak memory {} MiB -> {}",
+        "{} {} {}: {} registry rows ({} unique, {} repeats skipped) in {} pages, {} more read per payout, {} payouts, {} breakdown rows, {} reports; {} requests ({} retried){} in {:.1}s ({:.0} rows/s of the window, {:.0} registry rows/s read in all), peak memory {} MiB -> {}",
         if a.offline { "offline" } else { "fetched" },
         merchant.name,
         window,
@@ -67,6 +67,7 @@ pub(crate) async fn cmd_fetch(a: FetchArgs) -> anyhow::Result<u8> {
         c.registry.rows_unique,
         c.registry.duplicates_skipped,
         c.registry.pages,
+        c.payout_registry_rows,
         c.payouts_unique,
         c.breakdown_rows,
         c.reports_unique,
@@ -79,6 +80,7 @@ pub(crate) async fn cmd_fetch(a: FetchArgs) -> anyhow::Result<u8> {
         },
         secs,
         c.registry.rows_received as f32 / secs,
+        (c.registry.rows_received + c.payout_registry_rows) as f32 / secs,
         peak_rss_bytes().unwrap_or(0) / (1024 * 1024),
         dir.display()
     );

@@ -426,6 +426,12 @@ impl DatasetView {
         }
     }
 
+    /// The body of a fault-free `registry.json` call over `[from, to]` with no `limit`: every
+    /// row in one response, byte for byte as the server renders it.
+    pub fn registry_body(&self, from: NaiveDate, to: NaiveDate) -> Vec<u8> {
+        api::registry_body(&self.data(), from, to)
+    }
+
     /// Number of transactions (every status, test ones included).
     pub fn transaction_count(&self) -> usize {
         self.data().txns.len()

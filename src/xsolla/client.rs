@@ -188,15 +188,20 @@ fn push_opt<T: ToString>(q: &mut Vec<(&'static str, String)>, k: &'static str, v
 }
 
 /// The Reports API client of one merchant.
-#[derive(Debug)]
+///
+/// Clones share one transport, so the rate and concurrency limits hold across them: the
+/// registry walk hands a clone to the task that fetches the next page ahead.
+#[derive(Debug, Clone)]
 pub struct XsollaClient {
-    pub(super) transport: Transport,
+    pub(super) transport: std::sync::Arc<Transport>,
 }
 
 impl XsollaClient {
     /// Wraps a transport (which holds the base URL, merchant id, key and retry settings).
     pub fn new(transport: Transport) -> Self {
-        XsollaClient { transport }
+        XsollaClient {
+            transport: std::sync::Arc::new(transport),
+        }
     }
 
     /// The transport, for its settings.

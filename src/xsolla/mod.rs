@@ -10,6 +10,7 @@ pub mod model;
 pub mod paging;
 pub mod parse;
 pub mod record;
+mod typed_json;
 #[cfg(feature = "sandbox")]
 mod write_calls;
 

@@ -147,28 +147,42 @@ pub struct PagingStats {
 }
 
 /// Identity of a registry row: a hash of every typed value and every unknown field.
+///
+/// Only compared within one read (a page against the previous one), never stored, so the
+/// values go into the hash in a compact binary form rather than as text: a tag per cell, then
+/// fixed-width numbers (a decimal normalized first, so `10.0` and `10` are one value) or a
+/// length and the bytes. Formatting every amount as text cost more than the rest of the page.
 pub fn row_identity(row: &TransactionRow) -> [u8; 16] {
-    use std::io::Write as _;
-    // One buffer, one hash: formatting straight into it avoids an allocation per cell.
     let mut buf: Vec<u8> = Vec::with_capacity(1024);
-    row.for_each_cell(|col, cell| {
-        buf.extend_from_slice(col.name.as_bytes());
-        buf.push(0);
-        let _ = match cell {
-            CellRef::Null => buf.write_all(b"\x00null"),
-            CellRef::Int(i) => write!(buf, "{i}"),
-            CellRef::Text(t) => buf.write_all(t.as_bytes()),
-            CellRef::Decimal(d) => write!(buf, "{}", d.normalize()),
-            CellRef::DateTime(t) => write!(buf, "{t}"),
-            CellRef::Flag(b) => buf.write_all(&[b as u8]),
-        };
-        buf.push(0xff);
+    let text = |buf: &mut Vec<u8>, t: &[u8]| {
+        buf.extend_from_slice(&(t.len() as u64).to_le_bytes());
+        buf.extend_from_slice(t);
+    };
+    row.for_each_cell(|_, cell| match cell {
+        CellRef::Null => buf.push(0),
+        CellRef::Int(i) => {
+            buf.push(1);
+            buf.extend_from_slice(&i.to_le_bytes());
+        }
+        CellRef::Text(t) => {
+            buf.push(2);
+            text(&mut buf, t.as_bytes());
+        }
+        CellRef::Decimal(d) => {
+            buf.push(3);
+            buf.extend_from_slice(&d.normalize().serialize());
+        }
+        CellRef::DateTime(t) => {
+            buf.push(4);
+            let t = t.and_utc();
+            buf.extend_from_slice(&t.timestamp().to_le_bytes());
+            buf.extend_from_slice(&t.timestamp_subsec_nanos().to_le_bytes());
+        }
+        CellRef::Flag(b) => buf.extend_from_slice(&[5, u8::from(b)]),
     });
     for (k, v) in &row.extra {
-        buf.extend_from_slice(k.as_bytes());
-        buf.push(0);
-        buf.extend_from_slice(v.as_bytes());
-        buf.push(0xff);
+        text(&mut buf, k.as_bytes());
+        text(&mut buf, v.as_bytes());
     }
     let full = Sha256::digest(&buf);
     let mut out = [0u8; 16];
@@ -214,6 +228,8 @@ pub struct WalkedPage {
     pub page: Page<TransactionRow>,
     /// `keep[i]` is false for rows the previous page already had at a shifted offset.
     pub keep: Vec<bool>,
+    /// sha256 of the body (computed once, for the checks and the snapshot's sidecar).
+    pub sha256: [u8; 32],
 }
 
 /// Reads the whole registry for `window`: chunk after chunk, page after page, in a fixed
@@ -267,6 +283,69 @@ struct Walk<'a> {
     stats: PagingStats,
 }
 
+/// Whether a page whose rows are `ids` may start with the end of `previous` (then the
+/// previous page may be read again): only if its first row is among the previous page's.
+fn may_reread(previous: Option<&Previous>, ids: &[RowId]) -> bool {
+    match (previous, ids.first()) {
+        (Some(p), Some(first)) => p.ids.contains(first),
+        _ => false,
+    }
+}
+
+/// Runs `f`, which blocks (the sink writes a page to disk), so that on a multi-thread runtime
+/// the tasks waiting on this worker move to another thread meanwhile: a task spawned here
+/// (the request for the next page) sits in this worker's slot for the next task, which no
+/// other worker takes, and would otherwise wait for the write to end. On a current-thread
+/// runtime it just runs.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
+}
+
+/// A received page with what the walk needs of it, computed where it was received (in the
+/// task of a request sent ahead, in parallel with the page before it).
+struct Fetched {
+    page: Page<TransactionRow>,
+    /// sha256 of the body.
+    sha: [u8; 32],
+    /// Its rows' identities.
+    ids: Vec<RowId>,
+}
+
+impl Fetched {
+    fn new(page: Page<TransactionRow>) -> Self {
+        Fetched {
+            sha: Sha256::digest(&page.reply.body).into(),
+            ids: identities(&page.rows),
+            page,
+        }
+    }
+}
+
+/// The request for the next page, sent ahead in its own task. Dropped without being joined
+/// (an error stopped the walk), it is cancelled.
+struct Ahead(tokio::task::JoinHandle<Result<Fetched, XsollaError>>);
+
+impl Ahead {
+    /// Its outcome; `None` if the task was cancelled (then the page is asked for again). A
+    /// panic in it goes on in the caller.
+    async fn join(mut self) -> Option<Result<Fetched, XsollaError>> {
+        match (&mut self.0).await {
+            Ok(r) => Some(r),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => None,
+        }
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// The page before the one being read, for the boundary checks.
 struct Previous {
     /// `offset` it was read at.
@@ -280,6 +359,12 @@ struct Previous {
 impl Walk<'_> {
     /// Every page of one chunk, up to the first empty page (or the first short page, with
     /// `end_on_short_page`). Offsets advance by the rows each page actually had.
+    ///
+    /// The next page is requested as soon as this one is known not to be the last, and is
+    /// received, decoded and hashed in its own task while this one is checked and stored: the
+    /// requests go out in the same order as one after another (offsets do not depend on the
+    /// checks, and the rare re-read of a boundary goes first), under the transport's rate and
+    /// concurrency limits, with at most one page ahead, so memory stays flat.
     async fn chunk(
         &mut self,
         chunk: Option<Window>,
@@ -290,6 +375,7 @@ impl Walk<'_> {
         // Rows of the last page when it was short: more rows after it reveal a page cap.
         let mut short: Option<usize> = None;
         let mut offset = 0u64;
+        let mut ahead: Option<Ahead> = None;
         for index in 0.. {
             if index >= self.limits.max_pages_per_chunk {
                 return Err(PagingError::TooManyPages {
@@ -304,7 +390,9 @@ impl Walk<'_> {
                 offset,
                 limit,
             };
-            let page = self.fresh_page(pos, previous.as_ref()).await?;
+            let Fetched { page, sha, ids } = self
+                .fresh_page(pos, previous.as_ref(), ahead.take())
+                .await?;
             let n = page.rows.len();
             if n > limit as usize {
                 return Err(PagingError::Oversized {
@@ -316,15 +404,34 @@ impl Walk<'_> {
             if let (Some(cap), true) = (short, n > 0) {
                 self.cap_seen(cap, &page.reply.url);
             }
-            let ids = identities(&page.rows);
+            let last = n == 0 || (n < limit as usize && self.limits.end_on_short_page);
+            let next = (!last).then(|| PagePos {
+                chunk,
+                index: index + 1,
+                offset: offset + n as u64,
+                limit,
+            });
+            // No boundary re-read can come (the first row is not in the previous page): ask
+            // for the next page now.
+            if !may_reread(previous.as_ref(), &ids) {
+                ahead = next.and_then(|next| self.request_ahead(next, n));
+            }
             let repeats = match &previous {
                 Some(p) => self.boundary_repeats(chunk, p, &ids).await?,
                 None => 0,
             };
+            if ahead.is_none() {
+                ahead = next.and_then(|next| self.request_ahead(next, n));
+            }
             let keep = self.count(chunk, &page.rows, repeats)?;
-            let sha = Sha256::digest(&page.reply.body).into();
-            sink(WalkedPage { pos, page, keep }).map_err(PagingError::Sink)?;
-            if n == 0 || (n < limit as usize && self.limits.end_on_short_page) {
+            let walked = WalkedPage {
+                pos,
+                page,
+                keep,
+                sha256: sha,
+            };
+            blocking(|| sink(walked)).map_err(PagingError::Sink)?;
+            if last {
                 break;
             }
             short = (n < limit as usize).then_some(n);
@@ -332,6 +439,30 @@ impl Walk<'_> {
             offset += n as u64;
         }
         Ok(())
+    }
+
+    /// Sends the request for `next` in its own task, unless the walk cannot go on to it
+    /// whatever the current page holds (the page or row limit): then it is never sent, as
+    /// a walk one page after another would not send it. `n`: rows of the current page.
+    fn request_ahead(&self, next: PagePos, n: usize) -> Option<Ahead> {
+        if next.index >= self.limits.max_pages_per_chunk
+            || self.stats.rows_received + n as u64 > self.limits.max_rows
+        {
+            return None;
+        }
+        let client = self.client.clone();
+        let filter = self.filter.clone();
+        let format = self.format;
+        let task = async move {
+            let page = client
+                .registry_page(next.chunk, &filter, format, next.offset, next.limit)
+                .await?;
+            Ok(Fetched::new(page))
+        };
+        use tracing::Instrument as _;
+        Some(Ahead(tokio::spawn(
+            task.instrument(tracing::Span::current()),
+        )))
     }
 
     /// Records a server-side page cap (the fetch warns about it, once per fetch).
@@ -352,31 +483,40 @@ impl Walk<'_> {
 
     /// The page at `pos`, asked again while it repeats the previous page byte for byte (up to
     /// `max_repeat_retries` times). An empty page is always new: the chunk ends at one.
+    /// `ahead`, when given, is the first request for it, already sent.
     async fn fresh_page(
         &mut self,
         pos: PagePos,
         previous: Option<&Previous>,
-    ) -> Result<Page<TransactionRow>, PagingError> {
+        mut ahead: Option<Ahead>,
+    ) -> Result<Fetched, PagingError> {
         let mut tries = 0u32;
         loop {
             tries += 1;
-            let page = self
-                .client
-                .registry_page(pos.chunk, self.filter, self.format, pos.offset, pos.limit)
-                .await?;
-            let sha: [u8; 32] = Sha256::digest(&page.reply.body).into();
-            if previous.is_none_or(|p| p.sha != sha) || page.rows.is_empty() {
-                return Ok(page);
+            let fetched = match ahead.take() {
+                Some(a) => a.join().await,
+                None => None,
+            };
+            let fetched = match fetched {
+                Some(f) => f?,
+                None => Fetched::new(
+                    self.client
+                        .registry_page(pos.chunk, self.filter, self.format, pos.offset, pos.limit)
+                        .await?,
+                ),
+            };
+            if previous.is_none_or(|p| p.sha != fetched.sha) || fetched.page.rows.is_empty() {
+                return Ok(fetched);
             }
             if tries > self.limits.max_repeat_retries {
                 return Err(PagingError::RepeatedPage {
-                    url: page.reply.url,
+                    url: fetched.page.reply.url,
                     offset: pos.offset,
                     tries,
                 });
             }
             self.stats.repeated_pages_refetched += 1;
-            tracing::warn!(url = %page.reply.url, offset = pos.offset, "page repeats the previous page; asking again");
+            tracing::warn!(url = %fetched.page.reply.url, offset = pos.offset, "page repeats the previous page; asking again");
             let pause = self.client.transport().settings().backoff_initial_ms;
             tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
         }
@@ -471,9 +611,20 @@ mod tests {
     fn identity_separates_positive_and_negative_rows() {
         assert_ne!(row_identity(&row(1, "10")), row_identity(&row(1, "-10")));
         assert_eq!(row_identity(&row(1, "10.0")), row_identity(&row(1, "10")));
+        assert_eq!(row_identity(&row(1, "-0")), row_identity(&row(1, "0")));
         let mut with_extra = row(1, "10");
         with_extra.extra.insert("x".into(), "y".into());
         assert_ne!(row_identity(&with_extra), row_identity(&row(1, "10")));
+        // Lengths keep cells apart: text moved from one cell to the next is another row.
+        let (mut a, mut b) = (row(1, "10"), row(1, "10"));
+        (a.status, a.user_id) = (Some("ab".into()), Some("c".into()));
+        (b.status, b.user_id) = (Some("a".into()), Some("bc".into()));
+        assert_ne!(row_identity(&a), row_identity(&b));
+        let mut later = row(1, "10");
+        later.transfer_date = crate::xsolla::record::parse_xsolla_datetime("2024-01-01 00:00:01");
+        let mut earlier = row(1, "10");
+        earlier.transfer_date = crate::xsolla::record::parse_xsolla_datetime("2024-01-01");
+        assert_ne!(row_identity(&later), row_identity(&earlier));
     }
 
     fn ids(tags: &[u8]) -> Vec<RowId> {

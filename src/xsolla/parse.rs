@@ -73,7 +73,26 @@ pub enum DecodeError {
 }
 
 /// Parses a JSON body: an array of objects (or one object, as details may return).
+///
+/// Straight into the typed rows (`typed_json.rs`); a body that reader is not sure of, every
+/// bad body included, is read by [`parse_json_rows_reference`], which decides the rows and
+/// words the error.
 pub fn parse_json_rows<R: Record>(body: &[u8], required: &[&str]) -> Result<Vec<R>, DecodeError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(DecodeError::Empty);
+    }
+    match super::typed_json::decode_rows(body, required) {
+        Some(rows) => Ok(rows),
+        None => parse_json_rows_reference(body, required),
+    }
+}
+
+/// The reference reading of a JSON body, through a `serde_json::Value`: slower, and the
+/// definition of what [`parse_json_rows`] returns.
+pub fn parse_json_rows_reference<R: Record>(
+    body: &[u8],
+    required: &[&str],
+) -> Result<Vec<R>, DecodeError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(DecodeError::Empty);
     }

@@ -244,3 +244,109 @@ async fn rows_inserted_ahead_of_the_read_are_not_counted_twice() {
     assert_eq!(stats.rows_received, before.len() as u64 + 1);
     sb.shutdown().await;
 }
+
+/// Offsets of the registry requests the sandbox received, in arrival order.
+fn registry_offsets(sb: &Sandbox) -> Vec<u64> {
+    sb.requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/registry.json"))
+        .filter_map(|r| {
+            r.query.as_deref()?.split('&').find_map(|kv| {
+                kv.strip_prefix("offset=")
+                    .and_then(|v| v.parse::<u64>().ok())
+            })
+        })
+        .collect()
+}
+
+/// The next page is asked for while the current one is still being stored: the sink of page 0
+/// waits until the sandbox has received the request for page 1 (it never would if pages were
+/// read one after another).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_next_page_is_requested_while_the_current_one_is_stored() {
+    let sb = start(small_config()).await;
+    let w = window("2026-10-01", "2026-10-31");
+    let mut seen_during_page_0 = None;
+    let (rows, _) = read(&client(&sb), w, limits(50, false), |p| {
+        if p.pos.index == 0 {
+            let started = std::time::Instant::now();
+            while !registry_offsets(&sb).contains(&50)
+                && started.elapsed() < std::time::Duration::from_secs(5)
+            {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
+            seen_during_page_0 = Some(registry_offsets(&sb));
+        }
+    })
+    .await;
+    assert_eq!(seen_during_page_0, Some(vec![0, 50]));
+    assert_eq!(rows, truth(&sb, w));
+    sb.shutdown().await;
+}
+
+/// Asking ahead changes neither the requests (offsets in order, each once, none after the
+/// empty page) nor the rate limit (`min_request_interval_ms` apart), and one request at a time
+/// (`max_concurrency = 1`) still reads everything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_ahead_keep_the_order_and_the_rate_limit() {
+    let sb = start(small_config()).await;
+    let w = window("2026-10-01", "2026-10-31");
+    let http = xsolla_recon::xsolla::HttpSettings {
+        min_request_interval_ms: 40,
+        max_concurrency: 1,
+        ..fast_http()
+    };
+    let c = client_for(&sb, sb.api_key(), http);
+    let started = std::time::Instant::now();
+    let (rows, stats) = read(&c, w, limits(60, false), |_| {}).await;
+    let elapsed = started.elapsed();
+    let expected = truth(&sb, w);
+    assert_eq!(rows, expected);
+    let offsets = registry_offsets(&sb);
+    let n = expected.len() as u64;
+    let wanted: Vec<u64> = (0..=n / 60)
+        .map(|i| i * 60)
+        .chain((n % 60 != 0).then_some(n))
+        .collect();
+    assert_eq!(
+        offsets, wanted,
+        "every page once, in order, up to the empty one"
+    );
+    assert_eq!(stats.pages, offsets.len() as u64);
+    assert!(
+        elapsed >= std::time::Duration::from_millis(40 * (offsets.len() as u64 - 1)),
+        "{} requests in {elapsed:?}: the rate limit did not hold",
+        offsets.len()
+    );
+    sb.shutdown().await;
+}
+
+/// A page the walk may not go on to (the page or row limit) is never asked for ahead.
+#[tokio::test]
+async fn no_page_is_asked_for_beyond_the_page_and_row_limits() {
+    let sb = start(small_config()).await;
+    let w = window("2026-10-01", "2026-10-31");
+    let c = client(&sb);
+    let filter = RegistryFilter::default();
+    let walk = |limits: PagingLimits| {
+        walk_registry(&c, Some(w), &filter, Format::Json, limits, |_| Ok(()))
+    };
+    let e = walk(PagingLimits {
+        max_pages_per_chunk: 3,
+        ..limits(50, false)
+    })
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("more than 3 pages"), "{e}");
+    assert_eq!(registry_offsets(&sb), vec![0, 50, 100]);
+    let before = registry_offsets(&sb).len();
+    let e = walk(PagingLimits {
+        max_rows: 120,
+        ..limits(50, false)
+    })
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("more than 120 rows"), "{e}");
+    assert_eq!(registry_offsets(&sb)[before..], [0, 50, 100]);
+    sb.shutdown().await;
+}
