@@ -723,22 +723,7 @@ impl<'c> Loader<'c> {
         let date = self.date(c(Field::Date)).map_err(|p| (Field::Date, p))?;
         let mut fee = self.money(c(Field::Fee)).map_err(|p| (Field::Fee, p))?;
         let mut net = self.money(c(Field::Net)).map_err(|p| (Field::Net, p))?;
-        let (mut status, unmapped) = if self.names[Field::Status as usize].is_none() {
-            (if amount < 0 { "refunded" } else { "paid" }, None)
-        } else {
-            let raw = c(Field::Status).text();
-            let raw = raw.trim();
-            let hit = self.status_map.get(raw).copied().or_else(|| {
-                self.lower_buf.clear();
-                self.lower_buf
-                    .extend(raw.chars().flat_map(char::to_lowercase));
-                self.status_map.get(self.lower_buf.as_str()).copied()
-            });
-            match hit {
-                Some(s) => (s, None),
-                None => ("other", Some(Cow::Owned(raw.to_lowercase()))),
-            }
-        };
+        let (mut status, unmapped) = self.status(c(Field::Status), amount);
         let x = self.convention_cells(cells)?;
         if amount > 0 && (x.line_kind == Some("refund") || self.refund_by_status(status)) {
             // A refund booked with a positive amount: read as the cancellation it is.
@@ -768,6 +753,30 @@ impl<'c> Loader<'c> {
             is_test: x.is_test,
             rate: x.rate,
         })
+    }
+
+    /// The row's normalised status, and the lower-cased word when `status_map` does not know
+    /// it. Without a status column the sign decides.
+    fn status<'a>(
+        &mut self,
+        cell: &Cell<'_>,
+        amount: i128,
+    ) -> (&'static str, Option<Cow<'a, str>>) {
+        if self.names[Field::Status as usize].is_none() {
+            return (if amount < 0 { "refunded" } else { "paid" }, None);
+        }
+        let raw = cell.text();
+        let raw = raw.trim();
+        let hit = self.status_map.get(raw).copied().or_else(|| {
+            self.lower_buf.clear();
+            self.lower_buf
+                .extend(raw.chars().flat_map(char::to_lowercase));
+            self.status_map.get(self.lower_buf.as_str()).copied()
+        });
+        match hit {
+            Some(s) => (s, None),
+            None => ("other", Some(Cow::Owned(raw.to_lowercase()))),
+        }
     }
 
     /// Whether `conventions.refunds = "status_lines"` makes a line with this status a refund.
