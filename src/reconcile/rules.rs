@@ -161,10 +161,15 @@ impl Rule {
         }
         let started = std::time::Instant::now();
         release_free_memory();
-        let out = ctx
-            .execute(&self.sql)
-            .and_then(|lf| lf.collect())
-            .map_err(|e| self.failure(e, tables))?;
+        // Polars panics on some queries it cannot run (an edited rule in `reconcile.sql_dir`,
+        // say) instead of returning an error; that must not take the process down without
+        // naming the file. Unwind-safe enough: the closure only reads `tables`, and
+        // everything it built is dropped with the panic.
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            ctx.execute(&self.sql).and_then(|lf| lf.collect())
+        }))
+        .map_err(|panic| self.engine_panic(panic.as_ref()))?
+        .map_err(|e| self.failure(e, tables))?;
         tracing::debug!(
             rule = %self.file,
             rows = out.height(),
@@ -174,6 +179,22 @@ impl Rule {
             "rule ran"
         );
         Ok(out)
+    }
+
+    /// The error of a query the engine panicked on, with the panic's words.
+    fn engine_panic(&self, panic: &(dyn std::any::Any + Send)) -> ReconcileError {
+        let words = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("no message");
+        ReconcileError::Rule {
+            file: self.file.clone(),
+            message: format!(
+                "the query engine failed on this file ({words}); an edited rule may use a \
+                 construct the engine cannot run here, see sql/README.md"
+            ),
+        }
     }
 
     /// The error of a failed query: a column no table has is named as such (Polars' own

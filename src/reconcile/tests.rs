@@ -953,6 +953,47 @@ fn a_rule_reading_a_column_no_table_has_names_the_file_and_the_column() {
     assert!(message.contains("tables it reads: matched"), "{message}");
 }
 
+/// Regression: an edited `60_pairs.sql` (a LEFT JOIN for the cancellation half) made the
+/// query engine panic inside its thread pool, and the process died with exit code 101 and no
+/// word of which file.
+#[test]
+fn regression_a_rule_the_query_engine_panics_on_is_an_error_naming_the_file() {
+    let dir = custom_rules(&[]);
+    let pairs = dir.path().join("prepare/60_pairs.sql");
+    let text = std::fs::read_to_string(&pairs).unwrap();
+    let second = text.match_indices("FULL OUTER JOIN").nth(1).unwrap().0;
+    let edited = format!(
+        "{}LEFT JOIN{}",
+        &text[..second],
+        &text[second + "FULL OUTER JOIN".len()..]
+    );
+    std::fs::write(&pairs, edited).unwrap();
+    let settings = ReconcileSettings {
+        sql_dir: Some(dir.path().to_owned()),
+        ..ReconcileSettings::default()
+    };
+    let i = input(
+        &[
+            p(1, "10.00", "USD", "2026-10-05"),
+            p(1, "-10.00", "USD", "2026-10-07"),
+            p(2, "5.00", "USD", "2026-10-06"),
+        ],
+        &[
+            l(1, "10.00", "USD", "2026-10-05"),
+            l(2, "5.00", "USD", "2026-10-06"),
+            l(3, "-4.00", "USD", "2026-10-08"),
+        ],
+    );
+    let outcome =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| reconcile(&i, &settings)));
+    let result = outcome.expect("a rule the engine fails on is an error, not a panic");
+    let err = result.map(|_| ()).unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, ReconcileError::Rule { .. }), "{message}");
+    assert!(message.contains("prepare/60_pairs.sql"), "{message}");
+    assert!(message.contains("query engine failed"), "{message}");
+}
+
 #[test]
 fn a_class_file_without_an_output_column_is_named() {
     let sql = class_sql("p_amount").replace(", 'd' AS detail", "");
