@@ -211,7 +211,7 @@ fn bar(pic: &mut Picture, b: &PlotBox, (x0, x1): (i32, i32), t: &AgeTotals, peak
 mod tests {
     use super::*;
     use crate::reconcile::ages::BucketTotal;
-    use crate::report::plot::{HEADING_PX, TEXT_RGB};
+    use crate::report::plot::{decoded, HEADING_PX, TEXT_RGB};
     use crate::report::text::{label_pixels, picture_contains};
     use std::collections::BTreeMap;
 
@@ -224,16 +224,6 @@ mod tests {
             run_date: day.parse().unwrap(),
             by_currency: BTreeMap::from([("USD".to_owned(), t)]),
         }
-    }
-
-    fn decoded(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-        let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes))
-            .read_info()
-            .unwrap();
-        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-        let info = reader.next_frame(&mut buf).unwrap();
-        buf.truncate(info.buffer_size());
-        (info.width, info.height, buf)
     }
 
     #[test]

@@ -296,7 +296,7 @@ fn bars<'d>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::plot::{HEADING_PX, LABEL_PX, TEXT_RGB};
+    use crate::report::plot::{decoded, HEADING_PX, LABEL_PX, TEXT_RGB};
     use crate::report::text::{label_pixels, picture_contains};
 
     fn finding(class: &str, currency: &str, difference: &str, day: &str) -> Finding {
@@ -332,17 +332,6 @@ mod tests {
             finding("amount_mismatch", "USD", "10", "2026-11-20"),
             finding("fee_mismatch", "JPY", "1500", "2026-11-18"),
         ]
-    }
-
-    /// The chart as drawn, decoded back from its PNG bytes: (width, height, RGB).
-    fn decoded(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
-        let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes))
-            .read_info()
-            .unwrap();
-        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
-        let info = reader.next_frame(&mut buf).unwrap();
-        buf.truncate(info.buffer_size());
-        (info.width, info.height, buf)
     }
 
     fn chart(findings: &[Finding]) -> ChartImage {

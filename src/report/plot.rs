@@ -89,6 +89,19 @@ impl Picture {
     }
 }
 
+/// A picture decoded back from its PNG bytes: (width, height, RGB), for the tests of both
+/// charts.
+#[cfg(test)]
+pub(super) fn decoded(png_bytes: &[u8]) -> (u32, u32, Vec<u8>) {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes))
+        .read_info()
+        .unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
 /// The title, then the legend: a swatch and a name per entry, in rows of five.
 pub(super) fn header(pic: &mut Picture, title: &str, entries: &[(String, (u8, u8, u8))]) {
     let max_title = pic.w as i32 - 2 * MARGIN;
