@@ -296,9 +296,10 @@ impl MailRecipients {
         self.to.is_empty() && self.cc.is_empty() && self.bcc.is_empty()
     }
 
-    /// Whether a run with (or without) findings sends mail to these recipients.
-    pub fn wants_mail(&self, has_findings: bool) -> bool {
-        !self.is_empty() && (has_findings || self.all_clear)
+    /// Whether a run with (or without) something to tell (findings, checks that could not
+    /// run) sends mail to these recipients.
+    pub fn wants_mail(&self, something_to_tell: bool) -> bool {
+        !self.is_empty() && (something_to_tell || self.all_clear)
     }
 
     /// Total number of recipients.

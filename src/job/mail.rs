@@ -69,8 +69,9 @@ pub(crate) struct RunMail<'a> {
     pub input: &'a ReportInput<'a>,
     /// The run folder holding the report files (the attachments are read from it).
     pub run_dir: &'a Path,
-    /// Whether the report found something (`all_clear = false` mails only then).
-    pub found: bool,
+    /// Whether the run has something to tell (findings, or checks that could not run):
+    /// `all_clear = false` mails only then.
+    pub worth_a_mail: bool,
     /// What the run changed in the open items (`mail.send` decides by it).
     pub changes: RunChanges,
     /// When the run started (the message's date).
@@ -88,7 +89,7 @@ impl RunMail<'_> {
             return Ok(MailStatus::DryRun);
         }
         let recipients = &self.merchant.mail;
-        if *self.mode == MailMode::Smtp && !recipients.wants_mail(self.found) {
+        if *self.mode == MailMode::Smtp && !recipients.wants_mail(self.worth_a_mail) {
             return Ok(MailStatus::NotNeeded {
                 reason: if recipients.is_empty() {
                     format!("merchant {} has no mail recipients", self.merchant.name)

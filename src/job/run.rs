@@ -206,7 +206,7 @@ impl<'a> Run<'a> {
             merchant: self.merchant,
             input,
             run_dir: &self.dir,
-            found: result.worth_a_mail(),
+            worth_a_mail: result.worth_a_mail(),
             changes: crate::deliver::RunChanges {
                 new: result.state.new.len(),
                 resolved: result.state.resolved.len(),
