@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How the fetch stage reads a window.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -298,6 +299,19 @@ impl SnapshotFile {
 }
 
 impl Staging {
+    /// An empty list of files for one of the reads that run at once, storing into `dir`.
+    fn part(dir: &Path) -> Staging {
+        Staging {
+            dir: dir.to_path_buf(),
+            files: Vec::new(),
+        }
+    }
+
+    /// Lists the files `part` stored after this one's.
+    fn append(&mut self, part: Staging) {
+        self.files.extend(part.files);
+    }
+
     /// Writes the body, then its sidecar (durable once the whole folder is synced).
     fn store(&mut self, reply: &Reply, file: SnapshotFile) -> Result<(), FsError> {
         let body_path = self.dir.join(&file.path);
@@ -373,20 +387,53 @@ pub async fn fetch_window(
     Ok((final_dir, manifest))
 }
 
-/// Running request counters of a fetch.
+/// Running request counters of a fetch, shared by the reads that run at once (so the
+/// progress line and the counts add up whatever order their pages arrive in).
 #[derive(Default)]
 struct Tally {
-    requests: u64,
-    retried: u64,
-    registry_rows: u64,
+    requests: AtomicU64,
+    retried: AtomicU64,
+    registry_rows: AtomicU64,
     /// Smallest page cap any registry read met.
-    page_cap: Option<u32>,
+    page_cap: std::sync::Mutex<Option<u32>>,
 }
 
 impl Tally {
-    fn count(&mut self, reply: &Reply) {
-        self.requests += 1;
-        self.retried += u64::from(reply.attempts > 1);
+    /// Counts a stored response; returns the running request count.
+    fn count(&self, reply: &Reply) -> u64 {
+        self.retried
+            .fetch_add(u64::from(reply.attempts > 1), Ordering::Relaxed);
+        self.requests.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Counts a stored registry page's rows; returns the running registry row count.
+    fn rows(&self, n: usize) -> u64 {
+        self.registry_rows.fetch_add(n as u64, Ordering::Relaxed) + n as u64
+    }
+
+    fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn registry_rows(&self) -> u64 {
+        self.registry_rows.load(Ordering::Relaxed)
+    }
+
+    /// Records a page cap a registry read saw, warning once per fetch.
+    fn page_cap_seen(&self, seen: Option<u32>) {
+        let Some(cap) = seen else { return };
+        let mut known = self.page_cap.lock().unwrap_or_else(|e| e.into_inner());
+        if known.is_none() {
+            tracing::warn!(
+                cap,
+                "Xsolla capped registry pages at {cap} rows, below fetch.page_limit: no rows were lost (offsets followed the rows received), but set fetch.page_limit = {cap} to save requests"
+            );
+        }
+        *known = Some(known.map_or(cap, |c| c.min(cap)));
+    }
+
+    fn page_cap(&self) -> Option<u32> {
+        *self.page_cap.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -401,7 +448,7 @@ async fn store_registry(
     context: Window,
     filter: &RegistryFilter,
     settings: &FetchSettings,
-    tally: &mut Tally,
+    tally: &Tally,
     progress: &dyn Progress,
 ) -> Result<PagingStats, FetchError> {
     let ext = settings.format.ext();
@@ -417,7 +464,7 @@ async fn store_registry(
             let dups: Vec<u32> = (0..w.keep.len() as u32)
                 .filter(|i| !w.keep[*i as usize])
                 .collect();
-            tally.count(&w.page.reply);
+            let requests = tally.count(&w.page.reply);
             let mut file = SnapshotFile::describe_hashed(
                 rel,
                 endpoint,
@@ -433,15 +480,15 @@ async fn store_registry(
                 sink_error = Some(e);
                 return Err(msg);
             }
-            tally.registry_rows += w.page.rows.len() as u64;
-            progress.stored(endpoint, tally.registry_rows, tally.requests);
+            let rows = tally.rows(w.page.rows.len());
+            progress.stored(endpoint, rows, requests);
             Ok(())
         },
     )
     .await;
     match walked {
         Ok(s) => {
-            note_page_cap(tally, s.page_cap_detected);
+            tally.page_cap_seen(s.page_cap_detected);
             Ok(s)
         }
         Err(PagingError::Sink(_)) if sink_error.is_some() => {
@@ -451,6 +498,126 @@ async fn store_registry(
     }
 }
 
+/// How many of the fetch's independent reads run at once: `http.max_concurrency`, the
+/// number of requests the transport lets out at a time (more would only queue, holding their
+/// pages in memory meanwhile).
+fn reads_at_once(client: &XsollaClient) -> usize {
+    client.transport().settings().max_concurrency.max(1) as usize
+}
+
+/// What the payouts and reports lists of the window hold.
+#[derive(Default)]
+struct Lists {
+    payout_ids: BTreeSet<i64>,
+    report_ids: BTreeSet<i64>,
+    payouts_received: u64,
+    reports_received: u64,
+}
+
+/// The payouts and reports lists, one call each per chunk: small and not paginated, so the
+/// chunks are asked for at once (up to [`reads_at_once`]) and stored in chunk order.
+async fn store_lists(
+    client: &XsollaClient,
+    staging: &mut Staging,
+    window: Window,
+    settings: &FetchSettings,
+    tally: &Tally,
+    progress: &dyn Progress,
+) -> Result<Lists, FetchError> {
+    use futures::{StreamExt as _, TryStreamExt as _};
+    let mut lists = Lists::default();
+    let mut replies = futures::stream::iter(window.chunks(settings.chunk_days))
+        .map(|chunk| async move {
+            let (payouts, reports) =
+                tokio::try_join!(client.payouts(chunk), client.reports(chunk))?;
+            Ok::<_, XsollaError>((chunk, payouts, reports))
+        })
+        .buffered(reads_at_once(client).div_ceil(2));
+    while let Some((chunk, payouts, reports)) = replies.try_next().await? {
+        lists.payouts_received += payouts.rows.len() as u64;
+        lists
+            .payout_ids
+            .extend(payouts.rows.iter().filter_map(|p| p.payout_id));
+        lists.reports_received += reports.rows.len() as u64;
+        lists
+            .report_ids
+            .extend(reports.rows.iter().filter_map(|r| r.report_id));
+        store_small(staging, "payouts", chunk, &payouts)?;
+        store_small(staging, "reports", chunk, &reports)?;
+        tally.count(&payouts.reply);
+        let requests = tally.count(&reports.reply);
+        progress.stored("payouts", tally.registry_rows(), requests);
+    }
+    Ok(lists)
+}
+
+/// Every registry row of each payout (`transfer_id` filter, no dates), whatever its date, so
+/// payouts can be checked exactly: the window alone may hold only part of a payout's rows.
+///
+/// Up to [`reads_at_once`] payouts are read at once, each page by page as the window is (its
+/// pages go to disk as they arrive, under `payout_registry/<id>/`), so memory holds a few
+/// pages per payout in flight, never a payout's rows. What each read stored is listed in
+/// payout id order whatever order they end in, so the snapshot is the same as a read of one
+/// payout after another. The first read that fails stops the others and fails the fetch with
+/// its own error (its request URL names the payout's `transfer_id`).
+#[allow(clippy::too_many_arguments)]
+async fn store_payout_rows(
+    client: &XsollaClient,
+    staging: &mut Staging,
+    ids: &BTreeSet<i64>,
+    context: Window,
+    filter: &RegistryFilter,
+    settings: &FetchSettings,
+    tally: &Tally,
+    progress: &dyn Progress,
+) -> Result<u64, FetchError> {
+    use futures::StreamExt as _;
+    let dir = &staging.dir;
+    let mut reads = futures::stream::iter(ids.iter().copied())
+        .map(|id| async move {
+            let mut part = Staging::part(dir);
+            let by_payout = RegistryFilter {
+                transfer_id: Some(id),
+                ..filter.clone()
+            };
+            let stats = store_registry(
+                client,
+                &mut part,
+                "payout_registry",
+                &|_| format!("payout_registry/{id}"),
+                None,
+                context,
+                &by_payout,
+                settings,
+                tally,
+                progress,
+            )
+            .await?;
+            Ok::<_, FetchError>((id, part, stats.rows_unique))
+        })
+        .buffer_unordered(reads_at_once(client));
+    let mut done = std::collections::BTreeMap::new();
+    while let Some(read) = reads.next().await {
+        let (id, part, rows) = read?;
+        done.insert(id, (part, rows));
+    }
+    drop(reads);
+    let mut rows = 0;
+    for (part, n) in done.into_values() {
+        staging.append(part);
+        rows += n;
+    }
+    Ok(rows)
+}
+
+/// Reads the window into `staging`: the registry pages, the payouts and reports lists, the
+/// breakdown days and (with `payout_rows`) every payout's rows.
+///
+/// The reads are independent, so they run at once, within the transport's rate and
+/// concurrency limits (`http.*`): the window's pages, the lists followed by the payouts' rows,
+/// and the breakdown days. Each stores into its own list of files, and the lists are joined in
+/// the order of a fetch that reads one after another (registry, lists by chunk, breakdown by
+/// day, payout rows by id), so the manifest does not depend on which request answered first.
 async fn fetch_into(
     client: &XsollaClient,
     staging: &mut Staging,
@@ -459,98 +626,86 @@ async fn fetch_into(
     progress: &dyn Progress,
 ) -> Result<FetchCounts, FetchError> {
     let mut counts = FetchCounts::default();
-    let mut tally = Tally::default();
+    let tally = Tally::default();
     let filter = RegistryFilter {
         show_dry_run: settings.show_dry_run,
         ..Default::default()
     };
-    counts.registry = store_registry(
+    let (mut registry, mut lists, mut breakdown, mut payouts) = (
+        Staging::part(&staging.dir),
+        Staging::part(&staging.dir),
+        Staging::part(&staging.dir),
+        Staging::part(&staging.dir),
+    );
+    let registry_read = store_registry(
         client,
-        staging,
+        &mut registry,
         "registry",
         &|chunk| format!("registry/{}", chunk.map(|c| c.slug()).unwrap_or_default()),
         Some(window),
         window,
         &filter,
         settings,
-        &mut tally,
+        &tally,
         progress,
-    )
-    .await?;
-
-    // Payouts and reports are small and not paginated: one call per chunk each.
-    let mut payout_ids = BTreeSet::new();
-    let mut report_ids = BTreeSet::new();
-    for chunk in window.chunks(settings.chunk_days) {
-        let (payouts, reports) = tokio::try_join!(client.payouts(chunk), client.reports(chunk))?;
-        counts.payouts_received += payouts.rows.len() as u64;
-        payout_ids.extend(payouts.rows.iter().filter_map(|p| p.payout_id));
-        counts.reports_received += reports.rows.len() as u64;
-        report_ids.extend(reports.rows.iter().filter_map(|r| r.report_id));
-        store_small(staging, "payouts", chunk, &payouts)?;
-        store_small(staging, "reports", chunk, &reports)?;
-        for r in [&payouts.reply, &reports.reply] {
-            tally.count(r);
-        }
-        progress.stored("payouts", tally.registry_rows, tally.requests);
-    }
-    store_breakdown(client, staging, window, settings, &mut counts, &mut tally).await?;
-    progress.stored("breakdown", tally.registry_rows, tally.requests);
-    // Every row of each payout, whatever its date, so payouts can be checked exactly: the
-    // window alone may hold only part of a payout's rows.
-    if settings.payout_rows {
-        for id in &payout_ids {
-            let by_payout = RegistryFilter {
-                transfer_id: Some(*id),
-                ..filter.clone()
-            };
-            let stats = store_registry(
+    );
+    let payouts_read = async {
+        let l = store_lists(client, &mut lists, window, settings, &tally, progress).await?;
+        let rows = if settings.payout_rows {
+            let ids = &l.payout_ids;
+            store_payout_rows(
                 client,
-                staging,
-                "payout_registry",
-                &|_| format!("payout_registry/{id}"),
-                None,
+                &mut payouts,
+                ids,
                 window,
-                &by_payout,
+                &filter,
                 settings,
-                &mut tally,
+                &tally,
                 progress,
             )
-            .await?;
-            counts.payout_registry_rows += stats.rows_unique;
-        }
+            .await?
+        } else {
+            0
+        };
+        Ok::<_, FetchError>((l, rows))
+    };
+    let breakdown_read = async {
+        let b = store_breakdown(client, &mut breakdown, window, settings, &tally).await?;
+        progress.stored("breakdown", tally.registry_rows(), tally.requests());
+        Ok::<_, FetchError>(b)
+    };
+    let (registry_stats, (l, payout_rows), (breakdown_rows, skipped)) =
+        tokio::try_join!(registry_read, payouts_read, breakdown_read)?;
+    for part in [registry, lists, breakdown, payouts] {
+        staging.append(part);
     }
-    counts.payouts_unique = payout_ids.len() as u64;
-    counts.reports_unique = report_ids.len() as u64;
-    counts.requests = tally.requests;
-    counts.requests_retried = tally.retried;
-    counts.page_cap_detected = tally.page_cap;
+    counts.registry = registry_stats;
+    counts.payouts_received = l.payouts_received;
+    counts.payouts_unique = l.payout_ids.len() as u64;
+    counts.reports_received = l.reports_received;
+    counts.reports_unique = l.report_ids.len() as u64;
+    counts.breakdown_rows = breakdown_rows;
+    counts.breakdown_days_skipped = skipped;
+    counts.payout_registry_rows = payout_rows;
+    counts.requests = tally.requests();
+    counts.requests_retried = tally.retried.load(Ordering::Relaxed);
+    counts.page_cap_detected = tally.page_cap();
     Ok(counts)
-}
-
-/// Records a page cap a registry read saw, warning once per fetch.
-fn note_page_cap(tally: &mut Tally, seen: Option<u32>) {
-    let Some(cap) = seen else { return };
-    if tally.page_cap.is_none() {
-        tracing::warn!(
-            cap,
-            "Xsolla capped registry pages at {cap} rows, below fetch.page_limit: no rows were lost (offsets followed the rows received), but set fetch.page_limit = {cap} to save requests"
-        );
-    }
-    tally.page_cap = Some(tally.page_cap.map_or(cap, |c| c.min(cap)));
 }
 
 /// The payouts breakdown, one request per calendar day (the last `breakdown_max_days` days),
 /// so each day's sums are compared with that day's registry rows and a difference keeps its
-/// key (`breakdown_mismatch:<day>:…`) in every window that holds the day.
+/// key (`breakdown_mismatch:<day>:…`) in every window that holds the day. The days are asked
+/// for a few at once (up to [`reads_at_once`]) and stored in day order. Returns the rows
+/// received and the days skipped.
 async fn store_breakdown(
     client: &XsollaClient,
     staging: &mut Staging,
     window: Window,
     settings: &FetchSettings,
-    counts: &mut FetchCounts,
-    tally: &mut Tally,
-) -> Result<(), FetchError> {
+    tally: &Tally,
+) -> Result<(u64, u64), FetchError> {
+    use futures::{StreamExt as _, TryStreamExt as _};
     let days = window.chunks(1);
     let skip = days
         .len()
@@ -563,14 +718,16 @@ async fn store_breakdown(
             "payouts breakdown not requested for the first days of a long window; their rows go unchecked"
         );
     }
-    counts.breakdown_days_skipped = skip as u64;
-    for day in &days[skip..] {
-        let breakdown = client.payout_breakdown(*day).await?;
-        counts.breakdown_rows += breakdown.rows.len() as u64;
-        store_small(staging, "breakdown", *day, &breakdown)?;
+    let mut rows = 0;
+    let mut replies = futures::stream::iter(days[skip..].iter().copied())
+        .map(|day| async move { Ok::<_, XsollaError>((day, client.payout_breakdown(day).await?)) })
+        .buffered(reads_at_once(client));
+    while let Some((day, breakdown)) = replies.try_next().await? {
+        rows += breakdown.rows.len() as u64;
+        store_small(staging, "breakdown", day, &breakdown)?;
         tally.count(&breakdown.reply);
     }
-    Ok(())
+    Ok((rows, skip as u64))
 }
 
 fn store_small<T>(

@@ -450,6 +450,14 @@ impl Walk<'_> {
         {
             return None;
         }
+        Some(self.spawn_request(next))
+    }
+
+    /// Sends the request for the page at `pos` in its own task, where it is received, decoded
+    /// and hashed: the walk's own task only checks and stores pages, so several walks run in
+    /// one task (the fetch's reads at once) without one's decoding holding up the others.
+    fn spawn_request(&self, pos: PagePos) -> Ahead {
+        let next = pos;
         let client = self.client.clone();
         let filter = self.filter.clone();
         let format = self.format;
@@ -460,9 +468,7 @@ impl Walk<'_> {
             Ok(Fetched::new(page))
         };
         use tracing::Instrument as _;
-        Some(Ahead(tokio::spawn(
-            task.instrument(tracing::Span::current()),
-        )))
+        Ahead(tokio::spawn(task.instrument(tracing::Span::current())))
     }
 
     /// Records a server-side page cap (the fetch warns about it, once per fetch).
@@ -493,11 +499,8 @@ impl Walk<'_> {
         let mut tries = 0u32;
         loop {
             tries += 1;
-            let fetched = match ahead.take() {
-                Some(a) => a.join().await,
-                None => None,
-            };
-            let fetched = match fetched {
+            let request = ahead.take().unwrap_or_else(|| self.spawn_request(pos));
+            let fetched = match request.join().await {
                 Some(f) => f?,
                 None => Fetched::new(
                     self.client
