@@ -106,7 +106,9 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
 
 async fn middleware(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let no = sh.counter.fetch_add(1, Ordering::SeqCst) + 1;
-    let fault = sh.fault_for(req.uri().path());
+    let fault = sh.fault_for(req.uri().path(), req.uri().query().unwrap_or(""));
+    // Admin calls are not the client's API traffic.
+    let _counted = (!req.uri().path().starts_with("/__sandbox")).then(|| sh.in_flight.enter());
     if let Some(f) = &fault {
         tracing::debug!(
             request = no,
@@ -137,13 +139,14 @@ async fn middleware(State(sh): State<Arc<Shared>>, req: Request, next: Next) -> 
 
 impl Shared {
     /// The fault that fires on this request, if any; the admin routes never get one.
-    fn fault_for(&self, path: &str) -> Option<Fault> {
+    fn fault_for(&self, path: &str, query: &str) -> Option<Fault> {
         if path.starts_with("/__sandbox") {
             return None;
         }
         pick(
             &mut self.faults.lock().unwrap_or_else(|e| e.into_inner()),
             path,
+            query,
         )
     }
 }

@@ -2,11 +2,13 @@
 //! network in front of it) does, so retry and validation paths are exercised for real.
 
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// One fault rule: which requests it targets and how often it fires.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct FaultRule {
-    /// Substring matched against the request path (`"registry"`, `"transfers"`); `None` = any.
+    /// Substring matched against the request path (`"registry"`, `"transfers"`) or its query
+    /// string (`"transfer_id=7"`: one payout's registry reads); `None` = any.
     #[serde(default)]
     pub endpoint: Option<String>,
     /// What goes wrong.
@@ -70,6 +72,44 @@ impl Fault {
     }
 }
 
+/// Requests being answered right now, and the most there ever were at once: what a client's
+/// concurrency limit looks like from the server's side (a request counts from its arrival to
+/// its response, so the figure never exceeds what the client had in flight).
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+impl InFlight {
+    /// Counts a request in until the guard is dropped.
+    pub(crate) fn enter(&self) -> InFlightGuard<'_> {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most.fetch_max(now, Ordering::SeqCst);
+        InFlightGuard(self)
+    }
+
+    /// The most requests answered at once so far.
+    pub(crate) fn most(&self) -> usize {
+        self.most.load(Ordering::SeqCst)
+    }
+
+    /// Starts counting the most afresh (from the requests in flight now).
+    pub(crate) fn reset(&self) {
+        self.most
+            .store(self.now.load(Ordering::SeqCst), Ordering::SeqCst);
+    }
+}
+
+/// One request counted in [`InFlight`].
+pub(crate) struct InFlightGuard<'a>(&'a InFlight);
+
+impl Drop for InFlightGuard<'_> {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A rule plus its counters.
 #[derive(Debug)]
 pub(crate) struct RuleState {
@@ -88,15 +128,15 @@ impl RuleState {
     }
 }
 
-/// Picks the fault for a request to `path`, updating counters.
+/// Picks the fault for a request to `path` with `query` (`""` when none), updating counters.
 ///
 /// Rules are tried in order. A matching rule still in its `skip` phase counts the request and
 /// lets it pass on to later rules; the first rule able to fire wins and later rules do not see
 /// the request at all. Exhausted rules are ignored.
-pub(crate) fn pick(rules: &mut [RuleState], path: &str) -> Option<Fault> {
+pub(crate) fn pick(rules: &mut [RuleState], path: &str, query: &str) -> Option<Fault> {
     for st in rules.iter_mut() {
         if let Some(ep) = &st.rule.endpoint {
-            if !path.contains(ep.as_str()) {
+            if !path.contains(ep.as_str()) && !query.contains(ep.as_str()) {
                 continue;
             }
         }
@@ -126,19 +166,42 @@ mod tests {
     }
 
     #[test]
+    fn in_flight_counts_the_most_at_once() {
+        let f = InFlight::default();
+        let a = f.enter();
+        let b = f.enter();
+        drop(a);
+        let c = f.enter();
+        assert_eq!(f.most(), 2);
+        drop((b, c));
+        let _d = f.enter();
+        assert_eq!(f.most(), 2);
+        f.reset();
+        assert_eq!(f.most(), 1);
+    }
+
+    #[test]
     fn skip_then_times_then_nothing() {
         let mut rules = vec![rule(Some("registry"), 2, 1)];
         let fired: Vec<bool> = (0..5)
-            .map(|_| pick(&mut rules, "/x/registry.json").is_some())
+            .map(|_| pick(&mut rules, "/x/registry.json", "").is_some())
             .collect();
         assert_eq!(fired, [false, false, true, false, false]);
-        assert!(pick(&mut rules, "/x/transfers").is_none());
+        assert!(pick(&mut rules, "/x/transfers", "").is_none());
+    }
+
+    #[test]
+    fn a_rule_may_match_the_query_of_one_read() {
+        let mut rules = vec![rule(Some("transfer_id=7"), 0, 0)];
+        assert!(pick(&mut rules, "/x/registry.json", "limit=5&transfer_id=7").is_some());
+        assert!(pick(&mut rules, "/x/registry.json", "limit=5&transfer_id=8").is_none());
+        assert!(pick(&mut rules, "/x/registry.json", "").is_none());
     }
 
     #[test]
     fn times_zero_is_forever_and_endpoint_none_matches_all() {
         let mut rules = vec![rule(None, 0, 0)];
-        assert!((0..50).all(|_| pick(&mut rules, "/anything").is_some()));
+        assert!((0..50).all(|_| pick(&mut rules, "/anything", "").is_some()));
     }
 
     #[test]

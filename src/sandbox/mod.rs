@@ -186,6 +186,7 @@ pub(crate) struct Shared {
     pub(crate) faults: Mutex<Vec<faults::RuleState>>,
     pub(crate) requests: Mutex<Vec<RequestRecord>>,
     pub(crate) counter: AtomicU64,
+    pub(crate) in_flight: faults::InFlight,
 }
 
 impl Shared {
@@ -275,6 +276,7 @@ impl Sandbox {
             faults: Mutex::new(cfg.faults.into_iter().map(faults::RuleState::new).collect()),
             requests: Mutex::new(Vec::new()),
             counter: AtomicU64::new(0),
+            in_flight: faults::InFlight::default(),
         });
         let app = api::router(shared.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -341,6 +343,17 @@ impl Sandbox {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// The most API requests the sandbox was answering at once (since the start or
+    /// [`Self::reset_most_in_flight`]): the client's concurrency as the server sees it.
+    pub fn most_in_flight(&self) -> usize {
+        self.shared.in_flight.most()
+    }
+
+    /// Starts [`Self::most_in_flight`] afresh.
+    pub fn reset_most_in_flight(&self) {
+        self.shared.in_flight.reset()
     }
 
     /// Read access to the truth behind the responses.

@@ -13,6 +13,7 @@ mod check_config;
 mod client;
 mod conventions;
 mod fetch_cli;
+mod fetch_concurrency;
 mod fuzz;
 mod items;
 mod job_cli;
