@@ -4,8 +4,10 @@
 //! (`.meta.json`: request URL without credentials, time, sha256, rows). A fetch is assembled in
 //! `.partial-<pid>-<id>/` and renamed into place only when complete, with `manifest.json` as
 //! its last file, so a killed fetch never leaves a snapshot that looks whole. Pages go to disk
-//! as they arrive; memory holds the page being stored, the next one (requested ahead, see
-//! `xsolla::paging`) and 16 bytes per row of the previous page for duplicate detection.
+//! as they arrive; memory holds, per read, the page being stored, the next one (requested
+//! ahead, see `xsolla::paging`) and 16 bytes per row of the previous page for duplicate
+//! detection. The independent reads of a window run at once (see [`fetch_into`]), a bounded
+//! number of them, so memory stays flat in the number of rows.
 //!
 //! Layout: `<data_dir>/snapshots/<merchant>/<from>_<to>-<utc time>/`
 //! `registry/<chunk>/p000000.json`, `payouts/<chunk>.json`, `breakdown/<day>_<day>.json`,
