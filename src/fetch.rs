@@ -6,7 +6,7 @@
 //! its last file, so a killed fetch never leaves a snapshot that looks whole. Pages go to disk
 //! as they arrive; memory holds, per read, the page being stored, the next one (requested
 //! ahead, see `xsolla::paging`) and 16 bytes per row of the previous page for duplicate
-//! detection. The independent reads of a window run at once (see [`fetch_into`]), a bounded
+//! detection. The independent reads of a window run at once (see `fetch_into`), a bounded
 //! number of them, so memory stays flat in the number of rows.
 //!
 //! Layout: `<data_dir>/snapshots/<merchant>/<from>_<to>-<utc time>/`
