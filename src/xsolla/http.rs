@@ -736,7 +736,10 @@ async fn read_body(
     limit: u64,
     truncate: bool,
 ) -> Result<Bytes, Failure> {
-    let mut buf = BytesMut::new();
+    // Sized from Content-Length up front (within the limit): growing by doubling copied a
+    // registry page's megabytes several times over.
+    let announced = resp.content_length().unwrap_or(0).min(limit);
+    let mut buf = BytesMut::with_capacity(usize::try_from(announced).unwrap_or(0));
     while let Some(chunk) = resp.chunk().await.map_err(Failure::transport)? {
         let received = buf.len() as u64 + chunk.len() as u64;
         if received > limit {

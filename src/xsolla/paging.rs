@@ -152,8 +152,15 @@ pub struct PagingStats {
 /// values go into the hash in a compact binary form rather than as text: a tag per cell, then
 /// fixed-width numbers (a decimal normalized first, so `10.0` and `10` are one value) or a
 /// length and the bytes. Formatting every amount as text cost more than the rest of the page.
+/// For the same reason the hash is a fast non-cryptographic one (XXH3, 128 bits): it tells
+/// the rows of two neighbouring pages apart, it vouches for nothing (a page's sha256 does).
 pub fn row_identity(row: &TransactionRow) -> [u8; 16] {
-    let mut buf: Vec<u8> = Vec::with_capacity(1024);
+    identity_into(row, &mut Vec::with_capacity(1024))
+}
+
+/// [`row_identity`] with a buffer reused from row to row (`buf` is cleared first).
+fn identity_into(row: &TransactionRow, buf: &mut Vec<u8>) -> [u8; 16] {
+    buf.clear();
     let text = |buf: &mut Vec<u8>, t: &[u8]| {
         buf.extend_from_slice(&(t.len() as u64).to_le_bytes());
         buf.extend_from_slice(t);
@@ -166,7 +173,7 @@ pub fn row_identity(row: &TransactionRow) -> [u8; 16] {
         }
         CellRef::Text(t) => {
             buf.push(2);
-            text(&mut buf, t.as_bytes());
+            text(buf, t.as_bytes());
         }
         CellRef::Decimal(d) => {
             buf.push(3);
@@ -181,13 +188,10 @@ pub fn row_identity(row: &TransactionRow) -> [u8; 16] {
         CellRef::Flag(b) => buf.extend_from_slice(&[5, u8::from(b)]),
     });
     for (k, v) in &row.extra {
-        text(&mut buf, k.as_bytes());
-        text(&mut buf, v.as_bytes());
+        text(buf, k.as_bytes());
+        text(buf, v.as_bytes());
     }
-    let full = Sha256::digest(&buf);
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&full[..16]);
-    out
+    xxhash_rust::xxh3::xxh3_128(buf).to_le_bytes()
 }
 
 /// Length of the longest run that ends `previous` and starts `next`: the rows a shift of
@@ -214,7 +218,8 @@ fn measured_shift(before: &[RowId], again: &[RowId]) -> Option<usize> {
 
 /// Identity of each row of a page.
 fn identities(rows: &[TransactionRow]) -> Vec<RowId> {
-    rows.iter().map(row_identity).collect()
+    let mut buf = Vec::with_capacity(1024);
+    rows.iter().map(|r| identity_into(r, &mut buf)).collect()
 }
 
 type RowId = [u8; 16];
