@@ -78,7 +78,11 @@ fn comparable(rel: &str, bytes: Vec<u8>) -> Vec<u8> {
         for k in ["fetch_id", "started_at", "finished_at"] {
             assert!(o.remove(k).is_some(), "manifest: {k}");
         }
-        o["files"].as_array_mut().unwrap().iter_mut().for_each(times);
+        o["files"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .for_each(times);
     } else {
         times(&mut v);
     }
@@ -118,10 +122,16 @@ async fn one_read_at_a_time_and_four_at_once_store_the_same_snapshot() {
         "max_concurrency = 4: the reads at once reach the limit and never pass it"
     );
 
-    assert_eq!(one.counts, four.counts, "the same counts, requests included");
+    assert_eq!(
+        one.counts, four.counts,
+        "the same counts, requests included"
+    );
     let c = &one.counts;
     assert!(c.payouts_unique >= 3, "{c:?}");
-    assert!(c.payout_registry_rows > 4 * 60, "several pages per payout: {c:?}");
+    assert!(
+        c.payout_registry_rows > 4 * 60,
+        "several pages per payout: {c:?}"
+    );
     assert!(one.files.iter().any(|f| f.endpoint == "breakdown"));
     let (a, b) = (snapshot_files(&one_dir), snapshot_files(&four_dir));
     let names = |s: &[(String, Vec<u8>)]| s.iter().map(|f| f.0.clone()).collect::<Vec<_>>();
