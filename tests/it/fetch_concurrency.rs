@@ -1,7 +1,8 @@
 //! The fetch's reads at once (the window's pages, the lists, the breakdown days and the
 //! payouts' rows): the snapshot is the same whatever `http.max_concurrency`, the server never
-//! sees more requests at once than it allows, and one payout's failed read fails the fetch
-//! with that read's request in the error.
+//! sees more requests at once than it allows, the payouts are read at once (slow payout
+//! requests take a fraction of their time one after another), and one payout's failed read
+//! fails the fetch with that read's request in the error.
 
 use crate::support::*;
 use serde_json::Value;
@@ -105,21 +106,36 @@ fn snapshot_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 async fn one_read_at_a_time_and_four_at_once_store_the_same_snapshot() {
     let sb = sandbox().await;
     let w = months();
-    // Every request waits a little at the server, so reads at once do overlap there.
+    // Every request for a payout's rows waits at the server: read one after another, they
+    // alone would take `SLOW` times their number.
+    const SLOW: u64 = 150;
     sb.add_faults(vec![FaultRule {
-        endpoint: None,
-        fault: Fault::Slow { millis: 15 },
+        endpoint: Some("transfer_id=".into()),
+        fault: Fault::Slow { millis: SLOW },
         skip: 0,
         times: 0,
     }]);
     let (_one, one_dir, one) = fetch(&sb, 1, w).await;
     assert_eq!(sb.most_in_flight(), 1, "max_concurrency = 1");
     sb.reset_most_in_flight();
+    let started = std::time::Instant::now();
     let (_four, four_dir, four) = fetch(&sb, 4, w).await;
+    let took = started.elapsed();
     assert_eq!(
         sb.most_in_flight(),
         4,
         "max_concurrency = 4: the reads at once reach the limit and never pass it"
+    );
+    let payout_requests = one
+        .files
+        .iter()
+        .filter(|f| f.endpoint == "payout_registry")
+        .count() as u64;
+    let one_after_another = std::time::Duration::from_millis(SLOW * payout_requests);
+    println!("fetch_concurrency: {took:?} at max_concurrency 4; {one_after_another:?} for the {payout_requests} slow payout requests alone, one after another");
+    assert!(
+        took < one_after_another * 3 / 4,
+        "payouts read at once: {took:?} for {payout_requests} requests of {SLOW} ms each"
     );
 
     assert_eq!(
@@ -127,7 +143,7 @@ async fn one_read_at_a_time_and_four_at_once_store_the_same_snapshot() {
         "the same counts, requests included"
     );
     let c = &one.counts;
-    assert!(c.payouts_unique >= 3, "{c:?}");
+    assert!(c.payouts_unique >= 4, "{c:?}");
     assert!(
         c.payout_registry_rows > 4 * 60,
         "several pages per payout: {c:?}"
