@@ -520,7 +520,14 @@ pub(crate) struct Loader<'c> {
     source_buf: String,
     num_buf: String,
     lower_buf: String,
+    /// Status texts already looked up, with what `status_map` made of them: a ledger has a
+    /// handful, and hashing one twice per row (as written, then lower-cased) was a visible
+    /// part of a 10M-row load.
+    status_memo: Vec<(Box<str>, Option<&'static str>)>,
 }
+
+/// Most status texts [`Loader::status`] remembers (the rest are looked up each time).
+const STATUS_MEMO: usize = 16;
 
 impl<'c> Loader<'c> {
     fn new(cfg: &'c LedgerConfig) -> Result<Self, LedgerError> {
@@ -575,6 +582,7 @@ impl<'c> Loader<'c> {
             source_buf: String::new(),
             num_buf: String::new(),
             lower_buf: String::new(),
+            status_memo: Vec::new(),
         })
     }
 
@@ -767,12 +775,21 @@ impl<'c> Loader<'c> {
         }
         let raw = cell.text();
         let raw = raw.trim();
-        let hit = self.status_map.get(raw).copied().or_else(|| {
-            self.lower_buf.clear();
-            self.lower_buf
-                .extend(raw.chars().flat_map(char::to_lowercase));
-            self.status_map.get(self.lower_buf.as_str()).copied()
-        });
+        let hit = match self.status_memo.iter().find(|(t, _)| **t == *raw) {
+            Some((_, hit)) => *hit,
+            None => {
+                let hit = self.status_map.get(raw).copied().or_else(|| {
+                    self.lower_buf.clear();
+                    self.lower_buf
+                        .extend(raw.chars().flat_map(char::to_lowercase));
+                    self.status_map.get(self.lower_buf.as_str()).copied()
+                });
+                if self.status_memo.len() < STATUS_MEMO {
+                    self.status_memo.push((raw.into(), hit));
+                }
+                hit
+            }
+        };
         match hit {
             Some(s) => (s, None),
             None => ("other", Some(Cow::Owned(raw.to_lowercase()))),

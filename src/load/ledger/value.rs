@@ -302,6 +302,9 @@ enum DateKind {
 #[derive(Debug, Clone)]
 pub(crate) struct DateParser {
     formats: Vec<(Vec<Item<'static>>, DateKind)>,
+    /// For each format, whether it is exactly `%Y-%m-%d` (read without chrono's machinery:
+    /// most ledgers have one such date per row).
+    ymd: Vec<bool>,
     pub tz: Tz,
     /// `run.reporting_timezone`; the ledger's zone until the job says otherwise.
     pub reporting: Tz,
@@ -338,6 +341,7 @@ impl DateParser {
             out.push((items, kind));
         }
         Ok(DateParser {
+            ymd: formats.iter().map(|f| f == "%Y-%m-%d").collect(),
             formats: out,
             tz,
             reporting: tz,
@@ -350,7 +354,12 @@ impl DateParser {
         if t.is_empty() {
             return Err("is empty");
         }
-        for (items, kind) in &self.formats {
+        for (k, (items, kind)) in self.formats.iter().enumerate() {
+            if self.ymd[k] {
+                if let Some(d) = plain_ymd(t.as_bytes()) {
+                    return Ok(d);
+                }
+            }
             let mut p = Parsed::new();
             if chrono::format::parse(&mut p, t, items.iter()).is_err() {
                 continue;
@@ -392,8 +401,61 @@ impl DateParser {
     }
 }
 
+/// `YYYY-MM-DD` with four-digit year: the date chrono's `%Y-%m-%d` reads from it. None for
+/// anything else (chrono then reads the text as always, and fails or not the same way).
+#[inline]
+fn plain_ymd(t: &[u8]) -> Option<NaiveDate> {
+    if t.len() != 10 || t[4] != b'-' || t[7] != b'-' {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        t[r].iter().try_fold(0u32, |n, &b| {
+            b.is_ascii_digit().then(|| n * 10 + u32::from(b - b'0'))
+        })
+    };
+    NaiveDate::from_ymd_opt(num(0..4)? as i32, num(5..7)?, num(8..10)?)
+}
+
 /// Days since 1970-01-01, the physical value of a polars `Date`.
 pub(crate) fn epoch_days(d: NaiveDate) -> i32 {
     const EPOCH_CE_DAYS: i32 = 719_163;
     chrono::Datelike::num_days_from_ce(&d) - EPOCH_CE_DAYS
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    /// The `%Y-%m-%d` shortcut reads exactly what chrono's format reads, and leaves every
+    /// other text to it (same date, same refusal).
+    #[test]
+    fn plain_dates_read_as_chrono_reads_them() {
+        let fast = DateParser::new(&["%Y-%m-%d".to_owned()], Tz::UTC).unwrap();
+        let texts = [
+            "2026-10-01",
+            " 2026-10-31 ",
+            "2024-02-29",
+            "2023-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "0000-01-01",
+            "9999-12-31",
+            "2026-1-01",
+            "2026-10-1",
+            "+2026-10-01",
+            "2026/10/01",
+            "2026-10-01x",
+            "20261001",
+            "２026-10-01",
+        ];
+        for t in texts {
+            let by_chrono = NaiveDate::parse_from_str(t.trim(), "%Y-%m-%d")
+                .map_err(|_| "matches none of the date_formats");
+            assert_eq!(fast.parse(t), by_chrono, "{t:?}");
+        }
+        // A later format still gets what the first does not read.
+        let two = DateParser::new(&["%Y-%m-%d".to_owned(), "%d.%m.%Y".to_owned()], Tz::UTC);
+        let d = two.unwrap().parse("01.10.2026").unwrap();
+        assert_eq!(d, NaiveDate::from_ymd_opt(2026, 10, 1).unwrap());
+    }
 }
