@@ -909,6 +909,37 @@ pub fn mantissa_at(d: Decimal, scale: usize) -> Option<i128> {
         .checked_mul(10i128.checked_pow((scale - s) as u32)?)
 }
 
+/// The mantissa at `scale` of `[-]digits[.digits]` (trimmed; at most 18 integer digits and
+/// `scale` decimals, so it is exact and fits), or None for any other text.
+#[inline]
+fn plain_mantissa(text: &[u8], scale: usize) -> Option<i128> {
+    let t = text.trim_ascii();
+    let (neg, t) = match t.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, t),
+    };
+    let (int, frac) = match t.iter().position(|&b| b == b'.') {
+        Some(i) => (&t[..i], &t[i + 1..]),
+        None => (t, &[][..]),
+    };
+    if int.is_empty()
+        || int.len() > 18
+        || frac.len() > scale
+        || (frac.is_empty() && int.len() < t.len())
+    {
+        return None;
+    }
+    let mut m: i128 = 0;
+    for &b in int.iter().chain(frac) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        m = m * 10 + i128::from(b - b'0');
+    }
+    m *= 10i128.pow((scale - frac.len()) as u32);
+    Some(if neg { -m } else { m })
+}
+
 impl Builder {
     fn new(name: &PlSmallStr, dtype: &DataType, cap: usize) -> Self {
         let n = name.clone();
@@ -1077,6 +1108,28 @@ impl TxFrame {
             other => other,
         };
         self.frame.push(out, cell)
+    }
+
+    /// Pushes a money or rate field written plainly (`-123.45`, no more decimals than its
+    /// column holds) as its mantissa, without the `Decimal` detour: true when done. Anything
+    /// else (false) goes through [`CellValue::parse_text`] and [`Builder::push`], which name
+    /// what is wrong with it; what both read, they read as the same value.
+    #[inline]
+    fn plain_decimal(&mut self, field: usize, text: &str) -> bool {
+        let Some(out) = self.target[field] else {
+            return false;
+        };
+        let Builder::Dec(b, scale) = &mut self.frame.cols[out] else {
+            return false;
+        };
+        let Some(m) = plain_mantissa(text.as_bytes(), *scale) else {
+            return false;
+        };
+        b.append_value(m);
+        if out == self.payment_amount {
+            self.negative = m < 0;
+        }
+        true
     }
 
     /// Ends the current row: its source and the derived `row_kind`.
@@ -1406,6 +1459,13 @@ impl ExportRows<'_> {
             for k in 0..tx.fields.len() {
                 let field = tx.fields[k];
                 let t = rec.text(field)?;
+                if let Some(t) = t
+                    .filter(|_| matches!(TRANSACTION_COLUMNS[field].kind, Kind::Money | Kind::Rate))
+                {
+                    if tx.plain_decimal(field, t) {
+                        continue;
+                    }
+                }
                 let cell = rec.typed(field, t, transfer)?;
                 // The text as written, not the parsed value, so the user can find it.
                 tx.cell(field, cell)
