@@ -1328,11 +1328,7 @@ fn export_reader<R: Read>(has_headers: bool, rdr: R) -> csv::Reader<R> {
         .from_reader(rdr)
 }
 
-fn export_csv_err<R: Read>(
-    path: &Path,
-    rdr: &mut csv::Reader<LineCounter<R>>,
-    e: csv::Error,
-) -> LoadError {
+fn export_csv_err<T: LineAt>(path: &Path, rdr: &mut csv::Reader<T>, e: csv::Error) -> LoadError {
     if let csv::ErrorKind::Io(io) = e.kind() {
         return LoadError::Fs(FsError::new(
             "read",
@@ -1388,8 +1384,7 @@ impl ExportRows<'_> {
             return Ok(None);
         };
         let parts = csvsplit::parse_chunks(splitter, split.threads, |chunk: Chunk| {
-            let counter = LineCounter::starting_at(&chunk.bytes[..], chunk.lines_before + 1);
-            let mut rdr = export_reader(false, counter);
+            let mut rdr = export_reader(false, ChunkRead::new(&chunk));
             let mut tx = TxFrame::with_columns(chunk.max_records(), &self.extra)
                 .in_zones(self.zones)
                 .fields_present(|f| self.index[f].is_some());
@@ -1429,9 +1424,9 @@ impl ExportRows<'_> {
     }
 
     /// Reads every record left in `rdr` into `tx`: (rows read, rows outside the window).
-    fn rows<R: Read>(
+    fn rows<T: LineAt>(
         &self,
-        rdr: &mut csv::Reader<LineCounter<R>>,
+        rdr: &mut csv::Reader<T>,
         tx: &mut TxFrame,
     ) -> Result<(u64, u64), LoadError> {
         let mut record = csv::ByteRecord::new();
@@ -1442,6 +1437,7 @@ impl ExportRows<'_> {
             let rec = ExportRecord {
                 rows: self,
                 record: &record,
+                whole: std::str::from_utf8(record.as_slice()).ok(),
                 line,
             };
             // The transfer date, parsed once for the window and the column.
@@ -1483,9 +1479,9 @@ impl ExportRows<'_> {
     /// Reads the next record into `record`: its line, or None at the end. A record with
     /// another field count than the header is an error.
     #[inline]
-    fn next_record<R: Read>(
+    fn next_record<T: LineAt>(
         &self,
-        rdr: &mut csv::Reader<LineCounter<R>>,
+        rdr: &mut csv::Reader<T>,
         record: &mut csv::ByteRecord,
     ) -> Result<Option<u64>, LoadError> {
         match rdr.read_byte_record(record) {
@@ -1511,6 +1507,8 @@ impl ExportRows<'_> {
 struct ExportRecord<'r> {
     rows: &'r ExportRows<'r>,
     record: &'r csv::ByteRecord,
+    /// The record's text when it is all UTF-8, checked once rather than field by field.
+    whole: Option<&'r str>,
     line: u64,
 }
 
@@ -1519,14 +1517,23 @@ impl<'r> ExportRecord<'r> {
     /// column or the cell is blank.
     #[inline]
     fn text(&self, field: usize) -> Result<Option<&'r str>, LoadError> {
-        let Some(raw) = self.rows.index[field].and_then(|i| self.record.get(i)) else {
+        let Some(i) = self.rows.index[field] else {
             return Ok(None);
         };
-        let t = std::str::from_utf8(raw).map_err(|_| {
-            let problem = "is not valid UTF-8 (export the file as UTF-8)".into();
-            self.cell_error(field, &String::from_utf8_lossy(raw), problem)
-        })?;
-        Ok((!t.trim().is_empty()).then_some(t))
+        let Some(raw) = self.record.get(i) else {
+            return Ok(None);
+        };
+        let whole = self.whole.zip(self.record.range(i));
+        let t = match whole.and_then(|(w, r)| w.get(r)) {
+            Some(t) => t,
+            None => std::str::from_utf8(raw).map_err(|_| {
+                let problem = "is not valid UTF-8 (export the file as UTF-8)".into();
+                self.cell_error(field, &String::from_utf8_lossy(raw), problem)
+            })?,
+        };
+        // Most cells start with a visible ASCII character: not blank, without a trim.
+        let blank = !t.as_bytes().first().is_some_and(u8::is_ascii_graphic) && t.trim().is_empty();
+        Ok((!blank).then_some(t))
     }
 
     /// A field's text `t` as the value its column's kind holds. `transfer` is the transfer
@@ -1611,6 +1618,53 @@ fn map_header(path: &Path, header: &csv::ByteRecord) -> Result<Vec<Option<usize>
         });
     }
     Ok(index)
+}
+
+/// The text under a registry export's csv reader, which knows the line a record starts on.
+trait LineAt: Read {
+    /// 1-based line of a record starting at `byte`; calls must come in increasing order.
+    fn line_at(&mut self, byte: u64) -> u64;
+}
+
+impl<R: Read> LineAt for LineCounter<R> {
+    fn line_at(&mut self, byte: u64) -> u64 {
+        LineCounter::line_at(self, byte)
+    }
+}
+
+/// A chunk's text (in memory) under a csv reader: its lines are counted from its bytes when
+/// asked ([`csvsplit::ChunkLines`]), as the [`LineCounter`] would count them, without
+/// looking for line ends a line at a time as the reader pulls the bytes.
+struct ChunkRead<'a> {
+    bytes: &'a [u8],
+    read: usize,
+    lines: csvsplit::ChunkLines<'a>,
+}
+
+impl<'a> ChunkRead<'a> {
+    fn new(chunk: &'a Chunk) -> Self {
+        ChunkRead {
+            bytes: &chunk.bytes,
+            read: 0,
+            lines: csvsplit::ChunkLines::new(chunk, LineEnds::Lf),
+        }
+    }
+}
+
+impl Read for ChunkRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let rest = &self.bytes[self.read..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.read += n;
+        Ok(n)
+    }
+}
+
+impl LineAt for ChunkRead<'_> {
+    fn line_at(&mut self, byte: u64) -> u64 {
+        self.lines.line_at(byte)
+    }
 }
 
 /// Counts lines while the CSV reader pulls bytes, so a record's line is known without keeping

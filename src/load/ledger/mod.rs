@@ -327,7 +327,7 @@ impl Cell<'_> {
     fn is_empty(&self) -> bool {
         match self {
             Cell::Empty => true,
-            Cell::Text(t) => t.trim().is_empty(),
+            Cell::Text(t) => value::trim(t).is_empty(),
             _ => false,
         }
     }
@@ -711,7 +711,7 @@ impl<'c> Loader<'c> {
                 None
             } else {
                 Some(match cell {
-                    Cell::Text(t) => Cow::Borrowed(t.trim()),
+                    Cell::Text(t) => Cow::Borrowed(value::trim(t)),
                     other => Cow::Owned(other.text().into_owned()),
                 })
             }
@@ -784,7 +784,7 @@ impl<'c> Loader<'c> {
             return (if amount < 0 { "refunded" } else { "paid" }, None);
         }
         let raw = cell.text();
-        let raw = raw.trim();
+        let raw = value::trim(&raw);
         let hit = match self.status_memo.iter().find(|(t, _)| **t == *raw) {
             Some((_, hit)) => *hit,
             None => {

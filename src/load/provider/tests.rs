@@ -803,6 +803,21 @@ fn line_counter_gives_each_byte_the_line_of_a_byte_by_byte_count() {
             );
         }
     }
+    // A chunk's lines counted from its bytes when asked: the same, asked in increasing order
+    // from any byte on.
+    let chunk = Chunk {
+        index: 0,
+        bytes: text.to_vec(),
+        lines_before: 4,
+        lines: 0,
+    };
+    for from in 0..text.len() {
+        let mut lines = ChunkRead::new(&chunk);
+        for b in (from..text.len()).step_by(1 + from % 3) {
+            let expected = 5 + run_starts.iter().filter(|&&s| s <= b).count() as u64;
+            assert_eq!(lines.line_at(b as u64), expected, "byte {b} from {from}");
+        }
+    }
 }
 
 /// An export lacking most of the registry's columns (no fees, no user, no dry-run flag) loads
