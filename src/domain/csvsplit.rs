@@ -142,13 +142,19 @@ impl Chunk {
     }
 }
 
-/// Line numbers of the records of a [`Chunk`], counted from its bytes when asked: the line
-/// ends between the last record asked about and this one, in one vectorised pass (watching
-/// every byte go by into the csv reader cost a tenth of a load).
+/// Line numbers of the records of a [`Chunk`], found from its bytes when asked (watching every
+/// byte go by into the csv reader cost a tenth of a load).
+///
+/// When every line end of the chunk is a `\n` (no lone `\r`: LF or CRLF text), a record's
+/// line is the csv reader's own count of `\n`s before it, plus those of the line-end bytes
+/// its position may sit on; otherwise the line ends since the last record asked about are
+/// counted.
 #[derive(Debug)]
 pub struct ChunkLines<'a> {
     bytes: &'a [u8],
     mode: LineEnds,
+    /// Every line end of the chunk is a `\n`.
+    lf_only: bool,
     lines_before: u64,
     /// Bytes before this are counted.
     upto: usize,
@@ -160,9 +166,12 @@ pub struct ChunkLines<'a> {
 impl<'a> ChunkLines<'a> {
     /// The lines of `chunk`'s records.
     pub fn new(chunk: &'a Chunk, mode: LineEnds) -> Self {
+        // The chunk starts on a record, so its line ends were counted from a fresh state.
+        let lf_only = mode == LineEnds::Lf || count_byte(&chunk.bytes, b'\n') == chunk.lines;
         ChunkLines {
             bytes: &chunk.bytes,
             mode,
+            lf_only,
             lines_before: chunk.lines_before,
             upto: 0,
             lines: 0,
@@ -170,18 +179,20 @@ impl<'a> ChunkLines<'a> {
         }
     }
 
-    /// The 1-based line of the record the csv reader says starts at `byte`; asked in
-    /// increasing order. The reader's position may be on the line-end bytes before the record
-    /// (after a CRLF, or blank lines): the whole run of them is the previous lines'.
-    pub fn line_at(&mut self, byte: u64) -> u64 {
+    /// The 1-based line of the record the csv reader says starts at `byte`, where its count
+    /// of lines (`\n`s read, plus one) was `csv_line`; asked in increasing order. The reader's
+    /// position may be on the line-end bytes before the record (after a CRLF, or blank lines):
+    /// the whole run of them is the previous lines'.
+    pub fn line_at(&mut self, byte: u64, csv_line: u64) -> u64 {
         let start = usize::try_from(byte)
             .unwrap_or(usize::MAX)
             .min(self.bytes.len());
-        let first = start
-            + self.bytes[start..]
-                .iter()
-                .take_while(|&&b| is_end(b))
-                .count();
+        let run = self.bytes[start..].iter().take_while(|&&b| is_end(b));
+        if self.lf_only {
+            let run_lf = run.filter(|&&b| b == b'\n').count() as u64;
+            return self.lines_before + csv_line + run_lf;
+        }
+        let first = start + run.count();
         if first > self.upto {
             let text = &self.bytes[self.upto..first];
             self.lines += count_line_ends(text, self.mode, &mut self.after_cr);

@@ -1336,7 +1336,9 @@ fn export_csv_err<T: LineAt>(path: &Path, rdr: &mut csv::Reader<T>, e: csv::Erro
             std::io::Error::new(io.kind(), io.to_string()),
         ));
     }
-    let line = e.position().map_or(0, |p| rdr.get_mut().line_at(p.byte()));
+    let line = e
+        .position()
+        .map_or(0, |p| rdr.get_mut().line_at(p.byte(), p.line()));
     let detail = match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
@@ -1489,9 +1491,10 @@ impl ExportRows<'_> {
             Ok(true) => {}
             Err(e) => return Err(export_csv_err(self.path, rdr, e)),
         }
-        let line = rdr
-            .get_mut()
-            .line_at(record.position().map_or(0, |p| p.byte()));
+        let line = rdr.get_mut().line_at(
+            record.position().map_or(0, |p| p.byte()),
+            record.position().map_or(1, |p| p.line()),
+        );
         if record.len() != self.header_len {
             return Err(LoadError::Csv {
                 path: self.path.to_path_buf(),
@@ -1622,12 +1625,13 @@ fn map_header(path: &Path, header: &csv::ByteRecord) -> Result<Vec<Option<usize>
 
 /// The text under a registry export's csv reader, which knows the line a record starts on.
 trait LineAt: Read {
-    /// 1-based line of a record starting at `byte`; calls must come in increasing order.
-    fn line_at(&mut self, byte: u64) -> u64;
+    /// 1-based line of a record starting at `byte`, where the csv reader's line count was
+    /// `csv_line`; calls must come in increasing order.
+    fn line_at(&mut self, byte: u64, csv_line: u64) -> u64;
 }
 
 impl<R: Read> LineAt for LineCounter<R> {
-    fn line_at(&mut self, byte: u64) -> u64 {
+    fn line_at(&mut self, byte: u64, _csv_line: u64) -> u64 {
         LineCounter::line_at(self, byte)
     }
 }
@@ -1662,8 +1666,8 @@ impl Read for ChunkRead<'_> {
 }
 
 impl LineAt for ChunkRead<'_> {
-    fn line_at(&mut self, byte: u64) -> u64 {
-        self.lines.line_at(byte)
+    fn line_at(&mut self, byte: u64, csv_line: u64) -> u64 {
+        self.lines.line_at(byte, csv_line)
     }
 }
 

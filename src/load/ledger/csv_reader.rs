@@ -234,14 +234,18 @@ fn read_header<T: Lines>(
         }
         Err(e) => return Err(csv_err(label, rdr, e, early_header)),
     }
-    let line = rdr
-        .get_ref()
-        .line_at(rec.position().map_or(0, |p| p.byte()));
+    let (byte, csv_line) = position(&rec);
+    let line = rdr.get_ref().line_at(byte, csv_line);
     let header = rec
         .iter()
         .map(|f| String::from_utf8_lossy(f).into_owned())
         .collect();
     Ok((header, line))
+}
+
+/// Where a record starts: its byte, and the csv reader's count of lines there.
+fn position(rec: &csv::ByteRecord) -> (u64, u64) {
+    rec.position().map_or((0, 1), |p| (p.byte(), p.line()))
 }
 
 fn reader<T: Read>(delimiter: u8, quote: u8, tracker: T) -> csv::Reader<T> {
@@ -294,9 +298,11 @@ enum Next {
         line: u64,
     },
     End,
-    /// A record with another field count than the header, starting at byte `pos`.
+    /// A record with another field count than the header, starting at byte `pos` (where the
+    /// csv reader's line count was `csv_line`).
     Unequal {
         pos: u64,
+        csv_line: u64,
         len: usize,
     },
     Failed(csv::Error),
@@ -407,8 +413,8 @@ impl Rows<'_> {
                     line = Some(next_line);
                 }
                 Next::End => break,
-                Next::Unequal { pos, len } => {
-                    let line = rdr.get_ref().line_at(pos);
+                Next::Unequal { pos, csv_line, len } => {
+                    let line = rdr.get_ref().line_at(pos, csv_line);
                     self.unequal(loader, &next, line, len)?;
                 }
                 Next::Failed(e) => return Err(csv_err(self.label, rdr, e, &self.header)),
@@ -420,15 +426,18 @@ impl Rows<'_> {
     /// Reads the next record into `rec` and says what it was.
     #[inline]
     fn read_next<T: Lines>(&self, rdr: &mut csv::Reader<T>, rec: &mut csv::ByteRecord) -> Next {
-        let pos = |rec: &csv::ByteRecord| rec.position().map_or(0, |p| p.byte());
         match rdr.read_byte_record(rec) {
             Ok(true) if rec.len() != self.header.len() => Next::Unequal {
-                pos: pos(rec),
+                pos: position(rec).0,
+                csv_line: position(rec).1,
                 len: rec.len(),
             },
-            Ok(true) => Next::Record {
-                line: rdr.get_ref().line_at(pos(rec)),
-            },
+            Ok(true) => {
+                let (byte, csv_line) = position(rec);
+                Next::Record {
+                    line: rdr.get_ref().line_at(byte, csv_line),
+                }
+            }
             Ok(false) => Next::End,
             Err(e) => Next::Failed(e),
         }
@@ -624,8 +633,9 @@ impl<R: Read> Read for Win1252Reader<R> {
 /// What the row reader asks of the text under its csv reader: the line a record starts on,
 /// whether the text ended inside a quoted field, and the field length limit.
 trait Lines: Read {
-    /// 1-based line of a record starting at `byte` (asked in increasing order).
-    fn line_at(&self, byte: u64) -> u64;
+    /// 1-based line of a record starting at `byte`, where the csv reader's line count was
+    /// `csv_line` (asked in increasing order).
+    fn line_at(&self, byte: u64, csv_line: u64) -> u64;
     /// Whether the text ended inside a quoted field (asked once, at the end).
     fn ended_in_quote(&self) -> bool;
     /// `max_field_bytes`.
@@ -633,7 +643,7 @@ trait Lines: Read {
 }
 
 impl<R: Read> Lines for Tracker<R> {
-    fn line_at(&self, byte: u64) -> u64 {
+    fn line_at(&self, byte: u64, _csv_line: u64) -> u64 {
         Tracker::line_at(self, byte)
     }
 
@@ -673,11 +683,10 @@ impl std::fmt::Display for ChunkStop {
 
 /// A chunk's text (whole records, in memory) under a csv reader. What the [`Tracker`] finds
 /// by watching every byte go by is found here from the bytes themselves, when asked: a
-/// record's line by counting the line ends since the last record asked (vectorised), the end
-/// inside a quote by scanning the last record only, and a field too long by the records'
-/// lengths (a field is never longer than its record; a chunk with a record longer than the
-/// limit is read again by the one reader, which names the field). The per-byte scan was a
-/// tenth of a 10M-row ledger's load.
+/// record's line by [`csvsplit::ChunkLines`], the end inside a quote by scanning the last
+/// record only, and a field too long by the records' lengths (a field is never longer than
+/// its record; a chunk with a record longer than the limit is read again by the one reader,
+/// which names the field).
 struct ChunkText<'a> {
     bytes: &'a [u8],
     /// Next byte the csv reader gets.
@@ -685,23 +694,10 @@ struct ChunkText<'a> {
     delimiter: u8,
     quote: u8,
     max_field: usize,
-    lines_before: u64,
-    counted: std::cell::Cell<LinesCounted>,
-}
-
-/// How far [`ChunkText`] has counted line ends.
-#[derive(Debug, Clone, Copy, Default)]
-struct LinesCounted {
-    /// Bytes before this are counted.
-    upto: usize,
-    /// Line ends in them.
-    lines: u64,
-    /// Whether byte `upto - 1` is `\r`.
-    after_cr: bool,
-    /// Start of the last record asked about.
-    last_record: usize,
-    /// Whether a record seen so far is longer than `max_field`.
-    long_record: bool,
+    lines: RefCell<csvsplit::ChunkLines<'a>>,
+    /// Start of the last record asked about, and whether a record before it is longer than
+    /// `max_field`.
+    last_record: std::cell::Cell<(usize, bool)>,
 }
 
 impl<'a> ChunkText<'a> {
@@ -712,16 +708,16 @@ impl<'a> ChunkText<'a> {
             delimiter,
             quote,
             max_field,
-            lines_before: chunk.lines_before,
-            counted: std::cell::Cell::new(LinesCounted::default()),
+            lines: RefCell::new(csvsplit::ChunkLines::new(chunk, LineEnds::Any)),
+            last_record: std::cell::Cell::new((0, false)),
         }
     }
 
     /// Whether some record of the chunk is longer than `max_field_bytes` (only once every
     /// record has been read).
     fn maybe_too_long(&self) -> bool {
-        let c = self.counted.get();
-        c.long_record || self.bytes.len() - c.last_record > self.max_field
+        let (last, long) = self.last_record.get();
+        long || self.bytes.len() - last > self.max_field
     }
 }
 
@@ -736,34 +732,18 @@ impl Read for ChunkText<'_> {
 }
 
 impl Lines for ChunkText<'_> {
-    fn line_at(&self, byte: u64) -> u64 {
-        let mut c = self.counted.get();
+    fn line_at(&self, byte: u64, csv_line: u64) -> u64 {
+        let (last, long) = self.last_record.get();
         let start = usize::try_from(byte)
             .unwrap_or(usize::MAX)
             .min(self.bytes.len());
-        if start - c.last_record.min(start) > self.max_field {
-            c.long_record = true;
-        }
-        c.last_record = c.last_record.max(start);
-        // As the tracker: line-end bytes at the position are the previous record's.
-        let first = start
-            + self.bytes[start..]
-                .iter()
-                .take_while(|&&b| b == b'\n' || b == b'\r')
-                .count();
-        if first > c.upto {
-            let mut after_cr = c.after_cr;
-            c.lines +=
-                csvsplit::count_line_ends(&self.bytes[c.upto..first], LineEnds::Any, &mut after_cr);
-            c.after_cr = after_cr;
-            c.upto = first;
-        }
-        self.counted.set(c);
-        1 + self.lines_before + c.lines
+        let long = long || start.saturating_sub(last) > self.max_field;
+        self.last_record.set((last.max(start), long));
+        self.lines.borrow_mut().line_at(byte, csv_line)
     }
 
     fn ended_in_quote(&self) -> bool {
-        let last = self.counted.get().last_record;
+        let (last, _) = self.last_record.get();
         let mut state = Q::FieldStart;
         for &b in &self.bytes[last..] {
             state = next_state(state, b, self.delimiter, self.quote);
