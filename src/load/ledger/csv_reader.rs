@@ -25,6 +25,116 @@ const SNIFF_BYTES: usize = 64 * 1024;
 /// Reads one CSV ledger into `loader`: the text decoded, the delimiter and header found, then
 /// the rows (on every core when the file is large and UTF-8).
 pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result<(), LedgerError> {
+    let len = std::fs::metadata(path).map_or(0, |m| m.len());
+    let mut parallel = loader.split.parallel_for(len);
+    if parallel && loader.cfg.csv.encoding == CsvEncoding::Auto {
+        match read_as_utf8(loader, path, label)? {
+            Tentative::Done => return Ok(()),
+            // Not UTF-8 after all, or a chunk failed: the one reader says what happens.
+            Tentative::Failed => parallel = false,
+            Tentative::NotTried => {}
+        }
+    }
+    read_decoded(loader, path, label, parallel)
+}
+
+/// What [`read_as_utf8`] did.
+enum Tentative {
+    /// The file is read (and was UTF-8).
+    Done,
+    /// Nothing: the file is read as always.
+    NotTried,
+    /// Its chunks were read but not kept (`loader` untouched): not all UTF-8, or a chunk
+    /// failed.
+    Failed,
+}
+
+/// Reads a large ledger of `csv.encoding = "auto"` without a BOM as UTF-8 in parallel, its
+/// chunks each checked to be UTF-8 by the thread that parses it, instead of reading the
+/// whole file once more first to decide the encoding (a tenth of a 10M-row load). Anything
+/// unexpected (not UTF-8, an error) leaves it to the reading that decides first.
+fn read_as_utf8(
+    loader: &mut Loader<'_>,
+    path: &Path,
+    label: &Path,
+) -> Result<Tentative, LedgerError> {
+    if !matches!(text_with_bom(path, label), Ok(false)) {
+        return Ok(Tentative::NotTried);
+    }
+    let dialect = &loader.cfg.csv;
+    let Ok(text) = Decoded::open(path, label, CsvEncoding::Utf8) else {
+        return Ok(Tentative::NotTried);
+    };
+    let prefix_utf8 = match std::str::from_utf8(&text.prefix) {
+        Ok(_) => true,
+        // A character cut at the end of the prefix.
+        Err(e) => e.error_len().is_none(),
+    };
+    let quote = dialect.quote as u8;
+    let delimiter = delimiter_of(dialect.delimiter, &text.prefix, quote, label);
+    let (true, Ok(delimiter)) = (prefix_utf8, delimiter) else {
+        return Ok(Tentative::NotTried);
+    };
+    let early_header = first_record(&text.prefix, delimiter, quote);
+    // The header is read from the prefix alone: whole only when it ends before the prefix.
+    let prefix_len = text.prefix.len() as u64;
+    let header_utf8 = |start: u64| {
+        usize::try_from(start)
+            .ok()
+            .and_then(|s| text.prefix.get(..s))
+            .is_some_and(|h| std::str::from_utf8(h).is_ok())
+    };
+    let header_ok = start_after_header(&text, delimiter, quote, loader, label, &early_header)
+        .filter(|(_, start)| *start < prefix_len && header_utf8(*start));
+    let Some((rows, start)) = header_ok else {
+        return Ok(Tentative::NotTried);
+    };
+    if rows.parallel(loader, path, 0, start, true)? {
+        Ok(Tentative::Done)
+    } else {
+        Ok(Tentative::Failed)
+    }
+}
+
+/// The rows' reader and the byte after the header of `text`, or None on any error (the
+/// reading that decides the encoding first then names it).
+fn start_after_header<'l>(
+    text: &Decoded,
+    delimiter: u8,
+    quote: u8,
+    loader: &Loader<'_>,
+    label: &'l Path,
+    early_header: &[String],
+) -> Option<(Rows<'l>, u64)> {
+    let tracker = Tracker::new(
+        &text.prefix[..],
+        delimiter,
+        quote,
+        loader.cfg.max_field_bytes,
+    );
+    let mut rdr = reader(delimiter, quote, tracker);
+    let (header, header_line) = read_header(&mut rdr, label, early_header).ok()?;
+    let idx = map_header(&header, &loader.names, label, header_line).ok()?;
+    let start = rdr.position().byte();
+    let rows = Rows {
+        label,
+        source: label.to_string_lossy().into_owned(),
+        header,
+        idx,
+        delimiter,
+        quote,
+    };
+    Some((rows, start))
+}
+
+/// [`read`] once the encoding is decided (by reading the whole file, unless configured or a
+/// BOM says it); in parallel when `parallel` and the text is UTF-8.
+fn read_decoded(
+    loader: &mut Loader<'_>,
+    path: &Path,
+    label: &Path,
+    parallel: bool,
+) -> Result<(), LedgerError> {
     let dialect = &loader.cfg.csv;
     let text = Decoded::open(path, label, dialect.encoding)?;
     let quote = dialect.quote as u8;
@@ -50,11 +160,10 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
         delimiter,
         quote,
     };
-    let len = std::fs::metadata(path).map_or(0, |m| m.len());
-    if encoding == CsvEncoding::Utf8 && loader.split.parallel_for(len) {
+    if encoding == CsvEncoding::Utf8 && parallel {
         let start = rdr.position().byte();
         let skip_bom = if has_bom { 3 } else { 0 };
-        if rows.parallel(loader, path, skip_bom, start)? {
+        if rows.parallel(loader, path, skip_bom, start, false)? {
             return Ok(());
         }
         // Not read in parallel (a bad row in `fail` mode, a field too long, too many rows):
@@ -330,6 +439,7 @@ impl Rows<'_> {
         path: &Path,
         skip_bom: u64,
         start: u64,
+        check_utf8: bool,
     ) -> Result<bool, LedgerError> {
         let cfg = loader.cfg;
         let split = loader.split;
@@ -359,6 +469,9 @@ impl Rows<'_> {
             let mut part = Loader::new(cfg)?;
             part.dates.reporting = reporting;
             part.reserve(chunk.max_records());
+            if check_utf8 && std::str::from_utf8(&chunk.bytes).is_err() {
+                return Err(ChunkStop::NotUtf8);
+            }
             let text = ChunkText::new(&chunk, self.delimiter, self.quote, cfg.max_field_bytes);
             let mut rdr = reader(self.delimiter, self.quote, text);
             self.read(&mut part, &mut rdr)?;
@@ -664,6 +777,8 @@ enum ChunkStop {
     /// A record longer than `max_field_bytes`: one of its fields may be too long, which only
     /// the one reader's [`Tracker`] names exactly.
     MaybeTooLong,
+    /// Read as UTF-8 before the encoding was decided, and it is not.
+    NotUtf8,
 }
 
 impl From<LedgerError> for ChunkStop {
@@ -677,6 +792,7 @@ impl std::fmt::Display for ChunkStop {
         match self {
             ChunkStop::Ledger(e) => e.fmt(f),
             ChunkStop::MaybeTooLong => f.write_str("a record longer than max_field_bytes"),
+            ChunkStop::NotUtf8 => f.write_str("not UTF-8"),
         }
     }
 }
