@@ -224,10 +224,7 @@ fn in_file_order(c: &StringChunked) -> bool {
     let mut ended: PlHashSet<&str> = PlHashSet::new();
     let mut last: Option<(&str, u64)> = None;
     for v in c.iter() {
-        let Some((prefix, n)) = v.and_then(|v| {
-            let cut = v.rfind([':', '#'])?;
-            Some((&v[..cut], v[cut + 1..].parse::<u64>().ok()?))
-        }) else {
+        let Some((prefix, n)) = v.and_then(split_source) else {
             return false;
         };
         match last {
@@ -247,6 +244,26 @@ fn in_file_order(c: &StringChunked) -> bool {
         last = Some((prefix, n));
     }
     true
+}
+
+/// A `source` as its prefix and the number after its last `:` or `#` (digits only, at most
+/// 19 of them), or None.
+#[inline]
+fn split_source(v: &str) -> Option<(&str, u64)> {
+    let b = v.as_bytes();
+    let cut = b.iter().rposition(|&c| c == b':' || c == b'#')?;
+    let digits = &b[cut + 1..];
+    if digits.is_empty() || digits.len() > 19 {
+        return None;
+    }
+    let mut n = 0u64;
+    for &d in digits {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n = n * 10 + u64::from(d - b'0');
+    }
+    Some((&v[..cut], n))
 }
 
 /// [`all_distinct`] for values in any order.
