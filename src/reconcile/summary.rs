@@ -227,19 +227,16 @@ fn in_file_order(c: &StringChunked) -> bool {
         let Some((prefix, n)) = v.and_then(split_source) else {
             return false;
         };
-        match last {
-            Some((p, m)) if p == prefix => {
-                if n <= m {
-                    return false;
-                }
-            }
+        let in_order = match last {
+            Some((p, m)) if p == prefix => n > m,
             Some((p, _)) => {
                 ended.insert(p);
-                if ended.contains(prefix) {
-                    return false;
-                }
+                !ended.contains(prefix)
             }
-            None => {}
+            None => true,
+        };
+        if !in_order {
+            return false;
         }
         last = Some((prefix, n));
     }
