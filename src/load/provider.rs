@@ -1118,6 +1118,31 @@ impl TxFrame {
         self.frame.push(out, cell)
     }
 
+    /// Pushes a text, whole-number, money or rate field written plainly straight into its
+    /// column: true when done; false leaves it to [`ExportRecord::typed`] and
+    /// [`TxFrame::cell`], which push the same value, or say what is wrong with it.
+    #[inline]
+    fn plain_cell(&mut self, field: usize, text: &str) -> bool {
+        let Some(out) = self.target[field] else {
+            return false;
+        };
+        match (TRANSACTION_COLUMNS[field].kind, &mut self.frame.cols[out]) {
+            (Kind::Text, Builder::Str(b)) => {
+                b.append_value(text);
+                true
+            }
+            (Kind::Int, Builder::I64(b)) => match text.parse::<i64>() {
+                Ok(i) => {
+                    b.append_value(i);
+                    true
+                }
+                Err(_) => false,
+            },
+            (Kind::Money | Kind::Rate, _) => self.plain_decimal(field, text),
+            _ => false,
+        }
+    }
+
     /// Pushes a money or rate field written plainly (`-123.45`, no more decimals than its
     /// column holds) as its mantissa, without the `Decimal` detour: true when done. Anything
     /// else (false) goes through [`CellValue::parse_text`] and [`Builder::push`], which name
@@ -1465,12 +1490,8 @@ impl ExportRows<'_> {
             for k in 0..tx.fields.len() {
                 let field = tx.fields[k];
                 let t = rec.text(field)?;
-                if let Some(t) = t
-                    .filter(|_| matches!(TRANSACTION_COLUMNS[field].kind, Kind::Money | Kind::Rate))
-                {
-                    if tx.plain_decimal(field, t) {
-                        continue;
-                    }
+                if t.is_some_and(|t| tx.plain_cell(field, t)) {
+                    continue;
                 }
                 let cell = rec.typed(field, t, transfer)?;
                 // The text as written, not the parsed value, so the user can find it.
