@@ -142,8 +142,8 @@ impl Chunk {
     }
 }
 
-/// Line numbers of the records of a [`Chunk`], found from its bytes when asked (watching every
-/// byte go by into the csv reader cost a tenth of a load).
+/// Line numbers of the records of a [`Chunk`], found from its bytes when asked rather than by
+/// watching every byte go by into the csv reader (a state machine step per byte).
 ///
 /// When every line end of the chunk is a `\n` (no lone `\r`: LF or CRLF text), a record's
 /// line is the csv reader's own count of `\n`s before it, plus those of the line-end bytes
