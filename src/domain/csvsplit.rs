@@ -63,21 +63,53 @@ pub enum LineEnds {
 /// Line ends in `bytes`; `after_cr` says whether the byte before them was `\r`, and is set
 /// to whether their last byte is.
 pub fn count_line_ends(bytes: &[u8], mode: LineEnds, after_cr: &mut bool) -> u64 {
-    let lf = count_byte(bytes, b'\n');
     let n = match mode {
-        LineEnds::Lf => lf,
+        LineEnds::Lf => count_byte(bytes, b'\n'),
         LineEnds::Any => {
-            if !bytes.contains(&b'\r') {
-                lf - u64::from(*after_cr && bytes.first() == Some(&b'\n'))
+            let first_lf = u64::from(*after_cr && bytes.first() == Some(&b'\n'));
+            if bytes.len() <= 256 {
+                // A record or two (a line asked for by a reader): one plain pass.
+                count_any_short(bytes) - first_lf
+            } else if !bytes.contains(&b'\r') {
+                count_byte(bytes, b'\n') - first_lf
             } else {
-                let cr = count_byte(bytes, b'\r');
-                let crlf = bytes.windows(2).filter(|w| w == b"\r\n").count() as u64;
-                cr + lf - crlf - u64::from(*after_cr && bytes.first() == Some(&b'\n'))
+                count_any(bytes) - first_lf
             }
         }
     };
     if let Some(&last) = bytes.last() {
         *after_cr = last == b'\r';
+    }
+    n
+}
+
+/// Line ends in `bytes` where `\n`, `\r\n` and a lone `\r` each end one (a `\n` first in
+/// `bytes` counts): each `\r`, and each `\n` whose byte before is not `\r`, in blocks the
+/// compiler vectorises.
+fn count_any(bytes: &[u8]) -> u64 {
+    let Some((&first, rest)) = bytes.split_first() else {
+        return 0;
+    };
+    let head = u64::from(first == b'\r' || first == b'\n');
+    let pairs = rest.chunks(1 << 12).zip(bytes.chunks(1 << 12));
+    head + pairs
+        .map(|(cur, prev)| {
+            let ends = cur
+                .iter()
+                .zip(prev)
+                .map(|(&b, &p)| u32::from(b == b'\r') + u32::from(b == b'\n' && p != b'\r'));
+            u64::from(ends.sum::<u32>())
+        })
+        .sum::<u64>()
+}
+
+/// [`count_any`] for a few bytes.
+fn count_any_short(bytes: &[u8]) -> u64 {
+    let mut n = 0;
+    let mut prev = 0u8;
+    for &b in bytes {
+        n += u64::from(b == b'\r' || (b == b'\n' && prev != b'\r'));
+        prev = b;
     }
     n
 }
@@ -110,6 +142,66 @@ impl Chunk {
     }
 }
 
+/// Line numbers of the records of a [`Chunk`], found from its bytes when asked rather than by
+/// watching every byte go by into the csv reader (a state machine step per byte).
+///
+/// When every line end of the chunk is a `\n` (no lone `\r`: LF or CRLF text), a record's
+/// line is the csv reader's own count of `\n`s before it, plus those of the line-end bytes
+/// its position may sit on; otherwise the line ends since the last record asked about are
+/// counted.
+#[derive(Debug)]
+pub struct ChunkLines<'a> {
+    bytes: &'a [u8],
+    mode: LineEnds,
+    /// Every line end of the chunk is a `\n`.
+    lf_only: bool,
+    lines_before: u64,
+    /// Bytes before this are counted.
+    upto: usize,
+    /// Line ends in them.
+    lines: u64,
+    after_cr: bool,
+}
+
+impl<'a> ChunkLines<'a> {
+    /// The lines of `chunk`'s records.
+    pub fn new(chunk: &'a Chunk, mode: LineEnds) -> Self {
+        // The chunk starts on a record, so its line ends were counted from a fresh state.
+        let lf_only = mode == LineEnds::Lf || count_byte(&chunk.bytes, b'\n') == chunk.lines;
+        ChunkLines {
+            bytes: &chunk.bytes,
+            mode,
+            lf_only,
+            lines_before: chunk.lines_before,
+            upto: 0,
+            lines: 0,
+            after_cr: false,
+        }
+    }
+
+    /// The 1-based line of the record the csv reader says starts at `byte`, where its count
+    /// of lines (`\n`s read, plus one) was `csv_line`; asked in increasing order. The reader's
+    /// position may be on the line-end bytes before the record (after a CRLF, or blank lines):
+    /// the whole run of them is the previous lines'.
+    pub fn line_at(&mut self, byte: u64, csv_line: u64) -> u64 {
+        let start = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        let run = self.bytes[start..].iter().take_while(|&&b| is_end(b));
+        if self.lf_only {
+            let run_lf = run.filter(|&&b| b == b'\n').count() as u64;
+            return self.lines_before + csv_line + run_lf;
+        }
+        let first = start + run.count();
+        if first > self.upto {
+            let text = &self.bytes[self.upto..first];
+            self.lines += count_line_ends(text, self.mode, &mut self.after_cr);
+            self.upto = first;
+        }
+        1 + self.lines_before + self.lines
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Q {
     FieldStart,
@@ -129,7 +221,12 @@ fn is_end(b: u8) -> bool {
 fn find_cut(buf: &[u8], delimiter: u8, quote: u8) -> Option<usize> {
     let ok = |c: usize| is_end(buf[c - 1]) && !is_end(buf[c]) && buf[c] != BOM_FIRST;
     let last_plain = |upto: usize| (1..upto).rev().find(|&c| ok(c));
-    let Some(first_quote) = buf.iter().position(|&b| b == quote) else {
+    // `contains` is memchr, `position` a byte at a time: most files have no quote at all.
+    let first_quote = buf
+        .contains(&quote)
+        .then(|| buf.iter().position(|&b| b == quote))
+        .flatten();
+    let Some(first_quote) = first_quote else {
         // No quote at all: every line end ends a record.
         return last_plain(buf.len());
     };
@@ -468,5 +565,46 @@ mod tests {
         assert_eq!(count_line_ends(b"\nb\rc\n\n", LineEnds::Any, &mut cr), 3);
         let mut cr = false;
         assert_eq!(count_line_ends(b"a\r\nb\rc\n", LineEnds::Lf, &mut cr), 2);
+    }
+
+    /// The counts of short and long texts, with and without `\r`, cut anywhere, are a byte by
+    /// byte count's.
+    #[test]
+    fn counts_line_ends_as_a_byte_by_byte_count() {
+        let mut seed = 7u64;
+        let mut text = Vec::new();
+        for _ in 0..20_000 {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            text.push(match seed >> 61 {
+                0 => b'\r',
+                1 | 2 => b'\n',
+                _ => b'x',
+            });
+        }
+        let reference = |bytes: &[u8], after_cr: bool| {
+            let mut prev_cr = after_cr;
+            let mut n = 0;
+            for &b in bytes {
+                n += u64::from(b == b'\r' || (b == b'\n' && !prev_cr));
+                prev_cr = b == b'\r';
+            }
+            n
+        };
+        let lf_only: Vec<u8> = text
+            .iter()
+            .map(|&b| if b == b'\r' { b'y' } else { b })
+            .collect();
+        for t in [&text, &lf_only] {
+            for cut in [
+                0, 1, 2, 3, 100, 255, 256, 257, 4095, 4096, 4097, 9000, 20_000,
+            ] {
+                let (a, b) = t.split_at(cut);
+                let mut cr = false;
+                let n = count_line_ends(a, LineEnds::Any, &mut cr)
+                    + count_line_ends(b, LineEnds::Any, &mut cr);
+                assert_eq!(n, reference(t, false), "cut {cut}");
+                assert_eq!(cr, t.last() == Some(&b'\r'));
+            }
+        }
     }
 }

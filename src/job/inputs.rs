@@ -36,6 +36,9 @@ pub struct RunInputs {
     /// The payments looked up for cancellations whose payment is not in the window (`None`
     /// when none was wanted or the lookup is off).
     pub payment_lookups: Option<LookupRecord>,
+    /// Both sides as the lookup step loaded them, for the reconcile step to take (`None`
+    /// when the lookup is off: the reconcile step loads them).
+    pub loaded: Option<pipeline::LoadedInputs>,
 }
 
 impl RunInputs {
@@ -52,12 +55,13 @@ impl RunInputs {
             path: snapshot.dir.clone(),
             ..hash_file(&snapshot.dir.join("manifest.json"))?
         };
-        let payment_lookups = look_up_payments(cfg, req, merchant, &snapshot).await?;
+        let (payment_lookups, loaded) = look_up_payments(cfg, req, merchant, &snapshot).await?;
         Ok(RunInputs {
             snapshot,
             snapshot_file,
             ledger_files,
             payment_lookups,
+            loaded,
         })
     }
 
@@ -151,18 +155,19 @@ fn ledger_inputs(merchant: &MerchantConfig, req: &RunRequest) -> Result<Vec<Inpu
 /// refunds with a transaction id) whose payment row is not in the snapshot, finds the payment
 /// in earlier snapshots, then with Xsolla's details call (never with `--offline`), within
 /// `fetch.max_payment_lookups`, and stores what it found beside the snapshot for the reconcile
-/// step. What is already stored is reused, so a rerun gives the same answer.
+/// step. What is already stored is reused, so a rerun gives the same answer. Both sides, loaded
+/// to know what to look up, are handed on to the reconcile step.
 async fn look_up_payments(
     cfg: &Config,
     req: &RunRequest,
     merchant: &MerchantConfig,
     snapshot: &Snapshot,
-) -> Result<Option<LookupRecord>, JobError> {
+) -> Result<(Option<LookupRecord>, Option<pipeline::LoadedInputs>), JobError> {
     if cfg.fetch.max_payment_lookups == 0 {
-        return Ok(None);
+        return Ok((None, None));
     }
     let provider = ProviderSource::Snapshot(snapshot.dir.clone());
-    let wanted = pipeline::payments_to_look_up(&ReconcileRequest {
+    let (wanted, loaded) = pipeline::payments_to_look_up(&ReconcileRequest {
         cfg,
         merchant,
         window: req.window,
@@ -179,7 +184,7 @@ async fn look_up_payments(
         source: Box::new(source),
     })?;
     if wanted.is_empty() {
-        return Ok(None);
+        return Ok((None, Some(loaded)));
     }
     let client = match req.fetch {
         FetchMode::Offline => None,
@@ -205,7 +210,7 @@ async fn look_up_payments(
             window: req.window,
             source: Box::new(source),
         })?;
-    Ok(Some(record))
+    Ok((Some(record), Some(loaded)))
 }
 
 /// The snapshot this run reads: reused, stored (`--offline`) or fetched now.

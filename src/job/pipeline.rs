@@ -152,7 +152,49 @@ pub enum PipelineError {
 /// Runs one reconciliation for a report. Open items are aged as of the window's last day, not
 /// the wall clock, so a rerun over the same inputs writes the same reports.
 pub fn reconcile(req: &ReconcileRequest<'_>) -> Result<RunResult, PipelineError> {
-    reconcile_as_of(req, req.window.to)
+    reconcile_as_of(req, req.window.to, None)
+}
+
+/// [`reconcile()`] over both sides as [`payments_to_look_up`] loaded them for the same
+/// request (loaded again when `loaded` is `None` or was loaded for another request).
+pub fn reconcile_loaded(
+    req: &ReconcileRequest<'_>,
+    loaded: Option<LoadedInputs>,
+) -> Result<RunResult, PipelineError> {
+    reconcile_as_of(req, req.window.to, loaded)
+}
+
+/// Both sides as the reconcile step loads them, kept from the payment-lookup step (which
+/// needs them to know which payments to look up) so a run loads each side once, not twice:
+/// at 10M rows a load of both is some seconds and several GB.
+#[derive(Debug)]
+pub struct LoadedInputs {
+    provider: ProviderSide,
+    ledger: LedgerLoad,
+    /// What they were loaded for: the snapshot, the window, the ledger override and folder.
+    snapshot: PathBuf,
+    window: Window,
+    ledger_path: Option<PathBuf>,
+    base_dir: PathBuf,
+}
+
+impl LoadedInputs {
+    /// Whether these are the sides `req` would load (the same snapshot, window and ledger).
+    fn is_for(&self, req: &ReconcileRequest<'_>) -> bool {
+        matches!(req.provider, ProviderSource::Snapshot(dir) if *dir == self.snapshot)
+            && req.window == self.window
+            && req.ledger == self.ledger_path.as_deref()
+            && req.base_dir == self.base_dir
+    }
+}
+
+/// Loads Xsolla's side and the ledger as the reconcile step reads them.
+fn load_sides(req: &ReconcileRequest<'_>) -> Result<(ProviderSide, LedgerLoad), PipelineError> {
+    let provider_window = req.cfg.reconcile.provider_window(req.window);
+    let extra = optional_fee_columns(req);
+    let provider = load_provider(req.provider, provider_window, req.cfg.date_zones(), &extra)?;
+    let ledger = load_ledger(req)?;
+    Ok((provider, ledger))
 }
 
 /// [`reconcile()`] with open items aged and recorded as of `as_of` (tests age them on other
@@ -179,17 +221,19 @@ pub fn reconcile_window(
         report_id: run_id,
         inputs_id: run_id,
     };
-    reconcile_as_of(&req, as_of)
+    reconcile_as_of(&req, as_of, None)
 }
 
 fn reconcile_as_of(
     req: &ReconcileRequest<'_>,
     as_of: NaiveDate,
+    loaded: Option<LoadedInputs>,
 ) -> Result<RunResult, PipelineError> {
     let provider_window = req.cfg.reconcile.provider_window(req.window);
-    let extra = optional_fee_columns(req);
-    let mut provider = load_provider(req.provider, provider_window, req.cfg.date_zones(), &extra)?;
-    let ledger = load_ledger(req)?;
+    let (mut provider, ledger) = match loaded.filter(|l| l.is_for(req)) {
+        Some(l) => (l.provider, l.ledger),
+        None => load_sides(req)?,
+    };
     let mut not_checked = std::mem::take(&mut provider.not_checked);
     if let ProviderSource::Snapshot(dir) = req.provider {
         not_checked.extend(append_looked_up_payments(
@@ -257,6 +301,7 @@ fn optional_fee_columns(req: &ReconcileRequest<'_>) -> Vec<&'static str> {
 }
 
 /// Xsolla's side as the reconciliation reads it.
+#[derive(Debug)]
 struct ProviderSide {
     transactions: DataFrame,
     payout_rows: Option<DataFrame>,
@@ -336,19 +381,30 @@ pub(crate) fn lookup_days(cfg: &Config, window: Window) -> Window {
 }
 
 /// The transactions whose payment the run wants looked up (see
-/// [`crate::load::provider::wanted_payments`]): loads the snapshot and the ledger as the
-/// reconcile step will (the inputs step calls this before reconciling).
+/// [`crate::load::provider::wanted_payments`]), with both sides loaded as the reconcile step
+/// reads them (the inputs step calls this before reconciling, and hands the sides on to
+/// [`reconcile_loaded`]).
 pub(crate) fn payments_to_look_up(
     req: &ReconcileRequest<'_>,
-) -> Result<std::collections::BTreeSet<i64>, PipelineError> {
-    let provider_window = req.cfg.reconcile.provider_window(req.window);
-    let provider = load_provider(req.provider, provider_window, req.cfg.date_zones(), &[])?;
-    let ledger = load_ledger(req)?;
-    Ok(load::provider::wanted_payments(
+) -> Result<(std::collections::BTreeSet<i64>, LoadedInputs), PipelineError> {
+    let (provider, ledger) = load_sides(req)?;
+    let wanted = load::provider::wanted_payments(
         &provider.transactions,
         &ledger.frame,
         lookup_days(req.cfg, req.window),
-    )?)
+    )?;
+    let snapshot = match req.provider {
+        ProviderSource::Snapshot(dir) | ProviderSource::Export(dir) => dir.clone(),
+    };
+    let loaded = LoadedInputs {
+        provider,
+        ledger,
+        snapshot,
+        window: req.window,
+        ledger_path: req.ledger.map(Path::to_path_buf),
+        base_dir: req.base_dir.to_path_buf(),
+    };
+    Ok((wanted, loaded))
 }
 
 /// The payment-lookup step: appends the payments that the inputs step looked up (stored with
@@ -556,4 +612,167 @@ fn timed<T, E>(stage: &'static str, f: impl FnOnce() -> Result<T, E>) -> Result<
         "stage done"
     );
     out
+}
+
+#[cfg(all(test, feature = "sandbox"))]
+mod tests {
+    use super::*;
+    use crate::fetch::NoProgress;
+    use crate::job::{FetchMode, MailMode, RunRequest};
+    use crate::sandbox::ledger::{ledger_config, ledger_export};
+    use crate::sandbox::{DataQuirks, Sandbox, SandboxConfig};
+    use crate::xsolla::{ApiKey, HttpSettings};
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn copy_dir(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for e in std::fs::read_dir(from).unwrap() {
+            let e = e.unwrap();
+            if e.file_type().unwrap().is_dir() {
+                copy_dir(&e.path(), &to.join(e.file_name()));
+            } else {
+                std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+            }
+        }
+    }
+
+    /// Every file of a report folder, by name.
+    fn files(dir: &Path) -> Vec<(std::ffi::OsString, Vec<u8>)> {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (e.file_name(), std::fs::read(e.path()).unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The sides the payment-lookup step loaded, handed to the reconcile step, give the
+    /// reconciliation and the reports that loading them again gives.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn sides_loaded_for_the_lookups_reconcile_as_a_fresh_load_does() {
+        let sb = Sandbox::start(
+            SandboxConfig {
+                from: d("2026-10-01"),
+                to: d("2026-10-31"),
+                transactions_per_day: 12,
+                seed: 11,
+                quirks: DataQuirks {
+                    early_refunds: 3,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let window = Window::new(d("2026-10-01"), d("2026-10-07")).unwrap();
+        let ledger_path = tmp.path().join("ledger.csv");
+        let ledger = ledger_export(
+            &sb.dataset(),
+            Window::new(d("2026-09-24"), window.to).unwrap(),
+            true,
+        );
+        std::fs::write(&ledger_path, ledger.csv).unwrap();
+        let mut cfg = Config {
+            data_dir: tmp.path().join("data"),
+            http: HttpSettings {
+                min_request_interval_ms: 0,
+                backoff_initial_ms: 5,
+                backoff_max_ms: 50,
+                ..HttpSettings::default()
+            },
+            merchants: vec![MerchantConfig {
+                name: "acme".into(),
+                merchant_id: sb.merchant_id(),
+                api_key_env: "UNUSED_KEY_VAR".into(),
+                base_url: sb.base_url(),
+                ledger: Some(ledger_config(&ledger_path)),
+                project_ids: vec![],
+                mail: Default::default(),
+            }],
+            ..Config::default()
+        };
+        cfg.run.reports_dir = tmp.path().join("reports");
+        cfg.reconcile.provider_margin_days = Some(0);
+        let run_req = RunRequest {
+            merchant: "acme".into(),
+            window,
+            fetch: FetchMode::Refetch,
+            mail: MailMode::DryRun,
+            ledger: None,
+            base_dir: tmp.path().to_path_buf(),
+            config_sha256: String::new(),
+            api_key: Some(ApiKey::new(sb.api_key())),
+            lock_wait: None,
+        };
+        // A run fetches the snapshot and stores the payments it looked up.
+        let out = crate::job::run(&cfg, &run_req, &NoProgress).await.unwrap();
+        let lookups = out.result.provider.unwrap().payment_lookups;
+        assert!(lookups.wanted > 0, "the early refunds' payments are wanted");
+        let snapshot_rel = out
+            .manifest
+            .snapshot
+            .path
+            .strip_prefix(&cfg.data_dir)
+            .unwrap()
+            .to_path_buf();
+
+        // The same reconciliation twice, each over its own copy of the data (open items).
+        let reconciled = |copy: &str, reuse: bool| {
+            let mut cfg = cfg.clone();
+            cfg.data_dir = tmp.path().join(copy);
+            copy_dir(&tmp.path().join("data"), &cfg.data_dir);
+            let provider = ProviderSource::Snapshot(cfg.data_dir.join(&snapshot_rel));
+            let req = ReconcileRequest {
+                cfg: &cfg,
+                merchant: &cfg.merchants[0],
+                window,
+                provider: &provider,
+                ledger: None,
+                base_dir: tmp.path(),
+                run_id: "r",
+                report_id: "r",
+                inputs_id: "i",
+            };
+            let result = if reuse {
+                let (wanted, loaded) = payments_to_look_up(&req).unwrap();
+                assert_eq!(wanted.len() as u64, lookups.wanted);
+                assert!(loaded.is_for(&req));
+                reconcile_loaded(&req, Some(loaded)).unwrap()
+            } else {
+                reconcile(&req).unwrap()
+            };
+            let dir = tmp.path().join(format!("{copy}-reports"));
+            crate::report::write_reports(&result.report_input("acme", "r"), &cfg.report, &dir)
+                .unwrap();
+            (result, files(&dir))
+        };
+        let (fresh, fresh_files) = reconciled("fresh", false);
+        let (reused, reused_files) = reconciled("reused", true);
+        assert!(fresh.discrepancies.height() > 0);
+        assert!(reused.discrepancies.equals_missing(&fresh.discrepancies));
+        assert_eq!(
+            serde_json::to_value(&reused.output.summary).unwrap(),
+            serde_json::to_value(&fresh.output.summary).unwrap()
+        );
+        assert_eq!(reused.ledger, fresh.ledger);
+        assert_eq!(reused.provider, fresh.provider);
+        assert_eq!(
+            reused.provider.unwrap().payment_lookups.wanted,
+            lookups.wanted
+        );
+        assert_eq!(reused_files.len(), fresh_files.len());
+        for ((name, a), (other, b)) in reused_files.iter().zip(&fresh_files) {
+            assert_eq!(name, other);
+            assert!(a == b, "{name:?} differs");
+        }
+    }
 }

@@ -49,8 +49,8 @@ pub async fn run(
 ) -> Result<RunOutcome, JobError> {
     let mut run = Run::new(cfg, req)?;
     let _lock = run.lock().await?;
-    let inputs = run.gather_inputs(progress).await?;
-    let (report_id, result) = run.reconcile(&inputs)?;
+    let mut inputs = run.gather_inputs(progress).await?;
+    let (report_id, result) = run.reconcile(&mut inputs)?;
     let merchant = run.merchant; // the reference, so `run` stays free for the steps below
     let input = result.report_input(&merchant.name, &report_id);
     let files = run.write_reports(&input)?;
@@ -127,7 +127,7 @@ impl<'a> Run<'a> {
     }
 
     /// The report id of the inputs, and their reconciliation.
-    fn reconcile(&mut self, inputs: &RunInputs) -> Result<(String, RunResult), JobError> {
+    fn reconcile(&mut self, inputs: &mut RunInputs) -> Result<(String, RunResult), JobError> {
         let t = Instant::now();
         let inputs_id = inputs.inputs_id(self.cfg, self.merchant, self.req);
         let report_id = crate::job::inputs::report_id(self.cfg, self.merchant, &inputs_id);
@@ -142,11 +142,13 @@ impl<'a> Run<'a> {
             report_id: &report_id,
             inputs_id: &inputs_id,
         };
-        let result = pipeline::reconcile(&request).map_err(|source| JobError::Reconcile {
-            merchant: self.merchant.name.clone(),
-            window: self.req.window,
-            source: Box::new(source),
-        })?;
+        let loaded = inputs.loaded.take();
+        let result =
+            pipeline::reconcile_loaded(&request, loaded).map_err(|source| JobError::Reconcile {
+                merchant: self.merchant.name.clone(),
+                window: self.req.window,
+                source: Box::new(source),
+            })?;
         self.timings.reconcile = ms(t);
         Ok((report_id, result))
     }

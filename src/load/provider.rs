@@ -508,6 +508,9 @@ fn outside(window: Option<Window>, zones: DateZones, transfer: Option<NaiveDateT
 /// Transactions whose payment is wanted but not among `tx`'s rows: those with a cancellation
 /// row in `tx`, and those the ledger refunds (a negative line, or a refunded, partially
 /// refunded or charged-back status, with a transaction id) on a day in `days`.
+///
+/// The wanted ids are few; the rows of both sides are streamed past them (a set of every
+/// paid id, and an amount looked up row by row, cost seconds at 10M rows).
 pub fn wanted_payments(
     tx: &DataFrame,
     ledger: &DataFrame,
@@ -522,17 +525,13 @@ pub fn wanted_payments(
         .and_then(|c| c.i64())
         .map_err(frame)?;
     let kinds = tx.column("row_kind").and_then(|c| c.str()).map_err(frame)?;
-    let mut paid = BTreeSet::new();
     let mut wanted = BTreeSet::new();
     for (id, kind) in ids.iter().zip(kinds.iter()) {
-        let Some(id) = id else { continue };
-        if kind == Some("cancellation") {
+        if let (Some(id), Some("cancellation")) = (id, kind) {
             wanted.insert(id);
-        } else {
-            paid.insert(id);
         }
     }
-    let ids = ledger
+    let l_ids = ledger
         .column("transaction_id")
         .and_then(|c| c.i64())
         .map_err(frame)?;
@@ -544,25 +543,34 @@ pub fn wanted_payments(
         .column("booked_date")
         .and_then(|c| c.date())
         .map_err(frame)?;
-    let amount = ledger.column("amount").map_err(frame)?;
-    for (i, ((id, st), day)) in ids
+    let amount = ledger
+        .column("amount")
+        .and_then(|c| c.decimal())
+        .map_err(frame)?;
+    let lines = l_ids
         .iter()
         .zip(status.iter())
         .zip(booked.as_date_iter())
-        .enumerate()
-    {
+        .zip(amount.physical().iter());
+    for (((id, st), day), mantissa) in lines {
         let (Some(id), Some(day)) = (id, day) else {
             continue;
         };
-        let negative = frames::decimal_at(amount, i)
-            .map_err(frame)?
-            .is_some_and(|a| a.is_sign_negative() && !a.is_zero());
+        let negative = mantissa.is_some_and(|m| m < 0);
         let refund_status = matches!(st, Some("refunded" | "partially_refunded" | "chargeback"));
         if (negative || refund_status) && days.contains(day) {
             wanted.insert(id);
         }
     }
-    Ok(wanted.difference(&paid).copied().collect())
+    if !wanted.is_empty() {
+        // Paid: a row of the transaction that is not a cancellation.
+        for (id, kind) in ids.iter().zip(kinds.iter()) {
+            if let Some(id) = id.filter(|_| kind != Some("cancellation")) {
+                wanted.remove(&id);
+            }
+        }
+    }
+    Ok(wanted)
 }
 
 /// Appends to `transactions` the payment rows `record` found for `wanted` ids (their
@@ -909,6 +917,37 @@ pub fn mantissa_at(d: Decimal, scale: usize) -> Option<i128> {
         .checked_mul(10i128.checked_pow((scale - s) as u32)?)
 }
 
+/// The mantissa at `scale` of `[-]digits[.digits]` (trimmed; at most 18 integer digits and
+/// `scale` decimals, so it is exact and fits), or None for any other text.
+#[inline]
+fn plain_mantissa(text: &[u8], scale: usize) -> Option<i128> {
+    let t = text.trim_ascii();
+    let (neg, t) = match t.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, t),
+    };
+    let (int, frac) = match t.iter().position(|&b| b == b'.') {
+        Some(i) => (&t[..i], &t[i + 1..]),
+        None => (t, &[][..]),
+    };
+    if int.is_empty()
+        || int.len() > 18
+        || frac.len() > scale
+        || (frac.is_empty() && int.len() < t.len())
+    {
+        return None;
+    }
+    let mut m: i128 = 0;
+    for &b in int.iter().chain(frac) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        m = m * 10 + i128::from(b - b'0');
+    }
+    m *= 10i128.pow((scale - frac.len()) as u32);
+    Some(if neg { -m } else { m })
+}
+
 impl Builder {
     fn new(name: &PlSmallStr, dtype: &DataType, cap: usize) -> Self {
         let n = name.clone();
@@ -1077,6 +1116,53 @@ impl TxFrame {
             other => other,
         };
         self.frame.push(out, cell)
+    }
+
+    /// Pushes a text, whole-number, money or rate field written plainly straight into its
+    /// column: true when done; false leaves it to [`ExportRecord::typed`] and
+    /// [`TxFrame::cell`], which push the same value, or say what is wrong with it.
+    #[inline]
+    fn plain_cell(&mut self, field: usize, text: &str) -> bool {
+        let Some(out) = self.target[field] else {
+            return false;
+        };
+        match (TRANSACTION_COLUMNS[field].kind, &mut self.frame.cols[out]) {
+            (Kind::Text, Builder::Str(b)) => {
+                b.append_value(text);
+                true
+            }
+            (Kind::Int, Builder::I64(b)) => match text.parse::<i64>() {
+                Ok(i) => {
+                    b.append_value(i);
+                    true
+                }
+                Err(_) => false,
+            },
+            (Kind::Money | Kind::Rate, _) => self.plain_decimal(field, text),
+            _ => false,
+        }
+    }
+
+    /// Pushes a money or rate field written plainly (`-123.45`, no more decimals than its
+    /// column holds) as its mantissa, without the `Decimal` detour: true when done. Anything
+    /// else (false) goes through [`CellValue::parse_text`] and [`Builder::push`], which name
+    /// what is wrong with it; what both read, they read as the same value.
+    #[inline]
+    fn plain_decimal(&mut self, field: usize, text: &str) -> bool {
+        let Some(out) = self.target[field] else {
+            return false;
+        };
+        let Builder::Dec(b, scale) = &mut self.frame.cols[out] else {
+            return false;
+        };
+        let Some(m) = plain_mantissa(text.as_bytes(), *scale) else {
+            return false;
+        };
+        b.append_value(m);
+        if out == self.payment_amount {
+            self.negative = m < 0;
+        }
+        true
     }
 
     /// Ends the current row: its source and the derived `row_kind`.
@@ -1275,11 +1361,7 @@ fn export_reader<R: Read>(has_headers: bool, rdr: R) -> csv::Reader<R> {
         .from_reader(rdr)
 }
 
-fn export_csv_err<R: Read>(
-    path: &Path,
-    rdr: &mut csv::Reader<LineCounter<R>>,
-    e: csv::Error,
-) -> LoadError {
+fn export_csv_err<T: LineAt>(path: &Path, rdr: &mut csv::Reader<T>, e: csv::Error) -> LoadError {
     if let csv::ErrorKind::Io(io) = e.kind() {
         return LoadError::Fs(FsError::new(
             "read",
@@ -1287,7 +1369,9 @@ fn export_csv_err<R: Read>(
             std::io::Error::new(io.kind(), io.to_string()),
         ));
     }
-    let line = e.position().map_or(0, |p| rdr.get_mut().line_at(p.byte()));
+    let line = e
+        .position()
+        .map_or(0, |p| rdr.get_mut().line_at(p.byte(), p.line()));
     let detail = match e.kind() {
         csv::ErrorKind::UnequalLengths {
             expected_len, len, ..
@@ -1335,8 +1419,7 @@ impl ExportRows<'_> {
             return Ok(None);
         };
         let parts = csvsplit::parse_chunks(splitter, split.threads, |chunk: Chunk| {
-            let counter = LineCounter::starting_at(&chunk.bytes[..], chunk.lines_before + 1);
-            let mut rdr = export_reader(false, counter);
+            let mut rdr = export_reader(false, ChunkRead::new(&chunk));
             let mut tx = TxFrame::with_columns(chunk.max_records(), &self.extra)
                 .in_zones(self.zones)
                 .fields_present(|f| self.index[f].is_some());
@@ -1376,9 +1459,9 @@ impl ExportRows<'_> {
     }
 
     /// Reads every record left in `rdr` into `tx`: (rows read, rows outside the window).
-    fn rows<R: Read>(
+    fn rows<T: LineAt>(
         &self,
-        rdr: &mut csv::Reader<LineCounter<R>>,
+        rdr: &mut csv::Reader<T>,
         tx: &mut TxFrame,
     ) -> Result<(u64, u64), LoadError> {
         let mut record = csv::ByteRecord::new();
@@ -1389,6 +1472,7 @@ impl ExportRows<'_> {
             let rec = ExportRecord {
                 rows: self,
                 record: &record,
+                whole: std::str::from_utf8(record.as_slice()).ok(),
                 line,
             };
             // The transfer date, parsed once for the window and the column.
@@ -1406,6 +1490,9 @@ impl ExportRows<'_> {
             for k in 0..tx.fields.len() {
                 let field = tx.fields[k];
                 let t = rec.text(field)?;
+                if t.is_some_and(|t| tx.plain_cell(field, t)) {
+                    continue;
+                }
                 let cell = rec.typed(field, t, transfer)?;
                 // The text as written, not the parsed value, so the user can find it.
                 tx.cell(field, cell)
@@ -1423,9 +1510,9 @@ impl ExportRows<'_> {
     /// Reads the next record into `record`: its line, or None at the end. A record with
     /// another field count than the header is an error.
     #[inline]
-    fn next_record<R: Read>(
+    fn next_record<T: LineAt>(
         &self,
-        rdr: &mut csv::Reader<LineCounter<R>>,
+        rdr: &mut csv::Reader<T>,
         record: &mut csv::ByteRecord,
     ) -> Result<Option<u64>, LoadError> {
         match rdr.read_byte_record(record) {
@@ -1433,9 +1520,10 @@ impl ExportRows<'_> {
             Ok(true) => {}
             Err(e) => return Err(export_csv_err(self.path, rdr, e)),
         }
-        let line = rdr
-            .get_mut()
-            .line_at(record.position().map_or(0, |p| p.byte()));
+        let line = rdr.get_mut().line_at(
+            record.position().map_or(0, |p| p.byte()),
+            record.position().map_or(1, |p| p.line()),
+        );
         if record.len() != self.header_len {
             return Err(LoadError::Csv {
                 path: self.path.to_path_buf(),
@@ -1451,6 +1539,8 @@ impl ExportRows<'_> {
 struct ExportRecord<'r> {
     rows: &'r ExportRows<'r>,
     record: &'r csv::ByteRecord,
+    /// The record's text when it is all UTF-8, checked once rather than field by field.
+    whole: Option<&'r str>,
     line: u64,
 }
 
@@ -1459,14 +1549,23 @@ impl<'r> ExportRecord<'r> {
     /// column or the cell is blank.
     #[inline]
     fn text(&self, field: usize) -> Result<Option<&'r str>, LoadError> {
-        let Some(raw) = self.rows.index[field].and_then(|i| self.record.get(i)) else {
+        let Some(i) = self.rows.index[field] else {
             return Ok(None);
         };
-        let t = std::str::from_utf8(raw).map_err(|_| {
-            let problem = "is not valid UTF-8 (export the file as UTF-8)".into();
-            self.cell_error(field, &String::from_utf8_lossy(raw), problem)
-        })?;
-        Ok((!t.trim().is_empty()).then_some(t))
+        let Some(raw) = self.record.get(i) else {
+            return Ok(None);
+        };
+        let whole = self.whole.zip(self.record.range(i));
+        let t = match whole.and_then(|(w, r)| w.get(r)) {
+            Some(t) => t,
+            None => std::str::from_utf8(raw).map_err(|_| {
+                let problem = "is not valid UTF-8 (export the file as UTF-8)".into();
+                self.cell_error(field, &String::from_utf8_lossy(raw), problem)
+            })?,
+        };
+        // Most cells start with a visible ASCII character: not blank, without a trim.
+        let blank = !t.as_bytes().first().is_some_and(u8::is_ascii_graphic) && t.trim().is_empty();
+        Ok((!blank).then_some(t))
     }
 
     /// A field's text `t` as the value its column's kind holds. `transfer` is the transfer
@@ -1551,6 +1650,54 @@ fn map_header(path: &Path, header: &csv::ByteRecord) -> Result<Vec<Option<usize>
         });
     }
     Ok(index)
+}
+
+/// The text under a registry export's csv reader, which knows the line a record starts on.
+trait LineAt: Read {
+    /// 1-based line of a record starting at `byte`, where the csv reader's line count was
+    /// `csv_line`; calls must come in increasing order.
+    fn line_at(&mut self, byte: u64, csv_line: u64) -> u64;
+}
+
+impl<R: Read> LineAt for LineCounter<R> {
+    fn line_at(&mut self, byte: u64, _csv_line: u64) -> u64 {
+        LineCounter::line_at(self, byte)
+    }
+}
+
+/// A chunk's text (in memory) under a csv reader: its lines are counted from its bytes when
+/// asked ([`csvsplit::ChunkLines`]), as the [`LineCounter`] would count them, without
+/// looking for line ends a line at a time as the reader pulls the bytes.
+struct ChunkRead<'a> {
+    bytes: &'a [u8],
+    read: usize,
+    lines: csvsplit::ChunkLines<'a>,
+}
+
+impl<'a> ChunkRead<'a> {
+    fn new(chunk: &'a Chunk) -> Self {
+        ChunkRead {
+            bytes: &chunk.bytes,
+            read: 0,
+            lines: csvsplit::ChunkLines::new(chunk, LineEnds::Lf),
+        }
+    }
+}
+
+impl Read for ChunkRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let rest = &self.bytes[self.read..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.read += n;
+        Ok(n)
+    }
+}
+
+impl LineAt for ChunkRead<'_> {
+    fn line_at(&mut self, byte: u64, csv_line: u64) -> u64 {
+        self.lines.line_at(byte, csv_line)
+    }
 }
 
 /// Counts lines while the CSV reader pulls bytes, so a record's line is known without keeping

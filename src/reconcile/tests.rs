@@ -900,6 +900,23 @@ fn all_distinct_finds_a_repeat_anywhere_and_nulls_count() {
     let mut with_repeat = refs.clone();
     with_repeat.push(Some("f.csv:4711"));
     assert!(!super::summary::all_distinct(&ca(&with_repeat)));
+    // Out of file order: a file coming back, numbers falling, other shapes.
+    let d = |v: &[&str]| {
+        super::summary::all_distinct(&ca(&v.iter().map(|s| Some(*s)).collect::<Vec<_>>()))
+    };
+    assert!(!d(&["a:1", "b#1", "a:1"]));
+    assert!(d(&["a:1", "b#1", "a:2"]));
+    assert!(!d(&["a:2", "a:1", "a:2"]));
+    assert!(d(&["a:2", "a:1", "a:3"]));
+    assert!(!d(&["x", "a:1", "x"]));
+    assert!(d(&["x", "a:1", "y"]));
+    assert!(!d(&["a:1", "a:7", "b:1", "a:007", "a:7"]));
+    assert!(d(&[
+        "p/1.json#0",
+        "p/1.json#1",
+        "p/2.json#0",
+        "s/p/1.json#0"
+    ]));
 }
 
 /// A copy of the built-in rules in a temporary folder, with `extra` class files added

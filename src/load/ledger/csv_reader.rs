@@ -25,6 +25,116 @@ const SNIFF_BYTES: usize = 64 * 1024;
 /// Reads one CSV ledger into `loader`: the text decoded, the delimiter and header found, then
 /// the rows (on every core when the file is large and UTF-8).
 pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result<(), LedgerError> {
+    let len = std::fs::metadata(path).map_or(0, |m| m.len());
+    let mut parallel = loader.split.parallel_for(len);
+    if parallel && loader.cfg.csv.encoding == CsvEncoding::Auto {
+        match read_as_utf8(loader, path, label)? {
+            Tentative::Done => return Ok(()),
+            // Not UTF-8 after all, or a chunk failed: the one reader says what happens.
+            Tentative::Failed => parallel = false,
+            Tentative::NotTried => {}
+        }
+    }
+    read_decoded(loader, path, label, parallel)
+}
+
+/// What [`read_as_utf8`] did.
+enum Tentative {
+    /// The file is read (and was UTF-8).
+    Done,
+    /// Nothing: the file is read as always.
+    NotTried,
+    /// Its chunks were read but not kept (`loader` untouched): not all UTF-8, or a chunk
+    /// failed.
+    Failed,
+}
+
+/// Reads a large ledger of `csv.encoding = "auto"` without a BOM as UTF-8 in parallel, its
+/// chunks each checked to be UTF-8 by the thread that parses it, instead of reading the
+/// whole file once more first to decide the encoding (578 MB more at 10M rows). Anything
+/// unexpected (not UTF-8, an error) leaves it to the reading that decides first.
+fn read_as_utf8(
+    loader: &mut Loader<'_>,
+    path: &Path,
+    label: &Path,
+) -> Result<Tentative, LedgerError> {
+    if !matches!(text_with_bom(path, label), Ok(false)) {
+        return Ok(Tentative::NotTried);
+    }
+    let dialect = &loader.cfg.csv;
+    let Ok(text) = Decoded::open(path, label, CsvEncoding::Utf8) else {
+        return Ok(Tentative::NotTried);
+    };
+    let prefix_utf8 = match std::str::from_utf8(&text.prefix) {
+        Ok(_) => true,
+        // A character cut at the end of the prefix.
+        Err(e) => e.error_len().is_none(),
+    };
+    let quote = dialect.quote as u8;
+    let delimiter = delimiter_of(dialect.delimiter, &text.prefix, quote, label);
+    let (true, Ok(delimiter)) = (prefix_utf8, delimiter) else {
+        return Ok(Tentative::NotTried);
+    };
+    let early_header = first_record(&text.prefix, delimiter, quote);
+    // The header is read from the prefix alone: whole only when it ends before the prefix.
+    let prefix_len = text.prefix.len() as u64;
+    let header_utf8 = |start: u64| {
+        usize::try_from(start)
+            .ok()
+            .and_then(|s| text.prefix.get(..s))
+            .is_some_and(|h| std::str::from_utf8(h).is_ok())
+    };
+    let header_ok = start_after_header(&text, delimiter, quote, loader, label, &early_header)
+        .filter(|(_, start)| *start < prefix_len && header_utf8(*start));
+    let Some((rows, start)) = header_ok else {
+        return Ok(Tentative::NotTried);
+    };
+    if rows.parallel(loader, path, 0, start, true)? {
+        Ok(Tentative::Done)
+    } else {
+        Ok(Tentative::Failed)
+    }
+}
+
+/// The rows' reader and the byte after the header of `text`, or None on any error (the
+/// reading that decides the encoding first then names it).
+fn start_after_header<'l>(
+    text: &Decoded,
+    delimiter: u8,
+    quote: u8,
+    loader: &Loader<'_>,
+    label: &'l Path,
+    early_header: &[String],
+) -> Option<(Rows<'l>, u64)> {
+    let tracker = Tracker::new(
+        &text.prefix[..],
+        delimiter,
+        quote,
+        loader.cfg.max_field_bytes,
+    );
+    let mut rdr = reader(delimiter, quote, tracker);
+    let (header, header_line) = read_header(&mut rdr, label, early_header).ok()?;
+    let idx = map_header(&header, &loader.names, label, header_line).ok()?;
+    let start = rdr.position().byte();
+    let rows = Rows {
+        label,
+        source: label.to_string_lossy().into_owned(),
+        header,
+        idx,
+        delimiter,
+        quote,
+    };
+    Some((rows, start))
+}
+
+/// [`read`] once the encoding is decided (by reading the whole file, unless configured or a
+/// BOM says it); in parallel when `parallel` and the text is UTF-8.
+fn read_decoded(
+    loader: &mut Loader<'_>,
+    path: &Path,
+    label: &Path,
+    parallel: bool,
+) -> Result<(), LedgerError> {
     let dialect = &loader.cfg.csv;
     let text = Decoded::open(path, label, dialect.encoding)?;
     let quote = dialect.quote as u8;
@@ -50,11 +160,10 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
         delimiter,
         quote,
     };
-    let len = std::fs::metadata(path).map_or(0, |m| m.len());
-    if encoding == CsvEncoding::Utf8 && loader.split.parallel_for(len) {
+    if encoding == CsvEncoding::Utf8 && parallel {
         let start = rdr.position().byte();
         let skip_bom = if has_bom { 3 } else { 0 };
-        if rows.parallel(loader, path, skip_bom, start)? {
+        if rows.parallel(loader, path, skip_bom, start, false)? {
             return Ok(());
         }
         // Not read in parallel (a bad row in `fail` mode, a field too long, too many rows):
@@ -219,8 +328,8 @@ fn first_record(text: &[u8], delimiter: u8, quote: u8) -> Vec<String> {
 }
 
 /// Reads the header record: its names and its line.
-fn read_header<R: Read>(
-    rdr: &mut csv::Reader<Tracker<R>>,
+fn read_header<T: Lines>(
+    rdr: &mut csv::Reader<T>,
     label: &Path,
     early_header: &[String],
 ) -> Result<(Vec<String>, u64), LedgerError> {
@@ -234,9 +343,8 @@ fn read_header<R: Read>(
         }
         Err(e) => return Err(csv_err(label, rdr, e, early_header)),
     }
-    let line = rdr
-        .get_ref()
-        .line_at(rec.position().map_or(0, |p| p.byte()));
+    let (byte, csv_line) = position(&rec);
+    let line = rdr.get_ref().line_at(byte, csv_line);
     let header = rec
         .iter()
         .map(|f| String::from_utf8_lossy(f).into_owned())
@@ -244,7 +352,12 @@ fn read_header<R: Read>(
     Ok((header, line))
 }
 
-fn reader<R: Read>(delimiter: u8, quote: u8, tracker: Tracker<R>) -> csv::Reader<Tracker<R>> {
+/// Where a record starts: its byte, and the csv reader's count of lines there.
+fn position(rec: &csv::ByteRecord) -> (u64, u64) {
+    rec.position().map_or((0, 1), |p| (p.byte(), p.line()))
+}
+
+fn reader<T: Read>(delimiter: u8, quote: u8, tracker: T) -> csv::Reader<T> {
     // Not `flexible(false)`: a chunk's reader has no header, so [`Rows::read`] checks the
     // field count against the header itself.
     csv::ReaderBuilder::new()
@@ -256,9 +369,9 @@ fn reader<R: Read>(delimiter: u8, quote: u8, tracker: Tracker<R>) -> csv::Reader
         .from_reader(tracker)
 }
 
-fn csv_err<R: Read>(
+fn csv_err<T: Lines>(
     label: &Path,
-    rdr: &csv::Reader<Tracker<R>>,
+    rdr: &csv::Reader<T>,
     e: csv::Error,
     header: &[String],
 ) -> LedgerError {
@@ -273,7 +386,7 @@ fn csv_err<R: Read>(
                     || format!("#{}", field + 1),
                     |h| super::header_sample(std::slice::from_ref(h)).concat(),
                 ),
-                limit: loader_limit(rdr),
+                limit: rdr.get_ref().max_field(),
             };
         }
         return LedgerError::Unreadable {
@@ -294,9 +407,11 @@ enum Next {
         line: u64,
     },
     End,
-    /// A record with another field count than the header, starting at byte `pos`.
+    /// A record with another field count than the header, starting at byte `pos` (where the
+    /// csv reader's line count was `csv_line`).
     Unequal {
         pos: u64,
+        csv_line: u64,
         len: usize,
     },
     Failed(csv::Error),
@@ -324,6 +439,7 @@ impl Rows<'_> {
         path: &Path,
         skip_bom: u64,
         start: u64,
+        check_utf8: bool,
     ) -> Result<bool, LedgerError> {
         let cfg = loader.cfg;
         let split = loader.split;
@@ -353,15 +469,16 @@ impl Rows<'_> {
             let mut part = Loader::new(cfg)?;
             part.dates.reporting = reporting;
             part.reserve(chunk.max_records());
-            let tracker = Tracker::starting_at(
-                &chunk.bytes[..],
-                self.delimiter,
-                self.quote,
-                cfg.max_field_bytes,
-                chunk.lines_before,
-            );
-            self.read(&mut part, &mut reader(self.delimiter, self.quote, tracker))?;
-            part.into_part()
+            if check_utf8 && std::str::from_utf8(&chunk.bytes).is_err() {
+                return Err(ChunkStop::NotUtf8);
+            }
+            let text = ChunkText::new(&chunk, self.delimiter, self.quote, cfg.max_field_bytes);
+            let mut rdr = reader(self.delimiter, self.quote, text);
+            self.read(&mut part, &mut rdr)?;
+            if rdr.get_ref().maybe_too_long() {
+                return Err(ChunkStop::MaybeTooLong);
+            }
+            Ok(part.into_part()?)
         });
         let parts = match parts {
             Ok(parts) => parts,
@@ -386,10 +503,10 @@ impl Rows<'_> {
     }
 
     /// Reads every record left in `rdr` into `loader`.
-    fn read<R: Read>(
+    fn read<T: Lines>(
         &self,
         loader: &mut Loader<'_>,
-        rdr: &mut csv::Reader<Tracker<R>>,
+        rdr: &mut csv::Reader<T>,
     ) -> Result<(), LedgerError> {
         let mut rec = csv::ByteRecord::new();
         // Rows, one ahead: only after the next read do we know whether a record was the last
@@ -409,8 +526,8 @@ impl Rows<'_> {
                     line = Some(next_line);
                 }
                 Next::End => break,
-                Next::Unequal { pos, len } => {
-                    let line = rdr.get_ref().line_at(pos);
+                Next::Unequal { pos, csv_line, len } => {
+                    let line = rdr.get_ref().line_at(pos, csv_line);
                     self.unequal(loader, &next, line, len)?;
                 }
                 Next::Failed(e) => return Err(csv_err(self.label, rdr, e, &self.header)),
@@ -421,20 +538,19 @@ impl Rows<'_> {
 
     /// Reads the next record into `rec` and says what it was.
     #[inline]
-    fn read_next<R: Read>(
-        &self,
-        rdr: &mut csv::Reader<Tracker<R>>,
-        rec: &mut csv::ByteRecord,
-    ) -> Next {
-        let pos = |rec: &csv::ByteRecord| rec.position().map_or(0, |p| p.byte());
+    fn read_next<T: Lines>(&self, rdr: &mut csv::Reader<T>, rec: &mut csv::ByteRecord) -> Next {
         match rdr.read_byte_record(rec) {
             Ok(true) if rec.len() != self.header.len() => Next::Unequal {
-                pos: pos(rec),
+                pos: position(rec).0,
+                csv_line: position(rec).1,
                 len: rec.len(),
             },
-            Ok(true) => Next::Record {
-                line: rdr.get_ref().line_at(pos(rec)),
-            },
+            Ok(true) => {
+                let (byte, csv_line) = position(rec);
+                Next::Record {
+                    line: rdr.get_ref().line_at(byte, csv_line),
+                }
+            }
             Ok(false) => Next::End,
             Err(e) => Next::Failed(e),
         }
@@ -496,10 +612,6 @@ impl Rows<'_> {
     }
 }
 
-fn loader_limit<R: Read>(rdr: &csv::Reader<Tracker<R>>) -> usize {
-    rdr.get_ref().max_field
-}
-
 /// Hands one record's cells to the loader.
 fn row(
     loader: &mut Loader<'_>,
@@ -510,10 +622,17 @@ fn row(
     idx: &[Option<usize>; N_FIELDS],
 ) -> Result<(), LedgerError> {
     let mut cells: [Cell<'_>; N_FIELDS] = Default::default();
+    // The record's text checked once, not field by field (a call per cell was about 6% of the
+    // load's samples); a record that is not all UTF-8 is checked by field, naming the bad one.
+    let whole = std::str::from_utf8(rec.as_slice()).ok();
     for (k, i) in idx.iter().enumerate() {
         if let Some(i) = i {
             let raw = rec.get(*i).unwrap_or_default();
-            match std::str::from_utf8(raw) {
+            let text = match (whole, rec.range(*i)) {
+                (Some(w), Some(r)) => w.get(r).ok_or(()),
+                _ => std::str::from_utf8(raw).map_err(|_| ()),
+            };
+            match text {
                 Ok(t) => cells[k] = Cell::Text(t),
                 Err(_) => {
                     return loader.bad_row(BadRow {
@@ -624,6 +743,153 @@ impl<R: Read> Read for Win1252Reader<R> {
     }
 }
 
+/// What the row reader asks of the text under its csv reader: the line a record starts on,
+/// whether the text ended inside a quoted field, and the field length limit.
+trait Lines: Read {
+    /// 1-based line of a record starting at `byte`, where the csv reader's line count was
+    /// `csv_line` (asked in increasing order).
+    fn line_at(&self, byte: u64, csv_line: u64) -> u64;
+    /// Whether the text ended inside a quoted field (asked once, at the end).
+    fn ended_in_quote(&self) -> bool;
+    /// `max_field_bytes`.
+    fn max_field(&self) -> usize;
+}
+
+impl<R: Read> Lines for Tracker<R> {
+    fn line_at(&self, byte: u64, _csv_line: u64) -> u64 {
+        Tracker::line_at(self, byte)
+    }
+
+    fn ended_in_quote(&self) -> bool {
+        Tracker::ended_in_quote(self)
+    }
+
+    fn max_field(&self) -> usize {
+        self.max_field
+    }
+}
+
+/// Why a chunk was not read in parallel.
+#[derive(Debug)]
+enum ChunkStop {
+    /// A load error (the one reader then finds the first one in the file).
+    Ledger(LedgerError),
+    /// A record longer than `max_field_bytes`: one of its fields may be too long, which only
+    /// the one reader's [`Tracker`] names exactly.
+    MaybeTooLong,
+    /// Read as UTF-8 before the encoding was decided, and it is not.
+    NotUtf8,
+}
+
+impl From<LedgerError> for ChunkStop {
+    fn from(e: LedgerError) -> Self {
+        ChunkStop::Ledger(e)
+    }
+}
+
+impl std::fmt::Display for ChunkStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChunkStop::Ledger(e) => e.fmt(f),
+            ChunkStop::MaybeTooLong => f.write_str("a record longer than max_field_bytes"),
+            ChunkStop::NotUtf8 => f.write_str("not UTF-8"),
+        }
+    }
+}
+
+/// A chunk's text (whole records, in memory) under a csv reader. What the [`Tracker`] finds
+/// by watching every byte go by is found here from the bytes themselves, when asked: a
+/// record's line by [`csvsplit::ChunkLines`], the end inside a quote by scanning the last
+/// record only, and a field too long by the records' lengths (a field is never longer than
+/// its record; a chunk with a record longer than the limit is read again by the one reader,
+/// which names the field).
+struct ChunkText<'a> {
+    bytes: &'a [u8],
+    /// Next byte the csv reader gets.
+    read: usize,
+    delimiter: u8,
+    quote: u8,
+    max_field: usize,
+    lines: RefCell<csvsplit::ChunkLines<'a>>,
+    /// Start of the last record asked about, and whether a record before it is longer than
+    /// `max_field`.
+    last_record: std::cell::Cell<(usize, bool)>,
+}
+
+impl<'a> ChunkText<'a> {
+    fn new(chunk: &'a Chunk, delimiter: u8, quote: u8, max_field: usize) -> Self {
+        ChunkText {
+            bytes: &chunk.bytes,
+            read: 0,
+            delimiter,
+            quote,
+            max_field,
+            lines: RefCell::new(csvsplit::ChunkLines::new(chunk, LineEnds::Any)),
+            last_record: std::cell::Cell::new((0, false)),
+        }
+    }
+
+    /// Whether some record of the chunk is longer than `max_field_bytes` (only once every
+    /// record has been read).
+    fn maybe_too_long(&self) -> bool {
+        let (last, long) = self.last_record.get();
+        long || self.bytes.len() - last > self.max_field
+    }
+}
+
+impl Read for ChunkText<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let rest = &self.bytes[self.read..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.read += n;
+        Ok(n)
+    }
+}
+
+impl Lines for ChunkText<'_> {
+    fn line_at(&self, byte: u64, csv_line: u64) -> u64 {
+        let (last, long) = self.last_record.get();
+        let start = usize::try_from(byte)
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        let long = long || start.saturating_sub(last) > self.max_field;
+        self.last_record.set((last.max(start), long));
+        self.lines.borrow_mut().line_at(byte, csv_line)
+    }
+
+    fn ended_in_quote(&self) -> bool {
+        let (last, _) = self.last_record.get();
+        let mut state = Q::FieldStart;
+        for &b in &self.bytes[last..] {
+            state = next_state(state, b, self.delimiter, self.quote);
+        }
+        state == Q::Quoted
+    }
+
+    fn max_field(&self) -> usize {
+        self.max_field
+    }
+}
+
+/// The quote state after byte `b` (the tracker's, without its counting).
+#[inline]
+fn next_state(state: Q, b: u8, delimiter: u8, quote: u8) -> Q {
+    match state {
+        Q::FieldStart if b == quote => Q::Quoted,
+        Q::FieldStart | Q::Unquoted | Q::QuoteInQuoted
+            if b == delimiter || b == b'\n' || b == b'\r' =>
+        {
+            Q::FieldStart
+        }
+        Q::FieldStart | Q::Unquoted => Q::Unquoted,
+        Q::Quoted if b == quote => Q::QuoteInQuoted,
+        Q::Quoted => Q::Quoted,
+        Q::QuoteInQuoted if b == quote => Q::Quoted,
+        Q::QuoteInQuoted => Q::Unquoted,
+    }
+}
+
 /// "Field longer than `max_field_bytes`", raised from inside the reader.
 #[derive(Debug)]
 struct TooLong {
@@ -673,17 +939,7 @@ struct Tracker<R> {
 
 impl<R: Read> Tracker<R> {
     fn new(inner: R, delimiter: u8, quote: u8, max_field: usize) -> Self {
-        Self::starting_at(inner, delimiter, quote, max_field, 0)
-    }
-
-    /// A tracker for text that starts on a record after `lines_before` line ends (a chunk).
-    fn starting_at(
-        inner: R,
-        delimiter: u8,
-        quote: u8,
-        max_field: usize,
-        lines_before: u64,
-    ) -> Self {
+        let lines_before = 0;
         Tracker {
             inner,
             delimiter,
@@ -746,19 +1002,7 @@ impl<R: Read> Tracker<R> {
                     self.field_index = 0;
                 }
             }
-            self.state = match (self.state, b) {
-                (Q::FieldStart, _) if b == self.quote => Q::Quoted,
-                (Q::FieldStart | Q::Unquoted | Q::QuoteInQuoted, _)
-                    if b == self.delimiter || b == b'\n' || b == b'\r' =>
-                {
-                    Q::FieldStart
-                }
-                (Q::FieldStart | Q::Unquoted, _) => Q::Unquoted,
-                (Q::Quoted, _) if b == self.quote => Q::QuoteInQuoted,
-                (Q::Quoted, _) => Q::Quoted,
-                (Q::QuoteInQuoted, _) if b == self.quote => Q::Quoted,
-                (Q::QuoteInQuoted, _) => Q::Unquoted,
-            };
+            self.state = next_state(self.state, b, self.delimiter, self.quote);
             if field_start {
                 self.field_len = 0;
                 self.field_start_line = 1 + self.newlines;

@@ -327,7 +327,7 @@ impl Cell<'_> {
     fn is_empty(&self) -> bool {
         match self {
             Cell::Empty => true,
-            Cell::Text(t) => t.trim().is_empty(),
+            Cell::Text(t) => value::trim(t).is_empty(),
             _ => false,
         }
     }
@@ -365,19 +365,23 @@ fn cut(s: &str) -> String {
 type CellError = (Field, &'static str);
 
 /// The frame's columns, filled row by row so no reader keeps more than one row of text.
+///
+/// A column whose field the ledger does not map (`None` here) is all nulls: it is not built
+/// row by row but added once at the end as a constant column ([`with_unmapped`]); a null
+/// string or decimal costs 16 bytes a row, 160 MB per column at 10M rows.
 struct Builders {
     source: StringChunkedBuilder,
-    transaction_id: PrimitiveChunkedBuilder<Int64Type>,
-    order_id: StringChunkedBuilder,
+    transaction_id: Option<PrimitiveChunkedBuilder<Int64Type>>,
+    order_id: Option<StringChunkedBuilder>,
     amount: PrimitiveChunkedBuilder<Int128Type>,
     currency: StringChunkedBuilder,
     status: StringChunkedBuilder,
     booked_date: PrimitiveChunkedBuilder<Int32Type>,
-    fee: PrimitiveChunkedBuilder<Int128Type>,
-    net: PrimitiveChunkedBuilder<Int128Type>,
-    payout_ref: StringChunkedBuilder,
-    note: StringChunkedBuilder,
-    user_id: StringChunkedBuilder,
+    fee: Option<PrimitiveChunkedBuilder<Int128Type>>,
+    net: Option<PrimitiveChunkedBuilder<Int128Type>>,
+    payout_ref: Option<StringChunkedBuilder>,
+    note: Option<StringChunkedBuilder>,
+    user_id: Option<StringChunkedBuilder>,
     /// The convention columns, only when the ledger maps them (no cost per row otherwise).
     extra: ExtraBuilders,
 }
@@ -405,21 +409,26 @@ impl ExtraBuilders {
 }
 
 impl Builders {
-    fn with_extra(cap: usize, extra: ExtraBuilders) -> Self {
+    /// Builders with room for `cap` rows, for the fields `names` maps.
+    fn new(names: &[Option<&str>; N_FIELDS], cap: usize) -> Self {
+        let has = |f: Field| names[f as usize].is_some();
+        let text =
+            |f: Field, name: &str| has(f).then(|| StringChunkedBuilder::new(name.into(), cap));
         Builders {
             source: StringChunkedBuilder::new("source".into(), cap),
-            transaction_id: PrimitiveChunkedBuilder::new("transaction_id".into(), cap),
-            order_id: StringChunkedBuilder::new("order_id".into(), cap),
+            transaction_id: has(Field::TransactionId)
+                .then(|| PrimitiveChunkedBuilder::new("transaction_id".into(), cap)),
+            order_id: text(Field::OrderId, "order_id"),
             amount: PrimitiveChunkedBuilder::new("amount".into(), cap),
             currency: StringChunkedBuilder::new("currency".into(), cap),
             status: StringChunkedBuilder::new("status".into(), cap),
             booked_date: PrimitiveChunkedBuilder::new("booked_date".into(), cap),
-            fee: PrimitiveChunkedBuilder::new("fee".into(), cap),
-            net: PrimitiveChunkedBuilder::new("net".into(), cap),
-            payout_ref: StringChunkedBuilder::new("payout_ref".into(), cap),
-            note: StringChunkedBuilder::new("note".into(), cap),
-            user_id: StringChunkedBuilder::new("user_id".into(), cap),
-            extra,
+            fee: has(Field::Fee).then(|| PrimitiveChunkedBuilder::new("fee".into(), cap)),
+            net: has(Field::Net).then(|| PrimitiveChunkedBuilder::new("net".into(), cap)),
+            payout_ref: text(Field::PayoutRef, "payout_ref"),
+            note: text(Field::Note, "note"),
+            user_id: text(Field::UserId, "user_id"),
+            extra: ExtraBuilders::new(names, cap),
         }
     }
 
@@ -430,24 +439,28 @@ impl Builders {
                 .into_series()
                 .into_column())
         };
-        let mut cols = vec![
-            self.source.finish().into_column(),
-            self.transaction_id.finish().into_column(),
-            self.order_id.finish().into_column(),
-            money(self.amount)?,
-            self.currency.finish().into_column(),
-            self.status.finish().into_column(),
-            self.booked_date
-                .finish()
-                .into_date()
-                .into_series()
-                .into_column(),
-            money(self.fee)?,
-            money(self.net)?,
-            self.payout_ref.finish().into_column(),
-            self.note.finish().into_column(),
-            self.user_id.finish().into_column(),
+        let text = |b: Option<StringChunkedBuilder>| b.map(|b| b.finish().into_column());
+        let cols = [
+            Some(self.source.finish().into_column()),
+            self.transaction_id.map(|b| b.finish().into_column()),
+            text(self.order_id),
+            Some(money(self.amount)?),
+            Some(self.currency.finish().into_column()),
+            Some(self.status.finish().into_column()),
+            Some(
+                self.booked_date
+                    .finish()
+                    .into_date()
+                    .into_series()
+                    .into_column(),
+            ),
+            self.fee.map(money).transpose()?,
+            self.net.map(money).transpose()?,
+            text(self.payout_ref),
+            text(self.note),
+            text(self.user_id),
         ];
+        let mut cols: Vec<Column> = cols.into_iter().flatten().collect();
         let e = self.extra;
         if let Some(b) = e.line_kind {
             cols.push(b.finish().into_column());
@@ -520,7 +533,14 @@ pub(crate) struct Loader<'c> {
     source_buf: String,
     num_buf: String,
     lower_buf: String,
+    /// Status texts already looked up, with what `status_map` made of them: a ledger has a
+    /// handful, and hashing one twice per row (as written, then lower-cased) was a visible
+    /// part of a 10M-row load.
+    status_memo: Vec<(Box<str>, Option<&'static str>)>,
 }
+
+/// Most status texts [`Loader::status`] remembers (the rest are looked up each time).
+const STATUS_MEMO: usize = 16;
 
 impl<'c> Loader<'c> {
     fn new(cfg: &'c LedgerConfig) -> Result<Self, LedgerError> {
@@ -563,10 +583,7 @@ impl<'c> Loader<'c> {
             },
             dates,
             status_map,
-            builders: Builders::with_extra(
-                0,
-                ExtraBuilders::new(&configured_names(&cfg.columns), 0),
-            ),
+            builders: Builders::new(&configured_names(&cfg.columns), 0),
             parts: Vec::new(),
             parts_rows: 0,
             counts: LedgerCounts::default(),
@@ -575,12 +592,13 @@ impl<'c> Loader<'c> {
             source_buf: String::new(),
             num_buf: String::new(),
             lower_buf: String::new(),
+            status_memo: Vec::new(),
         })
     }
 
     /// Room for `rows` more rows in the builders (before any row is added).
     fn reserve(&mut self, rows: usize) {
-        self.builders = Builders::with_extra(rows, ExtraBuilders::new(&self.names, rows));
+        self.builders = Builders::new(&self.names, rows);
     }
 
     /// What this loader read, to be added to another one with [`Self::absorb`].
@@ -596,7 +614,7 @@ impl<'c> Loader<'c> {
     /// Adds the rows another loader read after every row read so far.
     fn absorb(&mut self, part: Part) -> Result<(), LedgerError> {
         if self.counts.rows_loaded > self.parts_rows {
-            let fresh = Builders::with_extra(0, ExtraBuilders::new(&self.names, 0));
+            let fresh = Builders::new(&self.names, 0);
             let b = std::mem::replace(&mut self.builders, fresh);
             self.parts.push(b.finish()?);
         }
@@ -693,7 +711,7 @@ impl<'c> Loader<'c> {
                 None
             } else {
                 Some(match cell {
-                    Cell::Text(t) => Cow::Borrowed(t.trim()),
+                    Cell::Text(t) => Cow::Borrowed(value::trim(t)),
                     other => Cow::Owned(other.text().into_owned()),
                 })
             }
@@ -766,13 +784,22 @@ impl<'c> Loader<'c> {
             return (if amount < 0 { "refunded" } else { "paid" }, None);
         }
         let raw = cell.text();
-        let raw = raw.trim();
-        let hit = self.status_map.get(raw).copied().or_else(|| {
-            self.lower_buf.clear();
-            self.lower_buf
-                .extend(raw.chars().flat_map(char::to_lowercase));
-            self.status_map.get(self.lower_buf.as_str()).copied()
-        });
+        let raw = value::trim(&raw);
+        let hit = match self.status_memo.iter().find(|(t, _)| **t == *raw) {
+            Some((_, hit)) => *hit,
+            None => {
+                let hit = self.status_map.get(raw).copied().or_else(|| {
+                    self.lower_buf.clear();
+                    self.lower_buf
+                        .extend(raw.chars().flat_map(char::to_lowercase));
+                    self.status_map.get(self.lower_buf.as_str()).copied()
+                });
+                if self.status_memo.len() < STATUS_MEMO {
+                    self.status_memo.push((raw.into(), hit));
+                }
+                hit
+            }
+        };
         match hit {
             Some(s) => (s, None),
             None => ("other", Some(Cow::Owned(raw.to_lowercase()))),
@@ -889,19 +916,32 @@ impl<'c> Loader<'c> {
         self.source_buf.push(':');
         push_u64(&mut self.source_buf, line);
         b.source.append_value(&self.source_buf);
-        b.transaction_id.append_option(r.transaction_id);
-        b.order_id.append_option(r.order_id.as_deref());
+        if let Some(b) = b.transaction_id.as_mut() {
+            b.append_option(r.transaction_id);
+        }
+        if let Some(b) = b.order_id.as_mut() {
+            b.append_option(r.order_id.as_deref());
+        }
         b.amount.append_value(r.amount);
         // Checked ASCII letters in value::currency.
         b.currency
             .append_value(std::str::from_utf8(&r.currency).unwrap_or("XXX"));
         b.status.append_value(r.status);
         b.booked_date.append_value(r.date);
-        b.fee.append_option(r.fee);
-        b.net.append_option(r.net);
-        b.payout_ref.append_option(r.payout_ref.as_deref());
-        b.note.append_option(r.note.as_deref());
-        b.user_id.append_option(r.user_id.as_deref());
+        let opt_text = |b: &mut Option<StringChunkedBuilder>, v: Option<&str>| {
+            if let Some(b) = b.as_mut() {
+                b.append_option(v);
+            }
+        };
+        if let Some(b) = b.fee.as_mut() {
+            b.append_option(r.fee);
+        }
+        if let Some(b) = b.net.as_mut() {
+            b.append_option(r.net);
+        }
+        opt_text(&mut b.payout_ref, r.payout_ref.as_deref());
+        opt_text(&mut b.note, r.note.as_deref());
+        opt_text(&mut b.user_id, r.user_id.as_deref());
         let e = &mut b.extra;
         if let Some(b) = e.line_kind.as_mut() {
             b.append_option(r.line_kind);
@@ -1077,6 +1117,7 @@ pub(crate) fn load_ledger_split(
         );
     }
     let (frame, counts, quarantined) = loader.finish_frame()?;
+    let frame = with_unmapped(frame)?;
     frames::check_ledger_schema(&frame)?;
     assert_eq!(
         counts.rows_read,
@@ -1098,6 +1139,18 @@ pub(crate) fn load_ledger_split(
         quarantined,
         counts,
     })
+}
+
+/// `frame` (of mapped fields only, see [`Builders`]) with the columns of the fields the ledger
+/// does not map, all null, as constant columns in their places of [`frames::ledger_schema`].
+fn with_unmapped(mut frame: DataFrame) -> Result<DataFrame, LedgerError> {
+    let height = frame.height();
+    for (i, (name, dtype)) in frames::ledger_schema().iter().enumerate() {
+        if frame.column(name).is_err() {
+            frame.insert_column(i, Column::full_null(name.clone(), height, dtype))?;
+        }
+    }
+    Ok(frame)
 }
 
 /// The files a ledger path or glob names, sorted (what a run records the digests of).

@@ -1104,6 +1104,52 @@ fn parallel_csv_load_equals_the_sequential_one() {
     }
 }
 
+/// A large ledger whose first 64 KiB are UTF-8 but a later line is Windows-1252 is read as
+/// Windows-1252, as the one reader reads it: the chunks read as UTF-8 are not kept.
+#[test]
+fn parallel_csv_load_of_a_file_not_utf8_after_its_start_reads_it_as_windows_1252() {
+    let dir = TempDir::new().unwrap();
+    let mut text = b"note,order_id,transaction_id,amount,currency,date,status\n".to_vec();
+    for i in 0..3000 {
+        text.extend_from_slice(
+            format!("note {i:040},O-{i},{i},1.00,EUR,2026-10-01,Paid\n").as_bytes(),
+        );
+    }
+    text.extend_from_slice(b"Caf\xE9,O-x,999999,1.00,EUR,2026-10-01,Paid\n");
+    write(&dir, "w.csv", &text);
+    let c = tricky_cfg(OnBadRow::Fail);
+    let split = Split {
+        block_bytes: 4096,
+        threads: 3,
+        min_file_bytes: 0,
+    };
+    let before = crate::domain::csvsplit::PARALLEL_READS.with(|n| n.get());
+    let par = load_ledger_split(&c, dir.path(), None, split).unwrap();
+    assert_eq!(
+        crate::domain::csvsplit::PARALLEL_READS.with(|n| n.get()),
+        before
+    );
+    let seq = load_ledger_split(&c, dir.path(), None, Split::sequential()).unwrap();
+    assert!(par.frame.equals_missing(&seq.frame));
+    assert_eq!(par.counts, seq.counts);
+    assert_eq!(par.counts.rows_loaded, 3001);
+    assert_eq!(
+        strs(&par.frame, "note").last(),
+        Some(&Some("Café".to_owned()))
+    );
+    // All UTF-8: read in parallel without reading it whole first, the same rows.
+    text.truncate(text.len() - 41);
+    write(&dir, "w.csv", &text);
+    let par = load_ledger_split(&c, dir.path(), None, split).unwrap();
+    assert_eq!(
+        crate::domain::csvsplit::PARALLEL_READS.with(|n| n.get()),
+        before + 1
+    );
+    let seq = load_ledger_split(&c, dir.path(), None, Split::sequential()).unwrap();
+    assert!(par.frame.equals_missing(&seq.frame));
+    assert_eq!(par.counts.rows_loaded, 3000);
+}
+
 #[test]
 fn parallel_csv_load_keeps_bad_rows_and_errors_in_file_order() {
     let bad: &[(usize, &[u8])] = &[

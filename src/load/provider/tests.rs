@@ -100,6 +100,64 @@ fn mantissas_are_exact_or_refused() {
     assert_eq!(mantissa_at(d("64.1386407767"), 10), Some(641_386_407_767));
 }
 
+/// The export's shortcut for plainly written amounts gives the value the `Decimal` reading
+/// gives, and leaves to it every text it does not read (so its errors stay its own).
+#[test]
+fn plain_amounts_read_as_the_decimal_reading_reads_them() {
+    let by_decimal = |t: &str, scale: usize| {
+        <Decimal as CellValue>::parse_text(t).and_then(|d| mantissa_at(d, scale))
+    };
+    let mut texts: Vec<String> = [
+        "0",
+        "-0",
+        "-0.00",
+        "12.5",
+        " 12.50 ",
+        "-3.000001",
+        "0.1234567",
+        "1.5000000",
+        "5.",
+        ".5",
+        "+5",
+        "--5",
+        "1e3",
+        "1,5",
+        "",
+        " ",
+        "-",
+        "1.2.3",
+        "999999999999999999.999999",
+        "9999999999999999999",
+        "１2",
+        "12a",
+        "0000012.3400",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for i in 0..2000u64 {
+        let n = i.wrapping_mul(2_654_435_761) % 100_000_000;
+        texts.push(format!(
+            "{}{}.{:0w$}",
+            if i % 3 == 0 { "-" } else { "" },
+            n / 100,
+            n % 100,
+            w = (i % 12) as usize
+        ));
+    }
+    for t in &texts {
+        for scale in [6, 10] {
+            let fast = plain_mantissa(t.as_bytes(), scale);
+            if let Some(m) = fast {
+                assert_eq!(Some(m), by_decimal(t, scale), "{t:?} at scale {scale}");
+            }
+        }
+    }
+    assert_eq!(plain_mantissa(b"-12.34", 6), Some(-12_340_000));
+    assert_eq!(plain_mantissa(b"7", 10), Some(70_000_000_000));
+    assert_eq!(plain_mantissa(b"1.1234567", 6), None);
+}
+
 #[tokio::test]
 async fn json_and_csv_snapshots_load_to_the_same_exact_frames() {
     let tmp = tempfile::tempdir().unwrap();
@@ -742,6 +800,27 @@ fn line_counter_gives_each_byte_the_line_of_a_byte_by_byte_count() {
                 counter.line_at(b as u64),
                 expected,
                 "byte {b}, reads of {at_most}"
+            );
+        }
+    }
+    // A chunk's lines counted from its bytes when asked: the same, asked in increasing order
+    // from any byte on.
+    let chunk = Chunk {
+        index: 0,
+        bytes: text.to_vec(),
+        lines_before: 4,
+        lines: 0,
+    };
+    for from in 0..text.len() {
+        let mut lines = ChunkRead::new(&chunk);
+        for b in (from..text.len()).step_by(1 + from % 3) {
+            let expected = 5 + run_starts.iter().filter(|&&s| s <= b).count() as u64;
+            // The csv reader's count: the `\n`s before `b`, plus one.
+            let csv_line = 1 + text[..b].iter().filter(|&&c| c == b'\n').count() as u64;
+            assert_eq!(
+                lines.line_at(b as u64, csv_line),
+                expected,
+                "byte {b} from {from}"
             );
         }
     }
