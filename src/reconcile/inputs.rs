@@ -6,7 +6,7 @@ use super::conventions::{self as conv, LedgerRates, LedgerScope};
 use super::not_checked::{self, EmptyLedgerColumns};
 use super::rules::{self, RuleSet};
 use super::{
-    day, pl, typed, zero, Comparison, GoverningDate, ReconcileError, ReconcileInput,
+    day, pl, typed, zero, Comparison, GoverningDate, QueryEngine, ReconcileError, ReconcileInput,
     ReconcileSettings,
 };
 use crate::domain::frames::{self, decimal_column, money};
@@ -82,6 +82,7 @@ pub(super) fn build(
         window,
         settings.ledger_margin_days,
         &prune,
+        settings.engine,
     )?;
     let payouts = payout_tables(payout_rows, payouts, breakdown, window, settings)?;
     let empty_ledger = EmptyLedgerColumns::of(&ledger);
@@ -198,11 +199,12 @@ fn provider_tables(
     let chunk_from = chunk_expr(breakdown)?;
     let provider_all = pl(
         "provider rows",
-        with_days
-            .clone()
-            .filter(not_test.clone())
-            .with_column(chunk_from.alias("chunk_from"))
-            .collect(),
+        settings.engine.collect(
+            with_days
+                .clone()
+                .filter(not_test.clone())
+                .with_column(chunk_from.alias("chunk_from")),
+        ),
     )?;
     let provider_all = prune.keep("provider rows", provider_all)?;
     let mut scope = if sc.include_test { lit(true) } else { not_test };
@@ -222,7 +224,7 @@ fn provider_tables(
     if let Some(basis) = conv::amount_basis(sc.conventions) {
         scoped = scoped.with_column(basis.alias("payment_amount"));
     }
-    let mut provider = pl("provider scope", scoped.collect())?;
+    let mut provider = pl("provider scope", settings.engine.collect(scoped))?;
     if sc.conventions.currency != crate::load::ledger::LedgerCurrency::Payment {
         provider = conv::convert_currency(provider, sc.conventions, sc.rates)?;
     }
@@ -269,6 +271,7 @@ fn ledger_table(
     window: Window,
     margin_days: u32,
     prune: &Pruner,
+    engine: QueryEngine,
 ) -> Result<DataFrame, ReconcileError> {
     let margin = i32::try_from(margin_days).unwrap_or(i32::MAX);
     let (from, to) = (day(window.from), day(window.to));
@@ -289,13 +292,14 @@ fn ledger_table(
         .fill_null(lit(false));
     let ledger = pl(
         "ledger",
-        ledger_days
-            .filter(near.or(payment_of_refund))
-            .with_columns([
-                in_window("booked_day", window).alias("in_window"),
-                window_pos("booked_day", window).alias("window_pos"),
-            ])
-            .collect(),
+        engine.collect(
+            ledger_days
+                .filter(near.or(payment_of_refund))
+                .with_columns([
+                    in_window("booked_day", window).alias("in_window"),
+                    window_pos("booked_day", window).alias("window_pos"),
+                ]),
+        ),
     )?;
     prune.keep("ledger", ledger)
 }
@@ -616,7 +620,7 @@ fn currency_table(
             ))
         })
         .collect();
-    // The governing side rides on these rows: `70_matched` joins them to every pair anyway,
+    // The governing side rides on these rows: `60_matched` joins them to every pair anyway,
     // and a join to `settings` there would copy the run's largest table.
     let ledger_governs = settings.governing_date == GoverningDate::Ledger;
     let n = codes.len();

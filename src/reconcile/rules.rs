@@ -4,7 +4,7 @@
 //! files next to it; `reconcile.sql_dir` points at a copy to run edited rules instead. Both are
 //! put in order by `catalog`; what a rule may read and must output is `sql/README.md`.
 
-use super::{catalog, ReconcileError};
+use super::{catalog, QueryEngine, ReconcileError};
 use polars::prelude::*;
 use polars::sql::SQLContext;
 use std::path::Path;
@@ -154,7 +154,7 @@ impl Rule {
     ///
     /// Each rule gets a fresh SQL context: Polars' context remembers table aliases across
     /// queries, so an alias `r` in one file would otherwise leak into the next.
-    pub fn run(&self, tables: &Tables) -> Result<DataFrame, ReconcileError> {
+    pub fn run(&self, tables: &Tables, engine: QueryEngine) -> Result<DataFrame, ReconcileError> {
         let mut ctx = SQLContext::new();
         for (name, df) in &tables.0 {
             ctx.register(name, df.clone().lazy());
@@ -165,8 +165,9 @@ impl Rule {
         // say) instead of returning an error; that must not take the process down without
         // naming the file. Unwind-safe enough: the closure only reads `tables`, and
         // everything it built is dropped with the panic.
+        let engine = self.engine(engine);
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            ctx.execute(&self.sql).and_then(|lf| lf.collect())
+            ctx.execute(&self.sql).and_then(|lf| engine.collect(lf))
         }))
         .map_err(|panic| self.engine_panic(panic.as_ref()))?
         .map_err(|e| self.failure(e, tables))?;
@@ -176,9 +177,26 @@ impl Rule {
             mib = out.estimated_size() >> 20,
             ms = started.elapsed().as_millis() as u64,
             rss_mib = crate::domain::memory::current_rss_bytes().unwrap_or(0) >> 20,
+            ?engine,
             "rule ran"
         );
         Ok(out)
+    }
+
+    /// The engine this file runs on when the run asks for `engine`: a file with a window
+    /// function (`… OVER (…)`) runs in memory even then.
+    ///
+    /// Why: Polars' streaming engine has no window functions of its own and runs them through
+    /// its in-memory fallback at several times the in-memory engine's cost (10 million rows:
+    /// `classes/duplicate_in_provider` 22 s instead of 5 s, `prepare/30_ledger_keyed` 11 s
+    /// instead of 5 s), while the joins, group-bys and filters of the other files run faster
+    /// streamed (the pairs join of `prepare/60_matched` 9 s instead of 15 s).
+    pub fn engine(&self, engine: QueryEngine) -> QueryEngine {
+        if engine == QueryEngine::Streaming && self.mentions("over") {
+            QueryEngine::InMemory
+        } else {
+            engine
+        }
     }
 
     /// The error of a query the engine panicked on, with the panic's words.
@@ -416,6 +434,46 @@ mod tests {
         assert!(r.mentions("pairs_input"));
         assert!(r.mentions("amount"));
         assert!(!r.mentions("pairs"));
+    }
+
+    #[test]
+    fn files_with_a_window_function_run_in_memory_even_when_streaming() {
+        let rules = RuleSet::load(None).unwrap();
+        let engine_of = |file: &str, asked: QueryEngine| {
+            let all = rules.prepare.iter().chain(&rules.classes);
+            all.clone()
+                .find(|r| r.file.ends_with(file))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{file} not among {:?}",
+                        all.map(|r| &r.file).collect::<Vec<_>>()
+                    )
+                })
+                .engine(asked)
+        };
+        for file in [
+            "10_provider_groups.sql",
+            "30_ledger_keyed.sql",
+            "duplicate_in_provider.sql",
+        ] {
+            assert_eq!(
+                engine_of(file, QueryEngine::Streaming),
+                QueryEngine::InMemory,
+                "{file}"
+            );
+        }
+        for file in ["60_matched.sql", "50_ledger_txn.sql", "fee_mismatch.sql"] {
+            assert_eq!(
+                engine_of(file, QueryEngine::Streaming),
+                QueryEngine::Streaming,
+                "{file}"
+            );
+            assert_eq!(
+                engine_of(file, QueryEngine::InMemory),
+                QueryEngine::InMemory,
+                "{file}"
+            );
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! results put together in the discrepancy schema.
 
 use super::rules::{Rule, RuleSet, Tables};
-use super::{pl, zero, ReconcileError};
+use super::{pl, zero, QueryEngine, ReconcileError};
 use crate::domain::frames::{self, money};
 use polars::prelude::*;
 
@@ -32,14 +32,15 @@ pub(super) const CLASS_OUTPUT: &[&str] = &[
 pub(super) fn run_rules(
     rules: &RuleSet,
     mut tables: Tables,
+    engine: QueryEngine,
 ) -> Result<(Vec<DataFrame>, Tables), ReconcileError> {
     let mut found: Vec<Option<DataFrame>> = vec![None; rules.classes.len()];
     for i in 0..=rules.prepare.len() {
-        run_ready_classes(rules, &rules.prepare[i..], &mut tables, &mut found)?;
+        run_ready_classes(rules, &rules.prepare[i..], &mut tables, &mut found, engine)?;
         let Some(rule) = rules.prepare.get(i) else {
             break;
         };
-        let df = rule.run(&tables)?;
+        let df = rule.run(&tables, engine)?;
         tables.insert(&rule.table, df);
         drop_done(&mut tables, &rules.prepare[i + 1..], &rules.classes, &found);
         tracing::debug!(held_mib = tables.estimated_mib(), tables = ?tables.sizes(), "tables held");
@@ -55,12 +56,13 @@ fn run_ready_classes(
     pending: &[Rule],
     tables: &mut Tables,
     found: &mut [Option<DataFrame>],
+    engine: QueryEngine,
 ) -> Result<(), ReconcileError> {
     for (c, rule) in rules.classes.iter().enumerate() {
         if found[c].is_some() || !rule.ready(pending) {
             continue;
         }
-        let df = rule.run(tables)?;
+        let df = rule.run(tables, engine)?;
         found[c] = Some(shape_class(df, rule)?);
         drop_done(tables, pending, &rules.classes, found);
     }
