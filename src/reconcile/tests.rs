@@ -1325,3 +1325,17 @@ fn the_payment_of_a_refund_in_the_window_is_kept_however_old() {
     let out = run(&input(&[], &[l(3, "10.00", "USD", "2026-05-01")]));
     assert_eq!(out.summary.rows.ledger_out_of_window, 1);
 }
+
+/// The report id digests the `[reconcile]` settings; the engine changes how the rules are
+/// computed, not what they find, so it must not change the id (nor did adding it).
+#[test]
+fn the_engine_is_left_out_of_the_settings_the_report_id_digests() {
+    let in_memory = ReconcileSettings::default();
+    let streaming = ReconcileSettings {
+        engine: super::QueryEngine::Streaming,
+        ..in_memory.clone()
+    };
+    let a = serde_json::to_string(&in_memory).unwrap();
+    assert_eq!(a, serde_json::to_string(&streaming).unwrap());
+    assert!(!a.contains("engine"), "{a}");
+}
