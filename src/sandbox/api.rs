@@ -352,8 +352,12 @@ impl Shared {
     fn data(&self) -> std::sync::RwLockReadGuard<'_, Dataset> {
         self.data.read().unwrap_or_else(|e| e.into_inner())
     }
+    /// The dataset to change. The page index is emptied once the lock is held, so no page
+    /// is found through checkpoints of the dataset before the change.
     fn data_mut(&self) -> std::sync::RwLockWriteGuard<'_, Dataset> {
-        self.data.write().unwrap_or_else(|e| e.into_inner())
+        let guard = self.data.write().unwrap_or_else(|e| e.into_inner());
+        self.page_index.clear();
+        guard
     }
 }
 
@@ -563,7 +567,68 @@ impl RegistryQuery {
         }
     }
 
+    /// Every row of the query's page, found by walking its rows from the first (see
+    /// [`RegistryQuery::select_indexed`] for the walk that starts near the page).
     pub(crate) fn select(&self, ds: &Dataset) -> Vec<RowRef> {
+        self.walk(ds, &mut vec![0])
+    }
+
+    /// [`RegistryQuery::select`], walking from the checkpoint of `index` nearest below
+    /// `offset` (and leaving the checkpoints it passed there for the next page of the query).
+    /// Why: walking up to each page's offset made a year's paging quadratic in its rows.
+    pub(crate) fn select_indexed(&self, ds: &Dataset, index: &PageIndex) -> Vec<RowRef> {
+        let key = self.key();
+        let mut map = index.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= PageIndex::MAX_QUERIES && !map.contains_key(&key) {
+            map.clear();
+        }
+        self.walk(ds, map.entry(key).or_insert_with(|| vec![0]))
+    }
+
+    /// The filters (not the page, not the currency of the amounts): what picks the rows.
+    fn key(&self) -> QueryKey {
+        QueryKey {
+            window: self.window,
+            direct: self.direct,
+            project_id: self.project_id,
+            show_dry_run: self.show_dry_run,
+            transfer_id: self.transfer_id,
+            report_id: self.report_id,
+            status: self.status.clone(),
+        }
+    }
+
+    /// The page's rows. `checkpoints[k]` is a position in the query's rows with exactly
+    /// `k * STRIDE` matching rows before it (`checkpoints[0] == 0`); the walk starts at the
+    /// last one not past `offset` and appends those it meets beyond the known ones.
+    fn walk(&self, ds: &Dataset, checkpoints: &mut Vec<usize>) -> Vec<RowRef> {
+        let rows = self.rows(ds);
+        let stride = PageIndex::STRIDE;
+        let k = (self.offset / stride).min(checkpoints.len() - 1);
+        let mut seen = k * stride;
+        let limit = self.limit.unwrap_or(usize::MAX);
+        let mut page = Vec::new();
+        for (i, r) in rows.iter().enumerate().skip(checkpoints[k]) {
+            if page.len() >= limit {
+                break;
+            }
+            if !self.matches(ds, r) {
+                continue;
+            }
+            if seen % stride == 0 && seen / stride == checkpoints.len() {
+                checkpoints.push(i);
+            }
+            if seen >= self.offset {
+                page.push(*r);
+            }
+            seen += 1;
+        }
+        page
+    }
+
+    /// The rows the filters are tested on: the window's, narrowed to a payout's (report's)
+    /// period when one is asked for.
+    fn rows<'d>(&self, ds: &'d Dataset) -> &'d [RowRef] {
         let mut rows = ds.rows_in(self.window);
         // The rows of a payout (or report) are those of its half-month (month) in the served
         // zone: one run of the rows, which are sorted by time, so found by bisection rather
@@ -575,27 +640,58 @@ impl RegistryQuery {
         if let Some(id) = self.report_id {
             rows = run_of(rows, id, |at| report_id_of(ds.local_date(at)));
         }
-        let it = rows.iter().copied().filter(|r| {
-            let t = &ds.txns[r.txn as usize];
-            (self.show_dry_run || !t.dry_run)
-                && self.direct.is_none_or(|d| d == t.direct)
-                && self
-                    .project_id
-                    .is_none_or(|p| PROJECTS[t.project as usize].id == p)
-                && self
-                    .status
-                    .as_deref()
-                    .is_none_or(|s| s == t.status.as_str())
-                && self
-                    .transfer_id
-                    .is_none_or(|id| ds.row_payout(*r) == Some(id))
-                && self
-                    .report_id
-                    .is_none_or(|id| ds.row_report(*r) == Some(id))
-        });
-        it.skip(self.offset)
-            .take(self.limit.unwrap_or(usize::MAX))
-            .collect()
+        rows
+    }
+
+    fn matches(&self, ds: &Dataset, r: &RowRef) -> bool {
+        let t = &ds.txns[r.txn as usize];
+        (self.show_dry_run || !t.dry_run)
+            && self.direct.is_none_or(|d| d == t.direct)
+            && self
+                .project_id
+                .is_none_or(|p| PROJECTS[t.project as usize].id == p)
+            && self
+                .status
+                .as_deref()
+                .is_none_or(|s| s == t.status.as_str())
+            && self
+                .transfer_id
+                .is_none_or(|id| ds.row_payout(*r) == Some(id))
+            && self
+                .report_id
+                .is_none_or(|id| ds.row_report(*r) == Some(id))
+    }
+}
+
+/// What picks a registry query's rows: the key of its checkpoints in [`PageIndex`].
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct QueryKey {
+    window: Option<(NaiveDate, NaiveDate)>,
+    direct: Option<bool>,
+    project_id: Option<i64>,
+    show_dry_run: bool,
+    transfer_id: Option<i64>,
+    report_id: Option<i64>,
+    status: Option<String>,
+}
+
+/// Per registry query, where every [`PageIndex::STRIDE`]-th matching row lies, so that a page
+/// at a large `offset` is found without testing the rows before it. It describes the dataset
+/// as it is: [`Shared`] empties it whenever the dataset changes (refunds, chargebacks).
+#[derive(Default)]
+pub(crate) struct PageIndex {
+    map: std::sync::Mutex<HashMap<QueryKey, Vec<usize>>>,
+}
+
+impl PageIndex {
+    /// Matching rows between checkpoints: a page walks at most this many rows before its own.
+    const STRIDE: usize = 256;
+    /// Queries remembered before the index starts over (bounds its memory: a year's fetch
+    /// asks a few hundred).
+    const MAX_QUERIES: usize = 4096;
+
+    pub(crate) fn clear(&self) {
+        self.map.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -609,7 +705,7 @@ fn run_of(rows: &[RowRef], id: i64, key: impl Fn(i64) -> i64) -> &[RowRef] {
 fn registry(sh: &Shared, fmt: Format, p: &Params) -> ApiResult {
     let q = RegistryQuery::parse(p, sh.max_page_limit, sh.page_cap)?;
     let ds = sh.data();
-    let rows = q.select(&ds);
+    let rows = q.select_indexed(&ds, &sh.page_index);
     let views = rows
         .iter()
         .map(|r| RowView::registry(&ds, *r, q.in_transfer_currency));

@@ -444,8 +444,8 @@ impl Money {
     }
     /// Every payment-currency amount converted to the payout currency (`in_transfer_currency`).
     pub(crate) fn in_payout_currency(&self, fx: Decimal) -> Money {
-        let usd = CURRENCIES[PAYOUT].code;
-        self.map(|d| round_to_currency(d * fx, usd), self.payout)
+        let usd = &CURRENCIES[PAYOUT];
+        self.map(|d| round_to(d * fx, usd), self.payout)
     }
 }
 
@@ -778,12 +778,22 @@ pub(crate) fn user_country(seed: u64, user: u32) -> usize {
     0
 }
 
+/// [`round_to_currency`] by the table's exponent, without looking the code up (an upper-cased
+/// copy and a search, a dozen times per row rendered). The test
+/// `currency_exponents_are_the_domain_ones` holds the two tables equal.
+fn round_to(d: Decimal, cur: &Currency) -> Decimal {
+    d.round_dp_with_strategy(
+        cur.exp,
+        rust_decimal::RoundingStrategy::MidpointAwayFromZero,
+    )
+}
+
 /// The payment's money, positive, in the payment currency (see the module docs).
 fn positive_money(t: &Txn, seed: u64, fx: Decimal, cpa_on: bool) -> Money {
     let country = &COUNTRIES[user_country(seed, t.user)];
     let cur = &CURRENCIES[country.currency];
     let method = &METHODS[t.method as usize];
-    let rc = |d: Decimal| round_to_currency(d, cur.code);
+    let rc = |d: Decimal| round_to(d, cur);
     let hundred = Decimal::ONE_HUNDRED;
     let nominal = Decimal::new(cur.prices[t.price as usize], cur.exp);
     let user_commission = rc(nominal * dec(method.user_percent) / hundred);
@@ -813,7 +823,7 @@ fn positive_money(t: &Txn, seed: u64, fx: Decimal, cpa_on: bool) -> Money {
         xsolla_fixed,
         cpa,
         net,
-        payout: round_to_currency(net * fx, CURRENCIES[PAYOUT].code),
+        payout: round_to(net * fx, &CURRENCIES[PAYOUT]),
         refund_penalty: Decimal::ZERO,
         chargeback_penalty: Decimal::ZERO,
     }
@@ -821,7 +831,7 @@ fn positive_money(t: &Txn, seed: u64, fx: Decimal, cpa_on: bool) -> Money {
 
 /// The pro-rata part `r` of a payment (module docs), positive.
 fn portion(m: &Money, r: Decimal, cur: &Currency, fx: Decimal) -> Money {
-    let k = |x: Decimal| round_to_currency(x * r / m.payment, cur.code);
+    let k = |x: Decimal| round_to(x * r / m.payment, cur);
     let (user_commission, vat, sales_tax) = (k(m.user_commission), k(m.vat), k(m.sales_tax));
     let (ps, xsolla, cpa) = (k(m.ps), k(m.xsolla), k(m.cpa));
     let net = r - user_commission - vat - sales_tax - ps - xsolla - cpa;
@@ -837,7 +847,7 @@ fn portion(m: &Money, r: Decimal, cur: &Currency, fx: Decimal) -> Money {
         xsolla_fixed: k(m.xsolla_fixed),
         cpa,
         net,
-        payout: round_to_currency(net * fx, CURRENCIES[PAYOUT].code),
+        payout: round_to(net * fx, &CURRENCIES[PAYOUT]),
         refund_penalty: Decimal::ZERO,
         chargeback_penalty: Decimal::ZERO,
     }
@@ -902,7 +912,7 @@ impl Dataset {
             return Decimal::ZERO;
         }
         let fx = self.fx(&self.txns[r.txn as usize]);
-        round_to_currency(penalties * fx, CURRENCIES[PAYOUT].code)
+        round_to(penalties * fx, &CURRENCIES[PAYOUT])
     }
     /// Payout id of a row, `None` for test payments (they are never paid out).
     pub(crate) fn row_payout(&self, r: RowRef) -> Option<i64> {
@@ -1261,6 +1271,17 @@ mod tests {
             today: to,
             per_day: 40,
             tz: chrono_tz::Tz::UTC,
+        }
+    }
+
+    /// `round_to` rounds by the sandbox's exponents, `round_to_currency` by the domain's.
+    #[test]
+    fn currency_exponents_are_the_domain_ones() {
+        for c in CURRENCIES {
+            assert_eq!(c.exp, crate::domain::money::exponent(c.code), "{}", c.code);
+            let d = Decimal::new(123_455, 3);
+            assert_eq!(round_to(d, c), round_to_currency(d, c.code), "{}", c.code);
+            assert_eq!(round_to(-d, c), round_to_currency(-d, c.code), "{}", c.code);
         }
     }
 

@@ -187,6 +187,8 @@ pub(crate) struct Shared {
     pub(crate) requests: Mutex<Vec<RequestRecord>>,
     pub(crate) counter: AtomicU64,
     pub(crate) in_flight: faults::InFlight,
+    /// Where the registry queries' pages start (see [`api::PageIndex`]).
+    pub(crate) page_index: api::PageIndex,
 }
 
 impl Shared {
@@ -277,6 +279,7 @@ impl Sandbox {
             requests: Mutex::new(Vec::new()),
             counter: AtomicU64::new(0),
             in_flight: faults::InFlight::default(),
+            page_index: api::PageIndex::default(),
         });
         let app = api::router(shared.clone());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

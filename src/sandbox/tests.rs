@@ -928,3 +928,112 @@ async fn order_numbers_per_project_repeat_across_projects_only() {
     );
     sb.shutdown().await;
 }
+
+/// Pages found through the page index are the pages found by walking every row: for queries
+/// of every filter, at offsets on, next to and between checkpoints, asked in no order.
+#[tokio::test]
+async fn indexed_pages_equal_pages_walked_from_the_first_row() {
+    let sb = start(SandboxConfig::default()).await;
+    let ds = sb.shared.data.read().unwrap();
+    let payout = ds.row_payout(ds.rows[ds.rows.len() / 2]).unwrap();
+    let mut queries = Vec::new();
+    for (window, transfer_id, status, show_dry_run) in [
+        (
+            Some((date("2026-10-01"), date("2026-10-31"))),
+            None,
+            None,
+            false,
+        ),
+        (
+            Some((date("2026-10-01"), date("2026-10-31"))),
+            None,
+            None,
+            true,
+        ),
+        (None, Some(payout), None, false),
+        (None, None, Some("done".to_owned()), false),
+    ] {
+        queries.push(api::RegistryQuery {
+            transfer_id,
+            status,
+            show_dry_run,
+            window,
+            ..api::RegistryQuery::window(NaiveDate::MIN, NaiveDate::MAX)
+        });
+    }
+    let index = api::PageIndex::default();
+    let mut seed = 7u64;
+    let mut checked = 0;
+    for _ in 0..400 {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let q = &mut queries[(seed >> 33) as usize % 4];
+        q.offset = match (seed >> 20) % 4 {
+            0 => (seed >> 40) as usize % 6 * 256,
+            1 => ((seed >> 40) as usize % 6 * 256).saturating_sub(1),
+            2 => (seed >> 40) as usize % 3000,
+            _ => (seed >> 40) as usize % 40_000,
+        };
+        q.limit =
+            [Some(1), Some(100), Some(256), Some(257), Some(1000), None][(seed >> 8) as usize % 6];
+        let walked = q.select(&ds);
+        let indexed = q.select_indexed(&ds, &index);
+        let ids = |rows: &[data::RowRef]| {
+            rows.iter()
+                .map(|r| (r.at, r.txn, r.rev))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            ids(&indexed),
+            ids(&walked),
+            "offset {} limit {:?}",
+            q.offset,
+            q.limit
+        );
+        checked += usize::from(!walked.is_empty());
+    }
+    assert!(checked > 150, "{checked} non-empty pages");
+}
+
+/// A change of the data (a refund) empties the page index: the pages read after it are those
+/// of the changed data, though the same query's pages were read (and indexed) before it.
+#[tokio::test]
+async fn pages_after_a_refund_are_those_of_the_changed_data() {
+    let sb = start(SandboxConfig {
+        today: Some(date("2026-11-03")),
+        ..SandboxConfig::default()
+    })
+    .await;
+    let c = Client::new(&sb);
+    let before = done_ids_page_by_page(&c).await;
+    let gone = before[5];
+    let r = c
+        .put_json(
+            &format!("reports/transactions/{gone}/refund"),
+            r#"{"description": "x"}"#,
+        )
+        .await;
+    assert_eq!(r.status(), 204);
+    let after = done_ids_page_by_page(&c).await;
+    let expected: Vec<i64> = before.iter().copied().filter(|&id| id != gone).collect();
+    assert_eq!(after, expected);
+}
+
+/// The ids of October's `done` rows, read 100 at a time.
+async fn done_ids_page_by_page(c: &Client) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for offset in (0..).step_by(100) {
+        let body = c
+            .ok(&format!(
+                "reports/transactions/registry.json?{OCT}&status=done&limit=100&offset={offset}"
+            ))
+            .await;
+        let rows: Vec<TransactionRow> = parse_json_rows(&body, REGISTRY_REQUIRED).unwrap();
+        if rows.is_empty() {
+            return ids;
+        }
+        ids.extend(rows.iter().map(|r| r.transaction_id.unwrap()));
+    }
+    unreachable!()
+}
