@@ -24,6 +24,8 @@ fi
 variant="default data"
 [ -n "${BENCH_REAL:-}" ] && [ "${BENCH_REAL}" != 0 ] && variant="real data (fees, refunds)"
 
+# A figure left out (SKIP_*) must not be printed from an earlier run in the same BENCH_DIR.
+rm -f "$work"/time.*
 echo "== generating $ROWS rows with $K discrepancies in $work ($variant)"
 python3 benches/reconcile/gen.py "$ROWS" "$K" "$work"
 
