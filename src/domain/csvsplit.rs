@@ -202,13 +202,35 @@ impl<'a> ChunkLines<'a> {
     }
 }
 
+/// Where a CSV byte stream is with respect to quotes: one state machine for the splitter here
+/// and the ledger reader's byte tracker, so both agree on where a record ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Q {
+pub enum QuoteState {
     FieldStart,
     Unquoted,
     Quoted,
     /// A quote inside a quoted field: closing, or the first of a doubled quote.
     QuoteInQuoted,
+}
+
+use QuoteState as Q;
+
+impl QuoteState {
+    /// The state after byte `b`.
+    #[inline]
+    pub fn after(self, b: u8, delimiter: u8, quote: u8) -> QuoteState {
+        match self {
+            Q::FieldStart if b == quote => Q::Quoted,
+            Q::FieldStart | Q::Unquoted | Q::QuoteInQuoted if b == delimiter || is_end(b) => {
+                Q::FieldStart
+            }
+            Q::FieldStart | Q::Unquoted => Q::Unquoted,
+            Q::Quoted if b == quote => Q::QuoteInQuoted,
+            Q::Quoted => Q::Quoted,
+            Q::QuoteInQuoted if b == quote => Q::Quoted,
+            Q::QuoteInQuoted => Q::Unquoted,
+        }
+    }
 }
 
 fn is_end(b: u8) -> bool {
@@ -242,17 +264,7 @@ fn find_cut(buf: &[u8], delimiter: u8, quote: u8) -> Option<usize> {
         if state == Q::FieldStart && i > 0 && i < buf.len() && ok(i) {
             cut = Some(i);
         }
-        state = match state {
-            Q::FieldStart if b == quote => Q::Quoted,
-            Q::FieldStart | Q::Unquoted | Q::QuoteInQuoted if b == delimiter || is_end(b) => {
-                Q::FieldStart
-            }
-            Q::FieldStart | Q::Unquoted => Q::Unquoted,
-            Q::Quoted if b == quote => Q::QuoteInQuoted,
-            Q::Quoted => Q::Quoted,
-            Q::QuoteInQuoted if b == quote => Q::Quoted,
-            Q::QuoteInQuoted => Q::Unquoted,
-        };
+        state = state.after(b, delimiter, quote);
     }
     cut
 }

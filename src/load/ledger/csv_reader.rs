@@ -9,7 +9,7 @@
 
 use super::probe::{Scanned, StatusScan};
 use super::{map_header, sniff_kind, Cell, LedgerError, Loader, N_FIELDS};
-use crate::domain::csvsplit::{self, Chunk, LineEnds, Splitter, Stopped};
+use crate::domain::csvsplit::{self, Chunk, LineEnds, QuoteState as Q, Splitter, Stopped};
 use crate::load::ledger::config::{CsvEncoding, Delimiter, LedgerConfig};
 use crate::load::ledger::BadRow;
 use std::cell::RefCell;
@@ -862,31 +862,13 @@ impl Lines for ChunkText<'_> {
         let (last, _) = self.last_record.get();
         let mut state = Q::FieldStart;
         for &b in &self.bytes[last..] {
-            state = next_state(state, b, self.delimiter, self.quote);
+            state = state.after(b, self.delimiter, self.quote);
         }
         state == Q::Quoted
     }
 
     fn max_field(&self) -> usize {
         self.max_field
-    }
-}
-
-/// The quote state after byte `b` (the tracker's, without its counting).
-#[inline]
-fn next_state(state: Q, b: u8, delimiter: u8, quote: u8) -> Q {
-    match state {
-        Q::FieldStart if b == quote => Q::Quoted,
-        Q::FieldStart | Q::Unquoted | Q::QuoteInQuoted
-            if b == delimiter || b == b'\n' || b == b'\r' =>
-        {
-            Q::FieldStart
-        }
-        Q::FieldStart | Q::Unquoted => Q::Unquoted,
-        Q::Quoted if b == quote => Q::QuoteInQuoted,
-        Q::Quoted => Q::Quoted,
-        Q::QuoteInQuoted if b == quote => Q::Quoted,
-        Q::QuoteInQuoted => Q::Unquoted,
     }
 }
 
@@ -905,15 +887,6 @@ impl std::fmt::Display for TooLong {
 }
 
 impl std::error::Error for TooLong {}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Q {
-    FieldStart,
-    Unquoted,
-    Quoted,
-    /// A quote inside a quoted field: closing, or the first of a doubled quote.
-    QuoteInQuoted,
-}
 
 /// Watches the bytes going into the csv reader (see the module doc).
 struct Tracker<R> {
@@ -1002,7 +975,7 @@ impl<R: Read> Tracker<R> {
                     self.field_index = 0;
                 }
             }
-            self.state = next_state(self.state, b, self.delimiter, self.quote);
+            self.state = self.state.after(b, self.delimiter, self.quote);
             if field_start {
                 self.field_len = 0;
                 self.field_start_line = 1 + self.newlines;
