@@ -10,6 +10,12 @@ use cli::{demo, sandbox};
 use std::process::ExitCode;
 use xsolla_recon::job::exit;
 
+/// mimalloc instead of glibc's malloc: the rules allocate and free columns of millions of
+/// values, and glibc returned and re-faulted their pages (a tenth of a run's time in page
+/// faults at 1M rows); README "Benchmarks" has the figures.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "xsolla-recon",
