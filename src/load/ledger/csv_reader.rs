@@ -113,18 +113,8 @@ fn start_after_header<'l>(
         loader.cfg.max_field_bytes,
     );
     let mut rdr = reader(delimiter, quote, tracker);
-    let (header, header_line) = read_header(&mut rdr, label, early_header).ok()?;
-    let idx = map_header(&header, &loader.names, label, header_line).ok()?;
-    let start = rdr.position().byte();
-    let rows = Rows {
-        label,
-        source: label.to_string_lossy().into_owned(),
-        header,
-        idx,
-        delimiter,
-        quote,
-    };
-    Some((rows, start))
+    let rows = Rows::after_header(&mut rdr, loader, label, early_header, delimiter, quote).ok()?;
+    Some((rows, rdr.position().byte()))
 }
 
 /// [`read`] once the encoding is decided (by reading the whole file, unless configured or a
@@ -150,16 +140,7 @@ fn read_decoded(
         loader.cfg.max_field_bytes,
     );
     let mut rdr = reader(delimiter, quote, tracker);
-    let (header, header_line) = read_header(&mut rdr, label, &early_header)?;
-    let idx = map_header(&header, &loader.names, label, header_line)?;
-    let rows = Rows {
-        label,
-        source: label.to_string_lossy().into_owned(),
-        header,
-        idx,
-        delimiter,
-        quote,
-    };
+    let rows = Rows::after_header(&mut rdr, loader, label, &early_header, delimiter, quote)?;
     if encoding == CsvEncoding::Utf8 && parallel {
         let start = rdr.position().byte();
         let skip_bom = if has_bom { 3 } else { 0 };
@@ -428,7 +409,28 @@ struct Rows<'a> {
     quote: u8,
 }
 
-impl Rows<'_> {
+impl<'l> Rows<'l> {
+    /// Reads the header from `rdr` and maps the configured columns onto it: the rows' reader
+    /// for both the tentative parallel read and the one that decides the encoding.
+    fn after_header<R: Read>(
+        rdr: &mut csv::Reader<Tracker<R>>,
+        loader: &Loader<'_>,
+        label: &'l Path,
+        early_header: &[String],
+        delimiter: u8,
+        quote: u8,
+    ) -> Result<Rows<'l>, LedgerError> {
+        let (header, header_line) = read_header(rdr, label, early_header)?;
+        let idx = map_header(&header, &loader.names, label, header_line)?;
+        Ok(Rows {
+            label,
+            source: label.to_string_lossy().into_owned(),
+            header,
+            idx,
+            delimiter,
+            quote,
+        })
+    }
     /// Reads the records after the header (at byte `start` of the text after the BOM) in
     /// chunks on every core and adds them to `loader`; false (and `loader` untouched) when
     /// the file must be read by one reader instead, which then gives the same rows and the
