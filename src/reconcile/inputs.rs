@@ -130,32 +130,72 @@ struct Scope<'a> {
     rates: Option<&'a LedgerRates>,
 }
 
-/// Keeps only the columns some rule mentions (or the Rust code after the rules reads): edited
-/// rules that name another column get it, the rest is never copied into a rule table. At 10M
-/// rows this is what keeps the run in memory.
+/// Keeps only the columns of a table that some rule reading it mentions (or the Rust code
+/// after the rules reads): edited rules that name another column get it, the rest is never
+/// copied into a rule table. At 10M rows this is what keeps the run in memory.
+///
+/// "A rule reading it" is a file that names the table, or a table made from it by a prepare
+/// file, however indirectly: a `SELECT *` in a prepare file still carries every column a later
+/// file names. So `provider` and `ledger`, which every class reads through `matched`, carry
+/// every column any file names, while `provider_all`, read only by the breakdown's files,
+/// carries the few those name (at 10 M rows a copy with the others cost about 1 GB).
 struct Pruner<'a> {
     rules: &'a RuleSet,
 }
 
 impl Pruner<'_> {
-    /// Read by the row accounting (`source`, `in_window`) and the fuzzy rule (`user_id`).
+    /// Read from `provider` and `ledger` by the row accounting (`source`, `in_window`) and the
+    /// fuzzy rule (`user_id`).
     const RUST_READS: [&'static str; 3] = ["source", "user_id", "in_window"];
 
-    fn wanted(&self, column: &str) -> bool {
-        Self::RUST_READS.contains(&column)
-            || self
-                .rules
-                .prepare
-                .iter()
-                .chain(&self.rules.classes)
-                .any(|r| r.mentions(column))
+    /// Whether `column` of input table `table` is kept.
+    fn wanted(&self, table: &str, column: &str) -> bool {
+        if Self::RUST_READS.contains(&column) && (table == "provider" || table == "ledger") {
+            return true;
+        }
+        let mut from = vec![table.to_owned()];
+        for r in &self.rules.prepare {
+            if from.iter().any(|t| r.mentions(t)) {
+                if r.mentions(column) {
+                    return true;
+                }
+                from.push(r.table.clone());
+            }
+        }
+        self.rules
+            .classes
+            .iter()
+            .any(|r| r.mentions(column) && from.iter().any(|t| r.mentions(t)))
     }
 
-    fn keep(&self, what: &'static str, df: DataFrame) -> Result<DataFrame, ReconcileError> {
+    /// `lf` with only the columns [`keep`](Self::keep) keeps, so the columns no rule reads are
+    /// never copied by the filter that makes the table (at 10 M rows a full-width copy of
+    /// Xsolla's rows cost about 2 GB for a moment).
+    fn select(
+        &self,
+        table: &str,
+        what: &'static str,
+        mut lf: LazyFrame,
+    ) -> Result<LazyFrame, ReconcileError> {
+        let schema = pl(what, lf.collect_schema())?;
+        let wanted: Vec<Expr> = schema
+            .iter_names()
+            .filter(|n| self.wanted(table, n.as_str()))
+            .map(|n| col(n.clone()))
+            .collect();
+        Ok(lf.select(wanted))
+    }
+
+    fn keep(
+        &self,
+        table: &str,
+        what: &'static str,
+        df: DataFrame,
+    ) -> Result<DataFrame, ReconcileError> {
         let names: Vec<PlSmallStr> = df
             .get_column_names()
             .into_iter()
-            .filter(|n| self.wanted(n.as_str()))
+            .filter(|n| self.wanted(table, n.as_str()))
             .cloned()
             .collect();
         let mut df = pl(what, df.select(names))?;
@@ -200,13 +240,17 @@ fn provider_tables(
     let provider_all = pl(
         "provider rows",
         settings.engine.collect(
-            with_days
-                .clone()
-                .filter(not_test.clone())
-                .with_column(chunk_from.alias("chunk_from")),
+            prune.select(
+                "provider_all",
+                "provider rows",
+                with_days
+                    .clone()
+                    .filter(not_test.clone())
+                    .with_column(chunk_from.alias("chunk_from")),
+            )?,
         ),
     )?;
-    let provider_all = prune.keep("provider rows", provider_all)?;
+    let provider_all = prune.keep("provider_all", "provider rows", provider_all)?;
     let mut scope = if sc.include_test { lit(true) } else { not_test };
     if !sc.project_ids.is_empty() {
         let ids = Series::new("ids".into(), sc.project_ids.to_vec());
@@ -224,11 +268,18 @@ fn provider_tables(
     if let Some(basis) = conv::amount_basis(sc.conventions) {
         scoped = scoped.with_column(basis.alias("payment_amount"));
     }
+    // A conversion into the ledger's currency reads columns no rule names.
+    if sc.conventions.currency == crate::load::ledger::LedgerCurrency::Payment {
+        scoped = prune.select("provider", "provider scope", scoped)?;
+    }
     let mut provider = pl("provider scope", settings.engine.collect(scoped))?;
     if sc.conventions.currency != crate::load::ledger::LedgerCurrency::Payment {
         provider = conv::convert_currency(provider, sc.conventions, sc.rates)?;
     }
-    Ok((provider_all, prune.keep("provider scope", provider)?))
+    Ok((
+        provider_all,
+        prune.keep("provider", "provider scope", provider)?,
+    ))
 }
 
 /// The ledger with an `is_test` column, all null when the ledger maps no test flag: the
@@ -293,15 +344,19 @@ fn ledger_table(
     let ledger = pl(
         "ledger",
         engine.collect(
-            ledger_days
-                .filter(near.or(payment_of_refund))
-                .with_columns([
-                    in_window("booked_day", window).alias("in_window"),
-                    window_pos("booked_day", window).alias("window_pos"),
-                ]),
+            prune.select(
+                "ledger",
+                "ledger",
+                ledger_days
+                    .filter(near.or(payment_of_refund))
+                    .with_columns([
+                        in_window("booked_day", window).alias("in_window"),
+                        window_pos("booked_day", window).alias("window_pos"),
+                    ]),
+            )?,
         ),
     )?;
-    prune.keep("ledger", ledger)
+    prune.keep("ledger", "ledger", ledger)
 }
 
 /// Transactions and orders with a cancellation inside the window: an Xsolla cancellation

@@ -59,6 +59,11 @@ impl Tables {
         self.0.values().map(|df| df.estimated_size()).sum::<usize>() >> 20
     }
 
+    /// Takes a table out.
+    pub fn remove(&mut self, name: &str) -> Option<DataFrame> {
+        self.0.remove(name)
+    }
+
     /// A table.
     pub fn get(&self, name: &str) -> Option<&DataFrame> {
         self.0.get(name)
@@ -79,7 +84,8 @@ impl Tables {
 }
 
 impl Rule {
-    fn new(file: String, table: String, sql: String) -> Rule {
+    /// A rule of `file` making `table` (or deciding class `table`) with query `sql`.
+    pub(crate) fn new(file: String, table: String, sql: String) -> Rule {
         let code = code_of(&sql);
         Rule {
             file,

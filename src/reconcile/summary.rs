@@ -16,13 +16,14 @@ pub(super) struct RowsRead {
 }
 
 /// The summary of findings `d`. `provider` and `ledger` are the `source`s of the rows in
-/// scope; `matched` is the prepare files' `matched` table.
+/// scope; `lines` are the provider lines of the prepare files' `matched` table, counted by
+/// [`matched_lines`] (per slice of the run, added up).
 pub(super) fn summarize(
     read: RowsRead,
     scope: super::conventions::LedgerScope,
     provider: &DataFrame,
     ledger: &DataFrame,
-    matched: &DataFrame,
+    lines: MatchedLines,
     d: &DataFrame,
 ) -> Result<Summary, ReconcileError> {
     // A row is reported when a finding names it. The reported sets are small (the findings'
@@ -33,14 +34,13 @@ pub(super) fn summarize(
     let reported_p = sources(d, "provider_rows")?;
     let reported_l = sources(d, "ledger_rows")?;
     let rows = row_counts(read, scope, provider, ledger, &reported_p, &reported_l)?;
-    let lines = matched_lines(matched, &reported_p)?;
     Ok(Summary {
         by_class: class_totals(d)?,
         discrepancies: d.height() as u64,
         provider_lines: lines.lines,
         matched_lines: lines.matched,
         match_rate_percent: match_rate(lines.matched, lines.lines),
-        matched_totals: lines.totals,
+        matched_totals: lines.totals()?,
         rows,
         not_checked: Vec::new(),
     })
@@ -143,16 +143,57 @@ fn side_rows(df: &DataFrame, reported: &Reported) -> Result<SideRows, ReconcileE
 }
 
 /// Provider lines (transaction × kind) and those no finding names.
-struct MatchedLines {
+#[derive(Debug, Default)]
+pub(super) struct MatchedLines {
     lines: u64,
     matched: u64,
+    /// Matched Xsolla amount per currency, as mantissas of `scale`.
+    sums: BTreeMap<String, i128>,
+    /// The scale of `p_amount` (the money type's: the same in every slice).
+    scale: u32,
+}
+
+impl MatchedLines {
+    /// Adds the lines of another slice of the run.
+    pub(super) fn add(&mut self, other: MatchedLines) -> Result<(), ReconcileError> {
+        if self.lines > 0 && other.lines > 0 && self.scale != other.scale {
+            return Err(ReconcileError::Invariant(format!(
+                "matched amounts in scales {} and {}",
+                self.scale, other.scale
+            )));
+        }
+        if other.lines > 0 {
+            self.scale = other.scale;
+        }
+        self.lines += other.lines;
+        self.matched += other.matched;
+        for (c, m) in other.sums {
+            let sum = self.sums.entry(c).or_default();
+            *sum = sum
+                .checked_add(m)
+                .ok_or_else(|| ReconcileError::Invariant("matched total overflows".into()))?;
+        }
+        Ok(())
+    }
+
     /// Matched Xsolla amount per currency, formatted in the currency's exponent.
-    totals: BTreeMap<String, String>,
+    fn totals(&self) -> Result<BTreeMap<String, String>, ReconcileError> {
+        let mut out = BTreeMap::new();
+        for (c, m) in &self.sums {
+            let total = Decimal::try_from_i128_with_scale(*m, self.scale)
+                .map_err(|e| ReconcileError::Invariant(format!("matched total of {c}: {e}")))?;
+            out.insert(c.clone(), crate::domain::money::format_amount(total, c));
+        }
+        Ok(out)
+    }
 }
 
 /// Counts the provider lines of `matched` dated inside the window and sums the amounts of
 /// those whose rows no finding names (`reported`).
-fn matched_lines(matched: &DataFrame, reported: &Reported) -> Result<MatchedLines, ReconcileError> {
+pub(super) fn matched_lines(
+    matched: &DataFrame,
+    reported: &Reported,
+) -> Result<MatchedLines, ReconcileError> {
     let p_txn = typed(matched, "p_txn", "summary", Column::i64)?;
     let p_rows = typed(matched, "provider_rows", "summary", Column::str)?;
     let p_cur = typed(matched, "p_currency", "summary", Column::str)?;
@@ -173,9 +214,8 @@ fn matched_lines(matched: &DataFrame, reported: &Reported) -> Result<MatchedLine
         })?;
     let scale = p_amount.scale() as u32;
     let mut out = MatchedLines {
-        lines: 0,
-        matched: 0,
-        totals: BTreeMap::new(),
+        scale,
+        ..MatchedLines::default()
     };
     // Iterators, not per-row lookups: this loop sees every line of a 10-million-row run.
     let mut sums: BTreeMap<&str, i128> = BTreeMap::new();
@@ -200,12 +240,7 @@ fn matched_lines(matched: &DataFrame, reported: &Reported) -> Result<MatchedLine
                 .ok_or_else(|| ReconcileError::Invariant("matched total overflows".into()))?;
         }
     }
-    for (c, m) in sums {
-        let total = Decimal::try_from_i128_with_scale(m, scale)
-            .map_err(|e| ReconcileError::Invariant(format!("matched total of {c}: {e}")))?;
-        let formatted = crate::domain::money::format_amount(total, c);
-        out.totals.insert(c.to_owned(), formatted);
-    }
+    out.sums = sums.into_iter().map(|(c, m)| (c.to_owned(), m)).collect();
     Ok(out)
 }
 
@@ -221,10 +256,10 @@ fn match_rate(matched: u64, lines: u64) -> String {
 }
 
 /// The `source`s the findings name.
-type Reported = PlHashSet<String>;
+pub(super) type Reported = PlHashSet<String>;
 
 /// Every `source` named in column `column` of the findings (`;`-separated lists).
-fn sources(df: &DataFrame, column: &str) -> Result<Reported, ReconcileError> {
+pub(super) fn sources(df: &DataFrame, column: &str) -> Result<Reported, ReconcileError> {
     let c = typed(df, column, "sources", Column::str)?;
     Ok(c.iter()
         .flatten()

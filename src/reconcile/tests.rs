@@ -221,7 +221,30 @@ pub(crate) fn findings(out: &ReconcileOutput) -> Vec<(String, String, String)> {
 }
 
 fn run(i: &ReconcileInput) -> ReconcileOutput {
-    reconcile(i, &ReconcileSettings::default()).unwrap()
+    checked(i, &ReconcileSettings::default())
+}
+
+/// [`reconcile`] with `s`, run whole and cut into as many slices as it allows (one row per
+/// slice): both give the very same findings and summary (`reconcile.rows_per_slice`).
+fn checked(i: &ReconcileInput, s: &ReconcileSettings) -> ReconcileOutput {
+    let whole = ReconcileSettings {
+        rows_per_slice: 0,
+        ..s.clone()
+    };
+    let sliced = ReconcileSettings {
+        rows_per_slice: 1,
+        ..s.clone()
+    };
+    let out = reconcile(i, &whole).unwrap();
+    let other = reconcile(i, &sliced).unwrap();
+    assert!(
+        out.discrepancies.equals_missing(&other.discrepancies),
+        "whole:\n{}\nsliced:\n{}",
+        out.discrepancies,
+        other.discrepancies
+    );
+    assert_eq!(out.summary, other.summary);
+    out
 }
 
 fn classes(out: &ReconcileOutput) -> Vec<String> {
@@ -323,7 +346,7 @@ fn amount_and_currency_mismatches_respect_tolerance() {
     let mut s = ReconcileSettings::default();
     s.tolerance_minor_units.insert("USD".into(), 1);
     s.tolerance_minor_units.insert("JPY".into(), 1);
-    let out = reconcile(&i, &s).unwrap();
+    let out = checked(&i, &s);
     assert_eq!(classes(&out), vec!["currency_mismatch"]);
 }
 
@@ -502,7 +525,7 @@ fn amount_comparisons_are_configurable() {
             comparisons,
             ..ReconcileSettings::default()
         };
-        let out = reconcile(&input(&[a.clone()], &[ledger]), &s).unwrap();
+        let out = checked(&input(&[a.clone()], &[ledger]), &s);
         findings(&out)
             .into_iter()
             .map(|x| format!("{}/{}", x.0, x.1))
@@ -551,7 +574,7 @@ fn fuzzy_pairs_need_the_same_user_when_both_sides_name_one() {
         let mut s = ReconcileSettings::default();
         s.fuzzy.enabled = true;
         s.fuzzy.same_user = same_user;
-        let out = reconcile(&i, &s).unwrap();
+        let out = checked(&i, &s);
         let flags = out
             .discrepancies
             .column("probable")
@@ -710,7 +733,7 @@ fn fuzzy_pairs_are_probable_never_accepted() {
     let i = input(&[p(1, "10.00", "USD", "2026-10-02")], &[line]);
     let mut s = ReconcileSettings::default();
     s.fuzzy.enabled = true;
-    let out = reconcile(&i, &s).unwrap();
+    let out = checked(&i, &s);
     assert_eq!(
         classes(&out),
         vec!["missing_in_ledger", "missing_in_provider"]
@@ -737,7 +760,7 @@ fn a_fuzzy_rule_over_its_limit_says_it_did_not_run() {
     let mut s = ReconcileSettings::default();
     s.fuzzy.enabled = true;
     s.fuzzy.max_candidates = 0;
-    let out = reconcile(&i, &s).unwrap();
+    let out = checked(&i, &s);
     let fuzzy: Vec<_> = out
         .summary
         .not_checked
@@ -748,7 +771,7 @@ fn a_fuzzy_rule_over_its_limit_says_it_did_not_run() {
     assert_eq!(fuzzy[0].count, 2);
     assert!(fuzzy[0].reason.contains("max_candidates (0)"));
     s.fuzzy.max_candidates = 10;
-    let out = reconcile(&i, &s).unwrap();
+    let out = checked(&i, &s);
     assert!(out.summary.not_checked.iter().all(|n| n.check != "fuzzy"));
 }
 
@@ -862,10 +885,11 @@ mod property {
             }
             led.retain(|x| x.amount != "DROP");
             led.extend(extra_ledger);
-            let out = reconcile(&input(&prov, &led), &ReconcileSettings::default()).unwrap();
-            // The other engine gives the very same findings and counts (reconcile.engine).
-            let in_memory = ReconcileSettings { engine: QueryEngine::InMemory, ..ReconcileSettings::default() };
-            let other = reconcile(&input(&prov, &led), &in_memory).unwrap();
+            let out = checked(&input(&prov, &led), &ReconcileSettings::default());
+            // The other engine gives the very same findings and counts (reconcile.engine),
+            // whole and in slices.
+            let streaming = ReconcileSettings { engine: QueryEngine::Streaming, ..ReconcileSettings::default() };
+            let other = checked(&input(&prov, &led), &streaming);
             prop_assert!(out.discrepancies.equals_missing(&other.discrepancies));
             prop_assert_eq!(&out.summary, &other.summary);
             let d = &out.discrepancies;
@@ -1059,7 +1083,7 @@ fn custom_classes_are_ordered_by_their_report_order_line_then_by_name() {
         &[p(1, "10.00", "USD", "2026-10-05")],
         &[l(1, "12.00", "USD", "2026-10-05")],
     );
-    let out = reconcile(&i, &settings).unwrap();
+    let out = checked(&i, &settings);
     for class in ["zz_placed", "a_unplaced", "b_unplaced", "amount_mismatch"] {
         assert!(classes(&out).iter().any(|c| c == class), "{class}");
     }
@@ -1217,9 +1241,9 @@ fn a_pair_is_reported_only_when_its_governing_date_is_inside_the_window() {
         governing_date: GoverningDate::Ledger,
         ..ReconcileSettings::default()
     };
-    let out = reconcile(&input(&after, &ledger_inside), &by_ledger).unwrap();
+    let out = checked(&input(&after, &ledger_inside), &by_ledger);
     assert_eq!(classes(&out), vec!["amount_mismatch"]);
-    let out = reconcile(&input(&inside, &late_ledger), &by_ledger).unwrap();
+    let out = checked(&input(&inside, &late_ledger), &by_ledger);
     assert!(findings(&out).is_empty(), "{:?}", findings(&out));
 }
 
@@ -1335,7 +1359,13 @@ fn the_engine_is_left_out_of_the_settings_the_report_id_digests() {
         engine: super::QueryEngine::Streaming,
         ..in_memory.clone()
     };
+    let sliced = ReconcileSettings {
+        rows_per_slice: 7,
+        ..in_memory.clone()
+    };
     let a = serde_json::to_string(&in_memory).unwrap();
     assert_eq!(a, serde_json::to_string(&streaming).unwrap());
+    assert_eq!(a, serde_json::to_string(&sliced).unwrap());
     assert!(!a.contains("engine"), "{a}");
+    assert!(!a.contains("slice"), "{a}");
 }

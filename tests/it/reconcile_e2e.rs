@@ -127,7 +127,7 @@ async fn every_class_is_found_end_to_end_and_nothing_else() {
         &cfg,
         &merchant,
         w,
-        &ProviderSource::Snapshot(snap),
+        &ProviderSource::Snapshot(snap.clone()),
         None,
         tmp.path(),
         "run-2",
@@ -150,5 +150,29 @@ async fn every_class_is_found_end_to_end_and_nothing_else() {
         age.iter().all(|a| a == Some(3)),
         "first seen three days earlier"
     );
+
+    // Cut into slices of the transactions (a few rows each), the run finds and counts the
+    // very same (`reconcile.rows_per_slice`).
+    let mut sliced = Config {
+        data_dir: tmp.path().join("data-sliced"),
+        ..cfg.clone()
+    };
+    sliced.reconcile.rows_per_slice = 7;
+    let run3 = reconcile_window(
+        &sliced,
+        &merchant,
+        w,
+        &ProviderSource::Snapshot(snap.clone()),
+        None,
+        tmp.path(),
+        "run-3",
+        d("2026-11-02"),
+    )
+    .unwrap();
+    assert!(run3
+        .output
+        .discrepancies
+        .equals_missing(&run.output.discrepancies));
+    assert_eq!(run3.output.summary, run.output.summary);
     sb.shutdown().await;
 }

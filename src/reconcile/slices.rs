@@ -1,0 +1,393 @@
+//! Running the per-transaction rules one slice of the transactions at a time.
+//!
+//! Why: the rules' per-transaction tables (the identical-row groups, the pairs, `matched`)
+//! each hold every in-scope row of the run at once, about 0.7 GiB per million rows per side,
+//! and the pairs join of `60_matched` doubles that for a moment. No built-in rule looks
+//! across transactions except by order id, so the in-scope rows are cut into slices that keep
+//! together everything one rule could put side by side, and the rules run on one slice at a
+//! time: the peak is one slice's tables on top of the input tables. The files that read the
+//! merchant-wide tables (payouts, breakdown) run once, on the whole.
+//!
+//! What a slice keeps together (each is what one of `sql/prepare/` compares):
+//! - every Xsolla row of one order id (`external_id`), so the rows of one transaction, and
+//!   the transactions `duplicate_in_provider` finds sharing one order, meet;
+//! - every ledger line of a transaction, with that transaction's Xsolla rows (`60_matched`);
+//! - every ledger line without a transaction id, with the Xsolla rows of its order id (the
+//!   order-id match of `30_ledger_keyed`) and the other lines of that order.
+//!
+//! A row's slice is a hash of its order id (its transaction id when it has none); a ledger
+//! line with a transaction id takes the slice of that transaction's Xsolla rows. A
+//! transaction whose Xsolla rows name two order ids (or one and none) cannot be kept together
+//! that way, nor can rules that mix the two kinds of tables: the run then goes in one piece,
+//! as it did before slices existed, and the debug log says why. The reports are the same
+//! either way (a property test runs both).
+
+use super::rules::{Rule, RuleSet};
+use super::{pl, ReconcileError};
+use polars::prelude::*;
+
+/// The input tables cut into slices.
+const PER_SLICE_INPUTS: [&str; 2] = ["provider", "ledger"];
+/// The input tables read whole, by the files that run once.
+const WHOLE_INPUTS: [&str; 4] = ["provider_all", "payout_rows", "payouts", "breakdown"];
+
+/// The rule files split into those run once and those run per slice.
+#[derive(Debug)]
+pub(super) struct Plan {
+    /// Files that read no table of a slice: run once, before the slices.
+    pub whole: RuleSet,
+    /// Files that read a slice's tables: run on each slice.
+    pub per_slice: RuleSet,
+}
+
+/// Splits `rules` by the tables they read (directly or through a prepare file's table), or
+/// says why they cannot be: a file reading both kinds, or a `matched` not made per slice.
+pub(super) fn plan(rules: &RuleSet) -> Result<Plan, String> {
+    let mut slice_tables: Vec<String> = PER_SLICE_INPUTS.iter().map(|s| s.to_string()).collect();
+    let mut whole_tables: Vec<String> = WHOLE_INPUTS.iter().map(|s| s.to_string()).collect();
+    let mut whole = RuleSet {
+        prepare: Vec::new(),
+        classes: Vec::new(),
+    };
+    let mut per_slice = RuleSet {
+        prepare: Vec::new(),
+        classes: Vec::new(),
+    };
+    let side = |r: &Rule, slice_tables: &[String], whole_tables: &[String]| {
+        let reads_slice = slice_tables.iter().any(|t| r.mentions(t));
+        let reads_whole = whole_tables.iter().any(|t| r.mentions(t));
+        if reads_slice && reads_whole {
+            Err(format!(
+                "{} reads both per-transaction and merchant-wide tables",
+                r.file
+            ))
+        } else {
+            Ok(reads_slice)
+        }
+    };
+    for r in &rules.prepare {
+        if side(r, &slice_tables, &whole_tables)? {
+            slice_tables.push(r.table.clone());
+            per_slice.prepare.push(r.clone());
+        } else {
+            whole_tables.push(r.table.clone());
+            whole.prepare.push(r.clone());
+        }
+    }
+    for r in &rules.classes {
+        if side(r, &slice_tables, &whole_tables)? {
+            per_slice.classes.push(r.clone());
+        } else {
+            whole.classes.push(r.clone());
+        }
+    }
+    if !slice_tables.iter().any(|t| t == "matched") {
+        return Err("no prepare file makes `matched` from the per-transaction tables".into());
+    }
+    Ok(Plan { whole, per_slice })
+}
+
+/// How many slices a run of `rows` rows (the larger side) is cut into: one per
+/// `rows_per_slice` rows, rounded down, at least one; `0` never cuts.
+pub(super) fn count(rows: usize, rows_per_slice: usize) -> u32 {
+    if rows_per_slice == 0 {
+        return 1;
+    }
+    u32::try_from((rows / rows_per_slice).max(1)).unwrap_or(u32::MAX)
+}
+
+/// The rows of each slice, for both sides: row numbers, rising.
+pub(super) struct Assignment {
+    /// `provider` rows of each slice.
+    pub provider: Vec<Vec<IdxSize>>,
+    /// `ledger` rows of each slice.
+    pub ledger: Vec<Vec<IdxSize>>,
+}
+
+impl Assignment {
+    /// The rows `rows` of `df`, in their order. Gathering each slice's rows by number reads
+    /// every row once over the whole run (a filter per slice would read them all per slice).
+    pub(super) fn rows(df: &DataFrame, rows: Vec<IdxSize>) -> Result<DataFrame, ReconcileError> {
+        pl(
+            "cutting a slice",
+            df.take(&IdxCa::from_vec("rows".into(), rows)),
+        )
+    }
+}
+
+/// Row numbers of each of `n` slices, from each row's slice.
+fn by_slice(slices: impl Iterator<Item = u32>, n: u32) -> Vec<Vec<IdxSize>> {
+    let mut out: Vec<Vec<IdxSize>> = vec![Vec::new(); n as usize];
+    for (i, k) in slices.enumerate() {
+        out[k as usize].push(i as IdxSize);
+    }
+    out
+}
+
+/// The slice of every row of `provider` and `ledger` among `n`, or why the rows cannot be
+/// cut (see the module's doc).
+pub(super) fn assign(
+    provider: &DataFrame,
+    ledger: &DataFrame,
+    n: u32,
+) -> Result<Result<Assignment, String>, ReconcileError> {
+    let what = "cutting the rows into slices";
+    let has = |df: &DataFrame, c: &[&str]| c.iter().all(|c| df.column(c).is_ok());
+    if !has(provider, &["transaction_id", "external_id"])
+        || !has(ledger, &["transaction_id", "order_id"])
+    {
+        return Ok(Err(
+            "the rules read no transaction_id/external_id of `provider` or transaction_id/order_id of `ledger`".into(),
+        ));
+    }
+    let p_txn = super::typed(provider, "transaction_id", what, Column::i64)?;
+    let p_ext = super::typed(provider, "external_id", what, Column::str)?;
+    let parts: Vec<u32> = p_txn
+        .iter()
+        .zip(p_ext.iter())
+        .map(|(t, e)| match e {
+            Some(e) => of_text(e, n),
+            None => of_id(t, n),
+        })
+        .collect();
+    let p_part = UInt32Chunked::from_vec("slice".into(), parts);
+    // One slice per transaction: its rows all have the same order id (or none).
+    let by_txn = pl(
+        what,
+        DataFrame::new_infer_height(vec![
+            p_txn.clone().into_series().into(),
+            p_part.clone().into_series().into(),
+        ])
+        .and_then(|df| {
+            df.lazy()
+                .group_by([col("transaction_id")])
+                .agg([
+                    col("slice").min().alias("slice"),
+                    col("slice").max().alias("slice_max"),
+                ])
+                .collect()
+        }),
+    )?;
+    let split = pl(
+        what,
+        by_txn
+            .clone()
+            .lazy()
+            .filter(col("slice").neq(col("slice_max")))
+            .select([col("transaction_id")])
+            .limit(1)
+            .collect(),
+    )?;
+    if split.height() > 0 {
+        let t = super::typed(&split, "transaction_id", what, Column::i64)?;
+        return Ok(Err(format!(
+            "Xsolla transaction {} has rows with different order ids",
+            t.get(0)
+                .map_or_else(|| "(none)".to_owned(), |t| t.to_string())
+        )));
+    }
+    let l_txn = super::typed(ledger, "transaction_id", what, Column::i64)?;
+    let l_order = super::typed(ledger, "order_id", what, Column::str)?;
+    let own: Vec<u32> = l_txn
+        .iter()
+        .zip(l_order.iter())
+        .map(|(t, o)| match (t, o) {
+            (Some(t), _) => of_id(Some(t), n),
+            (None, Some(o)) => of_text(o, n),
+            (None, None) => 0,
+        })
+        .collect();
+    let keys = pl(
+        what,
+        DataFrame::new_infer_height(vec![
+            l_txn.clone().into_series().into(),
+            UInt32Chunked::from_vec("own".into(), own)
+                .into_series()
+                .into(),
+        ]),
+    )?;
+    let args = JoinArgs {
+        maintain_order: MaintainOrderJoin::Left,
+        ..JoinArgs::new(JoinType::Left)
+    };
+    // A line with a transaction id goes where that transaction's Xsolla rows are.
+    let joined = pl(
+        what,
+        keys.lazy()
+            .join(
+                by_txn.lazy().select([col("transaction_id"), col("slice")]),
+                [col("transaction_id")],
+                [col("transaction_id")],
+                args,
+            )
+            .select([col("slice").fill_null(col("own"))])
+            .collect(),
+    )?;
+    if joined.height() != ledger.height() {
+        return Err(ReconcileError::Invariant(format!(
+            "{what}: {} ledger lines gave {} slices",
+            ledger.height(),
+            joined.height()
+        )));
+    }
+    let l_part = super::typed(&joined, "slice", what, Column::u32)?;
+    if l_part.null_count() > 0 {
+        return Err(ReconcileError::Invariant(format!(
+            "{what}: a ledger line has no slice"
+        )));
+    }
+    Ok(Ok(Assignment {
+        provider: by_slice(p_part.into_no_null_iter(), n),
+        ledger: by_slice(l_part.into_no_null_iter(), n),
+    }))
+}
+
+/// Slice of an order id: the same on both sides, so a ledger line without a transaction id
+/// meets the Xsolla rows of its order.
+fn of_text(s: &str, n: u32) -> u32 {
+    (xxhash_rust::xxh3::xxh3_64(s.as_bytes()) % u64::from(n)) as u32
+}
+
+/// Slice of a transaction id (a row without an order id, a ledger-only transaction).
+fn of_id(t: Option<i64>, n: u32) -> u32 {
+    let Some(t) = t else { return 0 };
+    // splitmix64's finaliser: neighbouring ids spread over the slices.
+    let mut z = (t as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    ((z ^ (z >> 31)) % u64::from(n)) as u32
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_rules_split_into_merchant_wide_and_per_slice_files() {
+        let rules = RuleSet::load(None).unwrap();
+        let plan = plan(&rules).unwrap();
+        let names = |r: &[Rule]| r.iter().map(|r| r.table.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&plan.whole.prepare), ["breakdown_registry"]);
+        let mut whole = names(&plan.whole.classes);
+        whole.sort();
+        assert_eq!(whole, ["breakdown_mismatch", "payout_mismatch"]);
+        assert_eq!(
+            plan.per_slice.prepare.len() + plan.whole.prepare.len(),
+            rules.prepare.len()
+        );
+        assert_eq!(plan.per_slice.classes.len(), rules.classes.len() - 2);
+    }
+
+    #[test]
+    fn a_file_reading_both_kinds_of_table_keeps_the_run_whole() {
+        let mut rules = RuleSet::load(None).unwrap();
+        let first = &rules.classes[0];
+        rules.classes[0] = Rule::new(
+            first.file.clone(),
+            first.table.clone(),
+            "SELECT * FROM matched m JOIN payouts p ON m.transaction_id = p.payout_id".into(),
+        );
+        let why = plan(&rules).unwrap_err();
+        assert!(
+            why.contains("both per-transaction and merchant-wide"),
+            "{why}"
+        );
+    }
+
+    #[test]
+    fn slice_counts_round_down_and_never_reach_zero() {
+        assert_eq!(count(10_244_089, 1_000_000), 10);
+        assert_eq!(count(999_999, 1_000_000), 1);
+        assert_eq!(count(0, 1_000_000), 1);
+        assert_eq!(count(50_000_000, 0), 1);
+    }
+
+    fn provider(rows: &[(i64, Option<&str>)]) -> DataFrame {
+        df!(
+            "transaction_id" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "external_id" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        )
+        .unwrap()
+    }
+
+    fn ledger(rows: &[(Option<i64>, Option<&str>)]) -> DataFrame {
+        df!(
+            "transaction_id" => rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+            "order_id" => rows.iter().map(|r| r.1).collect::<Vec<_>>(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn what_a_rule_compares_lands_in_one_slice() {
+        let mut p = Vec::new();
+        let mut l = Vec::new();
+        let orders: Vec<String> = (0..400).map(|i| format!("o{i}")).collect();
+        for i in 0..400i64 {
+            let o = orders[i as usize].as_str();
+            p.push((i, Some(o)));
+            // Every fourth order has a second transaction; refunds repeat the order id.
+            if i % 4 == 0 {
+                p.push((1000 + i, Some(o)));
+                p.push((1000 + i, Some(o)));
+            }
+            match i % 3 {
+                0 => l.push((Some(i), Some(o))),
+                1 => l.push((None, Some(o))),
+                _ => l.push((Some(i), None)),
+            }
+        }
+        p.push((5000, None));
+        l.push((Some(5000), Some("other")));
+        l.push((Some(7777), None));
+        let (pd, ld) = (provider(&p), ledger(&l));
+        let a = assign(&pd, &ld, 7).unwrap().unwrap();
+        let per_row = |slices: &[Vec<IdxSize>], rows: usize| {
+            let mut out = vec![u32::MAX; rows];
+            for (k, s) in slices.iter().enumerate() {
+                assert!(s.windows(2).all(|w| w[0] < w[1]), "rows in order");
+                for &i in s {
+                    assert_eq!(out[i as usize], u32::MAX, "row {i} in one slice only");
+                    out[i as usize] = k as u32;
+                }
+            }
+            assert!(out.iter().all(|k| *k < 7), "every row in a slice");
+            out
+        };
+        let ps = per_row(&a.provider, p.len());
+        let ls = per_row(&a.ledger, l.len());
+        let slice_of_txn = |t: i64| ps[p.iter().position(|r| r.0 == t).unwrap()];
+        let slice_of_order = |o: &str| ps[p.iter().position(|r| r.1 == Some(o)).unwrap()];
+        for (i, r) in p.iter().enumerate() {
+            assert_eq!(ps[i], slice_of_txn(r.0), "rows of transaction {}", r.0);
+            if let Some(o) = r.1 {
+                assert_eq!(ps[i], slice_of_order(o), "rows of order {o}");
+            }
+        }
+        for (i, r) in l.iter().enumerate() {
+            match r {
+                (Some(t), _) if p.iter().any(|x| x.0 == *t) => {
+                    assert_eq!(ls[i], slice_of_txn(*t), "ledger line of {t}")
+                }
+                (None, Some(o)) => assert_eq!(ls[i], slice_of_order(o), "ledger order {o}"),
+                _ => assert!(ls[i] < 7),
+            }
+        }
+        assert!(ps.iter().collect::<std::collections::BTreeSet<_>>().len() > 3);
+    }
+
+    #[test]
+    fn a_transaction_with_two_order_ids_is_not_cut() {
+        let p = provider(&[(1, Some("a")), (1, Some("b")), (2, Some("c"))]);
+        let l = ledger(&[(Some(1), Some("a"))]);
+        // With one slice every row is in it; with many, "a" and "b" may hash apart.
+        let mut refused = false;
+        for n in 2..40 {
+            if let Err(why) = assign(&p, &l, n).unwrap() {
+                assert!(why.contains("transaction 1"), "{why}");
+                refused = true;
+            }
+        }
+        assert!(refused);
+    }
+}
