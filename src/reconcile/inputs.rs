@@ -57,6 +57,8 @@ pub(super) fn build(
         project_ids,
         conventions,
     } = input;
+    let provider = aligned(provider);
+    let ledger = aligned(ledger);
     log_margins(&provider, window, provider_window)?;
     let (ledger, journal_fees) = conv::attach_journal_fees(ledger)?;
     let (ledger, ledger_scope) = conv::scope_ledger(ledger, &conventions, &project_ids)?;
@@ -117,6 +119,19 @@ pub(super) fn build(
         empty_ledger,
         ledger_scope,
     })
+}
+
+/// `df` with its columns cut into chunks of the same lengths (see
+/// [`rules::align_shared_chunks`]: zero-copy slices of the columns that are one chunk).
+///
+/// Why: the loaders parse in parallel pieces, so most columns come in dozens of chunks while a
+/// constant or computed column is one; Polars' in-memory engine copies every column a query
+/// reads into one chunk when a frame's chunks do not line up. The queries that build the input
+/// tables did so with the whole loaded frame still alive: at 10 M rows Xsolla's side cost
+/// 2.2 GB at once.
+fn aligned(mut df: DataFrame) -> DataFrame {
+    rules::align_shared_chunks(&mut df);
+    df
 }
 
 /// What decides which Xsolla rows are in scope and how their amounts read.
