@@ -15,12 +15,13 @@
 //! - every ledger line without a transaction id, with the Xsolla rows of its order id (the
 //!   order-id match of `30_ledger_keyed`) and the other lines of that order.
 //!
-//! A row's slice is a hash of its order id (its transaction id when it has none); a ledger
-//! line with a transaction id takes the slice of that transaction's Xsolla rows. A
-//! transaction whose Xsolla rows name two order ids (or one and none) cannot be kept together
-//! that way, nor can rules that mix the two kinds of tables: the run then goes in one piece,
-//! as it did before slices existed, and the debug log says why. The reports are the same
-//! either way (a property test runs both).
+//! A row's slice is a hash of its transaction id, on both sides; the transactions of an order
+//! id that has several share the slice of the order's smallest, and a ledger line without a
+//! transaction id goes where the transaction its order id matches is ([`assign`]). A
+//! transaction carrying two order ids that each have other transactions cannot be kept
+//! together that way, nor can rules that mix the two kinds of tables: the run then goes in one
+//! piece, as it did before slices existed, and the debug log says why. The reports are the
+//! same either way (every reconcile unit test runs both).
 
 use super::rules::{Rule, RuleSet};
 use super::{pl, ReconcileError};
@@ -97,6 +98,7 @@ pub(super) fn count(rows: usize, rows_per_slice: usize) -> u32 {
 }
 
 /// The rows of each slice, for both sides: row numbers, rising.
+#[derive(Debug)]
 pub(super) struct Assignment {
     /// `provider` rows of each slice.
     pub provider: Vec<Vec<IdxSize>>,
@@ -126,6 +128,11 @@ fn by_slice(slices: impl Iterator<Item = u32>, n: u32) -> Vec<Vec<IdxSize>> {
 
 /// The slice of every row of `provider` and `ledger` among `n`, or why the rows cannot be
 /// cut (see the module's doc).
+///
+/// A transaction's slice is a hash of its id, so both sides find it without looking the other
+/// up; only the few transactions whose order id has others too take the slice of the order's
+/// smallest transaction, and a ledger line without a transaction id that of its order's
+/// transaction (or of its order id, when Xsolla has none).
 pub(super) fn assign(
     provider: &DataFrame,
     ledger: &DataFrame,
@@ -142,115 +149,126 @@ pub(super) fn assign(
     }
     let p_txn = super::typed(provider, "transaction_id", what, Column::i64)?;
     let p_ext = super::typed(provider, "external_id", what, Column::str)?;
-    let parts: Vec<u32> = p_txn
-        .iter()
-        .zip(p_ext.iter())
-        .map(|(t, e)| match e {
-            Some(e) => of_text(e, n),
-            None => of_id(t, n),
-        })
-        .collect();
-    let p_part = UInt32Chunked::from_vec("slice".into(), parts);
-    // One slice per transaction: its rows all have the same order id (or none).
-    let by_txn = pl(
-        what,
-        DataFrame::new_infer_height(vec![
-            p_txn.clone().into_series().into(),
-            p_part.clone().into_series().into(),
-        ])
-        .and_then(|df| {
-            df.lazy()
-                .group_by([col("transaction_id")])
-                .agg([
-                    col("slice").min().alias("slice"),
-                    col("slice").max().alias("slice_max"),
-                ])
-                .collect()
-        }),
-    )?;
-    let split = pl(
-        what,
-        by_txn
-            .clone()
-            .lazy()
-            .filter(col("slice").neq(col("slice_max")))
-            .select([col("transaction_id")])
-            .limit(1)
-            .collect(),
-    )?;
-    if split.height() > 0 {
-        let t = super::typed(&split, "transaction_id", what, Column::i64)?;
-        return Ok(Err(format!(
-            "Xsolla transaction {} has rows with different order ids",
-            t.get(0)
-                .map_or_else(|| "(none)".to_owned(), |t| t.to_string())
-        )));
-    }
     let l_txn = super::typed(ledger, "transaction_id", what, Column::i64)?;
     let l_order = super::typed(ledger, "order_id", what, Column::str)?;
-    let own: Vec<u32> = l_txn
-        .iter()
-        .zip(l_order.iter())
-        .map(|(t, o)| match (t, o) {
-            (Some(t), _) => of_id(Some(t), n),
-            (None, Some(o)) => of_text(o, n),
-            (None, None) => 0,
-        })
-        .collect();
-    let keys = pl(
-        what,
-        DataFrame::new_infer_height(vec![
-            l_txn.clone().into_series().into(),
-            UInt32Chunked::from_vec("own".into(), own)
-                .into_series()
-                .into(),
-        ]),
-    )?;
-    let args = JoinArgs {
-        maintain_order: MaintainOrderJoin::Left,
-        ..JoinArgs::new(JoinType::Left)
+    let groups = match order_groups(&p_txn, &p_ext) {
+        Ok(g) => g,
+        Err(why) => return Ok(Err(why)),
     };
-    // A line with a transaction id goes where that transaction's Xsolla rows are.
-    let joined = pl(
-        what,
-        keys.lazy()
-            .join(
-                by_txn.lazy().select([col("transaction_id"), col("slice")]),
-                [col("transaction_id")],
-                [col("transaction_id")],
-                args,
-            )
-            .select([col("slice").fill_null(col("own"))])
-            .collect(),
-    )?;
-    if joined.height() != ledger.height() {
-        return Err(ReconcileError::Invariant(format!(
-            "{what}: {} ledger lines gave {} slices",
-            ledger.height(),
-            joined.height()
-        )));
-    }
-    let l_part = super::typed(&joined, "slice", what, Column::u32)?;
-    if l_part.null_count() > 0 {
-        return Err(ReconcileError::Invariant(format!(
-            "{what}: a ledger line has no slice"
-        )));
-    }
+    let slice_of = |t: Option<i64>| match t {
+        Some(t) => of_id(*groups.get(&t).unwrap_or(&t), n),
+        // Rows without a transaction id are grouped together by the rules: one slice.
+        None => 0,
+    };
+    let by_order = transactions_of_unkeyed_orders(&p_txn, &p_ext, &l_txn, &l_order);
+    let provider_slices = by_slice(p_txn.iter().map(slice_of), n);
+    let ledger_slices = by_slice(
+        l_txn.iter().zip(l_order.iter()).map(|(t, o)| match (t, o) {
+            (Some(_), _) => slice_of(t),
+            (None, Some(o)) => by_order
+                .get(o)
+                .map_or_else(|| of_text(o, n), |t| slice_of(Some(*t))),
+            (None, None) => 0,
+        }),
+        n,
+    );
     Ok(Ok(Assignment {
-        provider: by_slice(p_part.into_no_null_iter(), n),
-        ledger: by_slice(l_part.into_no_null_iter(), n),
+        provider: provider_slices,
+        ledger: ledger_slices,
     }))
 }
 
-/// Slice of an order id: the same on both sides, so a ledger line without a transaction id
-/// meets the Xsolla rows of its order.
+/// The transactions of order ids that have more than one, each mapped to the smallest
+/// transaction of its order (what `duplicate_in_provider` puts side by side), or why not: a
+/// transaction in two such orders.
+///
+/// Order ids seen more than once are found by their 64-bit hashes, sorted (a hash set of 10 M
+/// strings costs several times more); only those are then looked at by value.
+fn order_groups(txn: &Int64Chunked, ext: &StringChunked) -> Result<PlHashMap<i64, i64>, String> {
+    let hash = |e: &str| xxhash_rust::xxh3::xxh3_64(e.as_bytes());
+    let row_hashes: Vec<Option<u64>> = ext.iter().map(|e| e.map(hash)).collect();
+    let mut sorted: Vec<u64> = row_hashes.iter().flatten().copied().collect();
+    sorted.sort_unstable();
+    let repeated: PlHashSet<u64> = sorted
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect();
+    drop(sorted);
+    let mut groups = PlHashMap::new();
+    if repeated.is_empty() {
+        return Ok(groups);
+    }
+    // Order id → (its smallest transaction, the first one met, whether another was met).
+    let mut orders: PlHashMap<&str, (i64, i64, bool)> = PlHashMap::new();
+    let rows = || {
+        txn.iter()
+            .zip(ext.iter())
+            .zip(&row_hashes)
+            .filter_map(|((t, e), h)| match (t, e, h) {
+                (Some(t), Some(e), Some(h)) if repeated.contains(h) => Some((t, e)),
+                _ => None,
+            })
+    };
+    for (t, e) in rows() {
+        let o = orders.entry(e).or_insert((t, t, false));
+        o.0 = o.0.min(t);
+        o.2 |= t != o.1;
+    }
+    for (t, e) in rows() {
+        let &(smallest, _, several) = &orders[e];
+        if !several {
+            continue;
+        }
+        match groups.insert(t, smallest) {
+            Some(other) if other != smallest => {
+                return Err(format!(
+                    "Xsolla transaction {t} carries two order ids that each have other transactions"
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(groups)
+}
+
+/// The transaction each order id of a ledger line without a transaction id matches by order
+/// (the smallest with that `external_id`, as `30_ledger_keyed` takes it).
+fn transactions_of_unkeyed_orders<'a>(
+    p_txn: &Int64Chunked,
+    p_ext: &StringChunked,
+    l_txn: &Int64Chunked,
+    l_order: &'a StringChunked,
+) -> PlHashMap<&'a str, i64> {
+    let wanted: PlHashSet<&str> = l_txn
+        .iter()
+        .zip(l_order.iter())
+        .filter_map(|(t, o)| if t.is_none() { o } else { None })
+        .collect();
+    let mut out: PlHashMap<&'a str, i64> = PlHashMap::new();
+    if wanted.is_empty() {
+        return out;
+    }
+    for (t, e) in p_txn.iter().zip(p_ext.iter()) {
+        let (Some(t), Some(e)) = (t, e) else {
+            continue;
+        };
+        if let Some(o) = wanted.get(e) {
+            let min = out.entry(*o).or_insert(t);
+            *min = (*min).min(t);
+        }
+    }
+    out
+}
+
+/// Slice of the order id of ledger lines without a transaction id that Xsolla has no
+/// transaction for: the lines of one order stay together.
 fn of_text(s: &str, n: u32) -> u32 {
     (xxhash_rust::xxh3::xxh3_64(s.as_bytes()) % u64::from(n)) as u32
 }
 
-/// Slice of a transaction id (a row without an order id, a ledger-only transaction).
-fn of_id(t: Option<i64>, n: u32) -> u32 {
-    let Some(t) = t else { return 0 };
+/// Slice of a transaction id.
+fn of_id(t: i64, n: u32) -> u32 {
     // splitmix64's finaliser: neighbouring ids spread over the slices.
     let mut z = (t as u64).wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -377,17 +395,33 @@ mod tests {
     }
 
     #[test]
-    fn a_transaction_with_two_order_ids_is_not_cut() {
-        let p = provider(&[(1, Some("a")), (1, Some("b")), (2, Some("c"))]);
+    fn a_transaction_in_two_orders_that_each_have_others_is_not_cut() {
+        // 9 carries order ids a and b; a has 2 too and b has 3 too.
+        let p = provider(&[
+            (9, Some("a")),
+            (9, Some("b")),
+            (2, Some("a")),
+            (3, Some("b")),
+        ]);
+        let l = ledger(&[(Some(9), Some("a"))]);
+        let why = assign(&p, &l, 5).unwrap().unwrap_err();
+        assert!(why.contains("transaction 9"), "{why}");
         let l = ledger(&[(Some(1), Some("a"))]);
-        // With one slice every row is in it; with many, "a" and "b" may hash apart.
-        let mut refused = false;
-        for n in 2..40 {
-            if let Err(why) = assign(&p, &l, n).unwrap() {
-                assert!(why.contains("transaction 1"), "{why}");
-                refused = true;
-            }
-        }
-        assert!(refused);
+        // With only a shared with 2, b alone: one slice for 1 and 2.
+        let p = provider(&[
+            (1, Some("a")),
+            (1, Some("b")),
+            (2, Some("a")),
+            (4, Some("c")),
+        ]);
+        let a = assign(&p, &l, 5).unwrap().unwrap();
+        let with = |rows: usize| {
+            a.provider
+                .iter()
+                .position(|s| s.contains(&(rows as IdxSize)))
+        };
+        assert_eq!(with(0), with(1));
+        assert_eq!(with(0), with(2));
+        assert_eq!(with(0), a.ledger.iter().position(|s| s.contains(&0)));
     }
 }
