@@ -23,9 +23,148 @@
 //! piece, as it did before slices existed, and the debug log says why. The reports are the
 //! same either way (every reconcile unit test runs both).
 
-use super::rules::{Rule, RuleSet};
-use super::{pl, ReconcileError};
+use super::rules::{self, Rule, RuleSet};
+use super::{not_checked, pl, run as rule_run, summary, ReconcileError, ReconcileSettings};
+use crate::domain::not_checked::NotChecked;
 use polars::prelude::*;
+
+/// What the run after the rules needs to judge `matched`.
+pub(super) struct Judged<'a> {
+    pub settings: &'a ReconcileSettings,
+    pub empty: &'a not_checked::EmptyLedgerColumns,
+    pub conventions: &'a crate::load::ledger::Conventions,
+}
+
+/// What the rules gave: every class's findings (in no particular order: they are sorted
+/// after), and what was counted of `matched` before it went.
+pub(super) struct Ran {
+    pub found: Vec<DataFrame>,
+    pub lines: summary::MatchedLines,
+    pub not_checked: Vec<NotChecked>,
+}
+
+/// Runs `rules` on `tables` and counts what `matched` holds: its provider lines (those named
+/// by no finding of these rules or of `reported_before` are matched) and the comparisons it
+/// could not make.
+fn run_and_count(
+    rules: &RuleSet,
+    tables: rules::Tables,
+    judged: &Judged,
+    reported_before: &summary::Reported,
+) -> Result<Ran, ReconcileError> {
+    let (found, tables) = rule_run::run_rules(rules, tables, judged.settings.engine)?;
+    let matched = tables.get("matched").ok_or_else(|| {
+        ReconcileError::Invariant("the prepare rules did not produce table `matched`".into())
+    })?;
+    let mut reported = reported_before.clone();
+    for f in &found {
+        reported.extend(summary::sources(f, "provider_rows")?);
+    }
+    let lines = summary::matched_lines(matched, &reported)?;
+    let mut not_checked = not_checked::comparisons(matched, judged.empty, judged.settings)?;
+    not_checked.extend(not_checked::conventions(
+        matched,
+        judged.conventions,
+        judged.settings,
+    )?);
+    Ok(Ran {
+        found,
+        lines,
+        not_checked,
+    })
+}
+
+/// Runs the rules whole, or in slices of the transactions when the run is large enough and
+/// the rules and rows allow (`slices.rs`): the merchant-wide files once, then the others on
+/// each slice in turn, their findings and counts added up.
+pub(super) fn run(
+    rules: &RuleSet,
+    mut tables: rules::Tables,
+    judged: &Judged,
+) -> Result<Ran, ReconcileError> {
+    let none = summary::Reported::default();
+    let height = |t: &rules::Tables, n: &str| t.get(n).map_or(0, DataFrame::height);
+    let rows = height(&tables, "provider").max(height(&tables, "ledger"));
+    let n = count(rows, judged.settings.rows_per_slice);
+    if n <= 1 {
+        return run_and_count(rules, tables, judged, &none);
+    }
+    let plan = match plan(rules) {
+        Ok(plan) => plan,
+        Err(why) => {
+            tracing::debug!(%why, "rules run whole");
+            return run_and_count(rules, tables, judged, &none);
+        }
+    };
+    let (Some(provider), Some(ledger)) = (tables.remove("provider"), tables.remove("ledger"))
+    else {
+        return Err(ReconcileError::Invariant(
+            "the input tables lack provider or ledger".into(),
+        ));
+    };
+    let mut assignment = match assign(&provider, &ledger, n)? {
+        Ok(a) => a,
+        Err(why) => {
+            tracing::debug!(%why, "rules run whole");
+            tables.insert("provider", provider);
+            tables.insert("ledger", ledger);
+            return run_and_count(rules, tables, judged, &none);
+        }
+    };
+    let shared: Vec<(String, DataFrame)> = ["currencies", "settings"]
+        .iter()
+        .filter_map(|t| tables.get(t).map(|df| (t.to_string(), df.clone())))
+        .collect();
+    tracing::debug!(slices = n, rows, "rules run in slices of the transactions");
+    let (mut found, _) = rule_run::run_rules(&plan.whole, tables, judged.settings.engine)?;
+    let mut reported = summary::Reported::default();
+    for f in &found {
+        reported.extend(summary::sources(f, "provider_rows")?);
+    }
+    let mut lines = summary::MatchedLines::default();
+    let mut counted: Vec<NotChecked> = Vec::new();
+    for k in 0..n {
+        rules::release_free_memory();
+        let mut t = rules::Tables::default();
+        let slice_rows = |side: &mut Vec<Vec<IdxSize>>| std::mem::take(&mut side[k as usize]);
+        t.insert(
+            "provider",
+            Assignment::rows(&provider, slice_rows(&mut assignment.provider))?,
+        );
+        t.insert(
+            "ledger",
+            Assignment::rows(&ledger, slice_rows(&mut assignment.ledger))?,
+        );
+        for (name, df) in &shared {
+            t.insert(name, df.clone());
+        }
+        let ran = run_and_count(&plan.per_slice, t, judged, &reported)?;
+        found.extend(ran.found);
+        lines.add(ran.lines)?;
+        counted.extend(ran.not_checked);
+        tracing::debug!(slice = k, of = n, "slice done");
+    }
+    Ok(Ran {
+        found,
+        lines,
+        not_checked: add_counts(counted),
+    })
+}
+
+/// Lines of the same check, subject, reason and day as one, their counts added (one line
+/// per slice of the run becomes the line of the whole run).
+fn add_counts(lines: Vec<NotChecked>) -> Vec<NotChecked> {
+    let mut out: Vec<NotChecked> = Vec::new();
+    for l in lines {
+        match out.iter_mut().find(|o| {
+            o.check == l.check && o.subject == l.subject && o.reason == l.reason && o.date == l.date
+        }) {
+            Some(o) => o.count += l.count,
+            None => out.push(l),
+        }
+    }
+    out
+}
 
 /// The input tables cut into slices.
 const PER_SLICE_INPUTS: [&str; 2] = ["provider", "ledger"];
@@ -172,6 +311,17 @@ pub(super) fn assign(
         }),
         n,
     );
+    // Every row in exactly one slice: none lost, none twice.
+    let cut = |s: &[Vec<IdxSize>]| s.iter().map(Vec::len).sum::<usize>();
+    if cut(&provider_slices) != provider.height() || cut(&ledger_slices) != ledger.height() {
+        return Err(ReconcileError::Invariant(format!(
+            "{what}: {} + {} rows cut into {} + {}",
+            provider.height(),
+            ledger.height(),
+            cut(&provider_slices),
+            cut(&ledger_slices)
+        )));
+    }
     Ok(Ok(Assignment {
         provider: provider_slices,
         ledger: ledger_slices,

@@ -65,8 +65,13 @@ path = "ledger/{file}"
 
 /// Runs October with config `name` and reads the findings and row counts back.
 async fn run(dir: &Path, sb: &Sandbox, name: &str) -> Outcome {
+    run_with(dir, sb, name, &[]).await
+}
+
+/// [`run`] with `global` flags before the command (`-v`: the debug log in `stderr`).
+async fn run_with(dir: &Path, sb: &Sandbox, name: &str, global: &[&str]) -> Outcome {
     let config = format!("{name}.toml");
-    let args = [
+    let command = [
         "run",
         "--from",
         "2026-10-01",
@@ -77,7 +82,7 @@ async fn run(dir: &Path, sb: &Sandbox, name: &str) -> Outcome {
         "--dry-run",
     ];
     let out = crate::support::bin::Bin::new(dir)
-        .args(args)
+        .args(global.iter().chain(command.iter()))
         .env(KEY_VAR, sb.api_key())
         .env_remove("XSOLLA_RECON_CONFIG")
         .output_async()
@@ -158,9 +163,29 @@ async fn reconcile_edited(
         file,
         &c.tables(format, p, false),
     );
+    // The same tables with the rules run in slices of a few dozen rows
+    // (`reconcile.rows_per_slice`): every convention gives the very same findings and counts.
+    let sliced_tables = format!(
+        "{}\n[reconcile]\nrows_per_slice = 40\n",
+        c.tables(format, p, true)
+    );
+    write_config(dir.path(), &sb, "sliced", c, file, &sliced_tables);
     let own = run(dir.path(), &sb, "own").await;
     let naive = run(dir.path(), &sb, "naive").await;
+    let sliced = run_with(dir.path(), &sb, "sliced", &["-v"]).await;
     sb.shutdown().await;
+    assert!(
+        sliced
+            .stderr
+            .contains("rules run in slices of the transactions"),
+        "{c:?}: the run was not cut into slices: {}",
+        sliced.stderr
+    );
+    assert_eq!(sliced.code, own.code, "{c:?} in slices: {}", sliced.stderr);
+    assert_eq!(sliced.found, own.found, "{c:?} in slices");
+    assert_eq!(sliced.details, own.details, "{c:?} in slices");
+    assert_eq!(sliced.rows, own.rows, "{c:?} in slices");
+    assert_eq!(sliced.not_checked, own.not_checked, "{c:?} in slices");
     (export, own, naive)
 }
 
