@@ -75,8 +75,8 @@ fn run_and_count(
 }
 
 /// Runs the rules whole, or in slices of the transactions when the run is large enough and
-/// the rules and rows allow (`slices.rs`): the merchant-wide files once, then the others on
-/// each slice in turn, their findings and counts added up.
+/// the rules and rows allow (the module's doc): the merchant-wide files once, then the others
+/// on each slice in turn, their findings and counts added up.
 pub(super) fn run(
     rules: &RuleSet,
     mut tables: rules::Tables,
