@@ -45,7 +45,10 @@ pub(super) fn build(
 ) -> Result<InputTables, ReconcileError> {
     pl("provider", frames::check_provider_schema(&input.provider))?;
     pl("ledger", frames::check_ledger_schema(&input.ledger))?;
-    let prune = Pruner { rules };
+    let prune = Pruner {
+        rules,
+        fuzzy: settings.fuzzy.enabled,
+    };
     let ReconcileInput {
         window,
         provider_window,
@@ -156,16 +159,18 @@ struct Scope<'a> {
 /// carries the few those name (at 10 M rows a copy with the others cost about 1 GB).
 struct Pruner<'a> {
     rules: &'a RuleSet,
+    /// The fuzzy rule is on: it reads `user_id` of both sides.
+    fuzzy: bool,
 }
 
 impl Pruner<'_> {
-    /// Read from `provider` and `ledger` by the row accounting (`source`, `in_window`) and the
-    /// fuzzy rule (`user_id`).
-    const RUST_READS: [&'static str; 3] = ["source", "user_id", "in_window"];
+    /// Read from `provider` and `ledger` by the row accounting.
+    const RUST_READS: [&'static str; 2] = ["source", "in_window"];
 
     /// Whether `column` of input table `table` is kept.
     fn wanted(&self, table: &str, column: &str) -> bool {
-        if Self::RUST_READS.contains(&column) && (table == "provider" || table == "ledger") {
+        let rust_reads = Self::RUST_READS.contains(&column) || (self.fuzzy && column == "user_id");
+        if rust_reads && (table == "provider" || table == "ledger") {
             return true;
         }
         let mut from = vec![table.to_owned()];
