@@ -189,8 +189,8 @@ impl Pruner<'_> {
     }
 
     /// `lf` with only the columns [`keep`](Self::keep) keeps, so the columns no rule reads are
-    /// never copied by the filter that makes the table (at 10 M rows a full-width copy of
-    /// Xsolla's rows cost about 2 GB for a moment).
+    /// never copied by the filter that makes the table (a filter that drops rows copies every
+    /// column it is given).
     fn select(
         &self,
         table: &str,
