@@ -332,19 +332,12 @@ pub(super) fn assign(
 /// transaction of its order (what `duplicate_in_provider` puts side by side), or why not: a
 /// transaction in two such orders.
 ///
-/// Order ids seen more than once are found by their 64-bit hashes, sorted (a hash set of 10 M
-/// strings costs several times more); only those are then looked at by value.
+/// Order ids seen more than once are found by their 64-bit hashes
+/// ([`summary::repeated_hashes`]); only those are then looked at by value.
 fn order_groups(txn: &Int64Chunked, ext: &StringChunked) -> Result<PlHashMap<i64, i64>, String> {
     let hash = |e: &str| xxhash_rust::xxh3::xxh3_64(e.as_bytes());
     let row_hashes: Vec<Option<u64>> = ext.iter().map(|e| e.map(hash)).collect();
-    let mut sorted: Vec<u64> = row_hashes.iter().flatten().copied().collect();
-    sorted.sort_unstable();
-    let repeated: PlHashSet<u64> = sorted
-        .windows(2)
-        .filter(|w| w[0] == w[1])
-        .map(|w| w[0])
-        .collect();
-    drop(sorted);
+    let repeated = summary::repeated_hashes(row_hashes.iter().flatten().copied().collect());
     let mut groups = PlHashMap::new();
     if repeated.is_empty() {
         return Ok(groups);

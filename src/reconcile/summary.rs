@@ -324,6 +324,17 @@ fn split_source(v: &str) -> Option<(&str, u64)> {
     Some((&v[..cut], n))
 }
 
+/// The hashes that occur more than once in `hashes`, found by sorting them in place (80 MB at
+/// 10M rows: faster than a hash set of every value, whose random accesses miss the cache).
+pub(super) fn repeated_hashes(mut hashes: Vec<u64>) -> PlHashSet<u64> {
+    hashes.sort_unstable();
+    hashes
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| w[0])
+        .collect()
+}
+
 /// [`all_distinct`] for values in any order.
 ///
 /// Each value's 64-bit hash is sorted (80 MB at 10M rows, sorted in place: faster than
@@ -332,14 +343,7 @@ fn split_source(v: &str) -> Option<(&str, u64)> {
 /// value, so a collision is never taken for a repeat.
 fn all_distinct_hashed(c: &StringChunked) -> bool {
     let state = PlFixedStateQuality::default();
-    let mut hashes: Vec<u64> = c.iter().map(|v| state.hash_one(v)).collect();
-    hashes.sort_unstable();
-    let twice: PlHashSet<u64> = hashes
-        .windows(2)
-        .filter(|w| w[0] == w[1])
-        .map(|w| w[0])
-        .collect();
-    drop(hashes);
+    let twice = repeated_hashes(c.iter().map(|v| state.hash_one(v)).collect());
     if twice.is_empty() {
         return true;
     }
