@@ -70,6 +70,12 @@ fn main() -> ExitCode {
             return ExitCode::from(exit::RUNTIME);
         }
     };
+    // One run and out: the memory a run frees is kept for its next allocations (a large
+    // run hands it back, see `keep_freed_memory`); the scheduler, which lives for months,
+    // keeps mimalloc's default.
+    if matches!(cli.command, Command::Reconcile(_) | Command::Run(_)) {
+        xsolla_recon::reconcile::rules::keep_freed_memory(true);
+    }
     let result = runtime.block_on(async {
         match cli.command {
             Command::Fetch(a) => fetch::cmd_fetch(a).await,

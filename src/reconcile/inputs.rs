@@ -671,12 +671,17 @@ fn currency_table(
     frames_in: &[&DataFrame],
     settings: &ReconcileSettings,
 ) -> Result<DataFrame, ReconcileError> {
-    let mut seen = BTreeSet::new();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
     for df in frames_in {
         for name in ["payment_currency", "currency"] {
             if let Ok(c) = df.column(name) {
-                let s = pl("currencies", c.str().cloned())?;
-                seen.extend(s.iter().flatten().map(str::to_owned));
+                let s = pl("currencies", c.str())?;
+                // A handful of codes over millions of rows: copy each code once, not each row.
+                for code in s.iter().flatten() {
+                    if !seen.contains(code) {
+                        seen.insert(code.to_owned());
+                    }
+                }
             }
         }
     }

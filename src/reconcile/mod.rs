@@ -510,6 +510,9 @@ pub fn reconcile_owned(
     input: ReconcileInput,
     settings: &ReconcileSettings,
 ) -> Result<ReconcileOutput, ReconcileError> {
+    if input.provider.height().max(input.ledger.height()) > rules::KEEP_FREED_MEMORY_MAX_ROWS {
+        rules::keep_freed_memory(false);
+    }
     // The loaders' freed buffers (parsed on several threads) go back before the big frames.
     rules::release_free_memory();
     let rules = rules::RuleSet::load(settings.sql_dir.as_deref())?;
