@@ -603,4 +603,50 @@ mod tests {
         assert_eq!(with(0), with(2));
         assert_eq!(with(0), a.ledger.iter().position(|s| s.contains(&0)));
     }
+
+    #[test]
+    fn cutting_keeps_every_row_once_in_its_slice_in_order_over_chunks_and_columns() {
+        // More columns than are cut at once, in several chunks, a constant among them.
+        let n = 1000usize;
+        let width = COLUMNS_AT_ONCE * 2 + 1;
+        let mut columns: Vec<Column> = (0..width)
+            .map(|c| {
+                Column::new(
+                    format!("c{c}").into(),
+                    (0..n as i64).map(|i| i * 10 + c as i64).collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        columns.push(Column::new_scalar("k".into(), Scalar::from(7i32), n));
+        let mut df = DataFrame::new(n, columns).unwrap();
+        let chunk = df.slice(0, 300);
+        df = chunk.vstack(&df.slice(300, 700)).unwrap();
+        assert!(df.first_col_n_chunks() > 1);
+        let slices: Vec<Vec<IdxSize>> = (0..3u32)
+            .map(|k| (0..n as IdxSize).filter(|i| (i * 7 + 3) % 3 == k).collect())
+            .collect();
+        let cut = Assignment::cut(df, &slices).unwrap();
+        assert_eq!(cut.len(), 3);
+        for (piece, rows) in cut.iter().zip(&slices) {
+            assert_eq!(piece.width(), width + 1);
+            assert_eq!(piece.height(), rows.len());
+            for c in 0..width {
+                let got: Vec<i64> = piece
+                    .column(&format!("c{c}"))
+                    .unwrap()
+                    .i64()
+                    .unwrap()
+                    .into_no_null_iter()
+                    .collect();
+                let want: Vec<i64> = rows.iter().map(|&i| i as i64 * 10 + c as i64).collect();
+                assert_eq!(got, want, "column c{c}");
+            }
+            let k = piece.column("k").unwrap().i32().unwrap();
+            assert!(k.iter().all(|v| v == Some(7)));
+        }
+        // A row in no slice, or in two, fails rather than being lost or doubled.
+        let df = DataFrame::new(3, vec![Column::new("a".into(), [1i64, 2, 3])]).unwrap();
+        assert!(Assignment::cut(df.clone(), &[vec![0], vec![1]]).is_err());
+        assert!(Assignment::cut(df, &[vec![0, 1, 2], vec![1]]).is_err());
+    }
 }
