@@ -112,15 +112,17 @@ pub(super) fn run(
             return run_and_count(rules, tables, judged, &none);
         }
     };
-    let mut provider = Assignment::cut(provider, &assignment.provider)?;
-    let mut ledger = Assignment::cut(ledger, &assignment.ledger)?;
-    drop(assignment);
     let shared: Vec<(String, DataFrame)> = ["currencies", "settings"]
         .iter()
         .filter_map(|t| tables.get(t).map(|df| (t.to_string(), df.clone())))
         .collect();
     tracing::debug!(slices = n, rows, "rules run in slices of the transactions");
+    // The merchant-wide files first: `provider_all` shares columns with `provider`, which the
+    // cut then frees as it goes.
     let (mut found, _) = rule_run::run_rules(&plan.whole, tables, judged.settings.engine)?;
+    let mut provider = Assignment::cut(provider, &assignment.provider)?;
+    let mut ledger = Assignment::cut(ledger, &assignment.ledger)?;
+    drop(assignment);
     let mut reported = summary::Reported::default();
     for f in &found {
         reported.extend(summary::sources(f, "provider_rows")?);
