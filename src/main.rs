@@ -72,7 +72,7 @@ fn main() -> ExitCode {
     };
     // One run and out: the memory a run frees is kept for its next allocations (a large
     // run hands it back, see `keep_freed_memory`); the scheduler, which lives for months,
-    // keeps mimalloc's default.
+    // starts with mimalloc's own purge delay.
     if matches!(cli.command, Command::Reconcile(_) | Command::Run(_)) {
         xsolla_recon::reconcile::rules::keep_freed_memory(true);
     }

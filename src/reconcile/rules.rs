@@ -311,14 +311,21 @@ pub fn align_shared_chunks(df: &mut DataFrame) {
     }
 }
 
-/// mimalloc's `mi_option_purge_delay` (`mimalloc.h`); libmimalloc-sys names no constant for it.
+/// mimalloc's `mi_option_purge_delay` (`mimalloc.h` of the v3 sources libmimalloc-sys builds);
+/// libmimalloc-sys names no constant for it.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// mimalloc's default purge delay, in milliseconds (`options.c`).
-const MI_DEFAULT_PURGE_DELAY_MS: std::os::raw::c_long = 10;
+/// mimalloc's own purge delay, in milliseconds (v3 `options.c`): what a process that never
+/// calls [`keep_freed_memory`] runs with.
+#[cfg(test)]
+const MI_DEFAULT_PURGE_DELAY_MS: std::os::raw::c_long = 1000;
+
+/// The purge delay a run that hands memory back sets, in milliseconds: shorter than
+/// mimalloc's own second, as the 10 M figures were measured with.
+const HAND_BACK_PURGE_DELAY_MS: std::os::raw::c_long = 10;
 
 /// Whether mimalloc keeps the memory a run frees for its next allocations (`true`) or hands
-/// it back to the system 10 ms after it is freed (`false`, mimalloc's default).
+/// it back to the system 10 ms after it is freed (`false`; mimalloc's own delay is a second).
 ///
 /// Why: at 1 million rows a sixth of the run's processor time went to the kernel zeroing
 /// pages that mimalloc had handed back moments before and the next column took again; keeping
@@ -327,7 +334,7 @@ const MI_DEFAULT_PURGE_DELAY_MS: std::os::raw::c_long = 10;
 /// on (see [`KEEP_FREED_MEMORY_MAX_ROWS`]; its peak, after the rules, is as before). No effect
 /// on the system allocator (tests).
 pub fn keep_freed_memory(keep: bool) {
-    let delay = if keep { -1 } else { MI_DEFAULT_PURGE_DELAY_MS };
+    let delay = if keep { -1 } else { HAND_BACK_PURGE_DELAY_MS };
     // SAFETY: mi_option_set only stores the option; mimalloc reads it on later frees.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, delay) }
 }
@@ -445,6 +452,19 @@ fn read_dir(dir: &Path, strip_number: bool) -> Result<Vec<Rule>, ReconcileError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_purge_delay_option_is_the_one_mimalloc_numbers_15() {
+        // The number is mimalloc's enum position, written by hand: a mimalloc that renumbered
+        // its options would have `keep_freed_memory` set another option without a word.
+        // SAFETY: mi_option_get only reads an option.
+        let get = || unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        assert_eq!(get(), MI_DEFAULT_PURGE_DELAY_MS);
+        keep_freed_memory(true);
+        assert_eq!(get(), -1);
+        keep_freed_memory(false);
+        assert_eq!(get(), HAND_BACK_PURGE_DELAY_MS);
+    }
 
     #[test]
     fn every_class_has_exactly_one_rule_file() {
