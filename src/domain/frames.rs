@@ -7,6 +7,7 @@
 //! Every frame has a `source` column (`file#row` or `file:line`) so each discrepancy can name
 //! the rows it came from.
 
+use super::codes::code;
 use polars::prelude::*;
 
 /// Decimal precision of money and rate columns.
@@ -31,6 +32,11 @@ fn schema(cols: &[(&str, DataType)]) -> Schema {
         .map(|(n, t)| Field::new((*n).into(), t.clone()))
         .collect()
 }
+
+/// The coded columns of [`provider_schema`].
+pub const PROVIDER_CODED: &[&str] = &["status", "row_kind", "payment_currency", "payout_currency"];
+/// The coded columns of [`ledger_schema`].
+pub const LEDGER_CODED: &[&str] = &["currency", "status"];
 
 /// Money columns of [`provider_schema`] besides the two amounts (fees, taxes, penalties), in
 /// the order they appear.
@@ -115,8 +121,8 @@ pub fn check_provider_schema(df: &DataFrame) -> PolarsResult<()> {
 /// | transaction_id | i64 | Xsolla transaction id |
 /// | external_id | str | the game's order id |
 /// | project_id | i64 | |
-/// | status | str | Xsolla status (`done`, `refunded`, …) of the transaction |
-/// | row_kind | str | `payment` (amount ≥ 0) or `cancellation` |
+/// | status | code | Xsolla status (`done`, `refunded`, …) of the transaction |
+/// | row_kind | code | `payment` (amount ≥ 0) or `cancellation` |
 /// | refund_reason | str | |
 /// | created_at | datetime(ms) | when the user paid |
 /// | transfer_date | date | the date the row is booked on (window filter) |
@@ -124,18 +130,20 @@ pub fn check_provider_schema(df: &DataFrame) -> PolarsResult<()> {
 /// | report_id | i64 | financial report id |
 /// | user_id | str | |
 /// | dry_run | bool | test transaction |
-/// | payment_amount, payment_currency | money, str | what the user paid |
-/// | payout_amount, payout_currency | money, str | what the merchant gets |
+/// | payment_amount, payment_currency | money, code | what the user paid |
+/// | payout_amount, payout_currency | money, code | what the merchant gets |
 /// | fx_rate | rate | payment → payout |
 /// | commission_user … refund_penalty | money | see [`PROVIDER_FEE_COLUMNS`], payment currency |
+///
+/// `code` is text held as a code ([`crate::domain::codes`]): the rules read it as text.
 pub fn provider_schema() -> Schema {
     let mut cols = vec![
         ("source", DataType::String),
         ("transaction_id", DataType::Int64),
         ("external_id", DataType::String),
         ("project_id", DataType::Int64),
-        ("status", DataType::String),
-        ("row_kind", DataType::String),
+        ("status", code()),
+        ("row_kind", code()),
         ("refund_reason", DataType::String),
         (
             "created_at",
@@ -147,9 +155,9 @@ pub fn provider_schema() -> Schema {
         ("user_id", DataType::String),
         ("dry_run", DataType::Boolean),
         ("payment_amount", money()),
-        ("payment_currency", DataType::String),
+        ("payment_currency", code()),
         ("payout_amount", money()),
-        ("payout_currency", DataType::String),
+        ("payout_currency", code()),
         ("fx_rate", rate()),
     ];
     cols.extend(PROVIDER_FEE_COLUMNS.iter().map(|c| (*c, money())));
@@ -190,22 +198,24 @@ pub fn breakdown_schema() -> Schema {
 /// | transaction_id | i64 | Xsolla transaction id, when the ledger has it |
 /// | order_id | str | the merchant's order id (Xsolla `external_id`) |
 /// | amount | money | gross amount, sign kept (refunds negative) |
-/// | currency | str | ISO 4217, upper case |
-/// | status | str | normalised: `paid`, `refunded`, `partially_refunded`, `chargeback`, `canceled`, `pending`, `other` |
+/// | currency | code | ISO 4217, upper case |
+/// | status | code | normalised: `paid`, `refunded`, `partially_refunded`, `chargeback`, `canceled`, `pending`, `other` |
 /// | booked_date | date | booking date in the configured zone |
 /// | fee | money | optional |
 /// | net | money | optional |
 /// | payout_ref | str | optional payout reference |
 /// | note | str | optional free text |
 /// | user_id | str | optional: the paying user (fuzzy rule only) |
+///
+/// `code` is text held as a code ([`crate::domain::codes`]): the rules read it as text.
 pub fn ledger_schema() -> Schema {
     schema(&[
         ("source", DataType::String),
         ("transaction_id", DataType::Int64),
         ("order_id", DataType::String),
         ("amount", money()),
-        ("currency", DataType::String),
-        ("status", DataType::String),
+        ("currency", code()),
+        ("status", code()),
         ("booked_date", DataType::Date),
         ("fee", money()),
         ("net", money()),

@@ -3,6 +3,7 @@
 //! readings. Nothing here knows about Xsolla's API, the ledger's layout or the job; every other
 //! layer may import from here.
 
+pub mod codes;
 pub mod csvsplit;
 pub mod frames;
 pub mod fsutil;

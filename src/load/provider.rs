@@ -6,6 +6,7 @@
 //! `Decimal(38, 6)` mantissas exactly: a value with more decimals than the column holds is an
 //! error naming where it came from, never rounded.
 
+use crate::domain::codes::{self, CodeBuilder};
 use crate::domain::csvsplit::{self, Chunk, LineEnds, Split, Splitter, Stopped};
 use crate::domain::frames;
 use crate::domain::fsutil::FsError;
@@ -524,7 +525,7 @@ pub fn wanted_payments(
         .column("transaction_id")
         .and_then(|c| c.i64())
         .map_err(frame)?;
-    let kinds = tx.column("row_kind").and_then(|c| c.str()).map_err(frame)?;
+    let kinds = tx.column("row_kind").and_then(codes::text).map_err(frame)?;
     let mut wanted = BTreeSet::new();
     for (id, kind) in ids.iter().zip(kinds.iter()) {
         if let (Some(id), Some("cancellation")) = (id, kind) {
@@ -537,7 +538,7 @@ pub fn wanted_payments(
         .map_err(frame)?;
     let status = ledger
         .column("status")
-        .and_then(|c| c.str())
+        .and_then(codes::text)
         .map_err(frame)?;
     let booked = ledger
         .column("booked_date")
@@ -897,6 +898,7 @@ impl Problem {
 /// One column being built; the variant follows the schema's dtype.
 enum Builder {
     Str(StringChunkedBuilder),
+    Code(CodeBuilder),
     I64(PrimitiveChunkedBuilder<Int64Type>),
     Bool(BooleanChunkedBuilder),
     Date(PrimitiveChunkedBuilder<Int32Type>),
@@ -953,6 +955,7 @@ impl Builder {
         let n = name.clone();
         match dtype {
             DataType::String => Builder::Str(StringChunkedBuilder::new(n, cap)),
+            DataType::Categorical(..) => Builder::Code(CodeBuilder::new(n, cap)),
             DataType::Int64 => Builder::I64(PrimitiveChunkedBuilder::new(n, cap)),
             DataType::Boolean => Builder::Bool(BooleanChunkedBuilder::new(n, cap)),
             DataType::Date => Builder::Date(PrimitiveChunkedBuilder::new(n, cap)),
@@ -969,6 +972,7 @@ impl Builder {
     fn push(&mut self, cell: CellRef<'_>) -> Result<(), Problem> {
         match (self, cell) {
             (Builder::Str(b), CellRef::Null) => b.append_null(),
+            (Builder::Code(b), CellRef::Null) => b.append_null(),
             (Builder::I64(b), CellRef::Null) => b.append_null(),
             // A missing flag is an unset flag (`dry_run` absent means a real payment).
             (Builder::Bool(b), CellRef::Null) => b.append_value(false),
@@ -976,6 +980,14 @@ impl Builder {
             (Builder::DatetimeMs(b), CellRef::Null) => b.append_null(),
             (Builder::Dec(b, _), CellRef::Null) => b.append_null(),
             (Builder::Str(b), CellRef::Text(t)) => b.append_value(t),
+            (Builder::Code(b), CellRef::Text(t)) => {
+                if let Err(e) = b.append_value(t) {
+                    return Err(Problem {
+                        value: t.to_owned(),
+                        problem: format!("cannot be coded: {e}"),
+                    });
+                }
+            }
             (Builder::I64(b), CellRef::Int(i)) => b.append_value(i),
             (Builder::Bool(b), CellRef::Flag(f)) => b.append_value(f),
             (Builder::Date(b), CellRef::DateTime(t)) => {
@@ -1008,6 +1020,7 @@ impl Builder {
     fn finish(self) -> PolarsResult<Column> {
         Ok(match self {
             Builder::Str(b) => b.finish().into_column(),
+            Builder::Code(b) => b.finish(),
             Builder::I64(b) => b.finish().into_column(),
             Builder::Bool(b) => b.finish().into_column(),
             Builder::Date(b) => b.finish().into_date().into_column(),
@@ -1131,6 +1144,7 @@ impl TxFrame {
                 b.append_value(text);
                 true
             }
+            (Kind::Text, Builder::Code(b)) => b.append_value(text).is_ok(),
             (Kind::Int, Builder::I64(b)) => match text.parse::<i64>() {
                 Ok(i) => {
                     b.append_value(i);

@@ -7,7 +7,7 @@
 //! Each step runs only when its convention is on: with the defaults the frames pass through
 //! untouched but for the not-money status filter (one comparison per ledger line).
 
-use super::{pl, typed, zero, ReconcileError};
+use super::{pl, text, typed, zero, ReconcileError};
 use crate::domain::frames::{self, money};
 use crate::load::ledger::{Conventions, LedgerCurrency, LineKind};
 use polars::prelude::*;
@@ -371,8 +371,8 @@ fn converted_columns(
     let reporting = conv.reporting_currency.as_deref().unwrap_or("");
     let amount = typed(p, "payment_amount", what, Column::decimal)?;
     let fee = typed(p, "fee_total", what, Column::decimal)?;
-    let cur = typed(p, "payment_currency", what, Column::str)?;
-    let payout_cur = typed(p, "payout_currency", what, Column::str)?;
+    let cur = text(p, "payment_currency", what)?;
+    let payout_cur = text(p, "payout_currency", what)?;
     let fx = typed(p, "fx_rate", what, Column::decimal)?;
     let txn = typed(p, "transaction_id", what, Column::i64)?;
     let ext = typed(p, "external_id", what, Column::str)?;

@@ -6,9 +6,10 @@ use super::conventions::{self as conv, LedgerRates, LedgerScope};
 use super::not_checked::{self, EmptyLedgerColumns};
 use super::rules::{self, RuleSet};
 use super::{
-    day, pl, typed, zero, Comparison, GoverningDate, QueryEngine, ReconcileError, ReconcileInput,
-    ReconcileSettings,
+    day, pl, text, typed, zero, Comparison, GoverningDate, QueryEngine, ReconcileError,
+    ReconcileInput, ReconcileSettings,
 };
+use crate::domain::codes;
 use crate::domain::frames::{self, decimal_column, money};
 use crate::domain::not_checked::NotChecked;
 use crate::domain::window::Window;
@@ -43,6 +44,17 @@ pub(super) fn build(
     settings: &ReconcileSettings,
     rules: &RuleSet,
 ) -> Result<InputTables, ReconcileError> {
+    let mut input = input;
+    // Frames built as text elsewhere (tests, a caller's own frames) are coded as the loaders'.
+    input.provider = pl(
+        "provider",
+        codes::coded(input.provider, frames::PROVIDER_CODED),
+    )?;
+    input.ledger = pl("ledger", codes::coded(input.ledger, frames::LEDGER_CODED))?;
+    input.payout_rows = input
+        .payout_rows
+        .map(|rows| pl("payout rows", codes::coded(rows, frames::PROVIDER_CODED)))
+        .transpose()?;
     pl("provider", frames::check_provider_schema(&input.provider))?;
     pl("ledger", frames::check_ledger_schema(&input.ledger))?;
     let prune = Pruner {
@@ -552,7 +564,7 @@ fn with_payout_deduction(
     let cb = typed(&rows, "chargeback_penalty", what, Column::decimal)?;
     let rp = typed(&rows, "refund_penalty", what, Column::decimal)?;
     let fx = typed(&rows, "fx_rate", what, Column::decimal)?;
-    let cur = typed(&rows, "payout_currency", what, Column::str)?;
+    let cur = text(&rows, "payout_currency", what)?;
     let (money_scale, fx_scale) = (cb.scale() as u32, fx.scale() as u32);
     let mut out: Vec<Option<Decimal>> = Vec::with_capacity(rows.height());
     let lines = cb
@@ -675,7 +687,12 @@ fn currency_table(
     for df in frames_in {
         for name in ["payment_currency", "currency"] {
             if let Ok(c) = df.column(name) {
-                let s = pl("currencies", c.str())?;
+                // Coded: the few codes, not a text per row.
+                let c = match codes::is_code(c.dtype()) {
+                    true => pl("currencies", c.unique())?,
+                    false => c.clone(),
+                };
+                let s = pl("currencies", codes::text(&c))?;
                 // A handful of codes over millions of rows: copy each code once, not each row.
                 for code in s.iter().flatten() {
                     if !seen.contains(code) {

@@ -487,6 +487,11 @@ fn typed<T: Clone>(
     pl(what, df.column(name).and_then(|c| as_type(c).cloned()))
 }
 
+/// Column `name` of `df`, text or coded ([`crate::domain::codes`]), as text.
+fn text(df: &DataFrame, name: &str, what: &'static str) -> Result<StringChunked, ReconcileError> {
+    pl(what, df.column(name).and_then(crate::domain::codes::text))
+}
+
 fn day(d: chrono::NaiveDate) -> i32 {
     (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
 }

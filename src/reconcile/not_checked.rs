@@ -3,7 +3,7 @@
 //! whose ledger side has no value. Each becomes a [`NotChecked`] line of the summary.
 
 use super::conventions::JournalFees;
-use super::{day, pl, typed, Comparison, ReconcileError, ReconcileSettings};
+use super::{day, pl, text, typed, Comparison, ReconcileError, ReconcileSettings};
 use crate::domain::not_checked::NotChecked;
 use crate::domain::window::Window;
 use crate::load::ledger::{Conventions, LedgerCurrency};
@@ -262,6 +262,8 @@ pub(super) fn breakdown_gaps(
             )
             .group_by([col("chunk_from"), col("payment_currency")])
             .agg([len().alias("rows")])
+            // Coded on Xsolla's side, text in the breakdown.
+            .with_column(col("payment_currency").cast(DataType::String))
             .join(
                 listed,
                 [col("chunk_from"), col("payment_currency")],
@@ -272,7 +274,7 @@ pub(super) fn breakdown_gaps(
             .collect(),
     )?;
     let from = typed(&gaps, "chunk_from", what, Column::date)?;
-    let cur = typed(&gaps, "payment_currency", what, Column::str)?;
+    let cur = text(&gaps, "payment_currency", what)?;
     let rows = typed(&gaps, "rows", what, Column::u32)?;
     let mut out = Vec::new();
     for ((d, c), n) in from.as_date_iter().zip(cur.iter()).zip(rows.iter()) {

@@ -164,7 +164,7 @@ impl Rule {
     pub fn run(&self, tables: &Tables, engine: QueryEngine) -> Result<DataFrame, ReconcileError> {
         let mut ctx = SQLContext::new();
         for (name, df) in &tables.0 {
-            ctx.register(name, df.clone().lazy());
+            ctx.register(name, crate::domain::codes::read_as_text(df));
         }
         let started = std::time::Instant::now();
         release_free_memory();

@@ -1,6 +1,7 @@
 //! Hand-built scenarios, one or more per discrepancy class.
 
 use super::*;
+use crate::domain::codes;
 use crate::domain::frames::{
     decimal_at, decimal_column, money, provider_schema, MONEY_SCALE, RATE_SCALE,
 };
@@ -119,6 +120,8 @@ pub(crate) fn provider(rows: &[P]) -> DataFrame {
         cols.push(dec(f, &v, MONEY_SCALE));
     }
     let df = DataFrame::new_infer_height(cols).unwrap();
+    // Coded, as the loaders make it.
+    let df = codes::coded(df, crate::domain::frames::PROVIDER_CODED).unwrap();
     crate::domain::frames::check_schema(&df, &provider_schema(), "test provider").unwrap();
     df
 }
@@ -181,6 +184,7 @@ pub(crate) fn ledger(rows: &[L]) -> DataFrame {
         Column::new("user_id".into(), s(&|r| r.user)),
     ])
     .unwrap();
+    let df = codes::coded(df, crate::domain::frames::LEDGER_CODED).unwrap();
     crate::domain::frames::check_schema(
         &df,
         &crate::domain::frames::ledger_schema(),
@@ -224,8 +228,14 @@ fn run(i: &ReconcileInput) -> ReconcileOutput {
     checked(i, &ReconcileSettings::default())
 }
 
+/// `df` with its coded columns as text: a frame built by a caller, not a loader.
+fn as_text(df: &DataFrame) -> DataFrame {
+    codes::read_as_text(df).collect().unwrap()
+}
+
 /// [`reconcile`] with `s`, run whole and cut into as many slices as it allows (one row per
-/// slice): both give the very same findings and summary (`reconcile.rows_per_slice`).
+/// slice): both give the very same findings and summary (`reconcile.rows_per_slice`), and so
+/// do the same frames with their coded columns given as text.
 fn checked(i: &ReconcileInput, s: &ReconcileSettings) -> ReconcileOutput {
     let whole = ReconcileSettings {
         rows_per_slice: 0,
@@ -244,6 +254,23 @@ fn checked(i: &ReconcileInput, s: &ReconcileSettings) -> ReconcileOutput {
         other.discrepancies
     );
     assert_eq!(out.summary, other.summary);
+    let mut text = i.clone();
+    assert!(codes::is_code(i.provider.column("status").unwrap().dtype()));
+    text.provider = as_text(&i.provider);
+    text.ledger = as_text(&i.ledger);
+    text.payout_rows = i.payout_rows.as_ref().map(as_text);
+    assert_eq!(
+        text.ledger.column("currency").unwrap().dtype(),
+        &DataType::String
+    );
+    let from_text = reconcile(&text, &whole).unwrap();
+    assert!(
+        out.discrepancies.equals_missing(&from_text.discrepancies),
+        "coded:\n{}\ntext:\n{}",
+        out.discrepancies,
+        from_text.discrepancies
+    );
+    assert_eq!(out.summary, from_text.summary);
     out
 }
 

@@ -23,6 +23,7 @@ pub use config::{
 };
 pub use conventions::{Conventions, LedgerCurrency, LineKind, RefundConvention};
 
+use crate::domain::codes::CodeBuilder;
 use crate::domain::csvsplit::Split;
 use crate::domain::frames::{self, LEDGER_STATUSES, MONEY_SCALE, PRECISION};
 use crate::domain::text::{header_sample, header_summary, push_u64};
@@ -374,8 +375,8 @@ struct Builders {
     transaction_id: Option<PrimitiveChunkedBuilder<Int64Type>>,
     order_id: Option<StringChunkedBuilder>,
     amount: PrimitiveChunkedBuilder<Int128Type>,
-    currency: StringChunkedBuilder,
-    status: StringChunkedBuilder,
+    currency: CodeBuilder,
+    status: CodeBuilder,
     booked_date: PrimitiveChunkedBuilder<Int32Type>,
     fee: Option<PrimitiveChunkedBuilder<Int128Type>>,
     net: Option<PrimitiveChunkedBuilder<Int128Type>>,
@@ -420,8 +421,8 @@ impl Builders {
                 .then(|| PrimitiveChunkedBuilder::new("transaction_id".into(), cap)),
             order_id: text(Field::OrderId, "order_id"),
             amount: PrimitiveChunkedBuilder::new("amount".into(), cap),
-            currency: StringChunkedBuilder::new("currency".into(), cap),
-            status: StringChunkedBuilder::new("status".into(), cap),
+            currency: CodeBuilder::new("currency".into(), cap),
+            status: CodeBuilder::new("status".into(), cap),
             booked_date: PrimitiveChunkedBuilder::new("booked_date".into(), cap),
             fee: has(Field::Fee).then(|| PrimitiveChunkedBuilder::new("fee".into(), cap)),
             net: has(Field::Net).then(|| PrimitiveChunkedBuilder::new("net".into(), cap)),
@@ -445,8 +446,8 @@ impl Builders {
             self.transaction_id.map(|b| b.finish().into_column()),
             text(self.order_id),
             Some(money(self.amount)?),
-            Some(self.currency.finish().into_column()),
-            Some(self.status.finish().into_column()),
+            Some(self.currency.finish()),
+            Some(self.status.finish()),
             Some(
                 self.booked_date
                     .finish()
@@ -923,10 +924,14 @@ impl<'c> Loader<'c> {
             b.append_option(r.order_id.as_deref());
         }
         b.amount.append_value(r.amount);
-        // Checked ASCII letters in value::currency.
+        // Checked ASCII letters in value::currency. Codes cannot run out: at most 26³
+        // currency codes and the fixed statuses reach the global categories from here.
         b.currency
-            .append_value(std::str::from_utf8(&r.currency).unwrap_or("XXX"));
-        b.status.append_value(r.status);
+            .append_value(std::str::from_utf8(&r.currency).unwrap_or("XXX"))
+            .expect("a currency code always gets a code");
+        b.status
+            .append_value(r.status)
+            .expect("a normalised status always gets a code");
         b.booked_date.append_value(r.date);
         let opt_text = |b: &mut Option<StringChunkedBuilder>, v: Option<&str>| {
             if let Some(b) = b.as_mut() {

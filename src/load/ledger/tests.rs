@@ -39,9 +39,7 @@ fn amounts(df: &DataFrame, col: &str) -> Vec<Option<i128>> {
 }
 
 fn strs(df: &DataFrame, col: &str) -> Vec<Option<String>> {
-    df.column(col)
-        .unwrap()
-        .str()
+    crate::domain::codes::text(df.column(col).unwrap())
         .unwrap()
         .iter()
         .map(|s| s.map(str::to_owned))

@@ -64,9 +64,7 @@ fn decimals(df: &DataFrame, col: &str) -> Vec<Option<Decimal>> {
 }
 
 fn strs(df: &DataFrame, col: &str) -> Vec<Option<String>> {
-    df.column(col)
-        .unwrap()
-        .str()
+    crate::domain::codes::text(df.column(col).unwrap())
         .unwrap()
         .iter()
         .map(|s| s.map(str::to_owned))
