@@ -121,30 +121,53 @@ pub fn coded(mut df: DataFrame, names: &[&str]) -> PolarsResult<DataFrame> {
     Ok(df)
 }
 
-/// `df` to query with every coded column read as text: the cast runs inside the query, on
-/// the columns it reads only, and nothing is kept. How the rules (`sql/`) read every table.
+/// `df` to query with every coded column read as text: the texts are made inside the query,
+/// for the columns it reads only, and nothing is kept. How the rules (`sql/`) read every table.
 pub fn read_as_text(df: &DataFrame) -> LazyFrame {
-    let casts: Vec<Expr> = df
+    let texts: Vec<Expr> = df
         .columns()
         .iter()
         .filter(|c| is_code(c.dtype()))
-        .map(|c| col(c.name().clone()).cast(DataType::String))
+        .map(|c| {
+            col(c.name().clone()).map(
+                |c| text_column(&c),
+                |_, f| Ok(Field::new(f.name().clone(), DataType::String)),
+            )
+        })
         .collect();
     let lf = df.clone().lazy();
-    if casts.is_empty() {
+    if texts.is_empty() {
         lf
     } else {
-        lf.with_columns(casts)
+        lf.with_columns(texts)
     }
 }
 
 /// The values of `c`, a text or coded column, as text.
 pub fn text(c: &Column) -> PolarsResult<StringChunked> {
-    if is_code(c.dtype()) {
-        Ok(c.cast(&DataType::String)?.str()?.clone())
-    } else {
-        Ok(c.str()?.clone())
-    }
+    Ok(text_column(c)?.str()?.clone())
+}
+
+/// `c` as a text column (a text column as it is).
+///
+/// Why not Polars' cast: it looks each row's text up in the global mapping (45 ns a row, a
+/// third of a second per 2-million-row slice of Xsolla's four coded columns); here the few
+/// texts the column can hold are looked up once and the rows gather them, copying 16 bytes
+/// each.
+fn text_column(c: &Column) -> PolarsResult<Column> {
+    let DataType::Categorical(_, mapping) = c.dtype() else {
+        return Ok(c.clone());
+    };
+    let ids = c.cat32()?.physical();
+    let texts: StringChunked = (0..=ids.max().unwrap_or(0))
+        .map(|id| mapping.cat_to_str(id))
+        .collect();
+    let out = texts.take(ids)?;
+    polars_ensure!(
+        out.len() == c.len(),
+        ComputeError: "coded column {} read back as {} texts for {} rows", c.name(), out.len(), c.len()
+    );
+    Ok(out.with_name(c.name().clone()).into_column())
 }
 
 #[cfg(test)]
