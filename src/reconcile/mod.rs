@@ -542,7 +542,8 @@ pub fn reconcile_owned(
         empty: &empty_ledger,
         conventions: &conventions,
     };
-    let ran = slices::run(&rules, tables, &judged)?;
+    let rows = [provider_rows, ledger_rows].map(summary::ScopeRows::whole);
+    let (ran, [provider_rows, ledger_rows]) = slices::run(&rules, tables, &judged, rows)?;
     let mut discrepancies = run::collect_findings(&ran.found)?;
     drop(ran.found);
     if settings.fuzzy.enabled {
@@ -550,8 +551,8 @@ pub fn reconcile_owned(
             discrepancies,
             &settings.fuzzy,
             &currencies,
-            &provider_rows,
-            &ledger_rows,
+            &provider_rows.rows,
+            &ledger_rows.rows,
             &mut lines,
         )?;
     }

@@ -77,24 +77,27 @@ fn run_and_count(
 
 /// Runs the rules whole, or in slices of the transactions when the run is large enough and
 /// the rules and rows allow (the module's doc): the merchant-wide files once, then the others
-/// on each slice in turn, their findings and counts added up.
+/// on each slice in turn, their findings and counts added up. `scope_rows` are the summary's rows
+/// of `provider` and `ledger` (the same rows, a few of their columns): given back as they
+/// came when the run goes whole, else put together from the slices as they run.
 pub(super) fn run(
     rules: &RuleSet,
     mut tables: rules::Tables,
     judged: &Judged,
-) -> Result<Ran, ReconcileError> {
+    scope_rows: [summary::ScopeRows; 2],
+) -> Result<(Ran, [summary::ScopeRows; 2]), ReconcileError> {
     let none = summary::Reported::default();
     let height = |t: &rules::Tables, n: &str| t.get(n).map_or(0, DataFrame::height);
     let rows = height(&tables, "provider").max(height(&tables, "ledger"));
     let n = count(rows, judged.settings.rows_per_slice);
     if n <= 1 {
-        return run_and_count(rules, tables, judged, &none);
+        return Ok((run_and_count(rules, tables, judged, &none)?, scope_rows));
     }
     let plan = match plan(rules) {
         Ok(plan) => plan,
         Err(why) => {
             tracing::debug!(%why, "rules run whole");
-            return run_and_count(rules, tables, judged, &none);
+            return Ok((run_and_count(rules, tables, judged, &none)?, scope_rows));
         }
     };
     let (Some(provider), Some(ledger)) = (tables.remove("provider"), tables.remove("ledger"))
@@ -109,9 +112,25 @@ pub(super) fn run(
             tracing::debug!(%why, "rules run whole");
             tables.insert("provider", provider);
             tables.insert("ledger", ledger);
-            return run_and_count(rules, tables, judged, &none);
+            return Ok((run_and_count(rules, tables, judged, &none)?, scope_rows));
         }
     };
+    // The summary's rows are taken from each slice as it runs; their `source`s are checked
+    // for repeats now, whole and in file order.
+    let [p_rows, l_rows] = scope_rows;
+    let summary_columns = [
+        p_rows.rows.get_column_names_owned(),
+        l_rows.rows.get_column_names_owned(),
+    ];
+    let distinct = std::thread::scope(|s| {
+        let p = s.spawn(|| distinct(p_rows));
+        let l = distinct(l_rows);
+        let p = p
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (p, l)
+    });
+    let distinct = [distinct.0?, distinct.1?];
     let shared: Vec<(String, DataFrame)> = ["currencies", "settings"]
         .iter()
         .filter_map(|t| tables.get(t).map(|df| (t.to_string(), df.clone())))
@@ -129,11 +148,19 @@ pub(super) fn run(
     }
     let mut lines = summary::MatchedLines::default();
     let mut counted: Vec<NotChecked> = Vec::new();
+    let mut slice_rows: [Vec<DataFrame>; 2] = [Vec::new(), Vec::new()];
     for k in 0..n {
         rules::release_free_memory();
         let mut t = rules::Tables::default();
-        t.insert("provider", std::mem::take(&mut provider[k as usize]));
-        t.insert("ledger", std::mem::take(&mut ledger[k as usize]));
+        let sides = [&mut provider[k as usize], &mut ledger[k as usize]];
+        for (side, (df, name)) in sides.into_iter().zip(PER_SLICE_INPUTS).enumerate() {
+            let df = std::mem::take(df);
+            slice_rows[side].push(pl(
+                "summary rows",
+                df.select(summary_columns[side].clone()),
+            )?);
+            t.insert(name, df);
+        }
         for (name, df) in &shared {
             t.insert(name, df.clone());
         }
@@ -143,11 +170,35 @@ pub(super) fn run(
         counted.extend(ran.not_checked);
         tracing::debug!(slice = k, of = n, "slice done");
     }
-    Ok(Ran {
+    let ran = Ran {
         found,
         lines,
         not_checked: add_counts(counted),
-    })
+    };
+    let [p, l] = slice_rows.map(stacked);
+    let rows = [(p?, distinct[0]), (l?, distinct[1])].map(|(rows, d)| summary::ScopeRows {
+        rows,
+        distinct: Some(d),
+    });
+    Ok((ran, rows))
+}
+
+/// Whether the rows' `source`s are distinct, settled before they are cut (and dropped here).
+fn distinct(rows: summary::ScopeRows) -> Result<bool, ReconcileError> {
+    match rows.distinct {
+        Some(d) => Ok(d),
+        None => summary::distinct_sources(&rows.rows),
+    }
+}
+
+/// The slices' frames as one, slice by slice.
+fn stacked(parts: Vec<DataFrame>) -> Result<DataFrame, ReconcileError> {
+    let mut parts = parts.into_iter();
+    let mut out = parts.next().unwrap_or_default();
+    for p in parts {
+        pl("summary rows", out.vstack_mut_owned(p).map(|_| ()))?;
+    }
+    Ok(out)
 }
 
 /// Lines of the same check, subject, reason and day as one, their counts added (one line
