@@ -6,8 +6,10 @@
 //! across transactions except by order id, so the in-scope rows are cut into slices that keep
 //! together everything one rule could put side by side, and the rules run on one slice at a
 //! time: the peak is one slice's tables on top of the slices still to run (both sides are cut
-//! up front, and each slice goes once its rules have run, [`Assignment::cut`]). The files that
-//! read the merchant-wide tables (payouts, breakdown) run once, on the whole.
+//! up front, and each slice goes once its rules have run, [`Assignment::cut`]; the waiting
+//! ones hold their money narrow, [`Held`]). The files that read the merchant-wide tables
+//! (payouts, breakdown) run once, on the whole. The summary's rows are taken from each slice
+//! as it runs ([`summary::ScopeRows`]).
 //!
 //! What a slice keeps together (each is what one of `sql/prepare/` compares):
 //! - every Xsolla row of one order id (`external_id`), so the rows of one transaction, and
