@@ -698,9 +698,10 @@ fn currency_table(
         for name in ["payment_currency", "currency"] {
             if let Ok(c) = df.column(name) {
                 // Coded: the few codes, not a text per row.
-                let c = match codes::is_code(c.dtype()) {
-                    true => pl("currencies", c.unique())?,
-                    false => c.clone(),
+                let c = if codes::is_code(c.dtype()) {
+                    pl("currencies", c.unique())?
+                } else {
+                    c.clone()
                 };
                 let s = pl("currencies", codes::text(&c))?;
                 // A handful of codes over millions of rows: copy each code once, not each row.

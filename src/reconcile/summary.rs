@@ -24,7 +24,7 @@ pub(super) struct RowsRead {
 /// 0.3 GiB of the peak). Stacked that way they are out of file order, and checking them for
 /// repeats then would hash every `source`; so the check is made on the whole column, in
 /// order, before the cut.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(super) struct ScopeRows {
     pub rows: DataFrame,
     /// Whether the `source`s are distinct, if already checked.
@@ -39,10 +39,25 @@ impl ScopeRows {
             distinct: None,
         }
     }
+
+    /// Whether no two rows share a `source`: as settled before, else checked now (see
+    /// [`all_distinct`]).
+    pub(super) fn sources_distinct(&self) -> Result<bool, ReconcileError> {
+        match self.distinct {
+            Some(d) => Ok(d),
+            None => Ok(all_distinct(&typed(
+                &self.rows,
+                "source",
+                "summary",
+                Column::str,
+            )?)),
+        }
+    }
 }
 
-/// The summary of findings `d`. `provider` and `ledger` are the rows in scope; `lines` are the provider lines of the prepare files' `matched` table, counted by
-/// [`matched_lines`] (per slice of the run, added up).
+/// The summary of findings `d`. `provider` and `ledger` are the rows in scope; `lines` are
+/// the provider lines of the prepare files' `matched` table, counted by [`matched_lines`] (per
+/// slice of the run, added up).
 pub(super) fn summarize(
     read: RowsRead,
     scope: super::conventions::LedgerScope,
@@ -160,20 +175,12 @@ struct SideRows {
 /// The reported rows, the other rows in the margin, and whether the sources are distinct.
 fn side_rows(side: &ScopeRows, reported: &Reported) -> Result<SideRows, ReconcileError> {
     let (reported, in_margin) = reported_and_margin(&side.rows, reported)?;
-    let distinct = match side.distinct {
-        Some(d) => d,
-        None => distinct_sources(&side.rows)?,
-    };
+    let distinct = side.sources_distinct()?;
     Ok(SideRows {
         reported,
         in_margin,
         distinct,
     })
-}
-
-/// Whether no two of the rows `df` share a `source` (see [`all_distinct`]).
-pub(super) fn distinct_sources(df: &DataFrame) -> Result<bool, ReconcileError> {
-    Ok(all_distinct(&typed(df, "source", "summary", Column::str)?))
 }
 
 /// Provider lines (transaction × kind) and those no finding names.

@@ -924,8 +924,8 @@ impl<'c> Loader<'c> {
             b.append_option(r.order_id.as_deref());
         }
         b.amount.append_value(r.amount);
-        // Checked ASCII letters in value::currency. Codes cannot run out: at most 26³
-        // currency codes and the fixed statuses reach the global categories from here.
+        // Checked ASCII letters in value::currency. Codes cannot run out: the global categories
+        // take billions of texts, and from here come at most 26³ codes and the fixed statuses.
         b.currency
             .append_value(std::str::from_utf8(&r.currency).unwrap_or("XXX"))
             .expect("a currency code always gets a code");
