@@ -95,7 +95,7 @@ pub struct ReconcileSettings {
     /// instead of all of them (`src/reconcile/slices.rs` says what a slice keeps together).
     /// Default 1,000,000: at 10 M rows per side ten slices; a run under 2 M rows is not cut.
     /// Smaller slices hold less for a little more time (README "Scaling": since the coded
-    /// columns, 10 M peaks 0.55 GiB lower than with 2,000,000 in the same time; 2 M, 0.55 GiB
+    /// columns, 10 M peaks 551 MiB lower than with 2,000,000 in the same time; 2 M, 559 MiB
     /// lower for 6% more).
     /// `0` never cuts. Not serialized, like `engine`: slices change the memory a run needs,
     /// never what it finds.
