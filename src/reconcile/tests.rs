@@ -246,14 +246,7 @@ fn checked(i: &ReconcileInput, s: &ReconcileSettings) -> ReconcileOutput {
         ..s.clone()
     };
     let out = reconcile(i, &whole).unwrap();
-    let other = reconcile(i, &sliced).unwrap();
-    assert!(
-        out.discrepancies.equals_missing(&other.discrepancies),
-        "whole:\n{}\nsliced:\n{}",
-        out.discrepancies,
-        other.discrepancies
-    );
-    assert_eq!(out.summary, other.summary);
+    same(&out, &reconcile(i, &sliced).unwrap(), "whole", "sliced");
     let mut text = i.clone();
     assert!(codes::is_code(i.provider.column("status").unwrap().dtype()));
     text.provider = as_text(&i.provider);
@@ -263,15 +256,19 @@ fn checked(i: &ReconcileInput, s: &ReconcileSettings) -> ReconcileOutput {
         text.ledger.column("currency").unwrap().dtype(),
         &DataType::String
     );
-    let from_text = reconcile(&text, &whole).unwrap();
-    assert!(
-        out.discrepancies.equals_missing(&from_text.discrepancies),
-        "coded:\n{}\ntext:\n{}",
-        out.discrepancies,
-        from_text.discrepancies
-    );
-    assert_eq!(out.summary, from_text.summary);
+    same(&out, &reconcile(&text, &whole).unwrap(), "coded", "text");
     out
+}
+
+/// Asserts that two runs (`a` and `b`, named for the message) found the very same.
+fn same(a: &ReconcileOutput, b: &ReconcileOutput, a_name: &str, b_name: &str) {
+    assert!(
+        a.discrepancies.equals_missing(&b.discrepancies),
+        "{a_name}:\n{}\n{b_name}:\n{}",
+        a.discrepancies,
+        b.discrepancies
+    );
+    assert_eq!(a.summary, b.summary, "{a_name} / {b_name}");
 }
 
 fn classes(out: &ReconcileOutput) -> Vec<String> {
