@@ -1147,12 +1147,22 @@ pub(crate) fn load_ledger_split(
 }
 
 /// `frame` (of mapped fields only, see [`Builders`]) with the columns of the fields the ledger
-/// does not map, all null, as constant columns in their places of [`frames::ledger_schema`].
+/// does not map, all null, as constant columns in their places of [`frames::ledger_schema`];
+/// a mapped column without a single value becomes such a constant too.
 fn with_unmapped(mut frame: DataFrame) -> Result<DataFrame, LedgerError> {
     let height = frame.height();
     for (i, (name, dtype)) in frames::ledger_schema().iter().enumerate() {
-        if frame.column(name).is_err() {
-            frame.insert_column(i, Column::full_null(name.clone(), height, dtype))?;
+        let empty = Column::full_null(name.clone(), height, dtype);
+        match frame.column(name) {
+            Err(_) => {
+                frame.insert_column(i, empty)?;
+            }
+            // A mapped column with no value in any line (an empty `Note` column) is the same
+            // nulls, held for nothing instead of 16 bytes a line.
+            Ok(c) if height > 0 && c.null_count() == height && c.as_scalar_column().is_none() => {
+                frame.with_column(empty)?;
+            }
+            Ok(_) => {}
         }
     }
     Ok(frame)

@@ -99,6 +99,28 @@ fn a_mapped_user_column_is_read() {
 }
 
 #[test]
+fn a_mapped_column_without_a_value_is_held_as_a_constant() {
+    let dir = TempDir::new().unwrap();
+    write(
+        &dir,
+        "ledger.csv",
+        "order_id,amount,currency,date,Player,Note\nA,1,USD,2024-01-01,,\nB,2,USD,2024-01-01,,x\n",
+    );
+    let mut c = cfg("ledger.csv");
+    c.columns.user_id = Some("player".into());
+    c.columns.note = Some("note".into());
+    let l = load_ledger(&c, dir.path()).unwrap();
+    // No player in any line: the same nulls, held as one constant.
+    let users = l.frame.column("user_id").unwrap();
+    assert!(users.as_scalar_column().is_some());
+    assert_eq!(strs(&l.frame, "user_id"), vec![None, None]);
+    // One note: the column as read.
+    assert!(l.frame.column("note").unwrap().as_scalar_column().is_none());
+    assert_eq!(strs(&l.frame, "note"), vec![None, Some("x".into())]);
+    crate::domain::frames::check_ledger_schema(&l.frame).unwrap();
+}
+
+#[test]
 fn comma_crlf_quoted_newlines_and_status_map() {
     let dir = TempDir::new().unwrap();
     write(
