@@ -237,6 +237,18 @@ pub fn ledger_extra_columns() -> [(&'static str, DataType); 4] {
     ]
 }
 
+/// `parts` stacked one under the other, in order; None when there are none.
+pub fn stacked(parts: impl IntoIterator<Item = DataFrame>) -> PolarsResult<Option<DataFrame>> {
+    let mut parts = parts.into_iter();
+    let Some(mut out) = parts.next() else {
+        return Ok(None);
+    };
+    for p in parts {
+        out.vstack_mut_owned(p)?;
+    }
+    Ok(Some(out))
+}
+
 /// Checks a ledger frame: exactly [`ledger_schema`], then any of [`ledger_extra_columns`] in
 /// their order.
 pub fn check_ledger_schema(df: &DataFrame) -> PolarsResult<()> {

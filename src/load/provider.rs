@@ -1448,22 +1448,13 @@ impl ExportRows<'_> {
                 return Ok(None);
             }
         };
-        let (mut read, mut outside) = (0, 0);
-        let mut df: Option<DataFrame> = None;
-        for (part, r, o) in parts {
-            read += r;
-            outside += o;
-            match &mut df {
-                None => df = Some(part),
-                Some(df) => {
-                    df.vstack_mut_owned(part)
-                        .map_err(|source| LoadError::Frame {
-                            what: "transactions",
-                            source,
-                        })?;
-                }
-            }
-        }
+        let read = parts.iter().map(|p| p.1).sum();
+        let outside = parts.iter().map(|p| p.2).sum();
+        let df =
+            frames::stacked(parts.into_iter().map(|p| p.0)).map_err(|source| LoadError::Frame {
+                what: "transactions",
+                source,
+            })?;
         let df = match df {
             Some(df) => with_absent(df, &self.extra)?,
             None => TxFrame::with_columns(0, &self.extra).finish()?,

@@ -28,6 +28,7 @@
 
 use super::rules::{self, Rule, RuleSet};
 use super::{not_checked, pl, run as rule_run, summary, ReconcileError, ReconcileSettings};
+use crate::domain::frames;
 use crate::domain::not_checked::NotChecked;
 use polars::prelude::*;
 
@@ -179,22 +180,12 @@ pub(super) fn run(
         lines,
         not_checked: add_counts(counted),
     };
-    let [p, l] = slice_rows.map(stacked);
+    let [p, l] = slice_rows.map(|parts| pl("summary rows", frames::stacked(parts)));
     let rows = [(p?, distinct[0]), (l?, distinct[1])].map(|(rows, d)| summary::ScopeRows {
-        rows,
+        rows: rows.unwrap_or_default(),
         distinct: Some(d),
     });
     Ok((ran, rows))
-}
-
-/// The slices' frames as one, slice by slice.
-fn stacked(parts: Vec<DataFrame>) -> Result<DataFrame, ReconcileError> {
-    let mut parts = parts.into_iter();
-    let mut out = parts.next().unwrap_or_default();
-    for p in parts {
-        pl("summary rows", out.vstack_mut_owned(p).map(|_| ()))?;
-    }
-    Ok(out)
 }
 
 /// Lines of the same check, subject, reason and day as one, their counts added (one line

@@ -637,16 +637,9 @@ impl<'c> Loader<'c> {
 
     /// The frame of every row read, in order, with the counts and the rows set aside.
     fn finish_frame(self) -> Result<(DataFrame, LedgerCounts, Vec<BadRow>), LedgerError> {
-        let mut frame = self.builders.finish()?;
-        if !self.parts.is_empty() {
-            let mut parts = self.parts.into_iter();
-            let mut all = parts.next().expect("not empty");
-            for p in parts {
-                all.vstack_mut_owned(p)?;
-            }
-            all.vstack_mut_owned(frame)?;
-            frame = all;
-        }
+        let last = self.builders.finish()?;
+        // Never None: the builders' frame is among the parts.
+        let frame = frames::stacked(self.parts.into_iter().chain([last]))?.unwrap_or_default();
         Ok((frame, self.counts, self.quarantined))
     }
 
