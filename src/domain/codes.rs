@@ -121,13 +121,14 @@ pub fn coded(mut df: DataFrame, names: &[&str]) -> PolarsResult<DataFrame> {
     Ok(df)
 }
 
-/// `df` to query with every coded column read as text: the texts are made inside the query,
-/// for the columns it reads only, and nothing is kept. How the rules (`sql/`) read every table.
+/// `df` to query with every coded column (and a packed `source`, [`super::sources`]) read as
+/// text: the texts are made inside the query, for the columns it reads only, and nothing is
+/// kept. How the rules (`sql/`) read every table.
 pub fn read_as_text(df: &DataFrame) -> LazyFrame {
     let texts: Vec<Expr> = df
         .columns()
         .iter()
-        .filter(|c| is_code(c.dtype()))
+        .filter(|c| is_code(c.dtype()) || super::sources::is_packed(c))
         .map(|c| {
             col(c.name().clone()).map(
                 |c| text_column(&c),
@@ -143,18 +144,22 @@ pub fn read_as_text(df: &DataFrame) -> LazyFrame {
     }
 }
 
-/// The values of `c`, a text or coded column, as text.
+/// The values of `c`, a text or coded column or a packed `source`, as text.
 pub fn text(c: &Column) -> PolarsResult<StringChunked> {
     Ok(text_column(c)?.str()?.clone())
 }
 
-/// `c` as a text column (a text column as it is).
+/// `c` as a text column (a text column as it is; a packed `source`,
+/// [`super::sources::text`]).
 ///
 /// Why not Polars' cast: it looks each row's text up in the global mapping (45 ns a row, a
 /// third of a second per 2-million-row slice of Xsolla's four coded columns); here the few
 /// texts the column can hold are looked up once and the rows gather them, copying 16 bytes
 /// each.
 fn text_column(c: &Column) -> PolarsResult<Column> {
+    if super::sources::is_packed(c) {
+        return Ok(super::sources::text(c)?.into_column());
+    }
     let DataType::Categorical(_, mapping) = c.dtype() else {
         return Ok(c.clone());
     };

@@ -8,6 +8,7 @@
 //! the rows it came from.
 
 use super::codes::code;
+use super::sources::packed;
 use polars::prelude::*;
 
 /// Decimal precision of money and rate columns.
@@ -117,7 +118,7 @@ pub fn check_provider_schema(df: &DataFrame) -> PolarsResult<()> {
 ///
 /// | column | type | meaning |
 /// |---|---|---|
-/// | source | str | `snapshot file#index` or `export.csv:line` |
+/// | source | packed | `snapshot file#index` or `export.csv:line` |
 /// | transaction_id | i64 | Xsolla transaction id |
 /// | external_id | str | the game's order id |
 /// | project_id | i64 | |
@@ -135,10 +136,11 @@ pub fn check_provider_schema(df: &DataFrame) -> PolarsResult<()> {
 /// | fx_rate | rate | payment → payout |
 /// | commission_user … refund_penalty | money | see [`PROVIDER_FEE_COLUMNS`], payment currency |
 ///
-/// `code` is text held as a code ([`crate::domain::codes`]): the rules read it as text.
+/// `code` is text held as a code ([`crate::domain::codes`]), `packed` text held as a number
+/// ([`crate::domain::sources`]): the rules read both as text.
 pub fn provider_schema() -> Schema {
     let mut cols = vec![
-        ("source", DataType::String),
+        ("source", packed()),
         ("transaction_id", DataType::Int64),
         ("external_id", DataType::String),
         ("project_id", DataType::Int64),
@@ -194,7 +196,7 @@ pub fn breakdown_schema() -> Schema {
 ///
 /// | column | type | meaning |
 /// |---|---|---|
-/// | source | str | `file:line` (or `file:sheet:row`) |
+/// | source | packed | `file:line` (or `file:sheet:row`) |
 /// | transaction_id | i64 | Xsolla transaction id, when the ledger has it |
 /// | order_id | str | the merchant's order id (Xsolla `external_id`) |
 /// | amount | money | gross amount, sign kept (refunds negative) |
@@ -207,10 +209,11 @@ pub fn breakdown_schema() -> Schema {
 /// | note | str | optional free text |
 /// | user_id | str | optional: the paying user (fuzzy rule only) |
 ///
-/// `code` is text held as a code ([`crate::domain::codes`]): the rules read it as text.
+/// `code` is text held as a code ([`crate::domain::codes`]), `packed` text held as a number
+/// ([`crate::domain::sources`]): the rules read both as text.
 pub fn ledger_schema() -> Schema {
     schema(&[
-        ("source", DataType::String),
+        ("source", packed()),
         ("transaction_id", DataType::Int64),
         ("order_id", DataType::String),
         ("amount", money()),

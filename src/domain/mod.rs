@@ -10,5 +10,6 @@ pub mod fsutil;
 pub mod memory;
 pub mod money;
 pub mod not_checked;
+pub mod sources;
 pub mod text;
 pub mod window;

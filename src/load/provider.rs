@@ -11,6 +11,7 @@ use crate::domain::csvsplit::{self, Chunk, LineEnds, Split, Splitter, Stopped};
 use crate::domain::frames;
 use crate::domain::fsutil::FsError;
 use crate::domain::not_checked::NotChecked;
+use crate::domain::sources::SourceBuilder;
 use crate::domain::text::push_u64;
 use crate::domain::window::{self, Window};
 use crate::fetch::{
@@ -899,6 +900,7 @@ impl Problem {
 enum Builder {
     Str(StringChunkedBuilder),
     Code(CodeBuilder),
+    Source(SourceBuilder),
     I64(PrimitiveChunkedBuilder<Int64Type>),
     Bool(BooleanChunkedBuilder),
     Date(PrimitiveChunkedBuilder<Int32Type>),
@@ -956,6 +958,7 @@ impl Builder {
         match dtype {
             DataType::String => Builder::Str(StringChunkedBuilder::new(n, cap)),
             DataType::Categorical(..) => Builder::Code(CodeBuilder::new(n, cap)),
+            DataType::UInt64 => Builder::Source(SourceBuilder::new(n, cap)),
             DataType::Int64 => Builder::I64(PrimitiveChunkedBuilder::new(n, cap)),
             DataType::Boolean => Builder::Bool(BooleanChunkedBuilder::new(n, cap)),
             DataType::Date => Builder::Date(PrimitiveChunkedBuilder::new(n, cap)),
@@ -973,6 +976,7 @@ impl Builder {
         match (self, cell) {
             (Builder::Str(b), CellRef::Null) => b.append_null(),
             (Builder::Code(b), CellRef::Null) => b.append_null(),
+            (Builder::Source(b), CellRef::Null) => b.append_null(),
             (Builder::I64(b), CellRef::Null) => b.append_null(),
             // A missing flag is an unset flag (`dry_run` absent means a real payment).
             (Builder::Bool(b), CellRef::Null) => b.append_value(false),
@@ -985,6 +989,14 @@ impl Builder {
                     return Err(Problem {
                         value: t.to_owned(),
                         problem: format!("cannot be coded: {e}"),
+                    });
+                }
+            }
+            (Builder::Source(b), CellRef::Text(t)) => {
+                if let Err(e) = b.append_value(t) {
+                    return Err(Problem {
+                        value: t.to_owned(),
+                        problem: format!("cannot be held: {e}"),
                     });
                 }
             }
@@ -1021,6 +1033,7 @@ impl Builder {
         Ok(match self {
             Builder::Str(b) => b.finish().into_column(),
             Builder::Code(b) => b.finish(),
+            Builder::Source(b) => b.finish(),
             Builder::I64(b) => b.finish().into_column(),
             Builder::Bool(b) => b.finish().into_column(),
             Builder::Date(b) => b.finish().into_date().into_column(),
@@ -1180,7 +1193,7 @@ impl TxFrame {
     }
 
     /// Ends the current row: its source and the derived `row_kind`.
-    fn end_row(&mut self, source: &str) {
+    fn end_row(&mut self, source: &str) -> Result<(), LoadError> {
         let kind = if self.negative {
             "cancellation"
         } else {
@@ -1189,10 +1202,11 @@ impl TxFrame {
         self.negative = false;
         self.frame.cols[self.source]
             .push(CellRef::Text(source))
-            .expect("text column");
+            .map_err(|p| p.at(source, "source"))?;
         self.frame.cols[self.row_kind]
             .push(CellRef::Text(kind))
             .expect("text column");
+        Ok(())
     }
 
     fn push_record(&mut self, row: &TransactionRow, source: &str) -> Result<(), LoadError> {
@@ -1209,8 +1223,7 @@ impl TxFrame {
         if let Some(e) = failed {
             return Err(e);
         }
-        self.end_row(source);
-        Ok(())
+        self.end_row(source)
     }
 
     fn finish(self) -> Result<DataFrame, LoadError> {
@@ -1507,7 +1520,7 @@ impl ExportRows<'_> {
             source.push_str(&self.name);
             source.push(':');
             push_u64(&mut source, line);
-            tx.end_row(&source);
+            tx.end_row(&source)?;
         }
         Ok((read, outside))
     }

@@ -214,7 +214,7 @@ fn users(
     if wanted.is_empty() {
         return Ok(out);
     }
-    let fsrc = typed(frame, "source", "fuzzy", Column::str)?;
+    let fsrc = super::text(frame, "source", "fuzzy")?;
     let fuser = typed(frame, "user_id", "fuzzy", Column::str)?;
     for (src, user) in fsrc.iter().zip(fuser.iter()) {
         if let (Some(src), Some(user)) = (src, user) {

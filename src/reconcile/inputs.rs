@@ -9,10 +9,10 @@ use super::{
     day, pl, text, typed, zero, Comparison, GoverningDate, QueryEngine, ReconcileError,
     ReconcileInput, ReconcileSettings,
 };
-use crate::domain::codes;
 use crate::domain::frames::{self, decimal_column, money};
 use crate::domain::not_checked::NotChecked;
 use crate::domain::window::Window;
+use crate::domain::{codes, sources};
 use polars::prelude::*;
 use rust_decimal::Decimal;
 use std::collections::BTreeSet;
@@ -45,15 +45,14 @@ pub(super) fn build(
     rules: &RuleSet,
 ) -> Result<InputTables, ReconcileError> {
     let mut input = input;
-    // Frames built as text elsewhere (tests, a caller's own frames) are coded as the loaders'.
-    input.provider = pl(
-        "provider",
-        codes::coded(input.provider, frames::PROVIDER_CODED),
-    )?;
-    input.ledger = pl("ledger", codes::coded(input.ledger, frames::LEDGER_CODED))?;
+    // Frames built as text elsewhere (tests, a caller's own frames) are coded and packed as the
+    // loaders'.
+    let held = |df, coded: &[&str]| codes::coded(df, coded).and_then(sources::packed_in);
+    input.provider = pl("provider", held(input.provider, frames::PROVIDER_CODED))?;
+    input.ledger = pl("ledger", held(input.ledger, frames::LEDGER_CODED))?;
     input.payout_rows = input
         .payout_rows
-        .map(|rows| pl("payout rows", codes::coded(rows, frames::PROVIDER_CODED)))
+        .map(|rows| pl("payout rows", held(rows, frames::PROVIDER_CODED)))
         .transpose()?;
     pl("provider", frames::check_provider_schema(&input.provider))?;
     pl("ledger", frames::check_ledger_schema(&input.ledger))?;

@@ -3,6 +3,7 @@
 
 use super::{pl, typed, ClassTotal, ReconcileError, RowCounts, Summary};
 use crate::domain::frames::decimal_at;
+use crate::domain::sources;
 use polars::prelude::*;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -45,12 +46,19 @@ impl ScopeRows {
     pub(super) fn sources_distinct(&self) -> Result<bool, ReconcileError> {
         match self.distinct {
             Some(d) => Ok(d),
-            None => Ok(all_distinct(&typed(
-                &self.rows,
-                "source",
-                "summary",
-                Column::str,
-            )?)),
+            None => {
+                let c = pl("summary", self.rows.column("source"))?;
+                if sources::is_packed(c) {
+                    pl("summary", sources::all_distinct(c))
+                } else {
+                    Ok(all_distinct(&typed(
+                        &self.rows,
+                        "source",
+                        "summary",
+                        Column::str,
+                    )?))
+                }
+            }
         }
     }
 }
@@ -398,15 +406,35 @@ fn all_distinct_hashed(c: &StringChunked) -> bool {
 /// Rows whose `source` is in `reported`, and the other rows dated outside the window
 /// (`in_window` false: read for matching only).
 fn reported_and_margin(df: &DataFrame, reported: &Reported) -> Result<(u64, u64), ReconcileError> {
-    let sources = typed(df, "source", "summary", Column::str)?;
     let inside = typed(df, "in_window", "summary", Column::bool)?;
+    let source = pl("summary", df.column("source"))?;
+    if sources::is_packed(source) {
+        // The findings' texts as packed values (a text no row was packed from names no row).
+        let reported: PlHashSet<u64> = reported.iter().filter_map(|s| sources::lookup(s)).collect();
+        let packed = pl("summary", source.u64())?;
+        return Ok(count_reported(packed.iter(), inside, |v| {
+            reported.contains(v)
+        }));
+    }
+    let texts = typed(df, "source", "summary", Column::str)?;
+    Ok(count_reported(texts.iter(), inside, |s| {
+        reported.contains(*s)
+    }))
+}
+
+/// [`reported_and_margin`] over one side's `source`s, whichever way they are held.
+fn count_reported<T>(
+    sources: impl Iterator<Item = Option<T>>,
+    inside: BooleanChunked,
+    is_reported: impl Fn(&T) -> bool,
+) -> (u64, u64) {
     let (mut rep, mut margin) = (0, 0);
-    for (s, w) in sources.iter().zip(inside.iter()) {
-        if s.is_some_and(|s| !reported.is_empty() && reported.contains(s)) {
+    for (s, w) in sources.zip(inside.iter()) {
+        if s.is_some_and(|s| is_reported(&s)) {
             rep += 1;
         } else if w == Some(false) {
             margin += 1;
         }
     }
-    Ok((rep, margin))
+    (rep, margin)
 }

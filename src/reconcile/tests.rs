@@ -120,8 +120,9 @@ pub(crate) fn provider(rows: &[P]) -> DataFrame {
         cols.push(dec(f, &v, MONEY_SCALE));
     }
     let df = DataFrame::new_infer_height(cols).unwrap();
-    // Coded, as the loaders make it.
+    // Coded and packed, as the loaders make it.
     let df = codes::coded(df, crate::domain::frames::PROVIDER_CODED).unwrap();
+    let df = crate::domain::sources::packed_in(df).unwrap();
     crate::domain::frames::check_schema(&df, &provider_schema(), "test provider").unwrap();
     df
 }
@@ -185,6 +186,7 @@ pub(crate) fn ledger(rows: &[L]) -> DataFrame {
     ])
     .unwrap();
     let df = codes::coded(df, crate::domain::frames::LEDGER_CODED).unwrap();
+    let df = crate::domain::sources::packed_in(df).unwrap();
     crate::domain::frames::check_schema(
         &df,
         &crate::domain::frames::ledger_schema(),
@@ -228,7 +230,8 @@ fn run(i: &ReconcileInput) -> ReconcileOutput {
     checked(i, &ReconcileSettings::default())
 }
 
-/// `df` with its coded columns as text: a frame built by a caller, not a loader.
+/// `df` with its coded columns and packed `source` as text: a frame built by a caller, not a
+/// loader.
 fn as_text(df: &DataFrame) -> DataFrame {
     codes::read_as_text(df).collect().unwrap()
 }

@@ -41,11 +41,9 @@ enum Expect {
 
 type Tweak = fn(&mut LedgerConfig);
 
+/// Column `col` as text (a packed `source` too).
 fn strs(l: &LedgerLoad, col: &str) -> Vec<Option<String>> {
-    l.frame
-        .column(col)
-        .unwrap()
-        .str()
+    xsolla_recon::domain::codes::text(l.frame.column(col).unwrap())
         .unwrap()
         .iter()
         .map(|s| s.map(str::to_owned))

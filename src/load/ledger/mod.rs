@@ -26,6 +26,7 @@ pub use conventions::{Conventions, LedgerCurrency, LineKind, RefundConvention};
 use crate::domain::codes::CodeBuilder;
 use crate::domain::csvsplit::Split;
 use crate::domain::frames::{self, LEDGER_STATUSES, MONEY_SCALE, PRECISION};
+use crate::domain::sources::SourceBuilder;
 use crate::domain::text::{header_sample, header_summary, push_u64};
 pub use crate::domain::text::{HEADER_NAMES_SHOWN, HEADER_NAME_CHARS};
 use chrono::{NaiveDate, NaiveDateTime};
@@ -371,7 +372,7 @@ type CellError = (Field, &'static str);
 /// row by row but added once at the end as a constant column ([`with_unmapped`]); a null
 /// string or decimal costs 16 bytes a row, 160 MB per column at 10M rows.
 struct Builders {
-    source: StringChunkedBuilder,
+    source: SourceBuilder,
     transaction_id: Option<PrimitiveChunkedBuilder<Int64Type>>,
     order_id: Option<StringChunkedBuilder>,
     amount: PrimitiveChunkedBuilder<Int128Type>,
@@ -416,7 +417,7 @@ impl Builders {
         let text =
             |f: Field, name: &str| has(f).then(|| StringChunkedBuilder::new(name.into(), cap));
         Builders {
-            source: StringChunkedBuilder::new("source".into(), cap),
+            source: SourceBuilder::new("source".into(), cap),
             transaction_id: has(Field::TransactionId)
                 .then(|| PrimitiveChunkedBuilder::new("transaction_id".into(), cap)),
             order_id: text(Field::OrderId, "order_id"),
@@ -442,7 +443,7 @@ impl Builders {
         };
         let text = |b: Option<StringChunkedBuilder>| b.map(|b| b.finish().into_column());
         let cols = [
-            Some(self.source.finish().into_column()),
+            Some(self.source.finish()),
             self.transaction_id.map(|b| b.finish().into_column()),
             text(self.order_id),
             Some(money(self.amount)?),
@@ -679,10 +680,12 @@ impl<'c> Loader<'c> {
         cells: &[Cell<'_>; N_FIELDS],
     ) -> Result<(), LedgerError> {
         match self.parse(cells) {
-            Ok(r) => {
-                self.append(source, line, r);
-                Ok(())
-            }
+            Ok(r) => self
+                .append(source, line, r)
+                .map_err(|e| LedgerError::Malformed {
+                    file: file.to_owned(),
+                    message: format!("line {line}: {e}"),
+                }),
             Err((field, problem)) => {
                 let column = self.names[field as usize].unwrap_or("*").to_owned();
                 let value = cut(&cells[field as usize].text());
@@ -903,13 +906,15 @@ impl<'c> Loader<'c> {
         Ok(value::epoch_days(d))
     }
 
-    fn append(&mut self, source: &str, line: u64, r: GoodRow<'_>) {
+    /// Appends a parsed row; fails only when the run has read more files than `source`s can
+    /// name ([`crate::domain::sources::MAX_PREFIXES`]).
+    fn append(&mut self, source: &str, line: u64, r: GoodRow<'_>) -> PolarsResult<()> {
         let b = &mut self.builders;
         self.source_buf.clear();
         self.source_buf.push_str(source);
         self.source_buf.push(':');
         push_u64(&mut self.source_buf, line);
-        b.source.append_value(&self.source_buf);
+        b.source.append_value(&self.source_buf)?;
         if let Some(b) = b.transaction_id.as_mut() {
             b.append_option(r.transaction_id);
         }
@@ -969,6 +974,7 @@ impl<'c> Loader<'c> {
             }
         }
         self.counts.rows_loaded += 1;
+        Ok(())
     }
 }
 

@@ -1,0 +1,304 @@
+//! Each row's `source` (`file:line`, `page#row`) held as one 64-bit number from load until a
+//! rule or the row accounting reads it as text.
+//!
+//! Why: a `source` names its file, so it is longer than the 12 bytes Polars keeps inline: as
+//! text it cost 16 bytes a row plus the text, about 730 MiB for both sides of a 10 M-row run,
+//! held from the load to the last slice. Packed, it is the number of its prefix (the text
+//! before the trailing digits: `export.csv:`) and that number, 8 bytes a row. The rules read
+//! it as text again ([`crate::domain::codes::read_as_text`], only the columns a query reads and
+//! only while it runs, one slice at a time), so what they compare, sort and write is unchanged.
+//!
+//! Any text packs and reads back exactly ([`split`]): the prefixes are one table for the
+//! process, so columns packed on different threads or files stack and compare as numbers.
+
+use polars::prelude::*;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, LazyLock, RwLock};
+
+/// Bits of the number (the line plus one, 0 for a text without one); the prefix's index takes
+/// the rest.
+const LINE_BITS: u32 = 40;
+const LINE_MASK: u64 = (1 << LINE_BITS) - 1;
+/// Prefixes one process can hold (the 24 bits left): one per file, sheet or page read.
+pub const MAX_PREFIXES: usize = 1 << (64 - LINE_BITS);
+/// Trailing digits taken as the number: 11 always fit in [`LINE_BITS`] (beside the +1).
+const MAX_DIGITS: usize = 11;
+
+/// The dtype of a packed `source` column.
+pub fn packed() -> DataType {
+    DataType::UInt64
+}
+
+/// Whether `c` is a packed `source` column (no other frame column is a `UInt64`).
+pub fn is_packed(c: &Column) -> bool {
+    c.name().as_str() == "source" && c.dtype() == &DataType::UInt64
+}
+
+#[derive(Default)]
+struct Prefixes {
+    texts: Vec<Arc<str>>,
+    ids: HashMap<Arc<str>, u64>,
+}
+
+static PREFIXES: LazyLock<RwLock<Prefixes>> = LazyLock::new(Default::default);
+
+/// `text` as its prefix and its number plus one (0: none): the trailing digits, at most
+/// [`MAX_DIGITS`] of them, without leading zeros (a lone `0` is a number), so that the prefix
+/// followed by the number in decimal is `text` again.
+fn split(text: &str) -> (&str, u64) {
+    let b = text.as_bytes();
+    let digits = b
+        .iter()
+        .rev()
+        .take_while(|c| c.is_ascii_digit())
+        .count()
+        .min(MAX_DIGITS);
+    let mut start = b.len() - digits;
+    if digits == 0 {
+        return (text, 0);
+    }
+    while start + 1 < b.len() && b[start] == b'0' {
+        start += 1;
+    }
+    let n = b[start..]
+        .iter()
+        .fold(0u64, |n, d| n * 10 + u64::from(d - b'0'));
+    (&text[..start], n + 1)
+}
+
+fn prefix_id(prefix: &str) -> PolarsResult<u64> {
+    if let Some(id) = PREFIXES.read().expect("source prefixes").ids.get(prefix) {
+        return Ok(*id);
+    }
+    let mut p = PREFIXES.write().expect("source prefixes");
+    if let Some(id) = p.ids.get(prefix) {
+        return Ok(*id);
+    }
+    polars_ensure!(
+        p.texts.len() < MAX_PREFIXES,
+        ComputeError: "more than {MAX_PREFIXES} source files in one run (at {prefix:?})"
+    );
+    let id = p.texts.len() as u64;
+    let text: Arc<str> = prefix.into();
+    p.texts.push(text.clone());
+    p.ids.insert(text, id);
+    Ok(id)
+}
+
+/// The packed value of `text` when its prefix has been packed before (else no row holds it).
+pub fn lookup(text: &str) -> Option<u64> {
+    let (prefix, n) = split(text);
+    let id = *PREFIXES.read().expect("source prefixes").ids.get(prefix)?;
+    Some(id << LINE_BITS | n)
+}
+
+/// Appends the text of packed value `v` to `out`.
+fn write(out: &mut String, texts: &[Arc<str>], v: u64) {
+    out.push_str(&texts[(v >> LINE_BITS) as usize]);
+    let n = v & LINE_MASK;
+    if n > 0 {
+        super::text::push_u64(out, n - 1);
+    }
+}
+
+/// Builds one packed `source` column row by row; the last prefix is remembered, so a row of
+/// the same file as the one before costs a compare and a push.
+pub struct SourceBuilder {
+    values: PrimitiveChunkedBuilder<UInt64Type>,
+    last: Option<(Box<str>, u64)>,
+}
+
+impl SourceBuilder {
+    /// A builder of column `name` with room for `cap` rows.
+    pub fn new(name: PlSmallStr, cap: usize) -> Self {
+        SourceBuilder {
+            values: PrimitiveChunkedBuilder::new(name, cap),
+            last: None,
+        }
+    }
+
+    /// Appends `text`.
+    #[inline]
+    pub fn append_value(&mut self, text: &str) -> PolarsResult<()> {
+        let (prefix, n) = split(text);
+        let id = match &self.last {
+            Some((p, id)) if **p == *prefix => *id,
+            _ => {
+                let id = prefix_id(prefix)?;
+                self.last = Some((prefix.into(), id));
+                id
+            }
+        };
+        self.values.append_value(id << LINE_BITS | n);
+        Ok(())
+    }
+
+    /// Appends a null.
+    pub fn append_null(&mut self) {
+        self.values.append_null();
+    }
+
+    /// The column built.
+    pub fn finish(self) -> Column {
+        self.values.finish().into_column()
+    }
+}
+
+/// `df` with a text `source` column packed (a frame built as text elsewhere: tests, older
+/// callers); a packed or absent one is left as it is.
+pub fn packed_in(mut df: DataFrame) -> PolarsResult<DataFrame> {
+    let Ok(c) = df.column("source") else {
+        return Ok(df);
+    };
+    if c.dtype() != &DataType::String {
+        return Ok(df);
+    }
+    let texts = c.str()?;
+    let mut b = SourceBuilder::new("source".into(), texts.len());
+    for t in texts.iter() {
+        match t {
+            Some(t) => b.append_value(t)?,
+            None => b.append_null(),
+        }
+    }
+    df.with_column(b.finish())?;
+    Ok(df)
+}
+
+/// The texts of packed column `c`, in order, nulls kept.
+pub fn text(c: &Column) -> PolarsResult<StringChunked> {
+    let values = c.u64()?;
+    let p = PREFIXES.read().expect("source prefixes");
+    let mut out = StringChunkedBuilder::new(c.name().clone(), values.len());
+    let mut buf = String::with_capacity(64);
+    for v in values.iter() {
+        match v {
+            Some(v) => {
+                polars_ensure!(
+                    ((v >> LINE_BITS) as usize) < p.texts.len(),
+                    ComputeError: "source {v} of column {} was never packed", c.name()
+                );
+                buf.clear();
+                write(&mut buf, &p.texts, v);
+                out.append_value(&buf);
+            }
+            None => out.append_null(),
+        }
+    }
+    Ok(out.finish())
+}
+
+/// Whether no two values of packed column `c` are equal (nulls count as one value).
+///
+/// The loaders pack in file order, so the numbers rise within each run of one prefix and a
+/// prefix does not come back after its run: then one pass proves it. Otherwise a sorted copy
+/// (8 bytes a row) is compared; a packed value is its text, so this is exact.
+pub fn all_distinct(c: &Column) -> PolarsResult<bool> {
+    let values = c.u64()?;
+    if values.null_count() > 1 {
+        return Ok(false);
+    }
+    let mut ended: HashSet<u64> = HashSet::new();
+    let mut last: Option<u64> = None;
+    let in_order = values.iter().flatten().all(|v| {
+        let ok = match last {
+            Some(l) if l >> LINE_BITS == v >> LINE_BITS => v > l,
+            Some(l) => {
+                ended.insert(l >> LINE_BITS);
+                !ended.contains(&(v >> LINE_BITS))
+            }
+            None => true,
+        };
+        last = Some(v);
+        ok
+    });
+    if in_order {
+        return Ok(true);
+    }
+    let mut sorted: Vec<u64> = values.iter().flatten().collect();
+    sorted.sort_unstable();
+    Ok(sorted.windows(2).all(|w| w[0] != w[1]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packed_texts(texts: &[Option<&str>]) -> Column {
+        let mut b = SourceBuilder::new("source".into(), 0);
+        for t in texts {
+            match t {
+                Some(t) => b.append_value(t).unwrap(),
+                None => b.append_null(),
+            }
+        }
+        b.finish()
+    }
+
+    #[test]
+    fn any_text_packs_and_reads_back_exactly() {
+        let texts = [
+            Some("export.csv:2"),
+            Some("export.csv:10"),
+            None,
+            Some("transactions/0003.json#0"),
+            Some("book.xlsx:Sheet 1:17"),
+            Some("p1"),
+            Some("no number"),
+            Some(""),
+            Some("zeros:007"),
+            Some("zeros:00"),
+            Some("0"),
+            Some("ledger2024.csv:99999999999"),
+            Some("long:123456789012345678901234567890"),
+            Some("ünïcode:5"),
+        ];
+        let c = packed_texts(&texts);
+        assert!(is_packed(&c));
+        assert_eq!(c.len(), texts.len());
+        let back: Vec<Option<String>> = text(&c)
+            .unwrap()
+            .iter()
+            .map(|s| s.map(str::to_owned))
+            .collect();
+        let want: Vec<Option<String>> = texts.iter().map(|t| t.map(str::to_owned)).collect();
+        assert_eq!(back, want);
+        // A text looks up to the value it packed to; one never packed does not.
+        let values: Vec<Option<u64>> = c.u64().unwrap().iter().collect();
+        for (t, v) in texts.iter().zip(&values) {
+            if let Some(t) = t {
+                assert_eq!(lookup(t), *v, "{t}");
+            }
+        }
+        assert_eq!(lookup("never-seen-file.csv:1"), None);
+    }
+
+    #[test]
+    fn distinct_is_decided_in_file_order_and_out_of_it() {
+        let c = |t: &[&str]| packed_texts(&t.iter().map(|t| Some(*t)).collect::<Vec<_>>());
+        assert!(all_distinct(&c(&["a.csv:2", "a.csv:3", "b.csv:2", "b.csv:9"])).unwrap());
+        // Out of order but distinct: the sorted check.
+        assert!(all_distinct(&c(&["a.csv:3", "b.csv:2", "a.csv:2"])).unwrap());
+        assert!(!all_distinct(&c(&["a.csv:3", "b.csv:2", "a.csv:3"])).unwrap());
+        assert!(!all_distinct(&c(&["a.csv:3", "a.csv:3"])).unwrap());
+        // Text equal to another after a leading zero is not the same text.
+        assert!(all_distinct(&c(&["a.csv:07", "a.csv:7"])).unwrap());
+        let with_nulls = packed_texts(&[Some("a:1"), None, None]);
+        assert!(!all_distinct(&with_nulls).unwrap());
+    }
+
+    #[test]
+    fn a_text_frame_is_packed_and_a_packed_one_left() {
+        let df = df!("source" => ["x.csv:2", "x.csv:3"], "v" => [1, 2]).unwrap();
+        let p = packed_in(df).unwrap();
+        assert!(is_packed(p.column("source").unwrap()));
+        let again = packed_in(p.clone()).unwrap();
+        assert!(again.equals(&p));
+        let t: Vec<_> = text(p.column("source").unwrap())
+            .unwrap()
+            .iter()
+            .map(|s| s.unwrap().to_owned())
+            .collect();
+        assert_eq!(t, ["x.csv:2", "x.csv:3"]);
+    }
+}
