@@ -165,27 +165,57 @@ pub fn packed_in(mut df: DataFrame) -> PolarsResult<DataFrame> {
     Ok(df)
 }
 
+/// Rows from which [`text`] formats the two halves of a column on two threads.
+const TWO_THREADS_FROM: usize = 100_000;
+
 /// The texts of packed column `c`, in order, nulls kept.
+///
+/// A rule reading `source` formats every row of its slice (about 18 ms per million rows on
+/// one thread): a long column is formatted in two halves at once.
 pub fn text(c: &Column) -> PolarsResult<StringChunked> {
     let values = c.u64()?;
     let p = PREFIXES.read().expect("source prefixes");
-    let mut out = StringChunkedBuilder::new(c.name().clone(), values.len());
+    let max_id = values.max().map_or(0, |v| (v >> LINE_BITS) as usize);
+    polars_ensure!(
+        values.null_count() == values.len() || max_id < p.texts.len(),
+        ComputeError: "column {} holds a source that was never packed", c.name()
+    );
+    let texts = &p.texts[..];
+    if values.len() < TWO_THREADS_FROM {
+        return Ok(formatted(values, texts));
+    }
+    let half = values.len() / 2;
+    let (first, second) = (
+        values.slice(0, half),
+        values.slice(half as i64, values.len() - half),
+    );
+    let (mut first, second) = std::thread::scope(|s| {
+        let f = s.spawn(|| formatted(&first, texts));
+        let second = formatted(&second, texts);
+        let first = f
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (first, second)
+    });
+    first.append_owned(second)?;
+    Ok(first)
+}
+
+/// The texts of `values` (every prefix known to be in `texts`).
+fn formatted(values: &UInt64Chunked, texts: &[Arc<str>]) -> StringChunked {
+    let mut out = StringChunkedBuilder::new(values.name().clone(), values.len());
     let mut buf = String::with_capacity(64);
     for v in values.iter() {
         match v {
             Some(v) => {
-                polars_ensure!(
-                    ((v >> LINE_BITS) as usize) < p.texts.len(),
-                    ComputeError: "source {v} of column {} was never packed", c.name()
-                );
                 buf.clear();
-                write(&mut buf, &p.texts, v);
+                write(&mut buf, texts, v);
                 out.append_value(&buf);
             }
             None => out.append_null(),
         }
     }
-    Ok(out.finish())
+    out.finish()
 }
 
 /// Whether no two values of packed column `c` are equal (nulls count as one value).
@@ -271,6 +301,25 @@ mod tests {
             }
         }
         assert_eq!(lookup("never-seen-file.csv:1"), None);
+    }
+
+    #[test]
+    fn a_long_column_read_in_two_halves_reads_back_in_order() {
+        let n = TWO_THREADS_FROM + 7;
+        let texts: Vec<Option<String>> = (0..n)
+            .map(|i| match i % 1000 {
+                0 => None,
+                k if k < 500 => Some(format!("first.csv:{i}")),
+                _ => Some(format!("pages/{}.json#{i}", i % 7)),
+            })
+            .collect();
+        let c = packed_texts(&texts.iter().map(|t| t.as_deref()).collect::<Vec<_>>());
+        let back = text(&c).unwrap();
+        assert_eq!(back.len(), n);
+        assert!(back
+            .iter()
+            .zip(&texts)
+            .all(|(b, t)| b.map(str::to_owned) == *t));
     }
 
     #[test]
