@@ -121,16 +121,37 @@ impl SourceBuilder {
     #[inline]
     pub fn append_value(&mut self, text: &str) -> PolarsResult<()> {
         let (prefix, n) = split(text);
-        let id = match &self.last {
-            Some((p, id)) if **p == *prefix => *id,
+        let id = self.id_of(prefix)?;
+        self.values.append_value(id << LINE_BITS | n);
+        Ok(())
+    }
+
+    /// Appends the text `prefix` followed by `n` in decimal, without writing it out when
+    /// [`split`] would cut it there anyway (a prefix not ending in a digit, `n` of at most
+    /// [`MAX_DIGITS`] digits): the loaders' `file:line`.
+    #[inline]
+    pub fn append_numbered(&mut self, prefix: &str, n: u64) -> PolarsResult<()> {
+        if prefix.as_bytes().last().is_some_and(u8::is_ascii_digit) || n >= 10u64.pow(11) {
+            let mut text = prefix.to_owned();
+            super::text::push_u64(&mut text, n);
+            return self.append_value(&text);
+        }
+        let id = self.id_of(prefix)?;
+        self.values.append_value(id << LINE_BITS | (n + 1));
+        Ok(())
+    }
+
+    /// The id of `prefix`, the last one's without a lookup.
+    #[inline]
+    fn id_of(&mut self, prefix: &str) -> PolarsResult<u64> {
+        match &self.last {
+            Some((p, id)) if **p == *prefix => Ok(*id),
             _ => {
                 let id = prefix_id(prefix)?;
                 self.last = Some((prefix.into(), id));
-                id
+                Ok(id)
             }
-        };
-        self.values.append_value(id << LINE_BITS | n);
-        Ok(())
+        }
     }
 
     /// Appends a null.
@@ -301,6 +322,31 @@ mod tests {
             }
         }
         assert_eq!(lookup("never-seen-file.csv:1"), None);
+    }
+
+    #[test]
+    fn a_numbered_source_packs_as_its_text_does() {
+        let cases = [
+            ("export.csv:", 2),
+            ("export.csv:", 0),
+            ("book.xlsx:Sheet1:", 17),
+            ("ends-in-digit-7", 5),
+            ("", 42),
+            ("big:", 10u64.pow(11)),
+            ("big:", u64::MAX),
+        ];
+        for (prefix, n) in cases {
+            let mut a = SourceBuilder::new("source".into(), 0);
+            let mut b = SourceBuilder::new("source".into(), 0);
+            a.append_numbered(prefix, n).unwrap();
+            b.append_value(&format!("{prefix}{n}")).unwrap();
+            let (a, b) = (a.finish(), b.finish());
+            assert!(a.equals(&b), "{prefix}{n}");
+            assert_eq!(
+                text(&a).unwrap().get(0),
+                Some(format!("{prefix}{n}").as_str())
+            );
+        }
     }
 
     #[test]

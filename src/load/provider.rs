@@ -12,7 +12,6 @@ use crate::domain::frames;
 use crate::domain::fsutil::FsError;
 use crate::domain::not_checked::NotChecked;
 use crate::domain::sources::SourceBuilder;
-use crate::domain::text::push_u64;
 use crate::domain::window::{self, Window};
 use crate::fetch::{
     self, FetchError, LookupCounts, LookupRecord, Manifest, PaymentLookup, SnapshotFile,
@@ -1194,19 +1193,41 @@ impl TxFrame {
 
     /// Ends the current row: its source and the derived `row_kind`.
     fn end_row(&mut self, source: &str) -> Result<(), LoadError> {
+        self.frame.cols[self.source]
+            .push(CellRef::Text(source))
+            .map_err(|p| p.at(source, "source"))?;
+        self.push_kind();
+        Ok(())
+    }
+
+    /// [`TxFrame::end_row`] for the source `prefix` followed by `line` (an export's
+    /// `file:line`), which is never written out as text.
+    fn end_row_at(&mut self, prefix: &str, line: u64) -> Result<(), LoadError> {
+        let Builder::Source(b) = &mut self.frame.cols[self.source] else {
+            unreachable!("the provider schema's source is packed")
+        };
+        if let Err(e) = b.append_numbered(prefix, line) {
+            return Err(Problem {
+                value: format!("{prefix}{line}"),
+                problem: format!("cannot be held: {e}"),
+            }
+            .at(&format!("{prefix}{line}"), "source"));
+        }
+        self.push_kind();
+        Ok(())
+    }
+
+    /// Pushes the row's `row_kind`, from the sign of its payment amount.
+    fn push_kind(&mut self) {
         let kind = if self.negative {
             "cancellation"
         } else {
             "payment"
         };
         self.negative = false;
-        self.frame.cols[self.source]
-            .push(CellRef::Text(source))
-            .map_err(|p| p.at(source, "source"))?;
         self.frame.cols[self.row_kind]
             .push(CellRef::Text(kind))
             .expect("text column");
-        Ok(())
     }
 
     fn push_record(&mut self, row: &TransactionRow, source: &str) -> Result<(), LoadError> {
@@ -1483,7 +1504,7 @@ impl ExportRows<'_> {
         tx: &mut TxFrame,
     ) -> Result<(u64, u64), LoadError> {
         let mut record = csv::ByteRecord::new();
-        let mut source = String::new();
+        let prefix = format!("{}:", self.name);
         let (mut read, mut outside) = (0u64, 0u64);
         while let Some(line) = self.next_record(rdr, &mut record)? {
             read += 1;
@@ -1516,11 +1537,7 @@ impl ExportRows<'_> {
                 tx.cell(field, cell)
                     .map_err(|p| rec.cell_error(field, t.unwrap_or_default(), p.problem))?;
             }
-            source.clear();
-            source.push_str(&self.name);
-            source.push(':');
-            push_u64(&mut source, line);
-            tx.end_row(&source)?;
+            tx.end_row_at(&prefix, line)?;
         }
         Ok((read, outside))
     }

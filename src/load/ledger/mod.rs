@@ -27,7 +27,7 @@ use crate::domain::codes::CodeBuilder;
 use crate::domain::csvsplit::Split;
 use crate::domain::frames::{self, LEDGER_STATUSES, MONEY_SCALE, PRECISION};
 use crate::domain::sources::SourceBuilder;
-use crate::domain::text::{header_sample, header_summary, push_u64};
+use crate::domain::text::{header_sample, header_summary};
 pub use crate::domain::text::{HEADER_NAMES_SHOWN, HEADER_NAME_CHARS};
 use chrono::{NaiveDate, NaiveDateTime};
 use polars::prelude::*;
@@ -531,7 +531,8 @@ pub(crate) struct Loader<'c> {
     quarantined: Vec<BadRow>,
     /// How large CSV files are cut and read on several threads.
     split: Split,
-    /// Reused for `source` and number formatting, so a row allocates nothing.
+    /// `file:` (or `file:sheet:`) of the lines being read: the `source` of each is this and
+    /// its line, so a row allocates nothing.
     source_buf: String,
     num_buf: String,
     lower_buf: String,
@@ -910,11 +911,16 @@ impl<'c> Loader<'c> {
     /// name ([`crate::domain::sources::MAX_PREFIXES`]).
     fn append(&mut self, source: &str, line: u64, r: GoodRow<'_>) -> PolarsResult<()> {
         let b = &mut self.builders;
-        self.source_buf.clear();
-        self.source_buf.push_str(source);
-        self.source_buf.push(':');
-        push_u64(&mut self.source_buf, line);
-        b.source.append_value(&self.source_buf)?;
+        // `source:` once per file (or sheet), not per line.
+        let same = self.source_buf.len() == source.len() + 1
+            && self.source_buf.starts_with(source)
+            && self.source_buf.ends_with(':');
+        if !same {
+            self.source_buf.clear();
+            self.source_buf.push_str(source);
+            self.source_buf.push(':');
+        }
+        b.source.append_numbered(&self.source_buf, line)?;
         if let Some(b) = b.transaction_id.as_mut() {
             b.append_option(r.transaction_id);
         }
