@@ -9,7 +9,10 @@
 //! only while it runs, one slice at a time), so what they compare, sort and write is unchanged.
 //!
 //! Any text packs and reads back exactly ([`split`]): the prefixes are one table for the
-//! process, so columns packed on different threads or files stack and compare as numbers.
+//! process, so columns packed on different threads or files stack and compare as numbers. The
+//! table keeps one entry per file name read (snapshot pages are named relative to their
+//! snapshot, so a scheduler running night after night adds the new ledger file names only),
+//! at most [`MAX_PREFIXES`].
 
 use polars::prelude::*;
 use std::collections::{HashMap, HashSet};

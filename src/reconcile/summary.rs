@@ -7,7 +7,6 @@ use crate::domain::sources;
 use polars::prelude::*;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
-use std::hash::BuildHasher;
 
 /// Rows given to the reconciliation, before any scope or window.
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +22,7 @@ pub(super) struct RowsRead {
 /// Why: a run in slices gives these columns back slice by slice once each slice has run
 /// ([`super::slices`]), so they are not held whole beside the slices (at 10M rows per side
 /// 0.3 GiB of the peak). Stacked that way they are out of file order, and checking them for
-/// repeats then would hash every `source`; so the check is made on the whole column, in
+/// repeats then would sort a copy of every `source`; so the check is made on the whole column, in
 /// order, before the cut.
 #[derive(Debug)]
 pub(super) struct ScopeRows {
@@ -41,26 +40,26 @@ impl ScopeRows {
         }
     }
 
-    /// Whether no two rows share a `source`: as settled before, else checked now (see
-    /// [`all_distinct`]).
+    /// Whether no two rows share a `source`: as settled before, else checked now
+    /// ([`sources::all_distinct`]).
     pub(super) fn sources_distinct(&self) -> Result<bool, ReconcileError> {
         match self.distinct {
             Some(d) => Ok(d),
-            None => {
-                let c = pl("summary", self.rows.column("source"))?;
-                if sources::is_packed(c) {
-                    pl("summary", sources::all_distinct(c))
-                } else {
-                    Ok(all_distinct(&typed(
-                        &self.rows,
-                        "source",
-                        "summary",
-                        Column::str,
-                    )?))
-                }
-            }
+            None => pl("summary", sources::all_distinct(packed(&self.rows)?)),
         }
     }
+}
+
+/// The packed `source` column of summary rows (the input tables are built with it packed).
+fn packed(rows: &DataFrame) -> Result<&Column, ReconcileError> {
+    let c = pl("summary", rows.column("source"))?;
+    if !sources::is_packed(c) {
+        return Err(ReconcileError::Invariant(format!(
+            "the summary's rows hold `source` as {}, not packed",
+            c.dtype()
+        )));
+    }
+    Ok(c)
 }
 
 /// The summary of findings `d`. `provider` and `ledger` are the rows in scope; `lines` are
@@ -318,61 +317,6 @@ pub(super) fn sources(df: &DataFrame, column: &str) -> Result<Reported, Reconcil
         .collect())
 }
 
-/// Whether no value repeats (nulls included).
-///
-/// The loaders write `source`s in file order (`file:line`, `page#row`), so the common case
-/// is proven in one pass by [`in_file_order`]; only when that cannot tell are the values
-/// hashed and sorted ([`all_distinct_hashed`]), which cost about a second per 10M rows.
-pub(super) fn all_distinct(c: &StringChunked) -> bool {
-    in_file_order(c) || all_distinct_hashed(c)
-}
-
-/// Whether every value is `prefix` `:` or `#` `number`, the numbers rising within each run of
-/// one prefix and no prefix coming back after its run: then no two values are equal (equal
-/// values have the same prefix and number). False says nothing either way.
-fn in_file_order(c: &StringChunked) -> bool {
-    let mut ended: PlHashSet<&str> = PlHashSet::new();
-    let mut last: Option<(&str, u64)> = None;
-    for v in c.iter() {
-        let Some((prefix, n)) = v.and_then(split_source) else {
-            return false;
-        };
-        let in_order = match last {
-            Some((p, m)) if p == prefix => n > m,
-            Some((p, _)) => {
-                ended.insert(p);
-                !ended.contains(prefix)
-            }
-            None => true,
-        };
-        if !in_order {
-            return false;
-        }
-        last = Some((prefix, n));
-    }
-    true
-}
-
-/// A `source` as its prefix and the number after its last `:` or `#` (digits only, at most
-/// 19 of them), or None.
-#[inline]
-fn split_source(v: &str) -> Option<(&str, u64)> {
-    let b = v.as_bytes();
-    let cut = b.iter().rposition(|&c| c == b':' || c == b'#')?;
-    let digits = &b[cut + 1..];
-    if digits.is_empty() || digits.len() > 19 {
-        return None;
-    }
-    let mut n = 0u64;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        n = n * 10 + u64::from(d - b'0');
-    }
-    Some((&v[..cut], n))
-}
-
 /// The hashes that occur more than once in `hashes`, found by sorting them in place (80 MB at
 /// 10M rows: faster than a hash set of every value, whose random accesses miss the cache).
 pub(super) fn repeated_hashes(mut hashes: Vec<u64>) -> PlHashSet<u64> {
@@ -384,57 +328,20 @@ pub(super) fn repeated_hashes(mut hashes: Vec<u64>) -> PlHashSet<u64> {
         .collect()
 }
 
-/// [`all_distinct`] for values in any order.
-///
-/// Each value's 64-bit hash is sorted (80 MB at 10M rows, sorted in place: faster than
-/// putting them in a hash set, whose random accesses miss the cache at that size, and than
-/// `n_unique` on the strings); only the values whose hashes meet are compared again, by
-/// value, so a collision is never taken for a repeat.
-fn all_distinct_hashed(c: &StringChunked) -> bool {
-    let state = PlFixedStateQuality::default();
-    let twice = repeated_hashes(c.iter().map(|v| state.hash_one(v)).collect());
-    if twice.is_empty() {
-        return true;
-    }
-    // Values whose hash was met twice, by value: a repeat, or (rarely) a collision.
-    let mut values: PlHashSet<Option<&str>> = PlHashSet::new();
-    c.iter()
-        .filter(|v| twice.contains(&state.hash_one(v)))
-        .all(|v| values.insert(v))
-}
-
 /// Rows whose `source` is in `reported`, and the other rows dated outside the window
 /// (`in_window` false: read for matching only).
 fn reported_and_margin(df: &DataFrame, reported: &Reported) -> Result<(u64, u64), ReconcileError> {
     let inside = typed(df, "in_window", "summary", Column::bool)?;
-    let source = pl("summary", df.column("source"))?;
-    if sources::is_packed(source) {
-        // The findings' texts as packed values (a text no row was packed from names no row).
-        let reported: PlHashSet<u64> = reported.iter().filter_map(|s| sources::lookup(s)).collect();
-        let packed = pl("summary", source.u64())?;
-        return Ok(count_reported(packed.iter(), inside, |v| {
-            reported.contains(v)
-        }));
-    }
-    let texts = typed(df, "source", "summary", Column::str)?;
-    Ok(count_reported(texts.iter(), inside, |s| {
-        reported.contains(*s)
-    }))
-}
-
-/// [`reported_and_margin`] over one side's `source`s, whichever way they are held.
-fn count_reported<T>(
-    sources: impl Iterator<Item = Option<T>>,
-    inside: BooleanChunked,
-    is_reported: impl Fn(&T) -> bool,
-) -> (u64, u64) {
+    // The findings' texts as packed values (a text no row was packed from names no row).
+    let reported: PlHashSet<u64> = reported.iter().filter_map(|s| sources::lookup(s)).collect();
+    let packed = pl("summary", packed(df)?.u64())?;
     let (mut rep, mut margin) = (0, 0);
-    for (s, w) in sources.zip(inside.iter()) {
-        if s.is_some_and(|s| is_reported(&s)) {
+    for (s, w) in packed.iter().zip(inside.iter()) {
+        if s.is_some_and(|s| reported.contains(&s)) {
             rep += 1;
         } else if w == Some(false) {
             margin += 1;
         }
     }
-    (rep, margin)
+    Ok((rep, margin))
 }

@@ -937,29 +937,24 @@ mod property {
 
 #[test]
 fn all_distinct_finds_a_repeat_anywhere_and_nulls_count() {
-    let ca = |v: &[Option<&str>]| StringChunked::new("s".into(), v);
-    assert!(super::summary::all_distinct(&ca(&[])));
-    assert!(super::summary::all_distinct(&ca(&[
-        Some("a:1"),
-        Some("a:2"),
-        None
-    ])));
-    assert!(!super::summary::all_distinct(&ca(&[
-        Some("a:1"),
-        Some("a:2"),
-        Some("a:1")
-    ])));
-    assert!(!super::summary::all_distinct(&ca(&[None, Some("x"), None])));
+    let ca = |v: &[Option<&str>]| {
+        let df = DataFrame::new_infer_height(vec![Column::new("source".into(), v)]).unwrap();
+        crate::domain::sources::packed_in(df).unwrap()
+    };
+    let all_distinct =
+        |df: DataFrame| crate::domain::sources::all_distinct(df.column("source").unwrap()).unwrap();
+    assert!(all_distinct(ca(&[])));
+    assert!(all_distinct(ca(&[Some("a:1"), Some("a:2"), None])));
+    assert!(!all_distinct(ca(&[Some("a:1"), Some("a:2"), Some("a:1")])));
+    assert!(!all_distinct(ca(&[None, Some("x"), None])));
     let many: Vec<String> = (0..10_000).map(|i| format!("f.csv:{i}")).collect();
     let refs: Vec<Option<&str>> = many.iter().map(|s| Some(s.as_str())).collect();
-    assert!(super::summary::all_distinct(&ca(&refs)));
+    assert!(all_distinct(ca(&refs)));
     let mut with_repeat = refs.clone();
     with_repeat.push(Some("f.csv:4711"));
-    assert!(!super::summary::all_distinct(&ca(&with_repeat)));
+    assert!(!all_distinct(ca(&with_repeat)));
     // Out of file order: a file coming back, numbers falling, other shapes.
-    let d = |v: &[&str]| {
-        super::summary::all_distinct(&ca(&v.iter().map(|s| Some(*s)).collect::<Vec<_>>()))
-    };
+    let d = |v: &[&str]| all_distinct(ca(&v.iter().map(|s| Some(*s)).collect::<Vec<_>>()));
     assert!(!d(&["a:1", "b#1", "a:1"]));
     assert!(d(&["a:1", "b#1", "a:2"]));
     assert!(!d(&["a:2", "a:1", "a:2"]));
