@@ -17,6 +17,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 /// How much of the decoded start of a file is looked at to find the header line.
@@ -467,7 +468,14 @@ impl<'l> Rows<'l> {
         ) else {
             return Ok(false);
         };
+        // Rows read by the chunks done so far (and the files before this one): once over
+        // `max_rows` no more chunks are read, so the limit bounds the memory of this path too;
+        // the one reader then names the line.
+        let rows_so_far = AtomicU64::new(loader.counts.rows_read);
         let parts = csvsplit::parse_chunks(splitter, split.threads, |chunk: Chunk| {
+            if rows_so_far.load(Ordering::Relaxed) > cfg.max_rows {
+                return Err(ChunkStop::TooManyRows);
+            }
             let mut part = Loader::new(cfg)?;
             part.dates.reporting = reporting;
             part.reserve(chunk.max_records());
@@ -480,7 +488,9 @@ impl<'l> Rows<'l> {
             if rdr.get_ref().maybe_too_long() {
                 return Err(ChunkStop::MaybeTooLong);
             }
-            Ok(part.into_part()?)
+            let part = part.into_part()?;
+            rows_so_far.fetch_add(part.counts.rows_read, Ordering::Relaxed);
+            Ok(part)
         });
         let parts = match parts {
             Ok(parts) => parts,
@@ -781,6 +791,8 @@ enum ChunkStop {
     MaybeTooLong,
     /// Read as UTF-8 before the encoding was decided, and it is not.
     NotUtf8,
+    /// The chunks read so far hold more than `max_rows` rows.
+    TooManyRows,
 }
 
 impl From<LedgerError> for ChunkStop {
@@ -795,6 +807,7 @@ impl std::fmt::Display for ChunkStop {
             ChunkStop::Ledger(e) => e.fmt(f),
             ChunkStop::MaybeTooLong => f.write_str("a record longer than max_field_bytes"),
             ChunkStop::NotUtf8 => f.write_str("not UTF-8"),
+            ChunkStop::TooManyRows => f.write_str("more than max_rows rows"),
         }
     }
 }
