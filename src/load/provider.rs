@@ -1207,11 +1207,13 @@ impl TxFrame {
             unreachable!("the provider schema's source is packed")
         };
         if let Err(e) = b.append_numbered(prefix, line) {
+            let source = format!("{prefix}{line}");
+            let problem = format!("cannot be held: {e}");
             return Err(Problem {
-                value: format!("{prefix}{line}"),
-                problem: format!("cannot be held: {e}"),
+                value: source.clone(),
+                problem,
             }
-            .at(&format!("{prefix}{line}"), "source"));
+            .at(&source, "source"));
         }
         self.push_kind();
         Ok(())

@@ -45,13 +45,13 @@ impl ScopeRows {
     pub(super) fn sources_distinct(&self) -> Result<bool, ReconcileError> {
         match self.distinct {
             Some(d) => Ok(d),
-            None => pl("summary", sources::all_distinct(packed(&self.rows)?)),
+            None => pl("summary", sources::all_distinct(packed_source(&self.rows)?)),
         }
     }
 }
 
 /// The packed `source` column of summary rows (the input tables are built with it packed).
-fn packed(rows: &DataFrame) -> Result<&Column, ReconcileError> {
+fn packed_source(rows: &DataFrame) -> Result<&Column, ReconcileError> {
     let c = pl("summary", rows.column("source"))?;
     if !sources::is_packed(c) {
         return Err(ReconcileError::Invariant(format!(
@@ -334,7 +334,7 @@ fn reported_and_margin(df: &DataFrame, reported: &Reported) -> Result<(u64, u64)
     let inside = typed(df, "in_window", "summary", Column::bool)?;
     // The findings' texts as packed values (a text no row was packed from names no row).
     let reported: PlHashSet<u64> = reported.iter().filter_map(|s| sources::lookup(s)).collect();
-    let packed = pl("summary", packed(df)?.u64())?;
+    let packed = pl("summary", packed_source(df)?.u64())?;
     let (mut rep, mut margin) = (0, 0);
     for (s, w) in packed.iter().zip(inside.iter()) {
         if s.is_some_and(|s| reported.contains(&s)) {
