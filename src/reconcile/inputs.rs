@@ -29,20 +29,55 @@ pub(super) struct InputTables {
     pub provider_rows: DataFrame,
     /// The same of the ledger rows near the window.
     pub ledger_rows: DataFrame,
-    /// Payouts that cannot be checked, with their reasons.
-    pub not_checked: Vec<NotChecked>,
+    /// Checks that cannot run, as the build found them.
+    pub not_checked: BuildNotChecked,
     /// Ledger columns the amount comparisons read that have no value at all.
     pub empty_ledger: EmptyLedgerColumns,
     /// Ledger lines set aside by the conventions, per reason.
     pub ledger_scope: LedgerScope,
 }
 
+/// The checks [`build`] finds cannot run, by what they depend on: a run in parts
+/// ([`super::parts`]) takes the merchant-wide ones once and adds up the per-row ones.
+#[derive(Debug, Default)]
+pub(super) struct BuildNotChecked {
+    /// Payouts that cannot be checked (from the payout tables alone: the same in every part).
+    pub payouts: Vec<NotChecked>,
+    /// Breakdown days without registry rows (from `provider_all`, merchant-wide).
+    pub gaps: Vec<NotChecked>,
+    /// Fee journal lines that found no sale line (counted per line).
+    pub journal: Vec<NotChecked>,
+}
+
+impl BuildNotChecked {
+    /// Every line, for a run that is not in parts.
+    pub(super) fn all(self) -> Vec<NotChecked> {
+        self.payouts
+            .into_iter()
+            .chain(self.gaps)
+            .chain(self.journal)
+            .collect()
+    }
+}
+
+/// What a run in parts knows of the whole run before it builds a part's tables: the parts
+/// then build what the whole would ([`super::parts`]).
+#[derive(Debug, Clone)]
+pub(super) struct WholeRun {
+    /// The `currencies` table of every part together.
+    pub currencies: DataFrame,
+    /// The ledger columns with no value in any part.
+    pub empty_ledger: EmptyLedgerColumns,
+}
+
 /// Builds the input tables, consuming the input so the loaded frames go as soon as the
-/// in-scope frames are made.
+/// in-scope frames are made. `whole`: what a run in parts knows of all its parts, used instead
+/// of what this part alone says.
 pub(super) fn build(
     input: ReconcileInput,
     settings: &ReconcileSettings,
     rules: &RuleSet,
+    whole: Option<&WholeRun>,
 ) -> Result<InputTables, ReconcileError> {
     let mut input = input;
     // Frames built as text elsewhere (tests, a caller's own frames) are coded and packed as the
@@ -101,8 +136,13 @@ pub(super) fn build(
         settings.engine,
     )?;
     let payouts = payout_tables(payout_rows, payouts, breakdown, window, settings)?;
-    let empty_ledger = EmptyLedgerColumns::of(&ledger);
-    let currencies = currency_table(&[&provider, &ledger], settings)?;
+    let (empty_ledger, currencies) = match whole {
+        Some(w) => (w.empty_ledger.clone(), w.currencies.clone()),
+        None => (
+            EmptyLedgerColumns::of(&ledger),
+            currency_table(&[&provider, &ledger], settings)?,
+        ),
+    };
     let provider_rows = rows_for_summary(&provider, settings.fuzzy.enabled)?;
     let ledger_rows = rows_for_summary(&ledger, settings.fuzzy.enabled)?;
 
@@ -124,12 +164,13 @@ pub(super) fn build(
         currencies,
         provider_rows,
         ledger_rows,
-        not_checked: payouts
-            .not_checked
-            .into_iter()
-            .chain(gaps)
-            .chain(not_checked::journal_fees(journal_fees, settings))
-            .collect(),
+        not_checked: BuildNotChecked {
+            payouts: payouts.not_checked,
+            gaps,
+            journal: not_checked::journal_fees(journal_fees, settings)
+                .into_iter()
+                .collect(),
+        },
         empty_ledger,
         ledger_scope,
     })

@@ -18,6 +18,7 @@ mod fuzzy;
 mod inputs;
 mod not_checked;
 pub mod open_items;
+pub mod parts;
 pub mod rules;
 mod run;
 mod slices;
@@ -466,6 +467,18 @@ pub enum ReconcileError {
         /// What went wrong.
         message: String,
     },
+    /// The rules cannot be run in parts (a file reads both per-transaction and merchant-wide
+    /// tables, say): the run needs the memory of a run whole.
+    #[error("the rules cannot run in parts: {0}")]
+    NotInParts(String),
+    /// A part of a run in parts could not be read back.
+    #[error("reading part {part} of the run: {message}")]
+    Part {
+        /// The part.
+        part: usize,
+        /// What went wrong.
+        message: String,
+    },
     /// An invariant did not hold (a bug, never bad input).
     #[error("internal check failed: {0}")]
     Invariant(String),
@@ -530,13 +543,13 @@ pub fn reconcile_owned(
         ledger: input.ledger.height(),
     };
     let conventions = input.conventions.clone();
-    let inputs = inputs::build(input, settings, &rules)?;
+    let inputs = inputs::build(input, settings, &rules, None)?;
     let inputs::InputTables {
         tables,
         currencies,
         provider_rows,
         ledger_rows,
-        not_checked: mut lines,
+        not_checked: lines,
         empty_ledger,
         ledger_scope,
     } = inputs;
@@ -545,8 +558,10 @@ pub fn reconcile_owned(
         empty: &empty_ledger,
         conventions: &conventions,
     };
+    let mut lines = lines.all();
     let rows = [provider_rows, ledger_rows].map(summary::ScopeRows::whole);
-    let (ran, [provider_rows, ledger_rows]) = slices::run(&rules, tables, &judged, rows)?;
+    let none = summary::Reported::default();
+    let (ran, [provider_rows, ledger_rows]) = slices::run(&rules, tables, &judged, rows, &none)?;
     let mut discrepancies = run::collect_findings(&ran.found)?;
     drop(ran.found);
     if settings.fuzzy.enabled {

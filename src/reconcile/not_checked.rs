@@ -69,6 +69,18 @@ impl EmptyLedgerColumns {
                 .collect(),
         )
     }
+
+    /// The columns empty in both `self` and `other`: a column has no value in a run in parts
+    /// when it has none in any part.
+    pub(super) fn and(&self, other: &EmptyLedgerColumns) -> Self {
+        EmptyLedgerColumns(
+            self.0
+                .iter()
+                .filter(|c| other.0.contains(c))
+                .copied()
+                .collect(),
+        )
+    }
 }
 
 /// The switched-on amount comparisons whose ledger value is missing on matched lines judged

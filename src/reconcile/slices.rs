@@ -83,24 +83,32 @@ fn run_and_count(
 /// on each slice in turn, their findings and counts added up. `scope_rows` are the summary's rows
 /// of `provider` and `ledger` (the same rows, a few of their columns): given back as they
 /// came when the run goes whole, else put together from the slices as they run.
+/// `reported_before`: the provider rows findings of files run before these name (a run in
+/// parts runs the merchant-wide files first, [`super::parts`]), not matched lines.
 pub(super) fn run(
     rules: &RuleSet,
     mut tables: rules::Tables,
     judged: &Judged,
     scope_rows: [summary::ScopeRows; 2],
+    reported_before: &summary::Reported,
 ) -> Result<(Ran, [summary::ScopeRows; 2]), ReconcileError> {
-    let none = summary::Reported::default();
     let height = |t: &rules::Tables, n: &str| t.get(n).map_or(0, DataFrame::height);
     let rows = height(&tables, "provider").max(height(&tables, "ledger"));
     let n = count(rows, judged.settings.rows_per_slice);
     if n <= 1 {
-        return Ok((run_and_count(rules, tables, judged, &none)?, scope_rows));
+        return Ok((
+            run_and_count(rules, tables, judged, reported_before)?,
+            scope_rows,
+        ));
     }
     let plan = match plan(rules) {
         Ok(plan) => plan,
         Err(why) => {
             tracing::debug!(%why, "rules run whole");
-            return Ok((run_and_count(rules, tables, judged, &none)?, scope_rows));
+            return Ok((
+                run_and_count(rules, tables, judged, reported_before)?,
+                scope_rows,
+            ));
         }
     };
     let (Some(provider), Some(ledger)) = (tables.remove("provider"), tables.remove("ledger"))
@@ -115,7 +123,10 @@ pub(super) fn run(
             tracing::debug!(%why, "rules run whole");
             tables.insert("provider", provider);
             tables.insert("ledger", ledger);
-            return Ok((run_and_count(rules, tables, judged, &none)?, scope_rows));
+            return Ok((
+                run_and_count(rules, tables, judged, reported_before)?,
+                scope_rows,
+            ));
         }
     };
     // The summary's rows are taken from each slice as it runs; their `source`s are checked
@@ -147,7 +158,7 @@ pub(super) fn run(
     let mut provider = Assignment::cut(provider, &assignment.provider)?;
     let mut ledger = Assignment::cut(ledger, &assignment.ledger)?;
     drop(assignment);
-    let mut reported = summary::Reported::default();
+    let mut reported = reported_before.clone();
     for f in &found {
         reported.extend(summary::sources(f, "provider_rows")?);
     }
@@ -190,7 +201,7 @@ pub(super) fn run(
 
 /// Lines of the same check, subject, reason and day as one, their counts added (one line
 /// per slice of the run becomes the line of the whole run).
-fn add_counts(lines: Vec<NotChecked>) -> Vec<NotChecked> {
+pub(super) fn add_counts(lines: Vec<NotChecked>) -> Vec<NotChecked> {
     let mut out: Vec<NotChecked> = Vec::new();
     for l in lines {
         match out.iter_mut().find(|o| {

@@ -81,6 +81,16 @@ pub(super) fn summarize(
     let reported_p = sources(d, "provider_rows")?;
     let reported_l = sources(d, "ledger_rows")?;
     let rows = row_counts(read, scope, provider, ledger, &reported_p, &reported_l)?;
+    summarize_counted(rows, lines, d)
+}
+
+/// The summary of findings `d` with the rows already counted (a run in parts counts each
+/// part's rows against the findings that name them, [`add_rows`]).
+pub(super) fn summarize_counted(
+    rows: RowCounts,
+    lines: MatchedLines,
+    d: &DataFrame,
+) -> Result<Summary, ReconcileError> {
     Ok(Summary {
         by_class: class_totals(d)?,
         discrepancies: d.height() as u64,
@@ -115,7 +125,7 @@ fn class_totals(
 
 /// Every row read is out of scope, reported or matched; checks that they add up and that no
 /// two rows share a `source` (else a row could be counted for another).
-fn row_counts(
+pub(super) fn row_counts(
     read: RowsRead,
     scope: super::conventions::LedgerScope,
     provider: &ScopeRows,
@@ -169,6 +179,38 @@ fn row_counts(
         )));
     }
     Ok(r)
+}
+
+/// Adds the row counts of another part of the run (each part's add up, so the sums do).
+pub(super) fn add_rows(to: &mut RowCounts, part: &RowCounts) {
+    let RowCounts {
+        provider_rows,
+        provider_out_of_scope,
+        provider_reported,
+        provider_matched,
+        provider_in_margin,
+        ledger_rows,
+        ledger_out_of_window,
+        ledger_reported,
+        ledger_matched,
+        ledger_in_margin,
+        ledger_not_money,
+        ledger_journal_lines,
+        ledger_other_projects,
+    } = part;
+    to.provider_rows += provider_rows;
+    to.provider_out_of_scope += provider_out_of_scope;
+    to.provider_reported += provider_reported;
+    to.provider_matched += provider_matched;
+    to.provider_in_margin += provider_in_margin;
+    to.ledger_rows += ledger_rows;
+    to.ledger_out_of_window += ledger_out_of_window;
+    to.ledger_reported += ledger_reported;
+    to.ledger_matched += ledger_matched;
+    to.ledger_in_margin += ledger_in_margin;
+    to.ledger_not_money += ledger_not_money;
+    to.ledger_journal_lines += ledger_journal_lines;
+    to.ledger_other_projects += ledger_other_projects;
 }
 
 /// What [`side_rows`] found of one side's rows in scope.

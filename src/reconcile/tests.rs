@@ -260,7 +260,26 @@ fn checked(i: &ReconcileInput, s: &ReconcileSettings) -> ReconcileOutput {
         &DataType::String
     );
     same(&out, &reconcile(&text, &whole).unwrap(), "coded", "text");
+    for (n, s) in [(2, &whole), (3, &sliced)] {
+        let parted = in_parts(i, n, s).unwrap_or_else(|e| panic!("in {n} parts: {e}"));
+        same(&out, &parted, "whole", &format!("in {n} parts"));
+    }
     out
+}
+
+/// [`reconcile`] of `i` with its rows cut into `n` parts ([`parts::reconcile_in_parts`]).
+fn in_parts(
+    i: &ReconcileInput,
+    n: u32,
+    s: &ReconcileSettings,
+) -> Result<ReconcileOutput, ReconcileError> {
+    let mut cut = parts::CutParts::new(&i.provider, &i.ledger, n)?;
+    let shared = ReconcileInput {
+        provider: i.provider.clear(),
+        ledger: i.ledger.clear(),
+        ..i.clone()
+    };
+    parts::reconcile_in_parts(shared, &mut cut, s)
 }
 
 /// Asserts that two runs (`a` and `b`, named for the message) found the very same.
@@ -1155,7 +1174,7 @@ fn sql_readme_documents_every_input_table_and_column() {
         &[p(1, "10.00", "USD", "2026-10-05")],
         &[l(1, "10.00", "USD", "2026-10-05")],
     );
-    let built = inputs::build(i.clone(), &ReconcileSettings::default(), &rules).unwrap();
+    let built = inputs::build(i.clone(), &ReconcileSettings::default(), &rules, None).unwrap();
     let names: Vec<String> = built.tables.names().map(str::to_owned).collect();
     assert!(names.len() >= 8, "{names:?}");
     for table in &names {
@@ -1171,7 +1190,7 @@ fn sql_readme_documents_every_input_table_and_column() {
         }
     }
     let builtin = rules::RuleSet::load(None).unwrap();
-    let built = inputs::build(i, &ReconcileSettings::default(), &builtin).unwrap();
+    let built = inputs::build(i, &ReconcileSettings::default(), &builtin, None).unwrap();
     let (_, tables) = run::run_rules(&builtin, built.tables, Default::default()).unwrap();
     let section = readme
         .split("`matched`, read by most classes")
