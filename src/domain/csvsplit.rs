@@ -451,80 +451,111 @@ pub enum Stopped<E> {
 /// Parses every chunk of `splitter` with `work`, on `threads` threads; the results in file
 /// order. Stops early at a failure: see [`Stopped`].
 pub fn parse_chunks<R, T, E, F>(
-    mut splitter: Splitter<R>,
+    splitter: Splitter<R>,
     threads: usize,
     work: F,
 ) -> Result<Vec<T>, Stopped<E>>
 where
-    R: Read,
+    R: Read + Send,
     T: Send,
     E: Send,
     F: Fn(Chunk) -> Result<T, E> + Sync,
+{
+    let mut out = Vec::new();
+    parse_chunks_each(splitter, threads, work, |t| {
+        out.push(t);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// [`parse_chunks`], each result handed to `consume` in file order as soon as the chunks
+/// before it are, instead of all kept: what a reader that must not hold the whole file needs.
+/// A `consume` error stops the reading like a chunk's.
+///
+/// Why a thread for the splitter: the calling thread takes the results as they come, so one
+/// slow chunk holds back only the results after it, never the parsing.
+pub fn parse_chunks_each<R, T, E, F, C>(
+    splitter: Splitter<R>,
+    threads: usize,
+    work: F,
+    mut consume: C,
+) -> Result<(), Stopped<E>>
+where
+    R: Read + Send,
+    T: Send,
+    E: Send,
+    F: Fn(Chunk) -> Result<T, E> + Sync,
+    C: FnMut(T) -> Result<(), E>,
 {
     let threads = threads.max(1);
     let first_err = AtomicUsize::new(usize::MAX);
     let (tx, rx) = mpsc::sync_channel::<Chunk>(1);
     let rx = Mutex::new(rx);
-    let (mut results, split_err) = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-                        let Ok(chunk) = job else { break };
-                        let i = chunk.index;
-                        if i > first_err.load(Ordering::Relaxed) {
-                            continue;
-                        }
-                        let r = work(chunk);
-                        if r.is_err() {
-                            first_err.fetch_min(i, Ordering::Relaxed);
-                        }
-                        out.push((i, r));
-                    }
-                    out
-                })
-            })
-            .collect();
-        let mut split_err = None;
-        while first_err.load(Ordering::Relaxed) == usize::MAX {
-            match splitter.next_chunk() {
-                Ok(Some(c)) => {
-                    if tx.send(c).is_err() {
-                        break;
-                    }
+    let (done_tx, done_rx) = mpsc::sync_channel::<(usize, Result<T, E>)>(threads * 2);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            let done_tx = done_tx.clone();
+            let (rx, first_err, work) = (&rx, &first_err, &work);
+            s.spawn(move || loop {
+                let job = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
+                let Ok(chunk) = job else { break };
+                let i = chunk.index;
+                if i > first_err.load(Ordering::Relaxed) {
+                    continue;
                 }
-                Ok(None) => break,
-                Err(e) => {
-                    split_err = Some(e);
+                let r = work(chunk);
+                if r.is_err() {
+                    first_err.fetch_min(i, Ordering::Relaxed);
+                }
+                if done_tx.send((i, r)).is_err() {
                     break;
                 }
+            });
+        }
+        drop(done_tx);
+        let first = &first_err;
+        let splitting = s.spawn(move || {
+            let mut splitter = splitter;
+            while first.load(Ordering::Relaxed) == usize::MAX {
+                match splitter.next_chunk() {
+                    Ok(Some(c)) => {
+                        if tx.send(c).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => return Some(e),
+                }
+            }
+            None
+        });
+        let mut waiting: std::collections::BTreeMap<usize, Result<T, E>> = Default::default();
+        let mut next = 0usize;
+        let mut stopped: Option<E> = None;
+        for (i, r) in done_rx {
+            waiting.insert(i, r);
+            while let Some(r) = waiting.remove(&next) {
+                next += 1;
+                if stopped.is_some() {
+                    continue;
+                }
+                if let Err(e) = r.and_then(&mut consume) {
+                    first_err.fetch_min(next - 1, Ordering::Relaxed);
+                    stopped = Some(e);
+                }
             }
         }
-        drop(tx);
-        let mut results = Vec::new();
-        for w in workers {
-            match w.join() {
-                Ok(r) => results.extend(r),
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
+        let split_err = match splitting.join() {
+            Ok(e) => e,
+            Err(panic) => std::panic::resume_unwind(panic),
+        };
+        match (stopped, split_err) {
+            (Some(e), _) => Err(Stopped::Chunk(e)),
+            (None, Some(e)) => Err(Stopped::Split(e)),
+            (None, None) => Ok(()),
         }
-        (results, split_err)
-    });
-    results.sort_by_key(|(i, _)| *i);
-    let mut out = Vec::with_capacity(results.len());
-    for (k, (i, r)) in results.into_iter().enumerate() {
-        debug_assert_eq!(i, k, "chunks before the first failure are all parsed");
-        match r {
-            Ok(t) => out.push(t),
-            Err(e) => return Err(Stopped::Chunk(e)),
-        }
-    }
-    match split_err {
-        Some(e) => Err(Stopped::Split(e)),
-        None => Ok(out),
-    }
+    })
 }
 
 #[cfg(test)]
