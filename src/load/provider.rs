@@ -195,6 +195,23 @@ pub enum LoadError {
         /// Which facts differ.
         detail: String,
     },
+    /// The rows read could not be handed on ([`super::RowSink`]).
+    #[error("{}: handing the rows on: {message}", path.display())]
+    Sink {
+        /// The file read.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A file read in parallel chunks for a [`super::RowSink`] turned out to need one reader
+    /// after some chunks were handed on: read it again with `parallel` false.
+    #[error("{}: cannot be read in chunks ({reason}); it must be read again by one reader", path.display())]
+    NotInChunks {
+        /// The file read.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// Assembling a frame failed (a bug, or a value Polars refuses).
     #[error("building the {what} frame: {source}")]
     Frame {
@@ -1401,6 +1418,135 @@ pub(crate) fn load_registry_export_split(
     Ok(df)
 }
 
+/// What [`stream_registry_export`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportStream {
+    /// Records read.
+    pub read: u64,
+    /// … of which outside the window, left out.
+    pub outside: u64,
+    /// Rows handed on.
+    pub loaded: u64,
+    /// Whether the file was read in parallel chunks.
+    pub parallel: bool,
+}
+
+/// [`load_registry_export_with`], the rows handed to `sink` in pieces in file order instead of
+/// stacked (memory: a few pieces, never the file). `parallel` false reads with one reader.
+///
+/// The same rows, sources and errors as [`load_registry_export_with`]. A file whose parallel
+/// read fails after rows were handed on (it cannot be cut, say) is [`LoadError::NotInChunks`]:
+/// the caller reads it again with `parallel` false, knowing `sink` saw some rows twice.
+pub fn stream_registry_export(
+    path: &Path,
+    window: Option<Window>,
+    zones: DateZones,
+    extra: &[&'static str],
+    parallel: bool,
+    sink: &mut dyn super::RowSink,
+) -> Result<ExportStream, LoadError> {
+    let split = if parallel {
+        Split::default()
+    } else {
+        Split::sequential()
+    };
+    stream_registry_export_split(path, window, zones, (&split, super::SINK_ROWS), extra, sink)
+}
+
+/// [`stream_registry_export`] with the chunking and the rows one reader gathers before it hands
+/// them on spelled out (tests force small ones).
+pub(crate) fn stream_registry_export_split(
+    path: &Path,
+    window: Option<Window>,
+    zones: DateZones,
+    (split, sink_rows): (&Split, usize),
+    extra: &[&'static str],
+    sink: &mut dyn super::RowSink,
+) -> Result<ExportStream, LoadError> {
+    let file = std::fs::File::open(path).map_err(|e| FsError::new("open", path, e))?;
+    let len = file.metadata().map_or(0, |m| m.len());
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    let mut rdr = export_reader(true, LineCounter::new(file));
+    let header = match rdr.byte_headers() {
+        Ok(h) => h.clone(),
+        Err(e) => return Err(export_csv_err(path, &mut rdr, e)),
+    };
+    let ctx = ExportRows {
+        path,
+        name,
+        index: map_header(path, &header)?,
+        header_len: header.len(),
+        window,
+        zones,
+        extra: extra.to_vec(),
+        transfer_date: TRANSACTION_COLUMNS
+            .iter()
+            .position(|c| c.name == "transfer_date")
+            .expect("registry has a transfer date"),
+    };
+    let mut loaded = 0u64;
+    let mut hand_on = |df: DataFrame| -> Result<(), LoadError> {
+        let df = with_absent(df, extra)?;
+        loaded += df.height() as u64;
+        sink.take(df).map_err(|message| LoadError::Sink {
+            path: path.to_path_buf(),
+            message,
+        })
+    };
+    if split.parallel_for(len) {
+        let start = rdr.position().byte();
+        drop(rdr);
+        match ctx.parallel_each(start, split, &mut hand_on)? {
+            Ok((read, outside)) => {
+                csvsplit::note_parallel_read();
+                return Ok(ExportStream {
+                    read,
+                    outside,
+                    loaded,
+                    parallel: true,
+                });
+            }
+            Err(reason) if loaded > 0 => {
+                return Err(LoadError::NotInChunks {
+                    path: path.to_path_buf(),
+                    reason,
+                })
+            }
+            Err(_) => {
+                return stream_registry_export_split(
+                    path,
+                    window,
+                    zones,
+                    (&Split::sequential(), sink_rows),
+                    extra,
+                    sink,
+                )
+            }
+        }
+    }
+    let mut tx = ctx.tx_frame(0);
+    let (mut read, mut outside) = (0, 0);
+    loop {
+        let (r, o, more) = ctx.rows_some(&mut rdr, &mut tx, sink_rows.max(1) as u64)?;
+        read += r;
+        outside += o;
+        let full = std::mem::replace(&mut tx, ctx.tx_frame(0));
+        hand_on(full.finish_fed()?)?;
+        if !more {
+            break;
+        }
+    }
+    Ok(ExportStream {
+        read,
+        outside,
+        loaded,
+        parallel: false,
+    })
+}
+
 fn export_reader<R: Read>(has_headers: bool, rdr: R) -> csv::Reader<R> {
     // Not `flexible(false)`: a chunk's reader has no header, so [`ExportRows::rows`] checks
     // the field count against the header itself.
@@ -1499,16 +1645,76 @@ impl ExportRows<'_> {
         Ok(Some((df, read, outside)))
     }
 
+    /// A transactions frame for this file's fields, room for `cap` rows.
+    fn tx_frame(&self, cap: usize) -> TxFrame {
+        TxFrame::with_columns(cap, &self.extra)
+            .in_zones(self.zones)
+            .fields_present(|f| self.index[f].is_some())
+    }
+
+    /// [`ExportRows::parallel`], each chunk's frame handed to `hand_on` in file order as it is
+    /// parsed: (rows read, rows outside the window), or why the file must be read by one
+    /// reader.
+    fn parallel_each(
+        &self,
+        start: u64,
+        split: &Split,
+        hand_on: &mut dyn FnMut(DataFrame) -> Result<(), LoadError>,
+    ) -> Result<Result<(u64, u64), String>, LoadError> {
+        let path = self.path;
+        let file = std::fs::File::open(path).map_err(|e| FsError::new("open", path, e))?;
+        let splitter = match Splitter::new(file, start, b',', b'"', LineEnds::Lf, split, None) {
+            Ok(s) => s,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let (mut read, mut outside) = (0u64, 0u64);
+        let parsed = csvsplit::parse_chunks_each(
+            splitter,
+            split.threads,
+            |chunk: Chunk| {
+                let mut rdr = export_reader(false, ChunkRead::new(&chunk));
+                let mut tx = self.tx_frame(chunk.max_records());
+                let (r, o) = self.rows(&mut rdr, &mut tx)?;
+                Ok::<_, LoadError>((tx.finish_fed()?, r, o))
+            },
+            |(df, r, o)| {
+                read += r;
+                outside += o;
+                hand_on(df)
+            },
+        );
+        match parsed {
+            Ok(()) => Ok(Ok((read, outside))),
+            Err(Stopped::Chunk(e)) => Err(e),
+            Err(Stopped::Split(e)) => Ok(Err(e.to_string())),
+        }
+    }
+
     /// Reads every record left in `rdr` into `tx`: (rows read, rows outside the window).
     fn rows<T: LineAt>(
         &self,
         rdr: &mut csv::Reader<T>,
         tx: &mut TxFrame,
     ) -> Result<(u64, u64), LoadError> {
+        let (read, outside, _) = self.rows_some(rdr, tx, u64::MAX)?;
+        Ok((read, outside))
+    }
+
+    /// Reads records of `rdr` into `tx` until `max` rows are loaded or the file ends: (rows
+    /// read, rows outside the window, whether it stopped before the end).
+    fn rows_some<T: LineAt>(
+        &self,
+        rdr: &mut csv::Reader<T>,
+        tx: &mut TxFrame,
+        max: u64,
+    ) -> Result<(u64, u64, bool), LoadError> {
         let mut record = csv::ByteRecord::new();
         let prefix = format!("{}:", self.name);
         let (mut read, mut outside) = (0u64, 0u64);
-        while let Some(line) = self.next_record(rdr, &mut record)? {
+        while read - outside < max {
+            let Some(line) = self.next_record(rdr, &mut record)? else {
+                return Ok((read, outside, false));
+            };
             read += 1;
             let rec = ExportRecord {
                 rows: self,
@@ -1541,7 +1747,7 @@ impl ExportRows<'_> {
             }
             tx.end_row_at(&prefix, line)?;
         }
-        Ok((read, outside))
+        Ok((read, outside, true))
     }
 
     /// Reads the next record into `record`: its line, or None at the end. A record with

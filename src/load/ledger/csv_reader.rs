@@ -472,7 +472,7 @@ impl<'l> Rows<'l> {
         // `max_rows` no more chunks are read, so the limit bounds the memory of this path too;
         // the one reader then names the line.
         let rows_so_far = AtomicU64::new(loader.counts.rows_read);
-        let parts = csvsplit::parse_chunks(splitter, split.threads, |chunk: Chunk| {
+        let work = |chunk: Chunk| {
             if rows_so_far.load(Ordering::Relaxed) > cfg.max_rows {
                 return Err(ChunkStop::TooManyRows);
             }
@@ -491,7 +491,11 @@ impl<'l> Rows<'l> {
             let part = part.into_part()?;
             rows_so_far.fetch_add(part.counts.rows_read, Ordering::Relaxed);
             Ok(part)
-        });
+        };
+        if loader.streaming() {
+            return self.parallel_streaming(loader, path, splitter, split.threads, work);
+        }
+        let parts = csvsplit::parse_chunks(splitter, split.threads, work);
         let parts = match parts {
             Ok(parts) => parts,
             Err(e) => {
@@ -512,6 +516,47 @@ impl<'l> Rows<'l> {
         }
         csvsplit::note_parallel_read();
         Ok(true)
+    }
+
+    /// [`Rows::parallel`] for a loader handing its rows on ([`super::stream_ledger`]): each
+    /// chunk goes to the loader as soon as the chunks before it have, so the file is never
+    /// held whole. Once a chunk has gone, the one reader can no longer start over: a failure
+    /// after that is [`LedgerError::NotInChunks`] (a bad row's own error stays itself).
+    fn parallel_streaming<R, F>(
+        &self,
+        loader: &mut Loader<'_>,
+        path: &Path,
+        splitter: Splitter<R>,
+        threads: usize,
+        work: F,
+    ) -> Result<bool, LedgerError>
+    where
+        R: Read + Send,
+        F: Fn(Chunk) -> Result<super::Part, ChunkStop> + Sync,
+    {
+        let before = loader.counts.rows_read;
+        let max_rows = loader.cfg.max_rows;
+        let parsed = csvsplit::parse_chunks_each(splitter, threads, work, |part| {
+            loader.absorb(part).map_err(ChunkStop::Ledger)
+        });
+        let reason = match parsed {
+            Ok(()) if loader.counts.rows_read <= max_rows => {
+                csvsplit::note_parallel_read();
+                return Ok(true);
+            }
+            Ok(()) => ChunkStop::TooManyRows.to_string(),
+            Err(Stopped::Chunk(ChunkStop::Ledger(e @ LedgerError::Sink(_)))) => return Err(e),
+            Err(Stopped::Chunk(e)) => e.to_string(),
+            Err(Stopped::Split(e)) => e.to_string(),
+        };
+        if loader.counts.rows_read == before {
+            tracing::debug!(file = %self.label.display(), %reason, "ledger csv read by one reader");
+            return Ok(false);
+        }
+        Err(LedgerError::NotInChunks {
+            file: path.to_path_buf(),
+            reason,
+        })
     }
 
     /// Reads every record left in `rdr` into `loader`.

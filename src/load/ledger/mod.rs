@@ -29,6 +29,7 @@ use crate::domain::frames::{self, LEDGER_STATUSES, MONEY_SCALE, PRECISION};
 use crate::domain::sources::SourceBuilder;
 use crate::domain::text::{header_sample, header_summary};
 pub use crate::domain::text::{HEADER_NAMES_SHOWN, HEADER_NAME_CHARS};
+use crate::load::{RowSink, SINK_ROWS};
 use chrono::{NaiveDate, NaiveDateTime};
 use polars::prelude::*;
 pub use probe::{probe_ledger, LedgerProbe, PROBE_MAX_BYTES, PROBE_MAX_ROWS};
@@ -101,6 +102,18 @@ impl fmt::Display for BadRow {
 /// Why a ledger could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
+    /// The rows read could not be handed on ([`RowSink`]).
+    #[error("ledger: handing the rows on: {0}")]
+    Sink(String),
+    /// A file read in parallel chunks for a [`RowSink`] turned out to need one reader after
+    /// some chunks were handed on: read the ledger again with the file in `one_reader`.
+    #[error("ledger {}: cannot be read in chunks ({reason}); it must be read again by one reader", file.display())]
+    NotInChunks {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        reason: String,
+    },
     /// The `[ledger]` settings are inconsistent.
     #[error("ledger config: {0}")]
     Config(String),
@@ -540,6 +553,12 @@ pub(crate) struct Loader<'c> {
     /// handful, and hashing one twice per row (as written, then lower-cased) was a visible
     /// part of a 10M-row load.
     status_memo: Vec<(Box<str>, Option<&'static str>)>,
+    /// Where rows go as they are read, instead of into one frame ([`stream_ledger`]).
+    sink: Option<&'c mut (dyn RowSink + 'c)>,
+    /// Rows handed to `sink` so far.
+    handed: u64,
+    /// Rows one reader gathers before handing them on.
+    sink_rows: u64,
 }
 
 /// Most status texts [`Loader::status`] remembers (the rest are looked up each time).
@@ -596,7 +615,36 @@ impl<'c> Loader<'c> {
             num_buf: String::new(),
             lower_buf: String::new(),
             status_memo: Vec::new(),
+            sink: None,
+            handed: 0,
+            sink_rows: SINK_ROWS as u64,
         })
+    }
+
+    /// Whether rows go to a [`RowSink`] as they are read.
+    fn streaming(&self) -> bool {
+        self.sink.is_some()
+    }
+
+    /// Hands `frame` (of mapped fields) to the sink in the ledger frame's schema.
+    fn hand_on(&mut self, frame: DataFrame) -> Result<(), LedgerError> {
+        let frame = with_unmapped(frame)?;
+        frames::check_ledger_schema(&frame)?;
+        self.handed += frame.height() as u64;
+        let Some(sink) = self.sink.as_mut() else {
+            return Err(LedgerError::Sink("no sink to hand rows to".into()));
+        };
+        sink.take(frame).map_err(LedgerError::Sink)
+    }
+
+    /// Hands on the rows in the builders, if any.
+    fn flush(&mut self) -> Result<(), LedgerError> {
+        if self.counts.rows_loaded == self.handed {
+            return Ok(());
+        }
+        let fresh = Builders::new(&self.names, 0);
+        let full = std::mem::replace(&mut self.builders, fresh);
+        self.hand_on(full.finish()?)
     }
 
     /// Room for `rows` more rows in the builders (before any row is added).
@@ -616,7 +664,9 @@ impl<'c> Loader<'c> {
 
     /// Adds the rows another loader read after every row read so far.
     fn absorb(&mut self, part: Part) -> Result<(), LedgerError> {
-        if self.counts.rows_loaded > self.parts_rows {
+        if self.streaming() {
+            self.flush()?;
+        } else if self.counts.rows_loaded > self.parts_rows {
             let fresh = Builders::new(&self.names, 0);
             let b = std::mem::replace(&mut self.builders, fresh);
             self.parts.push(b.finish()?);
@@ -632,6 +682,9 @@ impl<'c> Loader<'c> {
             *self.counts.unmapped_line_types.entry(t).or_insert(0) += n;
         }
         self.quarantined.extend(part.quarantined);
+        if self.streaming() {
+            return self.hand_on(part.frame);
+        }
         self.parts.push(part.frame);
         self.parts_rows = self.counts.rows_loaded;
         Ok(())
@@ -681,12 +734,17 @@ impl<'c> Loader<'c> {
         cells: &[Cell<'_>; N_FIELDS],
     ) -> Result<(), LedgerError> {
         match self.parse(cells) {
-            Ok(r) => self
-                .append(source, line, r)
-                .map_err(|e| LedgerError::Malformed {
-                    file: file.to_owned(),
-                    message: format!("line {line}: {e}"),
-                }),
+            Ok(r) => {
+                self.append(source, line, r)
+                    .map_err(|e| LedgerError::Malformed {
+                        file: file.to_owned(),
+                        message: format!("line {line}: {e}"),
+                    })?;
+                if self.streaming() && self.counts.rows_loaded - self.handed >= self.sink_rows {
+                    self.flush()?;
+                }
+                Ok(())
+            }
             Err((field, problem)) => {
                 let column = self.names[field as usize].unwrap_or("*").to_owned();
                 let value = cut(&cells[field as usize].text());
@@ -1107,24 +1165,7 @@ pub(crate) fn load_ledger_split(
     loader.split = split;
     let files = resolve_files(&cfg.path, base_dir)?;
     for (path, label) in &files {
-        let format = match cfg.format {
-            LedgerFormat::Auto => format_by_extension(path)?,
-            f => f,
-        };
-        let before = loader.counts.rows_read;
-        match format {
-            LedgerFormat::Csv | LedgerFormat::Auto => {
-                csv_reader::read(&mut loader, path, label)?;
-            }
-            LedgerFormat::Xlsx => xlsx::read(&mut loader, path, label)?,
-            LedgerFormat::Parquet => parquet::read(&mut loader, path, label)?,
-        }
-        loader.counts.files += 1;
-        tracing::info!(
-            file = %label.display(),
-            rows = loader.counts.rows_read - before,
-            "ledger file read"
-        );
+        read_file(&mut loader, path, label)?;
     }
     let (frame, counts, quarantined) = loader.finish_frame()?;
     let frame = with_unmapped(frame)?;
@@ -1149,6 +1190,98 @@ pub(crate) fn load_ledger_split(
         quarantined,
         counts,
     })
+}
+
+/// What [`stream_ledger`] read.
+#[derive(Debug)]
+pub struct LedgerStream {
+    /// What was read.
+    pub counts: LedgerCounts,
+    /// Rows set aside (`on_bad_row = "quarantine"`).
+    pub quarantined: Vec<BadRow>,
+}
+
+/// [`load_ledger_in`], the rows handed to `sink` in pieces in file order instead of stacked
+/// (memory: a few pieces, never a file). The files in `one_reader` are read by one reader.
+///
+/// The same rows, sources, counts and errors as [`load_ledger_in`]. A file whose parallel
+/// read fails after rows were handed on is [`LedgerError::NotInChunks`]: the caller reads the
+/// ledger again with that file in `one_reader`, knowing `sink` saw some rows twice.
+pub fn stream_ledger(
+    cfg: &LedgerConfig,
+    base_dir: &Path,
+    reporting: Option<chrono_tz::Tz>,
+    one_reader: &[PathBuf],
+    sink: &mut dyn RowSink,
+) -> Result<LedgerStream, LedgerError> {
+    stream_ledger_split(
+        cfg,
+        base_dir,
+        reporting,
+        one_reader,
+        (Split::default(), SINK_ROWS),
+        sink,
+    )
+}
+
+/// [`stream_ledger`] with the CSV chunking and the rows gathered by one reader before they
+/// are handed on spelled out (tests force small ones).
+pub(crate) fn stream_ledger_split<'c>(
+    cfg: &'c LedgerConfig,
+    base_dir: &Path,
+    reporting: Option<chrono_tz::Tz>,
+    one_reader: &[PathBuf],
+    (split, sink_rows): (Split, usize),
+    sink: &'c mut (dyn RowSink + 'c),
+) -> Result<LedgerStream, LedgerError> {
+    let mut loader = Loader::new(cfg)?;
+    loader.sink_rows = sink_rows.max(1) as u64;
+    if let Some(tz) = reporting {
+        loader.dates.reporting = tz;
+    }
+    loader.sink = Some(sink);
+    let files = resolve_files(&cfg.path, base_dir)?;
+    for (path, label) in &files {
+        loader.split = if one_reader.contains(path) {
+            Split::sequential()
+        } else {
+            split
+        };
+        read_file(&mut loader, path, label)?;
+    }
+    loader.flush()?;
+    let (counts, quarantined) = (loader.counts, loader.quarantined);
+    assert_eq!(
+        counts.rows_read,
+        counts.rows_loaded + counts.rows_quarantined,
+        "ledger counts do not add up"
+    );
+    assert_eq!(loader.handed, counts.rows_loaded, "ledger rows handed on");
+    Ok(LedgerStream {
+        counts,
+        quarantined,
+    })
+}
+
+/// Reads one ledger file into `loader`.
+fn read_file(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result<(), LedgerError> {
+    let format = match loader.cfg.format {
+        LedgerFormat::Auto => format_by_extension(path)?,
+        f => f,
+    };
+    let before = loader.counts.rows_read;
+    match format {
+        LedgerFormat::Csv | LedgerFormat::Auto => csv_reader::read(loader, path, label)?,
+        LedgerFormat::Xlsx => xlsx::read(loader, path, label)?,
+        LedgerFormat::Parquet => parquet::read(loader, path, label)?,
+    }
+    loader.counts.files += 1;
+    tracing::info!(
+        file = %label.display(),
+        rows = loader.counts.rows_read - before,
+        "ledger file read"
+    );
+    Ok(())
 }
 
 /// `frame` (of mapped fields only, see [`Builders`]) with the columns of the fields the ledger

@@ -1100,8 +1100,53 @@ fn same_in_parallel(c: &LedgerConfig, dir: &TempDir) -> Result<LedgerLoad, Strin
             (Err(s), Err(p)) => assert_eq!(p, s, "block {block}"),
             _ => panic!("block {block}: sequential {seq:?}, parallel {par:?}"),
         }
+        for sink_rows in [1, 4, 1000] {
+            let streamed = streamed(c, dir, split, sink_rows);
+            match (&seq, &streamed) {
+                (Ok(s), Ok((frame, st))) => {
+                    assert_eq!(frame.schema(), s.frame.schema(), "block {block}");
+                    assert!(frame.equals_missing(&s.frame), "streamed, block {block}");
+                    assert_eq!(st.counts, s.counts, "block {block}");
+                    assert_eq!(st.quarantined, s.quarantined, "block {block}");
+                }
+                (Err(s), Err(p)) => assert_eq!(p, s, "streamed, block {block}"),
+                _ => panic!("block {block}: sequential {seq:?}, streamed {streamed:?}"),
+            }
+        }
     }
     seq
+}
+
+/// [`stream_ledger_split`] stacked, each file that cannot be read in chunks read again by one
+/// reader (as the job does).
+fn streamed(
+    c: &LedgerConfig,
+    dir: &TempDir,
+    split: Split,
+    sink_rows: usize,
+) -> Result<(DataFrame, LedgerStream), String> {
+    let mut one_reader: Vec<PathBuf> = Vec::new();
+    loop {
+        let mut sink = crate::load::Collect::default();
+        match stream_ledger_split(
+            c,
+            dir.path(),
+            None,
+            &one_reader,
+            (split, sink_rows),
+            &mut sink,
+        ) {
+            Ok(st) => {
+                let empty = crate::domain::frames::empty(&crate::domain::frames::ledger_schema());
+                return Ok((sink.stacked(empty), st));
+            }
+            Err(LedgerError::NotInChunks { file, .. }) => {
+                assert!(!one_reader.contains(&file), "{file:?} twice");
+                one_reader.push(file);
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
 }
 
 #[test]

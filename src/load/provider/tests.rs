@@ -608,6 +608,38 @@ fn small_chunks(block_bytes: usize) -> Split {
     }
 }
 
+/// [`stream_registry_export_split`] stacked, read again by one reader when the parallel read
+/// cannot finish (as the job does).
+fn streamed(
+    p: &Path,
+    window: Option<Window>,
+    split: &Split,
+    sink_rows: usize,
+) -> Result<DataFrame, String> {
+    let mut split = *split;
+    loop {
+        let mut sink = crate::load::Collect::default();
+        let r = stream_registry_export_split(
+            p,
+            window,
+            DateZones::default(),
+            (&split, sink_rows),
+            &[],
+            &mut sink,
+        );
+        match r {
+            Ok(s) => {
+                let df = sink.stacked(TxFrame::with_columns(0, &[]).finish().unwrap());
+                assert_eq!(s.loaded, df.height() as u64);
+                assert_eq!(s.read, s.loaded + s.outside);
+                return Ok(df);
+            }
+            Err(LoadError::NotInChunks { .. }) => split = Split::sequential(),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
 #[test]
 fn parallel_export_load_equals_the_sequential_one() {
     let tmp = tempfile::tempdir().unwrap();
@@ -653,6 +685,14 @@ fn parallel_export_load_equals_the_sequential_one() {
                     par.equals_missing(&seq),
                     "eol {eol:?} block {block}:\n{par}\n{seq}"
                 );
+                // Streamed in pieces: the same rows.
+                let s = streamed(&p, window, &small_chunks(block), 7).unwrap();
+                assert_eq!(s.schema(), seq.schema());
+                assert!(s.equals_missing(&seq), "streamed, block {block}");
+            }
+            for pieces in [1, 7, 1000] {
+                let s = streamed(&p, window, &Split::sequential(), pieces).unwrap();
+                assert!(s.equals_missing(&seq), "one reader, pieces of {pieces}");
             }
         }
     }
@@ -694,6 +734,8 @@ fn parallel_export_load_reports_the_first_error_in_file_order() {
                 .unwrap_err()
                 .to_string();
                 assert_eq!(par, seq, "eol {eol:?} block {block}");
+                let s = streamed(&p, None, &small_chunks(block), 5).unwrap_err();
+                assert_eq!(s, seq, "streamed, eol {eol:?} block {block}");
             }
         }
     }
