@@ -24,6 +24,7 @@ pub mod lock;
 pub mod mail;
 pub mod manifest;
 pub mod nightly;
+pub mod parts;
 pub mod pipeline;
 pub mod request;
 pub mod run;

@@ -147,6 +147,9 @@ pub enum PipelineError {
     /// Frame work.
     #[error("frames: {0}")]
     Frame(#[from] PolarsError),
+    /// Reading the inputs into the part files of a run in parts.
+    #[error("reading the inputs in parts: {0}")]
+    Parts(#[from] crate::job::parts::PartedError),
 }
 
 /// Runs one reconciliation for a report. Open items are aged as of the window's last day, not
@@ -230,6 +233,9 @@ fn reconcile_as_of(
     loaded: Option<LoadedInputs>,
 ) -> Result<RunResult, PipelineError> {
     let provider_window = req.cfg.reconcile.provider_window(req.window);
+    if let (ProviderSource::Export(path), 1..) = (req.provider, req.cfg.reconcile.rows_per_part) {
+        return reconcile_in_parts(req, path, as_of);
+    }
     let (mut provider, ledger) = match loaded.filter(|l| l.is_for(req)) {
         Some(l) => (l.provider, l.ledger),
         None => load_sides(req)?,
@@ -277,6 +283,77 @@ fn reconcile_as_of(
         quarantined: ledger.quarantined,
         ledger: ledger.counts,
         provider: provider.counts,
+        ages: carried.ages,
+    })
+}
+
+/// [`reconcile_as_of`] of a registry export in parts (`reconcile.rows_per_part`): both inputs
+/// read into part files, then reconciled part by part ([`crate::job::parts`]).
+fn reconcile_in_parts(
+    req: &ReconcileRequest<'_>,
+    export: &Path,
+    as_of: NaiveDate,
+) -> Result<RunResult, PipelineError> {
+    let settings = &req.cfg.reconcile;
+    let mut ledger_cfg = req
+        .merchant
+        .ledger
+        .clone()
+        .ok_or_else(|| PipelineError::NoLedger(req.merchant.name.clone()))?;
+    if let Some(p) = req.ledger {
+        ledger_cfg.path = p.display().to_string();
+    }
+    let extra = optional_fee_columns(req);
+    let provider_window = settings.provider_window(req.window);
+    let inputs = crate::job::parts::PartInputs {
+        export,
+        provider_window,
+        zones: req.cfg.date_zones(),
+        extra: &extra,
+        ledger: &ledger_cfg,
+        base_dir: req.base_dir,
+        reporting: req.cfg.run.reporting_timezone,
+    };
+    let dir = settings
+        .parts_dir
+        .clone()
+        .unwrap_or_else(std::env::temp_dir);
+    let mut parted = timed("read into parts", || {
+        crate::job::parts::read_in_parts(&inputs, settings.rows_per_part, &dir)
+    })?;
+    let provider = frames::provider_schema_with(&extra);
+    let input = ReconcileInput {
+        window: req.window,
+        provider_window,
+        provider: frames::empty(&provider),
+        payout_rows: None,
+        payouts: frames::empty(&frames::payouts_schema()),
+        breakdown: frames::empty(&frames::breakdown_schema()),
+        ledger: frames::empty(&frames::ledger_schema()),
+        project_ids: req.merchant.project_ids.clone(),
+        conventions: ledger_cfg.conventions.clone(),
+    };
+    let mut output = timed("reconcile", || {
+        reconcile::parts::reconcile_in_parts(input, &mut parted.files, settings)
+    })?;
+    drop(parted.files);
+    output
+        .summary
+        .add_not_checked(export_not_checked(), req.window);
+    log_not_checked(&output.summary.not_checked);
+    let carried = carry_open_items(req, &output.discrepancies, as_of)?;
+    Ok(RunResult {
+        window: req.window,
+        as_of,
+        discrepancies: carried.discrepancies,
+        output,
+        state: carried.state,
+        open_items: carried.counts,
+        view: carried.view,
+        reopened: carried.reopened,
+        quarantined: parted.ledger.quarantined,
+        ledger: parted.ledger.counts,
+        provider: None,
         ages: carried.ages,
     })
 }

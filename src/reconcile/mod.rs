@@ -102,6 +102,21 @@ pub struct ReconcileSettings {
     /// never what it finds.
     #[serde(skip_serializing)]
     pub rows_per_slice: usize,
+    /// Rows (of the larger side) per part of a run too large to hold both sides whole: the
+    /// inputs are read twice in pieces and written out part by part (Parquet files under
+    /// `parts_dir`), then each part is reconciled on its own, and the findings and counts
+    /// added up, the same as a run whole (`src/reconcile/parts.rs` says what a part keeps
+    /// together). Default `0`: never; a run holds both loaded sides, about 0.26 GiB per
+    /// million rows per side (README "Scaling"). Applies when Xsolla's side is a registry
+    /// export (`reconcile --registry-export`); a snapshot run goes whole. Not serialized, like
+    /// `rows_per_slice`: parts change the memory a run needs, never what it finds.
+    #[serde(skip_serializing)]
+    pub rows_per_part: usize,
+    /// Folder for the part files of a run in parts (`rows_per_part`), each run in a folder of
+    /// its own, removed when it ends. Default (unset): the system's temporary folder. The
+    /// files take about 45 bytes per row (both sides, compressed).
+    #[serde(skip_serializing)]
+    pub parts_dir: Option<PathBuf>,
 }
 
 /// The Polars engine of the rule queries (`reconcile.engine`).
@@ -189,6 +204,8 @@ impl Default for ReconcileSettings {
             governing_date: GoverningDate::Provider,
             engine: QueryEngine::default(),
             rows_per_slice: 1_000_000,
+            rows_per_part: 0,
+            parts_dir: None,
         }
     }
 }

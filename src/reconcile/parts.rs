@@ -39,6 +39,15 @@ pub trait PartSource {
     /// [`frames::ledger_schema`]): every row read in exactly one part, in file order within
     /// it. Each part is asked for twice (the first pass, then the rules).
     fn part(&mut self, k: usize) -> Result<[DataFrame; 2], ReconcileError>;
+
+    /// Keeps `rows` aside until [`PartSource::taken_back`], all pieces given in one schema:
+    /// every part's `provider_all`, which the merchant-wide files read once, after the first
+    /// pass. Held in memory unless the source keeps them elsewhere (the job's part files
+    /// write them to disk: at 100 M rows they are gigabytes the first pass need not hold).
+    fn set_aside(&mut self, rows: DataFrame) -> Result<(), ReconcileError>;
+
+    /// Every piece set aside, stacked in order; none are held any more.
+    fn taken_back(&mut self) -> Result<Option<DataFrame>, ReconcileError>;
 }
 
 /// Which part each row goes to, from its transaction id and order id alone: rows that share
@@ -208,6 +217,7 @@ impl UnionFind {
 /// sides already, and the tests that check a run in parts finds what the whole run does.
 pub struct CutParts {
     parts: Vec<[DataFrame; 2]>,
+    aside: Vec<DataFrame>,
 }
 
 impl CutParts {
@@ -231,7 +241,10 @@ impl CutParts {
         let parts = (0..of.parts())
             .map(|k| Ok([cut(provider, &p, k)?, cut(ledger, &l, k)?]))
             .collect::<Result<Vec<_>, ReconcileError>>()?;
-        Ok(CutParts { parts })
+        Ok(CutParts {
+            parts,
+            aside: Vec::new(),
+        })
     }
 }
 
@@ -244,6 +257,18 @@ impl PartSource for CutParts {
         self.parts.get(k).cloned().ok_or_else(|| {
             ReconcileError::Invariant(format!("part {k} of {} asked for", self.parts.len()))
         })
+    }
+
+    fn set_aside(&mut self, rows: DataFrame) -> Result<(), ReconcileError> {
+        self.aside.push(rows);
+        Ok(())
+    }
+
+    fn taken_back(&mut self) -> Result<Option<DataFrame>, ReconcileError> {
+        pl(
+            "provider rows",
+            frames::stacked(std::mem::take(&mut self.aside)),
+        )
     }
 }
 
@@ -271,6 +296,8 @@ pub fn reconcile_in_parts(
     }
     let rules = RuleSet::load(settings.sql_dir.as_deref())?;
     let plan = slices::plan(&rules).map_err(ReconcileError::NotInParts)?;
+    // A run in parts is one too large to hold whole: memory a part frees goes back.
+    rules::keep_freed_memory(false);
     let window = shared.window;
     let part_input = |rows: [DataFrame; 2]| {
         let [provider, ledger] = rows;
@@ -282,7 +309,6 @@ pub fn reconcile_in_parts(
     };
 
     // First pass: what the whole run needs to know before a part runs a rule.
-    let mut provider_all: Vec<DataFrame> = Vec::with_capacity(n);
     let mut currencies: Vec<DataFrame> = Vec::with_capacity(n);
     let mut empty: Option<EmptyLedgerColumns> = None;
     let mut whole_tables = rules::Tables::default();
@@ -291,9 +317,9 @@ pub fn reconcile_in_parts(
         rules::release_free_memory();
         let built = inputs::build(part_input(parts.part(k)?), settings, &rules, None)?;
         let mut tables = built.tables;
-        provider_all.push(tables.remove("provider_all").ok_or_else(|| {
+        parts.set_aside(tables.remove("provider_all").ok_or_else(|| {
             ReconcileError::Invariant("the input tables lack provider_all".into())
-        })?);
+        })?)?;
         if k == 0 {
             // Built from the payouts and the breakdown alone: the same in every part.
             for name in ["payout_rows", "payouts", "breakdown", "settings"] {
@@ -318,7 +344,7 @@ pub fn reconcile_in_parts(
         currencies: merged_currencies(currencies)?,
         empty_ledger: empty.unwrap_or_default(),
     };
-    let provider_all = pl("provider rows", frames::stacked(provider_all))?.unwrap_or_default();
+    let provider_all = parts.taken_back()?.unwrap_or_default();
     let gaps = not_checked::breakdown_gaps(&provider_all, &shared.breakdown, window)?;
     whole_tables.insert("provider_all", provider_all);
     whole_tables.insert("currencies", whole.currencies.clone());

@@ -21,6 +21,7 @@ mod nights;
 mod not_checked;
 mod notify;
 mod paging;
+mod parts;
 mod reconcile_e2e;
 mod refunds_across_windows;
 mod reliability;
