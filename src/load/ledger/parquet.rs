@@ -18,44 +18,61 @@ pub(super) fn read(loader: &mut Loader<'_>, path: &Path, label: &Path) -> Result
         file: label.to_owned(),
         source,
     };
+    let malformed = |e: PolarsError| LedgerError::Malformed {
+        file: label.to_owned(),
+        message: e.to_string(),
+    };
     check_kind(path, label)?;
-    let file = File::open(path).map_err(unreadable)?;
-    let df = ParquetReader::new(file)
-        .finish()
-        .map_err(|e| LedgerError::Malformed {
-            file: label.to_owned(),
-            message: e.to_string(),
-        })?;
-    let header: Vec<String> = df
-        .get_column_names()
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let idx = map_header(&header, &loader.names, label, 0)?;
-    let mut cols: [Option<Series>; N_FIELDS] = Default::default();
-    for (k, i) in idx.iter().enumerate() {
-        if let Some(i) = i {
-            cols[k] = Some(df.columns()[*i].as_materialized_series().rechunk());
-        }
-    }
+    let rows = ParquetReader::new(File::open(path).map_err(unreadable)?)
+        .num_rows()
+        .map_err(malformed)?;
     let source = label.to_string_lossy().into_owned();
-    for r in 0..df.height() {
-        let row = r as u64 + 1;
-        loader.count_row(label, row)?;
-        let mut vals: [AnyValue<'_>; N_FIELDS] = Default::default();
-        for (k, s) in cols.iter().enumerate() {
-            if let Some(s) = s {
-                vals[k] = s.get(r).map_err(|e| LedgerError::Malformed {
-                    file: label.to_owned(),
-                    message: e.to_string(),
-                })?;
+    // Read a slice of rows at a time (the loader's piece size): the file is never held whole
+    // (a run in parts reads a ledger of a hundred million rows).
+    let slice = loader.sink_rows.max(1) as usize;
+    let mut idx = None;
+    let mut offset = 0usize;
+    while offset < rows || (rows == 0 && idx.is_none()) {
+        let df = ParquetReader::new(File::open(path).map_err(unreadable)?)
+            .with_slice(Some((offset, slice)))
+            .finish()
+            .map_err(malformed)?;
+        let idx = match &idx {
+            Some(i) => i,
+            None => {
+                let header: Vec<String> = df
+                    .get_column_names()
+                    .iter()
+                    .map(|s| s.to_string())
+                    .collect();
+                idx.insert(map_header(&header, &loader.names, label, 0)?)
+            }
+        };
+        let mut cols: [Option<Series>; N_FIELDS] = Default::default();
+        for (k, i) in idx.iter().enumerate() {
+            if let Some(i) = i {
+                cols[k] = Some(df.columns()[*i].as_materialized_series().rechunk());
             }
         }
-        let mut cells: [Cell<'_>; N_FIELDS] = Default::default();
-        for (k, v) in vals.iter().enumerate() {
-            cells[k] = cell(v);
+        for r in 0..df.height() {
+            let row = (offset + r) as u64 + 1;
+            loader.count_row(label, row)?;
+            let mut vals: [AnyValue<'_>; N_FIELDS] = Default::default();
+            for (k, s) in cols.iter().enumerate() {
+                if let Some(s) = s {
+                    vals[k] = s.get(r).map_err(malformed)?;
+                }
+            }
+            let mut cells: [Cell<'_>; N_FIELDS] = Default::default();
+            for (k, v) in vals.iter().enumerate() {
+                cells[k] = cell(v);
+            }
+            loader.row(label, &source, row, &cells)?;
         }
-        loader.row(label, &source, row, &cells)?;
+        if df.height() == 0 {
+            break;
+        }
+        offset += df.height();
     }
     Ok(())
 }

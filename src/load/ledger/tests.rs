@@ -369,6 +369,40 @@ fn parquet_typed_columns() {
 }
 
 #[test]
+fn a_parquet_ledger_read_in_slices_gives_the_same_rows() {
+    let dir = TempDir::new().unwrap();
+    let n = 10i64;
+    let mut df = DataFrame::new_infer_height(vec![
+        Column::new("transaction_id".into(), (1..=n).collect::<Vec<_>>()),
+        Column::new(
+            "order_id".into(),
+            (1..=n).map(|i| format!("P-{i}")).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "amount".into(),
+            (1..=n).map(|i| format!("{i}.25")).collect::<Vec<_>>(),
+        ),
+        Column::new("currency".into(), vec!["USD"; n as usize]),
+        Column::new("date".into(), vec!["2024-01-03"; n as usize]),
+    ])
+    .unwrap();
+    let file = fs::File::create(dir.path().join("l.parquet")).unwrap();
+    ParquetWriter::new(file).finish(&mut df).unwrap();
+    let c = with_tx(cfg("l.parquet"));
+    let whole = load_ledger(&c, dir.path()).unwrap();
+    assert_eq!(whole.frame.height(), 10);
+    for slice in [1, 3, 10, 11] {
+        let (frame, st) = streamed(&c, &dir, Split::default(), slice).unwrap();
+        assert!(frame.equals_missing(&whole.frame), "slices of {slice}");
+        assert_eq!(st.counts, whole.counts);
+    }
+    assert_eq!(
+        strs(&whole.frame, "source")[9].as_deref(),
+        Some("l.parquet:10")
+    );
+}
+
+#[test]
 fn missing_column_is_named_with_the_header_found() {
     let dir = TempDir::new().unwrap();
     write(
