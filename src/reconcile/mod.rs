@@ -114,7 +114,7 @@ pub struct ReconcileSettings {
     pub rows_per_part: usize,
     /// Folder for the part files of a run in parts (`rows_per_part`), each run in a folder of
     /// its own, removed when it ends. Default (unset): the system's temporary folder. The
-    /// files take about 45 bytes per row (both sides, compressed).
+    /// files take about 30 bytes per row of each side (LZ4-compressed Parquet; 620 MB at 10 M).
     #[serde(skip_serializing)]
     pub parts_dir: Option<PathBuf>,
 }
