@@ -233,8 +233,13 @@ fn reconcile_as_of(
     loaded: Option<LoadedInputs>,
 ) -> Result<RunResult, PipelineError> {
     let provider_window = req.cfg.reconcile.provider_window(req.window);
-    if let (ProviderSource::Export(path), 1..) = (req.provider, req.cfg.reconcile.rows_per_part) {
-        return reconcile_in_parts(req, path, as_of);
+    match (req.provider, req.cfg.reconcile.rows_per_part) {
+        (ProviderSource::Export(path), 1..) => return reconcile_in_parts(req, path, as_of),
+        (ProviderSource::Snapshot(_), 1..) => tracing::warn!(
+            "reconcile.rows_per_part applies to registry exports: this snapshot's run holds \
+             both sides whole"
+        ),
+        _ => {}
     }
     let (mut provider, ledger) = match loaded.filter(|l| l.is_for(req)) {
         Some(l) => (l.provider, l.ledger),
