@@ -12,7 +12,8 @@ use xsolla_recon::job::{self, FolderRequest};
 pub(crate) struct ReconcileArgs {
     #[command(flatten)]
     pub(crate) job: JobArgs,
-    /// Use a registry CSV exported from the Publisher Account instead of the stored snapshot.
+    /// Use a registry CSV exported from the Publisher Account instead of the stored snapshot
+    /// (or the same columns stored as Parquet).
     #[arg(long)]
     pub(crate) registry_export: Option<PathBuf>,
     /// Ledger file or glob, overriding the merchant's `ledger.path`.

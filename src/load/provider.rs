@@ -175,6 +175,14 @@ pub enum LoadError {
         /// What is wrong.
         detail: String,
     },
+    /// A registry export stored as Parquet cannot be read.
+    #[error("{}: cannot be read as Parquet: {message}", path.display())]
+    Parquet {
+        /// The file.
+        path: PathBuf,
+        /// Polars' words.
+        message: String,
+    },
     /// The CSV header cannot be mapped.
     #[error("{path}: {problem}")]
     Header {
@@ -1366,6 +1374,23 @@ pub(crate) fn load_registry_export_split(
     split: &Split,
     extra: &[&'static str],
 ) -> Result<DataFrame, LoadError> {
+    if is_parquet(path) {
+        let ctx = parquet_rows(path, window, zones, extra)?;
+        let mut pieces = Vec::new();
+        let (read, outside) = ctx.parquet(super::SINK_ROWS, &mut |df| {
+            pieces.push(df);
+            Ok(())
+        })?;
+        let df = match frames::stacked(pieces).map_err(|source| LoadError::Frame {
+            what: "transactions",
+            source,
+        })? {
+            Some(df) => with_absent(df, extra)?,
+            None => with_absent(ctx.tx_frame(0).finish_fed()?, extra)?,
+        };
+        tracing::info!(file = %path.display(), rows_read = read, rows_loaded = df.height(), outside_window = outside, "loaded registry export (Parquet)");
+        return Ok(df);
+    }
     let file = std::fs::File::open(path).map_err(|e| FsError::new("open", path, e))?;
     let len = file.metadata().map_or(0, |m| m.len());
     let name = path
@@ -1463,6 +1488,24 @@ pub(crate) fn stream_registry_export_split(
     extra: &[&'static str],
     sink: &mut dyn super::RowSink,
 ) -> Result<ExportStream, LoadError> {
+    if is_parquet(path) {
+        let ctx = parquet_rows(path, window, zones, extra)?;
+        let mut loaded = 0u64;
+        let (read, outside) = ctx.parquet(sink_rows, &mut |df| {
+            let df = with_absent(df, extra)?;
+            loaded += df.height() as u64;
+            sink.take(df).map_err(|message| LoadError::Sink {
+                path: path.to_path_buf(),
+                message,
+            })
+        })?;
+        return Ok(ExportStream {
+            read,
+            outside,
+            loaded,
+            parallel: false,
+        });
+    }
     let file = std::fs::File::open(path).map_err(|e| FsError::new("open", path, e))?;
     let len = file.metadata().map_or(0, |m| m.len());
     let name = path
@@ -1545,6 +1588,70 @@ pub(crate) fn stream_registry_export_split(
         loaded,
         parallel: false,
     })
+}
+
+fn open_file(path: &Path) -> Result<std::fs::File, LoadError> {
+    std::fs::File::open(path).map_err(|e| FsError::new("open", path, e).into())
+}
+
+fn parquet_err(path: &Path, e: PolarsError) -> LoadError {
+    LoadError::Parquet {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// A Parquet column as the text a CSV export would hold: dates and times as ISO text
+/// (`2026-10-01 12:30:00`), numbers and decimals as written.
+fn parquet_text(c: &Column) -> PolarsResult<Column> {
+    match c.dtype() {
+        DataType::Datetime(..) => c
+            .as_materialized_series()
+            .datetime()?
+            .to_string("%Y-%m-%d %H:%M:%S")
+            .map(|s| s.into_column()),
+        _ => c.cast(&DataType::String),
+    }
+}
+
+/// Whether `path` is a Parquet file (its first bytes say so, whatever its name).
+fn is_parquet(path: &Path) -> bool {
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == b"PAR1")
+}
+
+/// The [`ExportRows`] of a Parquet export: its column names as the header.
+fn parquet_rows<'a>(
+    path: &'a Path,
+    window: Option<Window>,
+    zones: DateZones,
+    extra: &[&'static str],
+) -> Result<ExportRows<'a>, LoadError> {
+    let schema = ParquetReader::new(open_file(path)?)
+        .schema()
+        .map_err(|e| parquet_err(path, e))?;
+    let header: csv::ByteRecord = schema.iter_names().map(|n| n.as_bytes()).collect();
+    Ok(ExportRows {
+        path,
+        name: file_name(path),
+        index: map_header(path, &header)?,
+        header_len: header.len(),
+        window,
+        zones,
+        extra: extra.to_vec(),
+        transfer_date: TRANSACTION_COLUMNS
+            .iter()
+            .position(|c| c.name == "transfer_date")
+            .expect("registry has a transfer date"),
+    })
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
 }
 
 fn export_reader<R: Read>(has_headers: bool, rdr: R) -> csv::Reader<R> {
@@ -1716,38 +1823,101 @@ impl ExportRows<'_> {
                 return Ok((read, outside, false));
             };
             read += 1;
-            let rec = ExportRecord {
-                rows: self,
-                record: &record,
-                whole: std::str::from_utf8(record.as_slice()).ok(),
-                line,
-            };
-            // The transfer date, parsed once for the window and the column.
-            let mut transfer: Option<Option<NaiveDateTime>> = None;
-            if let Some(w) = self.window {
-                let parsed = rec
-                    .text(self.transfer_date)?
-                    .and_then(NaiveDateTime::parse_text);
-                transfer = Some(parsed);
-                if parsed.is_some_and(|d| !w.contains(self.zones.to_reporting(d).date())) {
-                    outside += 1;
-                    continue;
-                }
+            if !self.record(&record, line, &prefix, tx)? {
+                outside += 1;
             }
-            for k in 0..tx.fields.len() {
-                let field = tx.fields[k];
-                let t = rec.text(field)?;
-                if t.is_some_and(|t| tx.plain_cell(field, t)) {
-                    continue;
-                }
-                let cell = rec.typed(field, t, transfer)?;
-                // The text as written, not the parsed value, so the user can find it.
-                tx.cell(field, cell)
-                    .map_err(|p| rec.cell_error(field, t.unwrap_or_default(), p.problem))?;
-            }
-            tx.end_row_at(&prefix, line)?;
         }
         Ok((read, outside, true))
+    }
+
+    /// Adds one record (its `line`, its source `prefix` and line) to `tx`; false when its
+    /// transfer date is outside the window (left out).
+    #[inline]
+    fn record(
+        &self,
+        record: &csv::ByteRecord,
+        line: u64,
+        prefix: &str,
+        tx: &mut TxFrame,
+    ) -> Result<bool, LoadError> {
+        let rec = ExportRecord {
+            rows: self,
+            record,
+            whole: std::str::from_utf8(record.as_slice()).ok(),
+            line,
+        };
+        // The transfer date, parsed once for the window and the column.
+        let mut transfer: Option<Option<NaiveDateTime>> = None;
+        if let Some(w) = self.window {
+            let parsed = rec
+                .text(self.transfer_date)?
+                .and_then(NaiveDateTime::parse_text);
+            transfer = Some(parsed);
+            if parsed.is_some_and(|d| !w.contains(self.zones.to_reporting(d).date())) {
+                return Ok(false);
+            }
+        }
+        for k in 0..tx.fields.len() {
+            let field = tx.fields[k];
+            let t = rec.text(field)?;
+            if t.is_some_and(|t| tx.plain_cell(field, t)) {
+                continue;
+            }
+            let cell = rec.typed(field, t, transfer)?;
+            // The text as written, not the parsed value, so the user can find it.
+            tx.cell(field, cell)
+                .map_err(|p| rec.cell_error(field, t.unwrap_or_default(), p.problem))?;
+        }
+        tx.end_row_at(prefix, line)?;
+        Ok(true)
+    }
+
+    /// Reads a registry export stored as Parquet (the same columns as the CSV, by name; each
+    /// cell read as its text, so it means what the CSV's would), `slice_rows` rows at a time,
+    /// each slice's frame handed to `hand_on`: (rows read, rows outside the window). A row's
+    /// source is `<file>:<row>`, rows counted from 1.
+    fn parquet(
+        &self,
+        slice_rows: usize,
+        hand_on: &mut dyn FnMut(DataFrame) -> Result<(), LoadError>,
+    ) -> Result<(u64, u64), LoadError> {
+        let path = self.path;
+        let rows = ParquetReader::new(open_file(path)?)
+            .num_rows()
+            .map_err(|e| parquet_err(path, e))?;
+        let prefix = format!("{}:", self.name);
+        let mut record = csv::ByteRecord::new();
+        let (mut read, mut outside) = (0u64, 0u64);
+        let mut offset = 0usize;
+        while offset < rows {
+            let df = ParquetReader::new(open_file(path)?)
+                .with_slice(Some((offset, slice_rows.max(1))))
+                .finish()
+                .map_err(|e| parquet_err(path, e))?;
+            if df.height() == 0 {
+                break;
+            }
+            let cells = df
+                .columns()
+                .iter()
+                .map(|c| Ok(parquet_text(c)?.str()?.clone()))
+                .collect::<PolarsResult<Vec<StringChunked>>>()
+                .map_err(|e| parquet_err(path, e))?;
+            let mut tx = self.tx_frame(df.height());
+            for r in 0..df.height() {
+                record.clear();
+                for c in &cells {
+                    record.push_field(c.get(r).unwrap_or_default().as_bytes());
+                }
+                read += 1;
+                if !self.record(&record, (offset + r + 1) as u64, &prefix, &mut tx)? {
+                    outside += 1;
+                }
+            }
+            hand_on(tx.finish_fed()?)?;
+            offset += df.height();
+        }
+        Ok((read, outside))
     }
 
     /// Reads the next record into `record`: its line, or None at the end. A record with

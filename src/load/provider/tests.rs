@@ -906,3 +906,79 @@ fn an_exports_missing_columns_load_as_nulls_and_a_false_flag() {
         assert!(df.equals_missing(&seq));
     }
 }
+
+#[test]
+fn a_parquet_export_reads_as_its_csv_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let csv = tmp.path().join("export.csv");
+    let mut text = String::from("Refund reason,Transaction ID,Status,Transfer date,Payment amount,Payment currency,Payout amount,Payout currency,Exchange rate,Dry run\n");
+    for i in 0..40 {
+        let amount = if i % 5 == 3 { "-1.25" } else { "10.5" };
+        let reason = if i % 4 == 0 {
+            String::new()
+        } else {
+            format!("r{i}")
+        };
+        text.push_str(&format!(
+            "{reason},{i},done,2026-10-{:02} 12:00:00,{amount},USD,{amount},USD,1.5,{}\n",
+            1 + i % 28,
+            i % 2
+        ));
+    }
+    std::fs::write(&csv, &text).unwrap();
+    let as_text = CsvReadOptions::default()
+        .with_infer_schema_length(Some(0))
+        .try_into_reader_with_file_path(Some(csv.clone()))
+        .unwrap()
+        .finish()
+        .unwrap();
+    let typed = as_text
+        .clone()
+        .lazy()
+        .with_columns([
+            col("Transaction ID").cast(DataType::Int64),
+            col("Payment amount").cast(DataType::Decimal(12, 2)),
+        ])
+        .collect()
+        .unwrap();
+    let w = Window::new(
+        NaiveDate::from_ymd_opt(2026, 10, 3).unwrap(),
+        NaiveDate::from_ymd_opt(2026, 10, 20).unwrap(),
+    )
+    .unwrap();
+    for (name, mut df) in [("text.parquet", as_text), ("typed.parquet", typed)] {
+        let p = tmp.path().join(name);
+        ParquetWriter::new(std::fs::File::create(&p).unwrap())
+            .with_row_group_size(Some(7))
+            .finish(&mut df)
+            .unwrap();
+        for window in [None, Some(w)] {
+            let from_csv = load_registry_export(&csv, window).unwrap();
+            let from_parquet = load_registry_export(&p, window).unwrap();
+            assert!(from_parquet.height() > 10);
+            let without = |df: &DataFrame| df.drop("source").unwrap();
+            assert!(
+                without(&from_parquet).equals_missing(&without(&from_csv)),
+                "{name}:\n{from_parquet}\n{from_csv}"
+            );
+            if window.is_none() {
+                let sources = strs(&from_parquet, "source");
+                assert_eq!(sources[0].as_deref(), Some(format!("{name}:1").as_str()));
+                assert_eq!(sources[39].as_deref(), Some(format!("{name}:40").as_str()));
+            }
+            // In pieces, as a run in parts reads it.
+            for pieces in [1, 6, 100] {
+                let s = streamed(&p, window, &Split::default(), pieces).unwrap();
+                assert!(
+                    s.equals_missing(&from_parquet),
+                    "{name}, pieces of {pieces}"
+                );
+            }
+        }
+    }
+    // Starting as Parquet does but not Parquet: an error naming the file.
+    let fake = tmp.path().join("fake.parquet");
+    std::fs::write(&fake, "PAR1 but not really").unwrap();
+    let e = load_registry_export(&fake, None).unwrap_err().to_string();
+    assert!(e.contains("fake.parquet"), "{e}");
+}
