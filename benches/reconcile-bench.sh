@@ -11,6 +11,9 @@
 # BIN=path        the xsolla-recon binary to time (default: cargo build --release)
 # BENCH_DIR=dir   the work folder (default: a new temporary folder); its venv is reused, and so
 #                 are its data files when they were generated with the same ROWS, K and data
+# BENCH_PARQUET=1 xsolla-recon reads both files converted to Parquet once (every column as
+#                 text, by the venv's Polars; the conversion is not timed), as a large window's
+#                 snapshot converted after its fetch would be; the other figures read the CSVs
 # ROWS_PER_PART=N xsolla-recon runs in parts of N rows (reconcile.rows_per_part; its part files
 #                 go to the work folder): how 100 M rows per side fit in a few GiB
 # SKIP_POLARS=1, SKIP_DATACOMPY=1, SKIP_DUCKDB=1   leave that figure out
@@ -40,13 +43,29 @@ else
   echo "$made" >"$work/generated"
 fi
 
+registry=$work/registry.csv
+ledger=$work/ledger.csv
+if [ -n "${BENCH_PARQUET:-}" ] && [ "${BENCH_PARQUET}" != 0 ]; then
+  [ -x "$work/venv/bin/python" ] || python3 -m venv "$work/venv"
+  "$work/venv/bin/python" -c "import polars" 2>/dev/null || "$work/venv/bin/pip" install --quiet polars
+  for f in registry ledger; do
+    if [ ! -s "$work/$f.parquet" ] || [ "$work/$f.csv" -nt "$work/$f.parquet" ]; then
+      echo "== converting $f.csv to Parquet (not timed)"
+      "$work/venv/bin/python" -c "import polars as pl, sys; pl.scan_csv(sys.argv[1], infer_schema=False).sink_parquet(sys.argv[2])" \
+        "$work/$f.csv" "$work/$f.parquet"
+    fi
+  done
+  registry=$work/registry.parquet
+  ledger=$work/ledger.parquet
+fi
+
 cat >"$work/bench.toml" <<TOML
 data_dir = "$work/data"
 [[merchant]]
 name = "bench"
 merchant_id = 1
 [merchant.ledger]
-path = "$work/ledger.csv"
+path = "$ledger"
 # Room for every line the generator writes (refunds add about 2.4 %): above 50 M rows the
 # default limit would refuse the file.
 max_rows = $((ROWS * 2 + 1000))
@@ -84,7 +103,7 @@ echo "== xsolla-recon reconcile (load both files, reconcile, write results)"
 rm -rf "$work/out"
 code=0
 timed recon "$BIN" -q reconcile --from 2026-10-01 --to 2026-10-31 \
-  --config "$work/bench.toml" --registry-export "$work/registry.csv" --out "$work/out" || code=$?
+  --config "$work/bench.toml" --registry-export "$registry" --out "$work/out" || code=$?
 echo "exit code $code (1 = discrepancies found)"
 # What the report says it found, per class, against the K planted (the generator disturbs
 # every k-th transaction in turn: dropped from the ledger, amount off by one, booked twice).
