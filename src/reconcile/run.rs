@@ -121,10 +121,35 @@ fn shape_class(df: DataFrame, rule: &Rule) -> Result<DataFrame, ReconcileError> 
             col("detail").cast(DataType::String),
         ])
         .collect()
+        .and_then(compacted)
         .map_err(|e| ReconcileError::Rule {
             file: rule.file.clone(),
             message: e.to_string(),
         })
+}
+
+/// `df` with its text columns copied into buffers of their own.
+///
+/// Why: a text value longer than 12 bytes points into the buffer of the column it came from,
+/// so a finding's `ledger_rows` or `detail` kept the whole buffer of its slice's source texts
+/// (tens of MB) alive; the findings outlive their slice, so a run in slices or parts held one
+/// such buffer per slice to the end (at 100 M rows in parts, gigabytes).
+fn compacted(df: DataFrame) -> PolarsResult<DataFrame> {
+    let height = df.height();
+    let columns = df
+        .into_columns()
+        .into_iter()
+        .map(|c| match c.dtype() {
+            DataType::String => Ok(c
+                .str()?
+                .iter()
+                .collect::<StringChunked>()
+                .with_name(c.name().clone())
+                .into_column()),
+            _ => Ok(c),
+        })
+        .collect::<PolarsResult<Vec<Column>>>()?;
+    DataFrame::new(height, columns)
 }
 
 /// Every class's findings in one frame, sorted by class and key.
@@ -139,4 +164,42 @@ pub(super) fn collect_findings(found: &[DataFrame]) -> Result<DataFrame, Reconci
             .sort(["class", "key"], SortMultipleOptions::default())
             .collect(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use polars_arrow::array::Utf8ViewArray;
+
+    /// Bytes column `x` holds, the buffers its long texts point into included.
+    fn buffers(df: &DataFrame) -> usize {
+        let ca = df.column("x").unwrap().str().unwrap();
+        ca.chunks()
+            .iter()
+            .map(|a| {
+                let a = a.as_any().downcast_ref::<Utf8ViewArray>().unwrap();
+                a.total_buffer_len()
+            })
+            .sum()
+    }
+
+    #[test]
+    fn regression_findings_held_their_slice_s_text_buffers() {
+        let long: Vec<String> = (0..10_000)
+            .map(|i| format!("ledger-file-name.csv:{i:08}"))
+            .collect();
+        let df = DataFrame::new_infer_height(vec![Column::new("x".into(), long)]).unwrap();
+        let one = df.slice(5, 1);
+        assert!(
+            buffers(&one) > 100_000,
+            "a slice shares its column's buffers"
+        );
+        let kept = compacted(one).unwrap();
+        assert!(buffers(&kept) < 100, "{}", buffers(&kept));
+        assert_eq!(
+            kept.column("x").unwrap().str().unwrap().get(0),
+            Some("ledger-file-name.csv:00000005")
+        );
+    }
 }
