@@ -55,14 +55,35 @@ pub trait PartSource {
 ///
 /// Fed every row's ids first ([`PartKeys::add`]), then asked for each row's part
 /// ([`PartOf::of`]), so the caller can read the ids in one pass and the rows in another. Held:
-/// 16 bytes per row carrying both ids until [`PartKeys::finish`]; after it, only what the few
-/// rows whose part is not their transaction's own need.
-#[derive(Debug, Default)]
+/// 16 bytes per distinct (order id, transaction id) pair until [`PartKeys::finish`] (a ledger
+/// line and its Xsolla row carry the same pair, so about one pair per transaction: 1.6 GB at
+/// 100 M); after it, only what the few rows whose part is not their transaction's own need.
+#[derive(Debug)]
 pub struct PartKeys {
-    /// (order id's hash, transaction id) of every row carrying both.
-    edges: Vec<(u64, i64)>,
+    /// (order id's hash, transaction id) of every row carrying both, in [`BUCKETS`] buckets by
+    /// the hash's top bits. A full bucket is sorted and its repeats dropped before it grows,
+    /// so memory follows the distinct pairs, and it grows a bucket at a time: one vector of
+    /// every pair doubled from 2 GB to 4 GB at 100 M rows per side, both held while it moved.
+    buckets: Vec<Vec<(u64, i64)>>,
     /// Order ids' hashes of the rows without a transaction id.
     unkeyed: Vec<u64>,
+}
+
+/// Buckets of [`PartKeys`] (a power of two).
+const BUCKETS: usize = 64;
+
+impl Default for PartKeys {
+    fn default() -> Self {
+        PartKeys {
+            buckets: vec![Vec::new(); BUCKETS],
+            unkeyed: Vec::new(),
+        }
+    }
+}
+
+/// The bucket of an order id's hash.
+fn bucket(h: u64) -> usize {
+    (h >> (64 - BUCKETS.trailing_zeros())) as usize
 }
 
 /// An order id's 64-bit hash: two order ids sharing one only put more rows in one part.
@@ -75,7 +96,19 @@ impl PartKeys {
     /// `order_id`).
     pub fn add(&mut self, txn: Option<i64>, order: Option<&str>) {
         match (txn, order) {
-            (Some(t), Some(o)) => self.edges.push((order_hash(o), t)),
+            (Some(t), Some(o)) => {
+                let h = order_hash(o);
+                let b = &mut self.buckets[bucket(h)];
+                if b.len() == b.capacity() && b.len() >= 1024 {
+                    b.sort_unstable();
+                    b.dedup();
+                    // Grown only when the repeats dropped freed less than half of it.
+                    if b.len() > b.capacity() / 2 {
+                        b.reserve_exact(b.capacity());
+                    }
+                }
+                b.push((h, t));
+            }
             (None, Some(o)) => self.unkeyed.push(order_hash(o)),
             _ => {}
         }
@@ -85,7 +118,6 @@ impl PartKeys {
     pub fn add_frame(&mut self, df: &DataFrame, txn: &str, order: &str) -> PolarsResult<()> {
         let t = df.column(txn)?.i64()?;
         let o = df.column(order)?.str()?;
-        self.edges.reserve(df.height());
         for (t, o) in t.iter().zip(o.iter()) {
             self.add(t, o);
         }
@@ -95,29 +127,34 @@ impl PartKeys {
     /// Each row's part among `n`.
     pub fn finish(self, n: u32) -> PartOf {
         let n = n.max(1);
-        let mut edges = self.edges;
-        edges.sort_unstable();
-        edges.dedup();
-        // The transactions of one order id are one group; groups sharing a transaction join.
-        let mut groups = UnionFind::default();
-        for order in edges.chunk_by(|a, b| a.0 == b.0) {
-            for e in &order[1..] {
-                groups.union(order[0].1, e.1);
-            }
-        }
         let mut unkeyed = self.unkeyed;
         unkeyed.sort_unstable();
         unkeyed.dedup();
+        let mut groups = UnionFind::default();
         let mut order_txn = PlHashMap::new();
-        for h in unkeyed {
-            let i = edges.partition_point(|e| e.0 < h);
-            if let Some(&(eh, t)) = edges.get(i) {
-                if eh == h {
-                    order_txn.insert(h, t);
+        // A bucket at a time, each freed once read: the order ids of one bucket are all there.
+        for (k, mut edges) in self.buckets.into_iter().enumerate() {
+            edges.sort_unstable();
+            edges.dedup();
+            // The transactions of one order id are one group; groups sharing a transaction
+            // join.
+            for order in edges.chunk_by(|a, b| a.0 == b.0) {
+                for e in &order[1..] {
+                    groups.union(order[0].1, e.1);
+                }
+            }
+            // `unkeyed` is sorted, so this bucket's hashes are one run of it.
+            let from = unkeyed.partition_point(|&h| bucket(h) < k);
+            let to = unkeyed.partition_point(|&h| bucket(h) <= k);
+            for &h in &unkeyed[from..to] {
+                let i = edges.partition_point(|e| e.0 < h);
+                if let Some(&(eh, t)) = edges.get(i) {
+                    if eh == h {
+                        order_txn.insert(h, t);
+                    }
                 }
             }
         }
-        drop(edges);
         PartOf {
             n,
             root: groups.roots(),
@@ -531,6 +568,26 @@ mod tests {
             let c = pp.iter().filter(|&&x| x == k).count();
             assert!((60..200).contains(&c), "part {k}: {c} rows");
         }
+    }
+
+    #[test]
+    fn many_rows_repeating_their_pairs_group_as_few_do() {
+        // 300,000 rows: each order has three transactions, and each pair comes twice (an Xsolla
+        // row and its ledger line), enough to fill and compact every bucket several times.
+        let order = |t: i64| format!("o{}", t / 3);
+        let mut keys = PartKeys::default();
+        for t in 0..150_000i64 {
+            keys.add(Some(t), Some(&order(t)));
+            keys.add(Some(t), Some(&order(t)));
+        }
+        keys.add(None, Some(&order(299)));
+        let of = keys.finish(16);
+        for t in (0..150_000i64).step_by(3) {
+            let p = of.of(Some(t), None);
+            assert_eq!(of.of(Some(t + 1), None), p, "{t}");
+            assert_eq!(of.of(Some(t + 2), Some("anything")), p, "{t}");
+        }
+        assert_eq!(of.of(None, Some(&order(299))), of.of(Some(297), None));
     }
 
     #[test]
