@@ -353,7 +353,7 @@ impl PartSource for PartFiles {
         writer.write_batch(&df).map_err(fail)
     }
 
-    fn taken_back(&mut self) -> Result<Option<DataFrame>, ReconcileError> {
+    fn taken_back(&mut self) -> Result<Option<LazyFrame>, ReconcileError> {
         let path = self.dir.path().join("aside.parquet");
         let fail = |e: PolarsError| ReconcileError::Part {
             part: usize::MAX,
@@ -363,19 +363,23 @@ impl PartSource for PartFiles {
             return Ok(None);
         };
         w.finish().map_err(fail)?;
-        let file = File::open(&path).map_err(|e| fail(e.into()))?;
-        let df = ParquetReader::new(file).finish().map_err(fail)?;
-        let _ = std::fs::remove_file(&path);
-        if df.height() != self.aside_rows {
-            let (set, read) = (self.aside_rows, df.height());
+        // Read when the merchant-wide files run; the file stays until the run ends. Its
+        // coded columns are text, as the rules read them.
+        let place = PlRefPath::try_from_path(&path).map_err(fail)?;
+        let lf = LazyFrame::scan_parquet(place, ScanArgsParquet::default()).map_err(fail)?;
+        let rows = lf
+            .clone()
+            .select([len().alias("rows")])
+            .collect()
+            .and_then(|df| Ok(df.column("rows")?.u32()?.get(0).unwrap_or(0) as usize))
+            .map_err(fail)?;
+        if rows != self.aside_rows {
+            let set = self.aside_rows;
             return Err(fail(
-                polars_err!(ComputeError: "{set} rows set aside, {read} read back"),
+                polars_err!(ComputeError: "{set} rows set aside, {rows} in the file"),
             ));
         }
-        self.aside_rows = 0;
-        codes::coded(df, frames::PROVIDER_CODED)
-            .map(Some)
-            .map_err(fail)
+        Ok(Some(lf))
     }
 
     fn part(&mut self, k: usize) -> Result<[DataFrame; 2], ReconcileError> {

@@ -126,7 +126,7 @@ pub(super) fn build(
     let (provider_all, provider) =
         provider_tables(provider, &breakdown, &scope, window, settings, &prune)?;
     let ledger = with_test_flag(ledger)?;
-    let gaps = not_checked::breakdown_gaps(&provider_all, &breakdown, window)?;
+    let gaps = not_checked::breakdown_gaps(provider_all.clone().lazy(), &breakdown, window)?;
     let ledger = ledger_table(
         ledger,
         &provider,

@@ -246,14 +246,16 @@ pub(super) fn conventions(
 /// left out, and says so itself). `provider_all` carries `chunk_from`; rule sets that do not
 /// read it are not looked at.
 pub(super) fn breakdown_gaps(
-    provider_all: &DataFrame,
+    provider_all: LazyFrame,
     breakdown: &DataFrame,
     window: Window,
 ) -> Result<Vec<NotChecked>, ReconcileError> {
     let what = "breakdown gaps";
+    let mut provider_all = provider_all;
+    let schema = pl(what, provider_all.collect_schema())?;
     if ["chunk_from", "payment_currency"]
         .iter()
-        .any(|c| provider_all.column(c).is_err())
+        .any(|c| schema.get(c).is_none())
     {
         return Ok(Vec::new());
     }
@@ -265,8 +267,6 @@ pub(super) fn breakdown_gaps(
     let gaps = pl(
         what,
         provider_all
-            .clone()
-            .lazy()
             .filter(
                 days.clone()
                     .gt_eq(lit(day(window.from)))

@@ -26,9 +26,23 @@ pub struct Rule {
     code: String,
 }
 
-/// The tables rules can read, by name.
-#[derive(Debug, Default)]
-pub struct Tables(std::collections::BTreeMap<String, DataFrame>);
+/// The tables rules can read, by name: frames, and queries read only when a rule runs (a
+/// run in parts reads every part's `provider_all` back from its file that way, so the
+/// merchant-wide files read what they filter and project, not 100 M rows).
+#[derive(Default)]
+pub struct Tables {
+    frames: std::collections::BTreeMap<String, DataFrame>,
+    lazy: std::collections::BTreeMap<String, LazyFrame>,
+}
+
+impl std::fmt::Debug for Tables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tables")
+            .field("frames", &self.frames)
+            .field("lazy", &self.lazy.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
 
 impl Tables {
     /// Adds or replaces a table, each column made one chunk if the columns' chunks do not line
@@ -44,43 +58,60 @@ impl Tables {
     /// [`align_shared_chunks`].
     pub fn insert(&mut self, name: &str, mut df: DataFrame) {
         df.align_chunks_par();
-        self.0.insert(name.to_owned(), df);
+        self.lazy.remove(name);
+        self.frames.insert(name.to_owned(), df);
+    }
+
+    /// Adds or replaces a table given as a query: rules read it as they read a frame.
+    pub fn insert_lazy(&mut self, name: &str, lf: LazyFrame) {
+        self.frames.remove(name);
+        self.lazy.insert(name.to_owned(), lf);
     }
     /// `name=MiB` of every table held, for the debug log.
     pub fn sizes(&self) -> Vec<String> {
-        self.0
+        self.frames
             .iter()
             .map(|(k, v)| format!("{k}={}", v.estimated_size() >> 20))
+            .chain(self.lazy.keys().map(|k| format!("{k}=(read when used)")))
             .collect()
     }
 
     /// Estimated MiB of every table held (buffers shared between tables are counted once per
     /// table), for the debug log.
     pub fn estimated_mib(&self) -> usize {
-        self.0.values().map(|df| df.estimated_size()).sum::<usize>() >> 20
+        self.frames
+            .values()
+            .map(|df| df.estimated_size())
+            .sum::<usize>()
+            >> 20
     }
 
     /// Takes a table out.
     pub fn remove(&mut self, name: &str) -> Option<DataFrame> {
-        self.0.remove(name)
+        self.lazy.remove(name);
+        self.frames.remove(name)
     }
 
     /// A table.
     pub fn get(&self, name: &str) -> Option<&DataFrame> {
-        self.0.get(name)
+        self.frames.get(name)
     }
 
-    /// The names of the tables held, in name order.
+    /// The names of the tables held: the frames, then the queries, each in name order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.0.keys().map(String::as_str)
+        self.frames
+            .keys()
+            .chain(self.lazy.keys())
+            .map(String::as_str)
     }
 
     /// Drops every table no rule in `later` mentions, except `keep`: a 10-million-row run
     /// cannot afford to hold each intermediate table to the end.
     pub fn drop_unused(&mut self, later: &[&Rule], keep: &[&str]) {
-        self.0.retain(|name, _| {
-            keep.contains(&name.as_str()) || later.iter().any(|r| r.mentions(name))
-        });
+        let wanted =
+            |name: &String| keep.contains(&name.as_str()) || later.iter().any(|r| r.mentions(name));
+        self.frames.retain(|name, _| wanted(name));
+        self.lazy.retain(|name, _| wanted(name));
     }
 }
 
@@ -163,8 +194,11 @@ impl Rule {
     /// queries, so an alias `r` in one file would otherwise leak into the next.
     pub fn run(&self, tables: &Tables, engine: QueryEngine) -> Result<DataFrame, ReconcileError> {
         let mut ctx = SQLContext::new();
-        for (name, df) in &tables.0 {
+        for (name, df) in &tables.frames {
             ctx.register(name, crate::domain::codes::read_as_text(df));
+        }
+        for (name, lf) in &tables.lazy {
+            ctx.register(name, lf.clone());
         }
         let started = std::time::Instant::now();
         release_free_memory();
