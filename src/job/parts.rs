@@ -3,7 +3,8 @@
 //! ([`crate::reconcile::parts`]).
 //!
 //! Why twice: a row's part depends on every row that shares an id with it
-//! ([`PartKeys`]), so the first read only gathers the ids (16 bytes a row), and the second
+//! ([`PartKeys`]), so the first read only gathers the ids (16 bytes per distinct pair of order
+//! and transaction id), and the second
 //! writes each row into its part's file. Neither holds more than a few pieces of rows; the run
 //! then holds one part. The part files are Parquet (LZ4), in a folder of their own under
 //! `reconcile.parts_dir`, removed when the run ends, however it ends.
@@ -85,7 +86,7 @@ pub fn read_in_parts(
     // First read: the ids. A piece seen twice (a file read again by one reader) only adds ids
     // already there.
     let mut keys = Keys::default();
-    let (export, export_parallel) = stream_export(inputs, &mut keys, true)?;
+    let (export, export_parallel) = stream_export(inputs, &mut keys, true, true)?;
     keys.side = Side::Ledger;
     let mut one_reader = Vec::new();
     let ledger_rows = stream_ledger(inputs, &mut keys, &mut one_reader)?
@@ -110,7 +111,8 @@ pub fn read_in_parts(
     ];
     let files = PartFiles::create(dir, n as usize, empty)?;
     let mut writer = Writer::new(&files, Side::Provider, &of);
-    let (export_again, _) = stream_export(inputs, &mut writer, export_parallel)?;
+    // No second try here: rows written cannot be taken back.
+    let (export_again, _) = stream_export(inputs, &mut writer, export_parallel, false)?;
     let provider = writer.finish()?;
     let mut writer = Writer::new(&files, Side::Ledger, &of);
     let ledger = ledger::stream_ledger(
@@ -128,6 +130,17 @@ pub fn read_in_parts(
         }
         .into());
     }
+    // Every row loaded is in exactly one part's file.
+    if provider.rows != export.loaded || ledger_written.rows != ledger_rows {
+        return Err(PartsError {
+            path: files.dir.path().to_path_buf(),
+            message: format!(
+                "{} + {} rows loaded, {} + {} written to the parts",
+                export.loaded, ledger_rows, provider.rows, ledger_written.rows
+            ),
+        }
+        .into());
+    }
     Ok(Parted {
         files: PartFiles {
             written: [provider, ledger_written],
@@ -138,12 +151,14 @@ pub fn read_in_parts(
     })
 }
 
-/// Reads the registry export into `sink`, again by one reader if its chunks cannot be read
-/// in parallel; whether it was read in parallel.
+/// Reads the registry export into `sink` (in parallel chunks when `parallel`), again by one
+/// reader if its chunks cannot be read in parallel and `again` (the sink takes rows twice);
+/// whether it was read in parallel.
 fn stream_export(
     inputs: &PartInputs<'_>,
     sink: &mut dyn RowSink,
     parallel: bool,
+    again: bool,
 ) -> Result<(load::provider::ExportStream, bool), LoadError> {
     let read = |parallel, sink: &mut dyn RowSink| {
         load::provider::stream_registry_export(
@@ -156,7 +171,7 @@ fn stream_export(
         )
     };
     match read(parallel, sink) {
-        Err(LoadError::NotInChunks { .. }) if parallel => Ok((read(false, sink)?, false)),
+        Err(LoadError::NotInChunks { .. }) if parallel && again => Ok((read(false, sink)?, false)),
         other => Ok((other?, parallel)),
     }
 }

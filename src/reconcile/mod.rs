@@ -115,6 +115,8 @@ pub struct ReconcileSettings {
     /// Folder for the part files of a run in parts (`rows_per_part`), each run in a folder of
     /// its own, removed when it ends. Default (unset): the system's temporary folder. The
     /// files take about 30 bytes per row of each side (LZ4-compressed Parquet; 620 MB at 10 M).
+    /// A run killed outright (`SIGKILL`, power loss) leaves its `xsolla-recon-parts-*` folder
+    /// behind: remove such folders when no run is going.
     #[serde(skip_serializing)]
     pub parts_dir: Option<PathBuf>,
 }
