@@ -355,14 +355,7 @@ impl PartSource for PartFiles {
         let df = as_text(rows, frames::PROVIDER_CODED).map_err(fail)?;
         let writer = match &mut self.aside {
             Some(w) => w,
-            slot => {
-                let file = File::create(&path).map_err(|e| fail(e.into()))?;
-                let w = ParquetWriter::new(file)
-                    .with_compression(ParquetCompression::Lz4Raw)
-                    .batched(df.schema())
-                    .map_err(fail)?;
-                slot.insert(w)
-            }
+            slot => slot.insert(parquet_writer(&path, df.schema()).map_err(fail)?),
         };
         self.aside_rows += df.height();
         writer.write_batch(&df).map_err(fail)
@@ -445,14 +438,7 @@ impl<'a> Writer<'a> {
         let df = as_text(df, self.side.coded()).map_err(fail)?;
         let writer = match &mut self.writers[k] {
             Some(w) => w,
-            slot => {
-                let file = File::create(&path).map_err(|e| fail(e.into()))?;
-                let w = ParquetWriter::new(file)
-                    .with_compression(ParquetCompression::Lz4Raw)
-                    .batched(df.schema())
-                    .map_err(fail)?;
-                slot.insert(w)
-            }
+            slot => slot.insert(parquet_writer(&path, df.schema()).map_err(fail)?),
         };
         writer.write_batch(&df).map_err(fail)
     }
@@ -494,6 +480,16 @@ impl<'a> Writer<'a> {
         self.written.rows += rows.height() as u64;
         Ok(())
     }
+}
+
+/// A part file's writer: LZ4, fast to write and read back, about 30 bytes a row.
+fn parquet_writer(
+    path: &Path,
+    schema: &Schema,
+) -> PolarsResult<polars::io::parquet::write::BatchedWriter<File>> {
+    ParquetWriter::new(File::create(path)?)
+        .with_compression(ParquetCompression::Lz4Raw)
+        .batched(schema)
 }
 
 /// `df` with its coded columns `coded` as text: codes are written as their text (their

@@ -300,14 +300,7 @@ fn reconcile_in_parts(
     as_of: NaiveDate,
 ) -> Result<RunResult, PipelineError> {
     let settings = &req.cfg.reconcile;
-    let mut ledger_cfg = req
-        .merchant
-        .ledger
-        .clone()
-        .ok_or_else(|| PipelineError::NoLedger(req.merchant.name.clone()))?;
-    if let Some(p) = req.ledger {
-        ledger_cfg.path = p.display().to_string();
-    }
+    let ledger_cfg = ledger_config(req)?;
     let extra = optional_fee_columns(req);
     let provider_window = settings.provider_window(req.window);
     let inputs = crate::job::parts::PartInputs {
@@ -591,6 +584,14 @@ fn log_lookups(c: &crate::fetch::LookupCounts, lookups: &[crate::fetch::PaymentL
 
 /// Loads the merchant's ledger, from `--ledger` when given.
 fn load_ledger(req: &ReconcileRequest<'_>) -> Result<LedgerLoad, PipelineError> {
+    let ledger_cfg = ledger_config(req)?;
+    Ok(timed("load ledger", || {
+        ledger::load_ledger_in(&ledger_cfg, req.base_dir, req.cfg.run.reporting_timezone)
+    })?)
+}
+
+/// The merchant's ledger settings, with the request's ledger path if it gives one.
+fn ledger_config(req: &ReconcileRequest<'_>) -> Result<ledger::LedgerConfig, PipelineError> {
     let mut ledger_cfg = req
         .merchant
         .ledger
@@ -599,9 +600,7 @@ fn load_ledger(req: &ReconcileRequest<'_>) -> Result<LedgerLoad, PipelineError> 
     if let Some(p) = req.ledger {
         ledger_cfg.path = p.display().to_string();
     }
-    Ok(timed("load ledger", || {
-        ledger::load_ledger_in(&ledger_cfg, req.base_dir, req.cfg.run.reporting_timezone)
-    })?)
+    Ok(ledger_cfg)
 }
 
 /// The open items after this run, and the discrepancies aged by them.

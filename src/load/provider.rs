@@ -1391,30 +1391,7 @@ pub(crate) fn load_registry_export_split(
         tracing::info!(file = %path.display(), rows_read = read, rows_loaded = df.height(), outside_window = outside, "loaded registry export (Parquet)");
         return Ok(df);
     }
-    let file = std::fs::File::open(path).map_err(|e| FsError::new("open", path, e))?;
-    let len = file.metadata().map_or(0, |m| m.len());
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string());
-    let mut rdr = export_reader(true, LineCounter::new(file));
-    let header = match rdr.byte_headers() {
-        Ok(h) => h.clone(),
-        Err(e) => return Err(export_csv_err(path, &mut rdr, e)),
-    };
-    let ctx = ExportRows {
-        path,
-        name,
-        index: map_header(path, &header)?,
-        header_len: header.len(),
-        window,
-        zones,
-        extra: extra.to_vec(),
-        transfer_date: TRANSACTION_COLUMNS
-            .iter()
-            .position(|c| c.name == "transfer_date")
-            .expect("registry has a transfer date"),
-    };
+    let (ctx, mut rdr, len) = ExportRows::open_csv(path, window, zones, extra)?;
 
     let (df, read, outside) = if split.parallel_for(len) {
         let start = rdr.position().byte();
@@ -1506,30 +1483,7 @@ pub(crate) fn stream_registry_export_split(
             parallel: false,
         });
     }
-    let file = std::fs::File::open(path).map_err(|e| FsError::new("open", path, e))?;
-    let len = file.metadata().map_or(0, |m| m.len());
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string());
-    let mut rdr = export_reader(true, LineCounter::new(file));
-    let header = match rdr.byte_headers() {
-        Ok(h) => h.clone(),
-        Err(e) => return Err(export_csv_err(path, &mut rdr, e)),
-    };
-    let ctx = ExportRows {
-        path,
-        name,
-        index: map_header(path, &header)?,
-        header_len: header.len(),
-        window,
-        zones,
-        extra: extra.to_vec(),
-        transfer_date: TRANSACTION_COLUMNS
-            .iter()
-            .position(|c| c.name == "transfer_date")
-            .expect("registry has a transfer date"),
-    };
+    let (ctx, mut rdr, len) = ExportRows::open_csv(path, window, zones, extra)?;
     let mut loaded = 0u64;
     let mut hand_on = |df: DataFrame| -> Result<(), LoadError> {
         let df = with_absent(df, extra)?;
@@ -1633,19 +1587,7 @@ fn parquet_rows<'a>(
         .schema()
         .map_err(|e| parquet_err(path, e))?;
     let header: csv::ByteRecord = schema.iter_names().map(|n| n.as_bytes()).collect();
-    Ok(ExportRows {
-        path,
-        name: file_name(path),
-        index: map_header(path, &header)?,
-        header_len: header.len(),
-        window,
-        zones,
-        extra: extra.to_vec(),
-        transfer_date: TRANSACTION_COLUMNS
-            .iter()
-            .position(|c| c.name == "transfer_date")
-            .expect("registry has a transfer date"),
-    })
+    ExportRows::new(path, &header, window, zones, extra)
 }
 
 fn file_name(path: &Path) -> String {
@@ -1706,6 +1648,48 @@ struct ExportRows<'a> {
     extra: Vec<&'static str>,
     /// The [`TRANSACTION_COLUMNS`] entry of the transfer date.
     transfer_date: usize,
+}
+
+impl<'a> ExportRows<'a> {
+    /// The rows of an export with `header`.
+    fn new(
+        path: &'a Path,
+        header: &csv::ByteRecord,
+        window: Option<Window>,
+        zones: DateZones,
+        extra: &[&'static str],
+    ) -> Result<Self, LoadError> {
+        Ok(ExportRows {
+            path,
+            name: file_name(path),
+            index: map_header(path, header)?,
+            header_len: header.len(),
+            window,
+            zones,
+            extra: extra.to_vec(),
+            transfer_date: TRANSACTION_COLUMNS
+                .iter()
+                .position(|c| c.name == "transfer_date")
+                .expect("registry has a transfer date"),
+        })
+    }
+
+    /// The rows of the CSV export at `path`, its reader after the header, and its length.
+    fn open_csv(
+        path: &'a Path,
+        window: Option<Window>,
+        zones: DateZones,
+        extra: &[&'static str],
+    ) -> Result<(Self, csv::Reader<LineCounter<std::fs::File>>, u64), LoadError> {
+        let file = open_file(path)?;
+        let len = file.metadata().map_or(0, |m| m.len());
+        let mut rdr = export_reader(true, LineCounter::new(file));
+        let header = match rdr.byte_headers() {
+            Ok(h) => h.clone(),
+            Err(e) => return Err(export_csv_err(path, &mut rdr, e)),
+        };
+        Ok((Self::new(path, &header, window, zones, extra)?, rdr, len))
+    }
 }
 
 impl ExportRows<'_> {
