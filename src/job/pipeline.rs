@@ -270,9 +270,33 @@ fn reconcile_as_of(
             .map(|l| l.conventions.clone())
             .unwrap_or_default(),
     };
-    let mut output = timed("reconcile", || {
+    let output = timed("reconcile", || {
         reconcile::reconcile_owned(input, &req.cfg.reconcile)
     })?;
+    let read = Read {
+        quarantined: ledger.quarantined,
+        ledger: ledger.counts,
+        provider: provider.counts,
+    };
+    finish(req, as_of, output, not_checked, read)
+}
+
+/// What the loads said of the rows read, for the run's result.
+struct Read {
+    quarantined: Vec<BadRow>,
+    ledger: LedgerCounts,
+    provider: Option<LoadCounts>,
+}
+
+/// The run's result from the reconciliation's `output`: the load's `not_checked` lines added,
+/// the open items carried as of `as_of`.
+fn finish(
+    req: &ReconcileRequest<'_>,
+    as_of: NaiveDate,
+    mut output: ReconcileOutput,
+    not_checked: Vec<NotChecked>,
+    read: Read,
+) -> Result<RunResult, PipelineError> {
     output.summary.add_not_checked(not_checked, req.window);
     log_not_checked(&output.summary.not_checked);
     let carried = carry_open_items(req, &output.discrepancies, as_of)?;
@@ -285,9 +309,9 @@ fn reconcile_as_of(
         open_items: carried.counts,
         view: carried.view,
         reopened: carried.reopened,
-        quarantined: ledger.quarantined,
-        ledger: ledger.counts,
-        provider: provider.counts,
+        quarantined: read.quarantined,
+        ledger: read.ledger,
+        provider: read.provider,
         ages: carried.ages,
     })
 }
@@ -331,29 +355,16 @@ fn reconcile_in_parts(
         project_ids: req.merchant.project_ids.clone(),
         conventions: ledger_cfg.conventions.clone(),
     };
-    let mut output = timed("reconcile", || {
+    let output = timed("reconcile", || {
         reconcile::parts::reconcile_in_parts(input, &mut parted.files, settings)
     })?;
     drop(parted.files);
-    output
-        .summary
-        .add_not_checked(export_not_checked(), req.window);
-    log_not_checked(&output.summary.not_checked);
-    let carried = carry_open_items(req, &output.discrepancies, as_of)?;
-    Ok(RunResult {
-        window: req.window,
-        as_of,
-        discrepancies: carried.discrepancies,
-        output,
-        state: carried.state,
-        open_items: carried.counts,
-        view: carried.view,
-        reopened: carried.reopened,
+    let read = Read {
         quarantined: parted.ledger.quarantined,
         ledger: parted.ledger.counts,
         provider: None,
-        ages: carried.ages,
-    })
+    };
+    finish(req, as_of, output, export_not_checked(), read)
 }
 
 /// The optional Xsolla fee columns (`frames::PROVIDER_OPTIONAL_FEE_COLUMNS`) the merchant's
