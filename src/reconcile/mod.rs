@@ -26,7 +26,7 @@ mod summary;
 #[cfg(test)]
 mod tests;
 
-use crate::domain::frames::{self, money};
+use crate::domain::frames::money;
 use crate::domain::not_checked::NotChecked;
 use crate::domain::window::Window;
 use polars::prelude::*;
@@ -593,14 +593,6 @@ pub fn reconcile_owned(
             &mut lines,
         )?;
     }
-    pl(
-        "discrepancies",
-        frames::check_schema(
-            &discrepancies,
-            &frames::discrepancy_schema(),
-            "discrepancies",
-        ),
-    )?;
     lines.extend(ran.not_checked);
     let started = std::time::Instant::now();
     let mut summary = summary::summarize(

@@ -469,14 +469,6 @@ pub fn reconcile_in_parts(
             &mut not_checked,
         )?;
     }
-    pl(
-        "discrepancies",
-        frames::check_schema(
-            &discrepancies,
-            &frames::discrepancy_schema(),
-            "discrepancies",
-        ),
-    )?;
     let mut summary = summary::summarize_counted(rows, lines, &discrepancies)?;
     summary.add_not_checked(not_checked, window);
     Ok(ReconcileOutput {

@@ -2,7 +2,7 @@
 //! was lost, and the matched lines and totals.
 
 use super::{pl, typed, ClassTotal, ReconcileError, RowCounts, Summary};
-use crate::domain::frames::decimal_at;
+use crate::domain::frames::{self, decimal_at};
 use crate::domain::sources;
 use polars::prelude::*;
 use rust_decimal::Decimal;
@@ -85,12 +85,17 @@ pub(super) fn summarize(
 }
 
 /// The summary of findings `d` with the rows already counted (a run in parts counts each
-/// part's rows against the findings that name them, [`add_rows`]).
+/// part's rows against the findings that name them, [`add_rows`]). `d` is checked to be in
+/// the discrepancy schema first: every run's findings pass here before they are reported.
 pub(super) fn summarize_counted(
     rows: RowCounts,
     lines: MatchedLines,
     d: &DataFrame,
 ) -> Result<Summary, ReconcileError> {
+    pl(
+        "discrepancies",
+        frames::check_schema(d, &frames::discrepancy_schema(), "discrepancies"),
+    )?;
     Ok(Summary {
         by_class: class_totals(d)?,
         discrepancies: d.height() as u64,
