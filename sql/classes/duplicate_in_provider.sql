@@ -35,13 +35,20 @@ SELECT
   CAST(NULL AS VARCHAR) AS ledger_rows,
   CAST(COUNT(*) AS VARCHAR) || ' Xsolla payments carry this order id' AS detail
 FROM (
-  -- Counting per order id first keeps the grouping to the orders that repeat.
-  SELECT
-    external_id, currency, amount, transaction_id, provider_date, provider_rows,
-    COUNT(*) OVER (PARTITION BY external_id) AS payments,
-    MIN(p_pos) OVER (PARTITION BY external_id) AS first_pos
-  FROM provider_txn
-  WHERE row_kind = 'payment' AND external_id IS NOT NULL
+  -- The orders that repeat are found first (a count per order id), and only their payments
+  -- are grouped; an inner join to them, not `IN (SELECT …)`, which Polars' streaming engine
+  -- runs in time quadratic in the rows (see prepare/60_matched.sql).
+  SELECT p.external_id, p.currency, p.amount, p.transaction_id, p.provider_date,
+    p.provider_rows, p.p_pos
+  FROM provider_txn p
+  INNER JOIN (
+    SELECT external_id AS repeated_id
+    FROM provider_txn
+    WHERE row_kind = 'payment' AND external_id IS NOT NULL
+    GROUP BY external_id
+    HAVING COUNT(*) > 1
+  ) r ON p.external_id = r.repeated_id
+  WHERE p.row_kind = 'payment'
 ) t
-WHERE payments > 1 AND first_pos = 0
 GROUP BY external_id
+HAVING MIN(p_pos) = 0
