@@ -564,7 +564,7 @@ fn write_reports_inner(
     let staging = staging_path(&parent, &name);
     std::fs::create_dir(&staging).map_err(|e| FsError::new("create folder", &staging, e))?;
     let result = write_into(input, settings, &findings, &staging, fail_after).and_then(|names| {
-        fsutil::sync_filesystem(&staging)?;
+        fsutil::sync_folder(&staging)?;
         fsutil::publish_dir(&staging, final_dir)?;
         Ok(names)
     });
