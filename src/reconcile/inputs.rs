@@ -368,9 +368,6 @@ fn provider_tables(
     ))
 }
 
-/// The ledger with an `is_test` column, all null when the ledger maps no test flag: the
-/// rules compare the two sides' test flags where the ledger has one (`status_mismatch`, rule
-/// `test_flag`), and a null flag says the ledger cannot tell.
 /// Whether `keep` holds on every row of `lf` (a row where it is null is not kept).
 ///
 /// Why: Polars' filter copies every column even when it keeps every row, and the scope and
@@ -399,6 +396,9 @@ fn filter_unless(lf: LazyFrame, keep: Expr, holds_everywhere: bool) -> LazyFrame
     }
 }
 
+/// The ledger with an `is_test` column, all null when the ledger maps no test flag: the
+/// rules compare the two sides' test flags where the ledger has one (`status_mismatch`, rule
+/// `test_flag`), and a null flag says the ledger cannot tell.
 fn with_test_flag(ledger: DataFrame) -> Result<DataFrame, ReconcileError> {
     if ledger.column("is_test").is_ok() {
         return Ok(ledger);
@@ -815,4 +815,27 @@ fn currency_table(
             Column::new("ledger_governs".into(), vec![ledger_governs; n]),
         ]),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_filter_is_skipped_only_when_it_keeps_every_row() {
+        let lf = df!("d" => [Some(1), Some(5), None]).unwrap().lazy();
+        let near = |hi: i32| col("d").lt_eq(lit(hi));
+        // A null row is not kept by a filter: it must not count as kept.
+        assert!(!keeps_every_row(&lf, &near(10), "t").unwrap());
+        assert!(!keeps_every_row(&lf, &near(3), "t").unwrap());
+        let lf = df!("d" => [1, 5]).unwrap().lazy();
+        assert!(keeps_every_row(&lf, &near(5), "t").unwrap());
+        assert!(!keeps_every_row(&lf, &near(4), "t").unwrap());
+        let empty = df!("d" => Vec::<i32>::new()).unwrap().lazy();
+        assert!(keeps_every_row(&empty, &near(0), "t").unwrap());
+        let kept = filter_unless(lf.clone(), near(4), false).collect().unwrap();
+        assert_eq!(kept.height(), 1);
+        let whole = filter_unless(lf, near(4), true).collect().unwrap();
+        assert_eq!(whole.height(), 2);
+    }
 }
