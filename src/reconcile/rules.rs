@@ -294,12 +294,12 @@ fn missing_column(error: &PolarsError) -> Option<String> {
 
 /// Cuts the columns of `df` into chunks of the same lengths: the lengths most columns already
 /// have, by zero-copy slices where a column is one chunk (a computed or constant column beside
-/// columns parsed in parallel, say).
+/// columns parsed in parallel, say, or the columns of a UNION ALL output's small half).
 ///
 /// Why: the input frames share their buffers with the loaded frames, still alive while they
 /// are built, so `DataFrame::align_chunks` (which copies every column when one is out of line)
-/// cost 1.6 GB at 10 million rows. A constant column counts as one chunk to Polars, so it is
-/// cut too.
+/// cost 1.6 GB at 10 million rows; a rule's table ([`Tables::insert`]) is copied only where it
+/// is out of line too. A constant column counts as one chunk to Polars, so it is cut too.
 pub fn align_shared_chunks(df: &mut DataFrame) {
     if !df.should_rechunk() {
         return;
