@@ -16,7 +16,15 @@
 #                 snapshot converted after its fetch would be; the other figures read the CSVs
 # ROWS_PER_PART=N xsolla-recon runs in parts of N rows (reconcile.rows_per_part; its part files
 #                 go to the work folder): how 100 M rows per side fit in a few GiB
+# SQL_DIR=dir     xsolla-recon runs the rules of dir (reconcile.sql_dir) instead of the built-in
 # SKIP_POLARS=1, SKIP_DATACOMPY=1, SKIP_DUCKDB=1   leave that figure out
+# BENCH_INSTRUCTIONS=1  counts the instructions of xsolla-recon's run instead (valgrind's
+#                 callgrind, about 2 minutes at 1 M rows) and prints the total and the functions
+#                 that run the most; nothing else is run. Unlike the wall time, the count does not
+#                 move with what else the machine is doing, so two builds or two rule sets can be
+#                 compared on a shared machine whose wall times vary by half from run to run. The
+#                 run starts from a fresh state folder (open items carried from an earlier run
+#                 are work of their own). Needs valgrind (Debian: apt-get install valgrind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${1:-1000000}
@@ -82,8 +90,26 @@ note = "Note"
 Paid = "paid"
 Refund = "refunded"
 TOML
-if [ -n "${ROWS_PER_PART:-}" ]; then
-  printf '[reconcile]\nrows_per_part = %s\nparts_dir = "%s"\n' "$ROWS_PER_PART" "$work/parts" >>"$work/bench.toml"
+if [ -n "${ROWS_PER_PART:-}" ] || [ -n "${SQL_DIR:-}" ]; then
+  echo "[reconcile]" >>"$work/bench.toml"
+  [ -z "${ROWS_PER_PART:-}" ] ||
+    printf 'rows_per_part = %s\nparts_dir = "%s"\n' "$ROWS_PER_PART" "$work/parts" >>"$work/bench.toml"
+  [ -z "${SQL_DIR:-}" ] || printf 'sql_dir = "%s"\n' "$(cd "$SQL_DIR" && pwd)" >>"$work/bench.toml"
+fi
+
+if [ -n "${BENCH_INSTRUCTIONS:-}" ] && [ "${BENCH_INSTRUCTIONS}" != 0 ]; then
+  command -v valgrind >/dev/null || { echo "BENCH_INSTRUCTIONS=1 needs valgrind" >&2; exit 2; }
+  rm -rf "$work/out" "$work/data"
+  echo "== xsolla-recon reconcile under callgrind (instructions counted, not timed)"
+  code=0
+  valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" "$BIN" -q reconcile \
+    --from 2026-10-01 --to 2026-10-31 --config "$work/bench.toml" --registry-export "$registry" \
+    --out "$work/out" 2>"$work/callgrind.log" || code=$?
+  echo "exit code $code (1 = discrepancies found)"
+  grep -h "refs:" "$work/callgrind.log" | sed 's/^==[0-9]*== *//'
+  callgrind_annotate --inclusive=no "$work/callgrind.out" 2>/dev/null |
+    sed -n '/file:function/,$p' | head -n $((${TOP:-25} + 2)) || true
+  exit 0
 fi
 
 # timed NAME CMD...: runs CMD under /usr/bin/time, keeps "wall_s peak_KiB" in $work/time.NAME
