@@ -16,7 +16,7 @@
 #                 snapshot converted after its fetch would be; the other figures read the CSVs
 # ROWS_PER_PART=N xsolla-recon runs in parts of N rows (reconcile.rows_per_part; its part files
 #                 go to the work folder): how 100 M rows per side fit in a few GiB
-# SQL_DIR=dir     xsolla-recon runs the rules of dir (reconcile.sql_dir) instead of the built-in
+# SQL_DIR=dir     xsolla-recon runs the rules of dir (reconcile.sql_dir) instead of the built-in ones
 # SKIP_POLARS=1, SKIP_DATACOMPY=1, SKIP_DUCKDB=1   leave that figure out
 # BENCH_INSTRUCTIONS=1  counts the instructions of xsolla-recon's run instead (valgrind's
 #                 callgrind, about 2 minutes at 1 M rows) and prints the total and the functions
@@ -24,7 +24,8 @@
 #                 move with what else the machine is doing, so two builds or two rule sets can be
 #                 compared on a shared machine whose wall times vary by half from run to run. The
 #                 run starts from a fresh state folder (open items carried from an earlier run
-#                 are work of their own). Needs valgrind (Debian: apt-get install valgrind).
+#                 are work of their own). TOP=N: how many functions (default 25). Needs valgrind
+#                 (Debian: apt-get install valgrind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${1:-1000000}
@@ -96,15 +97,17 @@ if [ -n "${ROWS_PER_PART:-}" ] || [ -n "${SQL_DIR:-}" ]; then
     printf 'rows_per_part = %s\nparts_dir = "%s"\n' "$ROWS_PER_PART" "$work/parts" >>"$work/bench.toml"
   [ -z "${SQL_DIR:-}" ] || printf 'sql_dir = "%s"\n' "$(cd "$SQL_DIR" && pwd)" >>"$work/bench.toml"
 fi
+# xsolla-recon's run, timed or counted.
+recon_args=(-q reconcile --from 2026-10-01 --to 2026-10-31 --config "$work/bench.toml"
+  --registry-export "$registry" --out "$work/out")
 
 if [ -n "${BENCH_INSTRUCTIONS:-}" ] && [ "${BENCH_INSTRUCTIONS}" != 0 ]; then
   command -v valgrind >/dev/null || { echo "BENCH_INSTRUCTIONS=1 needs valgrind" >&2; exit 2; }
   rm -rf "$work/out" "$work/data"
   echo "== xsolla-recon reconcile under callgrind (instructions counted, not timed)"
   code=0
-  valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" "$BIN" -q reconcile \
-    --from 2026-10-01 --to 2026-10-31 --config "$work/bench.toml" --registry-export "$registry" \
-    --out "$work/out" 2>"$work/callgrind.log" || code=$?
+  valgrind --tool=callgrind --callgrind-out-file="$work/callgrind.out" "$BIN" "${recon_args[@]}" \
+    2>"$work/callgrind.log" || code=$?
   echo "exit code $code (1 = discrepancies found)"
   grep -h "refs:" "$work/callgrind.log" | sed 's/^==[0-9]*== *//'
   callgrind_annotate --inclusive=no "$work/callgrind.out" 2>/dev/null |
@@ -128,8 +131,7 @@ timed() {
 echo "== xsolla-recon reconcile (load both files, reconcile, write results)"
 rm -rf "$work/out"
 code=0
-timed recon "$BIN" -q reconcile --from 2026-10-01 --to 2026-10-31 \
-  --config "$work/bench.toml" --registry-export "$registry" --out "$work/out" || code=$?
+timed recon "$BIN" "${recon_args[@]}" || code=$?
 echo "exit code $code (1 = discrepancies found)"
 # What the report says it found, per class, against the K planted (the generator disturbs
 # every k-th transaction in turn: dropped from the ledger, amount off by one, booked twice).
