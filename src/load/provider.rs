@@ -7,7 +7,9 @@
 //! error naming where it came from, never rounded.
 
 use crate::domain::codes::{self, CodeBuilder};
-use crate::domain::csvsplit::{self, Chunk, LineEnds, Split, Splitter, Stopped};
+use crate::domain::csvsplit::{
+    self, Chunk, Fields, LineEnds, PlainRecord, PlainRecords, Split, Splitter, Stopped,
+};
 use crate::domain::frames;
 use crate::domain::fsutil::FsError;
 use crate::domain::not_checked::NotChecked;
@@ -1706,11 +1708,8 @@ impl ExportRows<'_> {
             return Ok(None);
         };
         let parts = csvsplit::parse_chunks(splitter, split.threads, |chunk: Chunk| {
-            let mut rdr = export_reader(false, ChunkRead::new(&chunk));
-            let mut tx = TxFrame::with_columns(chunk.max_records(), &self.extra)
-                .in_zones(self.zones)
-                .fields_present(|f| self.index[f].is_some());
-            let (read, outside) = self.rows(&mut rdr, &mut tx)?;
+            let mut tx = self.tx_frame(chunk.max_records());
+            let (read, outside) = self.chunk_rows(&chunk, &mut tx)?;
             Ok::<_, LoadError>((tx.finish_fed()?, read, outside))
         });
         let parts = match parts {
@@ -1763,9 +1762,8 @@ impl ExportRows<'_> {
             splitter,
             split.threads,
             |chunk: Chunk| {
-                let mut rdr = export_reader(false, ChunkRead::new(&chunk));
                 let mut tx = self.tx_frame(chunk.max_records());
-                let (r, o) = self.rows(&mut rdr, &mut tx)?;
+                let (r, o) = self.chunk_rows(&chunk, &mut tx)?;
                 Ok::<_, LoadError>((tx.finish_fed()?, r, o))
             },
             |(df, r, o)| {
@@ -1779,6 +1777,33 @@ impl ExportRows<'_> {
             Err(Stopped::Chunk(e)) => Err(e),
             Err(Stopped::Split(e)) => Ok(Err(e.to_string())),
         }
+    }
+
+    /// Reads the records of `chunk` into `tx`: (rows read, rows outside the window). A chunk
+    /// without quotes is split by [`PlainRecords`], the others by the csv crate; both give the
+    /// same records on the same lines.
+    fn chunk_rows(&self, chunk: &Chunk, tx: &mut TxFrame) -> Result<(u64, u64), LoadError> {
+        let Some(mut plain) = PlainRecords::of(chunk, b',', b'"') else {
+            let mut rdr = export_reader(false, ChunkRead::new(chunk));
+            return self.rows(&mut rdr, tx);
+        };
+        let mut record = PlainRecord::default();
+        let prefix = format!("{}:", self.name);
+        let (mut read, mut outside) = (0u64, 0u64);
+        while let Some(line) = plain.next_into(&mut record) {
+            if record.field_count() != self.header_len {
+                return Err(LoadError::Csv {
+                    path: self.path.to_path_buf(),
+                    line,
+                    detail: unequal_lengths(record.field_count() as u64, self.header_len as u64),
+                });
+            }
+            read += 1;
+            if !self.record(&record, line, &prefix, tx)? {
+                outside += 1;
+            }
+        }
+        Ok((read, outside))
     }
 
     /// Reads every record left in `rdr` into `tx`: (rows read, rows outside the window).
@@ -1817,9 +1842,9 @@ impl ExportRows<'_> {
     /// Adds one record (its `line`, its source `prefix` and line) to `tx`; false when its
     /// transfer date is outside the window (left out).
     #[inline]
-    fn record(
+    fn record<F: Fields>(
         &self,
-        record: &csv::ByteRecord,
+        record: &F,
         line: u64,
         prefix: &str,
         tx: &mut TxFrame,
@@ -1933,15 +1958,15 @@ impl ExportRows<'_> {
 }
 
 /// One record of a registry export, on its line.
-struct ExportRecord<'r> {
+struct ExportRecord<'r, F> {
     rows: &'r ExportRows<'r>,
-    record: &'r csv::ByteRecord,
+    record: &'r F,
     /// The record's text when it is all UTF-8, checked once rather than field by field.
     whole: Option<&'r str>,
     line: u64,
 }
 
-impl<'r> ExportRecord<'r> {
+impl<'r, F: Fields> ExportRecord<'r, F> {
     /// The text of a [`TRANSACTION_COLUMNS`] field; None when the export has no such
     /// column or the cell is blank.
     #[inline]
@@ -1949,16 +1974,18 @@ impl<'r> ExportRecord<'r> {
         let Some(i) = self.rows.index[field] else {
             return Ok(None);
         };
-        let Some(raw) = self.record.get(i) else {
+        let Some(r) = self.record.range(i) else {
             return Ok(None);
         };
-        let whole = self.whole.zip(self.record.range(i));
-        let t = match whole.and_then(|(w, r)| w.get(r)) {
+        let t = match self.whole.and_then(|w| w.get(r.clone())) {
             Some(t) => t,
-            None => std::str::from_utf8(raw).map_err(|_| {
-                let problem = "is not valid UTF-8 (export the file as UTF-8)".into();
-                self.cell_error(field, &String::from_utf8_lossy(raw), problem)
-            })?,
+            None => {
+                let raw = &self.record.as_slice()[r];
+                std::str::from_utf8(raw).map_err(|_| {
+                    let problem = "is not valid UTF-8 (export the file as UTF-8)".into();
+                    self.cell_error(field, &String::from_utf8_lossy(raw), problem)
+                })?
+            }
         };
         // Most cells start with a visible ASCII character: not blank, without a trim.
         let blank = !t.as_bytes().first().is_some_and(u8::is_ascii_graphic) && t.trim().is_empty();

@@ -9,7 +9,9 @@
 
 use super::probe::{Scanned, StatusScan};
 use super::{map_header, sniff_kind, Cell, LedgerError, Loader, N_FIELDS};
-use crate::domain::csvsplit::{self, Chunk, LineEnds, QuoteState as Q, Splitter, Stopped};
+use crate::domain::csvsplit::{
+    self, Chunk, Fields, LineEnds, PlainRecord, PlainRecords, QuoteState as Q, Splitter, Stopped,
+};
 use crate::load::ledger::config::{CsvEncoding, Delimiter, LedgerConfig};
 use crate::load::ledger::BadRow;
 use std::cell::RefCell;
@@ -482,11 +484,17 @@ impl<'l> Rows<'l> {
             if check_utf8 && std::str::from_utf8(&chunk.bytes).is_err() {
                 return Err(ChunkStop::NotUtf8);
             }
-            let text = ChunkText::new(&chunk, self.delimiter, self.quote, cfg.max_field_bytes);
-            let mut rdr = reader(self.delimiter, self.quote, text);
-            self.read(&mut part, &mut rdr)?;
-            if rdr.get_ref().maybe_too_long() {
-                return Err(ChunkStop::MaybeTooLong);
+            if let Some(plain) = PlainRecords::of(&chunk, self.delimiter, self.quote) {
+                if !self.read_plain(&mut part, plain, cfg.max_field_bytes)? {
+                    return Err(ChunkStop::MaybeTooLong);
+                }
+            } else {
+                let text = ChunkText::new(&chunk, self.delimiter, self.quote, cfg.max_field_bytes);
+                let mut rdr = reader(self.delimiter, self.quote, text);
+                self.read(&mut part, &mut rdr)?;
+                if rdr.get_ref().maybe_too_long() {
+                    return Err(ChunkStop::MaybeTooLong);
+                }
             }
             let part = part.into_part()?;
             rows_so_far.fetch_add(part.counts.rows_read, Ordering::Relaxed);
@@ -593,6 +601,33 @@ impl<'l> Rows<'l> {
         Ok(())
     }
 
+    /// [`Rows::read`] for a chunk without quotes, split by [`PlainRecords`] (the same records
+    /// on the same lines): false, and the chunk left to the one reader, when a field is longer
+    /// than `max_field` (that reader names it). No record of such a chunk can be cut inside a
+    /// quote.
+    fn read_plain(
+        &self,
+        loader: &mut Loader<'_>,
+        mut plain: PlainRecords<'_>,
+        max_field: usize,
+    ) -> Result<bool, LedgerError> {
+        let mut rec = PlainRecord::default();
+        while let Some(line) = plain.next_into(&mut rec) {
+            // A field is never longer than its line.
+            if rec.as_slice().len() > max_field
+                && (0..rec.field_count()).any(|i| rec.range(i).is_some_and(|r| r.len() > max_field))
+            {
+                return Ok(false);
+            }
+            if rec.field_count() == self.header.len() {
+                self.add_record(loader, &rec, line, false)?;
+            } else {
+                self.unequal(loader, &rec, line, rec.field_count())?;
+            }
+        }
+        Ok(true)
+    }
+
     /// Reads the next record into `rec` and says what it was.
     #[inline]
     fn read_next<T: Lines>(&self, rdr: &mut csv::Reader<T>, rec: &mut csv::ByteRecord) -> Next {
@@ -616,10 +651,10 @@ impl<'l> Rows<'l> {
     /// Hands a counted record to the loader, or sets it aside when the file ended inside
     /// one of its quoted fields.
     #[inline]
-    fn add_record(
+    fn add_record<F: Fields>(
         &self,
         loader: &mut Loader<'_>,
-        rec: &csv::ByteRecord,
+        rec: &F,
         line: u64,
         truncated: bool,
     ) -> Result<(), LedgerError> {
@@ -638,10 +673,10 @@ impl<'l> Rows<'l> {
 
     /// Counts and sets aside a record with another field count than the header.
     #[cold]
-    fn unequal(
+    fn unequal<F: Fields>(
         &self,
         loader: &mut Loader<'_>,
-        rec: &csv::ByteRecord,
+        rec: &F,
         line: u64,
         len: usize,
     ) -> Result<(), LedgerError> {
@@ -659,9 +694,10 @@ impl<'l> Rows<'l> {
     }
 
     /// A record written out again, cut, for a row set aside as a whole.
-    fn whole_record(&self, rec: &csv::ByteRecord) -> String {
+    fn whole_record<F: Fields>(&self, rec: &F) -> String {
         super::cut(
-            &rec.iter()
+            &(0..rec.field_count())
+                .filter_map(|i| rec.get(i))
                 .map(String::from_utf8_lossy)
                 .collect::<Vec<_>>()
                 .join(&(self.delimiter as char).to_string()),
@@ -670,12 +706,12 @@ impl<'l> Rows<'l> {
 }
 
 /// Hands one record's cells to the loader.
-fn row(
+fn row<F: Fields>(
     loader: &mut Loader<'_>,
     label: &Path,
     source: &str,
     line: u64,
-    rec: &csv::ByteRecord,
+    rec: &F,
     idx: &[Option<usize>; N_FIELDS],
 ) -> Result<(), LedgerError> {
     let mut cells: [Cell<'_>; N_FIELDS] = Default::default();

@@ -1472,3 +1472,57 @@ fn convention_settings_are_checked() {
     assert_eq!(t.conventions.line_types["VAT"], LineKind::Tax);
     assert_eq!(t.conventions.not_money_statuses, ["pending", "canceled"]);
 }
+
+/// A ledger without a quote (nearly every export): its chunks are split without the csv
+/// crate's parser (`PlainRecords`) and give what the one reader gives, set-aside rows, errors
+/// and lines included; a field longer than `max_field_bytes` still sends the file to the one
+/// reader, which names it.
+#[test]
+fn quote_free_csv_load_equals_the_sequential_one() {
+    for eol in ["\n", "\r\n"] {
+        for mode in [OnBadRow::Quarantine, OnBadRow::Fail] {
+            let mut s = b"note,order_id,transaction_id,amount,currency,date,status".to_vec();
+            for i in 0..90usize {
+                s.extend_from_slice(eol.as_bytes());
+                if i % 13 == 4 {
+                    s.extend_from_slice(eol.as_bytes());
+                }
+                let row = match i {
+                    30 => "short,O-30,30".to_owned(),
+                    60 => "n,O-60,60,1;5,usd,2026-10-01,Paid".to_owned(),
+                    _ => format!(
+                        "{},O-{i},{i},{},usd,2026-10-{:02},{}",
+                        if i % 3 == 0 { "" } else { "plain note" },
+                        if i % 5 == 3 { "(1.25)" } else { "10.5" },
+                        1 + i % 28,
+                        ["Paid", "refund", "odd"][i % 3]
+                    ),
+                };
+                s.extend_from_slice(row.as_bytes());
+            }
+            let dir = TempDir::new().unwrap();
+            write(&dir, "p.csv", s);
+            let l = same_in_parallel(&tricky_cfg(mode), &dir);
+            match mode {
+                OnBadRow::Fail => assert!(l.unwrap_err().contains("p.csv"), "{eol:?}"),
+                _ => {
+                    let l = l.unwrap();
+                    assert_eq!(l.counts.rows_read, 90, "{eol:?}");
+                    assert_eq!(l.counts.rows_loaded, 88, "{eol:?}");
+                    assert_eq!(strs(&l.frame, "source")[0].as_deref(), Some("p.csv:2"));
+                }
+            }
+        }
+    }
+    // A field over the limit: the one reader's error, in parallel too.
+    let dir = TempDir::new().unwrap();
+    let long = "x".repeat(300);
+    write(
+        &dir,
+        "p.csv",
+        format!("note,order_id,transaction_id,amount,currency,date,status\n{long},O-1,1,1,usd,2026-10-01,Paid\n"),
+    );
+    let mut c = tricky_cfg(OnBadRow::Fail);
+    c.max_field_bytes = 100;
+    assert!(same_in_parallel(&c, &dir).is_err());
+}

@@ -741,6 +741,65 @@ fn parallel_export_load_reports_the_first_error_in_file_order() {
     }
 }
 
+/// An export without a quote (nearly every real one): its chunks are split without the csv
+/// crate's parser (`PlainRecords`) and give what the one reader gives, sources (lines), errors
+/// and their lines included.
+#[test]
+fn quote_free_export_load_equals_the_sequential_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("plain.csv");
+    let bad_rows: [Option<(usize, &str)>; 3] = [
+        None,
+        Some((40, "x,40,done")),
+        Some((70, "x,70,done,2026-10-01 12:00:00,1;5,USD,1,USD,1.5,0")),
+    ];
+    for eol in ["\n", "\r\n"] {
+        for bad in bad_rows {
+            let mut s = String::from("Refund reason,Transaction ID,Status,Transfer date,Payment amount,Payment currency,Payout amount,Payout currency,Exchange rate,Dry run");
+            for i in 0..120usize {
+                s.push_str(eol);
+                if i % 13 == 4 {
+                    s.push_str(eol);
+                }
+                match bad {
+                    Some((at, row)) if at == i => s.push_str(row),
+                    _ => s.push_str(&format!(
+                        "{},{i},done,2026-10-{:02} 12:00:00,10.5,USD,10.5,USD,1.5,{}",
+                        if i % 3 == 0 { "" } else { "late" },
+                        1 + i % 28,
+                        i % 2
+                    )),
+                }
+            }
+            // One file ends without a line end.
+            if eol == "\r\n" {
+                s.push_str(eol);
+            }
+            std::fs::write(&p, &s).unwrap();
+            let load = |split: &Split| {
+                load_registry_export_split(&p, None, DateZones::default(), split, &[])
+                    .map_err(|e| e.to_string())
+            };
+            let seq = load(&Split::sequential());
+            for block in [1, 7, 64, 300, 2000] {
+                match (&seq, &load(&small_chunks(block))) {
+                    (Ok(s), Ok(par)) => assert!(par.equals_missing(s), "{eol:?} block {block}"),
+                    (Err(s), Err(par)) => assert_eq!(par, s, "{eol:?} block {block}"),
+                    (s, par) => panic!("{eol:?} block {block}: {s:?} / {par:?}"),
+                }
+            }
+            match (bad, seq) {
+                (None, Ok(df)) => {
+                    assert_eq!(df.height(), 120);
+                    assert_eq!(strs(&df, "source")[0].as_deref(), Some("plain.csv:2"));
+                }
+                (Some((at, _)), Err(e)) => assert!(e.contains("plain.csv:"), "{at}: {e}"),
+                (bad, seq) => panic!("{bad:?}: {seq:?}"),
+            }
+        }
+    }
+}
+
 /// One day's breakdown response as the fetch stores it.
 fn breakdown_file(day: &str) -> SnapshotFile {
     let d = NaiveDate::from_str(day).unwrap();
