@@ -792,7 +792,7 @@ mod tests {
                 );
             }
         }
-        // What the csv reader must read: a quote, a `\r`, a BOM at the start.
+        // What the csv reader must read: a quote, a lone `\r`, a BOM at the start.
         for text in [
             &b"a,\"b\"\n"[..],
             b"a\r\nb\r",
