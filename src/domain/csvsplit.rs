@@ -270,11 +270,11 @@ impl Fields for PlainRecord<'_> {
 /// Why: most exports never quote a field, and the csv crate's parser, a state machine step per
 /// byte, plus copying each field into a `ByteRecord`, was more than a tenth of a 1 M-row run's
 /// instructions; finding the line ends with `memchr` and the delimiters eight bytes at a time,
-/// and reading the fields in place, takes a fraction of that. Only such text is taken (no quote, every `\r` followed by
-/// `\n`, an ASCII delimiter, no BOM at the start that a fresh csv reader would drop), so there
-/// is little to get wrong: each line ended by `\n` or `\r\n` is a record, blank lines are
-/// skipped as the csv crate skips them, and each record is on its physical line (tests compare
-/// both on random text).
+/// and reading the fields in place, takes a fraction of that. Only such text is taken (no
+/// quote, every `\r` followed by `\n`, an ASCII delimiter, no BOM at the start that a fresh csv
+/// reader would drop), so there is little to get wrong: each line ended by `\n` or `\r\n` is a
+/// record, blank lines are skipped as the csv crate skips them, and each record is on its
+/// physical line (tests compare both on random text).
 #[derive(Debug)]
 pub struct PlainRecords<'a> {
     bytes: &'a [u8],
