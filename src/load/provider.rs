@@ -967,16 +967,41 @@ fn plain_mantissa(text: &[u8], scale: usize) -> Option<i128> {
     {
         return None;
     }
-    let mut m: i128 = 0;
-    for &b in int.iter().chain(frac) {
-        if !b.is_ascii_digit() {
-            return None;
+    // Up to 19 digits fit a u64, the common case, cheaper than 128-bit steps.
+    let m = if int.len() + frac.len() <= 19 {
+        let mut m: u64 = 0;
+        for &b in int.iter().chain(frac) {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            m = m * 10 + u64::from(b - b'0');
         }
-        m = m * 10 + i128::from(b - b'0');
-    }
-    m *= 10i128.pow((scale - frac.len()) as u32);
+        i128::from(m)
+    } else {
+        let mut m: i128 = 0;
+        for &b in int.iter().chain(frac) {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            m = m * 10 + i128::from(b - b'0');
+        }
+        m
+    };
+    // Too large for the column: the general reading says so.
+    let m = m.checked_mul(*POW10.get(scale - frac.len())?)?;
     Some(if neg { -m } else { m })
 }
+
+/// 10^k for every scale a decimal column can have.
+const POW10: [i128; 39] = {
+    let mut t = [1i128; 39];
+    let mut k = 1;
+    while k < 39 {
+        t[k] = t[k - 1] * 10;
+        k += 1;
+    }
+    t
+};
 
 impl Builder {
     fn new(name: &PlSmallStr, dtype: &DataType, cap: usize) -> Self {
