@@ -1816,13 +1816,7 @@ impl ExportRows<'_> {
         let prefix = format!("{}:", self.name);
         let (mut read, mut outside) = (0u64, 0u64);
         while let Some(line) = plain.next_into(&mut record) {
-            if record.field_count() != self.header_len {
-                return Err(LoadError::Csv {
-                    path: self.path.to_path_buf(),
-                    line,
-                    detail: unequal_lengths(record.field_count() as u64, self.header_len as u64),
-                });
-            }
+            self.check_field_count(record.field_count(), line)?;
             read += 1;
             if !self.record(&record, line, &prefix, tx)? {
                 outside += 1;
@@ -1971,14 +1965,20 @@ impl ExportRows<'_> {
             record.position().map_or(0, |p| p.byte()),
             record.position().map_or(1, |p| p.line()),
         );
-        if record.len() != self.header_len {
-            return Err(LoadError::Csv {
-                path: self.path.to_path_buf(),
-                line,
-                detail: unequal_lengths(record.len() as u64, self.header_len as u64),
-            });
-        }
+        self.check_field_count(record.len(), line)?;
         Ok(Some(line))
+    }
+
+    /// A record on `line` with another field count than the header is an error.
+    fn check_field_count(&self, len: usize, line: u64) -> Result<(), LoadError> {
+        if len == self.header_len {
+            return Ok(());
+        }
+        Err(LoadError::Csv {
+            path: self.path.to_path_buf(),
+            line,
+            detail: unequal_lengths(len as u64, self.header_len as u64),
+        })
     }
 }
 
