@@ -1423,7 +1423,7 @@ pub(crate) fn load_registry_export_split(
     let (df, read, outside) = if split.parallel_for(len) {
         let start = rdr.position().byte();
         drop(rdr);
-        match ctx.parallel(start, split)? {
+        match ctx.parallel(start, &split.for_file(len))? {
             Some(done) => done,
             // The file cannot be cut (or reading it failed): one reader says what happens.
             None => {
@@ -1523,7 +1523,7 @@ pub(crate) fn stream_registry_export_split(
     if split.parallel_for(len) {
         let start = rdr.position().byte();
         drop(rdr);
-        match ctx.parallel_each(start, split, &mut hand_on)? {
+        match ctx.parallel_each(start, &split.for_file(len), &mut hand_on)? {
             Ok((read, outside)) => {
                 csvsplit::note_parallel_read();
                 return Ok(ExportStream {

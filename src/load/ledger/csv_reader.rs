@@ -447,11 +447,13 @@ impl<'l> Rows<'l> {
         check_utf8: bool,
     ) -> Result<bool, LedgerError> {
         let cfg = loader.cfg;
-        let split = loader.split;
         let reporting = loader.dates.reporting;
         let Ok(mut file) = File::open(path) else {
             return Ok(false);
         };
+        let split = loader
+            .split
+            .for_file(file.metadata().map_or(0, |m| m.len()));
         if skip_bom > 0 && file.read_exact(&mut [0u8; 3]).is_err() {
             return Ok(false);
         }
