@@ -283,12 +283,40 @@ impl MatchedLines {
     }
 }
 
+/// Lines of `matched` from which [`matched_lines`] counts its two halves on two threads.
+const TWO_THREADS_FROM: usize = 100_000;
+
 /// Counts the provider lines of `matched` dated inside the window and sums the amounts of
 /// those whose rows no finding names (`reported`).
+///
+/// A long table is counted in two halves at once and the halves added (exact integer sums, so
+/// the order does not matter): the pass looks up every line's sources in `reported`, about
+/// 45 ms a million lines on one thread while the other core had nothing to do.
 pub(super) fn matched_lines(
     matched: &DataFrame,
     reported: &Reported,
 ) -> Result<MatchedLines, ReconcileError> {
+    let n = matched.height();
+    if n < TWO_THREADS_FROM {
+        return lines_of(matched, reported);
+    }
+    let half = n / 2;
+    let (first, second) = (matched.slice(0, half), matched.slice(half as i64, n - half));
+    let (first, second) = std::thread::scope(|s| {
+        let f = s.spawn(|| lines_of(&first, reported));
+        let second = lines_of(&second, reported);
+        let first = f
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (first, second)
+    });
+    let mut out = first?;
+    out.add(second?)?;
+    Ok(out)
+}
+
+/// [`matched_lines`] on one thread.
+fn lines_of(matched: &DataFrame, reported: &Reported) -> Result<MatchedLines, ReconcileError> {
     let p_txn = typed(matched, "p_txn", "summary", Column::i64)?;
     let p_rows = typed(matched, "provider_rows", "summary", Column::str)?;
     let p_cur = typed(matched, "p_currency", "summary", Column::str)?;
@@ -391,4 +419,62 @@ fn reported_and_margin(df: &DataFrame, reported: &Reported) -> Result<(u64, u64)
         }
     }
     Ok((rep, margin))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::frames::{decimal_column, MONEY_SCALE};
+
+    /// A `matched` table of `n` lines: some without a Xsolla side, some dated outside the
+    /// window, three currencies, lines of one and of two sources.
+    fn matched(n: usize) -> DataFrame {
+        let txn: Vec<Option<i64>> = (0..n).map(|i| (i % 97 != 0).then_some(i as i64)).collect();
+        let rows: Vec<String> = (0..n)
+            .map(|i| match i % 5 {
+                0 => format!("export.csv:{i};export.csv:{}", i + n),
+                _ => format!("export.csv:{i}"),
+            })
+            .collect();
+        let cur: Vec<&str> = (0..n).map(|i| ["USD", "EUR", "JPY"][i % 3]).collect();
+        let amounts: Vec<Option<Decimal>> = (0..n)
+            .map(|i| Some(Decimal::new(i as i64 * 7 - 1_000, 2)))
+            .collect();
+        let pos: Vec<i32> = (0..n).map(|i| [0, 0, 0, -1, 1][i % 7 % 5]).collect();
+        DataFrame::new_infer_height(vec![
+            Column::new("p_txn".into(), txn),
+            Column::new("provider_rows".into(), rows),
+            Column::new("p_currency".into(), cur),
+            decimal_column("p_amount", &amounts, MONEY_SCALE).unwrap(),
+            Column::new("p_pos".into(), pos),
+        ])
+        .unwrap()
+    }
+
+    #[test]
+    fn matched_lines_in_two_halves_count_and_sum_as_one_pass() {
+        let n = TWO_THREADS_FROM * 2 + 1;
+        let m = matched(n);
+        // Findings name sources in both halves, the second source of a two-source line too.
+        let reported: Reported = [3, 10, n / 2 + 1, n - 2]
+            .iter()
+            .map(|i| format!("export.csv:{i}"))
+            .chain([format!("export.csv:{}", 15 + n)])
+            .collect();
+        let halves = matched_lines(&m, &reported).unwrap();
+        let one = lines_of(&m, &reported).unwrap();
+        assert_eq!(
+            (halves.lines, halves.matched, &halves.sums, halves.scale),
+            (one.lines, one.matched, &one.sums, one.scale)
+        );
+        // And what the lines are, counted here without the code under test.
+        let expected_lines = (0..n).filter(|i| i % 97 != 0 && i % 7 % 5 < 3).count() as u64;
+        assert_eq!(halves.lines, expected_lines);
+        let unreported = [3, 10, n / 2 + 1, n - 2, 15]
+            .iter()
+            .filter(|&&i| i % 97 != 0 && i % 7 % 5 < 3)
+            .count() as u64;
+        assert_eq!(halves.matched, expected_lines - unreported);
+        assert_eq!(halves.sums.len(), 3);
+    }
 }
