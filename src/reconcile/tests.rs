@@ -444,6 +444,45 @@ fn provider_duplicates_identical_rows_and_double_charged_orders() {
 }
 
 #[test]
+fn an_order_s_several_payments_are_listed_in_file_order() {
+    // Transaction ids against file order, so a listing by id or by hash would show.
+    let with_order = |txn, amount, date| {
+        let mut r = p(txn, amount, "USD", date);
+        r.ext = "ord-x";
+        r
+    };
+    let out = run(&input(
+        &[
+            with_order(9, "2.00", "2026-10-02"),
+            p(1, "1.00", "USD", "2026-10-02"),
+            with_order(4, "3.00", "2026-10-03"),
+            with_order(6, "5.00", "2026-10-04"),
+        ],
+        &[
+            l(9, "2.00", "USD", "2026-10-02"),
+            l(1, "1.00", "USD", "2026-10-02"),
+            l(4, "3.00", "USD", "2026-10-03"),
+            l(6, "5.00", "USD", "2026-10-04"),
+        ],
+    ));
+    let f = &out.discrepancies;
+    assert_eq!(f.height(), 1, "{f}");
+    let text = |c: &str| {
+        f.column(c)
+            .unwrap()
+            .str()
+            .unwrap()
+            .get(0)
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(text("rule"), "one_order_several_payments");
+    assert_eq!(text("provider_rows"), "reg#0;reg#2;reg#3");
+    let actual = decimal_at(f.column("actual").unwrap(), 0).unwrap();
+    assert_eq!(actual, Some(d("10.00")));
+}
+
+#[test]
 fn refunds_at_xsolla_not_in_the_ledger_and_the_reverse() {
     let mut refunded = p(1, "10.00", "USD", "2026-10-02");
     refunded.status = "refunded";
