@@ -1,6 +1,6 @@
 //! Domain types every stage shares: the date window, money and currencies, the frame schemas,
-//! the line of a check that could not run, atomic files, CSV record splitting and memory
-//! readings. Nothing here knows about Xsolla's API, the ledger's layout or the job; every other
+//! the line of a check that could not run, atomic files, CSV record splitting, memory
+//! readings and two pieces of work run at once. Nothing here knows about Xsolla's API, the ledger's layout or the job; every other
 //! layer may import from here.
 
 pub mod codes;
@@ -12,4 +12,5 @@ pub mod money;
 pub mod not_checked;
 pub mod sources;
 pub mod text;
+pub mod threads;
 pub mod window;

@@ -213,14 +213,8 @@ pub fn text(c: &Column) -> PolarsResult<StringChunked> {
         values.slice(0, half),
         values.slice(half as i64, values.len() - half),
     );
-    let (mut first, second) = std::thread::scope(|s| {
-        let f = s.spawn(|| formatted(&first, texts));
-        let second = formatted(&second, texts);
-        let first = f
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (first, second)
-    });
+    let (mut first, second) =
+        super::threads::both(|| formatted(&first, texts), || formatted(&second, texts));
     first.append_owned(second)?;
     Ok(first)
 }

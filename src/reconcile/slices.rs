@@ -136,16 +136,11 @@ pub(super) fn run(
         p_rows.rows.get_column_names_owned(),
         l_rows.rows.get_column_names_owned(),
     ];
-    let distinct = std::thread::scope(|s| {
-        // Each side's whole rows go once checked.
-        let p = s.spawn(move || p_rows.sources_distinct());
-        let l = l_rows.sources_distinct();
-        drop(l_rows);
-        let p = p
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (p, l)
-    });
+    // Each side's whole rows go once checked.
+    let distinct = crate::domain::threads::both(
+        move || p_rows.sources_distinct(),
+        move || l_rows.sources_distinct(),
+    );
     let distinct = [distinct.0?, distinct.1?];
     let shared: Vec<(String, DataFrame)> = ["currencies", "settings"]
         .iter()

@@ -3,7 +3,7 @@
 
 use super::{pl, typed, ClassTotal, ReconcileError, RowCounts, Summary};
 use crate::domain::frames::{self, decimal_at};
-use crate::domain::sources;
+use crate::domain::{sources, threads};
 use polars::prelude::*;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -144,14 +144,10 @@ pub(super) fn row_counts(
         ..RowCounts::default()
     };
     // The two sides on two threads: each pass sees every row of its side (10M at the top).
-    let (p, l) = std::thread::scope(|s| {
-        let p = s.spawn(|| side_rows(provider, reported_p));
-        let l = side_rows(ledger, reported_l);
-        let p = p
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (p, l)
-    });
+    let (p, l) = threads::both(
+        || side_rows(provider, reported_p),
+        || side_rows(ledger, reported_l),
+    );
     let (p, l) = (p?, l?);
     let (provider, ledger) = (&provider.rows, &ledger.rows);
     r.provider_out_of_scope = r.provider_rows - provider.height() as u64;
@@ -302,14 +298,10 @@ pub(super) fn matched_lines(
     }
     let half = n / 2;
     let (first, second) = (matched.slice(0, half), matched.slice(half as i64, n - half));
-    let (first, second) = std::thread::scope(|s| {
-        let f = s.spawn(|| lines_of(&first, reported));
-        let second = lines_of(&second, reported);
-        let first = f
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (first, second)
-    });
+    let (first, second) = threads::both(
+        || lines_of(&first, reported),
+        || lines_of(&second, reported),
+    );
     let mut out = first?;
     out.add(second?)?;
     Ok(out)

@@ -631,14 +631,10 @@ fn write_into(
     // files are made: it was the longest of them, with the second core idle. The files are
     // still written one by one, in the listed order.
     let book_path = dir.join(DISCREPANCIES_XLSX);
-    let (book, rest) = std::thread::scope(|s| {
-        let book = s.spawn(|| checked_workbook(input, settings, findings, &book_path));
-        let rest = other_files(input, settings, findings, dir);
-        let book = book
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (book, rest)
-    });
+    let (book, rest) = crate::domain::threads::both(
+        || checked_workbook(input, settings, findings, &book_path),
+        || other_files(input, settings, findings, dir),
+    );
     let Files {
         csv,
         csv_path,
