@@ -1,7 +1,7 @@
 //! Domain types every stage shares: the date window, money and currencies, the frame schemas,
 //! the line of a check that could not run, atomic files, CSV record splitting, memory
-//! readings and two pieces of work run at once. Nothing here knows about Xsolla's API, the ledger's layout or the job; every other
-//! layer may import from here.
+//! readings and two pieces of work run at once. Nothing here knows about Xsolla's API, the
+//! ledger's layout or the job; every other layer may import from here.
 
 pub mod codes;
 pub mod csvsplit;

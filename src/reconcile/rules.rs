@@ -227,8 +227,9 @@ impl Rule {
     /// Why: Polars' streaming engine has no window functions of its own and runs them through
     /// its in-memory fallback at several times the in-memory engine's cost (10 million rows:
     /// a window count per order id in `classes/duplicate_in_provider` 22 s instead of 5 s,
-    /// `prepare/30_ledger_keyed` 11 s instead of 5 s), while the joins, group-bys and filters of the other files run faster
-    /// streamed (the pairs join of `prepare/60_matched` 9 s instead of 15 s).
+    /// `prepare/30_ledger_keyed` 11 s instead of 5 s), while the joins, group-bys and filters
+    /// of the other files run faster streamed (the pairs join of `prepare/60_matched` 9 s
+    /// instead of 15 s).
     pub fn engine(&self, engine: QueryEngine) -> QueryEngine {
         if engine == QueryEngine::Streaming && self.mentions("over") {
             QueryEngine::InMemory
