@@ -58,7 +58,7 @@ impl Split {
     /// for two threads, and the last full chunk was parsed by one thread while the other had
     /// nothing left (about 50 ms of each load with one core idle). Smaller blocks at every
     /// size cost memory instead: at 10 million rows 2 MiB blocks raised the run's peak from
-    /// 2.8 to 3.7 GB (every chunk's columns are their own buffers), so a large file keeps
+    /// 2.8 to 3.8 GB (every chunk's columns are their own buffers), so a large file keeps
     /// `block_bytes`.
     pub fn for_file(&self, len: u64) -> Split {
         let share = len / (self.threads.max(1) as u64 * CHUNKS_PER_THREAD);
