@@ -631,18 +631,13 @@ fn write_into(
     // files are made: it was the longest of them, with the second core idle. The files are
     // still written one by one, in the listed order.
     let book_path = dir.join(DISCREPANCIES_XLSX);
+    let csv_path = dir.join(DISCREPANCIES_CSV);
+    let q_path = dir.join(QUARANTINED_CSV);
     let (book, rest) = crate::domain::threads::both(
         || checked_workbook(input, settings, findings, &book_path),
-        || other_files(input, settings, findings, dir),
+        || other_files(input, settings, findings, dir, [&csv_path, &q_path]),
     );
-    let Files {
-        csv,
-        csv_path,
-        q,
-        q_path,
-        chart,
-        age,
-    } = rest?;
+    let Files { csv, q, chart, age } = rest?;
     out.put(DISCREPANCIES_CSV, &csv)?;
     out.put(QUARANTINED_CSV, &q)?;
     out.put(DISCREPANCIES_XLSX, &book?)?;
@@ -669,31 +664,26 @@ fn write_into(
 /// What [`write_into`] makes beside the workbook.
 struct Files {
     csv: Vec<u8>,
-    csv_path: PathBuf,
     q: Vec<u8>,
-    q_path: PathBuf,
     chart: Option<chart::ChartImage>,
     age: Option<age_chart::AgeChartImage>,
 }
 
-/// The two CSV files and the charts of a report folder `dir`.
+/// The two CSV files (errors name `csv_path`, `q_path`) and the charts of a report folder `dir`.
 fn other_files(
     input: &ReportInput<'_>,
     settings: &ReportSettings,
     findings: &[Finding],
     dir: &Path,
+    [csv_path, q_path]: [&Path; 2],
 ) -> Result<Files, ReportError> {
-    let csv_path = dir.join(DISCREPANCIES_CSV);
     let csv = csv_out::discrepancies(findings, settings, input.items)
-        .map_err(|message| csv_err(&csv_path, message))?;
-    let q_path = dir.join(QUARANTINED_CSV);
+        .map_err(|message| csv_err(csv_path, message))?;
     let q = csv_out::quarantined(input.quarantined, settings)
-        .map_err(|message| csv_err(&q_path, message))?;
+        .map_err(|message| csv_err(q_path, message))?;
     Ok(Files {
         csv,
-        csv_path,
         q,
-        q_path,
         chart: chart::draw_if_wanted(input, settings, findings, &dir.join(CHART_PNG))?,
         age: age_chart::draw_if_wanted(input, settings, &dir.join(AGE_PNG))?,
     })
