@@ -18,6 +18,13 @@
 #                 go to the work folder): how 100 M rows per side fit in a few GiB
 # SQL_DIR=dir     xsolla-recon runs the rules of dir (reconcile.sql_dir) instead of the built-in ones
 # SKIP_POLARS=1, SKIP_DATACOMPY=1, SKIP_DUCKDB=1   leave that figure out
+# BENCH_RUNS=N    each program runs N times in a row (default 2) and every run is printed:
+#                 run 1 of a program follows whatever ran before it, run 2 follows its own
+#                 run 1. On a virtual machine whose host takes back memory the guest left idle
+#                 (this project's 2-core machines), the first run after an idle spell pays
+#                 for faulting in fresh memory, which costs a program in proportion to its peak;
+#                 the second run shows the program itself. Each xsolla-recon run starts from
+#                 a fresh state folder, so every run does the same work.
 # BENCH_INSTRUCTIONS=1  counts the instructions of xsolla-recon's run instead (valgrind's
 #                 callgrind, about 2 minutes at 1 M rows) and prints the total and the functions
 #                 that run the most; nothing else is run. Unlike the wall time, the count does not
@@ -30,6 +37,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROWS=${1:-1000000}
 K=${2:-1000}
+RUNS=${BENCH_RUNS:-2}
+[[ "$RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "BENCH_RUNS must be a whole number from 1" >&2; exit 2; }
 work=${BENCH_DIR:-$(mktemp -d)}
 mkdir -p "$work"
 if [ -z "${BIN:-}" ]; then
@@ -115,8 +124,8 @@ if [ -n "${BENCH_INSTRUCTIONS:-}" ] && [ "${BENCH_INSTRUCTIONS}" != 0 ]; then
   exit 0
 fi
 
-# timed NAME CMD...: runs CMD under /usr/bin/time, keeps "wall_s peak_KiB" in $work/time.NAME
-# and returns CMD's exit code.
+# timed NAME.RUN CMD...: runs CMD under /usr/bin/time, keeps "wall_s peak_KiB" in
+# $work/time.NAME.RUN and returns CMD's exit code.
 timed() {
   local name=$1
   shift
@@ -128,11 +137,14 @@ timed() {
   return $code
 }
 
-echo "== xsolla-recon reconcile (load both files, reconcile, write results)"
-rm -rf "$work/out"
-code=0
-timed recon "$BIN" "${recon_args[@]}" || code=$?
-echo "exit code $code (1 = discrepancies found)"
+echo "== xsolla-recon reconcile (load both files, reconcile, write results), $RUNS run(s)"
+for run in $(seq 1 "$RUNS"); do
+  # A fresh state folder: open items carried from the run before would be work of their own.
+  rm -rf "$work/out" "$work/data"
+  code=0
+  timed "recon.$run" "$BIN" "${recon_args[@]}" || code=$?
+  echo "run $run: exit code $code (1 = discrepancies found)"
+done
 # What the report says it found, per class, against the K planted (the generator disturbs
 # every k-th transaction in turn: dropped from the ledger, amount off by one, booked twice).
 python3 - "$work/out/discrepancies.csv" "$K" <<'PY' || true
@@ -161,38 +173,55 @@ py=$work/venv/bin/python
 
 if [ -z "${SKIP_POLARS:-}" ]; then
   echo "== Polars: the bare read of both files"
-  timed polars "$py" benches/reconcile/polars_read.py "$work" || echo "(failed: exit code $?)"
+  for run in $(seq 1 "$RUNS"); do
+    timed "polars.$run" "$py" benches/reconcile/polars_read.py "$work" || echo "(run $run failed: exit code $?)"
+  done
 fi
 if [ -z "${SKIP_DATACOMPY:-}" ]; then
   echo "== datacompy"
-  timed datacompy "$py" benches/reconcile/datacompy_compare.py "$work" || echo "(failed: exit code $?)"
+  for run in $(seq 1 "$RUNS"); do
+    timed "datacompy.$run" "$py" benches/reconcile/datacompy_compare.py "$work" || echo "(run $run failed: exit code $?)"
+  done
 fi
 if [ -z "${SKIP_DUCKDB:-}" ]; then
   echo "== DuckDB: the planted classes in one query"
-  timed duckdb "$py" benches/reconcile/duckdb_query.py "$work" || echo "(failed: exit code $?)"
+  for run in $(seq 1 "$RUNS"); do
+    timed "duckdb.$run" "$py" benches/reconcile/duckdb_query.py "$work" || echo "(run $run failed: exit code $?)"
+  done
 fi
 
-# fig NAME: "wall_s peak_MiB", or nothing when NAME did not run or failed.
+# fig NAME.RUN: "wall_s peak_MiB", or nothing when that run did not happen or failed.
 fig() {
   [ -s "$work/time.$1" ] || return 0
   awk 'NF == 2 && $1 ~ /^[0-9.]+$/ { printf "%.2f %.0f\n", $1, $2 / 1024 }' "$work/time.$1" | tail -1
 }
-ratio() { # ratio A B: A's wall and peak over B's
-  local a b
-  a=$(fig "$1")
-  b=$(fig "$2")
-  [ -n "$a" ] && [ -n "$b" ] || return 0
-  awk -v a="$a" -v b="$b" -v n="$3" 'BEGIN { split(a, x, " "); split(b, y, " ");
-    printf "%-34s wall %.2fx   peak %.2fx\n", n, x[1] / y[1], x[2] / y[2] }'
+ratio() { # ratio A B LABEL: A's wall and peak over B's, in each run
+  local line="" a b r
+  for r in $(seq 1 "$RUNS"); do
+    a=$(fig "$1.$r")
+    b=$(fig "$2.$r")
+    [ -n "$a" ] && [ -n "$b" ] || continue
+    line+=$(awk -v a="$a" -v b="$b" -v r="$r" 'BEGIN { split(a, x, " "); split(b, y, " ");
+      printf "   run %d: wall %.2fx peak %.2fx", r, x[1] / y[1], x[2] / y[2] }')
+  done
+  [ -z "$line" ] || printf "%-34s%s\n" "$3" "$line"
 }
 echo
 echo "== summary: $ROWS payments, K = $K, $variant; each its own process, wall and peak (RSS)"
-echo "   from /usr/bin/time, so the Python figures include the interpreter's start and imports"
-printf "%-34s %10s %10s\n" "" "wall s" "peak MiB"
+echo "   from /usr/bin/time, so the Python figures include the interpreter's start and imports;"
+echo "   run 1 of each program follows what ran before it, run 2 follows its own run 1"
+header=$(printf "%-34s" "")
+for r in $(seq 1 "$RUNS"); do header+=$(printf "  %12s %9s" "run $r wall s" "peak MiB"); done
+echo "$header"
 for row in "recon:xsolla-recon, end to end" "polars:Polars, read both files" \
            "datacompy:datacompy, read + compare" "duckdb:DuckDB, read + classify + write"; do
-  f=$(fig "${row%%:*}")
-  [ -n "$f" ] && printf "%-34s %10s %10s\n" "${row#*:}" ${f}
+  line="" any=""
+  for r in $(seq 1 "$RUNS"); do
+    f=$(fig "${row%%:*}.$r")
+    [ -n "$f" ] && any=1
+    line+=$(printf "  %12s %9s" ${f:-- -})
+  done
+  [ -n "$any" ] && printf "%-34s%s\n" "${row#*:}" "$line"
 done
 ratio recon duckdb "xsolla-recon / DuckDB"
 ratio recon polars "xsolla-recon / Polars read"

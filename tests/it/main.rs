@@ -7,6 +7,7 @@
 
 mod architecture;
 mod bad_input;
+mod bench;
 mod breakdown_days;
 mod chart;
 mod check_config;
