@@ -2,7 +2,7 @@
 //! script a speed claim is checked with runs each program the asked number of times, each
 //! xsolla-recon run from a fresh state folder, and prints every run.
 
-use crate::support::bin::BIN;
+use crate::support::bin::{assert_exit, Bin, BIN};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -64,20 +64,13 @@ fn the_benchmark_prints_each_run_of_xsolla_recon_from_a_fresh_state_folder() {
     assert!(!stdout.contains("DuckDB, read"), "{stdout}");
     // Each run started from a fresh state folder: an item of the last run was first seen in
     // that run, not carried from an earlier one.
-    let config = tmp.path().join("bench.toml");
     let items = |args: &[&str]| {
-        let out = Command::new(BIN)
-            .arg("items")
+        let out = Bin::new(tmp.path())
+            .args(["items"])
             .args(args)
-            .arg("--config")
-            .arg(&config)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+            .args(["--config", "bench.toml"])
+            .output();
+        assert_exit(&out, 0);
         String::from_utf8(out.stdout).unwrap()
     };
     let listed = items(&["list"]);
