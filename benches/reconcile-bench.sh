@@ -170,27 +170,30 @@ if [ ${#pkgs[@]} -gt 0 ]; then
   [ ${#missing[@]} -eq 0 ] || "$work/venv/bin/pip" install --quiet "${missing[@]}"
 fi
 py=$work/venv/bin/python
+# py_runs NAME SCRIPT: the venv's Python runs benches/reconcile/SCRIPT on the work folder RUNS
+# times in a row, each timed as NAME.RUN; a run that fails is said.
+py_runs() {
+  local run
+  for run in $(seq 1 "$RUNS"); do
+    timed "$1.$run" "$py" "benches/reconcile/$2" "$work" || echo "(run $run failed: exit code $?)"
+  done
+}
 
 if [ -z "${SKIP_POLARS:-}" ]; then
   echo "== Polars: the bare read of both files"
-  for run in $(seq 1 "$RUNS"); do
-    timed "polars.$run" "$py" benches/reconcile/polars_read.py "$work" || echo "(run $run failed: exit code $?)"
-  done
+  py_runs polars polars_read.py
 fi
 if [ -z "${SKIP_DATACOMPY:-}" ]; then
   echo "== datacompy"
-  for run in $(seq 1 "$RUNS"); do
-    timed "datacompy.$run" "$py" benches/reconcile/datacompy_compare.py "$work" || echo "(run $run failed: exit code $?)"
-  done
+  py_runs datacompy datacompy_compare.py
 fi
 if [ -z "${SKIP_DUCKDB:-}" ]; then
   echo "== DuckDB: the planted classes in one query"
-  for run in $(seq 1 "$RUNS"); do
-    timed "duckdb.$run" "$py" benches/reconcile/duckdb_query.py "$work" || echo "(run $run failed: exit code $?)"
-  done
+  py_runs duckdb duckdb_query.py
 fi
 
-# fig NAME.RUN: "wall_s peak_MiB", or nothing when that run did not happen or failed.
+# fig NAME.RUN: "wall_s peak_MiB" (a run that failed has its figures too), or nothing when that
+# run did not happen.
 fig() {
   [ -s "$work/time.$1" ] || return 0
   awk 'NF == 2 && $1 ~ /^[0-9.]+$/ { printf "%.2f %.0f\n", $1, $2 / 1024 }' "$work/time.$1" | tail -1
