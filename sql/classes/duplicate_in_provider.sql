@@ -44,8 +44,8 @@ FROM (
   FROM (
     SELECT external_id, currency, amount, transaction_id, provider_date, provider_rows, p_pos,
       COUNT(*) OVER (PARTITION BY external_id) AS order_payments
-    FROM provider_txn
-    WHERE row_kind = 'payment' AND external_id IS NOT NULL
+    FROM provider_payments
+    WHERE external_id IS NOT NULL
   ) w
   WHERE order_payments > 1
 ) t

@@ -106,8 +106,8 @@ pub(super) fn build(
         project_ids,
         conventions,
     } = input;
-    let provider = aligned(provider);
-    let ledger = aligned(ledger);
+    let provider = one_chunk(provider);
+    let ledger = one_chunk(ledger);
     log_margins(&provider, window, provider_window)?;
     let (ledger, journal_fees) = conv::attach_journal_fees(ledger)?;
     let (ledger, ledger_scope) = conv::scope_ledger(ledger, &conventions, &project_ids)?;
@@ -176,16 +176,16 @@ pub(super) fn build(
     })
 }
 
-/// `df` with its columns cut into chunks of the same lengths (see
-/// [`rules::align_shared_chunks`]: zero-copy slices of the columns that are one chunk).
+/// `df` with each column in one chunk ([`rules::one_chunk`]), before anything else holds it.
 ///
 /// Why: the loaders parse in parallel pieces, so most columns come in dozens of chunks while a
-/// constant or computed column is one; Polars' in-memory engine copies every column a query
-/// reads into one chunk when a frame's chunks do not line up. The queries that build the input
-/// tables did so with the whole loaded frame still alive: at 10 M rows Xsolla's side cost
-/// 2.2 GB at once.
-fn aligned(mut df: DataFrame) -> DataFrame {
-    rules::align_shared_chunks(&mut df);
+/// constant or computed column is one. Polars' in-memory engine copies every column a query
+/// reads into one chunk when a frame's chunks do not line up, and did so for the queries that
+/// build the input tables with the whole loaded frame still alive (at 10 M rows Xsolla's side
+/// cost 2.2 GB at once); here the loaded frame is held by nothing else, so each column's
+/// chunks go as soon as its copy is made.
+fn one_chunk(mut df: DataFrame) -> DataFrame {
+    rules::one_chunk(&mut df);
     df
 }
 
@@ -270,9 +270,11 @@ impl Pruner<'_> {
             .filter(|n| self.wanted(table, n.as_str()))
             .cloned()
             .collect();
-        let mut df = pl(what, df.select(names))?;
-        rules::align_shared_chunks(&mut df);
-        Ok(df)
+        let mut kept = pl(what, df.select(names))?;
+        // The columns left out go before the others are copied into one chunk.
+        drop(df);
+        rules::one_chunk(&mut kept);
+        Ok(kept)
     }
 }
 

@@ -45,16 +45,9 @@ impl std::fmt::Debug for Tables {
 }
 
 impl Tables {
-    /// Adds or replaces a table, its columns cut into chunks of the same lengths if they do not
-    /// line up ([`align_shared_chunks`]).
-    ///
-    /// Why: Polars' filter copies a whole frame into one chunk per column whenever its columns'
-    /// chunks do not line up (`DataFrame::split_chunks`), and does so again on every query that
-    /// filters the table. UNION ALL outputs are such frames: a few columns of one chunk beside
-    /// columns of several. Aligning once here copies only the columns out of line (copying every
-    /// column into one chunk took about 45 ms of the 1 M-row run, a few per cent of it).
+    /// Adds or replaces a table, each of its columns in one chunk ([`one_chunk`]).
     pub fn insert(&mut self, name: &str, mut df: DataFrame) {
-        align_shared_chunks(&mut df);
+        one_chunk(&mut df);
         self.lazy.remove(name);
         self.frames.insert(name.to_owned(), df);
     }
@@ -293,54 +286,19 @@ fn missing_column(error: &PolarsError) -> Option<String> {
     }
 }
 
-/// Cuts the columns of `df` into chunks of the same lengths: the lengths most columns already
-/// have, by zero-copy slices where a column is one chunk (a computed or constant column beside
-/// columns parsed in parallel, say, or the columns of a UNION ALL output's small half).
+/// Puts every column of `df` in one chunk.
 ///
-/// Why: the input frames share their buffers with the loaded frames, still alive while they
-/// are built, so `DataFrame::align_chunks` (which copies every column when one is out of line)
-/// cost 1.6 GB at 10 million rows; a rule's table ([`Tables::insert`]) is copied only where it
-/// is out of line too. A constant column counts as one chunk to Polars, so it is cut too.
-pub fn align_shared_chunks(df: &mut DataFrame) {
-    if !df.should_rechunk() {
-        return;
-    }
-    let lengths = |s: &Series| s.chunk_lengths().collect::<Vec<_>>();
-    let layouts: Vec<Vec<usize>> = df
-        .columns()
-        .iter()
-        .filter_map(|c| c.as_series().map(lengths))
-        .collect();
-    let Some(target) = layouts
-        .iter()
-        .max_by_key(|l| layouts.iter().filter(|m| m == l).count())
-        .cloned()
-    else {
-        return;
-    };
-    for i in 0..df.width() {
-        let column = &df.columns()[i];
-        if column.as_series().is_some_and(|s| lengths(s) == target) {
-            continue;
-        }
-        let s = column.as_materialized_series().rechunk();
-        let mut pieces = target.iter().scan(0usize, |at, &len| {
-            let piece = s.slice(*at as i64, len);
-            *at += len;
-            Some(piece)
-        });
-        let mut cut = pieces.next().unwrap_or_else(|| s.clone());
-        for piece in pieces {
-            cut.append_owned(piece).expect("slices of one series");
-        }
-        df.replace_column(i, cut.into_column())
-            .expect("same length and name");
-    }
-    // Polars may drop empty chunks when appending: fall back to one chunk per column.
-    if df.should_rechunk() {
-        tracing::debug!("chunks still misaligned: one chunk per column");
-        df.rechunk_mut();
-    }
+/// Why: Polars gathers a text column of several chunks value by value, copying each text
+/// into new buffers, but one of one chunk by its 16-byte views, sharing the buffers; every
+/// join and group-by gathers the columns it outputs. The loaders parse in parallel pieces and a
+/// UNION ALL puts its halves one after the other, so most tables came in several chunks: at a
+/// million rows the pairs join of `60_matched` spent a third of its time copying texts
+/// (561 against 349 ms of processor time, the run 2.87 against 2.47 s). A frame whose chunks do
+/// not line up would be copied into one chunk per column by the next filter anyway.
+/// A column per core at a time: a column's old chunks are freed (when no other table holds
+/// them) as soon as its copy is made, so the copy costs a few columns' memory, not the frame's.
+pub fn one_chunk(df: &mut DataFrame) {
+    df.rechunk_mut_par();
 }
 
 /// mimalloc's `mi_option_purge_delay` (`mimalloc.h` of the v3 sources libmimalloc-sys builds);
@@ -551,7 +509,7 @@ mod tests {
         for file in [
             "10_provider_groups.sql",
             "60_matched.sql",
-            "50_ledger_txn.sql",
+            "50_ledger_payments.sql",
             "fee_mismatch.sql",
         ] {
             assert_eq!(
@@ -572,11 +530,11 @@ mod tests {
         let rules = RuleSet::load(None).unwrap();
         let class = |name: &str| rules.classes.iter().find(|r| r.table == name).unwrap();
         let after = |n: usize| &rules.prepare[n..];
-        // duplicate_in_provider reads provider_groups and provider_txn (files 10 and 20).
+        // duplicate_in_provider reads provider_groups and provider_payments (files 10 and 20).
         let at = rules
             .prepare
             .iter()
-            .position(|r| r.table == "provider_txn")
+            .position(|r| r.table == "provider_payments")
             .unwrap();
         assert!(!class("duplicate_in_provider").ready(after(at)));
         assert!(class("duplicate_in_provider").ready(after(at + 1)));
@@ -600,45 +558,56 @@ mod tests {
         df
     }
 
-    fn chunk_lengths(df: &DataFrame, name: &str) -> Vec<usize> {
-        let s = df.column(name).unwrap().as_materialized_series();
-        s.chunk_lengths().collect()
-    }
-
     #[test]
-    fn inserted_tables_have_aligned_chunks() {
+    fn inserted_tables_are_one_chunk_per_column() {
         let df = misaligned();
         let mut tables = Tables::default();
         tables.insert("t", df.clone());
         let t = tables.get("t").unwrap();
-        assert!(!t.should_rechunk());
+        assert!(t.columns().iter().all(|c| c.n_chunks() == 1));
         assert!(t.equals(&df));
+        assert!(
+            t.column("c").unwrap().as_scalar_column().is_some(),
+            "a constant stays one"
+        );
     }
 
+    /// Why tables are held in one chunk: Polars gathers the texts of a column of several
+    /// chunks into new buffers, and shares the buffers of a column of one.
     #[test]
-    fn shared_chunks_are_cut_without_copying() {
-        let mut df = misaligned();
-        let b_values = |df: &DataFrame| {
-            let arr = df
-                .column("b")
-                .unwrap()
-                .i64()
+    fn a_text_column_of_one_chunk_is_gathered_without_copying_its_texts() {
+        let long = |i: usize| format!("registry.csv:{i:020}");
+        let mut s = Series::new("x".into(), (0..1000).map(long).collect::<Vec<_>>());
+        s.append(&Series::new(
+            "x".into(),
+            (1000..2000).map(long).collect::<Vec<_>>(),
+        ))
+        .unwrap();
+        let buffers = |s: &Series| {
+            s.str()
                 .unwrap()
                 .downcast_iter()
-                .next()
-                .unwrap();
-            arr.values().as_ptr()
+                .flat_map(|a| a.data_buffers().iter().map(|b| b.as_ptr()))
+                .collect::<Vec<_>>()
         };
-        let before = b_values(&df);
-        let expected = df.clone();
-        align_shared_chunks(&mut df);
-        assert!(!df.should_rechunk());
-        assert!(df.equals(&expected));
-        // The layout most columns have wins; `b` is slices of its buffer, not a copy.
-        for name in ["a", "b", "c", "d"] {
-            assert_eq!(chunk_lengths(&df, name), [2, 1], "{name}");
-        }
-        assert_eq!(b_values(&df), before);
+        let idx = IdxCa::from_vec("i".into(), vec![1999, 3, 1500]);
+        let gathered = |s: &Series| s.take(&idx).unwrap();
+        let two = gathered(&s);
+        assert!(
+            buffers(&two).iter().all(|b| !buffers(&s).contains(b)),
+            "texts copied"
+        );
+        let mut df = DataFrame::new_infer_height(vec![s.into_column()]).unwrap();
+        one_chunk(&mut df);
+        let one_s = df.column("x").unwrap().as_materialized_series().clone();
+        assert_eq!(one_s.n_chunks(), 1);
+        let one = gathered(&one_s);
+        assert!(
+            buffers(&one).iter().all(|b| buffers(&one_s).contains(b)),
+            "texts shared"
+        );
+        assert!(one.equals(&two));
+        assert_eq!(one.str().unwrap().get(0), Some(long(1999).as_str()));
     }
 
     #[test]

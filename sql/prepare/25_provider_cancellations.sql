@@ -1,9 +1,9 @@
--- One line per (transaction, kind): the payment, and the sum of its cancellations
--- (refunds, partial refunds, chargebacks), each with the rows it came from.
+-- One line per transaction with cancellation rows (refunds, partial refunds, chargebacks):
+-- their sum, with the rows it came from. The payments are 20_provider_payments.sql (same
+-- columns; see there why two tables).
 -- A transaction with one registry row is its own line (no grouping needed).
 -- `p_pos` is where `provider_date` (the first transfer date) lies against the window: -1
 -- before, 0 inside, 1 after; the first date's position is the smallest of its rows'.
--- Only columns a later file reads are kept: at 10 million lines each costs 40-160 MB.
 SELECT
   transaction_id,
   row_kind,
@@ -19,7 +19,7 @@ SELECT
   dry_run AS p_test,
   sources AS provider_rows
 FROM provider_groups
-WHERE txn_rows = 1
+WHERE txn_rows = 1 AND row_kind = 'cancellation'
 UNION ALL
 SELECT
   transaction_id,
@@ -36,5 +36,5 @@ SELECT
   MAX(dry_run) AS p_test,
   STRING_AGG(sources, ';') AS provider_rows
 FROM provider_groups
-WHERE txn_rows > 1
+WHERE txn_rows > 1 AND row_kind = 'cancellation'
 GROUP BY transaction_id, row_kind

@@ -1,10 +1,11 @@
--- One line per (ledger key, kind), split into what is booked inside the window and outside.
+-- One line per ledger key with cancellation lines (a negative amount), split into what is
+-- booked inside the window and outside. The payments are 50_ledger_payments.sql (same
+-- columns).
 -- `lkey` names the key in findings: `tx:<transaction>`, `order:<order id>` or `row:<row>`.
 -- status_rank: the strongest status wins (chargeback > refunded > partially_refunded > paid).
 -- A key with one ledger row is its own line.
 -- `pos` / `last_pos`: where the first / last booking date lies against the window (-1 before,
 -- 0 inside, 1 after).
--- Only columns a later file reads are kept: at 10 million lines each costs 40-160 MB.
 SELECT
   COALESCE('tx:' || CAST(txn AS VARCHAR), okey) AS lkey,
   txn,
@@ -30,7 +31,7 @@ SELECT
     ELSE 0 END AS status_rank,
   sources AS ledger_rows
 FROM ledger_groups
-WHERE key_rows = 1
+WHERE key_rows = 1 AND row_kind = 'cancellation'
 UNION ALL
 SELECT
   COALESCE('tx:' || CAST(MIN(txn) AS VARCHAR), MIN(okey)) AS lkey,
@@ -57,5 +58,5 @@ SELECT
         ELSE 0 END) AS status_rank,
   STRING_AGG(sources, ';') AS ledger_rows
 FROM ledger_groups
-WHERE key_rows > 1
+WHERE key_rows > 1 AND row_kind = 'cancellation'
 GROUP BY txn, okey, row_kind
