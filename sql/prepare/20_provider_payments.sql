@@ -1,8 +1,7 @@
 -- One line per transaction with a payment row: the payment, with the rows it came from.
 -- Its cancellations (refunds, partial refunds, chargebacks) are summed in
 -- 25_provider_cancellations.sql. Two tables, not one that 60_matched filters by kind: the
--- filter copied every column of the table before the join copied them again (60_matched took
--- a third less time at a million lines without it).
+-- filter copied every column of the table before the join copied them again.
 -- A transaction with one registry row is its own line (no grouping needed).
 -- `p_pos` is where `provider_date` (the first transfer date) lies against the window: -1
 -- before, 0 inside, 1 after; the first date's position is the smallest of its rows'.

@@ -291,10 +291,12 @@ fn missing_column(error: &PolarsError) -> Option<String> {
 /// Why: Polars gathers a text column of several chunks value by value, copying each text
 /// into new buffers, but one of one chunk by its 16-byte views, sharing the buffers; every
 /// join and group-by gathers the columns it outputs. The loaders parse in parallel pieces and a
-/// UNION ALL puts its halves one after the other, so most tables came in several chunks: at a
-/// million rows the pairs join of `60_matched` spent a third of its time copying texts
-/// (561 against 349 ms of processor time, the run 2.87 against 2.47 s). A frame whose chunks do
-/// not line up would be copied into one chunk per column by the next filter anyway.
+/// UNION ALL puts its halves one after the other, so most tables came in several chunks. At a
+/// million rows this, with each side's payments and cancellations apart
+/// (`sql/prepare/20_provider_payments.sql`), took the pairs join of `60_matched` from 561 to
+/// 318-349 ms of processor time and the run from 2.87 to 2.33-2.47 s (README, "Then
+/// (2026-12-06, late night)"). A frame whose chunks do not line up would be copied into one
+/// chunk per column by the next filter anyway.
 /// A column per core at a time: a column's old chunks are freed (when no other table holds
 /// them) as soon as its copy is made, so the copy costs a few columns' memory, not the frame's.
 pub fn one_chunk(df: &mut DataFrame) {
