@@ -6,7 +6,8 @@
 -- file name or line, so renaming or reordering the export keeps the key. Identical lines are
 -- numbered by status, fee and net (then source, which only orders lines identical in all).
 -- `key_rows` is how many ledger rows share the row's key: rows alone on their key skip the
--- grouping in the next two files.
+-- grouping of 40_ledger_groups.sql, and payments alone on their key that of
+-- 45_ledger_summed.sql.
 WITH by_order AS (
   SELECT external_id, MIN(transaction_id) AS transaction_id
   FROM provider
