@@ -270,11 +270,7 @@ impl Pruner<'_> {
             .filter(|n| self.wanted(table, n.as_str()))
             .cloned()
             .collect();
-        let mut kept = pl(what, df.select(names))?;
-        // The columns left out go before the others are copied into one chunk.
-        drop(df);
-        rules::one_chunk(&mut kept);
-        Ok(kept)
+        pl(what, df.select(names))
     }
 }
 
