@@ -8,8 +8,6 @@
 //! sort and write is unchanged.
 
 use polars::prelude::*;
-use polars_arrow::array::{Array, Utf8ViewArray, View};
-use polars_arrow::datatypes::ArrowDataType;
 use std::sync::Arc;
 
 /// The dtype of a coded column: Polars' categorical over the global categories, so columns
@@ -70,23 +68,17 @@ impl CodeBuilder {
                 self.last = i;
                 self.seen[i].1
             }
-            None => self.new_text(text)?,
+            None => {
+                let id = self.mapping.insert_cat(text)?;
+                if self.seen.len() < REMEMBERED {
+                    self.seen.push((text.into(), id));
+                    self.last = self.seen.len() - 1;
+                }
+                id
+            }
         };
         self.ids.append_value(id);
         Ok(())
-    }
-
-    /// The code of a text not among those seen, remembered when there is room. Out of line:
-    /// inlined, its registers made every call's entry and exit dearer than its compares.
-    #[cold]
-    #[inline(never)]
-    fn new_text(&mut self, text: &str) -> PolarsResult<u32> {
-        let id = self.mapping.insert_cat(text)?;
-        if self.seen.len() < REMEMBERED {
-            self.seen.push((text.into(), id));
-            self.last = self.seen.len() - 1;
-        }
-        Ok(id)
     }
 
     /// Appends a null.
@@ -191,70 +183,12 @@ fn text_column(c: &Column) -> PolarsResult<Column> {
     let texts: StringChunked = (0..=ids.max().unwrap_or(0))
         .map(|id| mapping.cat_to_str(id))
         .collect();
-    let out = gathered(&texts, ids)?;
+    let out = texts.take(ids)?;
     polars_ensure!(
         out.len() == c.len(),
         ComputeError: "coded column {} read back as {} texts for {} rows", c.name(), out.len(), c.len()
     );
     Ok(out.with_name(c.name().clone()).into_column())
-}
-
-/// `texts` at each of `ids` (nulls kept): each row's 16-byte view copied from the few texts',
-/// every chunk sharing their buffers.
-///
-/// Why not `take`: Polars' gather of a text column costs about 22 instructions a row and
-/// leaves the byte count to be summed again when the column is next stacked; every rule
-/// that reads a coded column reads a million rows a column this way. A text without a code
-/// (a null among `texts`, never made by [`CodeBuilder`]) takes the general gather.
-fn gathered(texts: &StringChunked, ids: &UInt32Chunked) -> PolarsResult<StringChunked> {
-    let texts = texts.rechunk();
-    let Some(arr) = texts.downcast_iter().next().filter(|a| a.null_count() == 0) else {
-        return texts.take(ids);
-    };
-    let views = arr.views();
-    let chunks = ids.downcast_iter().map(|idx| {
-        let mut bytes = 0usize;
-        let out: Vec<View> = match idx.validity() {
-            None => idx
-                .values()
-                .iter()
-                .map(|&id| {
-                    let v = views.get(id as usize).copied().unwrap_or_default();
-                    bytes += v.length as usize;
-                    v
-                })
-                .collect(),
-            Some(valid) => idx
-                .values()
-                .iter()
-                .zip(valid.iter())
-                .map(|(&id, ok)| {
-                    let v = if ok {
-                        views.get(id as usize).copied().unwrap_or_default()
-                    } else {
-                        View::default()
-                    };
-                    bytes += v.length as usize;
-                    v
-                })
-                .collect(),
-        };
-        // SAFETY: every view is one of `arr`'s (whose buffers are passed along unchanged) or
-        // the empty inline view; `bytes` sums their lengths, nulls' being 0.
-        unsafe {
-            Utf8ViewArray::new_unchecked(
-                ArrowDataType::Utf8View,
-                out.into(),
-                arr.data_buffers().clone(),
-                idx.validity().cloned(),
-                Some(bytes),
-                arr.total_buffer_len(),
-            )
-        }
-    });
-    let chunks: Vec<ArrayRef> = chunks.map(|a| Box::new(a) as ArrayRef).collect();
-    // SAFETY: every chunk is a `Utf8ViewArray`, the physical type of a String column.
-    Ok(unsafe { StringChunked::from_chunks(ids.name().clone(), chunks) })
 }
 
 #[cfg(test)]
