@@ -156,47 +156,6 @@ fn plain_amounts_read_as_the_decimal_reading_reads_them() {
     assert_eq!(plain_mantissa(b"1.1234567", 6), None);
 }
 
-#[test]
-fn a_plain_whole_number_reads_as_str_parse_reads_it() {
-    let texts = [
-        "0",
-        "-0",
-        "7",
-        "-7",
-        "10000000",
-        "123456789012345678",
-        "-123456789012345678",
-        "1234567890123456789",
-        "9223372036854775807",
-        "-9223372036854775808",
-        "",
-        "-",
-        "+5",
-        "--5",
-        "5-",
-        "1.0",
-        " 5",
-        "5 ",
-        "１2",
-        "12a",
-        "0000012",
-    ];
-    for t in texts {
-        if let Some(v) = plain_i64(t.as_bytes()) {
-            assert_eq!(Some(v), t.parse::<i64>().ok(), "{t:?}");
-        }
-    }
-    assert_eq!(plain_i64(b"10000000"), Some(10_000_000));
-    assert_eq!(
-        plain_i64(b"-123456789012345678"),
-        Some(-123_456_789_012_345_678)
-    );
-    // Longer, signed with `+`, or not a number: the general reading decides.
-    for t in ["1234567890123456789", "+5", "", "-", "1.0", " 5"] {
-        assert_eq!(plain_i64(t.as_bytes()), None, "{t:?}");
-    }
-}
-
 #[tokio::test]
 async fn json_and_csv_snapshots_load_to_the_same_exact_frames() {
     let tmp = tempfile::tempdir().unwrap();
