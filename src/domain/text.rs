@@ -31,9 +31,7 @@ pub fn header_summary(shown: &[String], total: usize) -> String {
 
 /// Appends `n` in decimal (what `write!(s, "{n}")` does, without the formatting machinery).
 ///
-/// Why `itoa`: a digit at a time, pushed as a `char`, cost about 220 instructions per line
-/// number, and every row source a rule reads as text is formatted with one (2 million a
-/// million-row run).
+/// Why `itoa`: a digit at a time, pushed as a `char`, cost about 220 instructions a number.
 pub fn push_u64(s: &mut String, n: u64) {
     s.push_str(itoa::Buffer::new().format(n));
 }
