@@ -330,6 +330,96 @@ pub fn parse_decimal(text: &str) -> Option<Decimal> {
     parse_decimal_exact(text).ok()
 }
 
+/// The mantissa at `scale` of `[-]digits[<decimal>digits]` (trimmed; at most 18 integer digits
+/// and `scale` decimals, so it is exact and fits), or None for any other text, which each
+/// loader reads (or refuses, saying why) in full. The registry's amounts (`decimal` `.`) and
+/// the ledger's plain ones are read here: nearly every amount of either file is written so.
+///
+/// One pass over the digits into a `u64` when there are at most 19 (nearly every amount), and
+/// no overflow check on the last step when it cannot overflow: four amounts a registry row,
+/// and the two-pass reading with a checked 128-bit multiply cost about 65 instructions more
+/// each (0.27 G at a million rows).
+#[inline]
+pub fn plain_mantissa(text: &[u8], decimal: u8, scale: usize) -> Option<i128> {
+    let t = text.trim_ascii();
+    let (neg, t) = match t.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, t),
+    };
+    let mut m: u64 = 0;
+    let mut k = 0;
+    while k < t.len() && t[k].is_ascii_digit() && k < 19 {
+        m = m * 10 + u64::from(t[k] - b'0');
+        k += 1;
+    }
+    let int_len = k;
+    let mut frac_len = 0;
+    if k < t.len() && t[k] == decimal && int_len <= 18 {
+        k += 1;
+        let start = k;
+        while k < t.len() && t[k].is_ascii_digit() && k - 1 < 19 {
+            m = m * 10 + u64::from(t[k] - b'0');
+            k += 1;
+        }
+        frac_len = k - start;
+        if frac_len == 0 {
+            return None;
+        }
+    }
+    if k < t.len() {
+        // More than 19 digits, or not a plain number: the 128-bit reading or none.
+        return plain_mantissa_wide(t, neg, decimal, scale);
+    }
+    if int_len == 0 || int_len > 18 || frac_len > scale {
+        return None;
+    }
+    let pow = *POW10.get(scale - frac_len)?;
+    // m < 10^19 and pow <= 10^19 cannot overflow an i128; a larger scale is checked.
+    let m = if scale - frac_len <= 19 {
+        i128::from(m) * pow
+    } else {
+        i128::from(m).checked_mul(pow)?
+    };
+    Some(if neg { -m } else { m })
+}
+
+/// [`plain_mantissa`] of the unsigned, trimmed `t` with more than 19 digits, in 128 bits.
+#[cold]
+fn plain_mantissa_wide(t: &[u8], neg: bool, decimal: u8, scale: usize) -> Option<i128> {
+    let (int, frac) = match t.iter().position(|&b| b == decimal) {
+        Some(i) => (&t[..i], &t[i + 1..]),
+        None => (t, &[][..]),
+    };
+    if int.is_empty()
+        || int.len() > 18
+        || frac.len() > scale
+        || (frac.is_empty() && int.len() < t.len())
+    {
+        return None;
+    }
+    let mut m: i128 = 0;
+    for &b in int.iter().chain(frac) {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        m = m * 10 + i128::from(b - b'0');
+    }
+    // Too large for the column: the general reading says so.
+    let m = m.checked_mul(*POW10.get(scale - frac.len())?)?;
+    Some(if neg { -m } else { m })
+}
+
+/// 10^k for every scale a decimal column can have.
+const POW10: [i128; 39] = {
+    let mut t = [1i128; 39];
+    let mut k = 1;
+    while k < 39 {
+        t[k] = t[k - 1] * 10;
+        k += 1;
+    }
+    t
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;

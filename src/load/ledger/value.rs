@@ -51,64 +51,14 @@ pub(crate) fn parse_amount(text: &str, f: &AmountFormat) -> Result<i128, &'stati
         && b.last().is_some_and(u8::is_ascii_graphic)
         && f.thousands.first() != Some(&f.decimal)
     {
-        if let Some(m) = plain_amount(b, f.decimal) {
+        // Nearly every amount is written plainly: read in one pass
+        // (`a_plain_amount_reads_as_in_full`).
+        if let Some(m) = crate::domain::money::plain_mantissa(b, f.decimal, MONEY_SCALE) {
             return Ok(m);
         }
     }
     parse_amount_in_full(text, f)
 }
-
-/// The mantissa at scale 6 of `[-]digits[<decimal>digits]` with at most 18 digits and 6
-/// decimals, or None for anything else, which [`parse_amount_in_full`] reads (or refuses)
-/// the same way it always has.
-///
-/// Why: nearly every ledger amount is written so, and the full reading (signs in three
-/// places, thousands groups, 128-bit steps) cost about 260 instructions an amount, two
-/// amounts a line. Such a text is read the same by both (`a_plain_amount_reads_as_in_full`).
-#[inline]
-fn plain_amount(s: &[u8], decimal: u8) -> Option<i128> {
-    let (neg, t) = match s.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        _ => (false, s),
-    };
-    let (int, frac) = match t.iter().position(|&b| b == decimal) {
-        Some(i) => (&t[..i], &t[i + 1..]),
-        None => (t, &[][..]),
-    };
-    if int.is_empty()
-        || int.len() + frac.len() > 18
-        || frac.len() > MONEY_SCALE
-        || (frac.is_empty() && int.len() < t.len())
-    {
-        return None;
-    }
-    let mut m: u64 = 0;
-    for &b in int {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        m = m * 10 + u64::from(b - b'0');
-    }
-    for &b in frac {
-        if !b.is_ascii_digit() {
-            return None;
-        }
-        m = m * 10 + u64::from(b - b'0');
-    }
-    let m = i128::from(m) * i128::from(POW10[MONEY_SCALE - frac.len()]);
-    Some(if neg { -m } else { m })
-}
-
-/// 10^k for k up to [`MONEY_SCALE`].
-const POW10: [u64; MONEY_SCALE + 1] = {
-    let mut t = [1u64; MONEY_SCALE + 1];
-    let mut k = 1;
-    while k <= MONEY_SCALE {
-        t[k] = t[k - 1] * 10;
-        k += 1;
-    }
-    t
-};
 
 /// [`parse_amount`] for any text: signs, accounting parentheses, thousands groups, and the
 /// reason a text is no amount.

@@ -145,15 +145,15 @@ fn plain_amounts_read_as_the_decimal_reading_reads_them() {
     }
     for t in &texts {
         for scale in [6, 10] {
-            let fast = plain_mantissa(t.as_bytes(), scale);
+            let fast = money::plain_mantissa(t.as_bytes(), b'.', scale);
             if let Some(m) = fast {
                 assert_eq!(Some(m), by_decimal(t, scale), "{t:?} at scale {scale}");
             }
         }
     }
-    assert_eq!(plain_mantissa(b"-12.34", 6), Some(-12_340_000));
-    assert_eq!(plain_mantissa(b"7", 10), Some(70_000_000_000));
-    assert_eq!(plain_mantissa(b"1.1234567", 6), None);
+    assert_eq!(money::plain_mantissa(b"-12.34", b'.', 6), Some(-12_340_000));
+    assert_eq!(money::plain_mantissa(b"7", b'.', 10), Some(70_000_000_000));
+    assert_eq!(money::plain_mantissa(b"1.1234567", b'.', 6), None);
 }
 
 #[tokio::test]
