@@ -10,11 +10,11 @@ use cli::{demo, sandbox};
 use std::process::ExitCode;
 use xsolla_recon::job::exit;
 
-/// mimalloc instead of glibc's malloc: the rules allocate and free columns of millions of
-/// values, and glibc returned and re-faulted their pages (a tenth of a run's time in page
-/// faults at 1M rows); README "Benchmarks" has the figures.
+/// mimalloc instead of glibc's malloc (the rules allocate and free columns of millions of
+/// values, and glibc returned and re-faulted their pages), with blocks of a mebibyte and more
+/// reused lowest address first (`domain::alloc`); README "Benchmarks" has the figures.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: xsolla_recon::domain::alloc::Allocator = xsolla_recon::domain::alloc::Allocator;
 
 #[derive(Parser, Debug)]
 #[command(

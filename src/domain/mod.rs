@@ -3,6 +3,7 @@
 //! readings and two pieces of work run at once. Nothing here knows about Xsolla's API, the
 //! ledger's layout or the job; every other layer may import from here.
 
+pub mod alloc;
 pub mod codes;
 pub mod csvsplit;
 pub mod frames;

@@ -327,6 +327,7 @@ const HAND_BACK_PURGE_DELAY_MS: std::os::raw::c_long = 10;
 /// on the system allocator (tests).
 pub fn keep_freed_memory(keep: bool) {
     let delay = if keep { -1 } else { HAND_BACK_PURGE_DELAY_MS };
+    crate::domain::alloc::hand_back(!keep);
     // SAFETY: mi_option_set only stores the option; mimalloc reads it on later frees.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, delay) }
 }
