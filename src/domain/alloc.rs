@@ -378,8 +378,18 @@ impl Default for Pool {
     }
 }
 
+/// Elsewhere than Linux every block is mimalloc's.
+#[cfg(not(target_os = "linux"))]
+fn reserve() -> Option<usize> {
+    None
+}
+
+#[cfg(not(target_os = "linux"))]
+fn forget_pages(_at: usize, _len: usize) {}
+
 /// Reserves [`RESERVE`] bytes of addresses, aligned to 2 MiB so the system may back them with
 /// huge pages; `None` when the system refuses.
+#[cfg(target_os = "linux")]
 fn reserve() -> Option<usize> {
     const ALIGN: usize = 2 << 20;
     // SAFETY: an anonymous private mapping at an address of the system's choosing touches no
@@ -408,6 +418,7 @@ fn reserve() -> Option<usize> {
 }
 
 /// Hands the pages of a freed range back to the system (they read as zero if used again).
+#[cfg(target_os = "linux")]
 fn forget_pages(at: usize, len: usize) {
     // SAFETY: the range is free in the region: nothing references it any more.
     unsafe {
@@ -632,6 +643,7 @@ mod tests {
     }
 
     /// Whether every page of `len` bytes at `p` is resident (`mincore`).
+    #[cfg(target_os = "linux")]
     fn resident(p: *mut u8, len: usize) -> bool {
         let pages = len.div_ceil(4096);
         let mut vec = vec![0u8; pages];
@@ -641,6 +653,7 @@ mod tests {
         vec.iter().all(|v| v & 1 == 1)
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn the_pool_keeps_contents_across_growth_and_reuses_and_zeroes_a_freed_block() {
         static OWN: Pool = Pool::new();
@@ -677,6 +690,7 @@ mod tests {
         }
     }
 
+    #[cfg(target_os = "linux")]
     #[test]
     fn handing_back_returns_the_pages_freed_before_and_sends_new_blocks_to_mimalloc() {
         static OWN: Pool = Pool::new();
