@@ -10,7 +10,8 @@
 //!
 //! Large blocks are few beside the small ones, so one lock and a short sorted list of free
 //! ranges serve them. When the list is full or the region exhausted, blocks go to mimalloc as before:
-//! the region is an optimisation, never a limit.
+//! the region is an optimisation, never a limit. Only a one-shot run (`reconcile`, `run`) uses
+//! the region; every other command, the scheduler among them, allocates as before.
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -204,7 +205,10 @@ pub struct Pool {
 
 /// What the lock guards.
 struct Shared {
-    /// Whether freed blocks go back to the system at once and new ones to mimalloc.
+    /// Whether freed blocks go back to the system at once and new ones to mimalloc: the
+    /// start, until a one-shot run says it keeps what it frees (`hand_back(false)`). So a
+    /// process that lives for months (the scheduler), or fetches only, allocates as before,
+    /// on mimalloc's own purge delay, and never holds a run's freed pages between runs.
     hand_back: bool,
     region: Region,
 }
@@ -212,20 +216,21 @@ struct Shared {
 /// The global allocator's pool.
 static POOL: Pool = Pool::new();
 
-/// Whether blocks freed from now on go back to the system at once (`true`) or stay for the
-/// next blocks (`false`, the start), for the global allocator. A large run hands memory back
-/// (see `reconcile::rules::keep_freed_memory`); its new large blocks then go to mimalloc, which
-/// hands them back on its own delay.
+/// Whether blocks freed from now on go back to the system at once and new large blocks go to
+/// mimalloc (`true`, the start), or the region serves large blocks and keeps what is freed for
+/// the next ones (`false`), for the global allocator. A one-shot run keeps; a large one hands
+/// back again from its reconcile stage on (see `reconcile::rules::keep_freed_memory`).
 pub fn hand_back(yes: bool) {
     POOL.hand_back(yes);
 }
 
 impl Pool {
-    /// A pool whose addresses are reserved on its first large block.
+    /// A pool that hands back (serves nothing) until `hand_back(false)`; its addresses are
+    /// reserved on its first large block after that.
     pub const fn new() -> Self {
         Pool {
             shared: Mutex::new(Shared {
-                hand_back: false,
+                hand_back: true,
                 region: Region::new(RESERVE),
             }),
             base: AtomicUsize::new(0),
@@ -658,6 +663,13 @@ mod tests {
     fn the_pool_keeps_contents_across_growth_and_reuses_and_zeroes_a_freed_block() {
         static OWN: Pool = Pool::new();
         let layout = Layout::from_size_align(3 * M, 64).unwrap();
+        // SAFETY: a fresh pool's large blocks are mimalloc's until it keeps.
+        unsafe {
+            let first = OWN.alloc(layout);
+            assert!(!OWN.in_region(first), "a pool starts handing back");
+            OWN.dealloc(first, layout);
+        }
+        OWN.hand_back(false);
         let grown = Layout::from_size_align(9 * M, 64).unwrap();
         // SAFETY: fresh blocks used within their sizes, freed with their layouts.
         unsafe {
@@ -694,6 +706,7 @@ mod tests {
     #[test]
     fn handing_back_returns_the_pages_freed_before_and_sends_new_blocks_to_mimalloc() {
         static OWN: Pool = Pool::new();
+        OWN.hand_back(false);
         let layout = Layout::from_size_align(4 * M, 4096).unwrap();
         // SAFETY: fresh blocks used within their sizes, freed with their layouts.
         unsafe {
