@@ -11,8 +11,9 @@ use std::process::ExitCode;
 use xsolla_recon::job::exit;
 
 /// mimalloc instead of glibc's malloc (the rules allocate and free columns of millions of
-/// values, and glibc returned and re-faulted their pages), with blocks of a mebibyte and more
-/// reused lowest address first (`domain::alloc`); README "Benchmarks" has the figures.
+/// values, and glibc returned and re-faulted their pages), with a one-shot run's blocks of
+/// 256 KiB and more reused lowest address first (`domain::alloc`); README "Benchmarks" has
+/// the figures.
 #[global_allocator]
 static ALLOCATOR: xsolla_recon::domain::alloc::Allocator = xsolla_recon::domain::alloc::Allocator;
 

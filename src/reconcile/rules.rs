@@ -323,8 +323,9 @@ const HAND_BACK_PURGE_DELAY_MS: std::os::raw::c_long = 10;
 /// pages that mimalloc had handed back moments before and the next column took again; keeping
 /// them saved a tenth of the wall time for a fifth more peak memory. At 10 million rows the
 /// same would cost 1.6 GiB of peak, so a large run hands memory back from the reconcile stage
-/// on (see [`KEEP_FREED_MEMORY_MAX_ROWS`]; its peak, after the rules, is as before). No effect
-/// on the system allocator (tests).
+/// on (see [`KEEP_FREED_MEMORY_MAX_ROWS`]; its peak, after the rules, is as before). Keeping
+/// also lets the binary's allocator place large blocks itself, and handing back stops it
+/// (`domain::alloc::hand_back`). No effect on the system allocator (tests).
 pub fn keep_freed_memory(keep: bool) {
     let delay = if keep { -1 } else { HAND_BACK_PURGE_DELAY_MS };
     crate::domain::alloc::hand_back(!keep);
