@@ -138,15 +138,11 @@ impl Region {
         Released::Kept
     }
 
-    /// Grows or shrinks the block at `start` from `old` to `new` bytes where it lies; `false`
-    /// when the addresses after it are taken.
-    pub fn resize_in_place(&mut self, start: usize, old: usize, new: usize) -> bool {
+    /// Grows the block at `start` from `old` to `new` bytes where it lies; `false` when the
+    /// addresses after it are taken. A shrink is a [`Region::release`] of the tail.
+    pub fn grow_in_place(&mut self, start: usize, old: usize, new: usize) -> bool {
         let (old, new) = (Self::rounded(old), Self::rounded(new));
         if new <= old {
-            if new < old {
-                // A shrink only lists the tail; the list being full just leaves it unused.
-                let _ = self.release(start + new, old - new);
-            }
             return true;
         }
         let end = start + old;
@@ -181,11 +177,6 @@ impl Region {
             .copied()
             .chain(std::iter::once(above))
             .filter(|&(_, len)| len > 0)
-    }
-
-    /// Bytes of the region ever handed out: the most of it that was touched.
-    pub fn high_water(&self) -> usize {
-        self.clean
     }
 
     fn remove(&mut self, i: usize) {
@@ -351,10 +342,7 @@ impl Pool {
                 self.release(&mut shared, tail, old_r - new_r);
                 return p;
             }
-            if shared
-                .region
-                .resize_in_place(start, layout.size(), new_size)
-            {
+            if shared.region.grow_in_place(start, layout.size(), new_size) {
                 shared.region.dirty_prefix(start, new_size);
                 return p;
             }
@@ -479,7 +467,7 @@ mod tests {
         // The two freed blocks merged: a larger one fits where they were, not above.
         assert_eq!(r.take(6 * M), Some(0));
         assert_eq!(r.take(2 * M), Some(6 * M));
-        assert_eq!(r.high_water(), 0, "nothing marked handed out yet");
+        assert_eq!(r.clean, 0, "nothing marked handed out yet");
     }
 
     #[test]
@@ -528,23 +516,23 @@ mod tests {
         r.release(a, 2 * M);
         let b = r.take(3 * M).unwrap();
         assert_eq!(r.dirty_prefix(b, 3 * M), 2 * M);
-        assert_eq!(r.high_water(), 3 * M);
+        assert_eq!(r.clean, 3 * M);
     }
 
     #[test]
-    fn resize_in_place_grows_into_top_and_into_a_free_neighbour() {
+    fn grow_in_place_grows_into_top_and_into_a_free_neighbour() {
         let mut r = Region::new(64 * M);
         let a = r.take(M).unwrap();
-        assert!(r.resize_in_place(a, M, 3 * M));
+        assert!(r.grow_in_place(a, M, 3 * M));
         let b = r.take(M).unwrap();
         let c = r.take(M).unwrap();
         assert_eq!((b, c), (3 * M, 4 * M));
         r.release(c, M);
         // b grows into the top c left; a cannot grow, b is after it.
-        assert!(!r.resize_in_place(a, 3 * M, 4 * M));
-        assert!(r.resize_in_place(b, M, 2 * M));
+        assert!(!r.grow_in_place(a, 3 * M, 4 * M));
+        assert!(r.grow_in_place(b, M, 2 * M));
         // Shrinking lists the tail.
-        assert!(r.resize_in_place(a, 3 * M, M));
+        assert_eq!(r.release(a + M, 2 * M), Released::Kept);
         assert_eq!(r.take(2 * M), Some(M));
     }
 
@@ -623,7 +611,12 @@ mod tests {
                         let new = g * GRANULE;
                         let room = (at + size) / GRANULE..(at + new) / GRANULE;
                         let fits = new <= size || (room.end <= granules && used[room].iter().all(|u| !u));
-                        prop_assert_eq!(r.resize_in_place(at, size, new), fits);
+                        if new < size {
+                            // A shrink, as `Pool::realloc` makes it: the tail released.
+                            prop_assert_eq!(r.release(at + new, size - new), Released::Kept);
+                        } else {
+                            prop_assert_eq!(r.grow_in_place(at, size, new), fits);
+                        }
                         if fits {
                             mark(&mut used, at, size, false);
                             mark(&mut used, at, new, true);
