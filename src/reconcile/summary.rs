@@ -400,14 +400,28 @@ pub(super) fn sources(df: &DataFrame, column: &str) -> Result<Reported, Reconcil
 }
 
 /// The hashes that occur more than once in `hashes`, found by sorting them in place (80 MB at
-/// 10M rows: faster than a hash set of every value, whose random accesses miss the cache).
+/// 10M rows: faster than a hash set of every value, whose random accesses miss the cache):
+/// each half on a core of its own, then both read in one merged pass.
 pub(super) fn repeated_hashes(mut hashes: Vec<u64>) -> PlHashSet<u64> {
-    hashes.sort_unstable();
-    hashes
-        .windows(2)
-        .filter(|w| w[0] == w[1])
-        .map(|w| w[0])
-        .collect()
+    let mid = hashes.len() / 2;
+    let (a, b) = hashes.split_at_mut(mid);
+    crate::domain::threads::both(|| a.sort_unstable(), || b.sort_unstable());
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    let mut repeated = PlHashSet::new();
+    let mut last = None;
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x <= y => a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => break,
+        };
+        if next == last {
+            repeated.extend(next);
+        }
+        last = next;
+    }
+    repeated
 }
 
 /// Rows whose `source` is in `reported`, and the other rows dated outside the window
