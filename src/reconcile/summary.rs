@@ -447,6 +447,23 @@ mod tests {
     use super::*;
     use crate::domain::frames::{decimal_column, MONEY_SCALE};
 
+    proptest::proptest! {
+        /// The two sorted halves read as one find exactly the values seen more than once,
+        /// whichever half their copies fell in.
+        #[test]
+        fn repeated_hashes_are_exactly_the_values_seen_twice(
+            values in proptest::collection::vec(0u64..40, 0..200)
+        ) {
+            let mut seen = std::collections::HashMap::new();
+            for v in &values {
+                *seen.entry(*v).or_insert(0) += 1;
+            }
+            let want: PlHashSet<u64> =
+                seen.into_iter().filter(|(_, n)| *n > 1).map(|(v, _)| v).collect();
+            proptest::prop_assert_eq!(repeated_hashes(values), want);
+        }
+    }
+
     /// A `matched` table of `n` lines: some without a Xsolla side, some dated outside the
     /// window, three currencies, lines of one and of two sources.
     fn matched(n: usize) -> DataFrame {
