@@ -297,10 +297,10 @@ pub(super) fn count(rows: usize, rows_per_slice: usize) -> u32 {
 /// sides do, so a run in one piece touched 1.06 GiB where three slices touch 0.57 GiB. On a
 /// virtual machine whose host takes back memory the guest left idle, as a nightly job's is,
 /// every page touched for the first time costs about 2 ms per MiB of kernel time: at 1 M rows
-/// the run after an idle spell took 2.43 s whole and 1.76 s in three slices (medians of
-/// three), for about 0.1 s more on warm memory. A floor on the number of slices, not smaller
-/// slices: at 10 M rows, where the loaded sides dominate, slices of 350,000 rows instead of
-/// 1,000,000 cost 1.8 s more (9 %) for no lower peak.
+/// the run after an idle spell took 1.82-2.10 s in three slices against 2.39-2.55 s whole (two
+/// sets of three), for 0.1-0.24 s more on warm memory. A floor on the number of slices, not
+/// smaller slices: at 10 M rows, where the loaded sides dominate, slices of 350,000 rows
+/// instead of 1,000,000 cost 1.8 s more (9 %) for no lower peak.
 pub const MIN_SLICES: usize = 3;
 
 /// The smallest run (rows on its larger side) cut into [`MIN_SLICES`] slices: below it the
