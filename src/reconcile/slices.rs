@@ -497,17 +497,7 @@ pub(super) fn assign(
         }),
         n,
     );
-    // Every row in exactly one slice: none lost, none twice.
-    let cut = |s: &[Vec<IdxSize>]| s.iter().map(Vec::len).sum::<usize>();
-    if cut(&provider_slices) != provider.height() || cut(&ledger_slices) != ledger.height() {
-        return Err(ReconcileError::Invariant(format!(
-            "{what}: {} + {} rows cut into {} + {}",
-            provider.height(),
-            ledger.height(),
-            cut(&provider_slices),
-            cut(&ledger_slices)
-        )));
-    }
+    // That every row is in exactly one slice, [`Assignment::cut`] checks row by row.
     Ok(Ok(Assignment {
         provider: provider_slices,
         ledger: ledger_slices,
