@@ -87,6 +87,24 @@ impl Tables {
         self.frames.get(name)
     }
 
+    /// The tables whose name `keep` says yes to (sharing their columns with these).
+    pub fn only(&self, keep: impl Fn(&str) -> bool) -> Tables {
+        Tables {
+            frames: self
+                .frames
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            lazy: self
+                .lazy
+                .iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        }
+    }
+
     /// The names of the tables held: the frames, then the queries, each in name order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.frames
