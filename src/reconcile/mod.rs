@@ -94,10 +94,8 @@ pub struct ReconcileSettings {
     /// Rows (of the larger side, in scope) per slice of the run: the per-transaction rules run
     /// on one slice of the transactions at a time, so their tables hold one slice's rows
     /// instead of all of them (`src/reconcile/slices.rs` says what a slice keeps together).
-    /// Default 1,000,000: at 10 M rows per side ten slices. A run of 600,000 rows or more is
-    /// cut into at least three (`slices::MIN_SLICES`: at 1 M rows, half the memory, and a
-    /// run on memory the machine left idle, a nightly job's, a sixth to a quarter faster);
-    /// below that it goes whole.
+    /// Default 1,000,000: at 10 M rows per side ten slices; a run under 2 M rows goes whole
+    /// (at 1 M rows, 1.1 GiB and faster than three slices' 0.6 GiB: `slices::count`).
     /// Smaller slices hold less for a little more time (README "Scaling": since the coded
     /// columns, 10 M peaks 551 MiB lower than with 2,000,000 in the same time; 2 M, 559 MiB
     /// lower for 6% more).

@@ -276,37 +276,21 @@ pub(super) fn plan(rules: &RuleSet) -> Result<Plan, String> {
 }
 
 /// How many slices a run of `rows` rows (the larger side) is cut into: one per
-/// `rows_per_slice` rows, rounded down, at least one, and at least [`MIN_SLICES`] from
-/// [`MIN_SLICED_ROWS`] rows on; `rows_per_slice = 0` never cuts.
+/// `rows_per_slice` rows, rounded down, at least one; `rows_per_slice = 0` never cuts.
+///
+/// So a run under twice `rows_per_slice` goes whole. From 2026-12-07 a run of 600,000 rows or
+/// more went in at least three slices, which halved what a 1 M run touched (0.57 against 1.06
+/// GiB) while fresh memory was faulted in as 2 MiB huge pages, 2.1-2.3 ms a MiB after an idle
+/// spell. Since the binary's allocator faults small pages in a block at a time (0.32-0.35 ms a
+/// MiB, `domain::alloc`), the three passes of every rule file cost more than the memory they
+/// save: at 1 M, 1.35 s after 12 s idle and 1.29 s right after another run whole, against
+/// 1.47 and 1.34 s in three slices (medians of five, interleaved).
 pub(super) fn count(rows: usize, rows_per_slice: usize) -> u32 {
     if rows_per_slice == 0 {
         return 1;
     }
-    let floor = if rows >= MIN_SLICED_ROWS {
-        MIN_SLICES
-    } else {
-        1
-    };
-    u32::try_from((rows / rows_per_slice).max(floor)).unwrap_or(u32::MAX)
+    u32::try_from((rows / rows_per_slice).max(1)).unwrap_or(u32::MAX)
 }
-
-/// The fewest slices a run of [`MIN_SLICED_ROWS`] rows or more is cut into.
-///
-/// Why: around a million rows the rules' own tables (the keyed ledger of `30_ledger_keyed`,
-/// the pairs of `60_matched`, each with what builds it) hold three times what the two loaded
-/// sides do, so a run in one piece touched 1.06 GiB where three slices touch 0.57 GiB. On a
-/// virtual machine whose host takes back memory the guest left idle, as a nightly job's is,
-/// every page touched for the first time costs about 2 ms per MiB of kernel time: at 1 M rows
-/// the run after an idle spell took 1.82-2.10 s in three slices against 2.39-2.55 s whole (two
-/// sets of three), for 0.1-0.24 s more on warm memory. A floor on the number of slices, not
-/// smaller slices: at 10 M rows, where the loaded sides dominate, slices of 350,000 rows
-/// instead of 1,000,000 cost 1.8 s more (9 %) for no lower peak.
-pub const MIN_SLICES: usize = 3;
-
-/// The smallest run (rows on its larger side) cut into [`MIN_SLICES`] slices: below it the
-/// rules' tables are small beside what a process holds anyway, and each slice costs its own
-/// pass of every rule file.
-pub const MIN_SLICED_ROWS: usize = 600_000;
 
 /// The rows of each slice, for both sides: row numbers, rising.
 #[derive(Debug)]
@@ -651,12 +635,12 @@ mod tests {
     }
 
     #[test]
-    fn a_run_of_a_million_rows_is_cut_in_three() {
-        // Regression: a 1 M-row run went whole and touched 1.06 GiB (see `MIN_SLICES`).
-        assert_eq!(count(600_000, 1_000_000), 3);
-        assert_eq!(count(1_024_385, 1_000_000), 3);
-        assert_eq!(count(2_500_000, 1_000_000), 3);
-        assert_eq!(count(1_024_385, 0), 1);
+    fn a_run_of_a_million_rows_goes_whole() {
+        // Three passes of every rule file cost more than the memory they saved once fresh
+        // memory is faulted in as small pages (see `count`).
+        assert_eq!(count(1_024_385, 1_000_000), 1);
+        assert_eq!(count(1_999_999, 1_000_000), 1);
+        assert_eq!(count(2_000_000, 1_000_000), 2);
     }
 
     fn provider(rows: &[(i64, Option<&str>)]) -> DataFrame {
