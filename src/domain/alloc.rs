@@ -10,10 +10,11 @@
 //!
 //! The region's pages are small (4 KiB) and faulted in a block at a time when the block is
 //! first handed out (`MADV_POPULATE_WRITE`). Why: after an idle spell, 2 MiB huge pages cost
-//! these machines 2.1-2.3 ms a MiB to fault in again, small pages faulted in a block at a time
-//! 0.32-0.35 ms whatever the machine did before; huge pages win only right after memory was
-//! freed (0.1-0.17 ms a MiB), and a nightly job starts after an idle spell. Only a run that keeps what it frees (1-2 M rows a
-//! side at most) places new blocks here, so each page is faulted in once per run.
+//! these machines 2.1-2.3 ms a MiB to fault in again, small pages faulted in a block at a
+//! time 0.32-0.35 ms whatever the machine did before; huge pages win only right after memory
+//! was freed (0.1-0.17 ms a MiB), and a nightly job starts after an idle spell. A freed block
+//! keeps its pages for the next one while the region serves (a run of up to 2 M rows a side,
+//! a larger one while it loads), so each page is faulted in once.
 //!
 //! Large blocks are few beside the small ones, so one lock and a short sorted list of free
 //! ranges serve them. When the list is full or the region exhausted, blocks go to mimalloc as before:
@@ -431,8 +432,8 @@ fn reserve() -> Option<usize> {
 
 /// Faults in the pages of `len` bytes at `at` (a whole number of granules) in one call, for
 /// writing: one system call instead of a fault per 4 KiB (0.32-0.35 against 0.40-0.50 ms a
-/// MiB measured). A system
-/// that refuses (Linux before 5.14) leaves them to fault in when first written.
+/// MiB measured). A system that refuses (Linux before 5.14) leaves them to fault in when
+/// first written.
 ///
 /// # Safety
 /// The range lies in the region and belongs to one block that nothing else uses.

@@ -55,8 +55,13 @@ pub(super) fn run_rules(
                 let own = tables.only(|name| rule.mentions(name));
                 let done_tx = done_tx.clone();
                 scope.spawn(move || {
-                    // The receiver is gone only after an error: nothing to report to then.
-                    let _ = done_tx.send((job, rule.run(&own, engine)));
+                    // A panic outside the query (which `Rule::run` turns into an error) is sent
+                    // too, so the wait below never outlasts the file; the receiver is gone only
+                    // after an error, with nothing to report to.
+                    let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        rule.run(&own, engine)
+                    }));
+                    let _ = done_tx.send((job, ran));
                 });
                 running += 1;
             }
@@ -67,7 +72,7 @@ pub(super) fn run_rules(
                 .recv()
                 .expect("a running file sends its result before it ends");
             running -= 1;
-            let df = result?;
+            let df = result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
             match job {
                 Job::Prepare(i) => {
                     tables.insert(&rules.prepare[i].table, df);
