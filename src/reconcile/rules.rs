@@ -89,19 +89,18 @@ impl Tables {
 
     /// The tables whose name `keep` says yes to (sharing their columns with these).
     pub fn only(&self, keep: impl Fn(&str) -> bool) -> Tables {
+        fn kept<V: Clone>(
+            all: &std::collections::BTreeMap<String, V>,
+            keep: &impl Fn(&str) -> bool,
+        ) -> std::collections::BTreeMap<String, V> {
+            all.iter()
+                .filter(|(k, _)| keep(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        }
         Tables {
-            frames: self
-                .frames
-                .iter()
-                .filter(|(k, _)| keep(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-            lazy: self
-                .lazy
-                .iter()
-                .filter(|(k, _)| keep(k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            frames: kept(&self.frames, &keep),
+            lazy: kept(&self.lazy, &keep),
         }
     }
 
