@@ -149,8 +149,8 @@ impl Rule {
 
     /// Whether no table the query mentions is still to be made by one of `pending` (prepare
     /// files not run yet).
-    pub fn ready(&self, pending: &[Rule]) -> bool {
-        !pending.iter().any(|p| self.mentions(&p.table))
+    pub fn ready<'a>(&self, pending: impl IntoIterator<Item = &'a Rule>) -> bool {
+        !pending.into_iter().any(|p| self.mentions(&p.table))
     }
 }
 

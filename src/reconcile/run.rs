@@ -80,7 +80,8 @@ pub(super) fn run_rules(
                 }
                 Job::Class(c) => found[c] = Some(shape_class(df, &rules.classes[c])?),
             }
-            drop_done(&mut tables, &state.pending(rules), &rules.classes, &found);
+            let pending = state.pending(rules, rules.prepare.len());
+            drop_done(&mut tables, &pending, &rules.classes, &found);
             if let Job::Prepare(_) = job {
                 tracing::debug!(held_mib = tables.estimated_mib(), tables = ?tables.sizes(), "tables held");
             }
@@ -130,14 +131,14 @@ impl Progress {
         }
     }
 
-    /// The prepare files whose table is not made yet (running or not started), in order.
-    fn pending(&self, rules: &RuleSet) -> Vec<Rule> {
-        rules
-            .prepare
+    /// The prepare files before index `before` whose table is not made yet (running or not
+    /// started), in order.
+    fn pending<'r>(&self, rules: &'r RuleSet, before: usize) -> Vec<&'r Rule> {
+        rules.prepare[..before]
             .iter()
             .zip(&self.made)
             .filter(|(_, made)| !**made)
-            .map(|(r, _)| r.clone())
+            .map(|(r, _)| r)
             .collect()
     }
 
@@ -154,9 +155,9 @@ impl Progress {
         found: &[Option<DataFrame>],
         running: usize,
     ) -> Option<Job> {
-        let pending = self.pending(rules);
+        let pending = self.pending(rules, rules.prepare.len());
         for (c, rule) in rules.classes.iter().enumerate() {
-            if !self.started_class[c] && found[c].is_none() && rule.ready(&pending) {
+            if !self.started_class[c] && found[c].is_none() && rule.ready(pending.iter().copied()) {
                 self.started_class[c] = true;
                 return Some(Job::Class(c));
             }
@@ -165,12 +166,7 @@ impl Progress {
             if self.started_prepare[i] {
                 continue;
             }
-            let earlier: Vec<&Rule> = rules.prepare[..i]
-                .iter()
-                .zip(&self.made)
-                .filter(|(_, made)| !**made)
-                .map(|(r, _)| r)
-                .collect();
+            let earlier = self.pending(rules, i);
             let alone = running == 0 && earlier.is_empty();
             let apart = earlier
                 .iter()
@@ -193,9 +189,15 @@ impl Progress {
 
 /// Drops the tables that neither a `pending` prepare file nor a class file not yet run (no
 /// result in `found`) reads; `matched` stays for the summary.
-fn drop_done(tables: &mut Tables, pending: &[Rule], classes: &[Rule], found: &[Option<DataFrame>]) {
+fn drop_done(
+    tables: &mut Tables,
+    pending: &[&Rule],
+    classes: &[Rule],
+    found: &[Option<DataFrame>],
+) {
     let later: Vec<&Rule> = pending
         .iter()
+        .copied()
         .chain(
             classes
                 .iter()
